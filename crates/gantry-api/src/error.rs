@@ -1,0 +1,141 @@
+//! ECS error shapes: `{"__type": "<ExceptionName>", "message": "..."}` with ECS's HTTP status.
+
+use serde::{Deserialize, Serialize};
+
+/// The exception names ECS uses, and the ones the AWS JSON protocol adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    Client,
+    InvalidParameter,
+    ClusterNotFound,
+    ClusterContainsContainerInstances,
+    ClusterContainsTasks,
+    ClusterContainsServices,
+    ServiceNotFound,
+    ServiceNotActive,
+    TargetNotFound,
+    AttributeLimitExceeded,
+    ResourceNotFound,
+    ResourceInUse,
+    AccessDenied,
+    UnknownOperation,
+    Serialization,
+    RequestEntityTooLarge,
+    UnsupportedFeature,
+    Conflict,
+    Server,
+}
+
+impl ErrorKind {
+    /// The `__type` ECS puts on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Client => "ClientException",
+            Self::InvalidParameter => "InvalidParameterException",
+            Self::ClusterNotFound => "ClusterNotFoundException",
+            Self::ClusterContainsContainerInstances => "ClusterContainsContainerInstancesException",
+            Self::ClusterContainsTasks => "ClusterContainsTasksException",
+            Self::ClusterContainsServices => "ClusterContainsServicesException",
+            Self::ServiceNotFound => "ServiceNotFoundException",
+            Self::ServiceNotActive => "ServiceNotActiveException",
+            Self::TargetNotFound => "TargetNotFoundException",
+            Self::AttributeLimitExceeded => "AttributeLimitExceededException",
+            Self::ResourceNotFound => "ResourceNotFoundException",
+            Self::ResourceInUse => "ResourceInUseException",
+            Self::AccessDenied => "AccessDeniedException",
+            Self::UnknownOperation => "UnknownOperationException",
+            Self::Serialization => "SerializationException",
+            Self::RequestEntityTooLarge => "RequestEntityTooLargeException",
+            Self::UnsupportedFeature => "UnsupportedFeatureException",
+            Self::Conflict => "ConflictException",
+            Self::Server => "ServerException",
+        }
+    }
+
+    /// The HTTP status ECS answers with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::Server => 500,
+            Self::RequestEntityTooLarge => 413,
+            _ => 400,
+        }
+    }
+
+    /// The kind for an exception name, for clients decoding errors.
+    pub fn from_name(name: &str) -> Option<Self> {
+        // The `__type` may carry a namespace prefix (`com.amazonaws.ecs#ClientException`).
+        let short = name.rsplit('#').next().unwrap_or(name);
+        ALL.iter().copied().find(|k| k.name() == short)
+    }
+}
+
+const ALL: &[ErrorKind] = &[
+    ErrorKind::Client,
+    ErrorKind::InvalidParameter,
+    ErrorKind::ClusterNotFound,
+    ErrorKind::ClusterContainsContainerInstances,
+    ErrorKind::ClusterContainsTasks,
+    ErrorKind::ClusterContainsServices,
+    ErrorKind::ServiceNotFound,
+    ErrorKind::ServiceNotActive,
+    ErrorKind::TargetNotFound,
+    ErrorKind::AttributeLimitExceeded,
+    ErrorKind::ResourceNotFound,
+    ErrorKind::ResourceInUse,
+    ErrorKind::AccessDenied,
+    ErrorKind::UnknownOperation,
+    ErrorKind::Serialization,
+    ErrorKind::RequestEntityTooLarge,
+    ErrorKind::UnsupportedFeature,
+    ErrorKind::Conflict,
+    ErrorKind::Server,
+];
+
+/// An error as an ECS client sees it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {message}", kind.name())]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+    pub fn client(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Client, message)
+    }
+    pub fn invalid_parameter(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidParameter, message)
+    }
+    pub fn server(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Server, message)
+    }
+    pub fn cluster_not_found() -> Self {
+        Self::new(
+            ErrorKind::ClusterNotFound,
+            "Cluster not found. Create it with CreateCluster, or check the cluster name.",
+        )
+    }
+
+    /// The JSON body ECS sends for this error.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            kind: self.kind.name().to_string(),
+            message: self.message.clone(),
+        }
+    }
+}
+
+/// The wire form of an error.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    #[serde(rename = "__type")]
+    pub kind: String,
+    #[serde(alias = "Message")]
+    pub message: String,
+}

@@ -1,0 +1,147 @@
+//! The agent <-> control plane protocol (DESIGN.md §4).
+//!
+//! 1. The agent registers with `POST /agent/v1/register` ([`RegisterRequest`] ->
+//!    [`RegisterResponse`]).
+//! 2. It then holds one WebSocket, `GET /agent/v1/session?instance=<id>`, carrying JSON frames
+//!    `{"type": ..., "message": ...}`: [`ServerFrame`] down, [`AgentFrame`] up.
+//! 3. The server pushes the node's whole desired task set with a sequence number; the agent
+//!    ignores a set older than the one it has applied. After a reconnect the set is resent.
+//! 4. The agent reports state changes; reports are idempotent and the server applies one only
+//!    if it moves the task forward.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{NetworkBinding, TaskDefinition, TaskOverride};
+use crate::{TaskStatus, Timestamp};
+
+/// Path of the registration call.
+pub const REGISTER_PATH: &str = "/agent/v1/register";
+/// Path of the WebSocket session.
+pub const SESSION_PATH: &str = "/agent/v1/session";
+/// How often the agent sends a heartbeat.
+pub const HEARTBEAT_INTERVAL_MS: u64 = 5_000;
+
+/// What an agent says about itself when it joins a cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterRequest {
+    pub cluster: String,
+    /// The id this host had before, kept in the agent's state dir, so a restarted agent
+    /// comes back as the same container instance.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    pub hostname: String,
+    /// CPU units, 1024 a core.
+    pub cpu: i64,
+    /// MiB available to tasks.
+    pub memory: i64,
+    /// Host ports tasks may never use.
+    #[serde(default)]
+    pub reserved_ports: Vec<u16>,
+    #[serde(default)]
+    pub attributes: Vec<(String, String)>,
+    pub agent_version: String,
+}
+
+/// The server's answer to a registration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterResponse {
+    pub instance_id: String,
+    pub container_instance_arn: String,
+}
+
+/// One task the server wants on this node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub task_arn: String,
+    pub task_id: String,
+    pub cluster: String,
+    pub desired_status: TaskStatus,
+    pub task_definition: TaskDefinition,
+    #[serde(default)]
+    pub overrides: Option<TaskOverride>,
+    /// Why the task is to stop, once `desired_status` is STOPPED.
+    #[serde(default)]
+    pub stop_code: Option<String>,
+    #[serde(default)]
+    pub stopped_reason: Option<String>,
+}
+
+/// Frames from the server to the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "message")]
+pub enum ServerFrame {
+    /// The whole desired task set of the node. Tasks absent from it are not wanted.
+    DesiredState { seq: u64, tasks: Vec<TaskSpec> },
+    /// Answer to a heartbeat.
+    HeartbeatAck { at: Timestamp },
+    /// The server applied the report with this id (or found it stale).
+    ReportAck { report_id: u64 },
+}
+
+/// Frames from the agent to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "message")]
+pub enum AgentFrame {
+    Heartbeat { at: Timestamp },
+    /// The agent applied the desired set with this sequence number.
+    Applied { seq: u64 },
+    TaskStateChange(TaskReport),
+}
+
+/// What the agent knows about one task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskReport {
+    /// Per-connection counter the server echoes in [`ServerFrame::ReportAck`].
+    pub report_id: u64,
+    pub task_arn: String,
+    pub last_status: Option<TaskStatus>,
+    #[serde(default)]
+    pub containers: Vec<ContainerReport>,
+    #[serde(default)]
+    pub pull_started_at: Option<Timestamp>,
+    #[serde(default)]
+    pub pull_stopped_at: Option<Timestamp>,
+    #[serde(default)]
+    pub started_at: Option<Timestamp>,
+    #[serde(default)]
+    pub execution_stopped_at: Option<Timestamp>,
+    #[serde(default)]
+    pub stop_code: Option<String>,
+    #[serde(default)]
+    pub stopped_reason: Option<String>,
+}
+
+/// What the agent knows about one container of a task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerReport {
+    pub name: String,
+    pub last_status: Option<TaskStatus>,
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub runtime_id: Option<String>,
+    #[serde(default)]
+    pub image_digest: Option<String>,
+    #[serde(default)]
+    pub network_bindings: Vec<NetworkBinding>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_have_the_type_message_shape() {
+        let f = ServerFrame::DesiredState {
+            seq: 7,
+            tasks: vec![],
+        };
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(v["type"], "DesiredState");
+        assert_eq!(v["message"]["seq"], 7);
+        let back: ServerFrame = serde_json::from_value(v).unwrap();
+        assert_eq!(back, f);
+    }
+}

@@ -1,0 +1,109 @@
+//! The control plane's storage: versioned keys with compare-and-swap, prefix listing and
+//! watches, behind one [`Store`] trait. The embedded SQLite backend is the default; every
+//! backend must pass the shared conformance suite in [`conformance`].
+//!
+//! This crate must never know what the keys mean: no ECS types here.
+
+use std::future::Future;
+
+/// A stored value and the global revision of its last write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub key: String,
+    pub value: Vec<u8>,
+    /// The store-wide revision at which this key was last written. Revisions only grow,
+    /// across restarts too.
+    pub revision: u64,
+}
+
+/// A condition a transaction checks before it writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compare {
+    /// The key's revision is exactly this; `0` means "the key does not exist".
+    Revision { key: String, revision: u64 },
+}
+
+/// A write of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Put { key: String, value: Vec<u8> },
+    Delete { key: String },
+}
+
+/// What a transaction did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnOutcome {
+    /// All compares held and all ops were applied, atomically and durably.
+    pub succeeded: bool,
+    /// The store's revision after the transaction (unchanged when it failed).
+    pub revision: u64,
+}
+
+/// A change seen by a watcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Put(Record),
+    Delete { key: String, revision: u64 },
+}
+
+/// Errors of any backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the record {key} was changed by another writer (expected revision {expected}, found {found}); read it again and retry")]
+    Conflict { key: String, expected: u64, found: u64 },
+    #[error("store backend failed: {0}")]
+    Backend(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Versioned key-value storage with compare-and-swap.
+pub trait Store: Send + Sync + 'static {
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Record>>> + Send;
+    /// Every record whose key starts with `prefix`, in key order.
+    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<Record>>> + Send;
+    /// Applies `ops` atomically if every compare holds. An acknowledged transaction is durable.
+    fn txn(
+        &self,
+        compares: Vec<Compare>,
+        ops: Vec<Op>,
+    ) -> impl Future<Output = Result<TxnOutcome>> + Send;
+    /// The store-wide revision now.
+    fn revision(&self) -> impl Future<Output = Result<u64>> + Send;
+    /// Changes under `prefix` from now on.
+    fn watch(&self, prefix: &str) -> tokio::sync::broadcast::Receiver<Event>;
+
+    /// Writes `value` at `key` if its revision is `expected` (`0`: absent). Returns the new
+    /// revision, or [`StoreError::Conflict`].
+    fn put(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expected: u64,
+    ) -> impl Future<Output = Result<u64>> + Send {
+        async move {
+            let out = self
+                .txn(
+                    vec![Compare::Revision {
+                        key: key.to_string(),
+                        revision: expected,
+                    }],
+                    vec![Op::Put {
+                        key: key.to_string(),
+                        value,
+                    }],
+                )
+                .await?;
+            if out.succeeded {
+                Ok(out.revision)
+            } else {
+                let found = self.get(key).await?.map_or(0, |r| r.revision);
+                Err(StoreError::Conflict {
+                    key: key.to_string(),
+                    expected,
+                    found,
+                })
+            }
+        }
+    }
+}
