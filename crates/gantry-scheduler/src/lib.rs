@@ -34,9 +34,13 @@ pub struct TaskRequest {
 pub enum Strategy {
     Random,
     /// Spread over the values of a field: `instanceId`, `host` or `attribute:<name>`.
-    Spread { field: String },
+    Spread {
+        field: String,
+    },
     /// Pack onto the instance with the least remaining `cpu` or `memory`.
-    Binpack { field: String },
+    Binpack {
+        field: String,
+    },
 }
 
 /// Why a task could not be placed, in ECS's words (`RESOURCE:CPU`, `RESOURCE:MEMORY`,
@@ -54,5 +58,14 @@ pub struct Plan {
     pub failures: Vec<Failure>,
 }
 
+mod cluster;
+mod index;
+mod keys;
+mod linear;
 mod place;
+mod random;
+
 pub use place::place;
+
+#[cfg(test)]
+mod tests;

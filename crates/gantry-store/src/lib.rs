@@ -6,6 +6,13 @@
 
 use std::future::Future;
 
+pub mod conformance;
+mod keyrange;
+mod sqlite;
+mod watch;
+
+pub use sqlite::SqliteStore;
+
 /// A stored value and the global revision of its last write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -50,7 +57,11 @@ pub enum Event {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the record {key} was changed by another writer (expected revision {expected}, found {found}); read it again and retry")]
-    Conflict { key: String, expected: u64, found: u64 },
+    Conflict {
+        key: String,
+        expected: u64,
+        found: u64,
+    },
     #[error("store backend failed: {0}")]
     Backend(String),
 }
