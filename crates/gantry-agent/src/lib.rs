@@ -1,1 +1,69 @@
-//! gantry-agent
+//! The node agent. It registers the host with the control plane, holds one session to it,
+//! and runs a level-triggered task engine: the server's desired task set in, the known state
+//! of each task out. Containers are started by a per-task supervisor process (a re-exec of
+//! the `gantry` binary), never from inside this multi-threaded async process.
+//!
+//! The agent must never run a task twice: a task whose directory already exists is adopted,
+//! not started again.
+
+mod config;
+mod container_config;
+mod engine;
+mod identity;
+mod runner;
+mod session;
+mod units;
+
+pub use config::AgentConfig;
+pub use identity::host_resources;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use gantry_image::{ImageStore, ImageStoreConfig};
+use gantry_net::KernelNetwork;
+
+/// Errors that end the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("could not prepare the state directory {path}: {source}")]
+    StateDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("image store: {0}")]
+    Image(#[from] gantry_image::ImageError),
+    #[error("could not register with the server at {url}: {reason}; check --server and that `gantry server` is running")]
+    Register { url: String, reason: String },
+}
+
+/// Runs the agent until `shutdown` completes. Tasks keep running after the agent stops.
+pub async fn run(
+    cfg: AgentConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AgentError> {
+    let dirs = [cfg.state_dir.join("tasks"), cfg.state_dir.join("images")];
+    for d in &dirs {
+        std::fs::create_dir_all(d).map_err(|source| AgentError::StateDir {
+            path: d.clone(),
+            source,
+        })?;
+    }
+    let images = ImageStore::open(ImageStoreConfig {
+        root: cfg.state_dir.join("images"),
+        layouts: cfg.image_layouts.clone(),
+        insecure_registries: cfg.insecure_registries.clone(),
+        max_unpacked_bytes: cfg.max_unpacked_bytes,
+    })?;
+    let network = Arc::new(KernelNetwork::new(cfg.state_dir.join("run")));
+    let cfg = Arc::new(cfg);
+    let reg = identity::register(&cfg).await?;
+    tracing::info!(
+        instance = %reg.container_instance_arn,
+        cluster = %cfg.cluster,
+        "gantry agent registered"
+    );
+    let (engine, reports) = engine::Engine::new(cfg.clone(), images, network);
+    session::run(cfg, reg, engine, reports, shutdown).await;
+    Ok(())
+}

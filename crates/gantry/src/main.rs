@@ -1,1 +1,44 @@
-fn main() {}
+//! `gantry`: the one binary. `gantry server` runs the control plane, `gantry agent` the node
+//! agent, `gantry dev` both in one process, and the other subcommands are the client.
+//! `gantry supervise` is internal: the agent re-executes the binary as a task's supervisor.
+
+mod client;
+mod cmd;
+mod logging;
+mod notify;
+mod table;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cmd::Cli::parse();
+    // The supervisor must stay single-threaded (libcontainer forks): it never starts tokio.
+    if let cmd::Command::Supervise { task_dir } = &cli.command {
+        return match gantry_runtime::supervisor::run(task_dir) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gantry supervise: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    logging::init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gantry: could not start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(cmd::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gantry: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

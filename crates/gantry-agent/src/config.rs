@@ -1,0 +1,82 @@
+//! The agent's configuration, with defaults that work on a single host.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gantry_image::{PullPolicy, RegistryAuth};
+
+/// Everything the agent needs to know. Built by the binary from flags, environment and file.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Base URL of the control plane, e.g. `http://127.0.0.1:8080`.
+    pub server_url: String,
+    pub cluster: String,
+    /// Root of all node state (task dirs, images, the instance identity).
+    pub state_dir: PathBuf,
+    /// CPU units to register; default 1024 per online CPU.
+    pub cpu_units: Option<i64>,
+    /// MiB kept back from tasks (like `ECS_RESERVED_MEMORY`).
+    pub reserved_memory_mib: i64,
+    /// Host ports no task may use (like `ECS_RESERVED_PORTS`).
+    pub reserved_ports: Vec<u16>,
+    /// Custom attributes registered with the instance.
+    pub attributes: Vec<(String, String)>,
+    /// OCI image layouts searched before any registry.
+    pub image_layouts: Vec<PathBuf>,
+    /// Registries reachable over plain HTTP besides loopback ones.
+    pub insecure_registries: Vec<String>,
+    /// Credentials per registry host[:port].
+    pub registry_auth: Vec<(String, RegistryAuth)>,
+    pub pull_policy: PullPolicy,
+    /// Cap on the unpacked size of one layer set.
+    pub max_unpacked_bytes: u64,
+    /// SIGTERM-to-SIGKILL wait when a container definition has no `stopTimeout`.
+    pub default_stop_timeout: Duration,
+    /// How long a stopped task's directory (logs included) is kept.
+    pub task_cleanup_wait: Duration,
+    /// Default pids limit of a container (like `ECS_TASK_PIDS_LIMIT`).
+    pub pids_limit: i64,
+    /// The binary re-executed as `<exe> supervise <task_dir>`.
+    pub supervisor_exe: PathBuf,
+    pub hostname: String,
+}
+
+impl AgentConfig {
+    /// Defaults for a server at `server_url` and a state dir.
+    pub fn new(server_url: impl Into<String>, state_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            server_url: server_url.into(),
+            cluster: "default".to_string(),
+            state_dir: state_dir.into(),
+            cpu_units: None,
+            reserved_memory_mib: 0,
+            reserved_ports: vec![22, 2375, 2376, 51678, 51679],
+            attributes: Vec::new(),
+            image_layouts: Vec::new(),
+            insecure_registries: Vec::new(),
+            registry_auth: Vec::new(),
+            pull_policy: PullPolicy::Default,
+            max_unpacked_bytes: 8 << 30,
+            default_stop_timeout: Duration::from_secs(30),
+            task_cleanup_wait: Duration::from_secs(600),
+            pids_limit: 4096,
+            supervisor_exe: PathBuf::from("/proc/self/exe"),
+            hostname: nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| "localhost".to_string()),
+        }
+    }
+
+    /// The credentials for the registry of `image`, if configured.
+    pub fn auth_for(&self, image: &str) -> Option<&RegistryAuth> {
+        let host = image.split('/').next().unwrap_or_default();
+        if !image.contains('/') {
+            return None;
+        }
+        self.registry_auth
+            .iter()
+            .find(|(h, _)| h == host)
+            .map(|(_, a)| a)
+    }
+}

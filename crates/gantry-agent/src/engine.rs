@@ -1,0 +1,165 @@
+//! The task engine: a level-triggered reconciler from the server's desired task set to the
+//! tasks this node runs. Desired state arrives whole with a sequence number; anything older
+//! than what was applied is ignored. Known state lives in each task's runner and flows back
+//! as reports.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use gantry_api::protocol::{TaskReport, TaskSpec};
+use gantry_api::TaskStatus;
+use gantry_image::ImageStore;
+use gantry_net::TaskNetwork;
+use tokio::sync::{mpsc, watch};
+
+use crate::runner::{self, StopRequest};
+use crate::AgentConfig;
+
+/// Shared by every task runner.
+pub struct RunnerCtx {
+    pub cfg: Arc<AgentConfig>,
+    pub images: ImageStore,
+    pub network: Arc<dyn TaskNetwork>,
+}
+
+/// Sends a task's reports and remembers the latest, to resend after a reconnect.
+#[derive(Clone)]
+pub struct Reporter {
+    latest: Arc<Mutex<HashMap<String, TaskReport>>>,
+    tx: mpsc::UnboundedSender<TaskReport>,
+}
+
+impl Reporter {
+    pub fn send(&self, report: TaskReport) {
+        lock(&self.latest).insert(report.task_arn.clone(), report.clone());
+        // The receiver lives as long as the session loop; if it is gone the agent is exiting.
+        let _ = self.tx.send(report);
+    }
+}
+
+struct Entry {
+    stop: watch::Sender<Option<StopRequest>>,
+    done: watch::Receiver<bool>,
+}
+
+/// The engine handle the session drives.
+#[derive(Clone)]
+pub struct Engine {
+    ctx: Arc<RunnerCtx>,
+    reporter: Reporter,
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    applied_seq: u64,
+    tasks: HashMap<String, Entry>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Engine {
+    pub fn new(
+        cfg: Arc<AgentConfig>,
+        images: ImageStore,
+        network: Arc<dyn TaskNetwork>,
+    ) -> (Self, mpsc::UnboundedReceiver<TaskReport>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let engine = Self {
+            ctx: Arc::new(RunnerCtx {
+                cfg,
+                images,
+                network,
+            }),
+            reporter: Reporter {
+                latest: Arc::default(),
+                tx,
+            },
+            state: Arc::default(),
+        };
+        (engine, rx)
+    }
+
+    /// Applies a whole desired set. Returns false when it was older than the applied one.
+    pub fn apply(&self, seq: u64, specs: Vec<TaskSpec>) -> bool {
+        let mut st = lock(&self.state);
+        if seq < st.applied_seq {
+            tracing::debug!(seq, applied = st.applied_seq, "ignoring a stale desired set");
+            return false;
+        }
+        st.applied_seq = seq;
+        let wanted: std::collections::HashSet<String> =
+            specs.iter().map(|s| s.task_arn.clone()).collect();
+        for spec in specs {
+            let stop = (spec.desired_status == TaskStatus::Stopped).then(|| StopRequest {
+                stop_code: spec.stop_code.clone(),
+                reason: spec.stopped_reason.clone(),
+            });
+            match st.tasks.get(&spec.task_arn) {
+                Some(entry) => {
+                    if let Some(req) = stop {
+                        entry.stop.send_if_modified(|cur| {
+                            if cur.is_none() {
+                                *cur = Some(req);
+                                true
+                            } else {
+                                false
+                            }
+                        });
+                    }
+                }
+                None => {
+                    let (stop_tx, stop_rx) = watch::channel(stop);
+                    let (done_tx, done_rx) = watch::channel(false);
+                    let arn = spec.task_arn.clone();
+                    let ctx = self.ctx.clone();
+                    let reporter = self.reporter.clone();
+                    tokio::spawn(async move {
+                        runner::run(ctx, spec, stop_rx, reporter).await;
+                        let _ = done_tx.send(true);
+                    });
+                    st.tasks.insert(
+                        arn,
+                        Entry {
+                            stop: stop_tx,
+                            done: done_rx,
+                        },
+                    );
+                }
+            }
+        }
+        // Tasks the server no longer lists: stop what still runs, forget what has ended.
+        st.tasks.retain(|arn, entry| {
+            if wanted.contains(arn) {
+                return true;
+            }
+            if *entry.done.borrow() {
+                lock(&self.reporter.latest).remove(arn);
+                return false;
+            }
+            entry.stop.send_if_modified(|cur| {
+                if cur.is_none() {
+                    *cur = Some(StopRequest {
+                        stop_code: Some("TaskFailedToStart".to_string()),
+                        reason: Some(
+                            "The control plane no longer assigns this task to this instance."
+                                .to_string(),
+                        ),
+                    });
+                    true
+                } else {
+                    false
+                }
+            });
+            true
+        });
+        true
+    }
+
+    /// The latest report of every task, for a fresh session.
+    pub fn latest_reports(&self) -> Vec<TaskReport> {
+        lock(&self.reporter.latest).values().cloned().collect()
+    }
+}

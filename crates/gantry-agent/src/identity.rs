@@ -1,0 +1,108 @@
+//! Who this host is: its resources, and the container instance id kept in the state dir so a
+//! restarted agent comes back as the same instance.
+
+use std::time::Duration;
+
+use gantry_api::protocol::{RegisterRequest, RegisterResponse, REGISTER_PATH};
+
+use crate::{AgentConfig, AgentError};
+
+/// CPU units (1024 a core) and MiB of memory of this host.
+pub fn host_resources() -> (i64, i64) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mem_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<i64>().ok())
+        })
+        .unwrap_or(0);
+    (i64::try_from(cpus).unwrap_or(1) * 1024, mem_kib / 1024)
+}
+
+fn id_file(cfg: &AgentConfig) -> std::path::PathBuf {
+    cfg.state_dir.join("instance-id")
+}
+
+/// Registers with the server, retrying for a while when it is not up yet.
+pub async fn register(cfg: &AgentConfig) -> Result<RegisterResponse, AgentError> {
+    let (cpu, mem) = host_resources();
+    let known = std::fs::read_to_string(id_file(cfg))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    let mut attributes = vec![
+        ("ecs.os-type".to_string(), "linux".to_string()),
+        (
+            "ecs.cpu-architecture".to_string(),
+            match std::env::consts::ARCH {
+                "x86_64" => "x86_64".to_string(),
+                "aarch64" => "arm64".to_string(),
+                other => other.to_string(),
+            },
+        ),
+        (
+            "ecs.capability.gantry-agent".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+    ];
+    attributes.extend(cfg.attributes.iter().cloned());
+    let req = RegisterRequest {
+        cluster: cfg.cluster.clone(),
+        instance_id: known,
+        hostname: cfg.hostname.clone(),
+        cpu: cfg.cpu_units.unwrap_or(cpu),
+        memory: (mem - cfg.reserved_memory_mib).max(0),
+        reserved_ports: cfg.reserved_ports.clone(),
+        attributes,
+        agent_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let url = format!("{}{}", cfg.server_url.trim_end_matches('/'), REGISTER_PATH);
+    let client = reqwest::Client::new();
+    let mut last = String::new();
+    for attempt in 0..60u32 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt.min(8)))).await;
+        }
+        match client.post(&url).json(&req).send().await {
+            Ok(resp) if resp.status().is_success() => {
+                let reg: RegisterResponse =
+                    resp.json().await.map_err(|e| AgentError::Register {
+                        url: url.clone(),
+                        reason: e.to_string(),
+                    })?;
+                if let Err(source) = write_atomic(&id_file(cfg), reg.instance_id.as_bytes()) {
+                    return Err(AgentError::StateDir {
+                        path: id_file(cfg),
+                        source,
+                    });
+                }
+                return Ok(reg);
+            }
+            Ok(resp) => {
+                let status = resp.status();
+                let body = resp.text().await.unwrap_or_default();
+                // A refusal (bad cluster, bad request) will not get better by retrying.
+                if status.is_client_error() {
+                    return Err(AgentError::Register {
+                        url,
+                        reason: format!("{status}: {body}"),
+                    });
+                }
+                last = format!("{status}: {body}");
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(AgentError::Register { url, reason: last })
+}
+
+/// Writes a file so that a crash leaves either the old or the new content.
+pub fn write_atomic(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, data)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,506 @@
+//! One task's life on this node: network, images, rootfs, bundles, then the supervisor, whose
+//! events become the task's known state. A task whose directory already holds a plan was
+//! started before (by this agent or one before a restart) and is adopted, never started twice.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use gantry_api::protocol::{ContainerReport, TaskReport, TaskSpec};
+use gantry_api::status::stop_code;
+use gantry_api::TaskStatus;
+use gantry_runtime::event::SupervisorEvent;
+use gantry_runtime::plan::{ContainerPlan, TaskPlan};
+use gantry_runtime::spec::{build_spec, NetworkMode};
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::watch;
+
+use crate::container_config::{merge, MergeInput};
+use crate::engine::{Reporter, RunnerCtx};
+use crate::units;
+
+/// Why the server wants a task stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StopRequest {
+    pub stop_code: Option<String>,
+    pub reason: Option<String>,
+}
+
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The known state of one task, turned into reports.
+struct Known {
+    report: TaskReport,
+    requested: Option<StopRequest>,
+    reporter: Reporter,
+}
+
+impl Known {
+    fn send(&mut self) {
+        self.report.report_id += 1;
+        if let Some(req) = &self.requested {
+            // The server's reason for a stop it asked for wins over the supervisor's.
+            if self.report.last_status == Some(TaskStatus::Stopped) {
+                if let Some(code) = &req.stop_code {
+                    self.report.stop_code = Some(code.clone());
+                }
+                if let Some(reason) = &req.reason {
+                    self.report.stopped_reason = Some(reason.clone());
+                }
+            }
+        }
+        self.reporter.send(self.report.clone());
+    }
+
+    fn container(&mut self, name: &str) -> Option<&mut ContainerReport> {
+        self.report.containers.iter_mut().find(|c| c.name == name)
+    }
+
+    fn fail(&mut self, code: &str, reason: String) {
+        for c in &mut self.report.containers {
+            if c.last_status != Some(TaskStatus::Stopped) {
+                c.last_status = Some(TaskStatus::Stopped);
+            }
+        }
+        self.report.last_status = Some(TaskStatus::Stopped);
+        self.report.stop_code = Some(code.to_string());
+        self.report.stopped_reason = Some(reason);
+        self.report.execution_stopped_at = Some(now());
+        self.send();
+    }
+
+    /// Applies one supervisor event; true when the task has ended.
+    fn apply(&mut self, ev: SupervisorEvent) -> bool {
+        match ev {
+            SupervisorEvent::Started { container, at, .. } => {
+                if let Some(c) = self.container(&container) {
+                    c.last_status = Some(TaskStatus::Running);
+                }
+                let all = self
+                    .report
+                    .containers
+                    .iter()
+                    .all(|c| c.last_status >= Some(TaskStatus::Running));
+                if all && self.report.last_status < Some(TaskStatus::Running) {
+                    self.report.last_status = Some(TaskStatus::Running);
+                    self.report.started_at = Some(at);
+                    self.send();
+                }
+                false
+            }
+            SupervisorEvent::Exited {
+                container,
+                exit_code,
+                oom_killed,
+                ..
+            } => {
+                if let Some(c) = self.container(&container) {
+                    c.last_status = Some(TaskStatus::Stopped);
+                    c.exit_code = Some(exit_code);
+                    if oom_killed {
+                        c.reason = Some(
+                            "OutOfMemoryError: Container killed due to memory usage".to_string(),
+                        );
+                    }
+                }
+                self.send();
+                false
+            }
+            SupervisorEvent::Failed {
+                container, reason, ..
+            } => {
+                if let Some(c) = self.container(&container) {
+                    c.last_status = Some(TaskStatus::Stopped);
+                    c.reason = Some(reason.clone());
+                }
+                if self.report.stop_code.is_none() {
+                    self.report.stop_code = Some(stop_code::TASK_FAILED_TO_START.to_string());
+                    self.report.stopped_reason =
+                        Some(format!("CannotStartContainerError: {reason}"));
+                }
+                false
+            }
+            SupervisorEvent::Stopping {
+                stop_code: code,
+                reason,
+                ..
+            } => {
+                if self.report.stop_code.is_none() {
+                    self.report.stop_code = Some(code);
+                    self.report.stopped_reason = Some(reason);
+                }
+                if self.report.last_status < Some(TaskStatus::Stopping) {
+                    self.report.last_status = Some(TaskStatus::Stopping);
+                    self.send();
+                }
+                false
+            }
+            SupervisorEvent::TaskExited { at } => {
+                for c in &mut self.report.containers {
+                    c.last_status = Some(TaskStatus::Stopped);
+                }
+                self.report.last_status = Some(TaskStatus::Stopped);
+                self.report.execution_stopped_at = Some(at);
+                self.send();
+                true
+            }
+        }
+    }
+}
+
+/// Runs (or adopts) one task until it has stopped and been reported.
+pub async fn run(
+    ctx: Arc<RunnerCtx>,
+    spec: TaskSpec,
+    mut stop: watch::Receiver<Option<StopRequest>>,
+    reporter: Reporter,
+) {
+    let task_dir = ctx.cfg.state_dir.join("tasks").join(&spec.task_id);
+    let containers = spec
+        .task_definition
+        .container_definitions
+        .clone()
+        .unwrap_or_default();
+    let mut known = Known {
+        report: TaskReport {
+            report_id: 0,
+            task_arn: spec.task_arn.clone(),
+            last_status: Some(TaskStatus::Pending),
+            containers: containers
+                .iter()
+                .map(|c| ContainerReport {
+                    name: c.name.clone().unwrap_or_default(),
+                    last_status: Some(TaskStatus::Pending),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        },
+        requested: stop.borrow().clone(),
+        reporter,
+    };
+
+    if task_dir.join("plan.json").exists() {
+        adopt(&ctx, &spec, &task_dir, &mut known, &mut stop).await;
+        return;
+    }
+    if let Some(req) = stop.borrow().clone() {
+        // Stopped before it ever started on this node.
+        known.requested = Some(req.clone());
+        known.fail(
+            req.stop_code
+                .as_deref()
+                .unwrap_or(stop_code::USER_INITIATED),
+            req.reason.unwrap_or_else(|| "Task stopped before it started.".to_string()),
+        );
+        return;
+    }
+
+    let prepared = tokio::select! {
+        p = prepare(&ctx, &spec, &task_dir, &mut known) => p,
+        _ = stop.wait_for(Option::is_some) => Err((stop_code::USER_INITIATED, "Task stopped while it was being prepared.".to_string())),
+    };
+    let child = match prepared {
+        Ok(child) => child,
+        Err((code, reason)) => {
+            known.requested = stop.borrow().clone();
+            cleanup_unstarted(&ctx, &spec, &task_dir);
+            known.fail(code, reason);
+            schedule_removal(&ctx, task_dir);
+            return;
+        }
+    };
+    follow_child(&ctx, &spec, &task_dir, child, &mut known, &mut stop).await;
+}
+
+type Failure = (&'static str, String);
+
+/// Pulls images, mounts rootfs, writes bundles and the plan, and spawns the supervisor.
+async fn prepare(
+    ctx: &RunnerCtx,
+    spec: &TaskSpec,
+    task_dir: &Path,
+    known: &mut Known,
+) -> Result<tokio::process::Child, Failure> {
+    let td = &spec.task_definition;
+    let start_fail = |what: &str, e: &dyn std::fmt::Display| {
+        (
+            stop_code::TASK_FAILED_TO_START,
+            format!("CannotStartContainerError: {what}: {e}"),
+        )
+    };
+    std::fs::create_dir_all(task_dir.join("logs"))
+        .map_err(|e| start_fail("could not create the task directory", &e))?;
+
+    let mode_name = td.network_mode.as_deref().unwrap_or("none");
+    let Some(mode) = gantry_net::Mode::from_ecs(Some(mode_name)) else {
+        return Err((
+            stop_code::TASK_FAILED_TO_START,
+            format!("CannotStartContainerError: networkMode {mode_name} is not supported by this agent"),
+        ));
+    };
+    let attachment = ctx
+        .network
+        .setup(&spec.task_id, mode)
+        .map_err(|e| start_fail("network setup failed", &e))?;
+    let network = match attachment {
+        gantry_net::Attachment::Host => NetworkMode::Host,
+        gantry_net::Attachment::Namespace(p) => NetworkMode::Path(p),
+    };
+
+    // Images.
+    known.report.pull_started_at = Some(now());
+    known.send();
+    let defs = td.container_definitions.clone().unwrap_or_default();
+    let mut images = Vec::with_capacity(defs.len());
+    for def in &defs {
+        let image = def.image.clone().unwrap_or_default();
+        let auth = ctx.cfg.auth_for(&image);
+        match ctx.images.ensure(&image, ctx.cfg.pull_policy, auth).await {
+            Ok(img) => images.push(img),
+            Err(e) => {
+                known.report.pull_stopped_at = Some(now());
+                return Err((stop_code::TASK_FAILED_TO_START, e.cannot_pull_reason()));
+            }
+        }
+    }
+    known.report.pull_stopped_at = Some(now());
+    for (c, img) in known.report.containers.iter_mut().zip(&images) {
+        c.image_digest = Some(img.digest.clone());
+    }
+
+    // Bundles.
+    let volumes = td.volumes.clone().unwrap_or_default();
+    let mut plans = Vec::with_capacity(defs.len());
+    for (def, img) in defs.iter().zip(&images) {
+        let name = def.name.clone().unwrap_or_default();
+        let cdir = task_dir.join("containers").join(&name);
+        std::fs::create_dir_all(&cdir)
+            .map_err(|e| start_fail("could not create the container directory", &e))?;
+        for v in &volumes {
+            if v.host.as_ref().and_then(|h| h.source_path.as_ref()).is_none() {
+                if let Some(n) = &v.name {
+                    let _ = std::fs::create_dir_all(task_dir.join("volumes").join(n));
+                }
+            }
+        }
+        let rootfs = gantry_image::mount_rootfs(&img.layers, &cdir)
+            .map_err(|e| start_fail("could not mount the container's root filesystem", &e))?;
+        let over = spec
+            .overrides
+            .as_ref()
+            .and_then(|o| o.container_overrides.as_ref())
+            .and_then(|os| os.iter().find(|o| o.name.as_deref() == Some(&name)));
+        let cfg = merge(&MergeInput {
+            task_id: &spec.task_id,
+            task_dir,
+            def,
+            over,
+            volumes: &volumes,
+            image: &img.config,
+            rootfs,
+            network: network.clone(),
+            pids_limit: ctx.cfg.pids_limit,
+        })
+        .map_err(|e| (stop_code::TASK_FAILED_TO_START, format!("CannotStartContainerError: {e}")))?;
+        let oci = build_spec(&cfg).map_err(|e| start_fail(&name, &e))?;
+        let bundle = cdir.join("bundle");
+        std::fs::create_dir_all(&bundle)
+            .map_err(|e| start_fail("could not create the bundle directory", &e))?;
+        let json = serde_json::to_vec_pretty(&oci).map_err(|e| start_fail(&name, &e))?;
+        std::fs::write(bundle.join("config.json"), json)
+            .map_err(|e| start_fail("could not write config.json", &e))?;
+        plans.push(ContainerPlan {
+            name: name.clone(),
+            container_id: format!("{}-{}", spec.task_id, name),
+            bundle,
+            rootfs_dir: Some(cdir),
+            essential: def.essential.unwrap_or(true),
+            stop_timeout_secs: def
+                .stop_timeout
+                .and_then(|s| u64::try_from(s).ok())
+                .unwrap_or(ctx.cfg.default_stop_timeout.as_secs()),
+            log_path: task_dir.join("logs").join(format!("{name}.log")),
+        });
+    }
+    let task_cpu = spec
+        .overrides
+        .as_ref()
+        .and_then(|o| o.cpu.clone())
+        .or_else(|| td.cpu.clone())
+        .and_then(|s| units::parse_cpu(&s))
+        .and_then(|v| u64::try_from(v).ok());
+    let task_memory = spec
+        .overrides
+        .as_ref()
+        .and_then(|o| o.memory.clone())
+        .or_else(|| td.memory.clone())
+        .and_then(|s| units::parse_memory(&s))
+        .map(|mib| mib * 1024 * 1024);
+    let plan = TaskPlan {
+        task_id: spec.task_id.clone(),
+        cgroup_parent: format!("/gantry/{}", spec.task_id),
+        task_cpu,
+        task_memory,
+        containers: plans,
+    };
+    let json = serde_json::to_vec_pretty(&plan).map_err(|e| start_fail("plan", &e))?;
+    crate::identity::write_atomic(&task_dir.join("plan.json"), &json)
+        .map_err(|e| start_fail("could not write plan.json", &e))?;
+
+    let stderr = std::fs::File::create(task_dir.join("supervisor.log"))
+        .map_err(|e| start_fail("could not create supervisor.log", &e))?;
+    tokio::process::Command::new(&ctx.cfg.supervisor_exe)
+        .arg("supervise")
+        .arg(task_dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        // Its own process group: a signal to the agent's group never reaches a task.
+        .process_group(0)
+        .kill_on_drop(false)
+        .spawn()
+        .map_err(|e| start_fail("could not start the task supervisor", &e))
+}
+
+/// Follows a supervisor this agent spawned, through its stdout.
+async fn follow_child(
+    ctx: &RunnerCtx,
+    spec: &TaskSpec,
+    task_dir: &Path,
+    mut child: tokio::process::Child,
+    known: &mut Known,
+    stop: &mut watch::Receiver<Option<StopRequest>>,
+) {
+    let Some(out) = child.stdout.take() else {
+        return;
+    };
+    let mut lines = tokio::io::BufReader::new(out).lines();
+    let mut stop_sent = false;
+    let mut ended = false;
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line {
+                Ok(Some(l)) => {
+                    if let Ok(ev) = serde_json::from_str::<SupervisorEvent>(&l) {
+                        if known.apply(ev) { ended = true; break; }
+                    }
+                }
+                _ => break,
+            },
+            _ = stop.wait_for(Option::is_some), if !stop_sent => {
+                stop_sent = true;
+                known.requested = stop.borrow().clone();
+                request_stop(task_dir);
+            }
+        }
+    }
+    let _ = child.wait().await;
+    if !ended {
+        // The pipe closed without TaskExited: the durable event log has the last word.
+        ended = replay(task_dir, known, 0) || ended;
+        if !ended {
+            known.fail(
+                stop_code::TASK_FAILED_TO_START,
+                "The task supervisor exited unexpectedly; see supervisor.log in the task directory.".to_string(),
+            );
+        }
+    }
+    finish(ctx, spec, task_dir.to_path_buf());
+}
+
+/// Re-applies the durable event log from line `skip`; true when the task has ended.
+fn replay(task_dir: &Path, known: &mut Known, skip: usize) -> bool {
+    let events = gantry_runtime::client::read_events(task_dir).unwrap_or_default();
+    let mut ended = false;
+    for ev in events.into_iter().skip(skip) {
+        ended = known.apply(ev) || ended;
+    }
+    ended
+}
+
+/// Adopts a task started earlier: reads its event log and follows it until it ends.
+async fn adopt(
+    ctx: &RunnerCtx,
+    spec: &TaskSpec,
+    task_dir: &Path,
+    known: &mut Known,
+    stop: &mut watch::Receiver<Option<StopRequest>>,
+) {
+    let mut seen = 0;
+    let mut stop_sent = false;
+    loop {
+        let events = gantry_runtime::client::read_events(task_dir).unwrap_or_default();
+        let mut ended = false;
+        for ev in events.iter().skip(seen).cloned() {
+            ended = known.apply(ev) || ended;
+        }
+        seen = events.len();
+        if ended {
+            break;
+        }
+        if gantry_runtime::client::supervisor_pid(task_dir).is_none() {
+            // Read once more: the supervisor may have written its last event and exited.
+            if replay(task_dir, known, seen) {
+                break;
+            }
+            known.fail(
+                stop_code::TASK_FAILED_TO_START,
+                "The task supervisor is gone and its containers with it; the task was found stopped when the agent started.".to_string(),
+            );
+            break;
+        }
+        if !stop_sent && stop.borrow().is_some() {
+            stop_sent = true;
+            known.requested = stop.borrow().clone();
+            request_stop(task_dir);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    finish(ctx, spec, task_dir.to_path_buf());
+}
+
+fn request_stop(task_dir: &Path) {
+    if let Err(e) = gantry_runtime::client::request_stop(task_dir) {
+        tracing::warn!(dir = %task_dir.display(), error = %e, "could not ask the supervisor to stop");
+    }
+}
+
+/// Undoes what `prepare` did when the supervisor never started.
+fn cleanup_unstarted(ctx: &RunnerCtx, spec: &TaskSpec, task_dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(task_dir.join("containers")) {
+        for e in entries.flatten() {
+            if let Err(err) = gantry_image::unmount_rootfs(&e.path()) {
+                tracing::warn!(error = %err, "could not unmount a container rootfs");
+            }
+        }
+    }
+    if let Err(e) = ctx.network.teardown(&spec.task_id) {
+        tracing::warn!(task = %spec.task_id, error = %e, "network teardown failed");
+    }
+}
+
+fn finish(ctx: &RunnerCtx, spec: &TaskSpec, task_dir: PathBuf) {
+    if let Err(e) = ctx.network.teardown(&spec.task_id) {
+        tracing::warn!(task = %spec.task_id, error = %e, "network teardown failed");
+    }
+    schedule_removal(ctx, task_dir);
+}
+
+/// Removes a stopped task's directory (its logs included) after the configured wait.
+fn schedule_removal(ctx: &RunnerCtx, task_dir: PathBuf) {
+    let wait = ctx.cfg.task_cleanup_wait;
+    tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        if let Err(e) = tokio::fs::remove_dir_all(&task_dir).await {
+            tracing::warn!(dir = %task_dir.display(), error = %e, "could not remove a stopped task's directory");
+        }
+    });
+}

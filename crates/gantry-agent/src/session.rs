@@ -1,0 +1,102 @@
+//! The one long-lived connection to the control plane: desired state down, reports and
+//! heartbeats up. It always dials out, and redials with backoff when the link drops; after a
+//! reconnect the server resends the whole desired set and the agent resends its latest reports.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use gantry_api::protocol::{
+    AgentFrame, RegisterResponse, ServerFrame, TaskReport, HEARTBEAT_INTERVAL_MS, SESSION_PATH,
+};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::engine::Engine;
+use crate::runner::now;
+use crate::AgentConfig;
+
+pub async fn run(
+    cfg: Arc<AgentConfig>,
+    reg: RegisterResponse,
+    engine: Engine,
+    mut reports: mpsc::UnboundedReceiver<TaskReport>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let base = cfg.server_url.trim_end_matches('/');
+    let ws_base = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        format!("ws://{base}")
+    };
+    let url = format!("{ws_base}{SESSION_PATH}?instance={}", reg.instance_id);
+    tokio::pin!(shutdown);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            res = session(&url, &engine, &mut reports) => {
+                match res {
+                    Ok(()) => backoff = Duration::from_millis(100),
+                    Err(e) => tracing::warn!(error = %e, "session to the control plane ended; reconnecting"),
+                }
+            }
+        }
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn session(
+    url: &str,
+    engine: &Engine,
+    reports: &mut mpsc::UnboundedReceiver<TaskReport>,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+    tracing::info!("connected to the control plane");
+    let (mut tx, mut rx) = ws.split();
+    for r in engine.latest_reports() {
+        send(&mut tx, &AgentFrame::TaskStateChange(r)).await?;
+    }
+    let mut beat = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS));
+    loop {
+        tokio::select! {
+            msg = rx.next() => {
+                let Some(msg) = msg else { return Ok(()) };
+                match msg? {
+                    Message::Text(text) => match serde_json::from_str::<ServerFrame>(&text) {
+                        Ok(ServerFrame::DesiredState { seq, tasks }) => {
+                            if engine.apply(seq, tasks) {
+                                send(&mut tx, &AgentFrame::Applied { seq }).await?;
+                            }
+                        }
+                        Ok(ServerFrame::HeartbeatAck { .. } | ServerFrame::ReportAck { .. }) => {}
+                        Err(e) => tracing::warn!(error = %e, "ignoring a frame the agent does not understand"),
+                    },
+                    Message::Close(_) => return Ok(()),
+                    _ => {}
+                }
+            }
+            Some(report) = reports.recv() => {
+                send(&mut tx, &AgentFrame::TaskStateChange(report)).await?;
+            }
+            _ = beat.tick() => {
+                send(&mut tx, &AgentFrame::Heartbeat { at: now() }).await?;
+            }
+        }
+    }
+}
+
+async fn send<S>(tx: &mut S, frame: &AgentFrame) -> Result<(), tokio_tungstenite::tungstenite::Error>
+where
+    S: SinkExt<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    let text = serde_json::to_string(frame).unwrap_or_default();
+    tx.send(Message::Text(text.into())).await
+}

@@ -1,0 +1,205 @@
+//! `gantry server`, `gantry agent` and `gantry dev`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use gantry_agent::AgentConfig;
+use gantry_image::RegistryAuth;
+use serde_json::json;
+
+use super::{AgentArgs, DevArgs, NodeArgs, ServerArgs};
+use crate::client::Client;
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}
+
+fn server_config(a: &ServerArgs) -> gantry_server::ServerConfig {
+    gantry_server::ServerConfig {
+        listen: a.listen,
+        account_id: a.account_id.clone(),
+        region: a.region.clone(),
+        max_body_bytes: 1 << 20,
+        agent_lost_after: Duration::from_secs(a.agent_lost_after),
+    }
+}
+
+async fn open_store(state_dir: &std::path::Path) -> anyhow::Result<gantry_store::SqliteStore> {
+    let dir = state_dir.join("server");
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("could not create the state directory {}", dir.display()))?;
+    let path = dir.join("gantry.db");
+    gantry_store::SqliteStore::open(&path)
+        .with_context(|| format!("could not open the store {}", path.display()))
+}
+
+pub async fn server(a: ServerArgs) -> anyhow::Result<()> {
+    let store = open_store(&a.state_dir).await?;
+    let running = gantry_server::Server::bind(server_config(&a), store).await?;
+    tracing::info!(addr = %running.local_addr(), "gantry server ready");
+    crate::notify::ready();
+    running.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+fn agent_config(server_url: String, state_dir: PathBuf, n: &NodeArgs) -> anyhow::Result<AgentConfig> {
+    let mut cfg = AgentConfig::new(server_url, state_dir.clone());
+    cfg.cluster = n.cluster.clone();
+    cfg.image_layouts = n.image_layouts.clone();
+    let default_layouts = state_dir.join("layouts");
+    if cfg.image_layouts.is_empty() && default_layouts.is_dir() {
+        cfg.image_layouts.push(default_layouts);
+    }
+    cfg.insecure_registries = n.insecure_registries.clone();
+    for entry in &n.registry_auth {
+        let (host, cred) = entry
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--registry-auth {entry:?} must look like host:port=user:password"))?;
+        let (user, pass) = cred
+            .split_once(':')
+            .ok_or_else(|| anyhow!("--registry-auth {entry:?} must look like host:port=user:password"))?;
+        cfg.registry_auth.push((
+            host.to_string(),
+            RegistryAuth {
+                username: user.to_string(),
+                password: pass.to_string(),
+            },
+        ));
+    }
+    cfg.pull_policy = n
+        .pull_policy
+        .parse()
+        .map_err(|_| anyhow!("--pull-policy {:?} must be default, always, once or prefer-cached", n.pull_policy))?;
+    cfg.reserved_memory_mib = n.reserved_memory;
+    cfg.reserved_ports = n.reserved_ports.clone();
+    for attr in &n.attributes {
+        let (k, v) = attr
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--attribute {attr:?} must look like name=value"))?;
+        cfg.attributes.push((k.to_string(), v.to_string()));
+    }
+    cfg.default_stop_timeout = Duration::from_secs(n.stop_timeout);
+    cfg.task_cleanup_wait = Duration::from_secs(n.task_cleanup_wait);
+    cfg.pids_limit = n.pids_limit;
+    cfg.supervisor_exe = std::env::current_exe().context("could not find the gantry binary")?;
+    Ok(cfg)
+}
+
+pub async fn agent(a: AgentArgs) -> anyhow::Result<()> {
+    let cfg = agent_config(a.server.clone(), a.state_dir.join("agent"), &a.node)?;
+    crate::notify::ready();
+    gantry_agent::run(cfg, shutdown_signal()).await?;
+    Ok(())
+}
+
+pub async fn dev(a: DevArgs) -> anyhow::Result<()> {
+    let store = open_store(&a.server.state_dir).await?;
+    let running = gantry_server::Server::bind(server_config(&a.server), store).await?;
+    let addr = running.local_addr();
+    let url = format!("http://{addr}");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server_task = {
+        let mut rx = stop_rx.clone();
+        tokio::spawn(running.run(async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }))
+    };
+    let cfg = agent_config(url.clone(), a.server.state_dir.join("agent"), &a.node)?;
+    let agent_task = {
+        let mut rx = stop_rx.clone();
+        tokio::spawn(gantry_agent::run(cfg, async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }))
+    };
+    let client = Client::new(&url);
+    wait_for_instance(&client, &a.node.cluster).await?;
+    tracing::info!(endpoint = %url, cluster = %a.node.cluster, "gantry dev ready: aws ecs --endpoint-url {url} ... or gantry --endpoint {url} ...");
+    crate::notify::ready();
+    if a.demo {
+        if let Err(e) = demo(&client, &a.node.cluster).await {
+            tracing::error!("the demo task failed: {e:#}");
+        }
+    }
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    let _ = agent_task.await;
+    let _ = server_task.await;
+    Ok(())
+}
+
+async fn wait_for_instance(client: &Client, cluster: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(out) = client
+            .call("ListContainerInstances", json!({ "cluster": cluster }))
+            .await
+        {
+            if out["containerInstanceArns"].as_array().is_some_and(|a| !a.is_empty()) {
+                return Ok(());
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("the local agent did not register within 30 s; see the log above");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Registers the demo web task definition, runs it and waits until it serves.
+async fn demo(client: &Client, cluster: &str) -> anyhow::Result<()> {
+    let td = json!({
+        "family": "demo-web",
+        "networkMode": "host",
+        "containerDefinitions": [{
+            "name": "web",
+            "image": "web:latest",
+            "essential": true,
+            "memory": 64,
+            "command": ["httpd", "-f", "-v", "-p", "127.0.0.1:8081", "-h", "/www"]
+        }]
+    });
+    client.call("RegisterTaskDefinition", td).await?;
+    let out = client
+        .call("RunTask", json!({ "cluster": cluster, "taskDefinition": "demo-web" }))
+        .await?;
+    let arn = out["tasks"][0]["taskArn"]
+        .as_str()
+        .ok_or_else(|| anyhow!("RunTask placed no task: {}", out["failures"]))?
+        .to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let d = client
+            .call("DescribeTasks", json!({ "cluster": cluster, "tasks": [arn] }))
+            .await?;
+        let t = &d["tasks"][0];
+        match t["lastStatus"].as_str() {
+            Some("RUNNING") => {
+                tracing::info!(task = %arn, "demo task RUNNING: curl http://127.0.0.1:8081/");
+                println!("demo task {arn} is RUNNING; try: curl http://127.0.0.1:8081/");
+                return Ok(());
+            }
+            Some("STOPPED") => anyhow::bail!(
+                "the demo task stopped: {}",
+                t["stoppedReason"].as_str().unwrap_or("no reason given")
+            ),
+            _ => {}
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("the demo task did not reach RUNNING within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

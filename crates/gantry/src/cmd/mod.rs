@@ -1,0 +1,154 @@
+//! The command line.
+
+mod cluster;
+mod daemon;
+mod instance;
+mod task;
+mod taskdef;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "gantry", version, about = "A self-hosted container orchestrator that speaks the Amazon ECS API")]
+pub struct Cli {
+    /// The Gantry API endpoint, for the client commands.
+    #[arg(long, global = true, env = "GANTRY_ENDPOINT", default_value = "http://127.0.0.1:8080")]
+    pub endpoint: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the control plane (ECS API, store, scheduler, agent gateway).
+    Server(ServerArgs),
+    /// Run the node agent and join a server.
+    Agent(AgentArgs),
+    /// Run a control plane and a local agent in one process, for a one-machine cluster.
+    Dev(DevArgs),
+    /// Internal: supervise one task's containers (started by the agent).
+    #[command(hide = true)]
+    Supervise { task_dir: PathBuf },
+    /// Clusters.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCmd),
+    /// Task definitions.
+    #[command(subcommand)]
+    Taskdef(taskdef::TaskdefCmd),
+    /// Tasks.
+    #[command(subcommand)]
+    Task(task::TaskCmd),
+    /// Container instances.
+    #[command(subcommand)]
+    Instance(instance::InstanceCmd),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServerArgs {
+    /// Address to listen on. Until request auth is configured, keep it on loopback.
+    #[arg(long, env = "GANTRY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where the control plane keeps its store.
+    #[arg(long, env = "GANTRY_STATE_DIR", default_value = "/var/lib/gantry")]
+    pub state_dir: PathBuf,
+    /// Account id in ARNs.
+    #[arg(long, env = "GANTRY_ACCOUNT_ID", default_value = "000000000000")]
+    pub account_id: String,
+    /// Region in ARNs.
+    #[arg(long, env = "GANTRY_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// Seconds without a heartbeat before an agent counts as disconnected.
+    #[arg(long, env = "GANTRY_AGENT_LOST_AFTER", default_value = "30")]
+    pub agent_lost_after: u64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct NodeArgs {
+    /// Cluster to join.
+    #[arg(long, env = "GANTRY_CLUSTER", default_value = "default")]
+    pub cluster: String,
+    /// OCI image layout directories searched before any registry (repeatable).
+    #[arg(long = "image-layout", env = "GANTRY_IMAGE_LAYOUTS", value_delimiter = ',')]
+    pub image_layouts: Vec<PathBuf>,
+    /// Registries (host:port) that may be reached over plain HTTP, besides loopback ones.
+    #[arg(long = "insecure-registry", value_delimiter = ',')]
+    pub insecure_registries: Vec<String>,
+    /// Registry credentials as host:port=user:password (repeatable).
+    #[arg(long = "registry-auth", env = "GANTRY_REGISTRY_AUTH", value_delimiter = ',')]
+    pub registry_auth: Vec<String>,
+    /// default, always, once or prefer-cached (like ECS_IMAGE_PULL_BEHAVIOR).
+    #[arg(long, env = "GANTRY_IMAGE_PULL_BEHAVIOR", default_value = "default")]
+    pub pull_policy: String,
+    /// MiB of memory kept back from tasks.
+    #[arg(long, env = "GANTRY_RESERVED_MEMORY", default_value = "0")]
+    pub reserved_memory: i64,
+    /// Host ports no task may use.
+    #[arg(long, env = "GANTRY_RESERVED_PORTS", value_delimiter = ',', default_value = "22,2375,2376,51678,51679")]
+    pub reserved_ports: Vec<u16>,
+    /// Custom instance attributes, name=value (repeatable).
+    #[arg(long = "attribute", value_delimiter = ',')]
+    pub attributes: Vec<String>,
+    /// Seconds between SIGTERM and SIGKILL when a container sets no stopTimeout.
+    #[arg(long, env = "GANTRY_CONTAINER_STOP_TIMEOUT", default_value = "30")]
+    pub stop_timeout: u64,
+    /// Seconds a stopped task's directory and logs are kept.
+    #[arg(long, env = "GANTRY_TASK_CLEANUP_WAIT", default_value = "600")]
+    pub task_cleanup_wait: u64,
+    /// Default pids limit of a container.
+    #[arg(long, env = "GANTRY_TASK_PIDS_LIMIT", default_value = "4096")]
+    pub pids_limit: i64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AgentArgs {
+    /// The control plane's URL.
+    #[arg(long, env = "GANTRY_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// Where the agent keeps images, task directories and its identity.
+    #[arg(long, env = "GANTRY_STATE_DIR", default_value = "/var/lib/gantry")]
+    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DevArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Register and run a demo task once ready.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let client = || crate::client::Client::new(&cli.endpoint);
+    match cli.command {
+        Command::Server(a) => daemon::server(a).await,
+        Command::Agent(a) => daemon::agent(a).await,
+        Command::Dev(a) => daemon::dev(a).await,
+        Command::Supervise { .. } => Ok(()),
+        Command::Cluster(c) => cluster::run(&client(), c).await,
+        Command::Taskdef(c) => taskdef::run(&client(), c).await,
+        Command::Task(c) => task::run(&client(), c).await,
+        Command::Instance(c) => instance::run(&client(), c).await,
+    }
+}
+
+/// A string field of a JSON value, or "-".
+pub(crate) fn s(v: &serde_json::Value, key: &str) -> String {
+    match &v[key] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The last path part of an ARN.
+pub(crate) fn short(v: &serde_json::Value, key: &str) -> String {
+    gantry_api::arn::short_id(&s(v, key)).to_string()
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what Gantry needs to build, run and test on Debian 12, as root:
+# system packages (one apt-get update, then one apt-get install) and the AWS CLI in a venv.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends \
+  build-essential pkg-config libseccomp-dev \
+  busybox-static skopeo umoci runc docker-registry apache2-utils \
+  iproute2 nftables util-linux systemd python3-venv python3-pip ca-certificates
+if [[ ! -x /opt/gantry-venv/bin/aws ]]; then
+  python3 -m venv /opt/gantry-venv
+  /opt/gantry-venv/bin/pip install --quiet awscli
+fi
+if ! command -v cargo >/dev/null; then
+  echo "Rust is not installed: install it with rustup (https://rustup.rs), then run this again." >&2
+  exit 1
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install --locked cargo-nextest
+fi

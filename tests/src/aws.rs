@@ -1,0 +1,41 @@
+//! The AWS CLI (`pip install awscli`), pointed at a Gantry endpoint with dummy credentials.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The `aws` executable: `$AWS_CLI`, the venv `.ci/run` makes, or `aws` on PATH.
+pub fn aws_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("AWS_CLI") {
+        return PathBuf::from(p);
+    }
+    let venv = PathBuf::from("/opt/gantry-venv/bin/aws");
+    if venv.exists() {
+        return venv;
+    }
+    PathBuf::from("aws")
+}
+
+/// Runs `aws ecs <args> --endpoint-url <endpoint>`; Ok(JSON output) or Err(stderr).
+pub fn ecs(endpoint: &str, args: &[&str]) -> Result<Value, String> {
+    let out = Command::new(aws_bin())
+        .arg("ecs")
+        .args(args)
+        .args(["--endpoint-url", endpoint, "--output", "json", "--no-cli-pager"])
+        .env("AWS_ACCESS_KEY_ID", "AKIDGANTRYTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "gantry-test-secret")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .map_err(|e| format!("could not run the AWS CLI ({}): {e}", aws_bin().display()))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(&text).map_err(|e| format!("aws printed non-JSON ({e}): {text}"))
+}

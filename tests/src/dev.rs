@@ -1,0 +1,251 @@
+//! A one-machine Gantry cluster (`gantry dev`) per test, on its own port and state dir.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::TempDir;
+
+/// A running `gantry dev`. Dropping it stops every task it runs, stops the process, checks
+/// that nothing was left behind and removes the state dir.
+pub struct Dev {
+    child: Option<Child>,
+    pub port: u16,
+    pub endpoint: String,
+    pub state: TempDir,
+    http: reqwest::Client,
+    extra: Vec<String>,
+}
+
+/// Options for [`Dev::start_with`].
+#[derive(Default, Clone)]
+pub struct DevOptions {
+    /// Extra flags for `gantry dev`.
+    pub args: Vec<String>,
+}
+
+impl Dev {
+    pub async fn start() -> Self {
+        Self::start_with(DevOptions::default()).await
+    }
+
+    pub async fn start_with(opts: DevOptions) -> Self {
+        let state = TempDir::new("dev");
+        let port = crate::free_port();
+        let mut dev = Self {
+            child: None,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            state,
+            http: reqwest::Client::new(),
+            extra: opts.args,
+        };
+        dev.spawn();
+        dev.wait_ready().await;
+        dev
+    }
+
+    fn spawn(&mut self) {
+        let layouts = crate::images::layouts();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.state.path().join("dev.log"))
+            .expect("dev.log");
+        let child = Command::new(crate::gantry_bin())
+            .arg("dev")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--state-dir")
+            .arg(self.state.path())
+            .arg("--image-layout")
+            .arg(&layouts)
+            .arg("--stop-timeout")
+            .arg("2")
+            .arg("--task-cleanup-wait")
+            .arg("3600")
+            .args(&self.extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("start gantry dev");
+        self.child = Some(child);
+    }
+
+    async fn wait_ready(&self) {
+        crate::wait_for("gantry dev to register its agent", Duration::from_secs(30), || async {
+            let out = self
+                .call("ListContainerInstances", json!({}))
+                .await
+                .ok()?;
+            out["containerInstanceArns"]
+                .as_array()
+                .filter(|a| !a.is_empty())
+                .map(|_| ())
+        })
+        .await;
+    }
+
+    /// The log of `gantry dev`, for assertion messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state.path().join("dev.log")).unwrap_or_default()
+    }
+
+    /// `kill -9` the process (tasks keep running), then start it again on the same state dir.
+    pub async fn kill9_and_restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.spawn();
+        self.wait_ready().await;
+    }
+
+    /// Calls an ECS operation; `Err` carries the `__type` and the body.
+    pub async fn call(&self, op: &str, body: Value) -> Result<Value, (String, Value)> {
+        let resp = self
+            .http
+            .post(format!("{}/", self.endpoint))
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .header("X-Amz-Target", format!("AmazonEC2ContainerServiceV20141113.{op}"))
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| ("Transport".to_string(), json!(e.to_string())))?;
+        let ok = resp.status().is_success();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        if ok {
+            Ok(v)
+        } else {
+            Err((v["__type"].as_str().unwrap_or("?").to_string(), v))
+        }
+    }
+
+    /// Calls an operation that must succeed.
+    pub async fn ok(&self, op: &str, body: Value) -> Value {
+        match self.call(op, body.clone()).await {
+            Ok(v) => v,
+            Err((t, v)) => panic!("{op} {body} failed: {t} {v}\n--- gantry dev log ---\n{}", self.log()),
+        }
+    }
+
+    /// Registers a one-container task definition running `command` in the busybox image.
+    pub async fn register_busybox(&self, family: &str, command: &[&str], extra: Value) -> Value {
+        let mut cd = json!({
+            "name": "main",
+            "image": "busybox:latest",
+            "essential": true,
+            "memory": 64,
+            "command": command,
+        });
+        if let (Some(dst), Some(src)) = (cd.as_object_mut(), extra.as_object()) {
+            for (k, v) in src {
+                dst.insert(k.clone(), v.clone());
+            }
+        }
+        self.ok(
+            "RegisterTaskDefinition",
+            json!({ "family": family, "networkMode": "none", "containerDefinitions": [cd] }),
+        )
+        .await
+    }
+
+    /// Runs one task and returns its ARN.
+    pub async fn run_one(&self, td: &str) -> String {
+        let out = self.ok("RunTask", json!({ "taskDefinition": td })).await;
+        out["tasks"][0]["taskArn"]
+            .as_str()
+            .unwrap_or_else(|| panic!("RunTask placed nothing: {out}"))
+            .to_string()
+    }
+
+    pub async fn describe(&self, arn: &str) -> Value {
+        self.ok("DescribeTasks", json!({ "tasks": [arn] })).await["tasks"][0].clone()
+    }
+
+    /// Waits until the task's lastStatus is `status` (or STOPPED, which ends any wait).
+    pub async fn wait_status(&self, arn: &str, status: &str, timeout: Duration) -> Value {
+        let what = format!("task {arn} to be {status}");
+        crate::wait_for(&what, timeout, || async {
+            let t = self.describe(arn).await;
+            let last = t["lastStatus"].as_str().unwrap_or_default().to_string();
+            (last == status || last == "STOPPED").then_some(t)
+        })
+        .await
+    }
+
+    /// The state dir of the agent's task directories.
+    pub fn tasks_dir(&self) -> PathBuf {
+        self.state.path().join("agent").join("tasks")
+    }
+
+    /// Stops every task that is not STOPPED and waits until they are.
+    pub async fn stop_all(&self) {
+        let Ok(list) = self.call("ListTasks", json!({ "desiredStatus": "RUNNING" })).await else {
+            return;
+        };
+        let arns: Vec<String> = list["taskArns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(String::from))
+            .collect();
+        for a in &arns {
+            let _ = self.call("StopTask", json!({ "task": a, "reason": "test cleanup" })).await;
+        }
+        for a in &arns {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while std::time::Instant::now() < deadline {
+                match self.call("DescribeTasks", json!({ "tasks": [a] })).await {
+                    Ok(v) if v["tasks"][0]["lastStatus"] == "STOPPED" => break,
+                    Err(_) => break,
+                    _ => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        }
+    }
+
+    /// Stops everything; returns the leaks found (empty when clean).
+    pub async fn shutdown(mut self) -> Vec<String> {
+        self.stop_all().await;
+        self.terminate();
+        crate::leaks::find(self.state.path())
+    }
+
+    fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if let Ok(pid) = i32::try_from(c.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                match c.try_wait() {
+                    Ok(Some(_)) => break,
+                    _ if std::time::Instant::now() > deadline => {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                        break;
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            // A test that failed before shutdown(): stop tasks the hard way, then clean up.
+            self.terminate();
+            crate::leaks::force_cleanup(self.state.path());
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Real containers through the whole stack: exit codes, essential semantics, stopTimeout,
+//! the container's view of env/cwd/user, and cgroup limits read from the kernel's files.
+
+use std::time::Duration;
+
+use gantry_tests::dev::Dev;
+use serde_json::json;
+
+const T: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_are_reported() {
+    let dev = Dev::start().await;
+    dev.register_busybox("ok", &["true"], json!({})).await;
+    dev.register_busybox("three", &["sh", "-c", "exit 3"], json!({})).await;
+    let a = dev.run_one("ok").await;
+    let b = dev.run_one("three").await;
+    let ta = dev.wait_status(&a, "STOPPED", T).await;
+    let tb = dev.wait_status(&b, "STOPPED", T).await;
+    assert_eq!(ta["containers"][0]["exitCode"], 0, "{ta}");
+    assert_eq!(tb["containers"][0]["exitCode"], 3, "{tb}");
+    assert_eq!(tb["stopCode"], "EssentialContainerExited", "{tb}");
+    for t in [&ta, &tb] {
+        assert!(t["executionStoppedAt"].is_number(), "{t}");
+        assert!(t["stoppedAt"].is_number(), "{t}");
+    }
+    assert!(dev.shutdown().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_timeout_escalates_to_sigkill() {
+    let dev = Dev::start().await;
+    // Ignores SIGTERM: only SIGKILL after stopTimeout ends it (exit 137).
+    dev.register_busybox(
+        "stubborn",
+        &["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"],
+        json!({ "stopTimeout": 1 }),
+    )
+    .await;
+    // Exits on SIGTERM with 143.
+    dev.register_busybox(
+        "polite",
+        &["sh", "-c", "trap 'exit 143' TERM; while :; do sleep 0.1; done"],
+        json!({ "stopTimeout": 20 }),
+    )
+    .await;
+    let s = dev.run_one("stubborn").await;
+    let p = dev.run_one("polite").await;
+    dev.wait_status(&s, "RUNNING", T).await;
+    dev.wait_status(&p, "RUNNING", T).await;
+    let t0 = std::time::Instant::now();
+    dev.ok("StopTask", json!({ "task": s })).await;
+    dev.ok("StopTask", json!({ "task": p })).await;
+    let ts = dev.wait_status(&s, "STOPPED", T).await;
+    let tp = dev.wait_status(&p, "STOPPED", T).await;
+    assert_eq!(ts["containers"][0]["exitCode"], 137, "{ts}");
+    assert_eq!(tp["containers"][0]["exitCode"], 143, "{tp}");
+    assert!(t0.elapsed() < Duration::from_secs(15), "the polite task should not wait for its 20 s timeout");
+    assert_eq!(ts["stopCode"], "UserInitiated");
+    assert!(dev.shutdown().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn essential_exit_stops_the_others() {
+    let dev = Dev::start().await;
+    dev.ok(
+        "RegisterTaskDefinition",
+        json!({
+            "family": "pair",
+            "networkMode": "none",
+            "containerDefinitions": [
+                { "name": "side", "image": "busybox:latest", "essential": false, "memory": 32,
+                  "command": ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"] },
+                { "name": "main", "image": "busybox:latest", "essential": true, "memory": 32,
+                  "command": ["sh", "-c", "sleep 1; exit 7"] }
+            ]
+        }),
+    )
+    .await;
+    let arn = dev.run_one("pair").await;
+    let t = dev.wait_status(&arn, "STOPPED", T).await;
+    assert_eq!(t["stopCode"], "EssentialContainerExited", "{t}");
+    let by = |n: &str| t["containers"].as_array().unwrap().iter().find(|c| c["name"] == n).cloned().unwrap();
+    assert_eq!(by("main")["exitCode"], 7);
+    assert_eq!(by("side")["exitCode"], 0, "the non-essential container got SIGTERM: {t}");
+    assert!(t["stoppedReason"].as_str().unwrap_or_default().contains("ssential"), "{t}");
+    assert!(dev.shutdown().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_sees_its_env_cwd_and_user() {
+    let dev = Dev::start().await;
+    dev.register_busybox(
+        "whoami",
+        &["sh", "-c", "echo FOO=$FOO; pwd; id -u; hostname"],
+        json!({
+            "environment": [{ "name": "FOO", "value": "bar baz" }],
+            "workingDirectory": "/tmp",
+            "user": "1000",
+            "hostname": "gantry-box"
+        }),
+    )
+    .await;
+    let arn = dev.run_one("whoami").await;
+    let t = dev.wait_status(&arn, "STOPPED", T).await;
+    assert_eq!(t["containers"][0]["exitCode"], 0, "{t}");
+    let id = arn.rsplit('/').next().unwrap();
+    let log = std::fs::read_to_string(dev.tasks_dir().join(id).join("logs").join("main.log")).unwrap();
+    assert!(log.contains("FOO=bar baz"), "{log}");
+    assert!(log.contains("/tmp\n"), "{log}");
+    assert!(log.contains("1000\n"), "{log}");
+    assert!(log.contains("gantry-box"), "{log}");
+    assert!(dev.shutdown().await.is_empty());
+}
+
+fn read(p: std::path::PathBuf) -> String {
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cgroup_limits_are_in_the_kernel_files() {
+    let dev = Dev::start().await;
+    dev.ok(
+        "RegisterTaskDefinition",
+        json!({
+            "family": "limited",
+            "networkMode": "none",
+            "cpu": "512",
+            "memory": "256",
+            "containerDefinitions": [{
+                "name": "main", "image": "busybox:latest", "essential": true,
+                "cpu": 300, "memory": 96, "memoryReservation": 48,
+                "command": ["sleep", "600"]
+            }]
+        }),
+    )
+    .await;
+    let arn = dev.run_one("limited").await;
+    dev.wait_status(&arn, "RUNNING", T).await;
+    let id = arn.rsplit('/').next().unwrap();
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if v2 {
+        let task = std::path::PathBuf::from("/sys/fs/cgroup/gantry").join(id);
+        let c = task.join("main");
+        assert_eq!(read(c.join("memory.max")), (96u64 << 20).to_string());
+        assert_eq!(read(c.join("memory.low")), (48u64 << 20).to_string());
+        assert!(read(c.join("pids.max")).parse::<u64>().is_ok());
+        assert_eq!(read(task.join("memory.max")), (256u64 << 20).to_string());
+        assert_eq!(read(task.join("cpu.max")), "50000 100000");
+    } else {
+        let m = std::path::PathBuf::from("/sys/fs/cgroup/memory/gantry").join(id);
+        assert_eq!(read(m.join("main").join("memory.limit_in_bytes")), (96u64 << 20).to_string());
+        assert_eq!(read(m.join("main").join("memory.soft_limit_in_bytes")), (48u64 << 20).to_string());
+        assert_eq!(read(m.join("memory.limit_in_bytes")), (256u64 << 20).to_string());
+        let cpu = std::path::PathBuf::from("/sys/fs/cgroup/cpu/gantry").join(id);
+        assert_eq!(read(cpu.join("main").join("cpu.shares")), "300");
+        assert_eq!(read(cpu.join("cpu.cfs_quota_us")), "50000");
+        let pids = std::path::PathBuf::from("/sys/fs/cgroup/pids/gantry").join(id).join("main");
+        assert_eq!(read(pids.join("pids.max")), "4096");
+    }
+    assert!(dev.shutdown().await.is_empty());
+}
