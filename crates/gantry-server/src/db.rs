@@ -1,0 +1,82 @@
+//! Typed access to the [`Store`]: JSON records with the revision they were read at, so every
+//! write can be a compare-and-swap on exactly what was read.
+
+use gantry_store::{Compare, Op, Store};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// A decoded record and the revision it was read at.
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    pub key: String,
+    pub value: T,
+    pub revision: u64,
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|source| Error::Corrupt {
+        key: key.to_string(),
+        source,
+    })
+}
+
+pub async fn get<S: Store, T: DeserializeOwned>(
+    store: &S,
+    key: &str,
+) -> Result<Option<Versioned<T>>> {
+    match store.get(key).await? {
+        None => Ok(None),
+        Some(rec) => Ok(Some(Versioned {
+            value: decode(&rec.key, &rec.value)?,
+            key: rec.key,
+            revision: rec.revision,
+        })),
+    }
+}
+
+pub async fn list<S: Store, T: DeserializeOwned>(
+    store: &S,
+    prefix: &str,
+) -> Result<Vec<Versioned<T>>> {
+    store
+        .list(prefix)
+        .await?
+        .into_iter()
+        .map(|rec| {
+            Ok(Versioned {
+                value: decode(&rec.key, &rec.value)?,
+                key: rec.key,
+                revision: rec.revision,
+            })
+        })
+        .collect()
+}
+
+pub fn put<T: Serialize>(key: &str, value: &T) -> Result<Op> {
+    let value = serde_json::to_vec(value).map_err(|source| Error::Encode {
+        what: "a record",
+        source,
+    })?;
+    Ok(Op::Put {
+        key: key.to_string(),
+        value,
+    })
+}
+
+/// The key still has the revision it was read at (`0`: still absent).
+pub fn unchanged(key: &str, revision: u64) -> Compare {
+    Compare::Revision {
+        key: key.to_string(),
+        revision,
+    }
+}
+
+/// Runs a transaction; `Ok(false)` when a compare failed and the caller should re-read.
+pub async fn commit<S: Store>(store: &S, compares: Vec<Compare>, ops: Vec<Op>) -> Result<bool> {
+    Ok(store.txn(compares, ops).await?.succeeded)
+}
+
+/// How many times a read-modify-write is retried on conflict before giving up.
+pub const RETRIES: usize = 8;

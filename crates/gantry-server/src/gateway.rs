@@ -1,0 +1,366 @@
+//! The agent gateway: `POST /agent/v1/register` and the WebSocket session
+//! `GET /agent/v1/session?instance=<id>` (DESIGN.md §4). The session pushes the instance's
+//! whole desired task set on connect and again whenever one of its tasks changes, with the
+//! store revision of the read as `seq`; it answers heartbeats and applies reports.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::{SinkExt, StreamExt};
+use gantry_api::protocol::{AgentFrame, RegisterRequest, ServerFrame, TaskSpec};
+use gantry_api::{ApiError, ErrorKind, TaskStatus};
+use gantry_store::{Event, Store};
+use serde::Deserialize;
+use tokio::sync::{broadcast, Notify};
+
+use crate::db::{self, Versioned};
+use crate::error::{Error, Result};
+use crate::records::{instance_key, tasks_of, InstanceRecord, InstanceStatus, TaskRecord};
+use crate::state::{now, AppState};
+use crate::{instances, protocol, reports, task_definitions};
+
+#[derive(Debug)]
+struct Entry {
+    generation: u64,
+    last_seen: Instant,
+    kick: Arc<Notify>,
+}
+
+/// The live sessions of this server, by instance id. At most one per instance: a new one
+/// replaces (and closes) the old.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    inner: Mutex<(u64, HashMap<String, Entry>)>,
+}
+
+impl Sessions {
+    fn lock(&self) -> MutexGuard<'_, (u64, HashMap<String, Entry>)> {
+        // A panic while holding this lock leaves plain data behind; keep using it.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn connect(&self, id: &str) -> (u64, Arc<Notify>) {
+        let mut g = self.lock();
+        g.0 += 1;
+        let generation = g.0;
+        let kick = Arc::new(Notify::new());
+        if let Some(old) = g.1.insert(
+            id.to_string(),
+            Entry {
+                generation,
+                last_seen: Instant::now(),
+                kick: kick.clone(),
+            },
+        ) {
+            old.kick.notify_one();
+        }
+        (generation, kick)
+    }
+
+    /// Forgets the session if it is still the current one; says whether it was.
+    fn disconnect(&self, id: &str, generation: u64) -> bool {
+        let mut g = self.lock();
+        if g.1.get(id).is_some_and(|e| e.generation == generation) {
+            g.1.remove(id);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn seen(&self, id: &str) {
+        if let Some(e) = self.lock().1.get_mut(id) {
+            e.last_seen = Instant::now();
+        }
+    }
+
+    /// When the agent of `id` was last heard from, if it has a session here.
+    pub fn last_seen(&self, id: &str) -> Option<Instant> {
+        self.lock().1.get(id).map(|e| e.last_seen)
+    }
+
+    /// Closes the session of `id`, if any (its agent went silent).
+    pub fn drop_session(&self, id: &str) {
+        if let Some(e) = self.lock().1.remove(id) {
+            e.kick.notify_one();
+        }
+    }
+}
+
+fn error_response(e: &Error) -> Response {
+    protocol::error_response(&e.to_api())
+}
+
+/// `POST /agent/v1/register`.
+pub async fn register<S: Store>(
+    State(st): State<Arc<AppState<S>>>,
+    body: std::result::Result<Json<RegisterRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let req = match body {
+        Ok(Json(r)) => r,
+        Err(e) => {
+            return protocol::error_response(&ApiError::client(format!(
+                "The registration request is not a valid RegisterRequest: {e}"
+            )))
+        }
+    };
+    match instances::register(&st, req).await {
+        Ok(resp) => (StatusCode::OK, Json(resp)).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SessionQuery {
+    instance: String,
+}
+
+async fn find_instance<S: Store>(st: &AppState<S>, id: &str) -> Result<Versioned<InstanceRecord>> {
+    db::list::<S, InstanceRecord>(&st.store, "instances/")
+        .await?
+        .into_iter()
+        .find(|i| i.value.id == id && i.value.status != InstanceStatus::Inactive)
+        .ok_or_else(|| {
+            Error::Api(ApiError::new(
+                ErrorKind::ClusterNotFound,
+                format!("Container instance {id} is not registered; register again with POST /agent/v1/register."),
+            ))
+        })
+}
+
+/// `GET /agent/v1/session?instance=<id>`.
+pub async fn session<S: Store>(
+    State(st): State<Arc<AppState<S>>>,
+    Query(q): Query<SessionQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let inst = match find_instance(&st, &q.instance).await {
+        Ok(i) => i.value,
+        Err(e) => return error_response(&e),
+    };
+    ws.on_upgrade(move |socket| async move {
+        let id = inst.id.clone();
+        if let Err(e) = run_session(st, inst.cluster, inst.id, socket).await {
+            tracing::warn!(instance = %id, error = %e, "agent session ended with an error");
+        }
+    })
+}
+
+/// Sets `agentConnected` on the instance record.
+pub async fn set_connected<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+    id: &str,
+    connected: bool,
+) -> Result<()> {
+    let key = instance_key(cluster, id);
+    for _ in 0..db::RETRIES {
+        let Some(mut i) = db::get::<S, InstanceRecord>(&st.store, &key).await? else {
+            return Ok(());
+        };
+        if i.value.agent_connected == connected || i.value.status == InstanceStatus::Inactive {
+            return Ok(());
+        }
+        i.value.agent_connected = connected;
+        if db::commit(
+            &st.store,
+            vec![db::unchanged(&key, i.revision)],
+            vec![db::put(&key, &i.value)?],
+        )
+        .await?
+        {
+            tracing::info!(instance = id, connected, "agent connection changed");
+            return Ok(());
+        }
+    }
+    Err(Error::Contention {
+        what: format!("container instance {id}"),
+    })
+}
+
+/// The frame with the whole desired set of instance `id`.
+pub async fn desired_state<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+    id: &str,
+) -> Result<ServerFrame> {
+    // Read the revision first: whatever the list shows is at least that new.
+    let seq = st.store.revision().await?;
+    let tasks = db::list::<S, TaskRecord>(&st.store, &tasks_of(cluster)).await?;
+    let specs = tasks
+        .into_iter()
+        .map(|t| t.value)
+        .filter(|t| {
+            // Wanted running, or wanted stopped and not yet reported stopped.
+            t.instance_id.as_deref() == Some(id) && t.last_status != TaskStatus::Stopped
+        })
+        .map(|t| {
+            let def_rec = crate::records::TaskDefRecord {
+                family: t.family().to_string(),
+                revision: t.definition.revision.unwrap_or(0),
+                status: crate::records::TaskDefStatus::Active,
+                definition: t.definition.clone(),
+            };
+            let mut task_definition = task_definitions::render(st, &def_rec);
+            task_definition.status = t.definition.status.clone();
+            TaskSpec {
+                task_arn: st.arns.task(&t.cluster, &t.id),
+                task_id: t.id.clone(),
+                cluster: t.cluster.clone(),
+                desired_status: t.desired_status,
+                task_definition,
+                overrides: t.overrides.clone(),
+                stop_code: t.stop_code.clone(),
+                stopped_reason: t.stopped_reason.clone(),
+            }
+        })
+        .collect();
+    Ok(ServerFrame::DesiredState { seq, tasks: specs })
+}
+
+fn text(frame: &ServerFrame) -> Result<Message> {
+    serde_json::to_string(frame)
+        .map(|s| Message::Text(s.into()))
+        .map_err(|source| Error::Encode {
+            what: "a server frame",
+            source,
+        })
+}
+
+/// Does this store event touch a task of instance `id`? Undecodable or deleted: assume so.
+fn concerns(ev: &Event, id: &str) -> bool {
+    match ev {
+        Event::Put(rec) => serde_json::from_slice::<TaskRecord>(&rec.value)
+            .map_or(true, |t| t.instance_id.as_deref() == Some(id)),
+        Event::Delete { .. } => true,
+    }
+}
+
+async fn run_session<S: Store>(
+    st: Arc<AppState<S>>,
+    cluster: String,
+    id: String,
+    socket: WebSocket,
+) -> Result<()> {
+    let (generation, kick) = st.sessions.connect(&id);
+    // Subscribe before the first read, so no change falls between the two.
+    let mut changes = st.store.watch(&tasks_of(&cluster));
+    let mut shutdown = st.shutdown.subscribe();
+    let result = session_loop(
+        &st,
+        &cluster,
+        &id,
+        socket,
+        &mut changes,
+        &kick,
+        &mut shutdown,
+    )
+    .await;
+    if st.sessions.disconnect(&id, generation) {
+        if let Err(e) = set_connected(&st, &cluster, &id, false).await {
+            tracing::warn!(instance = %id, error = %e, "could not mark the agent disconnected");
+        }
+    }
+    tracing::info!(instance = %id, "agent session closed");
+    result
+}
+
+async fn session_loop<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+    id: &str,
+    socket: WebSocket,
+    changes: &mut broadcast::Receiver<Event>,
+    kick: &Notify,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
+    set_connected(st, cluster, id, true).await?;
+    tracing::info!(instance = id, cluster, "agent session open");
+    let (mut tx, mut rx) = socket.split();
+    let send_err = |e: axum::Error| tracing::debug!(instance = id, error = %e, "agent went away");
+    if tx
+        .send(text(&desired_state(st, cluster, id).await?)?)
+        .await
+        .is_err()
+    {
+        return Ok(());
+    }
+    loop {
+        tokio::select! {
+            msg = rx.next() => {
+                let msg = match msg {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(_)) => continue,
+                };
+                st.sessions.seen(id);
+                let frame: AgentFrame = match serde_json::from_str(msg.as_str()) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::warn!(instance = id, error = %e, "undecodable agent frame ignored");
+                        continue;
+                    }
+                };
+                let reply = match frame {
+                    AgentFrame::Heartbeat { .. } => Some(ServerFrame::HeartbeatAck { at: now() }),
+                    AgentFrame::Applied { seq } => {
+                        tracing::debug!(instance = id, seq, "agent applied desired state");
+                        None
+                    }
+                    AgentFrame::TaskStateChange(report) => {
+                        match reports::apply(st, cluster, id, &report).await {
+                            Ok(_) => Some(ServerFrame::ReportAck { report_id: report.report_id }),
+                            // No ack: the agent sends the report again.
+                            Err(e) => {
+                                tracing::warn!(instance = id, error = %e, "report not applied");
+                                None
+                            }
+                        }
+                    }
+                };
+                if let Some(r) = reply {
+                    if let Err(e) = tx.send(text(&r)?).await {
+                        send_err(e);
+                        return Ok(());
+                    }
+                }
+            }
+            ev = changes.recv() => {
+                let relevant = match ev {
+                    Ok(ev) => concerns(&ev, id),
+                    Err(broadcast::error::RecvError::Lagged(_)) => true,
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                };
+                // Coalesce a burst of changes into one push.
+                let mut relevant = relevant;
+                loop {
+                    match changes.try_recv() {
+                        Ok(ev) => relevant |= concerns(&ev, id),
+                        Err(broadcast::error::TryRecvError::Lagged(_)) => relevant = true,
+                        Err(_) => break,
+                    }
+                }
+                if relevant {
+                    if let Err(e) = tx.send(text(&desired_state(st, cluster, id).await?)?).await {
+                        send_err(e);
+                        return Ok(());
+                    }
+                }
+            }
+            _ = kick.notified() => {
+                let _ = tx.send(Message::Close(None)).await;
+                return Ok(());
+            }
+            _ = shutdown.changed() => {
+                let _ = tx.send(Message::Close(None)).await;
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Committing a placement: the scheduler plans over a snapshot, then each instance's share is
+//! written in one transaction that compares the instance record's revision. The instance
+//! record carries everything committed on it (`used`), so a concurrent RunTask that changed
+//! the instance makes the compare fail, and the caller re-plans with a fresh snapshot. Two
+//! plans can never over-commit an instance.
+
+use std::collections::{BTreeMap, HashMap};
+
+use gantry_api::model::Failure;
+use gantry_scheduler::{InstanceView, Strategy, TaskRequest};
+use gantry_store::Store;
+
+use crate::db::{self, Versioned};
+use crate::error::Result;
+use crate::records::{
+    instances_of, task_key, tasks_of, Allocation, InstanceRecord, InstanceStatus, TaskRecord,
+};
+use crate::state::AppState;
+use crate::tags;
+
+/// Re-planning rounds without progress before RunTask gives up on the remaining tasks.
+const ROUNDS_WITHOUT_PROGRESS: usize = 5;
+
+/// Why `a` does not fit on `i` now, in ECS's words, or `None` if it fits.
+pub fn misfit(i: &InstanceRecord, a: &Allocation) -> Option<&'static str> {
+    match i.status {
+        InstanceStatus::Active => {}
+        InstanceStatus::Draining => return Some("DRAINING"),
+        InstanceStatus::Inactive => return Some("INACTIVE"),
+    }
+    if !i.agent_connected {
+        return Some("AGENT");
+    }
+    if i.remaining_cpu() < a.cpu {
+        return Some("RESOURCE:CPU");
+    }
+    if i.remaining_memory() < a.memory {
+        return Some("RESOURCE:MEMORY");
+    }
+    let tcp = i.busy_tcp();
+    let udp = i.busy_udp();
+    if a.tcp_ports.iter().any(|p| tcp.contains(p)) || a.udp_ports.iter().any(|p| udp.contains(p)) {
+        return Some("RESOURCE:PORTS");
+    }
+    None
+}
+
+/// Writes `tasks` onto instance `i` if its record is still at the revision read, and every
+/// task still fits. Returns the tasks as committed, or `None` when the instance changed.
+pub async fn commit_on<S: Store>(
+    st: &AppState<S>,
+    i: &Versioned<InstanceRecord>,
+    tasks: Vec<TaskRecord>,
+    tags: &BTreeMap<String, String>,
+) -> Result<Option<Vec<TaskRecord>>> {
+    let mut rec = i.value.clone();
+    let mut compares = vec![db::unchanged(&i.key, i.revision)];
+    let mut ops = Vec::new();
+    for t in &tasks {
+        // The scheduler promised this, but the invariant is ours to keep.
+        if misfit(&rec, &t.allocation).is_some() {
+            return Ok(None);
+        }
+        rec.take(&t.allocation);
+        let key = task_key(&t.cluster, &t.id);
+        compares.push(db::unchanged(&key, 0));
+        ops.push(db::put(&key, t)?);
+        if !tags.is_empty() {
+            ops.push(tags::put_op(
+                &st.arns.task(&t.cluster, &t.id),
+                tags.clone(),
+            )?);
+        }
+    }
+    ops.push(db::put(&i.key, &rec)?);
+    if db::commit(&st.store, compares, ops).await? {
+        Ok(Some(tasks))
+    } else {
+        Ok(None)
+    }
+}
+
+fn view(i: &InstanceRecord, task_count: u32) -> InstanceView {
+    let mut attributes: Vec<(String, String)> = i
+        .attributes()
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect();
+    attributes.push(("host".to_string(), i.hostname.clone()));
+    InstanceView {
+        id: i.id.clone(),
+        schedulable: i.status == InstanceStatus::Active && i.agent_connected,
+        remaining_cpu: i.remaining_cpu(),
+        remaining_memory: i.remaining_memory(),
+        used_ports: i.busy_tcp().union(&i.busy_udp()).copied().collect(),
+        attributes,
+        task_count,
+    }
+}
+
+/// What RunTask placed and what it could not.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub tasks: Vec<TaskRecord>,
+    pub failures: Vec<Failure>,
+}
+
+/// Places `count` tasks made by `make` (given the chosen instance id) in `cluster`.
+pub async fn run<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+    count: usize,
+    allocation: &Allocation,
+    strategies: &[Strategy],
+    tags: &BTreeMap<String, String>,
+    make: impl Fn(&str) -> TaskRecord,
+) -> Result<Outcome> {
+    let mut out = Outcome::default();
+    let mut idle_rounds = 0;
+    let mut ports: Vec<u16> = allocation.tcp_ports.iter().copied().collect();
+    ports.extend(allocation.udp_ports.iter().copied());
+    while out.tasks.len() < count && idle_rounds < ROUNDS_WITHOUT_PROGRESS {
+        let instances = db::list::<S, InstanceRecord>(&st.store, &instances_of(cluster)).await?;
+        let tasks = db::list::<S, TaskRecord>(&st.store, &tasks_of(cluster)).await?;
+        let mut per_instance: HashMap<&str, u32> = HashMap::new();
+        for t in tasks.iter().filter(|t| !t.value.released) {
+            if let Some(id) = &t.value.instance_id {
+                *per_instance.entry(id.as_str()).or_default() += 1;
+            }
+        }
+        let views: Vec<InstanceView> = instances
+            .iter()
+            .map(|i| {
+                view(
+                    &i.value,
+                    per_instance.get(i.value.id.as_str()).copied().unwrap_or(0),
+                )
+            })
+            .collect();
+        let wanted = count - out.tasks.len();
+        let request = TaskRequest {
+            cpu: allocation.cpu,
+            memory: allocation.memory,
+            ports: ports.clone(),
+        };
+        let requests = vec![request; wanted];
+        let plan = gantry_scheduler::place(&views, &requests, strategies, rand::random());
+        let mut by_instance: BTreeMap<&str, usize> = BTreeMap::new();
+        for (_, id) in &plan.placements {
+            *by_instance.entry(id.as_str()).or_default() += 1;
+        }
+        let mut progress = false;
+        let mut conflicted = false;
+        for (id, n) in by_instance {
+            let Some(i) = instances.iter().find(|i| i.value.id == id) else {
+                continue;
+            };
+            let batch = (0..n).map(|_| make(id)).collect();
+            match commit_on(st, i, batch, tags).await? {
+                Some(done) => {
+                    out.tasks.extend(done);
+                    progress = true;
+                }
+                None => conflicted = true,
+            }
+        }
+        if !plan.failures.is_empty() && !conflicted {
+            // The snapshot was current and still could not hold them: report, don't retry.
+            out.failures = explain(st, cluster, allocation, &plan.failures).await?;
+            break;
+        }
+        idle_rounds = if progress { 0 } else { idle_rounds + 1 };
+    }
+    if out.tasks.len() < count && out.failures.is_empty() {
+        out.failures.push(Failure {
+            arn: None,
+            reason: Some("RESOURCE:CONTENTION".to_string()),
+            detail: Some(
+                "The cluster kept changing while these tasks were placed; run them again."
+                    .to_string(),
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// ECS reports why each instance could not take the task: `{arn: instance, reason}`.
+async fn explain<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+    allocation: &Allocation,
+    planned: &[gantry_scheduler::Failure],
+) -> Result<Vec<Failure>> {
+    let mut out: Vec<Failure> = Vec::new();
+    for i in db::list::<S, InstanceRecord>(&st.store, &instances_of(cluster)).await? {
+        // Draining instances take no tasks by choice; ECS does not list them as failures.
+        if i.value.status != InstanceStatus::Active {
+            continue;
+        }
+        if let Some(reason) = misfit(&i.value, allocation) {
+            out.push(Failure {
+                arn: Some(st.arns.container_instance(cluster, &i.value.id)),
+                reason: Some(reason.to_string()),
+                detail: None,
+            });
+        }
+    }
+    if out.is_empty() {
+        // Each instance fits one more task but not all of them; say what the scheduler saw.
+        for f in planned {
+            if !out
+                .iter()
+                .any(|o| o.reason.as_deref() == Some(f.reason.as_str()))
+            {
+                out.push(Failure {
+                    arn: None,
+                    reason: Some(f.reason.clone()),
+                    detail: None,
+                });
+            }
+        }
+    }
+    Ok(out)
+}

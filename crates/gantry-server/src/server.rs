@@ -1,0 +1,96 @@
+//! Building the router, binding, and serving until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use gantry_api::protocol::{REGISTER_PATH, SESSION_PATH};
+use gantry_api::{ApiError, ErrorKind};
+use gantry_store::Store;
+use tokio::net::TcpListener;
+
+use crate::error::ServerError;
+use crate::state::{AppState, ServerConfig};
+use crate::{gateway, liveness, protocol};
+
+/// The HTTP routes: the ECS API on `POST /` and the agent gateway.
+pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/", post(protocol::handle::<S>))
+        .route(REGISTER_PATH, post(gateway::register::<S>))
+        .route(SESSION_PATH, get(gateway::session::<S>))
+        .fallback(|| async {
+            protocol::error_response(&ApiError::new(
+                ErrorKind::UnknownOperation,
+                "Not found: the ECS API is served on POST / with an X-Amz-Target header.",
+            ))
+        })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// A server bound to its address and not yet serving. The binary can tell systemd it is
+/// ready (sd_notify READY=1) between [`bind`] and [`Bound::run`].
+#[derive(Debug)]
+pub struct Bound<S> {
+    listener: TcpListener,
+    state: Arc<AppState<S>>,
+}
+
+/// Binds `cfg.listen` (port 0 picks a free port).
+pub async fn bind<S: Store>(cfg: ServerConfig, store: S) -> Result<Bound<S>, ServerError> {
+    let addr = cfg.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    Ok(Bound {
+        listener,
+        state: Arc::new(AppState::new(cfg, store)),
+    })
+}
+
+impl<S: Store> Bound<S> {
+    /// The address actually bound.
+    pub fn local_addr(&self) -> Result<SocketAddr, ServerError> {
+        self.listener.local_addr().map_err(ServerError::Serve)
+    }
+
+    /// The state handlers share (tests read the store through it).
+    pub fn state(&self) -> Arc<AppState<S>> {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` completes, with the liveness loop beside.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let addr = self.local_addr()?;
+        let state = self.state.clone();
+        let live = tokio::spawn(liveness::run(state.clone()));
+        tracing::info!("gantry server listening on {addr}");
+        let stop = state.shutdown.clone();
+        let result = axum::serve(self.listener, router(state))
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                stop.send_replace(true);
+            })
+            .await
+            .map_err(ServerError::Serve);
+        live.abort();
+        result
+    }
+}
+
+/// Binds and serves until `shutdown` completes.
+pub async fn serve<S: Store>(
+    cfg: ServerConfig,
+    store: S,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    bind(cfg, store).await?.run(shutdown).await
+}

@@ -1,0 +1,67 @@
+//! The state every handler shares: the store, the configuration and the live agent sessions.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use gantry_api::arn::ArnBuilder;
+use gantry_api::Timestamp;
+
+use crate::gateway::Sessions;
+
+/// How the server is set up.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Account id and region put into every ARN.
+    pub account_id: String,
+    pub region: String,
+    /// Requests with a larger body are refused before they are parsed.
+    pub max_body_bytes: usize,
+    /// An agent silent for this long is marked `agentConnected=false`.
+    pub agent_lost_after: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            account_id: "000000000000".to_string(),
+            region: "local".to_string(),
+            max_body_bytes: 1024 * 1024,
+            agent_lost_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Shared by every request and background loop.
+#[derive(Debug)]
+pub struct AppState<S> {
+    pub store: S,
+    pub config: ServerConfig,
+    pub arns: ArnBuilder,
+    pub sessions: Sessions,
+    /// When this process started: instances nobody heard from since are judged from here.
+    pub started: Instant,
+    /// Flips to `true` when the server shuts down; agent sessions close on it.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl<S> AppState<S> {
+    pub fn new(config: ServerConfig, store: S) -> Self {
+        Self {
+            arns: ArnBuilder::new(config.region.clone(), config.account_id.clone()),
+            store,
+            config,
+            sessions: Sessions::default(),
+            started: Instant::now(),
+            shutdown: tokio::sync::watch::Sender::new(false),
+        }
+    }
+}
+
+/// Seconds since the epoch, as ECS timestamps are.
+pub fn now() -> Timestamp {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}

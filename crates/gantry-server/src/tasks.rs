@@ -1,0 +1,272 @@
+//! ListTasks, DescribeTasks, StopTask, and the wire form of a task.
+
+use std::collections::BTreeMap;
+
+use gantry_api::model::{
+    Container, ContainerOverride, DescribeTasksRequest, DescribeTasksResponse, Failure,
+    ListTasksRequest, ListTasksResponse, StopTaskRequest, StopTaskResponse, Task, TaskOverride,
+};
+use gantry_api::{arn, status::stop_code, TaskStatus};
+use gantry_store::Store;
+
+use crate::clusters::{self, cluster_name};
+use crate::db::{self, Versioned};
+use crate::error::{invalid, Error, Result};
+use crate::records::{
+    instance_key, task_key, tasks_of, InstanceRecord, InstanceStatus, TaskRecord,
+};
+use crate::state::{now, AppState};
+use crate::{paging, tags};
+
+fn render_overrides(t: &TaskRecord) -> TaskOverride {
+    let mut o = t.overrides.clone().unwrap_or_default();
+    // ECS lists every container in containerOverrides, overridden or not.
+    let mut list = o.container_overrides.take().unwrap_or_default();
+    for c in &t.containers {
+        if !list
+            .iter()
+            .any(|x| x.name.as_deref() == Some(c.name.as_str()))
+        {
+            list.push(ContainerOverride {
+                name: Some(c.name.clone()),
+                ..Default::default()
+            });
+        }
+    }
+    o.container_overrides = Some(list);
+    o.inference_accelerator_overrides
+        .get_or_insert_with(Vec::new);
+    o
+}
+
+/// The wire form of a task at store revision `version`.
+pub fn render<S>(st: &AppState<S>, t: &TaskRecord, version: u64) -> Task {
+    let task_arn = st.arns.task(&t.cluster, &t.id);
+    let containers = t
+        .containers
+        .iter()
+        .map(|c| Container {
+            container_arn: Some(st.arns.container(&t.cluster, &t.id, &c.id)),
+            task_arn: Some(task_arn.clone()),
+            name: Some(c.name.clone()),
+            image: c.image.clone(),
+            image_digest: c.image_digest.clone(),
+            runtime_id: c.runtime_id.clone(),
+            last_status: Some(c.last_status.as_str().to_string()),
+            exit_code: c.exit_code,
+            reason: c.reason.clone(),
+            network_bindings: Some(c.network_bindings.clone()),
+            network_interfaces: Some(Vec::new()),
+            health_status: Some("UNKNOWN".to_string()),
+            cpu: Some(c.cpu.unwrap_or(0).to_string()),
+            memory: c.memory.map(|m| m.to_string()),
+            memory_reservation: c.memory_reservation.map(|m| m.to_string()),
+            ..Default::default()
+        })
+        .collect();
+    Task {
+        task_arn: Some(task_arn),
+        cluster_arn: Some(st.arns.cluster(&t.cluster)),
+        task_definition_arn: Some(
+            st.arns
+                .task_definition(t.family(), i64::from(t.definition.revision.unwrap_or(0))),
+        ),
+        container_instance_arn: t
+            .instance_id
+            .as_ref()
+            .map(|id| st.arns.container_instance(&t.cluster, id)),
+        containers: Some(containers),
+        overrides: Some(render_overrides(t)),
+        last_status: Some(t.last_status.as_str().to_string()),
+        desired_status: Some(t.desired_status.as_str().to_string()),
+        cpu: Some(t.cpu.to_string()),
+        memory: Some(t.memory.to_string()),
+        created_at: Some(t.created_at),
+        pull_started_at: t.pull_started_at,
+        pull_stopped_at: t.pull_stopped_at,
+        started_at: t.started_at,
+        stopping_at: t.stopping_at,
+        execution_stopped_at: t.execution_stopped_at,
+        stopped_at: t.stopped_at,
+        stop_code: t.stop_code.clone(),
+        stopped_reason: t.stopped_reason.clone(),
+        started_by: t.started_by.clone(),
+        group: Some(t.group.clone()),
+        launch_type: Some(t.launch_type.clone()),
+        version: Some(i64::try_from(version).unwrap_or(i64::MAX)),
+        attachments: Some(Vec::new()),
+        attributes: Some(Vec::new()),
+        health_status: Some("UNKNOWN".to_string()),
+        enable_execute_command: Some(false),
+        ..Default::default()
+    }
+}
+
+/// A task as RunTask/StartTask return it, with the tags it was created with.
+pub fn render_new<S>(st: &AppState<S>, t: &TaskRecord, tag_map: &BTreeMap<String, String>) -> Task {
+    let mut task = render(st, t, 1);
+    task.tags = Some(tags::render(tag_map));
+    task
+}
+
+pub async fn list_tasks<S: Store>(
+    st: &AppState<S>,
+    req: ListTasksRequest,
+) -> Result<ListTasksResponse> {
+    let cluster = cluster_name(req.cluster.as_deref()).to_string();
+    clusters::active(st, &cluster).await?;
+    let desired = match req.desired_status.as_deref() {
+        None | Some("RUNNING") => TaskStatus::Running,
+        Some("STOPPED") => TaskStatus::Stopped,
+        Some(other) => {
+            return Err(invalid(format!(
+                "desiredStatus {other} is not supported; use RUNNING or STOPPED."
+            )))
+        }
+    };
+    let instance = req.container_instance.as_deref().map(arn::short_id);
+    let family = req.family.as_deref();
+    let tasks = db::list::<S, TaskRecord>(&st.store, &tasks_of(&cluster)).await?;
+    let items = tasks
+        .into_iter()
+        .map(|t| t.value)
+        .filter(|t| {
+            t.desired_status == desired
+                && family.is_none_or(|f| t.family() == f)
+                && req.started_by.as_ref().is_none_or(|s| t.started_by.as_ref() == Some(s))
+                && instance.is_none_or(|i| t.instance_id.as_deref() == Some(i))
+                && req.launch_type.as_ref().is_none_or(|l| *l == t.launch_type)
+                // There are no services yet, so no task belongs to one.
+                && req.service_name.is_none()
+        })
+        .map(|t| (t.id.clone(), st.arns.task(&cluster, &t.id)))
+        .collect();
+    let (task_arns, next_token) =
+        paging::page(items, req.next_token.as_deref(), req.max_results, true)?;
+    Ok(ListTasksResponse {
+        task_arns: Some(task_arns),
+        next_token,
+    })
+}
+
+pub async fn describe_tasks<S: Store>(
+    st: &AppState<S>,
+    req: DescribeTasksRequest,
+) -> Result<DescribeTasksResponse> {
+    let cluster = cluster_name(req.cluster.as_deref()).to_string();
+    clusters::active(st, &cluster).await?;
+    let wanted = req.tasks.unwrap_or_default();
+    if wanted.is_empty() || wanted.len() > 100 {
+        return Err(invalid("tasks must name between 1 and 100 tasks."));
+    }
+    let wants_tags = req.include.unwrap_or_default().iter().any(|i| i == "TAGS");
+    let mut out = Vec::new();
+    let mut failures = Vec::new();
+    for w in &wanted {
+        let id = arn::short_id(w);
+        match db::get::<S, TaskRecord>(&st.store, &task_key(&cluster, id)).await? {
+            Some(t) => {
+                let mut task = render(st, &t.value, t.revision);
+                if wants_tags {
+                    task.tags = Some(tags::read(st, &st.arns.task(&cluster, id)).await?);
+                }
+                out.push(task);
+            }
+            None => failures.push(Failure {
+                arn: Some(st.arns.task(&cluster, id)),
+                reason: Some("MISSING".to_string()),
+                detail: None,
+            }),
+        }
+    }
+    Ok(DescribeTasksResponse {
+        tasks: Some(out),
+        failures: Some(failures),
+    })
+}
+
+/// Marks `t` STOPPED now and gives its resources back to `instance`.
+pub fn finish(t: &mut TaskRecord, instance: Option<&mut InstanceRecord>, at: f64) {
+    t.last_status = TaskStatus::Stopped;
+    t.desired_status = TaskStatus::Stopped;
+    t.stopping_at.get_or_insert(at);
+    t.execution_stopped_at.get_or_insert(at);
+    t.stopped_at = Some(at);
+    for c in &mut t.containers {
+        c.last_status = TaskStatus::Stopped;
+    }
+    if !t.released {
+        if let Some(i) = instance {
+            i.release(&t.allocation);
+        }
+        t.released = true;
+    }
+}
+
+pub async fn stop_task<S: Store>(
+    st: &AppState<S>,
+    req: StopTaskRequest,
+) -> Result<StopTaskResponse> {
+    let cluster = cluster_name(req.cluster.as_deref()).to_string();
+    clusters::active(st, &cluster).await?;
+    let id = arn::short_id(req.task.as_deref().unwrap_or_default()).to_string();
+    let reason = req
+        .reason
+        .unwrap_or_else(|| "Task stopped by user".to_string());
+    if reason.chars().count() > 255 {
+        return Err(invalid("reason can be at most 255 characters."));
+    }
+    let key = task_key(&cluster, &id);
+    for _ in 0..db::RETRIES {
+        let t: Versioned<TaskRecord> = db::get(&st.store, &key).await?.ok_or_else(|| {
+            invalid(format!(
+                "The referenced task {id} was not found in cluster {cluster}."
+            ))
+        })?;
+        if t.value.desired_status == TaskStatus::Stopped {
+            return Ok(StopTaskResponse {
+                task: Some(render(st, &t.value, t.revision)),
+            });
+        }
+        let mut task = t.value.clone();
+        task.desired_status = TaskStatus::Stopped;
+        task.stop_code = Some(stop_code::USER_INITIATED.to_string());
+        task.stopped_reason = Some(reason.clone());
+        let at = now();
+        task.stopping_at = Some(at);
+        let ikey = task.instance_id.as_ref().map(|i| instance_key(&cluster, i));
+        let instance = match &ikey {
+            Some(k) => db::get::<S, InstanceRecord>(&st.store, k).await?,
+            None => None,
+        };
+        // No agent will ever act on it: a task whose instance is gone, or one no agent has
+        // acknowledged while its agent is away, is stopped here.
+        let direct = match &instance {
+            None => true,
+            Some(i) => {
+                i.value.status == InstanceStatus::Inactive
+                    || (task.last_status == TaskStatus::Provisioning && !i.value.agent_connected)
+            }
+        };
+        let mut compares = vec![db::unchanged(&key, t.revision)];
+        let mut ops = Vec::new();
+        if direct {
+            let mut inst = instance.clone();
+            finish(&mut task, inst.as_mut().map(|i| &mut i.value), at);
+            if let Some(i) = inst {
+                compares.push(db::unchanged(&i.key, i.revision));
+                ops.push(db::put(&i.key, &i.value)?);
+            }
+        }
+        ops.push(db::put(&key, &task)?);
+        if db::commit(&st.store, compares, ops).await? {
+            let rev = st.store.get(&key).await?.map_or(0, |r| r.revision);
+            return Ok(StopTaskResponse {
+                task: Some(render(st, &task, rev)),
+            });
+        }
+    }
+    Err(Error::Contention {
+        what: format!("task {id}"),
+    })
+}

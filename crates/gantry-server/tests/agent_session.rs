@@ -1,0 +1,221 @@
+//! RunTask -> DesiredState push -> agent reports -> DescribeTasks, end to end over the real
+//! router and a fake agent.
+
+mod common;
+
+use common::{eventually, Server};
+use gantry_api::protocol::{AgentFrame, ContainerReport, ServerFrame, TaskReport};
+use gantry_api::TaskStatus;
+use serde_json::{json, Value};
+
+fn report(id: u64, arn: &str, s: TaskStatus, exit: Option<i32>) -> TaskReport {
+    TaskReport {
+        report_id: id,
+        task_arn: arn.into(),
+        last_status: Some(s),
+        containers: vec![ContainerReport {
+            name: "app".into(),
+            last_status: Some(s),
+            exit_code: exit,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+async fn describe(s: &Server, arn: &str) -> Value {
+    let r = s
+        .ok(
+            "DescribeTasks",
+            json!({"cluster": "default", "tasks": [arn]}),
+        )
+        .await;
+    r["tasks"][0].clone()
+}
+
+async fn remaining(s: &Server, instance_arn: &str, name: &str) -> Value {
+    let r = s
+        .ok(
+            "DescribeContainerInstances",
+            json!({"containerInstances": [instance_arn]}),
+        )
+        .await;
+    let ci = &r["containerInstances"][0];
+    ci["remainingResources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|res| res["name"] == name)
+        .cloned()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn run_push_report_describe_stop() {
+    let s = Server::start().await;
+    let reg = s.register_agent("default", 2048, 4096).await;
+    let mut agent = s.connect_agent(&reg.instance_id).await;
+    let (seq0, tasks) = agent.desired().await;
+    assert!(tasks.is_empty());
+
+    let ci = s
+        .ok(
+            "DescribeContainerInstances",
+            json!({"containerInstances": [reg.container_instance_arn]}),
+        )
+        .await;
+    assert_eq!(ci["containerInstances"][0]["agentConnected"], true);
+    assert_eq!(ci["containerInstances"][0]["status"], "ACTIVE");
+
+    let td = s.register_taskdef("web", 256, 512).await;
+    assert_eq!(td["taskDefinition"]["revision"], 1);
+    let run = s
+        .ok(
+            "RunTask",
+            json!({"taskDefinition": "web", "startedBy": "me"}),
+        )
+        .await;
+    assert_eq!(run["failures"], json!([]));
+    let task = &run["tasks"][0];
+    let arn = task["taskArn"].as_str().unwrap().to_string();
+    assert_eq!(task["desiredStatus"], "RUNNING");
+    assert_eq!(task["group"], "family:web");
+    assert_eq!(task["containers"][0]["lastStatus"], "PENDING");
+    assert_eq!(
+        task["containerInstanceArn"],
+        reg.container_instance_arn.as_str()
+    );
+    assert_eq!(
+        remaining(&s, &reg.container_instance_arn, "CPU").await["integerValue"],
+        2048 - 256
+    );
+
+    let (seq1, tasks) = agent.desired_until(|t| !t.is_empty()).await;
+    assert!(seq1 > seq0, "seq must grow");
+    assert_eq!(tasks[0].task_arn, arn);
+    assert_eq!(tasks[0].desired_status, TaskStatus::Running);
+
+    agent
+        .report(report(1, &arn, TaskStatus::Running, None))
+        .await;
+    let t = describe(&s, &arn).await;
+    assert_eq!(t["lastStatus"], "RUNNING");
+    assert_eq!(t["containers"][0]["lastStatus"], "RUNNING");
+    assert!(t["startedAt"].is_f64());
+
+    let list = s.ok("ListTasks", json!({"family": "web"})).await;
+    assert_eq!(list["taskArns"], json!([arn]));
+
+    // Heartbeats are answered.
+    agent.send(&AgentFrame::Heartbeat { at: 1.0 }).await;
+
+    let stop = s
+        .ok("StopTask", json!({"task": arn, "reason": "done"}))
+        .await;
+    assert_eq!(stop["task"]["desiredStatus"], "STOPPED");
+    assert_eq!(stop["task"]["lastStatus"], "RUNNING");
+    let (_, tasks) = agent
+        .desired_until(|t| {
+            t.first()
+                .is_some_and(|t| t.desired_status == TaskStatus::Stopped)
+        })
+        .await;
+    assert_eq!(tasks[0].stop_code.as_deref(), Some("UserInitiated"));
+
+    agent
+        .report(report(2, &arn, TaskStatus::Stopped, Some(0)))
+        .await;
+    let t = describe(&s, &arn).await;
+    assert_eq!(t["lastStatus"], "STOPPED");
+    assert_eq!(t["stoppedReason"], "done");
+    assert_eq!(t["stopCode"], "UserInitiated");
+    assert_eq!(t["containers"][0]["exitCode"], 0);
+    assert!(t["stoppedAt"].is_f64());
+    assert_eq!(
+        remaining(&s, &reg.container_instance_arn, "CPU").await["integerValue"],
+        2048
+    );
+    assert_eq!(
+        remaining(&s, &reg.container_instance_arn, "MEMORY").await["integerValue"],
+        4096
+    );
+
+    // A stale report (RUNNING after STOPPED) is acknowledged and ignored.
+    let before = s.revision().await;
+    agent
+        .report(report(3, &arn, TaskStatus::Running, None))
+        .await;
+    assert_eq!(describe(&s, &arn).await["lastStatus"], "STOPPED");
+    assert_eq!(s.revision().await, before);
+
+    let stopped = s.ok("ListTasks", json!({"desiredStatus": "STOPPED"})).await;
+    assert_eq!(stopped["taskArns"], json!([arn]));
+    drop(agent);
+    eventually("agentConnected=false after the agent leaves", || async {
+        let ci = s
+            .ok(
+                "DescribeContainerInstances",
+                json!({"containerInstances": [reg.container_instance_arn]}),
+            )
+            .await;
+        ci["containerInstances"][0]["agentConnected"] == false
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_report_for_another_instances_task_is_ignored() {
+    let s = Server::start().await;
+    let a = s.register_agent("default", 1024, 1024).await;
+    let b = s.register_agent("default", 1024, 1024).await;
+    let mut agent_a = s.connect_agent(&a.instance_id).await;
+    let mut agent_b = s.connect_agent(&b.instance_id).await;
+    agent_a.desired().await;
+    agent_b.desired().await;
+    s.register_taskdef("web", 128, 128).await;
+    let run = s
+        .ok(
+            "StartTask",
+            json!({"taskDefinition": "web", "containerInstances": [a.container_instance_arn]}),
+        )
+        .await;
+    let arn = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    agent_b
+        .report(report(1, &arn, TaskStatus::Running, None))
+        .await;
+    assert_eq!(describe(&s, &arn).await["lastStatus"], "PROVISIONING");
+}
+
+#[tokio::test]
+async fn reregistration_keeps_the_instance_and_its_tasks() {
+    let s = Server::start().await;
+    let reg = s.register_agent("default", 1024, 1024).await;
+    let mut agent = s.connect_agent(&reg.instance_id).await;
+    agent.desired().await;
+    s.register_taskdef("web", 128, 128).await;
+    let run = s.ok("RunTask", json!({"taskDefinition": "web"})).await;
+    let arn = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    drop(agent);
+
+    let again = s
+        .register_agent_with(&gantry_api::protocol::RegisterRequest {
+            cluster: "default".into(),
+            instance_id: Some(reg.instance_id.clone()),
+            hostname: "node-1".into(),
+            cpu: 1024,
+            memory: 1024,
+            reserved_ports: vec![],
+            attributes: vec![],
+            agent_version: "0.1.1".into(),
+        })
+        .await;
+    assert_eq!(again.instance_id, reg.instance_id);
+    let mut agent = s.connect_agent(&reg.instance_id).await;
+    let (_, tasks) = agent.desired_until(|t| !t.is_empty()).await;
+    assert_eq!(tasks[0].task_arn, arn);
+    agent.send(&AgentFrame::Heartbeat { at: 2.0 }).await;
+    assert!(matches!(
+        agent.next().await,
+        ServerFrame::HeartbeatAck { .. }
+    ));
+}

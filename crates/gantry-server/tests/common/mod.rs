@@ -1,0 +1,217 @@
+//! A real server on 127.0.0.1:0 over an in-memory SQLite store, a raw AWS JSON 1.1 client,
+//! and a fake agent speaking the WebSocket protocol.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use gantry_api::protocol::{AgentFrame, RegisterRequest, RegisterResponse, ServerFrame};
+use gantry_server::{AppState, ServerConfig};
+use gantry_store::{SqliteStore, Store};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub struct Server {
+    pub addr: std::net::SocketAddr,
+    pub state: Arc<AppState<SqliteStore>>,
+    client: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn kind(&self) -> &str {
+        self.body["__type"].as_str().unwrap_or("")
+    }
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(f: impl FnOnce(&mut ServerConfig)) -> Server {
+        let mut cfg = ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            account_id: "123456789012".into(),
+            region: "us-east-1".into(),
+            max_body_bytes: 64 * 1024,
+            agent_lost_after: Duration::from_secs(30),
+        };
+        f(&mut cfg);
+        let store = SqliteStore::open_in_memory().unwrap();
+        let bound = gantry_server::bind(cfg, store).await.unwrap();
+        let addr = bound.local_addr().unwrap();
+        let state = bound.state();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(bound.run(async move {
+            let _ = rx.await;
+        }));
+        Server {
+            addr,
+            state,
+            client: reqwest::Client::new(),
+            _stop: tx,
+        }
+    }
+
+    pub async fn raw(&self, target: &str, body: impl Into<reqwest::Body>) -> Reply {
+        let resp = self
+            .client
+            .post(format!("http://{}/", self.addr))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", target)
+            .header("authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=0")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply { status, body }
+    }
+
+    pub async fn call(&self, op: &str, body: Value) -> Reply {
+        self.raw(
+            &format!("AmazonEC2ContainerServiceV20141113.{op}"),
+            body.to_string(),
+        )
+        .await
+    }
+
+    /// Calls `op` and expects success.
+    pub async fn ok(&self, op: &str, body: Value) -> Value {
+        let r = self.call(op, body).await;
+        assert_eq!(r.status, 200, "{op} failed: {}", r.body);
+        r.body
+    }
+
+    pub async fn revision(&self) -> u64 {
+        self.state.store.revision().await.unwrap()
+    }
+
+    pub async fn register_taskdef(&self, family: &str, cpu: i64, memory: i64) -> Value {
+        self.ok(
+            "RegisterTaskDefinition",
+            json!({
+                "family": family,
+                "networkMode": "host",
+                "containerDefinitions": [{"name": "app", "image": "busybox:1.36", "cpu": cpu, "memory": memory}]
+            }),
+        )
+        .await
+    }
+
+    pub async fn register_agent(&self, cluster: &str, cpu: i64, memory: i64) -> RegisterResponse {
+        let req = RegisterRequest {
+            cluster: cluster.into(),
+            instance_id: None,
+            hostname: "node-1".into(),
+            cpu,
+            memory,
+            reserved_ports: vec![22],
+            attributes: vec![("ecs.cpu-architecture".into(), "x86_64".into())],
+            agent_version: "0.1.0".into(),
+        };
+        self.register_agent_with(&req).await
+    }
+
+    pub async fn register_agent_with(&self, req: &RegisterRequest) -> RegisterResponse {
+        let resp = self
+            .client
+            .post(format!("http://{}/agent/v1/register", self.addr))
+            .json(req)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        resp.json().await.unwrap()
+    }
+
+    pub async fn connect_agent(&self, instance_id: &str) -> Agent {
+        let url = format!("ws://{}/agent/v1/session?instance={instance_id}", self.addr);
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Agent { ws }
+    }
+}
+
+pub struct Agent {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Agent {
+    pub async fn next(&mut self) -> ServerFrame {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
+                .await
+                .expect("no frame from the server within 10s")
+                .expect("session closed")
+                .unwrap();
+            if let Message::Text(t) = msg {
+                return serde_json::from_str(t.as_str()).unwrap();
+            }
+        }
+    }
+
+    /// The next DesiredState frame, skipping acks.
+    pub async fn desired(&mut self) -> (u64, Vec<gantry_api::protocol::TaskSpec>) {
+        loop {
+            if let ServerFrame::DesiredState { seq, tasks } = self.next().await {
+                return (seq, tasks);
+            }
+        }
+    }
+
+    /// The next DesiredState frame that satisfies `f`.
+    pub async fn desired_until(
+        &mut self,
+        f: impl Fn(&[gantry_api::protocol::TaskSpec]) -> bool,
+    ) -> (u64, Vec<gantry_api::protocol::TaskSpec>) {
+        loop {
+            let (seq, tasks) = self.desired().await;
+            if f(&tasks) {
+                return (seq, tasks);
+            }
+        }
+    }
+
+    pub async fn send(&mut self, frame: &AgentFrame) {
+        let text = serde_json::to_string(frame).unwrap();
+        self.ws.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    /// Sends a report and waits for its ack.
+    pub async fn report(&mut self, report: gantry_api::protocol::TaskReport) {
+        let id = report.report_id;
+        self.send(&AgentFrame::TaskStateChange(report)).await;
+        loop {
+            if let ServerFrame::ReportAck { report_id } = self.next().await {
+                assert_eq!(report_id, id);
+                return;
+            }
+        }
+    }
+}
+
+/// Waits until `f` holds, polling.
+pub async fn eventually<F, Fut>(what: &str, f: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
