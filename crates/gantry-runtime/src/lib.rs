@@ -1,1 +1,17 @@
-//! gantry-runtime
+//! gantry-runtime: everything that turns a task plan into running containers on this node.
+//!
+//! - [`spec`] builds each container's OCI runtime spec (Docker's default security profile).
+//! - [`plan`] is the task plan the agent writes for the supervisor.
+//! - [`supervisor`] is the per-task supervisor process: the only place that calls
+//!   libcontainer, from a single-threaded process, never from the agent's async runtime.
+//! - [`client`] is what the agent uses to read events and stop a supervisor (plain std).
+//!
+//! This crate must never start a container from a multi-threaded process, and never leave
+//! a cgroup, mount or process behind once a task has ended.
+
+pub mod cgroup;
+pub mod client;
+pub mod event;
+pub mod plan;
+pub mod spec;
+pub mod supervisor;

@@ -1,0 +1,173 @@
+//! The agent's side of the supervisor protocol, in plain std: spawn it, read its durable
+//! events, find it, ask it to stop. Safe to call from async code (short blocking calls).
+
+use std::io::BufRead;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::event::SupervisorEvent;
+use crate::plan::{EVENTS_FILE, PID_FILE};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot read supervisor events {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("corrupt supervisor event on line {line} of {path}: {source}")]
+    Corrupt {
+        path: std::path::PathBuf,
+        line: usize,
+        source: serde_json::Error,
+    },
+    #[error("cannot signal supervisor pid {pid}: {source}")]
+    Signal { pid: i32, source: nix::Error },
+}
+
+/// The supervisor recorded in a task directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SupervisorProcess {
+    pub pid: i32,
+    /// Running, and still this task's supervisor (not a reused pid, not a zombie).
+    pub alive: bool,
+}
+
+/// The command that runs a supervisor: `<exe> <pre_args...> <task_dir>`, stdin closed,
+/// stdout piped (events), in its own process group so a terminal's ^C to the agent does
+/// not reach it.
+pub fn supervisor_command(exe: &Path, pre_args: &[&str], task_dir: &Path) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.args(pre_args)
+        .arg(task_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .process_group(0);
+    cmd
+}
+
+/// Every event recorded so far. A torn last line (the supervisor died mid-write) is
+/// skipped; a bad line anywhere else is an error.
+pub fn read_events(task_dir: &Path) -> Result<Vec<SupervisorEvent>, ClientError> {
+    let path = task_dir.join(EVENTS_FILE);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(ClientError::Read { path, source }),
+    };
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(file).split(b'\n') {
+        let line = line.map_err(|source| ClientError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        lines.push(line);
+    }
+    let mut events = Vec::with_capacity(lines.len());
+    let last = lines.len().saturating_sub(1);
+    for (i, line) in lines.iter().enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice(line) {
+            Ok(e) => events.push(e),
+            Err(_) if i == last => break,
+            Err(source) => {
+                return Err(ClientError::Corrupt {
+                    path,
+                    line: i + 1,
+                    source,
+                })
+            }
+        }
+    }
+    Ok(events)
+}
+
+/// The supervisor's pid from `supervisor.pid`, and whether it is still running.
+pub fn supervisor_pid(task_dir: &Path) -> Option<SupervisorProcess> {
+    let pid: i32 = std::fs::read_to_string(task_dir.join(PID_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    if pid <= 0 {
+        return None;
+    }
+    Some(SupervisorProcess {
+        pid,
+        alive: is_our_supervisor(pid, task_dir),
+    })
+}
+
+/// Alive and not a zombie, and its command line names this task directory, so a reused
+/// pid is not mistaken for the supervisor.
+fn is_our_supervisor(pid: i32, task_dir: &Path) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    if matches!(state, Some('Z') | Some('X') | None) {
+        return false;
+    }
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let Some(name) = task_dir.file_name() else {
+        return false;
+    };
+    cmdline
+        .split(|b| *b == 0)
+        .any(|arg| Path::new(std::ffi::OsStr::from_bytes(arg)).file_name() == Some(name))
+}
+
+/// Asks the supervisor to stop the task (SIGTERM; stop code `UserInitiated`). `Ok` when
+/// it has already gone.
+pub fn request_stop(task_dir: &Path) -> Result<(), ClientError> {
+    let Some(sup) = supervisor_pid(task_dir) else {
+        return Ok(());
+    };
+    if !sup.alive {
+        return Ok(());
+    }
+    match kill(Pid::from_raw(sup.pid), Signal::SIGTERM) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+        Err(source) => Err(ClientError::Signal {
+            pid: sup.pid,
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn torn_last_line_is_skipped_but_corruption_elsewhere_is_not() {
+        let dir = std::env::temp_dir().join(format!("gantry-client-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let good = r#"{"event":"TaskExited","at":1.0}"#;
+        std::fs::write(dir.join(EVENTS_FILE), format!("{good}\n{{\"event\":\"Exi")).expect("write");
+        assert_eq!(read_events(&dir).expect("read").len(), 1);
+        std::fs::write(dir.join(EVENTS_FILE), format!("garbage\n{good}\n")).expect("write");
+        assert!(matches!(
+            read_events(&dir),
+            Err(ClientError::Corrupt { line: 1, .. })
+        ));
+        // No pid file, no supervisor: stopping is a no-op.
+        assert_eq!(supervisor_pid(&dir), None);
+        request_stop(&dir).expect("nothing to stop");
+        std::fs::write(dir.join(PID_FILE), std::process::id().to_string()).expect("write");
+        // Our own pid is alive but is not a supervisor for this directory.
+        assert_eq!(supervisor_pid(&dir).map(|p| p.alive), Some(false));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,226 @@
+//! The task plan: what the agent hands the supervisor, as `<task_dir>/plan.json`.
+
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const PLAN_FILE: &str = "plan.json";
+/// libcontainer's state root, one directory per container.
+pub const CONTAINERS_STATE_DIR: &str = "containers-state";
+pub const EVENTS_FILE: &str = "events.jsonl";
+pub const PID_FILE: &str = "supervisor.pid";
+
+/// CFS period used for the task-level cpu quota.
+pub const CPU_PERIOD_US: u64 = 100_000;
+/// The kernel refuses quotas below 1 ms.
+const MIN_CPU_QUOTA_US: i64 = 1_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskPlan {
+    pub task_id: String,
+    /// "/gantry/<task_id>": the task-level cgroup.
+    pub cgroup_parent: String,
+    /// ECS cpu units (1024 = one core).
+    pub task_cpu: Option<u64>,
+    /// Bytes; hard limit for the whole task.
+    pub task_memory: Option<i64>,
+    /// In start order.
+    pub containers: Vec<ContainerPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerPlan {
+    pub name: String,
+    /// "<task_id>-<name>".
+    pub container_id: String,
+    /// Directory holding config.json.
+    pub bundle: PathBuf,
+    /// Overlay dir whose `rootfs` mount point is detached at the end.
+    pub rootfs_dir: Option<PathBuf>,
+    pub essential: bool,
+    /// SIGTERM, then SIGKILL after this many seconds.
+    pub stop_timeout_secs: u64,
+    /// stdout and stderr are appended here.
+    pub log_path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("cannot read task plan {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("task plan {path} is not valid JSON for a TaskPlan: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot write task plan {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid task plan: {0}")]
+    Invalid(String),
+}
+
+impl TaskPlan {
+    /// Deterministic container id used by libcontainer.
+    pub fn container_id(task_id: &str, name: &str) -> String {
+        format!("{task_id}-{name}")
+    }
+
+    pub fn load(task_dir: &Path) -> Result<Self, PlanError> {
+        let path = task_dir.join(PLAN_FILE);
+        let bytes = std::fs::read(&path).map_err(|source| PlanError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let plan: TaskPlan =
+            serde_json::from_slice(&bytes).map_err(|source| PlanError::Parse { path, source })?;
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    /// Writes the plan atomically (temp file + rename) so a supervisor never reads half of it.
+    pub fn write(&self, task_dir: &Path) -> Result<(), PlanError> {
+        self.validate()?;
+        let path = task_dir.join(PLAN_FILE);
+        let tmp = task_dir.join(format!(".{PLAN_FILE}.tmp"));
+        let err = |source| PlanError::Write {
+            path: path.clone(),
+            source,
+        };
+        let json = serde_json::to_vec_pretty(self).map_err(|e| err(std::io::Error::other(e)))?;
+        let mut f = std::fs::File::create(&tmp).map_err(err)?;
+        f.write_all(&json).map_err(err)?;
+        f.sync_all().map_err(err)?;
+        std::fs::rename(&tmp, &path).map_err(err)
+    }
+
+    pub fn validate(&self) -> Result<(), PlanError> {
+        let bad = |m: String| Err(PlanError::Invalid(m));
+        if !is_safe_id(&self.task_id) {
+            return bad(format!(
+                "task_id {:?} must be [A-Za-z0-9_.-]+",
+                self.task_id
+            ));
+        }
+        let parent = Path::new(&self.cgroup_parent);
+        if !parent.is_absolute()
+            || parent.components().any(|c| c == Component::ParentDir)
+            || parent.parent().is_none()
+        {
+            return bad(format!(
+                "cgroup_parent {:?} must be an absolute path below the root, without '..'",
+                self.cgroup_parent
+            ));
+        }
+        if self.containers.is_empty() {
+            return bad("a task needs at least one container".into());
+        }
+        if self.task_cpu == Some(0) {
+            return bad("task_cpu must be at least 1 unit when set".into());
+        }
+        if self.task_memory.is_some_and(|m| m <= 0) {
+            return bad("task_memory must be positive when set".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for c in &self.containers {
+            if !is_safe_id(&c.container_id) {
+                return bad(format!(
+                    "container_id {:?} must be [A-Za-z0-9_.-]+",
+                    c.container_id
+                ));
+            }
+            if !seen.insert(&c.container_id) {
+                return bad(format!("duplicate container_id {:?}", c.container_id));
+            }
+        }
+        Ok(())
+    }
+
+    /// CFS quota for the task's cpu units: units * period / 1024, at least 1 ms.
+    pub fn cpu_quota_us(&self) -> Option<i64> {
+        self.task_cpu.map(|units| {
+            let q = units.saturating_mul(CPU_PERIOD_US) / 1024;
+            i64::try_from(q).unwrap_or(i64::MAX).max(MIN_CPU_QUOTA_US)
+        })
+    }
+}
+
+fn is_safe_id(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.len() <= 200
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> TaskPlan {
+        TaskPlan {
+            task_id: "t1".into(),
+            cgroup_parent: "/gantry/t1".into(),
+            task_cpu: Some(512),
+            task_memory: Some(256 << 20),
+            containers: vec![ContainerPlan {
+                name: "web".into(),
+                container_id: TaskPlan::container_id("t1", "web"),
+                bundle: "/b".into(),
+                rootfs_dir: None,
+                essential: true,
+                stop_timeout_secs: 30,
+                log_path: "/l".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn cpu_units_become_a_cfs_quota() {
+        assert_eq!(plan().cpu_quota_us(), Some(50_000));
+        let mut p = plan();
+        p.task_cpu = Some(2048);
+        assert_eq!(p.cpu_quota_us(), Some(200_000));
+        p.task_cpu = Some(1);
+        assert_eq!(p.cpu_quota_us(), Some(1_000));
+        p.task_cpu = None;
+        assert_eq!(p.cpu_quota_us(), None);
+    }
+
+    #[test]
+    fn validation() {
+        plan().validate().expect("valid");
+        let mut p = plan();
+        p.cgroup_parent = "/gantry/../etc".into();
+        assert!(p.validate().is_err());
+        let mut p = plan();
+        p.containers[0].container_id = "../x".into();
+        assert!(p.validate().is_err());
+        let mut p = plan();
+        p.containers.push(p.containers[0].clone());
+        assert!(p.validate().is_err());
+        let mut p = plan();
+        p.containers.clear();
+        assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn round_trips_and_rejects_unknown_fields() {
+        let dir = std::env::temp_dir().join(format!("gantry-plan-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        plan().write(&dir).expect("write");
+        assert_eq!(TaskPlan::load(&dir).expect("load"), plan());
+        std::fs::write(dir.join(PLAN_FILE), r#"{"task_id":"t","surprise":1}"#).expect("w");
+        assert!(matches!(TaskPlan::load(&dir), Err(PlanError::Parse { .. })));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

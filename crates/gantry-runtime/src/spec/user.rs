@@ -1,0 +1,210 @@
+//! Resolving the `user` field ("uid", "uid:gid", "name", "name:group") against the image's
+//! own /etc/passwd and /etc/group, read without following links out of the rootfs.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
+
+use super::SpecError;
+
+/// A hostile image could ship a huge /etc/passwd; we never need more than this.
+const MAX_DB_BYTES: u64 = 4 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedUser {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+}
+
+struct PasswdEntry {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+struct GroupEntry {
+    name: String,
+    gid: u32,
+    members: Vec<String>,
+}
+
+pub fn resolve_user(rootfs: &Path, user: Option<&str>) -> Result<ResolvedUser, SpecError> {
+    let spec = user.map(str::trim).filter(|u| !u.is_empty()).unwrap_or("0");
+    let (user_part, group_part) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let passwd = parse_passwd(&read_db(rootfs, "etc/passwd")?.unwrap_or_default());
+    let groups = parse_group(&read_db(rootfs, "etc/group")?.unwrap_or_default());
+
+    let entry = match user_part.parse::<u32>() {
+        Ok(uid) => passwd.iter().find(|p| p.uid == uid),
+        Err(_) => Some(
+            passwd
+                .iter()
+                .find(|p| p.name == user_part)
+                .ok_or_else(|| SpecError::UnknownUser(user_part.to_string()))?,
+        ),
+    };
+    let uid = match entry {
+        Some(e) => e.uid,
+        None => user_part
+            .parse::<u32>()
+            .map_err(|_| SpecError::UnknownUser(user_part.to_string()))?,
+    };
+    let gid = match group_part {
+        None => entry.map(|e| e.gid).unwrap_or(0),
+        Some(g) => match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => {
+                groups
+                    .iter()
+                    .find(|e| e.name == g)
+                    .ok_or_else(|| SpecError::UnknownGroup(g.to_string()))?
+                    .gid
+            }
+        },
+    };
+    // Supplementary groups come from group membership, as with Docker; an explicit
+    // group replaces only the primary one.
+    let mut additional_gids: Vec<u32> = match entry {
+        Some(e) => groups
+            .iter()
+            .filter(|g| g.members.contains(&e.name) && g.gid != gid)
+            .map(|g| g.gid)
+            .collect(),
+        None => Vec::new(),
+    };
+    additional_gids.sort_unstable();
+    additional_gids.dedup();
+    Ok(ResolvedUser {
+        uid,
+        gid,
+        additional_gids,
+    })
+}
+
+/// Reads `rel` inside `rootfs` with every symlink resolved as if `rootfs` were `/`.
+/// `Ok(None)` when the file does not exist.
+fn read_db(rootfs: &Path, rel: &str) -> Result<Option<String>, SpecError> {
+    let io_err = |source: std::io::Error| SpecError::ReadImageFile {
+        path: rootfs.join(rel),
+        source,
+    };
+    let root = File::open(rootfs).map_err(io_err)?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC)
+        .mode(Mode::empty())
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = match openat2(std::os::fd::AsRawFd::as_raw_fd(&root), rel, how) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(None),
+        Err(e) => return Err(io_err(e.into())),
+    };
+    // SAFETY: openat2 just returned this fd and nothing else owns it.
+    let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut text = String::new();
+    file.take(MAX_DB_BYTES)
+        .read_to_string(&mut text)
+        .map_err(io_err)?;
+    Ok(Some(text))
+}
+
+fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            Some(PasswdEntry {
+                name: f.first()?.to_string(),
+                uid: f.get(2)?.parse().ok()?,
+                gid: f.get(3)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+fn parse_group(text: &str) -> Vec<GroupEntry> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            Some(GroupEntry {
+                name: f.first()?.to_string(),
+                gid: f.get(2)?.parse().ok()?,
+                members: f
+                    .get(3)
+                    .map(|m| {
+                        m.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rootfs(tag: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("gantry-user-test-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("etc")).expect("mkdir");
+        std::fs::write(
+            dir.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\napp:x:1000:1000::/home/app:/bin/sh\n",
+        )
+        .expect("passwd");
+        std::fs::write(
+            dir.join("etc/group"),
+            "root:x:0:\nnogroup:x:65534:\napp:x:1000:\nwheel:x:10:root,app\n",
+        )
+        .expect("group");
+        dir
+    }
+
+    #[test]
+    fn resolves_every_form() {
+        let dir = rootfs("forms");
+        let r = |u: &str| resolve_user(&dir, Some(u));
+        assert_eq!(
+            r("app").expect("app"),
+            ResolvedUser {
+                uid: 1000,
+                gid: 1000,
+                additional_gids: vec![10]
+            }
+        );
+        assert_eq!(r("1000").expect("1000").gid, 1000);
+        assert_eq!(r("4242").expect("4242").gid, 0);
+        assert_eq!(r("app:nogroup").expect("app:nogroup").gid, 65534);
+        assert_eq!(r("nobody:7").expect("nobody:7").gid, 7);
+        assert_eq!(resolve_user(&dir, None).expect("default").uid, 0);
+        assert!(matches!(r("ghost"), Err(SpecError::UnknownUser(n)) if n == "ghost"));
+        assert!(matches!(r("app:ghosts"), Err(SpecError::UnknownGroup(n)) if n == "ghosts"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn symlinks_resolve_inside_the_rootfs() {
+        let dir = rootfs("links");
+        std::fs::create_dir_all(dir.join("real")).expect("mkdir");
+        std::fs::write(dir.join("real/passwd"), "svc:x:4321:4321::/:/bin/sh\n").expect("write");
+        std::fs::remove_file(dir.join("etc/passwd")).expect("rm");
+        // An absolute link is resolved against the rootfs, never the host.
+        std::os::unix::fs::symlink("/../../real/passwd", dir.join("etc/passwd")).expect("link");
+        assert_eq!(resolve_user(&dir, Some("svc")).expect("svc").uid, 4321);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,95 @@
+//! One container through libcontainer: create + start, and delete at the end.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::error::LibcontainerError;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::DefaultExecutor;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
+
+use crate::plan::ContainerPlan;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("cannot open log file {path}: {source}")]
+    Log {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open /dev/null for stdin: {0}")]
+    DevNull(std::io::Error),
+    #[error("libcontainer: {0}")]
+    Libcontainer(#[from] LibcontainerError),
+    #[error("container started but libcontainer recorded no pid")]
+    NoPid,
+}
+
+/// The default executor, after restoring the signal state the supervisor changed.
+#[derive(Clone)]
+struct ContainerExecutor;
+
+impl Executor for ContainerExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        super::signals::reset_for_exec();
+        DefaultExecutor {}.exec(spec)
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        DefaultExecutor {}.validate(spec)
+    }
+}
+
+/// Creates and starts the container; its init is reparented to us (we are a subreaper)
+/// once libcontainer's intermediate process exits. Returns the init's host pid.
+pub fn start(plan: &ContainerPlan, state_root: &Path) -> Result<Pid, LaunchError> {
+    let log_err = |source| LaunchError::Log {
+        path: plan.log_path.clone(),
+        source,
+    };
+    let stdout = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&plan.log_path)
+        .map_err(log_err)?;
+    let stderr = stdout.try_clone().map_err(log_err)?;
+    let stdin = File::open("/dev/null").map_err(LaunchError::DevNull)?;
+
+    let mut container = ContainerBuilder::new(plan.container_id.clone(), SyscallType::default())
+        .validate_id()?
+        .with_root_path(state_root)?
+        .with_executor(ContainerExecutor)
+        .with_stdin(stdin)
+        .with_stdout(stdout)
+        .with_stderr(stderr)
+        .as_init(&plan.bundle)
+        .with_systemd(false)
+        .with_detach(true)
+        .build()?;
+    if let Err(e) = container.start() {
+        let _ = container.delete(true);
+        return Err(e.into());
+    }
+    container.pid().ok_or(LaunchError::NoPid)
+}
+
+/// Force-deletes the container: kills what is left in its cgroup, removes the cgroup and
+/// libcontainer's state. A container whose state is already gone is fine.
+pub fn delete(container_id: &str, state_root: &Path) -> Result<(), LibcontainerError> {
+    let dir = state_root.join(container_id);
+    if !dir.exists() {
+        return Ok(());
+    }
+    Container::load(dir)?.delete(true)
+}
+
+/// The cgroup path recorded in the bundle's spec (for OOM accounting).
+pub fn cgroups_path(bundle: &Path) -> Option<String> {
+    let spec = Spec::load(bundle.join("config.json")).ok()?;
+    let p = spec.linux().as_ref()?.cgroups_path().clone()?;
+    Some(p.to_string_lossy().into_owned())
+}

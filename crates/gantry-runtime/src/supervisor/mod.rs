@@ -1,0 +1,380 @@
+//! The per-task supervisor: a single-threaded, blocking process (`gantry supervise
+//! <task_dir>`) that is the parent of the task's containers. It starts them through
+//! libcontainer, reaps them, runs the stop sequence and cleans up, reporting events.
+
+mod launch;
+mod signals;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::cgroup::{oom_kill_count, CgroupError, TaskCgroup};
+use crate::event::{
+    now, EventSink, SupervisorEvent, STOP_ESSENTIAL_EXITED, STOP_FAILED_TO_START,
+    STOP_USER_INITIATED,
+};
+use crate::plan::{ContainerPlan, PlanError, TaskPlan, CONTAINERS_STATE_DIR, PID_FILE};
+use signals::Signals;
+
+pub use launch::LaunchError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("cannot {what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot set up signal handling: {0}")]
+    Signals(nix::Error),
+    #[error("cannot become a child subreaper (containers would not be reaped): {0}")]
+    Subreaper(nix::Error),
+    #[error("cannot wait for child processes: {0}")]
+    Wait(nix::Error),
+    #[error("task cgroup: {0}")]
+    Cgroup(#[from] CgroupError),
+    #[error("task ended but cleanup left things behind: {}", .0.join("; "))]
+    Cleanup(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RunState {
+    NotStarted,
+    Running(Pid),
+    Exited,
+}
+
+#[derive(Debug)]
+struct Slot {
+    plan: ContainerPlan,
+    state: RunState,
+    /// libcontainer state exists and must be deleted at the end.
+    created: bool,
+    cgroups_path: Option<String>,
+}
+
+/// The stop sequence: reverse start order, SIGTERM, then SIGKILL after the timeout.
+#[derive(Debug)]
+struct Stopping {
+    /// The container being stopped, when its SIGTERM was sent, and whether SIGKILL was.
+    current: Option<(usize, Instant, bool)>,
+}
+
+struct Supervisor {
+    slots: Vec<Slot>,
+    events: EventSink,
+    signals: Signals,
+    stopping: Option<Stopping>,
+    state_root: PathBuf,
+    task_cgroup: Option<TaskCgroup>,
+}
+
+/// Runs the task in `task_dir` to completion. Returns once every container has exited and
+/// been cleaned up (`TaskExited` written).
+pub fn run(task_dir: &Path) -> Result<(), SupervisorError> {
+    let plan = TaskPlan::load(task_dir)?;
+    let signals = Signals::install().map_err(SupervisorError::Signals)?;
+    nix::sys::prctl::set_child_subreaper(true).map_err(SupervisorError::Subreaper)?;
+    let io = |what, path: PathBuf| {
+        move |source| SupervisorError::Io {
+            what,
+            path: path.clone(),
+            source,
+        }
+    };
+    let pid_path = task_dir.join(PID_FILE);
+    let tmp = task_dir.join(format!(".{PID_FILE}.tmp"));
+    std::fs::write(&tmp, std::process::id().to_string()).map_err(io("write", tmp.clone()))?;
+    std::fs::rename(&tmp, &pid_path).map_err(io("write", pid_path.clone()))?;
+    let events = EventSink::open(task_dir).map_err(io("open events file", task_dir.into()))?;
+    let state_root = task_dir.join(CONTAINERS_STATE_DIR);
+    std::fs::create_dir_all(&state_root).map_err(io("create", state_root.clone()))?;
+
+    let mut sup = Supervisor {
+        slots: plan
+            .containers
+            .iter()
+            .map(|c| Slot {
+                plan: c.clone(),
+                state: RunState::NotStarted,
+                created: false,
+                cgroups_path: None,
+            })
+            .collect(),
+        events,
+        signals,
+        stopping: None,
+        state_root,
+        task_cgroup: None,
+    };
+    match TaskCgroup::create(&plan.cgroup_parent, plan.cpu_quota_us(), plan.task_memory) {
+        Ok(cg) => {
+            sup.task_cgroup = Some(cg);
+            sup.start_all();
+            if let Err(e) = sup.supervise() {
+                // We can no longer wait for signals: kill everything, clean up, report.
+                sup.kill_all();
+                let _ = sup.teardown();
+                return Err(e);
+            }
+        }
+        Err(e) => sup.begin_stop(STOP_FAILED_TO_START, format!("task cgroup: {e}")),
+    }
+    sup.teardown()
+}
+
+impl Supervisor {
+    fn emit(&mut self, event: SupervisorEvent) {
+        // The durable file failing (disk full) must not stop supervision: the exit codes
+        // still reach the agent on stdout.
+        if let Err(e) = self.events.emit(&event) {
+            eprintln!("gantry supervisor: cannot record event {event:?}: {e}");
+        }
+    }
+
+    fn start_all(&mut self) {
+        for i in 0..self.slots.len() {
+            // A stop request or an essential exit during start-up ends the start phase.
+            if let Ok(sigs) = self.signals.drain() {
+                self.on_signals(&sigs);
+            }
+            self.reap();
+            if self.stopping.is_some() {
+                return;
+            }
+            let plan = self.slots[i].plan.clone();
+            self.slots[i].cgroups_path = launch::cgroups_path(&plan.bundle);
+            match launch::start(&plan, &self.state_root) {
+                Ok(pid) => {
+                    self.slots[i].state = RunState::Running(pid);
+                    self.slots[i].created = true;
+                    self.emit(SupervisorEvent::Started {
+                        container: plan.name.clone(),
+                        pid: pid.as_raw(),
+                        at: now(),
+                    });
+                }
+                Err(e) => {
+                    // libcontainer removes what a failed create made; a failed start
+                    // was force-deleted in `launch::start`.
+                    let reason = e.to_string();
+                    self.emit(SupervisorEvent::Failed {
+                        container: plan.name.clone(),
+                        reason: reason.clone(),
+                        at: now(),
+                    });
+                    self.begin_stop(
+                        STOP_FAILED_TO_START,
+                        format!("container {} failed to start: {reason}", plan.name),
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Main loop: until no container runs.
+    fn supervise(&mut self) -> Result<(), SupervisorError> {
+        loop {
+            self.reap();
+            self.drive_stop();
+            if !self.any_running() {
+                return Ok(());
+            }
+            let timeout = self.next_deadline();
+            let sigs = self.signals.wait(timeout).map_err(SupervisorError::Wait)?;
+            self.on_signals(&sigs);
+        }
+    }
+
+    fn on_signals(&mut self, sigs: &[Signal]) {
+        if sigs
+            .iter()
+            .any(|s| matches!(s, Signal::SIGTERM | Signal::SIGINT))
+        {
+            self.begin_stop(STOP_USER_INITIATED, "Task stopped by user".into());
+        }
+    }
+
+    fn kill_all(&mut self) {
+        for slot in &self.slots {
+            if let RunState::Running(pid) = slot.state {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+        }
+    }
+
+    fn any_running(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|s| matches!(s.state, RunState::Running(_)))
+    }
+
+    /// Collects every exited child; maps container inits to their slot.
+    fn reap(&mut self) {
+        loop {
+            let (pid, code) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid, code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, 128 + sig as i32),
+                Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => return,
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    eprintln!("gantry supervisor: waitpid: {e}");
+                    return;
+                }
+            };
+            let Some(i) = self
+                .slots
+                .iter()
+                .position(|s| s.state == RunState::Running(pid))
+            else {
+                continue; // an orphan reparented to us, or a libcontainer helper
+            };
+            self.slots[i].state = RunState::Exited;
+            let slot = &self.slots[i];
+            let oom_killed = self.was_oom_killed(slot, code);
+            let (name, essential) = (slot.plan.name.clone(), slot.plan.essential);
+            self.emit(SupervisorEvent::Exited {
+                container: name,
+                exit_code: code,
+                at: now(),
+                oom_killed,
+            });
+            if essential {
+                self.begin_stop(
+                    STOP_ESSENTIAL_EXITED,
+                    "Essential container in task exited".into(),
+                );
+            }
+        }
+    }
+
+    /// The container's own cgroup saw an OOM kill, or it died of SIGKILL while the task
+    /// cgroup (whose limit it shares) saw one.
+    fn was_oom_killed(&self, slot: &Slot, code: i32) -> bool {
+        let own = slot.cgroups_path.as_deref().and_then(oom_kill_count);
+        if own.is_some_and(|n| n > 0) {
+            return true;
+        }
+        code == 128 + Signal::SIGKILL as i32
+            && self
+                .task_cgroup
+                .as_ref()
+                .and_then(|cg| oom_kill_count(cg.path()))
+                .is_some_and(|n| n > 0)
+    }
+
+    fn begin_stop(&mut self, stop_code: &str, reason: String) {
+        if self.stopping.is_some() {
+            return;
+        }
+        self.stopping = Some(Stopping { current: None });
+        self.emit(SupervisorEvent::Stopping {
+            stop_code: stop_code.to_string(),
+            reason,
+            at: now(),
+        });
+    }
+
+    fn drive_stop(&mut self) {
+        let Some(stopping) = &mut self.stopping else {
+            return;
+        };
+        loop {
+            if let Some((i, deadline, killed)) = stopping.current {
+                let RunState::Running(pid) = self.slots[i].state else {
+                    stopping.current = None;
+                    continue;
+                };
+                if !killed && Instant::now() >= deadline {
+                    let _ = kill(pid, Signal::SIGKILL);
+                    stopping.current = Some((i, deadline, true));
+                }
+                return;
+            }
+            let Some(i) = self
+                .slots
+                .iter()
+                .rposition(|s| matches!(s.state, RunState::Running(_)))
+            else {
+                return;
+            };
+            let RunState::Running(pid) = self.slots[i].state else {
+                return;
+            };
+            // The pid is still our unreaped child, so it cannot have been reused.
+            let timeout = Duration::from_secs(self.slots[i].plan.stop_timeout_secs);
+            let signal = if timeout.is_zero() {
+                Signal::SIGKILL
+            } else {
+                Signal::SIGTERM
+            };
+            let _ = kill(pid, signal);
+            let now = Instant::now();
+            // A nonsensical timeout (u64::MAX s) must not overflow: treat it as "a year".
+            let deadline = now
+                .checked_add(timeout)
+                .unwrap_or(now + Duration::from_secs(365 * 24 * 3600));
+            stopping.current = Some((i, deadline, timeout.is_zero()));
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Duration> {
+        match self.stopping.as_ref().and_then(|s| s.current) {
+            Some((_, deadline, false)) => Some(deadline.saturating_duration_since(Instant::now())),
+            // SIGKILL sent: SIGCHLD will wake us; re-check now and then regardless.
+            Some((_, _, true)) => Some(Duration::from_secs(1)),
+            None => None,
+        }
+    }
+
+    /// Deletes containers (reverse order), the task cgroup and the rootfs mounts, then
+    /// reports `TaskExited`. Keeps going past failures and reports them all.
+    fn teardown(mut self) -> Result<(), SupervisorError> {
+        let mut problems = Vec::new();
+        for slot in self.slots.iter().rev() {
+            if slot.created {
+                if let Err(e) = launch::delete(&slot.plan.container_id, &self.state_root) {
+                    problems.push(format!("delete container {}: {e}", slot.plan.name));
+                }
+            }
+        }
+        // Anything delete missed (e.g. a container whose state was lost) dies here.
+        self.reap();
+        if let Some(cg) = &self.task_cgroup {
+            if let Err(e) = cg.remove() {
+                problems.push(e.to_string());
+            }
+        }
+        for slot in &self.slots {
+            if let Some(dir) = &slot.plan.rootfs_dir {
+                if let Err(e) = unmount_rootfs(dir) {
+                    problems.push(e);
+                }
+            }
+        }
+        self.emit(SupervisorEvent::TaskExited { at: now() });
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(SupervisorError::Cleanup(problems))
+        }
+    }
+}
+
+fn unmount_rootfs(dir: &Path) -> Result<(), String> {
+    let target = dir.join("rootfs");
+    match nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH) {
+        // EINVAL: not a mount point (already unmounted); ENOENT: never created.
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),
+        Err(e) => Err(format!("unmount {}: {e}", target.display())),
+    }
+}
