@@ -22,7 +22,7 @@ pub fn ecs(endpoint: &str, args: &[&str]) -> Result<Value, String> {
     let out = Command::new(aws_bin())
         .arg("ecs")
         .args(args)
-        .args(["--endpoint-url", endpoint, "--output", "json", "--no-cli-pager"])
+        .args(["--endpoint-url", endpoint, "--output", "json"])
         .env("AWS_ACCESS_KEY_ID", "AKIDGANTRYTEST")
         .env("AWS_SECRET_ACCESS_KEY", "gantry-test-secret")
         .env("AWS_DEFAULT_REGION", "us-east-1")

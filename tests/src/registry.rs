@@ -59,7 +59,7 @@ impl Registry {
             .arg(&layouts)
             .arg(&reg.addr);
         if let Some((user, pass)) = auth {
-            push.env("REGISTRY_CREDS", format!("{user}:{pass}"));
+            push.arg(format!("{user}:{pass}"));
         }
         let st = push.status().expect("rootfs-tools/push.sh");
         assert!(st.success(), "pushing the test images failed");

@@ -74,7 +74,7 @@ async fn task_definitions_through_the_aws_cli() {
     let d = ecs(&ep, &["describe-task-definition", "--task-definition", "web:1"]).unwrap();
     assert_eq!(d["taskDefinition"]["revision"], 1);
 
-    let l = ecs(&ep, &["list-task-definitions", "--family-prefix", "we"]).unwrap();
+    let l = ecs(&ep, &["list-task-definitions", "--family-prefix", "web"]).unwrap();
     assert_eq!(arns(&l, "taskDefinitionArns").len(), 2);
     let fams = ecs(&ep, &["list-task-definition-families"]).unwrap();
     assert!(arns(&fams, "families").contains(&"web".to_string()));

@@ -39,10 +39,10 @@ async fn each_bad_request_gets_its_exception_and_writes_nothing() {
         ("RegisterTaskDefinition", td(json!([c(json!({"essential": false}))])), "ClientException", "essential"),
         ("RegisterTaskDefinition", td(json!([c(json!({"image": "Not A Valid//Ref"}))])), "ClientException", "image"),
         ("RegisterTaskDefinition", td(json!([c(json!({"memory": 2}))])), "ClientException", "memory"),
-        ("RegisterTaskDefinition", json!({"family": "bad", "networkMode": "none", "cpu": "99999", "containerDefinitions": [c(json!({}))]}), "ClientException", "cpu"),
+        ("RegisterTaskDefinition", json!({"family": "bad", "networkMode": "none", "cpu": "999999", "containerDefinitions": [c(json!({}))]}), "ClientException", "cpu"),
         ("RegisterTaskDefinition", json!({"family": "b@d!", "containerDefinitions": [c(json!({}))]}), "ClientException", "family"),
         ("RunTask", json!({"taskDefinition": "good", "count": 11}), "InvalidParameterException", "count"),
-        ("RunTask", json!({"taskDefinition": "missing-family"}), "ClientException", ""),
+        ("RunTask", json!({"taskDefinition": "missing-family"}), "InvalidParameterException", "not found"),
         ("StopTask", json!({"task": "0000"}), "InvalidParameterException", ""),
         ("NoSuchOperation", json!({}), "UnknownOperationException", ""),
     ];
@@ -51,7 +51,7 @@ async fn each_bad_request_gets_its_exception_and_writes_nothing() {
         assert_eq!(kind, want, "{op} {body}: {err}");
         let msg = err["message"].as_str().unwrap_or_default();
         assert!(!msg.is_empty(), "{op}: the error must say what is wrong: {err}");
-        assert!(msg.contains(mentions), "{op} {body}: message should name {mentions:?}: {msg}");
+        assert!(msg.to_lowercase().contains(&mentions.to_lowercase()), "{op} {body}: message should name {mentions:?}: {msg}");
     }
 
     // Malformed JSON and an oversized body, sent raw.
@@ -90,7 +90,7 @@ async fn placement_failures_name_the_resource() {
     dev.ok(
         "RegisterTaskDefinition",
         json!({"family": "cpuhog", "networkMode": "none", "containerDefinitions": [
-            {"name": "a", "image": "busybox:latest", "memory": 16, "cpu": 10_000_000, "command": ["true"]}]}),
+            {"name": "a", "image": "busybox:latest", "memory": 16, "cpu": 10240, "command": ["true"]}]}),
     )
     .await;
     let out = dev.ok("RunTask", json!({"taskDefinition": "cpuhog"})).await;

@@ -1,8 +1,11 @@
 //! Local OCI image layouts: the offline preload mechanism (like ECS's cached images).
 //!
-//! A reference matches the layout directory named after its last repository component
-//! whose `index.json` lists a manifest annotated `org.opencontainers.image.ref.name` with
-//! the reference's tag (or the whole reference), or, for a digest reference, that digest.
+//! A configured path is either a layout itself or a directory of layouts. A reference matches
+//! the layout directory named after its last repository component whose `index.json` lists a
+//! manifest annotated `org.opencontainers.image.ref.name` with the whole reference, or, for
+//! references without a registry of their own (Docker Hub names such as `busybox:latest`, or
+//! the `gantry.local/` prefix), with the reference's tag; a digest reference matches that
+//! digest. A reference naming another registry (`127.0.0.1:5000/busybox`) is pulled from it.
 
 use std::path::PathBuf;
 
@@ -10,6 +13,8 @@ use crate::manifest::{self, Descriptor, Index};
 use crate::reference::ImageRef;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The registry name that always means "from a local layout".
+pub const LOCAL_REGISTRY: &str = "gantry.local";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
@@ -45,10 +50,13 @@ impl LayoutMatch {
 /// Finds the first configured layout holding `r`. Layouts whose directory name does not match
 /// are not opened; a matching directory without a usable index.json is an error.
 pub(crate) fn find(layouts: &[PathBuf], r: &ImageRef) -> Result<Option<LayoutMatch>, LayoutError> {
-    for dir in layouts {
-        if dir.file_name().and_then(|n| n.to_str()) != Some(r.short_name()) {
-            continue;
-        }
+    for configured in layouts {
+        let dir = if configured.file_name().and_then(|n| n.to_str()) == Some(r.short_name()) {
+            configured.clone()
+        } else {
+            configured.join(r.short_name())
+        };
+        let dir = &dir;
         let index_path = dir.join("index.json");
         let bytes = match std::fs::read(&index_path) {
             Ok(b) => b,
@@ -85,7 +93,8 @@ fn matches(d: &Descriptor, r: &ImageRef) -> bool {
         return false;
     };
     let tag = r.tag.as_deref().unwrap_or("latest");
-    name == tag || ImageRef::parse(name).is_ok_and(|n| n == *r)
+    let local_name = r.registry == crate::reference::DEFAULT_REGISTRY || r.registry == LOCAL_REGISTRY;
+    (local_name && name == tag) || ImageRef::parse(name).is_ok_and(|n| n == *r)
 }
 
 pub(crate) fn read_blob(m: &LayoutMatch, digest: &str) -> Result<Vec<u8>, LayoutError> {

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-const DEFAULT_REGISTRY: &str = "docker.io";
+pub(crate) const DEFAULT_REGISTRY: &str = "docker.io";
 const DEFAULT_TAG: &str = "latest";
 const MAX_NAME_LEN: usize = 255;
 

@@ -48,8 +48,8 @@ async fn open_store(state_dir: &std::path::Path) -> anyhow::Result<gantry_store:
 
 pub async fn server(a: ServerArgs) -> anyhow::Result<()> {
     let store = open_store(&a.state_dir).await?;
-    let running = gantry_server::Server::bind(server_config(&a), store).await?;
-    tracing::info!(addr = %running.local_addr(), "gantry server ready");
+    let running = gantry_server::bind(server_config(&a), store).await?;
+    tracing::info!(addr = %running.local_addr()?, "gantry server ready");
     crate::notify::ready();
     running.run(shutdown_signal()).await?;
     Ok(())
@@ -107,8 +107,8 @@ pub async fn agent(a: AgentArgs) -> anyhow::Result<()> {
 
 pub async fn dev(a: DevArgs) -> anyhow::Result<()> {
     let store = open_store(&a.server.state_dir).await?;
-    let running = gantry_server::Server::bind(server_config(&a.server), store).await?;
-    let addr = running.local_addr();
+    let running = gantry_server::bind(server_config(&a.server), store).await?;
+    let addr = running.local_addr()?;
     let url = format!("http://{addr}");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server_task = {
