@@ -66,6 +66,8 @@ impl Dev {
             .arg("2")
             .arg("--task-cleanup-wait")
             .arg("3600")
+            .arg("--cgroup-parent")
+            .arg(self.cgroup_parent())
             .args(&self.extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -77,16 +79,17 @@ impl Dev {
     }
 
     async fn wait_ready(&self) {
-        crate::wait_for("gantry dev to register its agent", Duration::from_secs(30), || async {
-            let out = self
-                .call("ListContainerInstances", json!({}))
-                .await
-                .ok()?;
-            out["containerInstanceArns"]
-                .as_array()
-                .filter(|a| !a.is_empty())
-                .map(|_| ())
-        })
+        crate::wait_for(
+            "gantry dev to register its agent",
+            Duration::from_secs(30),
+            || async {
+                let out = self.call("ListContainerInstances", json!({})).await.ok()?;
+                out["containerInstanceArns"]
+                    .as_array()
+                    .filter(|a| !a.is_empty())
+                    .map(|_| ())
+            },
+        )
         .await;
     }
 
@@ -111,7 +114,10 @@ impl Dev {
             .http
             .post(format!("{}/", self.endpoint))
             .header("Content-Type", "application/x-amz-json-1.1")
-            .header("X-Amz-Target", format!("AmazonEC2ContainerServiceV20141113.{op}"))
+            .header(
+                "X-Amz-Target",
+                format!("AmazonEC2ContainerServiceV20141113.{op}"),
+            )
             .body(body.to_string())
             .send()
             .await
@@ -129,7 +135,10 @@ impl Dev {
     pub async fn ok(&self, op: &str, body: Value) -> Value {
         match self.call(op, body.clone()).await {
             Ok(v) => v,
-            Err((t, v)) => panic!("{op} {body} failed: {t} {v}\n--- gantry dev log ---\n{}", self.log()),
+            Err((t, v)) => panic!(
+                "{op} {body} failed: {t} {v}\n--- gantry dev log ---\n{}",
+                self.log()
+            ),
         }
     }
 
@@ -178,6 +187,11 @@ impl Dev {
         .await
     }
 
+    /// The cgroup this cluster's tasks live under: one per test, removed at shutdown.
+    pub fn cgroup_parent(&self) -> String {
+        format!("/gantry-test-{}", self.port)
+    }
+
     /// The state dir of the agent's task directories.
     pub fn tasks_dir(&self) -> PathBuf {
         self.state.path().join("agent").join("tasks")
@@ -185,7 +199,10 @@ impl Dev {
 
     /// Stops every task that is not STOPPED and waits until they are.
     pub async fn stop_all(&self) {
-        let Ok(list) = self.call("ListTasks", json!({ "desiredStatus": "RUNNING" })).await else {
+        let Ok(list) = self
+            .call("ListTasks", json!({ "desiredStatus": "RUNNING" }))
+            .await
+        else {
             return;
         };
         let arns: Vec<String> = list["taskArns"]
@@ -195,7 +212,9 @@ impl Dev {
             .filter_map(|a| a.as_str().map(String::from))
             .collect();
         for a in &arns {
-            let _ = self.call("StopTask", json!({ "task": a, "reason": "test cleanup" })).await;
+            let _ = self
+                .call("StopTask", json!({ "task": a, "reason": "test cleanup" }))
+                .await;
         }
         for a in &arns {
             let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -213,7 +232,9 @@ impl Dev {
     pub async fn shutdown(mut self) -> Vec<String> {
         self.stop_all().await;
         self.terminate();
-        crate::leaks::find(self.state.path())
+        let mut leaks = crate::leaks::find(self.state.path(), &self.cgroup_parent());
+        leaks.extend(crate::leaks::remove_cgroup_parent(&self.cgroup_parent()));
+        leaks
     }
 
     fn terminate(&mut self) {
@@ -245,7 +266,8 @@ impl Drop for Dev {
         if self.child.is_some() {
             // A test that failed before shutdown(): stop tasks the hard way, then clean up.
             self.terminate();
-            crate::leaks::force_cleanup(self.state.path());
+            crate::leaks::force_cleanup(self.state.path(), &self.cgroup_parent());
+            let _ = crate::leaks::remove_cgroup_parent(&self.cgroup_parent());
         }
     }
 }

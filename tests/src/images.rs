@@ -17,7 +17,9 @@ pub fn layouts() -> PathBuf {
         .map_err(|(_, e)| e)
         .expect("flock");
     if !done.exists() {
-        let script = crate::workspace().join("rootfs-tools").join("build-images.sh");
+        let script = crate::workspace()
+            .join("rootfs-tools")
+            .join("build-images.sh");
         let st = Command::new("bash")
             .arg(&script)
             .arg(&dir)

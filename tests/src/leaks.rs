@@ -3,7 +3,7 @@
 use std::path::Path;
 
 /// Mounts, cgroups and processes that belong to the Gantry instance rooted at `state`.
-pub fn find(state: &Path) -> Vec<String> {
+pub fn find(state: &Path, cgroup_parent: &str) -> Vec<String> {
     let mut leaks = Vec::new();
     let root = state.display().to_string();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -14,7 +14,7 @@ pub fn find(state: &Path) -> Vec<String> {
     }
     for id in task_ids(state) {
         for base in cgroup_roots() {
-            let p = base.join("gantry").join(&id);
+            let p = base.join(cgroup_parent.trim_start_matches('/')).join(&id);
             if p.exists() {
                 leaks.push(format!("cgroup: {}", p.display()));
             }
@@ -35,6 +35,30 @@ fn task_ids(state: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Removes a test's (empty) cgroup parent from every hierarchy; anything still inside it is
+/// reported as a leak.
+pub fn remove_cgroup_parent(parent: &str) -> Vec<String> {
+    let mut leaks = Vec::new();
+    for base in cgroup_roots() {
+        let dir = base.join(parent.trim_start_matches('/'));
+        if !dir.exists() {
+            continue;
+        }
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                leaks.push(format!("cgroup: {}", e.path().display()));
+            }
+        }
+        if let Err(e) = std::fs::remove_dir(&dir) {
+            leaks.push(format!(
+                "cgroup: {} could not be removed: {e}",
+                dir.display()
+            ));
+        }
+    }
+    leaks
+}
+
 /// Every cgroup hierarchy root (v1 controllers and the v2 one).
 pub fn cgroup_roots() -> Vec<std::path::PathBuf> {
     let mut roots = Vec::new();
@@ -42,7 +66,11 @@ pub fn cgroup_roots() -> Vec<std::path::PathBuf> {
         roots.push("/sys/fs/cgroup".into());
         return roots;
     }
-    for e in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+    for e in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         roots.push(e.path());
     }
     roots
@@ -65,7 +93,7 @@ fn supervisor_pids(state: &Path) -> Vec<i32> {
 }
 
 /// Kills supervisors and their containers, unmounts and removes cgroups of a failed test.
-pub fn force_cleanup(state: &Path) {
+pub fn force_cleanup(state: &Path, cgroup_parent: &str) {
     for pid in supervisor_pids(state) {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
@@ -75,7 +103,7 @@ pub fn force_cleanup(state: &Path) {
     std::thread::sleep(std::time::Duration::from_millis(500));
     for id in task_ids(state) {
         for base in cgroup_roots() {
-            let p = base.join("gantry").join(&id);
+            let p = base.join(cgroup_parent.trim_start_matches('/')).join(&id);
             kill_cgroup(&p);
         }
     }

@@ -50,7 +50,10 @@ impl Registry {
         };
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(&reg.addr).is_err() {
-            assert!(std::time::Instant::now() < deadline, "registry did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "registry did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         let layouts = crate::images::layouts();

@@ -31,27 +31,106 @@ async fn each_bad_request_gets_its_exception_and_writes_nothing() {
         base
     };
     let cases: Vec<(&str, Value, &str, &str)> = vec![
-        ("RunTask", json!({"cluster": "nope", "taskDefinition": "good"}), "ClusterNotFoundException", ""),
-        ("RegisterTaskDefinition", json!({"family": "bad"}), "InvalidParameterException", "containerDefinitions"),
-        ("RegisterTaskDefinition", td(json!([c(json!({"cpu": "lots"}))])), "ClientException", "cpu"),
-        ("RegisterTaskDefinition", json!({"family": "bad", "networkMode": "warp", "containerDefinitions": [c(json!({}))]}), "InvalidParameterException", "networkMode"),
-        ("RegisterTaskDefinition", td(json!([c(json!({})), c(json!({}))])), "ClientException", "name"),
-        ("RegisterTaskDefinition", td(json!([c(json!({"essential": false}))])), "ClientException", "essential"),
-        ("RegisterTaskDefinition", td(json!([c(json!({"image": "Not A Valid//Ref"}))])), "ClientException", "image"),
-        ("RegisterTaskDefinition", td(json!([c(json!({"memory": 2}))])), "ClientException", "memory"),
-        ("RegisterTaskDefinition", json!({"family": "bad", "networkMode": "none", "cpu": "999999", "containerDefinitions": [c(json!({}))]}), "ClientException", "cpu"),
-        ("RegisterTaskDefinition", json!({"family": "b@d!", "containerDefinitions": [c(json!({}))]}), "ClientException", "family"),
-        ("RunTask", json!({"taskDefinition": "good", "count": 11}), "InvalidParameterException", "count"),
-        ("RunTask", json!({"taskDefinition": "missing-family"}), "InvalidParameterException", "not found"),
-        ("StopTask", json!({"task": "0000"}), "InvalidParameterException", ""),
-        ("NoSuchOperation", json!({}), "UnknownOperationException", ""),
+        (
+            "RunTask",
+            json!({"cluster": "nope", "taskDefinition": "good"}),
+            "ClusterNotFoundException",
+            "",
+        ),
+        (
+            "RegisterTaskDefinition",
+            json!({"family": "bad"}),
+            "InvalidParameterException",
+            "containerDefinitions",
+        ),
+        (
+            "RegisterTaskDefinition",
+            td(json!([c(json!({"cpu": "lots"}))])),
+            "ClientException",
+            "cpu",
+        ),
+        (
+            "RegisterTaskDefinition",
+            json!({"family": "bad", "networkMode": "warp", "containerDefinitions": [c(json!({}))]}),
+            "InvalidParameterException",
+            "networkMode",
+        ),
+        (
+            "RegisterTaskDefinition",
+            td(json!([c(json!({})), c(json!({}))])),
+            "ClientException",
+            "name",
+        ),
+        (
+            "RegisterTaskDefinition",
+            td(json!([c(json!({"essential": false}))])),
+            "ClientException",
+            "essential",
+        ),
+        (
+            "RegisterTaskDefinition",
+            td(json!([c(json!({"image": "Not A Valid//Ref"}))])),
+            "ClientException",
+            "image",
+        ),
+        (
+            "RegisterTaskDefinition",
+            td(json!([c(json!({"memory": 2}))])),
+            "ClientException",
+            "memory",
+        ),
+        (
+            "RegisterTaskDefinition",
+            json!({"family": "bad", "networkMode": "none", "cpu": "999999", "containerDefinitions": [c(json!({}))]}),
+            "ClientException",
+            "cpu",
+        ),
+        (
+            "RegisterTaskDefinition",
+            json!({"family": "b@d!", "containerDefinitions": [c(json!({}))]}),
+            "ClientException",
+            "family",
+        ),
+        (
+            "RunTask",
+            json!({"taskDefinition": "good", "count": 11}),
+            "InvalidParameterException",
+            "count",
+        ),
+        (
+            "RunTask",
+            json!({"taskDefinition": "missing-family"}),
+            "InvalidParameterException",
+            "not found",
+        ),
+        (
+            "StopTask",
+            json!({"task": "0000"}),
+            "InvalidParameterException",
+            "",
+        ),
+        (
+            "NoSuchOperation",
+            json!({}),
+            "UnknownOperationException",
+            "",
+        ),
     ];
     for (op, body, want, mentions) in cases {
-        let (kind, err) = dev.call(op, body.clone()).await.expect_err(&format!("{op} {body} should fail"));
+        let (kind, err) = dev
+            .call(op, body.clone())
+            .await
+            .expect_err(&format!("{op} {body} should fail"));
         assert_eq!(kind, want, "{op} {body}: {err}");
         let msg = err["message"].as_str().unwrap_or_default();
-        assert!(!msg.is_empty(), "{op}: the error must say what is wrong: {err}");
-        assert!(msg.to_lowercase().contains(&mentions.to_lowercase()), "{op} {body}: message should name {mentions:?}: {msg}");
+        assert!(
+            !msg.is_empty(),
+            "{op}: the error must say what is wrong: {err}"
+        );
+        assert!(
+            msg.to_lowercase().contains(&mentions.to_lowercase()),
+            "{op} {body}: message should name {mentions:?}: {msg}"
+        );
     }
 
     // Malformed JSON and an oversized body, sent raw.
@@ -59,7 +138,10 @@ async fn each_bad_request_gets_its_exception_and_writes_nothing() {
     let raw = |body: Vec<u8>| {
         http.post(format!("{}/", dev.endpoint))
             .header("Content-Type", "application/x-amz-json-1.1")
-            .header("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition")
+            .header(
+                "X-Amz-Target",
+                "AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition",
+            )
             .body(body)
             .send()
     };
@@ -71,7 +153,11 @@ async fn each_bad_request_gets_its_exception_and_writes_nothing() {
     let r = raw(big).await.unwrap();
     assert!(r.status().is_client_error(), "{}", r.status());
 
-    assert_eq!(snapshot(&dev).await, before, "a rejected request changed the store");
+    assert_eq!(
+        snapshot(&dev).await,
+        before,
+        "a rejected request changed the store"
+    );
     assert!(dev.shutdown().await.is_empty());
 }
 

@@ -12,7 +12,8 @@ const T: Duration = Duration::from_secs(60);
 async fn exit_codes_are_reported() {
     let dev = Dev::start().await;
     dev.register_busybox("ok", &["true"], json!({})).await;
-    dev.register_busybox("three", &["sh", "-c", "exit 3"], json!({})).await;
+    dev.register_busybox("three", &["sh", "-c", "exit 3"], json!({}))
+        .await;
     let a = dev.run_one("ok").await;
     let b = dev.run_one("three").await;
     let ta = dev.wait_status(&a, "STOPPED", T).await;
@@ -40,7 +41,11 @@ async fn stop_timeout_escalates_to_sigkill() {
     // Exits on SIGTERM with 143.
     dev.register_busybox(
         "polite",
-        &["sh", "-c", "trap 'exit 143' TERM; while :; do sleep 0.1; done"],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 143' TERM; while :; do sleep 0.1; done",
+        ],
         json!({ "stopTimeout": 20 }),
     )
     .await;
@@ -55,7 +60,10 @@ async fn stop_timeout_escalates_to_sigkill() {
     let tp = dev.wait_status(&p, "STOPPED", T).await;
     assert_eq!(ts["containers"][0]["exitCode"], 137, "{ts}");
     assert_eq!(tp["containers"][0]["exitCode"], 143, "{tp}");
-    assert!(t0.elapsed() < Duration::from_secs(15), "the polite task should not wait for its 20 s timeout");
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "the polite task should not wait for its 20 s timeout"
+    );
     assert_eq!(ts["stopCode"], "UserInitiated");
     assert!(dev.shutdown().await.is_empty());
 }
@@ -80,10 +88,28 @@ async fn essential_exit_stops_the_others() {
     let arn = dev.run_one("pair").await;
     let t = dev.wait_status(&arn, "STOPPED", T).await;
     assert_eq!(t["stopCode"], "EssentialContainerExited", "{t}");
-    let by = |n: &str| t["containers"].as_array().unwrap().iter().find(|c| c["name"] == n).cloned().unwrap();
+    let by = |n: &str| {
+        t["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == n)
+            .cloned()
+            .unwrap()
+    };
     assert_eq!(by("main")["exitCode"], 7);
-    assert_eq!(by("side")["exitCode"], 0, "the non-essential container got SIGTERM: {t}");
-    assert!(t["stoppedReason"].as_str().unwrap_or_default().contains("ssential"), "{t}");
+    assert_eq!(
+        by("side")["exitCode"],
+        0,
+        "the non-essential container got SIGTERM: {t}"
+    );
+    assert!(
+        t["stoppedReason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ssential"),
+        "{t}"
+    );
     assert!(dev.shutdown().await.is_empty());
 }
 
@@ -105,7 +131,8 @@ async fn container_sees_its_env_cwd_and_user() {
     let t = dev.wait_status(&arn, "STOPPED", T).await;
     assert_eq!(t["containers"][0]["exitCode"], 0, "{t}");
     let id = arn.rsplit('/').next().unwrap();
-    let log = std::fs::read_to_string(dev.tasks_dir().join(id).join("logs").join("main.log")).unwrap();
+    let log =
+        std::fs::read_to_string(dev.tasks_dir().join(id).join("logs").join("main.log")).unwrap();
     assert!(log.contains("FOO=bar baz"), "{log}");
     assert!(log.contains("/tmp\n"), "{log}");
     assert!(log.contains("1000\n"), "{log}");
@@ -142,8 +169,11 @@ async fn cgroup_limits_are_in_the_kernel_files() {
     dev.wait_status(&arn, "RUNNING", T).await;
     let id = arn.rsplit('/').next().unwrap();
     let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let parent = dev.cgroup_parent().trim_start_matches('/').to_string();
     if v2 {
-        let task = std::path::PathBuf::from("/sys/fs/cgroup/gantry").join(id);
+        let task = std::path::PathBuf::from("/sys/fs/cgroup")
+            .join(&parent)
+            .join(id);
         let c = task.join("main");
         assert_eq!(read(c.join("memory.max")), (96u64 << 20).to_string());
         assert_eq!(read(c.join("memory.low")), (48u64 << 20).to_string());
@@ -151,14 +181,30 @@ async fn cgroup_limits_are_in_the_kernel_files() {
         assert_eq!(read(task.join("memory.max")), (256u64 << 20).to_string());
         assert_eq!(read(task.join("cpu.max")), "50000 100000");
     } else {
-        let m = std::path::PathBuf::from("/sys/fs/cgroup/memory/gantry").join(id);
-        assert_eq!(read(m.join("main").join("memory.limit_in_bytes")), (96u64 << 20).to_string());
-        assert_eq!(read(m.join("main").join("memory.soft_limit_in_bytes")), (48u64 << 20).to_string());
-        assert_eq!(read(m.join("memory.limit_in_bytes")), (256u64 << 20).to_string());
-        let cpu = std::path::PathBuf::from("/sys/fs/cgroup/cpu/gantry").join(id);
+        let m = std::path::PathBuf::from("/sys/fs/cgroup/memory")
+            .join(&parent)
+            .join(id);
+        assert_eq!(
+            read(m.join("main").join("memory.limit_in_bytes")),
+            (96u64 << 20).to_string()
+        );
+        assert_eq!(
+            read(m.join("main").join("memory.soft_limit_in_bytes")),
+            (48u64 << 20).to_string()
+        );
+        assert_eq!(
+            read(m.join("memory.limit_in_bytes")),
+            (256u64 << 20).to_string()
+        );
+        let cpu = std::path::PathBuf::from("/sys/fs/cgroup/cpu")
+            .join(&parent)
+            .join(id);
         assert_eq!(read(cpu.join("main").join("cpu.shares")), "300");
         assert_eq!(read(cpu.join("cpu.cfs_quota_us")), "50000");
-        let pids = std::path::PathBuf::from("/sys/fs/cgroup/pids/gantry").join(id).join("main");
+        let pids = std::path::PathBuf::from("/sys/fs/cgroup/pids")
+            .join(&parent)
+            .join(id)
+            .join("main");
         assert_eq!(read(pids.join("pids.max")), "4096");
     }
     assert!(dev.shutdown().await.is_empty());

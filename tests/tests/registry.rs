@@ -26,13 +26,24 @@ async fn pulls_anonymously_and_reports_a_missing_tag() {
     let dev = Dev::start_with(DevOptions::default()).await;
     let t = run_image(&dev, "pulled", &format!("{}/busybox:latest", reg.addr)).await;
     assert_eq!(t["containers"][0]["exitCode"], 0, "{t}");
-    assert!(t["pullStartedAt"].is_number() && t["pullStoppedAt"].is_number(), "{t}");
     assert!(
-        t["containers"][0]["imageDigest"].as_str().unwrap_or_default().starts_with("sha256:"),
+        t["pullStartedAt"].is_number() && t["pullStoppedAt"].is_number(),
+        "{t}"
+    );
+    assert!(
+        t["containers"][0]["imageDigest"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("sha256:"),
         "{t}"
     );
 
-    let t = run_image(&dev, "missing", &format!("{}/busybox:no-such-tag", reg.addr)).await;
+    let t = run_image(
+        &dev,
+        "missing",
+        &format!("{}/busybox:no-such-tag", reg.addr),
+    )
+    .await;
     assert_eq!(t["stopCode"], "TaskFailedToStart", "{t}");
     let reason = t["stoppedReason"].as_str().unwrap_or_default();
     assert!(reason.starts_with("CannotPullContainerError:"), "{reason}");
@@ -46,13 +57,19 @@ async fn pulls_with_basic_auth_only_with_the_right_credentials() {
     let anon = Dev::start().await;
     let t = run_image(&anon, "noauth", &image).await;
     assert!(
-        t["stoppedReason"].as_str().unwrap_or_default().starts_with("CannotPullContainerError:"),
+        t["stoppedReason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("CannotPullContainerError:"),
         "{t}"
     );
     assert!(anon.shutdown().await.is_empty());
 
     let authed = Dev::start_with(DevOptions {
-        args: vec!["--registry-auth".into(), format!("{}=gantry:s3cret", reg.addr)],
+        args: vec![
+            "--registry-auth".into(),
+            format!("{}=gantry:s3cret", reg.addr),
+        ],
     })
     .await;
     let t = run_image(&authed, "withauth", &image).await;

@@ -36,6 +36,8 @@ pub struct AgentConfig {
     pub task_cleanup_wait: Duration,
     /// Default pids limit of a container (like `ECS_TASK_PIDS_LIMIT`).
     pub pids_limit: i64,
+    /// The cgroup under which each task gets its own (`<parent>/<task-id>/<container>`).
+    pub cgroup_parent: String,
     /// The binary re-executed as `<exe> supervise <task_dir>`.
     pub supervisor_exe: PathBuf,
     pub hostname: String,
@@ -60,6 +62,7 @@ impl AgentConfig {
             default_stop_timeout: Duration::from_secs(30),
             task_cleanup_wait: Duration::from_secs(600),
             pids_limit: 4096,
+            cgroup_parent: "/gantry".to_string(),
             supervisor_exe: PathBuf::from("/proc/self/exe"),
             hostname: nix::unistd::gethostname()
                 .ok()

@@ -29,6 +29,8 @@ pub struct MergeInput<'a> {
     pub rootfs: PathBuf,
     pub network: NetworkMode,
     pub pids_limit: i64,
+    /// The cgroup every task's cgroup is created under, e.g. `/gantry`.
+    pub cgroup_parent: &'a str,
 }
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -150,13 +152,26 @@ pub fn merge(m: &MergeInput<'_>) -> Result<ContainerConfig, ConfigError> {
         memory_limit: memory.map(|v| i64::from(v) * MIB),
         memory_reservation: reservation.map(|v| i64::from(v) * MIB),
         pids_limit: Some(m.pids_limit),
-        cgroups_path: format!("/gantry/{}/{}", m.task_id, name),
+        cgroups_path: format!("{}/{}/{}", m.cgroup_parent, m.task_id, name),
     })
 }
 
 const KNOWN_ULIMITS: &[&str] = &[
-    "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
-    "rss", "rtprio", "rttime", "sigpending", "stack",
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
 ];
 
 #[cfg(test)]
@@ -184,6 +199,7 @@ mod tests {
             rootfs: PathBuf::from("/r"),
             network: NetworkMode::Host,
             pids_limit: 100,
+            cgroup_parent: "/gantry",
         }
     }
 

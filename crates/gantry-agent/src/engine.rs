@@ -86,7 +86,11 @@ impl Engine {
     pub fn apply(&self, seq: u64, specs: Vec<TaskSpec>) -> bool {
         let mut st = lock(&self.state);
         if seq < st.applied_seq {
-            tracing::debug!(seq, applied = st.applied_seq, "ignoring a stale desired set");
+            tracing::debug!(
+                seq,
+                applied = st.applied_seq,
+                "ignoring a stale desired set"
+            );
             return false;
         }
         st.applied_seq = seq;

@@ -195,7 +195,8 @@ pub async fn run(
             req.stop_code
                 .as_deref()
                 .unwrap_or(stop_code::USER_INITIATED),
-            req.reason.unwrap_or_else(|| "Task stopped before it started.".to_string()),
+            req.reason
+                .unwrap_or_else(|| "Task stopped before it started.".to_string()),
         );
         return;
     }
@@ -240,7 +241,9 @@ async fn prepare(
     let Some(mode) = gantry_net::Mode::from_ecs(Some(mode_name)) else {
         return Err((
             stop_code::TASK_FAILED_TO_START,
-            format!("CannotStartContainerError: networkMode {mode_name} is not supported by this agent"),
+            format!(
+                "CannotStartContainerError: networkMode {mode_name} is not supported by this agent"
+            ),
         ));
     };
     let attachment = ctx
@@ -282,7 +285,11 @@ async fn prepare(
         std::fs::create_dir_all(&cdir)
             .map_err(|e| start_fail("could not create the container directory", &e))?;
         for v in &volumes {
-            if v.host.as_ref().and_then(|h| h.source_path.as_ref()).is_none() {
+            if v.host
+                .as_ref()
+                .and_then(|h| h.source_path.as_ref())
+                .is_none()
+            {
                 if let Some(n) = &v.name {
                     let _ = std::fs::create_dir_all(task_dir.join("volumes").join(n));
                 }
@@ -305,8 +312,14 @@ async fn prepare(
             rootfs,
             network: network.clone(),
             pids_limit: ctx.cfg.pids_limit,
+            cgroup_parent: &ctx.cfg.cgroup_parent,
         })
-        .map_err(|e| (stop_code::TASK_FAILED_TO_START, format!("CannotStartContainerError: {e}")))?;
+        .map_err(|e| {
+            (
+                stop_code::TASK_FAILED_TO_START,
+                format!("CannotStartContainerError: {e}"),
+            )
+        })?;
         let oci = build_spec(&cfg).map_err(|e| start_fail(&name, &e))?;
         let bundle = cdir.join("bundle");
         std::fs::create_dir_all(&bundle)
@@ -343,7 +356,7 @@ async fn prepare(
         .map(|mib| mib * 1024 * 1024);
     let plan = TaskPlan {
         task_id: spec.task_id.clone(),
-        cgroup_parent: format!("/gantry/{}", spec.task_id),
+        cgroup_parent: format!("{}/{}", ctx.cfg.cgroup_parent, spec.task_id),
         task_cpu,
         task_memory,
         containers: plans,
@@ -392,9 +405,9 @@ async fn follow_child(
                 }
                 _ => break,
             },
-            _ = stop.wait_for(Option::is_some), if !stop_sent => {
+            req = stop.wait_for(Option::is_some), if !stop_sent => {
                 stop_sent = true;
-                known.requested = stop.borrow().clone();
+                known.requested = req.ok().and_then(|r| r.clone());
                 request_stop(task_dir);
             }
         }

@@ -93,7 +93,10 @@ async fn session(
     }
 }
 
-async fn send<S>(tx: &mut S, frame: &AgentFrame) -> Result<(), tokio_tungstenite::tungstenite::Error>
+async fn send<S>(
+    tx: &mut S,
+    frame: &AgentFrame,
+) -> Result<(), tokio_tungstenite::tungstenite::Error>
 where
     S: SinkExt<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
 {

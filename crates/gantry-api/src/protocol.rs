@@ -82,9 +82,13 @@ pub enum ServerFrame {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "message")]
 pub enum AgentFrame {
-    Heartbeat { at: Timestamp },
+    Heartbeat {
+        at: Timestamp,
+    },
     /// The agent applied the desired set with this sequence number.
-    Applied { seq: u64 },
+    Applied {
+        seq: u64,
+    },
     TaskStateChange(TaskReport),
 }
 

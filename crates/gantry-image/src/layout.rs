@@ -93,7 +93,8 @@ fn matches(d: &Descriptor, r: &ImageRef) -> bool {
         return false;
     };
     let tag = r.tag.as_deref().unwrap_or("latest");
-    let local_name = r.registry == crate::reference::DEFAULT_REGISTRY || r.registry == LOCAL_REGISTRY;
+    let local_name =
+        r.registry == crate::reference::DEFAULT_REGISTRY || r.registry == LOCAL_REGISTRY;
     (local_name && name == tag) || ImageRef::parse(name).is_ok_and(|n| n == *r)
 }
 

@@ -6,8 +6,8 @@
 //! This crate must never leave a namespace behind a stopped task: `teardown` is idempotent
 //! and is called on every path out of a task.
 
-mod netns;
 pub mod fake;
+mod netns;
 
 use std::path::{Path, PathBuf};
 
@@ -43,11 +43,20 @@ pub enum Attachment {
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
     #[error("could not create the network namespace for task {task}: {source}; check that the agent runs as root with CAP_SYS_ADMIN")]
-    CreateNamespace { task: String, source: std::io::Error },
+    CreateNamespace {
+        task: String,
+        source: std::io::Error,
+    },
     #[error("could not bring up loopback in the namespace of task {task}: {source}")]
-    Loopback { task: String, source: std::io::Error },
+    Loopback {
+        task: String,
+        source: std::io::Error,
+    },
     #[error("could not remove the network namespace {path}: {source}")]
-    Remove { path: PathBuf, source: std::io::Error },
+    Remove {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Creates and removes task networks.

@@ -92,11 +92,8 @@ fn create_pinned(path: &Path, task_id: &str) -> Result<(), NetError> {
         .map_err(|e| err(e.into()))
     })
     .join();
-    let result = joined.unwrap_or_else(|_| {
-        Err(err(io::Error::other(
-            "the namespace thread panicked",
-        )))
-    });
+    let result =
+        joined.unwrap_or_else(|_| Err(err(io::Error::other("the namespace thread panicked"))));
     if result.is_err() {
         let _ = fs::remove_file(path);
     }

@@ -28,7 +28,11 @@ fn render() -> String {
     let (mut done, mut partial) = (0, 0);
     for op in OPERATIONS {
         let (status, note) = if let Some((_, note)) = PARTIAL.iter().find(|(n, _)| *n == op.name) {
-            assert!(IMPLEMENTED.contains(&op.name), "{} is listed as partial but not dispatched", op.name);
+            assert!(
+                IMPLEMENTED.contains(&op.name),
+                "{} is listed as partial but not dispatched",
+                op.name
+            );
             partial += 1;
             ("partial", *note)
         } else if IMPLEMENTED.contains(&op.name) {
@@ -61,6 +65,9 @@ fn api_coverage_doc_is_current() {
         "docs/api-coverage.md is out of date: run GANTRY_UPDATE_DOCS=1 cargo test -p gantry-server --test api_coverage"
     );
     for op in IMPLEMENTED {
-        assert!(OPERATIONS.iter().any(|o| o.name == *op), "{op} is dispatched but not in the model");
+        assert!(
+            OPERATIONS.iter().any(|o| o.name == *op),
+            "{op} is dispatched but not in the model"
+        );
     }
 }

@@ -2,8 +2,8 @@
 
 #![allow(clippy::all, missing_docs, non_snake_case)]
 
-use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AcceleratorCountRequest {
@@ -29,11 +29,23 @@ pub struct AccessDeniedException {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AdvancedConfiguration {
-    #[serde(rename = "alternateTargetGroupArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "alternateTargetGroupArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub alternate_target_group_arn: Option<String>,
-    #[serde(rename = "productionListenerRule", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "productionListenerRule",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub production_listener_rule: Option<String>,
-    #[serde(rename = "testListenerRule", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "testListenerRule",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub test_listener_rule: Option<String>,
     #[serde(rename = "roleArn", default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
@@ -49,9 +61,17 @@ pub struct AssociateGatewayWithClusterRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AssociateGatewayWithClusterResponse {
-    #[serde(rename = "gatewayArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_arn: Option<String>,
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -71,7 +91,11 @@ pub struct Attachment {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AttachmentStateChange {
-    #[serde(rename = "attachmentArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attachmentArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attachment_arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -83,7 +107,11 @@ pub struct Attribute {
     pub name: Option<String>,
     #[serde(rename = "value", default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
-    #[serde(rename = "targetType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_type: Option<String>,
     #[serde(rename = "targetId", default, skip_serializing_if = "Option::is_none")]
     pub target_id: Option<String>,
@@ -97,29 +125,61 @@ pub struct AttributeLimitExceededException {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AutoRepairConfiguration {
-    #[serde(rename = "actionsStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "actionsStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub actions_status: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AutoScalingGroupProvider {
-    #[serde(rename = "autoScalingGroupArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "autoScalingGroupArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub auto_scaling_group_arn: Option<String>,
-    #[serde(rename = "managedScaling", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "managedScaling",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub managed_scaling: Option<ManagedScaling>,
-    #[serde(rename = "managedTerminationProtection", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "managedTerminationProtection",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub managed_termination_protection: Option<String>,
-    #[serde(rename = "managedDraining", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "managedDraining",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub managed_draining: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AutoScalingGroupProviderUpdate {
-    #[serde(rename = "managedScaling", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "managedScaling",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub managed_scaling: Option<ManagedScaling>,
-    #[serde(rename = "managedTerminationProtection", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "managedTerminationProtection",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub managed_termination_protection: Option<String>,
-    #[serde(rename = "managedDraining", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "managedDraining",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub managed_draining: Option<String>,
 }
 
@@ -127,9 +187,17 @@ pub struct AutoScalingGroupProviderUpdate {
 pub struct AwsVpcConfiguration {
     #[serde(rename = "subnets", default, skip_serializing_if = "Option::is_none")]
     pub subnets: Option<Vec<String>>,
-    #[serde(rename = "securityGroups", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "securityGroups",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub security_groups: Option<Vec<String>>,
-    #[serde(rename = "assignPublicIp", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "assignPublicIp",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub assign_public_ip: Option<String>,
 }
 
@@ -149,15 +217,27 @@ pub struct BlockedException {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CanaryConfiguration {
-    #[serde(rename = "canaryPercent", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "canaryPercent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub canary_percent: Option<f64>,
-    #[serde(rename = "canaryBakeTimeInMinutes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "canaryBakeTimeInMinutes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub canary_bake_time_in_minutes: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CapacityProvider {
-    #[serde(rename = "capacityProviderArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviderArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider_arn: Option<String>,
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -165,13 +245,29 @@ pub struct CapacityProvider {
     pub cluster: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "autoScalingGroupProvider", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "autoScalingGroupProvider",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub auto_scaling_group_provider: Option<AutoScalingGroupProvider>,
-    #[serde(rename = "managedInstancesProvider", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "managedInstancesProvider",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub managed_instances_provider: Option<ManagedInstancesProvider>,
-    #[serde(rename = "updateStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "updateStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub update_status: Option<String>,
-    #[serde(rename = "updateStatusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "updateStatusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub update_status_reason: Option<String>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
@@ -181,7 +277,11 @@ pub struct CapacityProvider {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CapacityProviderStrategyItem {
-    #[serde(rename = "capacityProvider", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProvider",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider: Option<String>,
     #[serde(rename = "weight", default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<i32>,
@@ -191,9 +291,17 @@ pub struct CapacityProviderStrategyItem {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CapacityReservationRequest {
-    #[serde(rename = "reservationGroupArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "reservationGroupArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reservation_group_arn: Option<String>,
-    #[serde(rename = "reservationPreference", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "reservationPreference",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reservation_preference: Option<String>,
 }
 
@@ -205,45 +313,105 @@ pub struct ClientException {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cluster {
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
-    #[serde(rename = "clusterName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_name: Option<String>,
-    #[serde(rename = "configuration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "configuration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub configuration: Option<ClusterConfiguration>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "registeredContainerInstancesCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "registeredContainerInstancesCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub registered_container_instances_count: Option<i32>,
-    #[serde(rename = "runningTasksCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "runningTasksCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub running_tasks_count: Option<i32>,
-    #[serde(rename = "pendingTasksCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "pendingTasksCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pending_tasks_count: Option<i32>,
-    #[serde(rename = "activeServicesCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "activeServicesCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub active_services_count: Option<i32>,
-    #[serde(rename = "statistics", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statistics",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub statistics: Option<Vec<KeyValuePair>>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
     #[serde(rename = "settings", default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<Vec<ClusterSetting>>,
-    #[serde(rename = "capacityProviders", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviders",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_providers: Option<Vec<String>>,
-    #[serde(rename = "defaultCapacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "defaultCapacityProviderStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
-    #[serde(rename = "attachments", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attachments",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attachments: Option<Vec<Attachment>>,
-    #[serde(rename = "attachmentsStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attachmentsStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attachments_status: Option<String>,
-    #[serde(rename = "serviceConnectDefaults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceConnectDefaults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_connect_defaults: Option<ClusterServiceConnectDefaults>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterConfiguration {
-    #[serde(rename = "executeCommandConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "executeCommandConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub execute_command_configuration: Option<ExecuteCommandConfiguration>,
-    #[serde(rename = "managedStorageConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "managedStorageConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub managed_storage_configuration: Option<ManagedStorageConfiguration>,
 }
 
@@ -299,7 +467,11 @@ pub struct ClusterSetting {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ConflictException {
-    #[serde(rename = "resourceIds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "resourceIds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub resource_ids: Option<Vec<String>>,
     #[serde(rename = "message", default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -307,7 +479,11 @@ pub struct ConflictException {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Container {
-    #[serde(rename = "containerArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_arn: Option<String>,
     #[serde(rename = "taskArn", default, skip_serializing_if = "Option::is_none")]
     pub task_arn: Option<String>,
@@ -315,35 +491,71 @@ pub struct Container {
     pub name: Option<String>,
     #[serde(rename = "image", default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
-    #[serde(rename = "imageDigest", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "imageDigest",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub image_digest: Option<String>,
     #[serde(rename = "runtimeId", default, skip_serializing_if = "Option::is_none")]
     pub runtime_id: Option<String>,
-    #[serde(rename = "lastStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lastStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_status: Option<String>,
     #[serde(rename = "exitCode", default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     #[serde(rename = "reason", default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(rename = "networkBindings", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkBindings",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_bindings: Option<Vec<NetworkBinding>>,
-    #[serde(rename = "networkInterfaces", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkInterfaces",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_interfaces: Option<Vec<NetworkInterface>>,
-    #[serde(rename = "healthStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_status: Option<String>,
-    #[serde(rename = "managedAgents", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "managedAgents",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub managed_agents: Option<Vec<ManagedAgent>>,
     #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
     #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
-    #[serde(rename = "memoryReservation", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "memoryReservation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub memory_reservation: Option<String>,
     #[serde(rename = "gpuIds", default, skip_serializing_if = "Option::is_none")]
     pub gpu_ids: Option<Vec<String>>,
-    #[serde(rename = "neuronDeviceIds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "neuronDeviceIds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub neuron_device_ids: Option<Vec<String>>,
-    #[serde(rename = "gpuSharingStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gpuSharingStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gpu_sharing_strategy: Option<SharingStrategy>,
 }
 
@@ -353,91 +565,215 @@ pub struct ContainerDefinition {
     pub name: Option<String>,
     #[serde(rename = "image", default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
-    #[serde(rename = "repositoryCredentials", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "repositoryCredentials",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub repository_credentials: Option<RepositoryCredentials>,
     #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<i32>,
     #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<i32>,
-    #[serde(rename = "memoryReservation", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "memoryReservation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub memory_reservation: Option<i32>,
     #[serde(rename = "links", default, skip_serializing_if = "Option::is_none")]
     pub links: Option<Vec<String>>,
-    #[serde(rename = "portMappings", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "portMappings",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub port_mappings: Option<Vec<PortMapping>>,
     #[serde(rename = "essential", default, skip_serializing_if = "Option::is_none")]
     pub essential: Option<bool>,
-    #[serde(rename = "restartPolicy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "restartPolicy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub restart_policy: Option<ContainerRestartPolicy>,
-    #[serde(rename = "entryPoint", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "entryPoint",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub entry_point: Option<Vec<String>>,
     #[serde(rename = "command", default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
-    #[serde(rename = "environment", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "environment",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub environment: Option<Vec<KeyValuePair>>,
-    #[serde(rename = "environmentFiles", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "environmentFiles",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub environment_files: Option<Vec<EnvironmentFile>>,
-    #[serde(rename = "mountPoints", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "mountPoints",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mount_points: Option<Vec<MountPoint>>,
-    #[serde(rename = "volumesFrom", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "volumesFrom",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub volumes_from: Option<Vec<VolumeFrom>>,
-    #[serde(rename = "linuxParameters", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "linuxParameters",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub linux_parameters: Option<LinuxParameters>,
     #[serde(rename = "secrets", default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Vec<Secret>>,
     #[serde(rename = "dependsOn", default, skip_serializing_if = "Option::is_none")]
     pub depends_on: Option<Vec<ContainerDependency>>,
-    #[serde(rename = "startTimeout", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "startTimeout",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub start_timeout: Option<i32>,
-    #[serde(rename = "stopTimeout", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "stopTimeout",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stop_timeout: Option<i32>,
-    #[serde(rename = "versionConsistency", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "versionConsistency",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub version_consistency: Option<String>,
     #[serde(rename = "hostname", default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     #[serde(rename = "user", default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    #[serde(rename = "workingDirectory", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "workingDirectory",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub working_directory: Option<String>,
-    #[serde(rename = "disableNetworking", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "disableNetworking",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub disable_networking: Option<bool>,
-    #[serde(rename = "privileged", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "privileged",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub privileged: Option<bool>,
-    #[serde(rename = "readonlyRootFilesystem", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "readonlyRootFilesystem",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub readonly_root_filesystem: Option<bool>,
-    #[serde(rename = "dnsServers", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "dnsServers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub dns_servers: Option<Vec<String>>,
-    #[serde(rename = "dnsSearchDomains", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "dnsSearchDomains",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub dns_search_domains: Option<Vec<String>>,
-    #[serde(rename = "extraHosts", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "extraHosts",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub extra_hosts: Option<Vec<HostEntry>>,
-    #[serde(rename = "dockerSecurityOptions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "dockerSecurityOptions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub docker_security_options: Option<Vec<String>>,
-    #[serde(rename = "interactive", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "interactive",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub interactive: Option<bool>,
-    #[serde(rename = "pseudoTerminal", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "pseudoTerminal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pseudo_terminal: Option<bool>,
-    #[serde(rename = "dockerLabels", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "dockerLabels",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub docker_labels: Option<BTreeMap<String, String>>,
     #[serde(rename = "ulimits", default, skip_serializing_if = "Option::is_none")]
     pub ulimits: Option<Vec<Ulimit>>,
-    #[serde(rename = "logConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "logConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub log_configuration: Option<LogConfiguration>,
-    #[serde(rename = "healthCheck", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthCheck",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check: Option<HealthCheck>,
-    #[serde(rename = "systemControls", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "systemControls",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub system_controls: Option<Vec<SystemControl>>,
-    #[serde(rename = "resourceRequirements", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "resourceRequirements",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub resource_requirements: Option<Vec<ResourceRequirement>>,
-    #[serde(rename = "firelensConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "firelensConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub firelens_configuration: Option<FirelensConfiguration>,
-    #[serde(rename = "credentialSpecs", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "credentialSpecs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub credential_specs: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContainerDependency {
-    #[serde(rename = "containerName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_name: Option<String>,
     #[serde(rename = "condition", default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
@@ -445,9 +781,17 @@ pub struct ContainerDependency {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContainerImage {
-    #[serde(rename = "containerName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_name: Option<String>,
-    #[serde(rename = "imageDigest", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "imageDigest",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub image_digest: Option<String>,
     #[serde(rename = "image", default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
@@ -455,49 +799,117 @@ pub struct ContainerImage {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContainerInstance {
-    #[serde(rename = "containerInstanceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerInstanceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_instance_arn: Option<String>,
-    #[serde(rename = "ec2InstanceId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ec2InstanceId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ec2_instance_id: Option<String>,
-    #[serde(rename = "capacityProviderName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviderName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider_name: Option<String>,
     #[serde(rename = "version", default, skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
-    #[serde(rename = "versionInfo", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "versionInfo",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub version_info: Option<VersionInfo>,
-    #[serde(rename = "remainingResources", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "remainingResources",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub remaining_resources: Option<Vec<Resource>>,
-    #[serde(rename = "registeredResources", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "registeredResources",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub registered_resources: Option<Vec<Resource>>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
-    #[serde(rename = "agentConnected", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "agentConnected",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub agent_connected: Option<bool>,
-    #[serde(rename = "runningTasksCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "runningTasksCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub running_tasks_count: Option<i32>,
-    #[serde(rename = "pendingTasksCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "pendingTasksCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pending_tasks_count: Option<i32>,
-    #[serde(rename = "agentUpdateStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "agentUpdateStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub agent_update_status: Option<String>,
-    #[serde(rename = "attributes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attributes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attributes: Option<Vec<Attribute>>,
-    #[serde(rename = "registeredAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "registeredAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub registered_at: Option<f64>,
-    #[serde(rename = "attachments", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attachments",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attachments: Option<Vec<Attachment>>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
-    #[serde(rename = "healthStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_status: Option<ContainerInstanceHealthStatus>,
-    #[serde(rename = "gpuDevices", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gpuDevices",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gpu_devices: Option<Vec<GpuDevice>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContainerInstanceHealthStatus {
-    #[serde(rename = "overallStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "overallStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub overall_status: Option<String>,
     #[serde(rename = "details", default, skip_serializing_if = "Option::is_none")]
     pub details: Option<Vec<InstanceHealthCheckResult>>,
@@ -509,17 +921,33 @@ pub struct ContainerOverride {
     pub name: Option<String>,
     #[serde(rename = "command", default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
-    #[serde(rename = "environment", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "environment",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub environment: Option<Vec<KeyValuePair>>,
-    #[serde(rename = "environmentFiles", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "environmentFiles",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub environment_files: Option<Vec<EnvironmentFile>>,
     #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<i32>,
     #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<i32>,
-    #[serde(rename = "memoryReservation", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "memoryReservation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub memory_reservation: Option<i32>,
-    #[serde(rename = "resourceRequirements", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "resourceRequirements",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub resource_requirements: Option<Vec<ResourceRequirement>>,
 }
 
@@ -527,23 +955,43 @@ pub struct ContainerOverride {
 pub struct ContainerRestartPolicy {
     #[serde(rename = "enabled", default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
-    #[serde(rename = "ignoredExitCodes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ignoredExitCodes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ignored_exit_codes: Option<Vec<i32>>,
-    #[serde(rename = "restartAttemptPeriod", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "restartAttemptPeriod",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub restart_attempt_period: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContainerStateChange {
-    #[serde(rename = "containerName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_name: Option<String>,
-    #[serde(rename = "imageDigest", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "imageDigest",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub image_digest: Option<String>,
     #[serde(rename = "runtimeId", default, skip_serializing_if = "Option::is_none")]
     pub runtime_id: Option<String>,
     #[serde(rename = "exitCode", default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
-    #[serde(rename = "networkBindings", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkBindings",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_bindings: Option<Vec<NetworkBinding>>,
     #[serde(rename = "reason", default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -553,7 +1001,11 @@ pub struct ContainerStateChange {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContinueServiceDeploymentRequest {
-    #[serde(rename = "serviceDeploymentArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceDeploymentArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_deployment_arn: Option<String>,
     #[serde(rename = "hookId", default, skip_serializing_if = "Option::is_none")]
     pub hook_id: Option<String>,
@@ -563,7 +1015,11 @@ pub struct ContinueServiceDeploymentRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContinueServiceDeploymentResponse {
-    #[serde(rename = "serviceDeploymentArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceDeploymentArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_deployment_arn: Option<String>,
 }
 
@@ -573,9 +1029,17 @@ pub struct CreateCapacityProviderRequest {
     pub name: Option<String>,
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "autoScalingGroupProvider", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "autoScalingGroupProvider",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub auto_scaling_group_provider: Option<AutoScalingGroupProvider>,
-    #[serde(rename = "managedInstancesProvider", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "managedInstancesProvider",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub managed_instances_provider: Option<CreateManagedInstancesProviderConfiguration>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
@@ -583,25 +1047,49 @@ pub struct CreateCapacityProviderRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreateCapacityProviderResponse {
-    #[serde(rename = "capacityProvider", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProvider",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider: Option<CapacityProvider>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreateClusterRequest {
-    #[serde(rename = "clusterName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_name: Option<String>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
     #[serde(rename = "settings", default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<Vec<ClusterSetting>>,
-    #[serde(rename = "configuration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "configuration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub configuration: Option<ClusterConfiguration>,
-    #[serde(rename = "capacityProviders", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviders",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_providers: Option<Vec<String>>,
-    #[serde(rename = "defaultCapacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "defaultCapacityProviderStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
-    #[serde(rename = "serviceConnectDefaults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceConnectDefaults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_connect_defaults: Option<ClusterServiceConnectDefaultsRequest>,
 }
 
@@ -613,25 +1101,61 @@ pub struct CreateClusterResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreateDaemonRequest {
-    #[serde(rename = "daemonName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_name: Option<String>,
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
-    #[serde(rename = "daemonTaskDefinitionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonTaskDefinitionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_task_definition_arn: Option<String>,
-    #[serde(rename = "capacityProviderArns", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviderArns",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider_arns: Option<Vec<String>>,
-    #[serde(rename = "deploymentConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deploymentConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_configuration: Option<DaemonDeploymentConfiguration>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub propagate_tags: Option<String>,
-    #[serde(rename = "enableECSManagedTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableECSManagedTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_ecs_managed_tags: Option<bool>,
-    #[serde(rename = "enableExecuteCommand", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableExecuteCommand",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_execute_command: Option<bool>,
-    #[serde(rename = "clientToken", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clientToken",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_token: Option<String>,
     #[serde(rename = "critical", default, skip_serializing_if = "Option::is_none")]
     pub critical: Option<bool>,
@@ -645,39 +1169,83 @@ pub struct CreateDaemonResponse {
     pub status: Option<String>,
     #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<f64>,
-    #[serde(rename = "deploymentArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deploymentArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreateExpressGatewayServiceRequest {
-    #[serde(rename = "executionRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "executionRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub execution_role_arn: Option<String>,
-    #[serde(rename = "infrastructureRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "infrastructureRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub infrastructure_role_arn: Option<String>,
-    #[serde(rename = "serviceName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_name: Option<String>,
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "healthCheckPath", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthCheckPath",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check_path: Option<String>,
-    #[serde(rename = "primaryContainer", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "primaryContainer",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub primary_container: Option<ExpressGatewayContainer>,
-    #[serde(rename = "taskRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_role_arn: Option<String>,
-    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<ExpressGatewayServiceNetworkConfiguration>,
     #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
     #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
-    #[serde(rename = "cpuArchitecture", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "cpuArchitecture",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cpu_architecture: Option<String>,
-    #[serde(rename = "scalingTarget", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "scalingTarget",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scaling_target: Option<ExpressGatewayScalingTarget>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
-    #[serde(rename = "taskDefinitionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinitionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition_arn: Option<String>,
 }
 
@@ -691,23 +1259,47 @@ pub struct CreateExpressGatewayServiceResponse {
 pub struct CreateGatewayRequest {
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(rename = "infrastructureRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "infrastructureRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub infrastructure_role_arn: Option<String>,
-    #[serde(rename = "clientToken", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clientToken",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_token: Option<String>,
-    #[serde(rename = "deletionProtection", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deletionProtection",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deletion_protection: Option<bool>,
-    #[serde(rename = "configuration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "configuration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub configuration: Option<GatewayConfiguration>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub propagate_tags: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreateGatewayResponse {
-    #[serde(rename = "gatewayArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_arn: Option<String>,
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -717,15 +1309,35 @@ pub struct CreateGatewayResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreateManagedInstancesProviderConfiguration {
-    #[serde(rename = "infrastructureRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "infrastructureRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub infrastructure_role_arn: Option<String>,
-    #[serde(rename = "instanceLaunchTemplate", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "instanceLaunchTemplate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub instance_launch_template: Option<InstanceLaunchTemplate>,
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub propagate_tags: Option<String>,
-    #[serde(rename = "infrastructureOptimization", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "infrastructureOptimization",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub infrastructure_optimization: Option<InfrastructureOptimization>,
-    #[serde(rename = "autoRepairConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "autoRepairConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub auto_repair_configuration: Option<AutoRepairConfiguration>,
 }
 
@@ -733,59 +1345,159 @@ pub struct CreateManagedInstancesProviderConfiguration {
 pub struct CreateServiceRequest {
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "serviceName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_name: Option<String>,
-    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition: Option<String>,
-    #[serde(rename = "availabilityZoneRebalancing", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "availabilityZoneRebalancing",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub availability_zone_rebalancing: Option<String>,
-    #[serde(rename = "loadBalancers", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "loadBalancers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balancers: Option<Vec<LoadBalancer>>,
-    #[serde(rename = "serviceRegistries", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceRegistries",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_registries: Option<Vec<ServiceRegistry>>,
-    #[serde(rename = "desiredCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "desiredCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub desired_count: Option<i32>,
-    #[serde(rename = "clientToken", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clientToken",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_token: Option<String>,
-    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "launchType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub launch_type: Option<String>,
-    #[serde(rename = "capacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviderStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
-    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub platform_version: Option<String>,
     #[serde(rename = "role", default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    #[serde(rename = "deploymentConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deploymentConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_configuration: Option<DeploymentConfiguration>,
-    #[serde(rename = "placementConstraints", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "placementConstraints",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub placement_constraints: Option<Vec<PlacementConstraint>>,
-    #[serde(rename = "placementStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "placementStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub placement_strategy: Option<Vec<PlacementStrategy>>,
-    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<NetworkConfiguration>,
-    #[serde(rename = "healthCheckGracePeriodSeconds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthCheckGracePeriodSeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check_grace_period_seconds: Option<i32>,
-    #[serde(rename = "schedulingStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "schedulingStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scheduling_strategy: Option<String>,
-    #[serde(rename = "deploymentController", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deploymentController",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_controller: Option<DeploymentController>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
-    #[serde(rename = "enableECSManagedTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableECSManagedTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_ecs_managed_tags: Option<bool>,
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub propagate_tags: Option<String>,
-    #[serde(rename = "enableExecuteCommand", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableExecuteCommand",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_execute_command: Option<bool>,
-    #[serde(rename = "serviceConnectConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceConnectConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_connect_configuration: Option<ServiceConnectConfiguration>,
-    #[serde(rename = "volumeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "volumeConfigurations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub volume_configurations: Option<Vec<ServiceVolumeConfiguration>>,
-    #[serde(rename = "vpcLatticeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "vpcLatticeConfigurations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub vpc_lattice_configurations: Option<Vec<VpcLatticeConfiguration>>,
-    #[serde(rename = "gatewayConnectors", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayConnectors",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_connectors: Option<Vec<GatewayConnector>>,
-    #[serde(rename = "monitoring", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "monitoring",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub monitoring: Option<MonitoringConfiguration>,
 }
 
@@ -801,25 +1513,61 @@ pub struct CreateTaskSetRequest {
     pub service: Option<String>,
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "externalId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "externalId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub external_id: Option<String>,
-    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition: Option<String>,
-    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<NetworkConfiguration>,
-    #[serde(rename = "loadBalancers", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "loadBalancers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balancers: Option<Vec<LoadBalancer>>,
-    #[serde(rename = "serviceRegistries", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceRegistries",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_registries: Option<Vec<ServiceRegistry>>,
-    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "launchType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub launch_type: Option<String>,
-    #[serde(rename = "capacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviderStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
-    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub platform_version: Option<String>,
     #[serde(rename = "scale", default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<Scale>,
-    #[serde(rename = "clientToken", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clientToken",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_token: Option<String>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
@@ -841,7 +1589,11 @@ pub struct CreatedAt {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DaemonAlarmConfiguration {
-    #[serde(rename = "alarmNames", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "alarmNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub alarm_names: Option<Vec<String>>,
     #[serde(rename = "enable", default, skip_serializing_if = "Option::is_none")]
     pub enable: Option<bool>,
@@ -851,15 +1603,27 @@ pub struct DaemonAlarmConfiguration {
 pub struct DaemonCapacityProvider {
     #[serde(rename = "arn", default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
-    #[serde(rename = "runningCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "runningCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub running_count: Option<i32>,
-    #[serde(rename = "withoutDaemonCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "withoutDaemonCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub without_daemon_count: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DaemonCircuitBreaker {
-    #[serde(rename = "failureCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "failureCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub failure_count: Option<i32>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -875,65 +1639,149 @@ pub struct DaemonContainerDefinition {
     pub image: Option<String>,
     #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<i32>,
-    #[serde(rename = "memoryReservation", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "memoryReservation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub memory_reservation: Option<i32>,
-    #[serde(rename = "repositoryCredentials", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "repositoryCredentials",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub repository_credentials: Option<RepositoryCredentials>,
-    #[serde(rename = "healthCheck", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthCheck",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check: Option<HealthCheck>,
     #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<i32>,
     #[serde(rename = "essential", default, skip_serializing_if = "Option::is_none")]
     pub essential: Option<bool>,
-    #[serde(rename = "entryPoint", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "entryPoint",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub entry_point: Option<Vec<String>>,
     #[serde(rename = "command", default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
-    #[serde(rename = "workingDirectory", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "workingDirectory",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub working_directory: Option<String>,
-    #[serde(rename = "environmentFiles", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "environmentFiles",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub environment_files: Option<Vec<EnvironmentFile>>,
-    #[serde(rename = "environment", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "environment",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub environment: Option<Vec<KeyValuePair>>,
     #[serde(rename = "secrets", default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Vec<Secret>>,
-    #[serde(rename = "readonlyRootFilesystem", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "readonlyRootFilesystem",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub readonly_root_filesystem: Option<bool>,
-    #[serde(rename = "mountPoints", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "mountPoints",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mount_points: Option<Vec<MountPoint>>,
-    #[serde(rename = "logConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "logConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub log_configuration: Option<LogConfiguration>,
-    #[serde(rename = "firelensConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "firelensConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub firelens_configuration: Option<FirelensConfiguration>,
-    #[serde(rename = "privileged", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "privileged",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub privileged: Option<bool>,
     #[serde(rename = "user", default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     #[serde(rename = "ulimits", default, skip_serializing_if = "Option::is_none")]
     pub ulimits: Option<Vec<Ulimit>>,
-    #[serde(rename = "linuxParameters", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "linuxParameters",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub linux_parameters: Option<DaemonLinuxParameters>,
     #[serde(rename = "dependsOn", default, skip_serializing_if = "Option::is_none")]
     pub depends_on: Option<Vec<ContainerDependency>>,
-    #[serde(rename = "startTimeout", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "startTimeout",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub start_timeout: Option<i32>,
-    #[serde(rename = "stopTimeout", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "stopTimeout",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stop_timeout: Option<i32>,
-    #[serde(rename = "systemControls", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "systemControls",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub system_controls: Option<Vec<SystemControl>>,
-    #[serde(rename = "interactive", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "interactive",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub interactive: Option<bool>,
-    #[serde(rename = "pseudoTerminal", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "pseudoTerminal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pseudo_terminal: Option<bool>,
-    #[serde(rename = "restartPolicy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "restartPolicy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub restart_policy: Option<ContainerRestartPolicy>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DaemonContainerImage {
-    #[serde(rename = "containerName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_name: Option<String>,
-    #[serde(rename = "imageDigest", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "imageDigest",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub image_digest: Option<String>,
     #[serde(rename = "image", default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
@@ -941,25 +1789,53 @@ pub struct DaemonContainerImage {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DaemonDeployment {
-    #[serde(rename = "daemonDeploymentArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonDeploymentArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_deployment_arn: Option<String>,
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
-    #[serde(rename = "targetDaemonRevision", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetDaemonRevision",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_daemon_revision: Option<DaemonDeploymentRevisionDetail>,
-    #[serde(rename = "sourceDaemonRevisions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sourceDaemonRevisions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_daemon_revisions: Option<Vec<DaemonDeploymentRevisionDetail>>,
-    #[serde(rename = "circuitBreaker", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "circuitBreaker",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub circuit_breaker: Option<DaemonCircuitBreaker>,
     #[serde(rename = "alarms", default, skip_serializing_if = "Option::is_none")]
     pub alarms: Option<DaemonDeploymentAlarms>,
     #[serde(rename = "rollback", default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<DaemonRollback>,
-    #[serde(rename = "deploymentConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deploymentConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_configuration: Option<DaemonDeploymentConfiguration>,
     #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<f64>,
@@ -967,7 +1843,11 @@ pub struct DaemonDeployment {
     pub started_at: Option<f64>,
     #[serde(rename = "stoppedAt", default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<f64>,
-    #[serde(rename = "finishedAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "finishedAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub finished_at: Option<f64>,
 }
 
@@ -975,9 +1855,17 @@ pub struct DaemonDeployment {
 pub struct DaemonDeploymentAlarms {
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "alarmNames", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "alarmNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub alarm_names: Option<Vec<String>>,
-    #[serde(rename = "triggeredAlarmNames", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "triggeredAlarmNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub triggered_alarm_names: Option<Vec<String>>,
 }
 
@@ -985,21 +1873,41 @@ pub struct DaemonDeploymentAlarms {
 pub struct DaemonDeploymentCapacityProvider {
     #[serde(rename = "arn", default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
-    #[serde(rename = "runningInstanceCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "runningInstanceCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub running_instance_count: Option<i32>,
-    #[serde(rename = "withoutDaemonInstanceCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "withoutDaemonInstanceCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub without_daemon_instance_count: Option<i32>,
-    #[serde(rename = "drainingInstanceCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "drainingInstanceCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub draining_instance_count: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DaemonDeploymentConfiguration {
-    #[serde(rename = "drainPercent", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "drainPercent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub drain_percent: Option<f64>,
     #[serde(rename = "alarms", default, skip_serializing_if = "Option::is_none")]
     pub alarms: Option<DaemonAlarmConfiguration>,
-    #[serde(rename = "bakeTimeInMinutes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "bakeTimeInMinutes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub bake_time_in_minutes: Option<i32>,
 }
 
@@ -1007,29 +1915,61 @@ pub struct DaemonDeploymentConfiguration {
 pub struct DaemonDeploymentRevisionDetail {
     #[serde(rename = "arn", default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
-    #[serde(rename = "capacityProviders", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviders",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_providers: Option<Vec<DaemonDeploymentCapacityProvider>>,
-    #[serde(rename = "totalRunningInstanceCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "totalRunningInstanceCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub total_running_instance_count: Option<i32>,
-    #[serde(rename = "totalWithoutDaemonInstanceCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "totalWithoutDaemonInstanceCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub total_without_daemon_instance_count: Option<i32>,
-    #[serde(rename = "totalDrainingInstanceCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "totalDrainingInstanceCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub total_draining_instance_count: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DaemonDeploymentSummary {
-    #[serde(rename = "daemonDeploymentArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonDeploymentArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_deployment_arn: Option<String>,
     #[serde(rename = "daemonArn", default, skip_serializing_if = "Option::is_none")]
     pub daemon_arn: Option<String>,
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
-    #[serde(rename = "targetDaemonRevisionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetDaemonRevisionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_daemon_revision_arn: Option<String>,
     #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<f64>,
@@ -1037,7 +1977,11 @@ pub struct DaemonDeploymentSummary {
     pub started_at: Option<f64>,
     #[serde(rename = "stoppedAt", default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<f64>,
-    #[serde(rename = "finishedAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "finishedAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub finished_at: Option<f64>,
 }
 
@@ -1045,13 +1989,25 @@ pub struct DaemonDeploymentSummary {
 pub struct DaemonDetail {
     #[serde(rename = "daemonArn", default, skip_serializing_if = "Option::is_none")]
     pub daemon_arn: Option<String>,
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "currentRevisions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "currentRevisions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub current_revisions: Option<Vec<DaemonRevisionDetail>>,
-    #[serde(rename = "deploymentArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deploymentArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_arn: Option<String>,
     #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<f64>,
@@ -1061,11 +2017,19 @@ pub struct DaemonDetail {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DaemonLinuxParameters {
-    #[serde(rename = "capabilities", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capabilities",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capabilities: Option<KernelCapabilities>,
     #[serde(rename = "devices", default, skip_serializing_if = "Option::is_none")]
     pub devices: Option<Vec<Device>>,
-    #[serde(rename = "initProcessEnabled", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "initProcessEnabled",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub init_process_enabled: Option<bool>,
     #[serde(rename = "tmpfs", default, skip_serializing_if = "Option::is_none")]
     pub tmpfs: Option<Vec<Tmpfs>>,
@@ -1085,23 +2049,51 @@ pub struct DaemonNotFoundException {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DaemonRevision {
-    #[serde(rename = "daemonRevisionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonRevisionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_revision_arn: Option<String>,
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
     #[serde(rename = "daemonArn", default, skip_serializing_if = "Option::is_none")]
     pub daemon_arn: Option<String>,
-    #[serde(rename = "daemonTaskDefinitionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonTaskDefinitionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_task_definition_arn: Option<String>,
     #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<f64>,
-    #[serde(rename = "containerImages", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerImages",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_images: Option<Vec<DaemonContainerImage>>,
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub propagate_tags: Option<String>,
-    #[serde(rename = "enableECSManagedTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableECSManagedTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_ecs_managed_tags: Option<bool>,
-    #[serde(rename = "enableExecuteCommand", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableExecuteCommand",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_execute_command: Option<bool>,
     #[serde(rename = "critical", default, skip_serializing_if = "Option::is_none")]
     pub critical: Option<bool>,
@@ -1111,11 +2103,23 @@ pub struct DaemonRevision {
 pub struct DaemonRevisionDetail {
     #[serde(rename = "arn", default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
-    #[serde(rename = "capacityProviders", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviders",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_providers: Option<Vec<DaemonCapacityProvider>>,
-    #[serde(rename = "totalRunningCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "totalRunningCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub total_running_count: Option<i32>,
-    #[serde(rename = "totalWithoutDaemonCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "totalWithoutDaemonCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub total_without_daemon_count: Option<i32>,
 }
 
@@ -1125,9 +2129,17 @@ pub struct DaemonRollback {
     pub reason: Option<String>,
     #[serde(rename = "startedAt", default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<f64>,
-    #[serde(rename = "rollbackTargetDaemonRevisionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "rollbackTargetDaemonRevisionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rollback_target_daemon_revision_arn: Option<String>,
-    #[serde(rename = "rollbackCapacityProviders", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "rollbackCapacityProviders",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rollback_capacity_providers: Option<Vec<String>>,
 }
 
@@ -1145,17 +2157,33 @@ pub struct DaemonSummary {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DaemonTaskDefinition {
-    #[serde(rename = "daemonTaskDefinitionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonTaskDefinitionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_task_definition_arn: Option<String>,
     #[serde(rename = "family", default, skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
     #[serde(rename = "revision", default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<i32>,
-    #[serde(rename = "taskRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_role_arn: Option<String>,
-    #[serde(rename = "executionRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "executionRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub execution_role_arn: Option<String>,
-    #[serde(rename = "containerDefinitions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerDefinitions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_definitions: Option<Vec<DaemonContainerDefinition>>,
     #[serde(rename = "volumes", default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Vec<DaemonVolume>>,
@@ -1165,11 +2193,23 @@ pub struct DaemonTaskDefinition {
     pub memory: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "registeredAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "registeredAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub registered_at: Option<f64>,
-    #[serde(rename = "deleteRequestedAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deleteRequestedAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub delete_requested_at: Option<f64>,
-    #[serde(rename = "registeredBy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "registeredBy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub registered_by: Option<String>,
     #[serde(rename = "pidMode", default, skip_serializing_if = "Option::is_none")]
     pub pid_mode: Option<String>,
@@ -1181,11 +2221,23 @@ pub struct DaemonTaskDefinition {
 pub struct DaemonTaskDefinitionSummary {
     #[serde(rename = "arn", default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
-    #[serde(rename = "registeredAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "registeredAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub registered_at: Option<f64>,
-    #[serde(rename = "registeredBy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "registeredBy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub registered_by: Option<String>,
-    #[serde(rename = "deleteRequestedAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deleteRequestedAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub delete_requested_at: Option<f64>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -1197,7 +2249,11 @@ pub struct DaemonVolume {
     pub name: Option<String>,
     #[serde(rename = "host", default, skip_serializing_if = "Option::is_none")]
     pub host: Option<HostVolumeProperties>,
-    #[serde(rename = "logDriverVolumeConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "logDriverVolumeConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub log_driver_volume_configuration: Option<LogDriverVolumeConfiguration>,
 }
 
@@ -1205,7 +2261,11 @@ pub struct DaemonVolume {
 pub struct DeleteAccountSettingRequest {
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(rename = "principalArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "principalArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub principal_arn: Option<String>,
 }
 
@@ -1219,19 +2279,31 @@ pub struct DeleteAccountSettingResponse {
 pub struct DeleteAttributesRequest {
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "attributes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attributes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attributes: Option<Vec<Attribute>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeleteAttributesResponse {
-    #[serde(rename = "attributes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attributes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attributes: Option<Vec<Attribute>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeleteCapacityProviderRequest {
-    #[serde(rename = "capacityProvider", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProvider",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider: Option<String>,
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
@@ -1239,7 +2311,11 @@ pub struct DeleteCapacityProviderRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeleteCapacityProviderResponse {
-    #[serde(rename = "capacityProvider", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProvider",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider: Option<CapacityProvider>,
 }
 
@@ -1271,25 +2347,41 @@ pub struct DeleteDaemonResponse {
     pub created_at: Option<f64>,
     #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<f64>,
-    #[serde(rename = "deploymentArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deploymentArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeleteDaemonTaskDefinitionRequest {
-    #[serde(rename = "daemonTaskDefinition", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonTaskDefinition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_task_definition: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeleteDaemonTaskDefinitionResponse {
-    #[serde(rename = "daemonTaskDefinitionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonTaskDefinitionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_task_definition_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeleteExpressGatewayServiceRequest {
-    #[serde(rename = "serviceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_arn: Option<String>,
 }
 
@@ -1307,7 +2399,11 @@ pub struct DeleteGatewayRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeleteGatewayResponse {
-    #[serde(rename = "gatewayArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_arn: Option<String>,
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -1333,13 +2429,21 @@ pub struct DeleteServiceResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeleteTaskDefinitionsRequest {
-    #[serde(rename = "taskDefinitions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinitions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definitions: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeleteTaskDefinitionsResponse {
-    #[serde(rename = "taskDefinitions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinitions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definitions: Option<Vec<TaskDefinition>>,
     #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<Vec<Failure>>,
@@ -1369,49 +2473,121 @@ pub struct Deployment {
     pub id: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition: Option<String>,
-    #[serde(rename = "desiredCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "desiredCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub desired_count: Option<i32>,
-    #[serde(rename = "pendingCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "pendingCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pending_count: Option<i32>,
-    #[serde(rename = "runningCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "runningCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub running_count: Option<i32>,
-    #[serde(rename = "failedTasks", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "failedTasks",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub failed_tasks: Option<i32>,
     #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<f64>,
     #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<f64>,
-    #[serde(rename = "capacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviderStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
-    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "launchType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub launch_type: Option<String>,
-    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub platform_version: Option<String>,
-    #[serde(rename = "platformFamily", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformFamily",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub platform_family: Option<String>,
-    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<NetworkConfiguration>,
-    #[serde(rename = "rolloutState", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "rolloutState",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rollout_state: Option<String>,
-    #[serde(rename = "rolloutStateReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "rolloutStateReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rollout_state_reason: Option<String>,
-    #[serde(rename = "serviceConnectConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceConnectConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_connect_configuration: Option<ServiceConnectConfiguration>,
-    #[serde(rename = "serviceConnectResources", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceConnectResources",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_connect_resources: Option<Vec<ServiceConnectServiceResource>>,
-    #[serde(rename = "volumeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "volumeConfigurations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub volume_configurations: Option<Vec<ServiceVolumeConfiguration>>,
-    #[serde(rename = "fargateEphemeralStorage", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "fargateEphemeralStorage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub fargate_ephemeral_storage: Option<DeploymentEphemeralStorage>,
-    #[serde(rename = "vpcLatticeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "vpcLatticeConfigurations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub vpc_lattice_configurations: Option<Vec<VpcLatticeConfiguration>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentAlarms {
-    #[serde(rename = "alarmNames", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "alarmNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub alarm_names: Option<Vec<String>>,
     #[serde(rename = "rollback", default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<bool>,
@@ -1425,33 +2601,73 @@ pub struct DeploymentCircuitBreaker {
     pub enable: Option<bool>,
     #[serde(rename = "rollback", default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<bool>,
-    #[serde(rename = "resetOnHealthyTask", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "resetOnHealthyTask",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reset_on_healthy_task: Option<bool>,
-    #[serde(rename = "thresholdConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "thresholdConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub threshold_configuration: Option<ThresholdConfiguration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentConfiguration {
-    #[serde(rename = "deploymentCircuitBreaker", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deploymentCircuitBreaker",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_circuit_breaker: Option<DeploymentCircuitBreaker>,
-    #[serde(rename = "maximumPercent", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maximumPercent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub maximum_percent: Option<i32>,
-    #[serde(rename = "minimumHealthyPercent", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "minimumHealthyPercent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub minimum_healthy_percent: Option<i32>,
     #[serde(rename = "alarms", default, skip_serializing_if = "Option::is_none")]
     pub alarms: Option<DeploymentAlarms>,
     #[serde(rename = "strategy", default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<String>,
-    #[serde(rename = "bakeTimeInMinutes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "bakeTimeInMinutes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub bake_time_in_minutes: Option<i32>,
-    #[serde(rename = "lifecycleHooks", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lifecycleHooks",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lifecycle_hooks: Option<Vec<DeploymentLifecycleHook>>,
-    #[serde(rename = "linearConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "linearConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub linear_configuration: Option<LinearConfiguration>,
-    #[serde(rename = "canaryConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "canaryConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub canary_configuration: Option<CanaryConfiguration>,
-    #[serde(rename = "earlySuccessCriteria", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "earlySuccessCriteria",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub early_success_criteria: Option<DeploymentEarlySuccessCriteria>,
 }
 
@@ -1465,9 +2681,17 @@ pub struct DeploymentController {
 pub struct DeploymentEarlySuccessCriteria {
     #[serde(rename = "enable", default, skip_serializing_if = "Option::is_none")]
     pub enable: Option<bool>,
-    #[serde(rename = "healthyPercent", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthyPercent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub healthy_percent: Option<i32>,
-    #[serde(rename = "sourceServiceRevisionCleanup", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sourceServiceRevisionCleanup",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_service_revision_cleanup: Option<String>,
 }
 
@@ -1479,17 +2703,37 @@ pub struct DeploymentEphemeralStorage {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentLifecycleHook {
-    #[serde(rename = "targetType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_type: Option<String>,
-    #[serde(rename = "hookTargetArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "hookTargetArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub hook_target_arn: Option<String>,
     #[serde(rename = "roleArn", default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
-    #[serde(rename = "lifecycleStages", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lifecycleStages",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lifecycle_stages: Option<Vec<String>>,
-    #[serde(rename = "hookDetails", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "hookDetails",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub hook_details: Option<HookDetails>,
-    #[serde(rename = "timeoutConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "timeoutConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timeout_configuration: Option<DeploymentLifecycleHookTimeoutConfiguration>,
 }
 
@@ -1497,7 +2741,11 @@ pub struct DeploymentLifecycleHook {
 pub struct DeploymentLifecycleHookDetail {
     #[serde(rename = "hookId", default, skip_serializing_if = "Option::is_none")]
     pub hook_id: Option<String>,
-    #[serde(rename = "targetType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_type: Option<String>,
     #[serde(rename = "targetArn", default, skip_serializing_if = "Option::is_none")]
     pub target_arn: Option<String>,
@@ -1505,13 +2753,21 @@ pub struct DeploymentLifecycleHookDetail {
     pub status: Option<String>,
     #[serde(rename = "expiresAt", default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<f64>,
-    #[serde(rename = "timeoutAction", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "timeoutAction",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timeout_action: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentLifecycleHookTimeoutConfiguration {
-    #[serde(rename = "timeoutInMinutes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "timeoutInMinutes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timeout_in_minutes: Option<i32>,
     #[serde(rename = "action", default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
@@ -1521,7 +2777,11 @@ pub struct DeploymentLifecycleHookTimeoutConfiguration {
 pub struct DeregisterContainerInstanceRequest {
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "containerInstance", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerInstance",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_instance: Option<String>,
     #[serde(rename = "force", default, skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
@@ -1529,31 +2789,51 @@ pub struct DeregisterContainerInstanceRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeregisterContainerInstanceResponse {
-    #[serde(rename = "containerInstance", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerInstance",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_instance: Option<ContainerInstance>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeregisterTaskDefinitionRequest {
-    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeregisterTaskDefinitionResponse {
-    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition: Option<TaskDefinition>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeCapacityProvidersRequest {
-    #[serde(rename = "capacityProviders", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviders",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_providers: Option<Vec<String>>,
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
     #[serde(rename = "include", default, skip_serializing_if = "Option::is_none")]
     pub include: Option<Vec<String>>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -1561,7 +2841,11 @@ pub struct DescribeCapacityProvidersRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeCapacityProvidersResponse {
-    #[serde(rename = "capacityProviders", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviders",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_providers: Option<Vec<CapacityProvider>>,
     #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<Vec<Failure>>,
@@ -1589,7 +2873,11 @@ pub struct DescribeClustersResponse {
 pub struct DescribeContainerInstancesRequest {
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "containerInstances", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerInstances",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_instances: Option<Vec<String>>,
     #[serde(rename = "include", default, skip_serializing_if = "Option::is_none")]
     pub include: Option<Vec<String>>,
@@ -1597,7 +2885,11 @@ pub struct DescribeContainerInstancesRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeContainerInstancesResponse {
-    #[serde(rename = "containerInstances", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerInstances",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_instances: Option<Vec<ContainerInstance>>,
     #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<Vec<Failure>>,
@@ -1605,7 +2897,11 @@ pub struct DescribeContainerInstancesResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeDaemonDeploymentsRequest {
-    #[serde(rename = "daemonDeploymentArns", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonDeploymentArns",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_deployment_arns: Option<Vec<String>>,
 }
 
@@ -1613,7 +2909,11 @@ pub struct DescribeDaemonDeploymentsRequest {
 pub struct DescribeDaemonDeploymentsResponse {
     #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<Vec<Failure>>,
-    #[serde(rename = "daemonDeployments", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonDeployments",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_deployments: Option<Vec<DaemonDeployment>>,
 }
 
@@ -1631,13 +2931,21 @@ pub struct DescribeDaemonResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeDaemonRevisionsRequest {
-    #[serde(rename = "daemonRevisionArns", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonRevisionArns",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_revision_arns: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeDaemonRevisionsResponse {
-    #[serde(rename = "daemonRevisions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonRevisions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_revisions: Option<Vec<DaemonRevision>>,
     #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<Vec<Failure>>,
@@ -1645,19 +2953,31 @@ pub struct DescribeDaemonRevisionsResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeDaemonTaskDefinitionRequest {
-    #[serde(rename = "daemonTaskDefinition", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonTaskDefinition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_task_definition: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeDaemonTaskDefinitionResponse {
-    #[serde(rename = "daemonTaskDefinition", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonTaskDefinition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_task_definition: Option<DaemonTaskDefinition>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeExpressGatewayServiceRequest {
-    #[serde(rename = "serviceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_arn: Option<String>,
     #[serde(rename = "include", default, skip_serializing_if = "Option::is_none")]
     pub include: Option<Vec<String>>,
@@ -1671,11 +2991,19 @@ pub struct DescribeExpressGatewayServiceResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeGatewayAlbConfiguration {
-    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<GatewayElbNetworkConfiguration>,
     #[serde(rename = "scheme", default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<String>,
-    #[serde(rename = "accessLogs", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "accessLogs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub access_logs: Option<GatewayElbAccessLogConfiguration>,
     #[serde(rename = "webACLArn", default, skip_serializing_if = "Option::is_none")]
     pub web_acl_arn: Option<String>,
@@ -1683,19 +3011,39 @@ pub struct DescribeGatewayAlbConfiguration {
     pub port: Option<i32>,
     #[serde(rename = "protocol", default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
-    #[serde(rename = "maxAlbCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxAlbCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_alb_count: Option<i32>,
-    #[serde(rename = "currentAlbCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "currentAlbCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub current_alb_count: Option<i32>,
-    #[serde(rename = "httpDesync", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "httpDesync",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub http_desync: Option<String>,
-    #[serde(rename = "testTrafficRules", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "testTrafficRules",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub test_traffic_rules: Option<GatewayAlbTestTrafficRules>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeGatewayConfiguration {
-    #[serde(rename = "hostSharedAlb", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "hostSharedAlb",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub host_shared_alb: Option<DescribeGatewayAlbConfiguration>,
 }
 
@@ -1709,7 +3057,11 @@ pub struct DescribeGatewayRequest {
 pub struct DescribeGatewayResourcesRequest {
     #[serde(rename = "gateway", default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -1717,7 +3069,11 @@ pub struct DescribeGatewayResourcesRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeGatewayResourcesResponse {
-    #[serde(rename = "gatewayResources", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayResources",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_resources: Option<GatewayResources>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -1731,25 +3087,41 @@ pub struct DescribeGatewayResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeGatewayRouteRequest {
-    #[serde(rename = "gatewayRouteArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayRouteArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_route_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeGatewayRouteResponse {
-    #[serde(rename = "gatewayRoute", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayRoute",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_route: Option<GatewayRoute>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeServiceDeploymentsRequest {
-    #[serde(rename = "serviceDeploymentArns", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceDeploymentArns",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_deployment_arns: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeServiceDeploymentsResponse {
-    #[serde(rename = "serviceDeployments", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceDeployments",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_deployments: Option<Vec<ServiceDeployment>>,
     #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<Vec<Failure>>,
@@ -1757,13 +3129,21 @@ pub struct DescribeServiceDeploymentsResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeServiceRevisionsRequest {
-    #[serde(rename = "serviceRevisionArns", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceRevisionArns",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_revision_arns: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeServiceRevisionsResponse {
-    #[serde(rename = "serviceRevisions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceRevisions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_revisions: Option<Vec<ServiceRevision>>,
     #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<Vec<Failure>>,
@@ -1789,7 +3169,11 @@ pub struct DescribeServicesResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeTaskDefinitionRequest {
-    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition: Option<String>,
     #[serde(rename = "include", default, skip_serializing_if = "Option::is_none")]
     pub include: Option<Vec<String>>,
@@ -1797,7 +3181,11 @@ pub struct DescribeTaskDefinitionRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeTaskDefinitionResponse {
-    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition: Option<TaskDefinition>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
@@ -1845,9 +3233,17 @@ pub struct DescribeTasksResponse {
 pub struct Device {
     #[serde(rename = "hostPath", default, skip_serializing_if = "Option::is_none")]
     pub host_path: Option<String>,
-    #[serde(rename = "containerPath", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerPath",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_path: Option<String>,
-    #[serde(rename = "permissions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "permissions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub permissions: Option<Vec<String>>,
 }
 
@@ -1861,9 +3257,17 @@ pub struct DisassociateGatewayFromClusterRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DisassociateGatewayFromClusterResponse {
-    #[serde(rename = "gatewayArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_arn: Option<String>,
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -1871,7 +3275,11 @@ pub struct DisassociateGatewayFromClusterResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DiscoverPollEndpointRequest {
-    #[serde(rename = "containerInstance", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerInstance",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_instance: Option<String>,
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
@@ -1881,9 +3289,17 @@ pub struct DiscoverPollEndpointRequest {
 pub struct DiscoverPollEndpointResponse {
     #[serde(rename = "endpoint", default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    #[serde(rename = "telemetryEndpoint", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "telemetryEndpoint",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub telemetry_endpoint: Option<String>,
-    #[serde(rename = "serviceConnectEndpoint", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceConnectEndpoint",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_connect_endpoint: Option<String>,
 }
 
@@ -1891,11 +3307,19 @@ pub struct DiscoverPollEndpointResponse {
 pub struct DockerVolumeConfiguration {
     #[serde(rename = "scope", default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    #[serde(rename = "autoprovision", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "autoprovision",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub autoprovision: Option<bool>,
     #[serde(rename = "driver", default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
-    #[serde(rename = "driverOpts", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "driverOpts",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub driver_opts: Option<BTreeMap<String, String>>,
     #[serde(rename = "labels", default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
@@ -1903,11 +3327,19 @@ pub struct DockerVolumeConfiguration {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EBSTagSpecification {
-    #[serde(rename = "resourceType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "resourceType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub resource_type: Option<String>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub propagate_tags: Option<String>,
 }
 
@@ -1915,17 +3347,37 @@ pub struct EBSTagSpecification {
 pub struct ECSExpressGatewayService {
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "serviceName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_name: Option<String>,
-    #[serde(rename = "serviceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_arn: Option<String>,
-    #[serde(rename = "infrastructureRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "infrastructureRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub infrastructure_role_arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<ExpressGatewayServiceStatus>,
-    #[serde(rename = "currentDeployment", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "currentDeployment",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub current_deployment: Option<String>,
-    #[serde(rename = "activeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "activeConfigurations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub active_configurations: Option<Vec<ExpressGatewayServiceConfiguration>>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
@@ -1937,23 +3389,47 @@ pub struct ECSExpressGatewayService {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ECSManagedResources {
-    #[serde(rename = "ingressPaths", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ingressPaths",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ingress_paths: Option<Vec<ManagedIngressPath>>,
-    #[serde(rename = "autoScaling", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "autoScaling",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub auto_scaling: Option<ManagedAutoScaling>,
-    #[serde(rename = "metricAlarms", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "metricAlarms",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub metric_alarms: Option<Vec<ManagedMetricAlarm>>,
-    #[serde(rename = "serviceSecurityGroups", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceSecurityGroups",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_security_groups: Option<Vec<ManagedSecurityGroup>>,
     #[serde(rename = "logGroups", default, skip_serializing_if = "Option::is_none")]
     pub log_groups: Option<Vec<ManagedLogGroup>>,
-    #[serde(rename = "gatewayConnections", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayConnections",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_connections: Option<Vec<GatewayConnection>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EFSAuthorizationConfig {
-    #[serde(rename = "accessPointId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "accessPointId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub access_point_id: Option<String>,
     #[serde(rename = "iam", default, skip_serializing_if = "Option::is_none")]
     pub iam: Option<String>,
@@ -1961,27 +3437,63 @@ pub struct EFSAuthorizationConfig {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EFSVolumeConfiguration {
-    #[serde(rename = "fileSystemId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "fileSystemId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub file_system_id: Option<String>,
-    #[serde(rename = "rootDirectory", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "rootDirectory",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub root_directory: Option<String>,
-    #[serde(rename = "transitEncryption", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "transitEncryption",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub transit_encryption: Option<String>,
-    #[serde(rename = "transitEncryptionPort", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "transitEncryptionPort",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub transit_encryption_port: Option<i32>,
-    #[serde(rename = "authorizationConfig", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "authorizationConfig",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub authorization_config: Option<EFSAuthorizationConfig>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ElbGatewayResources {
-    #[serde(rename = "loadBalancerArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "loadBalancerArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balancer_arn: Option<String>,
-    #[serde(rename = "listenerArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "listenerArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub listener_arn: Option<String>,
-    #[serde(rename = "securityGroup", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "securityGroup",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub security_group: Option<String>,
-    #[serde(rename = "gatewayRouteArns", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayRouteArns",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_route_arns: Option<Vec<String>>,
 }
 
@@ -2005,21 +3517,45 @@ pub struct ExecuteCommandConfiguration {
     pub kms_key_id: Option<String>,
     #[serde(rename = "logging", default, skip_serializing_if = "Option::is_none")]
     pub logging: Option<String>,
-    #[serde(rename = "logConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "logConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub log_configuration: Option<ExecuteCommandLogConfiguration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExecuteCommandLogConfiguration {
-    #[serde(rename = "cloudWatchLogGroupName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "cloudWatchLogGroupName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cloud_watch_log_group_name: Option<String>,
-    #[serde(rename = "cloudWatchEncryptionEnabled", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "cloudWatchEncryptionEnabled",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cloud_watch_encryption_enabled: Option<bool>,
-    #[serde(rename = "s3BucketName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "s3BucketName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub s3_bucket_name: Option<String>,
-    #[serde(rename = "s3EncryptionEnabled", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "s3EncryptionEnabled",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub s3_encryption_enabled: Option<bool>,
-    #[serde(rename = "s3KeyPrefix", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "s3KeyPrefix",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub s3_key_prefix: Option<String>,
 }
 
@@ -2031,7 +3567,11 @@ pub struct ExecuteCommandRequest {
     pub container: Option<String>,
     #[serde(rename = "command", default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
-    #[serde(rename = "interactive", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "interactive",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub interactive: Option<bool>,
     #[serde(rename = "task", default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
@@ -2039,13 +3579,29 @@ pub struct ExecuteCommandRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExecuteCommandResponse {
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
-    #[serde(rename = "containerArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_arn: Option<String>,
-    #[serde(rename = "containerName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_name: Option<String>,
-    #[serde(rename = "interactive", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "interactive",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub interactive: Option<bool>,
     #[serde(rename = "session", default, skip_serializing_if = "Option::is_none")]
     pub session: Option<Session>,
@@ -2057,15 +3613,31 @@ pub struct ExecuteCommandResponse {
 pub struct ExpressGatewayContainer {
     #[serde(rename = "image", default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
-    #[serde(rename = "containerPort", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerPort",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_port: Option<i32>,
-    #[serde(rename = "awsLogsConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "awsLogsConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub aws_logs_configuration: Option<ExpressGatewayServiceAwsLogsConfiguration>,
-    #[serde(rename = "repositoryCredentials", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "repositoryCredentials",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub repository_credentials: Option<ExpressGatewayRepositoryCredentials>,
     #[serde(rename = "command", default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
-    #[serde(rename = "environment", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "environment",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub environment: Option<Vec<KeyValuePair>>,
     #[serde(rename = "secrets", default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Vec<Secret>>,
@@ -2073,19 +3645,39 @@ pub struct ExpressGatewayContainer {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExpressGatewayRepositoryCredentials {
-    #[serde(rename = "credentialsParameter", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "credentialsParameter",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub credentials_parameter: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExpressGatewayScalingTarget {
-    #[serde(rename = "minTaskCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "minTaskCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub min_task_count: Option<i32>,
-    #[serde(rename = "maxTaskCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxTaskCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_task_count: Option<i32>,
-    #[serde(rename = "autoScalingMetric", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "autoScalingMetric",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub auto_scaling_metric: Option<String>,
-    #[serde(rename = "autoScalingTargetValue", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "autoScalingTargetValue",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub auto_scaling_target_value: Option<i32>,
 }
 
@@ -2093,35 +3685,79 @@ pub struct ExpressGatewayScalingTarget {
 pub struct ExpressGatewayServiceAwsLogsConfiguration {
     #[serde(rename = "logGroup", default, skip_serializing_if = "Option::is_none")]
     pub log_group: Option<String>,
-    #[serde(rename = "logStreamPrefix", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "logStreamPrefix",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub log_stream_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExpressGatewayServiceConfiguration {
-    #[serde(rename = "serviceRevisionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceRevisionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_revision_arn: Option<String>,
-    #[serde(rename = "executionRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "executionRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub execution_role_arn: Option<String>,
-    #[serde(rename = "taskRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_role_arn: Option<String>,
-    #[serde(rename = "taskDefinitionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinitionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition_arn: Option<String>,
     #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
     #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
-    #[serde(rename = "cpuArchitecture", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "cpuArchitecture",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cpu_architecture: Option<String>,
-    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<ExpressGatewayServiceNetworkConfiguration>,
-    #[serde(rename = "healthCheckPath", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthCheckPath",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check_path: Option<String>,
-    #[serde(rename = "primaryContainer", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "primaryContainer",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub primary_container: Option<ExpressGatewayContainer>,
-    #[serde(rename = "scalingTarget", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "scalingTarget",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scaling_target: Option<ExpressGatewayScalingTarget>,
-    #[serde(rename = "ingressPaths", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ingressPaths",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ingress_paths: Option<Vec<IngressPathSummary>>,
     #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<f64>,
@@ -2129,7 +3765,11 @@ pub struct ExpressGatewayServiceConfiguration {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExpressGatewayServiceNetworkConfiguration {
-    #[serde(rename = "securityGroups", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "securityGroups",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub security_groups: Option<Vec<String>>,
     #[serde(rename = "subnets", default, skip_serializing_if = "Option::is_none")]
     pub subnets: Option<Vec<String>>,
@@ -2137,15 +3777,27 @@ pub struct ExpressGatewayServiceNetworkConfiguration {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExpressGatewayServiceStatus {
-    #[serde(rename = "statusCode", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusCode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_code: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FSxWindowsFileServerAuthorizationConfig {
-    #[serde(rename = "credentialsParameter", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "credentialsParameter",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub credentials_parameter: Option<String>,
     #[serde(rename = "domain", default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
@@ -2153,11 +3805,23 @@ pub struct FSxWindowsFileServerAuthorizationConfig {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FSxWindowsFileServerVolumeConfiguration {
-    #[serde(rename = "fileSystemId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "fileSystemId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub file_system_id: Option<String>,
-    #[serde(rename = "rootDirectory", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "rootDirectory",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub root_directory: Option<String>,
-    #[serde(rename = "authorizationConfig", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "authorizationConfig",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub authorization_config: Option<FSxWindowsFileServerAuthorizationConfig>,
 }
 
@@ -2181,25 +3845,53 @@ pub struct FirelensConfiguration {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Gateway {
-    #[serde(rename = "gatewayArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_arn: Option<String>,
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
     #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<Vec<GatewayResourceFailure>>,
-    #[serde(rename = "infrastructureRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "infrastructureRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub infrastructure_role_arn: Option<String>,
-    #[serde(rename = "deletionProtection", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deletionProtection",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deletion_protection: Option<bool>,
-    #[serde(rename = "configuration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "configuration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub configuration: Option<DescribeGatewayConfiguration>,
-    #[serde(rename = "accessType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "accessType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub access_type: Option<String>,
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub propagate_tags: Option<String>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
@@ -2217,9 +3909,17 @@ pub struct GatewayAlbTestTrafficRules {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayClusterAssociationSummary {
-    #[serde(rename = "gatewayArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_arn: Option<String>,
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -2227,21 +3927,41 @@ pub struct GatewayClusterAssociationSummary {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayConfiguration {
-    #[serde(rename = "hostSharedAlb", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "hostSharedAlb",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub host_shared_alb: Option<HostSharedAlbConfiguration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayConnection {
-    #[serde(rename = "gatewayArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_arn: Option<String>,
-    #[serde(rename = "gatewayRouteArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayRouteArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_route_arn: Option<String>,
     #[serde(rename = "portName", default, skip_serializing_if = "Option::is_none")]
     pub port_name: Option<String>,
-    #[serde(rename = "serviceUrl", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceUrl",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_url: Option<String>,
-    #[serde(rename = "accessType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "accessType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub access_type: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -2251,27 +3971,63 @@ pub struct GatewayConnection {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayConnectionAlbResources {
-    #[serde(rename = "acmCertificateArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "acmCertificateArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub acm_certificate_arn: Option<String>,
-    #[serde(rename = "loadBalancerArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "loadBalancerArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balancer_arn: Option<String>,
-    #[serde(rename = "loadBalancerSecurityGroupArns", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "loadBalancerSecurityGroupArns",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balancer_security_group_arns: Option<Vec<String>>,
-    #[serde(rename = "listenerArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "listenerArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub listener_arn: Option<String>,
-    #[serde(rename = "listenerRuleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "listenerRuleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub listener_rule_arn: Option<String>,
-    #[serde(rename = "testListenerRuleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "testListenerRuleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub test_listener_rule_arn: Option<String>,
-    #[serde(rename = "targetGroupArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetGroupArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_group_arn: Option<String>,
-    #[serde(rename = "alternateTargetGroupArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "alternateTargetGroupArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub alternate_target_group_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayConnectionResources {
-    #[serde(rename = "hostSharedAlb", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "hostSharedAlb",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub host_shared_alb: Option<Vec<GatewayConnectionAlbResources>>,
 }
 
@@ -2279,41 +4035,85 @@ pub struct GatewayConnectionResources {
 pub struct GatewayConnector {
     #[serde(rename = "portName", default, skip_serializing_if = "Option::is_none")]
     pub port_name: Option<String>,
-    #[serde(rename = "healthCheck", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthCheck",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check: Option<GatewayConnectorHealthCheck>,
     #[serde(rename = "filters", default, skip_serializing_if = "Option::is_none")]
     pub filters: Option<GatewayConnectorFilters>,
-    #[serde(rename = "deregistrationDelay", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deregistrationDelay",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deregistration_delay: Option<GatewayConnectorDeregistrationDelay>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayConnectorDeregistrationDelay {
-    #[serde(rename = "timeoutSeconds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "timeoutSeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timeout_seconds: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayConnectorFilters {
-    #[serde(rename = "accessTypes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "accessTypes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub access_types: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayConnectorHealthCheck {
-    #[serde(rename = "healthCheckProtocol", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthCheckProtocol",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check_protocol: Option<String>,
-    #[serde(rename = "healthCheckPort", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthCheckPort",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check_port: Option<i32>,
-    #[serde(rename = "healthCheckPath", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthCheckPath",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check_path: Option<String>,
-    #[serde(rename = "healthCheckTimeoutSeconds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthCheckTimeoutSeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check_timeout_seconds: Option<i32>,
-    #[serde(rename = "healthCheckIntervalSeconds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthCheckIntervalSeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check_interval_seconds: Option<i32>,
-    #[serde(rename = "healthyThresholdCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthyThresholdCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub healthy_threshold_count: Option<i32>,
-    #[serde(rename = "unhealthyThresholdCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "unhealthyThresholdCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub unhealthy_threshold_count: Option<i32>,
     #[serde(rename = "matcher", default, skip_serializing_if = "Option::is_none")]
     pub matcher: Option<GatewayConnectorHealthCheckMatcher>,
@@ -2329,7 +4129,11 @@ pub struct GatewayConnectorHealthCheckMatcher {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayElbAccessLogConfiguration {
-    #[serde(rename = "destination", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "destination",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destination: Option<GatewayElbAccessLogDestination>,
 }
 
@@ -2349,17 +4153,29 @@ pub struct GatewayElbAccessLogS3Destination {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayElbNetworkConfiguration {
-    #[serde(rename = "inboundSecurityGroup", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "inboundSecurityGroup",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub inbound_security_group: Option<String>,
     #[serde(rename = "subnets", default, skip_serializing_if = "Option::is_none")]
     pub subnets: Option<Vec<String>>,
-    #[serde(rename = "ipAddressType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ipAddressType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ip_address_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayInfrastructureResources {
-    #[serde(rename = "hostSharedAlb", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "hostSharedAlb",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub host_shared_alb: Option<Vec<ElbGatewayResources>>,
 }
 
@@ -2389,7 +4205,11 @@ pub struct GatewayResourceFailure {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayResources {
-    #[serde(rename = "gatewayArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_arn: Option<String>,
     #[serde(rename = "resources", default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<GatewayInfrastructureResources>,
@@ -2397,15 +4217,31 @@ pub struct GatewayResources {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayRoute {
-    #[serde(rename = "gatewayRouteArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayRouteArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_route_arn: Option<String>,
-    #[serde(rename = "serviceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_arn: Option<String>,
-    #[serde(rename = "serviceContainerPortName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceContainerPortName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_container_port_name: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "serviceUrl", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceUrl",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_url: Option<String>,
     #[serde(rename = "resources", default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<GatewayRouteResources>,
@@ -2413,19 +4249,47 @@ pub struct GatewayRoute {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayRouteAlbResources {
-    #[serde(rename = "acmCertificateArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "acmCertificateArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub acm_certificate_arn: Option<String>,
-    #[serde(rename = "loadBalancerArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "loadBalancerArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balancer_arn: Option<String>,
-    #[serde(rename = "listenerArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "listenerArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub listener_arn: Option<String>,
-    #[serde(rename = "listenerRuleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "listenerRuleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub listener_rule_arn: Option<String>,
-    #[serde(rename = "testListenerRuleArns", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "testListenerRuleArns",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub test_listener_rule_arns: Option<Vec<String>>,
-    #[serde(rename = "loadBalancerSecurityGroups", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "loadBalancerSecurityGroups",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balancer_security_groups: Option<Vec<GatewayRouteLoadBalancerSecurityGroup>>,
-    #[serde(rename = "serviceSecurityGroupArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceSecurityGroupArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_security_group_arn: Option<String>,
 }
 
@@ -2439,21 +4303,45 @@ pub struct GatewayRouteLoadBalancerSecurityGroup {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayRouteResources {
-    #[serde(rename = "hostSharedAlb", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "hostSharedAlb",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub host_shared_alb: Option<Vec<GatewayRouteAlbResources>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewayRouteSummary {
-    #[serde(rename = "gatewayRouteArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayRouteArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_route_arn: Option<String>,
-    #[serde(rename = "gatewayArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_arn: Option<String>,
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
-    #[serde(rename = "serviceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_arn: Option<String>,
-    #[serde(rename = "serviceContainerPortName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceContainerPortName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_container_port_name: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -2461,7 +4349,11 @@ pub struct GatewayRouteSummary {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GatewaySummary {
-    #[serde(rename = "gatewayArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_arn: Option<String>,
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -2489,7 +4381,11 @@ pub struct GetTaskProtectionRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GetTaskProtectionResponse {
-    #[serde(rename = "protectedTasks", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "protectedTasks",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub protected_tasks: Option<Vec<ProtectedTask>>,
     #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<Vec<Failure>>,
@@ -2499,13 +4395,29 @@ pub struct GetTaskProtectionResponse {
 pub struct GpuDevice {
     #[serde(rename = "gpuId", default, skip_serializing_if = "Option::is_none")]
     pub gpu_id: Option<String>,
-    #[serde(rename = "sharingMode", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sharingMode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sharing_mode: Option<String>,
-    #[serde(rename = "totalMemoryInMiB", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "totalMemoryInMiB",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub total_memory_in_mi_b: Option<i32>,
-    #[serde(rename = "remainingMemoryInMiB", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "remainingMemoryInMiB",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub remaining_memory_in_mi_b: Option<i32>,
-    #[serde(rename = "containerCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_count: Option<i32>,
 }
 
@@ -2519,13 +4431,16 @@ pub struct HealthCheck {
     pub timeout: Option<i32>,
     #[serde(rename = "retries", default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<i32>,
-    #[serde(rename = "startPeriod", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "startPeriod",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub start_period: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct HookDetails {
-}
+pub struct HookDetails {}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostEntry {
@@ -2537,57 +4452,105 @@ pub struct HostEntry {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostSharedAlbConfiguration {
-    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<GatewayElbNetworkConfiguration>,
     #[serde(rename = "scheme", default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<String>,
     #[serde(rename = "webACLArn", default, skip_serializing_if = "Option::is_none")]
     pub web_acl_arn: Option<String>,
-    #[serde(rename = "accessLogs", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "accessLogs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub access_logs: Option<GatewayElbAccessLogConfiguration>,
     #[serde(rename = "port", default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i32>,
     #[serde(rename = "protocol", default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
-    #[serde(rename = "maxAlbCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxAlbCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_alb_count: Option<i32>,
-    #[serde(rename = "httpDesync", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "httpDesync",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub http_desync: Option<String>,
-    #[serde(rename = "testTrafficRules", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "testTrafficRules",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub test_traffic_rules: Option<GatewayAlbTestTrafficRules>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostVolumeProperties {
-    #[serde(rename = "sourcePath", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sourcePath",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InferenceAccelerator {
-    #[serde(rename = "deviceName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deviceName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub device_name: Option<String>,
-    #[serde(rename = "deviceType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deviceType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub device_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InferenceAcceleratorOverride {
-    #[serde(rename = "deviceName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deviceName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub device_name: Option<String>,
-    #[serde(rename = "deviceType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deviceType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub device_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InfrastructureOptimization {
-    #[serde(rename = "scaleInAfter", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "scaleInAfter",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scale_in_after: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IngressPathSummary {
-    #[serde(rename = "accessType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "accessType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub access_type: Option<String>,
     #[serde(rename = "endpoint", default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
@@ -2599,57 +4562,145 @@ pub struct InstanceHealthCheckResult {
     pub r#type: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
-    #[serde(rename = "lastUpdated", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lastUpdated",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_updated: Option<f64>,
-    #[serde(rename = "lastStatusChange", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lastStatusChange",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_status_change: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceLaunchTemplate {
-    #[serde(rename = "ec2InstanceProfileArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ec2InstanceProfileArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ec2_instance_profile_arn: Option<String>,
-    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<ManagedInstancesNetworkConfiguration>,
-    #[serde(rename = "storageConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "storageConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub storage_configuration: Option<ManagedInstancesStorageConfiguration>,
-    #[serde(rename = "localStorageConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "localStorageConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub local_storage_configuration: Option<ManagedInstancesLocalStorageConfiguration>,
-    #[serde(rename = "monitoring", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "monitoring",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub monitoring: Option<String>,
-    #[serde(rename = "capacityOptionType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityOptionType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_option_type: Option<String>,
-    #[serde(rename = "instanceMetadataTagsPropagation", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "instanceMetadataTagsPropagation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub instance_metadata_tags_propagation: Option<bool>,
-    #[serde(rename = "instanceRequirements", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "instanceRequirements",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub instance_requirements: Option<InstanceRequirementsRequest>,
-    #[serde(rename = "fipsEnabled", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "fipsEnabled",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub fips_enabled: Option<bool>,
-    #[serde(rename = "capacityReservations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityReservations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_reservations: Option<CapacityReservationRequest>,
-    #[serde(rename = "nitroEnclavesEnabled", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "nitroEnclavesEnabled",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub nitro_enclaves_enabled: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceLaunchTemplateUpdate {
-    #[serde(rename = "ec2InstanceProfileArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ec2InstanceProfileArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ec2_instance_profile_arn: Option<String>,
-    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<ManagedInstancesNetworkConfiguration>,
-    #[serde(rename = "storageConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "storageConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub storage_configuration: Option<ManagedInstancesStorageConfiguration>,
-    #[serde(rename = "instanceMetadataTagsPropagation", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "instanceMetadataTagsPropagation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub instance_metadata_tags_propagation: Option<bool>,
-    #[serde(rename = "localStorageConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "localStorageConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub local_storage_configuration: Option<ManagedInstancesLocalStorageConfiguration>,
-    #[serde(rename = "monitoring", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "monitoring",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub monitoring: Option<String>,
-    #[serde(rename = "instanceRequirements", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "instanceRequirements",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub instance_requirements: Option<InstanceRequirementsRequest>,
-    #[serde(rename = "capacityReservations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityReservations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_reservations: Option<CapacityReservationRequest>,
 }
 
@@ -2659,49 +4710,133 @@ pub struct InstanceRequirementsRequest {
     pub v_cpu_count: Option<VCpuCountRangeRequest>,
     #[serde(rename = "memoryMiB", default, skip_serializing_if = "Option::is_none")]
     pub memory_mi_b: Option<MemoryMiBRequest>,
-    #[serde(rename = "cpuManufacturers", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "cpuManufacturers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cpu_manufacturers: Option<Vec<String>>,
-    #[serde(rename = "memoryGiBPerVCpu", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "memoryGiBPerVCpu",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub memory_gi_b_per_v_cpu: Option<MemoryGiBPerVCpuRequest>,
-    #[serde(rename = "excludedInstanceTypes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "excludedInstanceTypes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub excluded_instance_types: Option<Vec<String>>,
-    #[serde(rename = "instanceGenerations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "instanceGenerations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub instance_generations: Option<Vec<String>>,
-    #[serde(rename = "spotMaxPricePercentageOverLowestPrice", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "spotMaxPricePercentageOverLowestPrice",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub spot_max_price_percentage_over_lowest_price: Option<i32>,
-    #[serde(rename = "onDemandMaxPricePercentageOverLowestPrice", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "onDemandMaxPricePercentageOverLowestPrice",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub on_demand_max_price_percentage_over_lowest_price: Option<i32>,
     #[serde(rename = "bareMetal", default, skip_serializing_if = "Option::is_none")]
     pub bare_metal: Option<String>,
-    #[serde(rename = "burstablePerformance", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "burstablePerformance",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub burstable_performance: Option<String>,
-    #[serde(rename = "requireHibernateSupport", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "requireHibernateSupport",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub require_hibernate_support: Option<bool>,
-    #[serde(rename = "networkInterfaceCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkInterfaceCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_interface_count: Option<NetworkInterfaceCountRequest>,
-    #[serde(rename = "localStorage", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "localStorage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub local_storage: Option<String>,
-    #[serde(rename = "localStorageTypes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "localStorageTypes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub local_storage_types: Option<Vec<String>>,
-    #[serde(rename = "totalLocalStorageGB", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "totalLocalStorageGB",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub total_local_storage_gb: Option<TotalLocalStorageGBRequest>,
-    #[serde(rename = "baselineEbsBandwidthMbps", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "baselineEbsBandwidthMbps",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub baseline_ebs_bandwidth_mbps: Option<BaselineEbsBandwidthMbpsRequest>,
-    #[serde(rename = "acceleratorTypes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "acceleratorTypes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub accelerator_types: Option<Vec<String>>,
-    #[serde(rename = "acceleratorCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "acceleratorCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub accelerator_count: Option<AcceleratorCountRequest>,
-    #[serde(rename = "acceleratorManufacturers", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "acceleratorManufacturers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub accelerator_manufacturers: Option<Vec<String>>,
-    #[serde(rename = "acceleratorNames", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "acceleratorNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub accelerator_names: Option<Vec<String>>,
-    #[serde(rename = "acceleratorTotalMemoryMiB", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "acceleratorTotalMemoryMiB",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub accelerator_total_memory_mi_b: Option<AcceleratorTotalMemoryMiBRequest>,
-    #[serde(rename = "networkBandwidthGbps", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkBandwidthGbps",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_bandwidth_gbps: Option<NetworkBandwidthGbpsRequest>,
-    #[serde(rename = "allowedInstanceTypes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "allowedInstanceTypes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub allowed_instance_types: Option<Vec<String>>,
-    #[serde(rename = "maxSpotPriceAsPercentageOfOptimalOnDemandPrice", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxSpotPriceAsPercentageOfOptimalOnDemandPrice",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_spot_price_as_percentage_of_optimal_on_demand_price: Option<i32>,
 }
 
@@ -2735,27 +4870,51 @@ pub struct LimitExceededException {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LinearConfiguration {
-    #[serde(rename = "stepPercent", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "stepPercent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub step_percent: Option<f64>,
-    #[serde(rename = "stepBakeTimeInMinutes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "stepBakeTimeInMinutes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub step_bake_time_in_minutes: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LinuxParameters {
-    #[serde(rename = "capabilities", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capabilities",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capabilities: Option<KernelCapabilities>,
     #[serde(rename = "devices", default, skip_serializing_if = "Option::is_none")]
     pub devices: Option<Vec<Device>>,
-    #[serde(rename = "initProcessEnabled", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "initProcessEnabled",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub init_process_enabled: Option<bool>,
-    #[serde(rename = "sharedMemorySize", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sharedMemorySize",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub shared_memory_size: Option<i32>,
     #[serde(rename = "tmpfs", default, skip_serializing_if = "Option::is_none")]
     pub tmpfs: Option<Vec<Tmpfs>>,
     #[serde(rename = "maxSwap", default, skip_serializing_if = "Option::is_none")]
     pub max_swap: Option<i32>,
-    #[serde(rename = "swappiness", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "swappiness",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub swappiness: Option<i32>,
 }
 
@@ -2765,13 +4924,25 @@ pub struct ListAccountSettingsRequest {
     pub name: Option<String>,
     #[serde(rename = "value", default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
-    #[serde(rename = "principalArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "principalArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub principal_arn: Option<String>,
-    #[serde(rename = "effectiveSettings", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "effectiveSettings",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub effective_settings: Option<bool>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
 }
 
@@ -2787,21 +4958,41 @@ pub struct ListAccountSettingsResponse {
 pub struct ListAttributesRequest {
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "targetType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_type: Option<String>,
-    #[serde(rename = "attributeName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attributeName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attribute_name: Option<String>,
-    #[serde(rename = "attributeValue", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attributeValue",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attribute_value: Option<String>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListAttributesResponse {
-    #[serde(rename = "attributes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attributes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attributes: Option<Vec<Attribute>>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -2811,13 +5002,21 @@ pub struct ListAttributesResponse {
 pub struct ListClustersRequest {
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListClustersResponse {
-    #[serde(rename = "clusterArns", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArns",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arns: Option<Vec<String>>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -2831,7 +5030,11 @@ pub struct ListContainerInstancesRequest {
     pub filter: Option<String>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -2839,7 +5042,11 @@ pub struct ListContainerInstancesRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListContainerInstancesResponse {
-    #[serde(rename = "containerInstanceArns", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerInstanceArns",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_instance_arns: Option<Vec<String>>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -2853,7 +5060,11 @@ pub struct ListDaemonDeploymentsRequest {
     pub status: Option<Vec<String>>,
     #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<CreatedAt>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -2863,13 +5074,21 @@ pub struct ListDaemonDeploymentsRequest {
 pub struct ListDaemonDeploymentsResponse {
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
-    #[serde(rename = "daemonDeployments", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonDeployments",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_deployments: Option<Vec<DaemonDeploymentSummary>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListDaemonTaskDefinitionsRequest {
-    #[serde(rename = "familyPrefix", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "familyPrefix",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub family_prefix: Option<String>,
     #[serde(rename = "family", default, skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
@@ -2881,13 +5100,21 @@ pub struct ListDaemonTaskDefinitionsRequest {
     pub sort: Option<String>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListDaemonTaskDefinitionsResponse {
-    #[serde(rename = "daemonTaskDefinitions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonTaskDefinitions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_task_definitions: Option<Vec<DaemonTaskDefinitionSummary>>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -2895,11 +5122,23 @@ pub struct ListDaemonTaskDefinitionsResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListDaemonsRequest {
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
-    #[serde(rename = "capacityProviderArns", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviderArns",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider_arns: Option<Vec<String>>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -2907,7 +5146,11 @@ pub struct ListDaemonsRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListDaemonsResponse {
-    #[serde(rename = "daemonSummariesList", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonSummariesList",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_summaries_list: Option<Vec<DaemonSummary>>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -2921,7 +5164,11 @@ pub struct ListGatewayClusterAssociationsRequest {
     pub cluster: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Vec<String>>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -2929,7 +5176,11 @@ pub struct ListGatewayClusterAssociationsRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListGatewayClusterAssociationsResponse {
-    #[serde(rename = "gatewayClusterAssociations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayClusterAssociations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_cluster_associations: Option<Vec<GatewayClusterAssociationSummary>>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -2943,11 +5194,19 @@ pub struct ListGatewayRoutesRequest {
     pub cluster: Option<String>,
     #[serde(rename = "service", default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
-    #[serde(rename = "serviceContainerPortName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceContainerPortName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_container_port_name: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Vec<String>>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -2955,7 +5214,11 @@ pub struct ListGatewayRoutesRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListGatewayRoutesResponse {
-    #[serde(rename = "gatewayRoutes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayRoutes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_routes: Option<Vec<GatewayRouteSummary>>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -2967,7 +5230,11 @@ pub struct ListGatewaysRequest {
     pub names: Option<Vec<String>>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Vec<String>>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -2993,13 +5260,21 @@ pub struct ListServiceDeploymentsRequest {
     pub created_at: Option<CreatedAt>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListServiceDeploymentsResponse {
-    #[serde(rename = "serviceDeployments", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceDeployments",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_deployments: Option<Vec<ServiceDeploymentBrief>>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -3011,13 +5286,21 @@ pub struct ListServicesByNamespaceRequest {
     pub namespace: Option<String>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListServicesByNamespaceResponse {
-    #[serde(rename = "serviceArns", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceArns",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_arns: Option<Vec<String>>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -3029,19 +5312,39 @@ pub struct ListServicesRequest {
     pub cluster: Option<String>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
-    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "launchType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub launch_type: Option<String>,
-    #[serde(rename = "schedulingStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "schedulingStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scheduling_strategy: Option<String>,
-    #[serde(rename = "resourceManagementType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "resourceManagementType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub resource_management_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListServicesResponse {
-    #[serde(rename = "serviceArns", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceArns",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_arns: Option<Vec<String>>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -3049,7 +5352,11 @@ pub struct ListServicesResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListTagsForResourceRequest {
-    #[serde(rename = "resourceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "resourceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub resource_arn: Option<String>,
 }
 
@@ -3061,13 +5368,21 @@ pub struct ListTagsForResourceResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListTaskDefinitionFamiliesRequest {
-    #[serde(rename = "familyPrefix", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "familyPrefix",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub family_prefix: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
 }
 
@@ -3081,7 +5396,11 @@ pub struct ListTaskDefinitionFamiliesResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListTaskDefinitionsRequest {
-    #[serde(rename = "familyPrefix", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "familyPrefix",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub family_prefix: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -3089,13 +5408,21 @@ pub struct ListTaskDefinitionsRequest {
     pub sort: Option<String>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListTaskDefinitionsResponse {
-    #[serde(rename = "taskDefinitionArns", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinitionArns",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition_arns: Option<Vec<String>>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
@@ -3105,23 +5432,47 @@ pub struct ListTaskDefinitionsResponse {
 pub struct ListTasksRequest {
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "containerInstance", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerInstance",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_instance: Option<String>,
     #[serde(rename = "family", default, skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
     #[serde(rename = "nextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
-    #[serde(rename = "maxResults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxResults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<i32>,
     #[serde(rename = "startedBy", default, skip_serializing_if = "Option::is_none")]
     pub started_by: Option<String>,
-    #[serde(rename = "serviceName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_name: Option<String>,
-    #[serde(rename = "desiredStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "desiredStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub desired_status: Option<String>,
-    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "launchType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub launch_type: Option<String>,
-    #[serde(rename = "daemonName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_name: Option<String>,
 }
 
@@ -3135,15 +5486,35 @@ pub struct ListTasksResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoadBalancer {
-    #[serde(rename = "targetGroupArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetGroupArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_group_arn: Option<String>,
-    #[serde(rename = "loadBalancerName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "loadBalancerName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balancer_name: Option<String>,
-    #[serde(rename = "containerName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_name: Option<String>,
-    #[serde(rename = "containerPort", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerPort",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_port: Option<i32>,
-    #[serde(rename = "advancedConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "advancedConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub advanced_configuration: Option<AdvancedConfiguration>,
 }
 
@@ -3153,7 +5524,11 @@ pub struct LogConfiguration {
     pub log_driver: Option<String>,
     #[serde(rename = "options", default, skip_serializing_if = "Option::is_none")]
     pub options: Option<BTreeMap<String, String>>,
-    #[serde(rename = "secretOptions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "secretOptions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub secret_options: Option<Vec<Secret>>,
 }
 
@@ -3165,21 +5540,37 @@ pub struct LogDriverVolumeConfiguration {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ManagedAgent {
-    #[serde(rename = "lastStartedAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lastStartedAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_started_at: Option<f64>,
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(rename = "reason", default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(rename = "lastStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lastStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_status: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ManagedAgentStateChange {
-    #[serde(rename = "containerName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_name: Option<String>,
-    #[serde(rename = "managedAgentName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "managedAgentName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub managed_agent_name: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -3193,13 +5584,25 @@ pub struct ManagedApplicationAutoScalingPolicy {
     pub arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
     #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<f64>,
-    #[serde(rename = "policyType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "policyType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub policy_type: Option<String>,
-    #[serde(rename = "targetValue", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetValue",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_value: Option<f64>,
     #[serde(rename = "metric", default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<String>,
@@ -3207,9 +5610,17 @@ pub struct ManagedApplicationAutoScalingPolicy {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ManagedAutoScaling {
-    #[serde(rename = "scalableTarget", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "scalableTarget",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scalable_target: Option<ManagedScalableTarget>,
-    #[serde(rename = "applicationAutoScalingPolicies", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "applicationAutoScalingPolicies",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub application_auto_scaling_policies: Option<Vec<ManagedApplicationAutoScalingPolicy>>,
 }
 
@@ -3219,37 +5630,69 @@ pub struct ManagedCertificate {
     pub arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
     #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<f64>,
-    #[serde(rename = "domainName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "domainName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub domain_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ManagedIngressPath {
-    #[serde(rename = "accessType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "accessType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub access_type: Option<String>,
     #[serde(rename = "endpoint", default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    #[serde(rename = "loadBalancer", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "loadBalancer",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balancer: Option<ManagedLoadBalancer>,
-    #[serde(rename = "loadBalancerSecurityGroups", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "loadBalancerSecurityGroups",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balancer_security_groups: Option<Vec<ManagedSecurityGroup>>,
-    #[serde(rename = "certificate", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "certificate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub certificate: Option<ManagedCertificate>,
     #[serde(rename = "listener", default, skip_serializing_if = "Option::is_none")]
     pub listener: Option<ManagedListener>,
     #[serde(rename = "rule", default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<ManagedListenerRule>,
-    #[serde(rename = "targetGroups", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetGroups",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_groups: Option<Vec<ManagedTargetGroup>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ManagedInstancesLocalStorageConfiguration {
-    #[serde(rename = "useLocalStorage", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "useLocalStorage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub use_local_storage: Option<bool>,
 }
 
@@ -3257,27 +5700,55 @@ pub struct ManagedInstancesLocalStorageConfiguration {
 pub struct ManagedInstancesNetworkConfiguration {
     #[serde(rename = "subnets", default, skip_serializing_if = "Option::is_none")]
     pub subnets: Option<Vec<String>>,
-    #[serde(rename = "securityGroups", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "securityGroups",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub security_groups: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ManagedInstancesProvider {
-    #[serde(rename = "infrastructureRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "infrastructureRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub infrastructure_role_arn: Option<String>,
-    #[serde(rename = "instanceLaunchTemplate", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "instanceLaunchTemplate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub instance_launch_template: Option<InstanceLaunchTemplate>,
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub propagate_tags: Option<String>,
-    #[serde(rename = "infrastructureOptimization", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "infrastructureOptimization",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub infrastructure_optimization: Option<InfrastructureOptimization>,
-    #[serde(rename = "autoRepairConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "autoRepairConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub auto_repair_configuration: Option<AutoRepairConfiguration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ManagedInstancesStorageConfiguration {
-    #[serde(rename = "storageSizeGiB", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "storageSizeGiB",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub storage_size_gi_b: Option<i32>,
 }
 
@@ -3287,7 +5758,11 @@ pub struct ManagedListener {
     pub arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
     #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<f64>,
@@ -3299,7 +5774,11 @@ pub struct ManagedListenerRule {
     pub arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
     #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<f64>,
@@ -3311,7 +5790,11 @@ pub struct ManagedLoadBalancer {
     pub arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
     #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<f64>,
@@ -3319,7 +5802,11 @@ pub struct ManagedLoadBalancer {
     pub scheme: Option<String>,
     #[serde(rename = "subnetIds", default, skip_serializing_if = "Option::is_none")]
     pub subnet_ids: Option<Vec<String>>,
-    #[serde(rename = "securityGroupIds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "securityGroupIds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub security_group_ids: Option<Vec<String>>,
 }
 
@@ -3329,11 +5816,19 @@ pub struct ManagedLogGroup {
     pub arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
     #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<f64>,
-    #[serde(rename = "logGroupName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "logGroupName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub log_group_name: Option<String>,
 }
 
@@ -3343,7 +5838,11 @@ pub struct ManagedMetricAlarm {
     pub arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
     #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<f64>,
@@ -3355,13 +5854,25 @@ pub struct ManagedScalableTarget {
     pub arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
     #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<f64>,
-    #[serde(rename = "minCapacity", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "minCapacity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub min_capacity: Option<i32>,
-    #[serde(rename = "maxCapacity", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxCapacity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_capacity: Option<i32>,
 }
 
@@ -3369,13 +5880,29 @@ pub struct ManagedScalableTarget {
 pub struct ManagedScaling {
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "targetCapacity", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetCapacity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_capacity: Option<i32>,
-    #[serde(rename = "minimumScalingStepSize", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "minimumScalingStepSize",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub minimum_scaling_step_size: Option<i32>,
-    #[serde(rename = "maximumScalingStepSize", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maximumScalingStepSize",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub maximum_scaling_step_size: Option<i32>,
-    #[serde(rename = "instanceWarmupPeriod", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "instanceWarmupPeriod",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub instance_warmup_period: Option<i32>,
 }
 
@@ -3385,7 +5912,11 @@ pub struct ManagedSecurityGroup {
     pub arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
     #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<f64>,
@@ -3395,7 +5926,11 @@ pub struct ManagedSecurityGroup {
 pub struct ManagedStorageConfiguration {
     #[serde(rename = "kmsKeyId", default, skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
-    #[serde(rename = "fargateEphemeralStorageKmsKeyId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "fargateEphemeralStorageKmsKeyId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub fargate_ephemeral_storage_kms_key_id: Option<String>,
 }
 
@@ -3405,13 +5940,25 @@ pub struct ManagedTargetGroup {
     pub arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
     #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<f64>,
-    #[serde(rename = "healthCheckPath", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthCheckPath",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check_path: Option<String>,
-    #[serde(rename = "healthCheckPort", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthCheckPort",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check_port: Option<i32>,
     #[serde(rename = "port", default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i32>,
@@ -3435,9 +5982,17 @@ pub struct MemoryMiBRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MetricConfiguration {
-    #[serde(rename = "metricNames", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "metricNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub metric_names: Option<Vec<String>>,
-    #[serde(rename = "resolutionSeconds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "resolutionSeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub resolution_seconds: Option<i32>,
 }
 
@@ -3449,15 +6004,27 @@ pub struct MissingVersionException {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MonitoringConfiguration {
-    #[serde(rename = "metricConfigurations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "metricConfigurations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub metric_configurations: Option<Vec<MetricConfiguration>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MountPoint {
-    #[serde(rename = "sourceVolume", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sourceVolume",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_volume: Option<String>,
-    #[serde(rename = "containerPath", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerPath",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_path: Option<String>,
     #[serde(rename = "readOnly", default, skip_serializing_if = "Option::is_none")]
     pub read_only: Option<bool>,
@@ -3481,31 +6048,59 @@ pub struct NetworkBandwidthGbpsRequest {
 pub struct NetworkBinding {
     #[serde(rename = "bindIP", default, skip_serializing_if = "Option::is_none")]
     pub bind_ip: Option<String>,
-    #[serde(rename = "containerPort", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerPort",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_port: Option<i32>,
     #[serde(rename = "hostPort", default, skip_serializing_if = "Option::is_none")]
     pub host_port: Option<i32>,
     #[serde(rename = "protocol", default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
-    #[serde(rename = "containerPortRange", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerPortRange",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_port_range: Option<String>,
-    #[serde(rename = "hostPortRange", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "hostPortRange",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub host_port_range: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NetworkConfiguration {
-    #[serde(rename = "awsvpcConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "awsvpcConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub awsvpc_configuration: Option<AwsVpcConfiguration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NetworkInterface {
-    #[serde(rename = "attachmentId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attachmentId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attachment_id: Option<String>,
-    #[serde(rename = "privateIpv4Address", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "privateIpv4Address",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub private_ipv4_address: Option<String>,
-    #[serde(rename = "ipv6Address", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ipv6Address",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ipv6_address: Option<String>,
 }
 
@@ -3527,7 +6122,11 @@ pub struct NoUpdateAvailableException {
 pub struct NvidiaMpsAllocation {
     #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<i32>,
-    #[serde(rename = "maxComputePercent", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxComputePercent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_compute_percent: Option<i32>,
 }
 
@@ -3535,7 +6134,11 @@ pub struct NvidiaMpsAllocation {
 pub struct PlacementConstraint {
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub r#type: Option<String>,
-    #[serde(rename = "expression", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "expression",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expression: Option<String>,
 }
 
@@ -3569,7 +6172,11 @@ pub struct PlatformUnknownException {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PortMapping {
-    #[serde(rename = "containerPort", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerPort",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_port: Option<i32>,
     #[serde(rename = "hostPort", default, skip_serializing_if = "Option::is_none")]
     pub host_port: Option<i32>,
@@ -3577,9 +6184,17 @@ pub struct PortMapping {
     pub protocol: Option<String>,
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(rename = "appProtocol", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "appProtocol",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub app_protocol: Option<String>,
-    #[serde(rename = "containerPortRange", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerPortRange",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_port_range: Option<String>,
 }
 
@@ -3587,9 +6202,17 @@ pub struct PortMapping {
 pub struct ProtectedTask {
     #[serde(rename = "taskArn", default, skip_serializing_if = "Option::is_none")]
     pub task_arn: Option<String>,
-    #[serde(rename = "protectionEnabled", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "protectionEnabled",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub protection_enabled: Option<bool>,
-    #[serde(rename = "expirationDate", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "expirationDate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expiration_date: Option<f64>,
 }
 
@@ -3597,9 +6220,17 @@ pub struct ProtectedTask {
 pub struct ProxyConfiguration {
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub r#type: Option<String>,
-    #[serde(rename = "containerName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_name: Option<String>,
-    #[serde(rename = "properties", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "properties",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub properties: Option<Vec<KeyValuePair>>,
 }
 
@@ -3623,7 +6254,11 @@ pub struct PutAccountSettingRequest {
     pub name: Option<String>,
     #[serde(rename = "value", default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
-    #[serde(rename = "principalArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "principalArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub principal_arn: Option<String>,
 }
 
@@ -3637,13 +6272,21 @@ pub struct PutAccountSettingResponse {
 pub struct PutAttributesRequest {
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "attributes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attributes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attributes: Option<Vec<Attribute>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PutAttributesResponse {
-    #[serde(rename = "attributes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attributes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attributes: Option<Vec<Attribute>>,
 }
 
@@ -3651,9 +6294,17 @@ pub struct PutAttributesResponse {
 pub struct PutClusterCapacityProvidersRequest {
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "capacityProviders", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviders",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_providers: Option<Vec<String>>,
-    #[serde(rename = "defaultCapacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "defaultCapacityProviderStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
 }
 
@@ -3667,19 +6318,47 @@ pub struct PutClusterCapacityProvidersResponse {
 pub struct RegisterContainerInstanceRequest {
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "instanceIdentityDocument", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "instanceIdentityDocument",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub instance_identity_document: Option<String>,
-    #[serde(rename = "instanceIdentityDocumentSignature", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "instanceIdentityDocumentSignature",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub instance_identity_document_signature: Option<String>,
-    #[serde(rename = "totalResources", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "totalResources",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub total_resources: Option<Vec<Resource>>,
-    #[serde(rename = "versionInfo", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "versionInfo",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub version_info: Option<VersionInfo>,
-    #[serde(rename = "containerInstanceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerInstanceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_instance_arn: Option<String>,
-    #[serde(rename = "attributes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attributes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attributes: Option<Vec<Attribute>>,
-    #[serde(rename = "platformDevices", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformDevices",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub platform_devices: Option<Vec<PlatformDevice>>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
@@ -3687,7 +6366,11 @@ pub struct RegisterContainerInstanceRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RegisterContainerInstanceResponse {
-    #[serde(rename = "containerInstance", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerInstance",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_instance: Option<ContainerInstance>,
 }
 
@@ -3695,11 +6378,23 @@ pub struct RegisterContainerInstanceResponse {
 pub struct RegisterDaemonTaskDefinitionRequest {
     #[serde(rename = "family", default, skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
-    #[serde(rename = "taskRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_role_arn: Option<String>,
-    #[serde(rename = "executionRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "executionRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub execution_role_arn: Option<String>,
-    #[serde(rename = "containerDefinitions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerDefinitions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_definitions: Option<Vec<DaemonContainerDefinition>>,
     #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
@@ -3717,7 +6412,11 @@ pub struct RegisterDaemonTaskDefinitionRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RegisterDaemonTaskDefinitionResponse {
-    #[serde(rename = "daemonTaskDefinitionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonTaskDefinitionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_task_definition_arn: Option<String>,
 }
 
@@ -3725,19 +6424,43 @@ pub struct RegisterDaemonTaskDefinitionResponse {
 pub struct RegisterTaskDefinitionRequest {
     #[serde(rename = "family", default, skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
-    #[serde(rename = "taskRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_role_arn: Option<String>,
-    #[serde(rename = "executionRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "executionRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub execution_role_arn: Option<String>,
-    #[serde(rename = "networkMode", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkMode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_mode: Option<String>,
-    #[serde(rename = "containerDefinitions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerDefinitions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_definitions: Option<Vec<ContainerDefinition>>,
     #[serde(rename = "volumes", default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Vec<Volume>>,
-    #[serde(rename = "placementConstraints", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "placementConstraints",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub placement_constraints: Option<Vec<TaskDefinitionPlacementConstraint>>,
-    #[serde(rename = "requiresCompatibilities", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "requiresCompatibilities",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub requires_compatibilities: Option<Vec<String>>,
     #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
@@ -3749,23 +6472,51 @@ pub struct RegisterTaskDefinitionRequest {
     pub pid_mode: Option<String>,
     #[serde(rename = "ipcMode", default, skip_serializing_if = "Option::is_none")]
     pub ipc_mode: Option<String>,
-    #[serde(rename = "proxyConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "proxyConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub proxy_configuration: Option<ProxyConfiguration>,
-    #[serde(rename = "inferenceAccelerators", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "inferenceAccelerators",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub inference_accelerators: Option<Vec<InferenceAccelerator>>,
-    #[serde(rename = "ephemeralStorage", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ephemeralStorage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ephemeral_storage: Option<EphemeralStorage>,
-    #[serde(rename = "runtimePlatform", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "runtimePlatform",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub runtime_platform: Option<RuntimePlatform>,
-    #[serde(rename = "enableFaultInjection", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableFaultInjection",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_fault_injection: Option<bool>,
-    #[serde(rename = "trustedExecutionConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "trustedExecutionConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub trusted_execution_configuration: Option<TrustedExecutionConfiguration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RegisterTaskDefinitionResponse {
-    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition: Option<TaskDefinition>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
@@ -3773,15 +6524,27 @@ pub struct RegisterTaskDefinitionResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RepositoryCredentials {
-    #[serde(rename = "credentialsParameter", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "credentialsParameter",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub credentials_parameter: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResolvedConfiguration {
-    #[serde(rename = "loadBalancers", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "loadBalancers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balancers: Option<Vec<ServiceRevisionLoadBalancer>>,
-    #[serde(rename = "vpcLatticeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "vpcLatticeConfigurations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub vpc_lattice_configurations: Option<Vec<ServiceRevisionVpcLatticeConfiguration>>,
 }
 
@@ -3791,13 +6554,25 @@ pub struct Resource {
     pub name: Option<String>,
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub r#type: Option<String>,
-    #[serde(rename = "doubleValue", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "doubleValue",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub double_value: Option<f64>,
     #[serde(rename = "longValue", default, skip_serializing_if = "Option::is_none")]
     pub long_value: Option<i64>,
-    #[serde(rename = "integerValue", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "integerValue",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub integer_value: Option<i32>,
-    #[serde(rename = "stringSetValue", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "stringSetValue",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub string_set_value: Option<Vec<String>>,
 }
 
@@ -3819,7 +6594,11 @@ pub struct ResourceRequirement {
     pub value: Option<String>,
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub r#type: Option<String>,
-    #[serde(rename = "sharingStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sharingStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sharing_strategy: Option<SharingStrategy>,
 }
 
@@ -3829,49 +6608,105 @@ pub struct Rollback {
     pub reason: Option<String>,
     #[serde(rename = "startedAt", default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<f64>,
-    #[serde(rename = "serviceRevisionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceRevisionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_revision_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunTaskRequest {
-    #[serde(rename = "capacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviderStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
     #[serde(rename = "count", default, skip_serializing_if = "Option::is_none")]
     pub count: Option<i32>,
-    #[serde(rename = "enableECSManagedTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableECSManagedTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_ecs_managed_tags: Option<bool>,
-    #[serde(rename = "enableExecuteCommand", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableExecuteCommand",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_execute_command: Option<bool>,
     #[serde(rename = "group", default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
-    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "launchType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub launch_type: Option<String>,
-    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<NetworkConfiguration>,
     #[serde(rename = "overrides", default, skip_serializing_if = "Option::is_none")]
     pub overrides: Option<TaskOverride>,
-    #[serde(rename = "placementConstraints", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "placementConstraints",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub placement_constraints: Option<Vec<PlacementConstraint>>,
-    #[serde(rename = "placementStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "placementStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub placement_strategy: Option<Vec<PlacementStrategy>>,
-    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub platform_version: Option<String>,
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub propagate_tags: Option<String>,
-    #[serde(rename = "referenceId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "referenceId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reference_id: Option<String>,
     #[serde(rename = "startedBy", default, skip_serializing_if = "Option::is_none")]
     pub started_by: Option<String>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
-    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition: Option<String>,
-    #[serde(rename = "clientToken", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clientToken",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_token: Option<String>,
-    #[serde(rename = "volumeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "volumeConfigurations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub volume_configurations: Option<Vec<TaskVolumeConfiguration>>,
 }
 
@@ -3885,27 +6720,55 @@ pub struct RunTaskResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RuntimePlatform {
-    #[serde(rename = "cpuArchitecture", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "cpuArchitecture",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cpu_architecture: Option<String>,
-    #[serde(rename = "operatingSystemFamily", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "operatingSystemFamily",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub operating_system_family: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RuntimePlatformOverride {
-    #[serde(rename = "cpuArchitecture", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "cpuArchitecture",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cpu_architecture: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct S3FilesVolumeConfiguration {
-    #[serde(rename = "fileSystemArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "fileSystemArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub file_system_arn: Option<String>,
-    #[serde(rename = "rootDirectory", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "rootDirectory",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub root_directory: Option<String>,
-    #[serde(rename = "transitEncryptionPort", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "transitEncryptionPort",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub transit_encryption_port: Option<i32>,
-    #[serde(rename = "accessPointArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "accessPointArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub access_point_arn: Option<String>,
 }
 
@@ -3933,39 +6796,99 @@ pub struct ServerException {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Service {
-    #[serde(rename = "serviceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_arn: Option<String>,
-    #[serde(rename = "serviceName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_name: Option<String>,
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
-    #[serde(rename = "loadBalancers", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "loadBalancers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balancers: Option<Vec<LoadBalancer>>,
-    #[serde(rename = "serviceRegistries", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceRegistries",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_registries: Option<Vec<ServiceRegistry>>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "desiredCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "desiredCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub desired_count: Option<i32>,
-    #[serde(rename = "runningCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "runningCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub running_count: Option<i32>,
-    #[serde(rename = "pendingCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "pendingCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pending_count: Option<i32>,
-    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "launchType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub launch_type: Option<String>,
-    #[serde(rename = "capacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviderStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
-    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub platform_version: Option<String>,
-    #[serde(rename = "platformFamily", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformFamily",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub platform_family: Option<String>,
-    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition: Option<String>,
-    #[serde(rename = "deploymentConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deploymentConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_configuration: Option<DeploymentConfiguration>,
     #[serde(rename = "taskSets", default, skip_serializing_if = "Option::is_none")]
     pub task_sets: Option<Vec<TaskSet>>,
-    #[serde(rename = "deployments", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deployments",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployments: Option<Vec<Deployment>>,
     #[serde(rename = "roleArn", default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
@@ -3973,35 +6896,87 @@ pub struct Service {
     pub events: Option<Vec<ServiceEvent>>,
     #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<f64>,
-    #[serde(rename = "currentServiceDeployment", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "currentServiceDeployment",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub current_service_deployment: Option<String>,
-    #[serde(rename = "currentServiceRevisions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "currentServiceRevisions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub current_service_revisions: Option<Vec<ServiceCurrentRevisionSummary>>,
-    #[serde(rename = "placementConstraints", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "placementConstraints",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub placement_constraints: Option<Vec<PlacementConstraint>>,
-    #[serde(rename = "placementStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "placementStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub placement_strategy: Option<Vec<PlacementStrategy>>,
-    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<NetworkConfiguration>,
-    #[serde(rename = "healthCheckGracePeriodSeconds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthCheckGracePeriodSeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check_grace_period_seconds: Option<i32>,
-    #[serde(rename = "schedulingStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "schedulingStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scheduling_strategy: Option<String>,
-    #[serde(rename = "deploymentController", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deploymentController",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_controller: Option<DeploymentController>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
     #[serde(rename = "createdBy", default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
-    #[serde(rename = "enableECSManagedTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableECSManagedTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_ecs_managed_tags: Option<bool>,
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub propagate_tags: Option<String>,
-    #[serde(rename = "enableExecuteCommand", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableExecuteCommand",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_execute_command: Option<bool>,
-    #[serde(rename = "availabilityZoneRebalancing", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "availabilityZoneRebalancing",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub availability_zone_rebalancing: Option<String>,
-    #[serde(rename = "resourceManagementType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "resourceManagementType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub resource_management_type: Option<String>,
 }
 
@@ -4009,7 +6984,11 @@ pub struct Service {
 pub struct ServiceConnectAccessLogConfiguration {
     #[serde(rename = "format", default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
-    #[serde(rename = "includeQueryParameters", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "includeQueryParameters",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub include_query_parameters: Option<String>,
 }
 
@@ -4019,7 +6998,11 @@ pub struct ServiceConnectClientAlias {
     pub port: Option<i32>,
     #[serde(rename = "dnsName", default, skip_serializing_if = "Option::is_none")]
     pub dns_name: Option<String>,
-    #[serde(rename = "testTrafficRules", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "testTrafficRules",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub test_traffic_rules: Option<ServiceConnectTestTrafficRules>,
 }
 
@@ -4031,11 +7014,23 @@ pub struct ServiceConnectConfiguration {
     pub namespace: Option<String>,
     #[serde(rename = "services", default, skip_serializing_if = "Option::is_none")]
     pub services: Option<Vec<ServiceConnectService>>,
-    #[serde(rename = "logConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "logConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub log_configuration: Option<LogConfiguration>,
-    #[serde(rename = "accessLogConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "accessLogConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub access_log_configuration: Option<ServiceConnectAccessLogConfiguration>,
-    #[serde(rename = "containerConfigurations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerConfigurations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_configurations: Option<Vec<ServiceConnectContainerConfiguration>>,
 }
 
@@ -4049,11 +7044,23 @@ pub struct ServiceConnectContainerConfiguration {
 pub struct ServiceConnectService {
     #[serde(rename = "portName", default, skip_serializing_if = "Option::is_none")]
     pub port_name: Option<String>,
-    #[serde(rename = "discoveryName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "discoveryName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub discovery_name: Option<String>,
-    #[serde(rename = "clientAliases", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clientAliases",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_aliases: Option<Vec<ServiceConnectClientAlias>>,
-    #[serde(rename = "ingressPortOverride", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ingressPortOverride",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ingress_port_override: Option<i32>,
     #[serde(rename = "timeout", default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<TimeoutConfiguration>,
@@ -4063,9 +7070,17 @@ pub struct ServiceConnectService {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceConnectServiceResource {
-    #[serde(rename = "discoveryName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "discoveryName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub discovery_name: Option<String>,
-    #[serde(rename = "discoveryArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "discoveryArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub discovery_arn: Option<String>,
 }
 
@@ -4091,13 +7106,21 @@ pub struct ServiceConnectTestTrafficRules {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceConnectTlsCertificateAuthority {
-    #[serde(rename = "awsPcaAuthorityArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "awsPcaAuthorityArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub aws_pca_authority_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceConnectTlsConfiguration {
-    #[serde(rename = "issuerCertificateAuthority", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "issuerCertificateAuthority",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub issuer_certificate_authority: Option<ServiceConnectTlsCertificateAuthority>,
     #[serde(rename = "kmsKey", default, skip_serializing_if = "Option::is_none")]
     pub kms_key: Option<String>,
@@ -4109,49 +7132,105 @@ pub struct ServiceConnectTlsConfiguration {
 pub struct ServiceCurrentRevisionSummary {
     #[serde(rename = "arn", default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
-    #[serde(rename = "requestedTaskCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "requestedTaskCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub requested_task_count: Option<i32>,
-    #[serde(rename = "runningTaskCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "runningTaskCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub running_task_count: Option<i32>,
-    #[serde(rename = "pendingTaskCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "pendingTaskCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pending_task_count: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceDeployment {
-    #[serde(rename = "serviceDeploymentArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceDeploymentArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_deployment_arn: Option<String>,
-    #[serde(rename = "serviceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_arn: Option<String>,
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
     #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<f64>,
     #[serde(rename = "startedAt", default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<f64>,
-    #[serde(rename = "finishedAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "finishedAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub finished_at: Option<f64>,
     #[serde(rename = "stoppedAt", default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<f64>,
     #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<f64>,
-    #[serde(rename = "sourceServiceRevisions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sourceServiceRevisions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_service_revisions: Option<Vec<ServiceRevisionSummary>>,
-    #[serde(rename = "targetServiceRevision", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetServiceRevision",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_service_revision: Option<ServiceRevisionSummary>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
-    #[serde(rename = "lifecycleStage", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lifecycleStage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lifecycle_stage: Option<String>,
-    #[serde(rename = "lifecycleHookDetails", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lifecycleHookDetails",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lifecycle_hook_details: Option<Vec<DeploymentLifecycleHookDetail>>,
-    #[serde(rename = "deploymentConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deploymentConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_configuration: Option<DeploymentConfiguration>,
     #[serde(rename = "rollback", default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<Rollback>,
-    #[serde(rename = "deploymentCircuitBreaker", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deploymentCircuitBreaker",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_circuit_breaker: Option<ServiceDeploymentCircuitBreaker>,
     #[serde(rename = "alarms", default, skip_serializing_if = "Option::is_none")]
     pub alarms: Option<ServiceDeploymentAlarms>,
@@ -4161,31 +7240,63 @@ pub struct ServiceDeployment {
 pub struct ServiceDeploymentAlarms {
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "alarmNames", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "alarmNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub alarm_names: Option<Vec<String>>,
-    #[serde(rename = "triggeredAlarmNames", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "triggeredAlarmNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub triggered_alarm_names: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceDeploymentBrief {
-    #[serde(rename = "serviceDeploymentArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceDeploymentArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_deployment_arn: Option<String>,
-    #[serde(rename = "serviceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_arn: Option<String>,
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
     #[serde(rename = "startedAt", default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<f64>,
     #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<f64>,
-    #[serde(rename = "finishedAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "finishedAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub finished_at: Option<f64>,
-    #[serde(rename = "targetServiceRevisionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetServiceRevisionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_service_revision_arn: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "statusReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "statusReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_reason: Option<String>,
 }
 
@@ -4193,7 +7304,11 @@ pub struct ServiceDeploymentBrief {
 pub struct ServiceDeploymentCircuitBreaker {
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "failureCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "failureCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub failure_count: Option<i32>,
     #[serde(rename = "threshold", default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<i32>,
@@ -4221,23 +7336,47 @@ pub struct ServiceManagedEBSVolumeConfiguration {
     pub encrypted: Option<bool>,
     #[serde(rename = "kmsKeyId", default, skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
-    #[serde(rename = "volumeType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "volumeType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub volume_type: Option<String>,
     #[serde(rename = "sizeInGiB", default, skip_serializing_if = "Option::is_none")]
     pub size_in_gi_b: Option<i32>,
-    #[serde(rename = "snapshotId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "snapshotId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub snapshot_id: Option<String>,
-    #[serde(rename = "volumeInitializationRate", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "volumeInitializationRate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub volume_initialization_rate: Option<i32>,
     #[serde(rename = "iops", default, skip_serializing_if = "Option::is_none")]
     pub iops: Option<i32>,
-    #[serde(rename = "throughput", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "throughput",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub throughput: Option<i32>,
-    #[serde(rename = "tagSpecifications", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "tagSpecifications",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tag_specifications: Option<Vec<EBSTagSpecification>>,
     #[serde(rename = "roleArn", default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
-    #[serde(rename = "filesystemType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "filesystemType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub filesystem_type: Option<String>,
 }
 
@@ -4255,77 +7394,185 @@ pub struct ServiceNotFoundException {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceRegistry {
-    #[serde(rename = "registryArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "registryArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub registry_arn: Option<String>,
     #[serde(rename = "port", default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i32>,
-    #[serde(rename = "containerName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_name: Option<String>,
-    #[serde(rename = "containerPort", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerPort",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_port: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceRevision {
-    #[serde(rename = "serviceRevisionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceRevisionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_revision_arn: Option<String>,
-    #[serde(rename = "serviceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_arn: Option<String>,
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
-    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition: Option<String>,
-    #[serde(rename = "capacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviderStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
-    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "launchType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub launch_type: Option<String>,
-    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub platform_version: Option<String>,
-    #[serde(rename = "platformFamily", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformFamily",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub platform_family: Option<String>,
-    #[serde(rename = "loadBalancers", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "loadBalancers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balancers: Option<Vec<LoadBalancer>>,
-    #[serde(rename = "serviceRegistries", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceRegistries",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_registries: Option<Vec<ServiceRegistry>>,
-    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<NetworkConfiguration>,
-    #[serde(rename = "containerImages", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerImages",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_images: Option<Vec<ContainerImage>>,
-    #[serde(rename = "guardDutyEnabled", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "guardDutyEnabled",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub guard_duty_enabled: Option<bool>,
-    #[serde(rename = "serviceConnectConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceConnectConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_connect_configuration: Option<ServiceConnectConfiguration>,
-    #[serde(rename = "volumeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "volumeConfigurations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub volume_configurations: Option<Vec<ServiceVolumeConfiguration>>,
-    #[serde(rename = "fargateEphemeralStorage", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "fargateEphemeralStorage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub fargate_ephemeral_storage: Option<DeploymentEphemeralStorage>,
     #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<f64>,
-    #[serde(rename = "vpcLatticeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "vpcLatticeConfigurations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub vpc_lattice_configurations: Option<Vec<VpcLatticeConfiguration>>,
-    #[serde(rename = "resolvedConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "resolvedConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub resolved_configuration: Option<ResolvedConfiguration>,
-    #[serde(rename = "ecsManagedResources", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ecsManagedResources",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ecs_managed_resources: Option<ECSManagedResources>,
     #[serde(rename = "overrides", default, skip_serializing_if = "Option::is_none")]
     pub overrides: Option<ServiceRevisionOverrides>,
-    #[serde(rename = "gatewayConnectors", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayConnectors",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_connectors: Option<Vec<GatewayConnector>>,
-    #[serde(rename = "monitoring", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "monitoring",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub monitoring: Option<MonitoringConfiguration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceRevisionLoadBalancer {
-    #[serde(rename = "targetGroupArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetGroupArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_group_arn: Option<String>,
-    #[serde(rename = "productionListenerRule", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "productionListenerRule",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub production_listener_rule: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceRevisionOverrides {
-    #[serde(rename = "runtimePlatform", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "runtimePlatform",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub runtime_platform: Option<RuntimePlatformOverride>,
 }
 
@@ -4333,23 +7580,51 @@ pub struct ServiceRevisionOverrides {
 pub struct ServiceRevisionSummary {
     #[serde(rename = "arn", default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
-    #[serde(rename = "requestedTaskCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "requestedTaskCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub requested_task_count: Option<i32>,
-    #[serde(rename = "runningTaskCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "runningTaskCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub running_task_count: Option<i32>,
-    #[serde(rename = "pendingTaskCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "pendingTaskCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pending_task_count: Option<i32>,
-    #[serde(rename = "requestedTestTrafficWeight", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "requestedTestTrafficWeight",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub requested_test_traffic_weight: Option<f64>,
-    #[serde(rename = "requestedProductionTrafficWeight", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "requestedProductionTrafficWeight",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub requested_production_traffic_weight: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceRevisionVpcLatticeConfiguration {
-    #[serde(rename = "targetGroupArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetGroupArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_group_arn: Option<String>,
-    #[serde(rename = "productionListenerRule", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "productionListenerRule",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub production_listener_rule: Option<String>,
 }
 
@@ -4357,7 +7632,11 @@ pub struct ServiceRevisionVpcLatticeConfiguration {
 pub struct ServiceVolumeConfiguration {
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(rename = "managedEBSVolume", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "managedEBSVolume",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub managed_ebs_volume: Option<ServiceManagedEBSVolumeConfiguration>,
 }
 
@@ -4367,7 +7646,11 @@ pub struct Session {
     pub session_id: Option<String>,
     #[serde(rename = "streamUrl", default, skip_serializing_if = "Option::is_none")]
     pub stream_url: Option<String>,
-    #[serde(rename = "tokenValue", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "tokenValue",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub token_value: Option<String>,
 }
 
@@ -4377,7 +7660,11 @@ pub struct Setting {
     pub name: Option<String>,
     #[serde(rename = "value", default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
-    #[serde(rename = "principalArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "principalArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub principal_arn: Option<String>,
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub r#type: Option<String>,
@@ -4393,29 +7680,61 @@ pub struct SharingStrategy {
 pub struct StartTaskRequest {
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "containerInstances", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerInstances",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_instances: Option<Vec<String>>,
-    #[serde(rename = "enableECSManagedTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableECSManagedTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_ecs_managed_tags: Option<bool>,
-    #[serde(rename = "enableExecuteCommand", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableExecuteCommand",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_execute_command: Option<bool>,
     #[serde(rename = "group", default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
-    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<NetworkConfiguration>,
     #[serde(rename = "overrides", default, skip_serializing_if = "Option::is_none")]
     pub overrides: Option<TaskOverride>,
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub propagate_tags: Option<String>,
-    #[serde(rename = "referenceId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "referenceId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reference_id: Option<String>,
     #[serde(rename = "startedBy", default, skip_serializing_if = "Option::is_none")]
     pub started_by: Option<String>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
-    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition: Option<String>,
-    #[serde(rename = "volumeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "volumeConfigurations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub volume_configurations: Option<Vec<TaskVolumeConfiguration>>,
 }
 
@@ -4429,7 +7748,11 @@ pub struct StartTaskResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StopServiceDeploymentRequest {
-    #[serde(rename = "serviceDeploymentArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceDeploymentArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_deployment_arn: Option<String>,
     #[serde(rename = "stopType", default, skip_serializing_if = "Option::is_none")]
     pub stop_type: Option<String>,
@@ -4437,7 +7760,11 @@ pub struct StopServiceDeploymentRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StopServiceDeploymentResponse {
-    #[serde(rename = "serviceDeploymentArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceDeploymentArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_deployment_arn: Option<String>,
 }
 
@@ -4461,13 +7788,21 @@ pub struct StopTaskResponse {
 pub struct SubmitAttachmentStateChangesRequest {
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "attachments", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attachments",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attachments: Option<Vec<AttachmentStateChange>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SubmitAttachmentStateChangesResponse {
-    #[serde(rename = "acknowledgment", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "acknowledgment",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub acknowledgment: Option<String>,
 }
 
@@ -4477,7 +7812,11 @@ pub struct SubmitContainerStateChangeRequest {
     pub cluster: Option<String>,
     #[serde(rename = "task", default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
-    #[serde(rename = "containerName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_name: Option<String>,
     #[serde(rename = "runtimeId", default, skip_serializing_if = "Option::is_none")]
     pub runtime_id: Option<String>,
@@ -4487,13 +7826,21 @@ pub struct SubmitContainerStateChangeRequest {
     pub exit_code: Option<i32>,
     #[serde(rename = "reason", default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(rename = "networkBindings", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkBindings",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_bindings: Option<Vec<NetworkBinding>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SubmitContainerStateChangeResponse {
-    #[serde(rename = "acknowledgment", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "acknowledgment",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub acknowledgment: Option<String>,
 }
 
@@ -4507,23 +7854,51 @@ pub struct SubmitTaskStateChangeRequest {
     pub status: Option<String>,
     #[serde(rename = "reason", default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(rename = "containers", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub containers: Option<Vec<ContainerStateChange>>,
-    #[serde(rename = "attachments", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attachments",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attachments: Option<Vec<AttachmentStateChange>>,
-    #[serde(rename = "managedAgents", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "managedAgents",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub managed_agents: Option<Vec<ManagedAgentStateChange>>,
-    #[serde(rename = "pullStartedAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "pullStartedAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pull_started_at: Option<f64>,
-    #[serde(rename = "pullStoppedAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "pullStoppedAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pull_stopped_at: Option<f64>,
-    #[serde(rename = "executionStoppedAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "executionStoppedAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub execution_stopped_at: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SubmitTaskStateChangeResponse {
-    #[serde(rename = "acknowledgment", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "acknowledgment",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub acknowledgment: Option<String>,
 }
 
@@ -4545,15 +7920,18 @@ pub struct Tag {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TagResourceRequest {
-    #[serde(rename = "resourceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "resourceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub resource_arn: Option<String>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TagResourceResponse {
-}
+pub struct TagResourceResponse {}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TargetNotConnectedException {
@@ -4569,55 +7947,135 @@ pub struct TargetNotFoundException {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Task {
-    #[serde(rename = "attachments", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attachments",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attachments: Option<Vec<Attachment>>,
-    #[serde(rename = "attributes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attributes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attributes: Option<Vec<Attribute>>,
-    #[serde(rename = "availabilityZone", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "availabilityZone",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub availability_zone: Option<String>,
-    #[serde(rename = "capacityProviderName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviderName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider_name: Option<String>,
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
-    #[serde(rename = "connectivity", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "connectivity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub connectivity: Option<String>,
-    #[serde(rename = "connectivityAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "connectivityAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub connectivity_at: Option<f64>,
-    #[serde(rename = "containerInstanceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerInstanceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_instance_arn: Option<String>,
-    #[serde(rename = "containers", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub containers: Option<Vec<Container>>,
     #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
     #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<f64>,
-    #[serde(rename = "desiredStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "desiredStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub desired_status: Option<String>,
-    #[serde(rename = "enableExecuteCommand", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableExecuteCommand",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_execute_command: Option<bool>,
-    #[serde(rename = "executionStoppedAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "executionStoppedAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub execution_stopped_at: Option<f64>,
     #[serde(rename = "group", default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
-    #[serde(rename = "healthStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_status: Option<String>,
-    #[serde(rename = "inferenceAccelerators", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "inferenceAccelerators",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub inference_accelerators: Option<Vec<InferenceAccelerator>>,
-    #[serde(rename = "lastStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lastStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_status: Option<String>,
-    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "launchType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub launch_type: Option<String>,
     #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
     #[serde(rename = "overrides", default, skip_serializing_if = "Option::is_none")]
     pub overrides: Option<TaskOverride>,
-    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub platform_version: Option<String>,
-    #[serde(rename = "platformFamily", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformFamily",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub platform_family: Option<String>,
-    #[serde(rename = "pullStartedAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "pullStartedAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pull_started_at: Option<f64>,
-    #[serde(rename = "pullStoppedAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "pullStoppedAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pull_stopped_at: Option<f64>,
     #[serde(rename = "startedAt", default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<f64>,
@@ -4627,39 +8085,83 @@ pub struct Task {
     pub stop_code: Option<String>,
     #[serde(rename = "stoppedAt", default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<f64>,
-    #[serde(rename = "stoppedReason", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "stoppedReason",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stopped_reason: Option<String>,
-    #[serde(rename = "stoppingAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "stoppingAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stopping_at: Option<f64>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
     #[serde(rename = "taskArn", default, skip_serializing_if = "Option::is_none")]
     pub task_arn: Option<String>,
-    #[serde(rename = "taskDefinitionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinitionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition_arn: Option<String>,
     #[serde(rename = "version", default, skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
-    #[serde(rename = "ephemeralStorage", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ephemeralStorage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ephemeral_storage: Option<EphemeralStorage>,
-    #[serde(rename = "fargateEphemeralStorage", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "fargateEphemeralStorage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub fargate_ephemeral_storage: Option<TaskEphemeralStorage>,
-    #[serde(rename = "trustedExecutionSummary", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "trustedExecutionSummary",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub trusted_execution_summary: Option<TrustedExecutionSummary>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskDefinition {
-    #[serde(rename = "taskDefinitionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinitionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition_arn: Option<String>,
-    #[serde(rename = "containerDefinitions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerDefinitions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_definitions: Option<Vec<ContainerDefinition>>,
     #[serde(rename = "family", default, skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
-    #[serde(rename = "taskRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_role_arn: Option<String>,
-    #[serde(rename = "executionRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "executionRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub execution_role_arn: Option<String>,
-    #[serde(rename = "networkMode", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkMode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_mode: Option<String>,
     #[serde(rename = "revision", default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<i32>,
@@ -4667,41 +8169,97 @@ pub struct TaskDefinition {
     pub volumes: Option<Vec<Volume>>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "requiresAttributes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "requiresAttributes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub requires_attributes: Option<Vec<Attribute>>,
-    #[serde(rename = "placementConstraints", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "placementConstraints",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub placement_constraints: Option<Vec<TaskDefinitionPlacementConstraint>>,
-    #[serde(rename = "compatibilities", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "compatibilities",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub compatibilities: Option<Vec<String>>,
-    #[serde(rename = "runtimePlatform", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "runtimePlatform",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub runtime_platform: Option<RuntimePlatform>,
-    #[serde(rename = "requiresCompatibilities", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "requiresCompatibilities",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub requires_compatibilities: Option<Vec<String>>,
     #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
     #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
-    #[serde(rename = "inferenceAccelerators", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "inferenceAccelerators",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub inference_accelerators: Option<Vec<InferenceAccelerator>>,
     #[serde(rename = "pidMode", default, skip_serializing_if = "Option::is_none")]
     pub pid_mode: Option<String>,
     #[serde(rename = "ipcMode", default, skip_serializing_if = "Option::is_none")]
     pub ipc_mode: Option<String>,
-    #[serde(rename = "proxyConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "proxyConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub proxy_configuration: Option<ProxyConfiguration>,
-    #[serde(rename = "registeredAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "registeredAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub registered_at: Option<f64>,
-    #[serde(rename = "deregisteredAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deregisteredAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deregistered_at: Option<f64>,
-    #[serde(rename = "deleteRequestedAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deleteRequestedAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub delete_requested_at: Option<f64>,
-    #[serde(rename = "registeredBy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "registeredBy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub registered_by: Option<String>,
-    #[serde(rename = "ephemeralStorage", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ephemeralStorage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ephemeral_storage: Option<EphemeralStorage>,
-    #[serde(rename = "enableFaultInjection", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableFaultInjection",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_fault_injection: Option<bool>,
-    #[serde(rename = "trustedExecutionConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "trustedExecutionConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub trusted_execution_configuration: Option<TrustedExecutionConfiguration>,
 }
 
@@ -4709,7 +8267,11 @@ pub struct TaskDefinition {
 pub struct TaskDefinitionPlacementConstraint {
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub r#type: Option<String>,
-    #[serde(rename = "expression", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "expression",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expression: Option<String>,
 }
 
@@ -4727,49 +8289,101 @@ pub struct TaskManagedEBSVolumeConfiguration {
     pub encrypted: Option<bool>,
     #[serde(rename = "kmsKeyId", default, skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
-    #[serde(rename = "volumeType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "volumeType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub volume_type: Option<String>,
     #[serde(rename = "sizeInGiB", default, skip_serializing_if = "Option::is_none")]
     pub size_in_gi_b: Option<i32>,
-    #[serde(rename = "snapshotId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "snapshotId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub snapshot_id: Option<String>,
-    #[serde(rename = "volumeInitializationRate", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "volumeInitializationRate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub volume_initialization_rate: Option<i32>,
     #[serde(rename = "iops", default, skip_serializing_if = "Option::is_none")]
     pub iops: Option<i32>,
-    #[serde(rename = "throughput", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "throughput",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub throughput: Option<i32>,
-    #[serde(rename = "tagSpecifications", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "tagSpecifications",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tag_specifications: Option<Vec<EBSTagSpecification>>,
     #[serde(rename = "roleArn", default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
-    #[serde(rename = "terminationPolicy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "terminationPolicy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub termination_policy: Option<TaskManagedEBSVolumeTerminationPolicy>,
-    #[serde(rename = "filesystemType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "filesystemType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub filesystem_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskManagedEBSVolumeTerminationPolicy {
-    #[serde(rename = "deleteOnTermination", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deleteOnTermination",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub delete_on_termination: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskOverride {
-    #[serde(rename = "containerOverrides", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerOverrides",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_overrides: Option<Vec<ContainerOverride>>,
     #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
-    #[serde(rename = "inferenceAcceleratorOverrides", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "inferenceAcceleratorOverrides",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub inference_accelerator_overrides: Option<Vec<InferenceAcceleratorOverride>>,
-    #[serde(rename = "executionRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "executionRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub execution_role_arn: Option<String>,
     #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
-    #[serde(rename = "taskRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_role_arn: Option<String>,
-    #[serde(rename = "ephemeralStorage", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ephemeralStorage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ephemeral_storage: Option<EphemeralStorage>,
 }
 
@@ -4777,53 +8391,125 @@ pub struct TaskOverride {
 pub struct TaskSet {
     #[serde(rename = "id", default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(rename = "taskSetArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskSetArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_set_arn: Option<String>,
-    #[serde(rename = "serviceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_arn: Option<String>,
-    #[serde(rename = "clusterArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clusterArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_arn: Option<String>,
     #[serde(rename = "startedBy", default, skip_serializing_if = "Option::is_none")]
     pub started_by: Option<String>,
-    #[serde(rename = "externalId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "externalId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub external_id: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition: Option<String>,
-    #[serde(rename = "computedDesiredCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "computedDesiredCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub computed_desired_count: Option<i32>,
-    #[serde(rename = "pendingCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "pendingCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pending_count: Option<i32>,
-    #[serde(rename = "runningCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "runningCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub running_count: Option<i32>,
     #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<f64>,
     #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<f64>,
-    #[serde(rename = "launchType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "launchType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub launch_type: Option<String>,
-    #[serde(rename = "capacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviderStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
-    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub platform_version: Option<String>,
-    #[serde(rename = "platformFamily", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformFamily",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub platform_family: Option<String>,
-    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<NetworkConfiguration>,
-    #[serde(rename = "loadBalancers", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "loadBalancers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balancers: Option<Vec<LoadBalancer>>,
-    #[serde(rename = "serviceRegistries", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceRegistries",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_registries: Option<Vec<ServiceRegistry>>,
     #[serde(rename = "scale", default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<Scale>,
-    #[serde(rename = "stabilityStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "stabilityStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stability_status: Option<String>,
-    #[serde(rename = "stabilityStatusAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "stabilityStatusAt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stability_status_at: Option<f64>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
-    #[serde(rename = "fargateEphemeralStorage", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "fargateEphemeralStorage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub fargate_ephemeral_storage: Option<DeploymentEphemeralStorage>,
 }
 
@@ -4837,7 +8523,11 @@ pub struct TaskSetNotFoundException {
 pub struct TaskVolumeConfiguration {
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(rename = "managedEBSVolume", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "managedEBSVolume",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub managed_ebs_volume: Option<TaskManagedEBSVolumeConfiguration>,
 }
 
@@ -4851,19 +8541,35 @@ pub struct ThresholdConfiguration {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TimeoutConfiguration {
-    #[serde(rename = "idleTimeoutSeconds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "idleTimeoutSeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub idle_timeout_seconds: Option<i32>,
-    #[serde(rename = "perRequestTimeoutSeconds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "perRequestTimeoutSeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub per_request_timeout_seconds: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tmpfs {
-    #[serde(rename = "containerPath", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerPath",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_path: Option<String>,
     #[serde(rename = "size", default, skip_serializing_if = "Option::is_none")]
     pub size: Option<i32>,
-    #[serde(rename = "mountOptions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "mountOptions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mount_options: Option<Vec<String>>,
 }
 
@@ -4877,17 +8583,33 @@ pub struct TotalLocalStorageGBRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrustedExecutionConfiguration {
-    #[serde(rename = "isolationMode", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "isolationMode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub isolation_mode: Option<String>,
-    #[serde(rename = "attestationPolicy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attestationPolicy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attestation_policy: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrustedExecutionSummary {
-    #[serde(rename = "isolationMode", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "isolationMode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub isolation_mode: Option<String>,
-    #[serde(rename = "attestationPolicyStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "attestationPolicyStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub attestation_policy_status: Option<String>,
 }
 
@@ -4909,15 +8631,18 @@ pub struct UnsupportedFeatureException {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UntagResourceRequest {
-    #[serde(rename = "resourceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "resourceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub resource_arn: Option<String>,
     #[serde(rename = "tagKeys", default, skip_serializing_if = "Option::is_none")]
     pub tag_keys: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct UntagResourceResponse {
-}
+pub struct UntagResourceResponse {}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateCapacityProviderRequest {
@@ -4925,15 +8650,27 @@ pub struct UpdateCapacityProviderRequest {
     pub name: Option<String>,
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "autoScalingGroupProvider", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "autoScalingGroupProvider",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub auto_scaling_group_provider: Option<AutoScalingGroupProviderUpdate>,
-    #[serde(rename = "managedInstancesProvider", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "managedInstancesProvider",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub managed_instances_provider: Option<UpdateManagedInstancesProviderConfiguration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateCapacityProviderResponse {
-    #[serde(rename = "capacityProvider", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProvider",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider: Option<CapacityProvider>,
 }
 
@@ -4943,9 +8680,17 @@ pub struct UpdateClusterRequest {
     pub cluster: Option<String>,
     #[serde(rename = "settings", default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<Vec<ClusterSetting>>,
-    #[serde(rename = "configuration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "configuration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub configuration: Option<ClusterConfiguration>,
-    #[serde(rename = "serviceConnectDefaults", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceConnectDefaults",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_connect_defaults: Option<ClusterServiceConnectDefaultsRequest>,
 }
 
@@ -4973,13 +8718,21 @@ pub struct UpdateClusterSettingsResponse {
 pub struct UpdateContainerAgentRequest {
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "containerInstance", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerInstance",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_instance: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateContainerAgentResponse {
-    #[serde(rename = "containerInstance", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerInstance",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_instance: Option<ContainerInstance>,
 }
 
@@ -4987,7 +8740,11 @@ pub struct UpdateContainerAgentResponse {
 pub struct UpdateContainerInstancesStateRequest {
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "containerInstances", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerInstances",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_instances: Option<Vec<String>>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -4995,7 +8752,11 @@ pub struct UpdateContainerInstancesStateRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateContainerInstancesStateResponse {
-    #[serde(rename = "containerInstances", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerInstances",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_instances: Option<Vec<ContainerInstance>>,
     #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<Vec<Failure>>,
@@ -5005,17 +8766,41 @@ pub struct UpdateContainerInstancesStateResponse {
 pub struct UpdateDaemonRequest {
     #[serde(rename = "daemonArn", default, skip_serializing_if = "Option::is_none")]
     pub daemon_arn: Option<String>,
-    #[serde(rename = "daemonTaskDefinitionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "daemonTaskDefinitionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemon_task_definition_arn: Option<String>,
-    #[serde(rename = "capacityProviderArns", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviderArns",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider_arns: Option<Vec<String>>,
-    #[serde(rename = "deploymentConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deploymentConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_configuration: Option<DaemonDeploymentConfiguration>,
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub propagate_tags: Option<String>,
-    #[serde(rename = "enableECSManagedTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableECSManagedTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_ecs_managed_tags: Option<bool>,
-    #[serde(rename = "enableExecuteCommand", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableExecuteCommand",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_execute_command: Option<bool>,
     #[serde(rename = "critical", default, skip_serializing_if = "Option::is_none")]
     pub critical: Option<bool>,
@@ -5031,33 +8816,73 @@ pub struct UpdateDaemonResponse {
     pub created_at: Option<f64>,
     #[serde(rename = "updatedAt", default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<f64>,
-    #[serde(rename = "deploymentArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deploymentArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateExpressGatewayServiceRequest {
-    #[serde(rename = "serviceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_arn: Option<String>,
-    #[serde(rename = "executionRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "executionRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub execution_role_arn: Option<String>,
-    #[serde(rename = "healthCheckPath", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthCheckPath",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check_path: Option<String>,
-    #[serde(rename = "primaryContainer", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "primaryContainer",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub primary_container: Option<ExpressGatewayContainer>,
-    #[serde(rename = "taskRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_role_arn: Option<String>,
-    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<ExpressGatewayServiceNetworkConfiguration>,
     #[serde(rename = "cpu", default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
     #[serde(rename = "memory", default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
-    #[serde(rename = "cpuArchitecture", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "cpuArchitecture",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cpu_architecture: Option<String>,
-    #[serde(rename = "scalingTarget", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "scalingTarget",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scaling_target: Option<ExpressGatewayScalingTarget>,
-    #[serde(rename = "taskDefinitionArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinitionArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition_arn: Option<String>,
 }
 
@@ -5069,29 +8894,57 @@ pub struct UpdateExpressGatewayServiceResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateGatewayAlbConfiguration {
-    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<UpdateGatewayNetworkConfiguration>,
-    #[serde(rename = "maxAlbCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxAlbCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_alb_count: Option<i32>,
     #[serde(rename = "webACLArn", default, skip_serializing_if = "Option::is_none")]
     pub web_acl_arn: Option<String>,
-    #[serde(rename = "accessLogs", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "accessLogs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub access_logs: Option<GatewayElbAccessLogConfiguration>,
-    #[serde(rename = "httpDesync", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "httpDesync",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub http_desync: Option<String>,
-    #[serde(rename = "testTrafficRules", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "testTrafficRules",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub test_traffic_rules: Option<GatewayAlbTestTrafficRules>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateGatewayConfiguration {
-    #[serde(rename = "hostSharedAlb", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "hostSharedAlb",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub host_shared_alb: Option<UpdateGatewayAlbConfiguration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateGatewayNetworkConfiguration {
-    #[serde(rename = "inboundSecurityGroup", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "inboundSecurityGroup",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub inbound_security_group: Option<String>,
 }
 
@@ -5099,19 +8952,39 @@ pub struct UpdateGatewayNetworkConfiguration {
 pub struct UpdateGatewayRequest {
     #[serde(rename = "gateway", default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
-    #[serde(rename = "infrastructureRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "infrastructureRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub infrastructure_role_arn: Option<String>,
-    #[serde(rename = "deletionProtection", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deletionProtection",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deletion_protection: Option<bool>,
-    #[serde(rename = "configuration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "configuration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub configuration: Option<UpdateGatewayConfiguration>,
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub propagate_tags: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateGatewayResponse {
-    #[serde(rename = "gatewayArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_arn: Option<String>,
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -5127,15 +9000,35 @@ pub struct UpdateInProgressException {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateManagedInstancesProviderConfiguration {
-    #[serde(rename = "infrastructureRoleArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "infrastructureRoleArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub infrastructure_role_arn: Option<String>,
-    #[serde(rename = "instanceLaunchTemplate", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "instanceLaunchTemplate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub instance_launch_template: Option<InstanceLaunchTemplateUpdate>,
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub propagate_tags: Option<String>,
-    #[serde(rename = "infrastructureOptimization", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "infrastructureOptimization",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub infrastructure_optimization: Option<InfrastructureOptimization>,
-    #[serde(rename = "autoRepairConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "autoRepairConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub auto_repair_configuration: Option<AutoRepairConfiguration>,
 }
 
@@ -5145,7 +9038,11 @@ pub struct UpdateServicePrimaryTaskSetRequest {
     pub cluster: Option<String>,
     #[serde(rename = "service", default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
-    #[serde(rename = "primaryTaskSet", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "primaryTaskSet",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub primary_task_set: Option<String>,
 }
 
@@ -5161,49 +9058,137 @@ pub struct UpdateServiceRequest {
     pub cluster: Option<String>,
     #[serde(rename = "service", default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
-    #[serde(rename = "desiredCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "desiredCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub desired_count: Option<i32>,
-    #[serde(rename = "taskDefinition", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "taskDefinition",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_definition: Option<String>,
-    #[serde(rename = "capacityProviderStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "capacityProviderStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
-    #[serde(rename = "deploymentConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deploymentConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_configuration: Option<DeploymentConfiguration>,
-    #[serde(rename = "availabilityZoneRebalancing", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "availabilityZoneRebalancing",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub availability_zone_rebalancing: Option<String>,
-    #[serde(rename = "networkConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "networkConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<NetworkConfiguration>,
-    #[serde(rename = "placementConstraints", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "placementConstraints",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub placement_constraints: Option<Vec<PlacementConstraint>>,
-    #[serde(rename = "placementStrategy", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "placementStrategy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub placement_strategy: Option<Vec<PlacementStrategy>>,
-    #[serde(rename = "platformVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "platformVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub platform_version: Option<String>,
-    #[serde(rename = "forceNewDeployment", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "forceNewDeployment",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub force_new_deployment: Option<bool>,
-    #[serde(rename = "healthCheckGracePeriodSeconds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "healthCheckGracePeriodSeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check_grace_period_seconds: Option<i32>,
-    #[serde(rename = "deploymentController", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "deploymentController",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_controller: Option<DeploymentController>,
-    #[serde(rename = "enableExecuteCommand", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableExecuteCommand",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_execute_command: Option<bool>,
-    #[serde(rename = "enableECSManagedTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableECSManagedTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_ecs_managed_tags: Option<bool>,
-    #[serde(rename = "loadBalancers", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "loadBalancers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balancers: Option<Vec<LoadBalancer>>,
-    #[serde(rename = "propagateTags", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "propagateTags",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub propagate_tags: Option<String>,
-    #[serde(rename = "serviceRegistries", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceRegistries",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_registries: Option<Vec<ServiceRegistry>>,
-    #[serde(rename = "serviceConnectConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceConnectConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_connect_configuration: Option<ServiceConnectConfiguration>,
-    #[serde(rename = "volumeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "volumeConfigurations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub volume_configurations: Option<Vec<ServiceVolumeConfiguration>>,
-    #[serde(rename = "vpcLatticeConfigurations", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "vpcLatticeConfigurations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub vpc_lattice_configurations: Option<Vec<VpcLatticeConfiguration>>,
-    #[serde(rename = "gatewayConnectors", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gatewayConnectors",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_connectors: Option<Vec<GatewayConnector>>,
-    #[serde(rename = "monitoring", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "monitoring",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub monitoring: Option<MonitoringConfiguration>,
 }
 
@@ -5219,15 +9204,27 @@ pub struct UpdateTaskProtectionRequest {
     pub cluster: Option<String>,
     #[serde(rename = "tasks", default, skip_serializing_if = "Option::is_none")]
     pub tasks: Option<Vec<String>>,
-    #[serde(rename = "protectionEnabled", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "protectionEnabled",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub protection_enabled: Option<bool>,
-    #[serde(rename = "expiresInMinutes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "expiresInMinutes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expires_in_minutes: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateTaskProtectionResponse {
-    #[serde(rename = "protectedTasks", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "protectedTasks",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub protected_tasks: Option<Vec<ProtectedTask>>,
     #[serde(rename = "failures", default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<Vec<Failure>>,
@@ -5253,15 +9250,27 @@ pub struct UpdateTaskSetResponse {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdatedExpressGatewayService {
-    #[serde(rename = "serviceArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_arn: Option<String>,
     #[serde(rename = "cluster", default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    #[serde(rename = "serviceName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_name: Option<String>,
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<ExpressGatewayServiceStatus>,
-    #[serde(rename = "targetConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_configuration: Option<ExpressGatewayServiceConfiguration>,
     #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<f64>,
@@ -5279,11 +9288,19 @@ pub struct VCpuCountRangeRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VersionInfo {
-    #[serde(rename = "agentVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "agentVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub agent_version: Option<String>,
     #[serde(rename = "agentHash", default, skip_serializing_if = "Option::is_none")]
     pub agent_hash: Option<String>,
-    #[serde(rename = "dockerVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "dockerVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub docker_version: Option<String>,
 }
 
@@ -5293,21 +9310,46 @@ pub struct Volume {
     pub name: Option<String>,
     #[serde(rename = "host", default, skip_serializing_if = "Option::is_none")]
     pub host: Option<HostVolumeProperties>,
-    #[serde(rename = "dockerVolumeConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "dockerVolumeConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub docker_volume_configuration: Option<DockerVolumeConfiguration>,
-    #[serde(rename = "efsVolumeConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "efsVolumeConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub efs_volume_configuration: Option<EFSVolumeConfiguration>,
-    #[serde(rename = "s3filesVolumeConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "s3filesVolumeConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub s3files_volume_configuration: Option<S3FilesVolumeConfiguration>,
-    #[serde(rename = "fsxWindowsFileServerVolumeConfiguration", default, skip_serializing_if = "Option::is_none")]
-    pub fsx_windows_file_server_volume_configuration: Option<FSxWindowsFileServerVolumeConfiguration>,
-    #[serde(rename = "configuredAtLaunch", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "fsxWindowsFileServerVolumeConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub fsx_windows_file_server_volume_configuration:
+        Option<FSxWindowsFileServerVolumeConfiguration>,
+    #[serde(
+        rename = "configuredAtLaunch",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub configured_at_launch: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VolumeFrom {
-    #[serde(rename = "sourceContainer", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sourceContainer",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_container: Option<String>,
     #[serde(rename = "readOnly", default, skip_serializing_if = "Option::is_none")]
     pub read_only: Option<bool>,
@@ -5315,11 +9357,23 @@ pub struct VolumeFrom {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VpcLatticeAdvancedConfiguration {
-    #[serde(rename = "alternateTargetGroupArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "alternateTargetGroupArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub alternate_target_group_arn: Option<String>,
-    #[serde(rename = "productionListenerRule", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "productionListenerRule",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub production_listener_rule: Option<String>,
-    #[serde(rename = "testListenerRule", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "testListenerRule",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub test_listener_rule: Option<String>,
 }
 
@@ -5327,10 +9381,18 @@ pub struct VpcLatticeAdvancedConfiguration {
 pub struct VpcLatticeConfiguration {
     #[serde(rename = "roleArn", default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
-    #[serde(rename = "targetGroupArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetGroupArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_group_arn: Option<String>,
     #[serde(rename = "portName", default, skip_serializing_if = "Option::is_none")]
     pub port_name: Option<String>,
-    #[serde(rename = "advancedConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "advancedConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub advanced_configuration: Option<VpcLatticeAdvancedConfiguration>,
 }

@@ -4,747 +4,7531 @@ use super::validate::{Shape, ShapeKind};
 
 /// Every shape of the model, sorted by name for binary search.
 pub static SHAPES: &[Shape] = &[
-    Shape { name: "AcceleratorCountRequest", kind: ShapeKind::Structure { members: &[("min", "BoxedInteger"), ("max", "BoxedInteger")], required: &[] } },
-    Shape { name: "AcceleratorManufacturer", kind: ShapeKind::String { enum_values: &["amazon-web-services", "amd", "nvidia", "xilinx", "habana"], min: None, max: None } },
-    Shape { name: "AcceleratorManufacturerSet", kind: ShapeKind::List { member: "AcceleratorManufacturer", min: None, max: None } },
-    Shape { name: "AcceleratorName", kind: ShapeKind::String { enum_values: &["a100", "inferentia", "k520", "k80", "m60", "radeon-pro-v520", "t4", "vu9p", "v100", "a10g", "h100", "t4g", "l40s", "l4"], min: None, max: None } },
-    Shape { name: "AcceleratorNameSet", kind: ShapeKind::List { member: "AcceleratorName", min: None, max: None } },
-    Shape { name: "AcceleratorTotalMemoryMiBRequest", kind: ShapeKind::Structure { members: &[("min", "BoxedInteger"), ("max", "BoxedInteger")], required: &[] } },
-    Shape { name: "AcceleratorType", kind: ShapeKind::String { enum_values: &["gpu", "fpga", "inference"], min: None, max: None } },
-    Shape { name: "AcceleratorTypeSet", kind: ShapeKind::List { member: "AcceleratorType", min: None, max: None } },
-    Shape { name: "AccessDeniedException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "AccessType", kind: ShapeKind::String { enum_values: &["PUBLIC", "PRIVATE"], min: None, max: None } },
-    Shape { name: "AccessTypeList", kind: ShapeKind::List { member: "AccessType", min: Some(0), max: Some(2) } },
-    Shape { name: "AdvancedConfiguration", kind: ShapeKind::Structure { members: &[("alternateTargetGroupArn", "String"), ("productionListenerRule", "String"), ("testListenerRule", "String"), ("roleArn", "String")], required: &[] } },
-    Shape { name: "AgentUpdateStatus", kind: ShapeKind::String { enum_values: &["PENDING", "STAGING", "STAGED", "UPDATING", "UPDATED", "FAILED"], min: None, max: None } },
-    Shape { name: "AllowedInstanceType", kind: ShapeKind::String { enum_values: &[], min: Some(1), max: Some(30) } },
-    Shape { name: "AllowedInstanceTypeSet", kind: ShapeKind::List { member: "AllowedInstanceType", min: Some(0), max: Some(400) } },
-    Shape { name: "ApplicationProtocol", kind: ShapeKind::String { enum_values: &["http", "http2", "grpc"], min: None, max: None } },
-    Shape { name: "AssignPublicIp", kind: ShapeKind::String { enum_values: &["ENABLED", "DISABLED"], min: None, max: None } },
-    Shape { name: "AssociateGatewayWithClusterRequest", kind: ShapeKind::Structure { members: &[("gateway", "String"), ("cluster", "String")], required: &["gateway", "cluster"] } },
-    Shape { name: "AssociateGatewayWithClusterResponse", kind: ShapeKind::Structure { members: &[("gatewayArn", "String"), ("clusterArn", "String"), ("status", "GatewayClusterAssociationStatus")], required: &[] } },
-    Shape { name: "Attachment", kind: ShapeKind::Structure { members: &[("id", "String"), ("type", "String"), ("status", "String"), ("details", "AttachmentDetails")], required: &[] } },
-    Shape { name: "AttachmentDetails", kind: ShapeKind::List { member: "KeyValuePair", min: None, max: None } },
-    Shape { name: "AttachmentStateChange", kind: ShapeKind::Structure { members: &[("attachmentArn", "String"), ("status", "String")], required: &["attachmentArn", "status"] } },
-    Shape { name: "AttachmentStateChanges", kind: ShapeKind::List { member: "AttachmentStateChange", min: None, max: None } },
-    Shape { name: "Attachments", kind: ShapeKind::List { member: "Attachment", min: None, max: None } },
-    Shape { name: "AttestationPolicyStatus", kind: ShapeKind::String { enum_values: &["CONFIGURED"], min: None, max: None } },
-    Shape { name: "Attribute", kind: ShapeKind::Structure { members: &[("name", "String"), ("value", "String"), ("targetType", "TargetType"), ("targetId", "String")], required: &["name"] } },
-    Shape { name: "AttributeLimitExceededException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "Attributes", kind: ShapeKind::List { member: "Attribute", min: None, max: None } },
-    Shape { name: "AutoRepairActionsStatus", kind: ShapeKind::String { enum_values: &["ENABLED", "DISABLED"], min: None, max: None } },
-    Shape { name: "AutoRepairConfiguration", kind: ShapeKind::Structure { members: &[("actionsStatus", "AutoRepairActionsStatus")], required: &[] } },
-    Shape { name: "AutoScalingGroupProvider", kind: ShapeKind::Structure { members: &[("autoScalingGroupArn", "String"), ("managedScaling", "ManagedScaling"), ("managedTerminationProtection", "ManagedTerminationProtection"), ("managedDraining", "ManagedDraining")], required: &["autoScalingGroupArn"] } },
-    Shape { name: "AutoScalingGroupProviderUpdate", kind: ShapeKind::Structure { members: &[("managedScaling", "ManagedScaling"), ("managedTerminationProtection", "ManagedTerminationProtection"), ("managedDraining", "ManagedDraining")], required: &[] } },
-    Shape { name: "AvailabilityZoneRebalancing", kind: ShapeKind::String { enum_values: &["ENABLED", "DISABLED"], min: None, max: None } },
-    Shape { name: "AwsVpcConfiguration", kind: ShapeKind::Structure { members: &[("subnets", "StringList"), ("securityGroups", "StringList"), ("assignPublicIp", "AssignPublicIp")], required: &["subnets"] } },
-    Shape { name: "BareMetal", kind: ShapeKind::String { enum_values: &["included", "required", "excluded"], min: None, max: None } },
-    Shape { name: "BaselineEbsBandwidthMbpsRequest", kind: ShapeKind::Structure { members: &[("min", "BoxedInteger"), ("max", "BoxedInteger")], required: &[] } },
-    Shape { name: "BlockedException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "Boolean", kind: ShapeKind::Boolean },
-    Shape { name: "BoxedBoolean", kind: ShapeKind::Boolean },
-    Shape { name: "BoxedDouble", kind: ShapeKind::Number },
-    Shape { name: "BoxedInteger", kind: ShapeKind::Integer { min: None, max: None } },
-    Shape { name: "BurstablePerformance", kind: ShapeKind::String { enum_values: &["included", "required", "excluded"], min: None, max: None } },
-    Shape { name: "CPUArchitecture", kind: ShapeKind::String { enum_values: &["X86_64", "ARM64"], min: None, max: None } },
-    Shape { name: "CanaryConfiguration", kind: ShapeKind::Structure { members: &[("canaryPercent", "Double"), ("canaryBakeTimeInMinutes", "Integer")], required: &[] } },
-    Shape { name: "CapacityOptionType", kind: ShapeKind::String { enum_values: &["ON_DEMAND", "SPOT", "RESERVED"], min: None, max: None } },
-    Shape { name: "CapacityProvider", kind: ShapeKind::Structure { members: &[("capacityProviderArn", "String"), ("name", "String"), ("cluster", "String"), ("status", "CapacityProviderStatus"), ("autoScalingGroupProvider", "AutoScalingGroupProvider"), ("managedInstancesProvider", "ManagedInstancesProvider"), ("updateStatus", "CapacityProviderUpdateStatus"), ("updateStatusReason", "String"), ("tags", "Tags"), ("type", "CapacityProviderType")], required: &[] } },
-    Shape { name: "CapacityProviderField", kind: ShapeKind::String { enum_values: &["TAGS"], min: None, max: None } },
-    Shape { name: "CapacityProviderFieldList", kind: ShapeKind::List { member: "CapacityProviderField", min: None, max: None } },
-    Shape { name: "CapacityProviderStatus", kind: ShapeKind::String { enum_values: &["PROVISIONING", "ACTIVE", "DEPROVISIONING", "INACTIVE"], min: None, max: None } },
-    Shape { name: "CapacityProviderStrategy", kind: ShapeKind::List { member: "CapacityProviderStrategyItem", min: None, max: None } },
-    Shape { name: "CapacityProviderStrategyItem", kind: ShapeKind::Structure { members: &[("capacityProvider", "String"), ("weight", "CapacityProviderStrategyItemWeight"), ("base", "CapacityProviderStrategyItemBase")], required: &["capacityProvider"] } },
-    Shape { name: "CapacityProviderStrategyItemBase", kind: ShapeKind::Integer { min: Some(0), max: Some(100000) } },
-    Shape { name: "CapacityProviderStrategyItemWeight", kind: ShapeKind::Integer { min: Some(0), max: Some(1000) } },
-    Shape { name: "CapacityProviderType", kind: ShapeKind::String { enum_values: &["EC2_AUTOSCALING", "MANAGED_INSTANCES", "FARGATE", "FARGATE_SPOT"], min: None, max: None } },
-    Shape { name: "CapacityProviderUpdateStatus", kind: ShapeKind::String { enum_values: &["CREATE_IN_PROGRESS", "CREATE_COMPLETE", "CREATE_FAILED", "DELETE_IN_PROGRESS", "DELETE_COMPLETE", "DELETE_FAILED", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE", "UPDATE_FAILED"], min: None, max: None } },
-    Shape { name: "CapacityProviders", kind: ShapeKind::List { member: "CapacityProvider", min: None, max: None } },
-    Shape { name: "CapacityReservationPreference", kind: ShapeKind::String { enum_values: &["RESERVATIONS_ONLY", "RESERVATIONS_FIRST", "RESERVATIONS_EXCLUDED"], min: None, max: None } },
-    Shape { name: "CapacityReservationRequest", kind: ShapeKind::Structure { members: &[("reservationGroupArn", "String"), ("reservationPreference", "CapacityReservationPreference")], required: &[] } },
-    Shape { name: "ClientException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "Cluster", kind: ShapeKind::Structure { members: &[("clusterArn", "String"), ("clusterName", "String"), ("configuration", "ClusterConfiguration"), ("status", "String"), ("registeredContainerInstancesCount", "Integer"), ("runningTasksCount", "Integer"), ("pendingTasksCount", "Integer"), ("activeServicesCount", "Integer"), ("statistics", "Statistics"), ("tags", "Tags"), ("settings", "ClusterSettings"), ("capacityProviders", "StringList"), ("defaultCapacityProviderStrategy", "CapacityProviderStrategy"), ("attachments", "Attachments"), ("attachmentsStatus", "String"), ("serviceConnectDefaults", "ClusterServiceConnectDefaults")], required: &[] } },
-    Shape { name: "ClusterConfiguration", kind: ShapeKind::Structure { members: &[("executeCommandConfiguration", "ExecuteCommandConfiguration"), ("managedStorageConfiguration", "ManagedStorageConfiguration")], required: &[] } },
-    Shape { name: "ClusterContainsCapacityProviderException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "ClusterContainsContainerInstancesException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "ClusterContainsServicesException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "ClusterContainsTasksException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "ClusterField", kind: ShapeKind::String { enum_values: &["ATTACHMENTS", "CONFIGURATIONS", "SETTINGS", "STATISTICS", "TAGS"], min: None, max: None } },
-    Shape { name: "ClusterFieldList", kind: ShapeKind::List { member: "ClusterField", min: None, max: None } },
-    Shape { name: "ClusterNotFoundException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "ClusterServiceConnectDefaults", kind: ShapeKind::Structure { members: &[("namespace", "String")], required: &[] } },
-    Shape { name: "ClusterServiceConnectDefaultsRequest", kind: ShapeKind::Structure { members: &[("namespace", "String")], required: &["namespace"] } },
-    Shape { name: "ClusterSetting", kind: ShapeKind::Structure { members: &[("name", "ClusterSettingName"), ("value", "String")], required: &[] } },
-    Shape { name: "ClusterSettingName", kind: ShapeKind::String { enum_values: &["containerInsights"], min: None, max: None } },
-    Shape { name: "ClusterSettings", kind: ShapeKind::List { member: "ClusterSetting", min: None, max: None } },
-    Shape { name: "Clusters", kind: ShapeKind::List { member: "Cluster", min: None, max: None } },
-    Shape { name: "Compatibility", kind: ShapeKind::String { enum_values: &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"], min: None, max: None } },
-    Shape { name: "CompatibilityList", kind: ShapeKind::List { member: "Compatibility", min: None, max: None } },
-    Shape { name: "ConflictException", kind: ShapeKind::Structure { members: &[("resourceIds", "ResourceIds"), ("message", "String")], required: &[] } },
-    Shape { name: "Connectivity", kind: ShapeKind::String { enum_values: &["CONNECTED", "DISCONNECTED"], min: None, max: None } },
-    Shape { name: "Container", kind: ShapeKind::Structure { members: &[("containerArn", "String"), ("taskArn", "String"), ("name", "String"), ("image", "String"), ("imageDigest", "String"), ("runtimeId", "String"), ("lastStatus", "String"), ("exitCode", "BoxedInteger"), ("reason", "String"), ("networkBindings", "NetworkBindings"), ("networkInterfaces", "NetworkInterfaces"), ("healthStatus", "HealthStatus"), ("managedAgents", "ManagedAgents"), ("cpu", "String"), ("memory", "String"), ("memoryReservation", "String"), ("gpuIds", "GpuIds"), ("neuronDeviceIds", "NeuronDeviceIds"), ("gpuSharingStrategy", "SharingStrategy")], required: &[] } },
-    Shape { name: "ContainerCondition", kind: ShapeKind::String { enum_values: &["START", "COMPLETE", "SUCCESS", "HEALTHY"], min: None, max: None } },
-    Shape { name: "ContainerDefinition", kind: ShapeKind::Structure { members: &[("name", "String"), ("image", "String"), ("repositoryCredentials", "RepositoryCredentials"), ("cpu", "Integer"), ("memory", "BoxedInteger"), ("memoryReservation", "BoxedInteger"), ("links", "StringList"), ("portMappings", "PortMappingList"), ("essential", "BoxedBoolean"), ("restartPolicy", "ContainerRestartPolicy"), ("entryPoint", "StringList"), ("command", "StringList"), ("environment", "EnvironmentVariables"), ("environmentFiles", "EnvironmentFiles"), ("mountPoints", "MountPointList"), ("volumesFrom", "VolumeFromList"), ("linuxParameters", "LinuxParameters"), ("secrets", "SecretList"), ("dependsOn", "ContainerDependencies"), ("startTimeout", "BoxedInteger"), ("stopTimeout", "BoxedInteger"), ("versionConsistency", "VersionConsistency"), ("hostname", "String"), ("user", "String"), ("workingDirectory", "String"), ("disableNetworking", "BoxedBoolean"), ("privileged", "BoxedBoolean"), ("readonlyRootFilesystem", "BoxedBoolean"), ("dnsServers", "StringList"), ("dnsSearchDomains", "StringList"), ("extraHosts", "HostEntryList"), ("dockerSecurityOptions", "StringList"), ("interactive", "BoxedBoolean"), ("pseudoTerminal", "BoxedBoolean"), ("dockerLabels", "DockerLabelsMap"), ("ulimits", "UlimitList"), ("logConfiguration", "LogConfiguration"), ("healthCheck", "HealthCheck"), ("systemControls", "SystemControls"), ("resourceRequirements", "ResourceRequirements"), ("firelensConfiguration", "FirelensConfiguration"), ("credentialSpecs", "StringList")], required: &[] } },
-    Shape { name: "ContainerDefinitions", kind: ShapeKind::List { member: "ContainerDefinition", min: None, max: None } },
-    Shape { name: "ContainerDependencies", kind: ShapeKind::List { member: "ContainerDependency", min: None, max: None } },
-    Shape { name: "ContainerDependency", kind: ShapeKind::Structure { members: &[("containerName", "String"), ("condition", "ContainerCondition")], required: &["containerName", "condition"] } },
-    Shape { name: "ContainerImage", kind: ShapeKind::Structure { members: &[("containerName", "String"), ("imageDigest", "String"), ("image", "String")], required: &[] } },
-    Shape { name: "ContainerImages", kind: ShapeKind::List { member: "ContainerImage", min: None, max: None } },
-    Shape { name: "ContainerInstance", kind: ShapeKind::Structure { members: &[("containerInstanceArn", "String"), ("ec2InstanceId", "String"), ("capacityProviderName", "String"), ("version", "Long"), ("versionInfo", "VersionInfo"), ("remainingResources", "Resources"), ("registeredResources", "Resources"), ("status", "String"), ("statusReason", "String"), ("agentConnected", "Boolean"), ("runningTasksCount", "Integer"), ("pendingTasksCount", "Integer"), ("agentUpdateStatus", "AgentUpdateStatus"), ("attributes", "Attributes"), ("registeredAt", "Timestamp"), ("attachments", "Attachments"), ("tags", "Tags"), ("healthStatus", "ContainerInstanceHealthStatus"), ("gpuDevices", "GpuDevices")], required: &[] } },
-    Shape { name: "ContainerInstanceField", kind: ShapeKind::String { enum_values: &["TAGS", "CONTAINER_INSTANCE_HEALTH"], min: None, max: None } },
-    Shape { name: "ContainerInstanceFieldList", kind: ShapeKind::List { member: "ContainerInstanceField", min: None, max: None } },
-    Shape { name: "ContainerInstanceHealthStatus", kind: ShapeKind::Structure { members: &[("overallStatus", "InstanceHealthCheckState"), ("details", "InstanceHealthCheckResultList")], required: &[] } },
-    Shape { name: "ContainerInstanceStatus", kind: ShapeKind::String { enum_values: &["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"], min: None, max: None } },
-    Shape { name: "ContainerInstances", kind: ShapeKind::List { member: "ContainerInstance", min: None, max: None } },
-    Shape { name: "ContainerOverride", kind: ShapeKind::Structure { members: &[("name", "String"), ("command", "StringList"), ("environment", "EnvironmentVariables"), ("environmentFiles", "EnvironmentFiles"), ("cpu", "BoxedInteger"), ("memory", "BoxedInteger"), ("memoryReservation", "BoxedInteger"), ("resourceRequirements", "ResourceRequirements")], required: &[] } },
-    Shape { name: "ContainerOverrides", kind: ShapeKind::List { member: "ContainerOverride", min: None, max: None } },
-    Shape { name: "ContainerRestartPolicy", kind: ShapeKind::Structure { members: &[("enabled", "BoxedBoolean"), ("ignoredExitCodes", "IntegerList"), ("restartAttemptPeriod", "BoxedInteger")], required: &["enabled"] } },
-    Shape { name: "ContainerStateChange", kind: ShapeKind::Structure { members: &[("containerName", "String"), ("imageDigest", "String"), ("runtimeId", "String"), ("exitCode", "BoxedInteger"), ("networkBindings", "NetworkBindings"), ("reason", "String"), ("status", "String")], required: &[] } },
-    Shape { name: "ContainerStateChanges", kind: ShapeKind::List { member: "ContainerStateChange", min: None, max: None } },
-    Shape { name: "Containers", kind: ShapeKind::List { member: "Container", min: None, max: None } },
-    Shape { name: "ContinueServiceDeploymentRequest", kind: ShapeKind::Structure { members: &[("serviceDeploymentArn", "String"), ("hookId", "String"), ("action", "DeploymentLifecycleHookAction")], required: &["serviceDeploymentArn", "hookId"] } },
-    Shape { name: "ContinueServiceDeploymentResponse", kind: ShapeKind::Structure { members: &[("serviceDeploymentArn", "String")], required: &[] } },
-    Shape { name: "CpuManufacturer", kind: ShapeKind::String { enum_values: &["intel", "amd", "amazon-web-services"], min: None, max: None } },
-    Shape { name: "CpuManufacturerSet", kind: ShapeKind::List { member: "CpuManufacturer", min: None, max: None } },
-    Shape { name: "CreateCapacityProviderRequest", kind: ShapeKind::Structure { members: &[("name", "String"), ("cluster", "String"), ("autoScalingGroupProvider", "AutoScalingGroupProvider"), ("managedInstancesProvider", "CreateManagedInstancesProviderConfiguration"), ("tags", "Tags")], required: &["name"] } },
-    Shape { name: "CreateCapacityProviderResponse", kind: ShapeKind::Structure { members: &[("capacityProvider", "CapacityProvider")], required: &[] } },
-    Shape { name: "CreateClusterRequest", kind: ShapeKind::Structure { members: &[("clusterName", "String"), ("tags", "Tags"), ("settings", "ClusterSettings"), ("configuration", "ClusterConfiguration"), ("capacityProviders", "StringList"), ("defaultCapacityProviderStrategy", "CapacityProviderStrategy"), ("serviceConnectDefaults", "ClusterServiceConnectDefaultsRequest")], required: &[] } },
-    Shape { name: "CreateClusterResponse", kind: ShapeKind::Structure { members: &[("cluster", "Cluster")], required: &[] } },
-    Shape { name: "CreateDaemonRequest", kind: ShapeKind::Structure { members: &[("daemonName", "String"), ("clusterArn", "String"), ("daemonTaskDefinitionArn", "String"), ("capacityProviderArns", "StringList"), ("deploymentConfiguration", "DaemonDeploymentConfiguration"), ("tags", "Tags"), ("propagateTags", "DaemonPropagateTags"), ("enableECSManagedTags", "Boolean"), ("enableExecuteCommand", "Boolean"), ("clientToken", "String"), ("critical", "BoxedBoolean")], required: &["daemonName", "daemonTaskDefinitionArn", "capacityProviderArns"] } },
-    Shape { name: "CreateDaemonResponse", kind: ShapeKind::Structure { members: &[("daemonArn", "String"), ("status", "DaemonStatus"), ("createdAt", "Timestamp"), ("deploymentArn", "String")], required: &[] } },
-    Shape { name: "CreateExpressGatewayServiceRequest", kind: ShapeKind::Structure { members: &[("executionRoleArn", "String"), ("infrastructureRoleArn", "String"), ("serviceName", "String"), ("cluster", "String"), ("healthCheckPath", "String"), ("primaryContainer", "ExpressGatewayContainer"), ("taskRoleArn", "String"), ("networkConfiguration", "ExpressGatewayServiceNetworkConfiguration"), ("cpu", "String"), ("memory", "String"), ("cpuArchitecture", "ExpressCpuArchitecture"), ("scalingTarget", "ExpressGatewayScalingTarget"), ("tags", "Tags"), ("taskDefinitionArn", "String")], required: &["infrastructureRoleArn"] } },
-    Shape { name: "CreateExpressGatewayServiceResponse", kind: ShapeKind::Structure { members: &[("service", "ECSExpressGatewayService")], required: &[] } },
-    Shape { name: "CreateGatewayRequest", kind: ShapeKind::Structure { members: &[("name", "String"), ("infrastructureRoleArn", "String"), ("clientToken", "String"), ("deletionProtection", "BoxedBoolean"), ("configuration", "GatewayConfiguration"), ("tags", "Tags"), ("propagateTags", "PropagateGatewayTags")], required: &["name", "infrastructureRoleArn", "configuration"] } },
-    Shape { name: "CreateGatewayResponse", kind: ShapeKind::Structure { members: &[("gatewayArn", "String"), ("name", "String"), ("status", "GatewayStatus")], required: &[] } },
-    Shape { name: "CreateManagedInstancesProviderConfiguration", kind: ShapeKind::Structure { members: &[("infrastructureRoleArn", "String"), ("instanceLaunchTemplate", "InstanceLaunchTemplate"), ("propagateTags", "PropagateMITags"), ("infrastructureOptimization", "InfrastructureOptimization"), ("autoRepairConfiguration", "AutoRepairConfiguration")], required: &["infrastructureRoleArn", "instanceLaunchTemplate"] } },
-    Shape { name: "CreateServiceRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("serviceName", "String"), ("taskDefinition", "String"), ("availabilityZoneRebalancing", "AvailabilityZoneRebalancing"), ("loadBalancers", "LoadBalancers"), ("serviceRegistries", "ServiceRegistries"), ("desiredCount", "BoxedInteger"), ("clientToken", "String"), ("launchType", "LaunchType"), ("capacityProviderStrategy", "CapacityProviderStrategy"), ("platformVersion", "String"), ("role", "String"), ("deploymentConfiguration", "DeploymentConfiguration"), ("placementConstraints", "PlacementConstraints"), ("placementStrategy", "PlacementStrategies"), ("networkConfiguration", "NetworkConfiguration"), ("healthCheckGracePeriodSeconds", "BoxedInteger"), ("schedulingStrategy", "SchedulingStrategy"), ("deploymentController", "DeploymentController"), ("tags", "Tags"), ("enableECSManagedTags", "Boolean"), ("propagateTags", "PropagateTags"), ("enableExecuteCommand", "Boolean"), ("serviceConnectConfiguration", "ServiceConnectConfiguration"), ("volumeConfigurations", "ServiceVolumeConfigurations"), ("vpcLatticeConfigurations", "VpcLatticeConfigurations"), ("gatewayConnectors", "GatewayConnectorList"), ("monitoring", "MonitoringConfiguration")], required: &["serviceName"] } },
-    Shape { name: "CreateServiceResponse", kind: ShapeKind::Structure { members: &[("service", "Service")], required: &[] } },
-    Shape { name: "CreateTaskSetRequest", kind: ShapeKind::Structure { members: &[("service", "String"), ("cluster", "String"), ("externalId", "String"), ("taskDefinition", "String"), ("networkConfiguration", "NetworkConfiguration"), ("loadBalancers", "LoadBalancers"), ("serviceRegistries", "ServiceRegistries"), ("launchType", "LaunchType"), ("capacityProviderStrategy", "CapacityProviderStrategy"), ("platformVersion", "String"), ("scale", "Scale"), ("clientToken", "String"), ("tags", "Tags")], required: &["service", "cluster", "taskDefinition"] } },
-    Shape { name: "CreateTaskSetResponse", kind: ShapeKind::Structure { members: &[("taskSet", "TaskSet")], required: &[] } },
-    Shape { name: "CreatedAt", kind: ShapeKind::Structure { members: &[("before", "Timestamp"), ("after", "Timestamp")], required: &[] } },
-    Shape { name: "DaemonAlarmConfiguration", kind: ShapeKind::Structure { members: &[("alarmNames", "StringList"), ("enable", "Boolean")], required: &[] } },
-    Shape { name: "DaemonCapacityProvider", kind: ShapeKind::Structure { members: &[("arn", "String"), ("runningCount", "Integer"), ("withoutDaemonCount", "Integer")], required: &[] } },
-    Shape { name: "DaemonCapacityProviderList", kind: ShapeKind::List { member: "DaemonCapacityProvider", min: None, max: None } },
-    Shape { name: "DaemonCircuitBreaker", kind: ShapeKind::Structure { members: &[("failureCount", "Integer"), ("status", "DaemonDeploymentRollbackMonitorsStatus"), ("threshold", "Integer")], required: &[] } },
-    Shape { name: "DaemonContainerDefinition", kind: ShapeKind::Structure { members: &[("name", "String"), ("image", "String"), ("memory", "BoxedInteger"), ("memoryReservation", "BoxedInteger"), ("repositoryCredentials", "RepositoryCredentials"), ("healthCheck", "HealthCheck"), ("cpu", "Integer"), ("essential", "BoxedBoolean"), ("entryPoint", "StringList"), ("command", "StringList"), ("workingDirectory", "String"), ("environmentFiles", "EnvironmentFiles"), ("environment", "EnvironmentVariables"), ("secrets", "SecretList"), ("readonlyRootFilesystem", "BoxedBoolean"), ("mountPoints", "MountPointList"), ("logConfiguration", "LogConfiguration"), ("firelensConfiguration", "FirelensConfiguration"), ("privileged", "BoxedBoolean"), ("user", "String"), ("ulimits", "UlimitList"), ("linuxParameters", "DaemonLinuxParameters"), ("dependsOn", "ContainerDependencies"), ("startTimeout", "BoxedInteger"), ("stopTimeout", "BoxedInteger"), ("systemControls", "SystemControls"), ("interactive", "BoxedBoolean"), ("pseudoTerminal", "BoxedBoolean"), ("restartPolicy", "ContainerRestartPolicy")], required: &["image"] } },
-    Shape { name: "DaemonContainerDefinitionList", kind: ShapeKind::List { member: "DaemonContainerDefinition", min: None, max: None } },
-    Shape { name: "DaemonContainerImage", kind: ShapeKind::Structure { members: &[("containerName", "String"), ("imageDigest", "String"), ("image", "String")], required: &[] } },
-    Shape { name: "DaemonContainerImages", kind: ShapeKind::List { member: "DaemonContainerImage", min: None, max: None } },
-    Shape { name: "DaemonDeployment", kind: ShapeKind::Structure { members: &[("daemonDeploymentArn", "String"), ("clusterArn", "String"), ("status", "DaemonDeploymentStatus"), ("statusReason", "String"), ("targetDaemonRevision", "DaemonDeploymentRevisionDetail"), ("sourceDaemonRevisions", "DaemonDeploymentRevisionDetailList"), ("circuitBreaker", "DaemonCircuitBreaker"), ("alarms", "DaemonDeploymentAlarms"), ("rollback", "DaemonRollback"), ("deploymentConfiguration", "DaemonDeploymentConfiguration"), ("createdAt", "Timestamp"), ("startedAt", "Timestamp"), ("stoppedAt", "Timestamp"), ("finishedAt", "Timestamp")], required: &[] } },
-    Shape { name: "DaemonDeploymentAlarms", kind: ShapeKind::Structure { members: &[("status", "DaemonDeploymentRollbackMonitorsStatus"), ("alarmNames", "StringList"), ("triggeredAlarmNames", "StringList")], required: &[] } },
-    Shape { name: "DaemonDeploymentCapacityProvider", kind: ShapeKind::Structure { members: &[("arn", "String"), ("runningInstanceCount", "BoxedInteger"), ("withoutDaemonInstanceCount", "BoxedInteger"), ("drainingInstanceCount", "BoxedInteger")], required: &[] } },
-    Shape { name: "DaemonDeploymentCapacityProviderList", kind: ShapeKind::List { member: "DaemonDeploymentCapacityProvider", min: None, max: None } },
-    Shape { name: "DaemonDeploymentConfiguration", kind: ShapeKind::Structure { members: &[("drainPercent", "DaemonDrainPercent"), ("alarms", "DaemonAlarmConfiguration"), ("bakeTimeInMinutes", "Integer")], required: &[] } },
-    Shape { name: "DaemonDeploymentList", kind: ShapeKind::List { member: "DaemonDeployment", min: None, max: None } },
-    Shape { name: "DaemonDeploymentRevisionDetail", kind: ShapeKind::Structure { members: &[("arn", "String"), ("capacityProviders", "DaemonDeploymentCapacityProviderList"), ("totalRunningInstanceCount", "BoxedInteger"), ("totalWithoutDaemonInstanceCount", "BoxedInteger"), ("totalDrainingInstanceCount", "BoxedInteger")], required: &[] } },
-    Shape { name: "DaemonDeploymentRevisionDetailList", kind: ShapeKind::List { member: "DaemonDeploymentRevisionDetail", min: None, max: None } },
-    Shape { name: "DaemonDeploymentRollbackMonitorsStatus", kind: ShapeKind::String { enum_values: &["TRIGGERED", "MONITORING", "MONITORING_COMPLETE", "DISABLED"], min: None, max: None } },
-    Shape { name: "DaemonDeploymentStatus", kind: ShapeKind::String { enum_values: &["PENDING", "SUCCESSFUL", "STOPPED", "STOP_REQUESTED", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"], min: None, max: None } },
-    Shape { name: "DaemonDeploymentStatusList", kind: ShapeKind::List { member: "DaemonDeploymentStatus", min: None, max: None } },
-    Shape { name: "DaemonDeploymentSummary", kind: ShapeKind::Structure { members: &[("daemonDeploymentArn", "String"), ("daemonArn", "String"), ("clusterArn", "String"), ("status", "DaemonDeploymentStatus"), ("statusReason", "String"), ("targetDaemonRevisionArn", "String"), ("createdAt", "Timestamp"), ("startedAt", "Timestamp"), ("stoppedAt", "Timestamp"), ("finishedAt", "Timestamp")], required: &[] } },
-    Shape { name: "DaemonDeploymentSummaryList", kind: ShapeKind::List { member: "DaemonDeploymentSummary", min: None, max: None } },
-    Shape { name: "DaemonDetail", kind: ShapeKind::Structure { members: &[("daemonArn", "String"), ("clusterArn", "String"), ("status", "DaemonStatus"), ("currentRevisions", "DaemonRevisionDetailList"), ("deploymentArn", "String"), ("createdAt", "Timestamp"), ("updatedAt", "Timestamp")], required: &[] } },
-    Shape { name: "DaemonDrainPercent", kind: ShapeKind::Number },
-    Shape { name: "DaemonIpcMode", kind: ShapeKind::String { enum_values: &["none", "shared"], min: None, max: None } },
-    Shape { name: "DaemonLinuxParameters", kind: ShapeKind::Structure { members: &[("capabilities", "KernelCapabilities"), ("devices", "DevicesList"), ("initProcessEnabled", "BoxedBoolean"), ("tmpfs", "TmpfsList")], required: &[] } },
-    Shape { name: "DaemonNotActiveException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "DaemonNotFoundException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "DaemonPidMode", kind: ShapeKind::String { enum_values: &["none", "shared"], min: None, max: None } },
-    Shape { name: "DaemonPropagateTags", kind: ShapeKind::String { enum_values: &["DAEMON", "NONE"], min: None, max: None } },
-    Shape { name: "DaemonRevision", kind: ShapeKind::Structure { members: &[("daemonRevisionArn", "String"), ("clusterArn", "String"), ("daemonArn", "String"), ("daemonTaskDefinitionArn", "String"), ("createdAt", "Timestamp"), ("containerImages", "DaemonContainerImages"), ("propagateTags", "DaemonPropagateTags"), ("enableECSManagedTags", "BoxedBoolean"), ("enableExecuteCommand", "BoxedBoolean"), ("critical", "BoxedBoolean")], required: &[] } },
-    Shape { name: "DaemonRevisionDetail", kind: ShapeKind::Structure { members: &[("arn", "String"), ("capacityProviders", "DaemonCapacityProviderList"), ("totalRunningCount", "Integer"), ("totalWithoutDaemonCount", "Integer")], required: &[] } },
-    Shape { name: "DaemonRevisionDetailList", kind: ShapeKind::List { member: "DaemonRevisionDetail", min: None, max: None } },
-    Shape { name: "DaemonRevisions", kind: ShapeKind::List { member: "DaemonRevision", min: None, max: None } },
-    Shape { name: "DaemonRollback", kind: ShapeKind::Structure { members: &[("reason", "String"), ("startedAt", "Timestamp"), ("rollbackTargetDaemonRevisionArn", "String"), ("rollbackCapacityProviders", "StringList")], required: &[] } },
-    Shape { name: "DaemonStatus", kind: ShapeKind::String { enum_values: &["ACTIVE", "DELETE_IN_PROGRESS"], min: None, max: None } },
-    Shape { name: "DaemonSummariesList", kind: ShapeKind::List { member: "DaemonSummary", min: None, max: None } },
-    Shape { name: "DaemonSummary", kind: ShapeKind::Structure { members: &[("daemonArn", "String"), ("status", "DaemonStatus"), ("createdAt", "Timestamp"), ("updatedAt", "Timestamp")], required: &[] } },
-    Shape { name: "DaemonTaskDefinition", kind: ShapeKind::Structure { members: &[("daemonTaskDefinitionArn", "String"), ("family", "String"), ("revision", "Integer"), ("taskRoleArn", "String"), ("executionRoleArn", "String"), ("containerDefinitions", "DaemonContainerDefinitionList"), ("volumes", "DaemonVolumeList"), ("cpu", "String"), ("memory", "String"), ("status", "DaemonTaskDefinitionStatus"), ("registeredAt", "Timestamp"), ("deleteRequestedAt", "Timestamp"), ("registeredBy", "String"), ("pidMode", "DaemonPidMode"), ("ipcMode", "DaemonIpcMode")], required: &[] } },
-    Shape { name: "DaemonTaskDefinitionRevisionFilter", kind: ShapeKind::String { enum_values: &["LAST_REGISTERED"], min: None, max: None } },
-    Shape { name: "DaemonTaskDefinitionStatus", kind: ShapeKind::String { enum_values: &["ACTIVE", "DELETE_IN_PROGRESS", "DELETED"], min: None, max: None } },
-    Shape { name: "DaemonTaskDefinitionStatusFilter", kind: ShapeKind::String { enum_values: &["ACTIVE", "DELETE_IN_PROGRESS", "ALL"], min: None, max: None } },
-    Shape { name: "DaemonTaskDefinitionSummaries", kind: ShapeKind::List { member: "DaemonTaskDefinitionSummary", min: None, max: None } },
-    Shape { name: "DaemonTaskDefinitionSummary", kind: ShapeKind::Structure { members: &[("arn", "String"), ("registeredAt", "Timestamp"), ("registeredBy", "String"), ("deleteRequestedAt", "Timestamp"), ("status", "DaemonTaskDefinitionStatus")], required: &[] } },
-    Shape { name: "DaemonVolume", kind: ShapeKind::Structure { members: &[("name", "String"), ("host", "HostVolumeProperties"), ("logDriverVolumeConfiguration", "LogDriverVolumeConfiguration")], required: &[] } },
-    Shape { name: "DaemonVolumeList", kind: ShapeKind::List { member: "DaemonVolume", min: None, max: None } },
-    Shape { name: "DeleteAccountSettingRequest", kind: ShapeKind::Structure { members: &[("name", "SettingName"), ("principalArn", "String")], required: &["name"] } },
-    Shape { name: "DeleteAccountSettingResponse", kind: ShapeKind::Structure { members: &[("setting", "Setting")], required: &[] } },
-    Shape { name: "DeleteAttributesRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("attributes", "Attributes")], required: &["attributes"] } },
-    Shape { name: "DeleteAttributesResponse", kind: ShapeKind::Structure { members: &[("attributes", "Attributes")], required: &[] } },
-    Shape { name: "DeleteCapacityProviderRequest", kind: ShapeKind::Structure { members: &[("capacityProvider", "String"), ("cluster", "String")], required: &["capacityProvider"] } },
-    Shape { name: "DeleteCapacityProviderResponse", kind: ShapeKind::Structure { members: &[("capacityProvider", "CapacityProvider")], required: &[] } },
-    Shape { name: "DeleteClusterRequest", kind: ShapeKind::Structure { members: &[("cluster", "String")], required: &["cluster"] } },
-    Shape { name: "DeleteClusterResponse", kind: ShapeKind::Structure { members: &[("cluster", "Cluster")], required: &[] } },
-    Shape { name: "DeleteDaemonRequest", kind: ShapeKind::Structure { members: &[("daemonArn", "String")], required: &["daemonArn"] } },
-    Shape { name: "DeleteDaemonResponse", kind: ShapeKind::Structure { members: &[("daemonArn", "String"), ("status", "DaemonStatus"), ("createdAt", "Timestamp"), ("updatedAt", "Timestamp"), ("deploymentArn", "String")], required: &[] } },
-    Shape { name: "DeleteDaemonTaskDefinitionRequest", kind: ShapeKind::Structure { members: &[("daemonTaskDefinition", "String")], required: &["daemonTaskDefinition"] } },
-    Shape { name: "DeleteDaemonTaskDefinitionResponse", kind: ShapeKind::Structure { members: &[("daemonTaskDefinitionArn", "String")], required: &[] } },
-    Shape { name: "DeleteExpressGatewayServiceRequest", kind: ShapeKind::Structure { members: &[("serviceArn", "String")], required: &["serviceArn"] } },
-    Shape { name: "DeleteExpressGatewayServiceResponse", kind: ShapeKind::Structure { members: &[("service", "ECSExpressGatewayService")], required: &[] } },
-    Shape { name: "DeleteGatewayRequest", kind: ShapeKind::Structure { members: &[("gateway", "String")], required: &["gateway"] } },
-    Shape { name: "DeleteGatewayResponse", kind: ShapeKind::Structure { members: &[("gatewayArn", "String"), ("name", "String"), ("status", "GatewayStatus")], required: &[] } },
-    Shape { name: "DeleteServiceRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("service", "String"), ("force", "BoxedBoolean")], required: &["service"] } },
-    Shape { name: "DeleteServiceResponse", kind: ShapeKind::Structure { members: &[("service", "Service")], required: &[] } },
-    Shape { name: "DeleteTaskDefinitionsRequest", kind: ShapeKind::Structure { members: &[("taskDefinitions", "StringList")], required: &["taskDefinitions"] } },
-    Shape { name: "DeleteTaskDefinitionsResponse", kind: ShapeKind::Structure { members: &[("taskDefinitions", "TaskDefinitionList"), ("failures", "Failures")], required: &[] } },
-    Shape { name: "DeleteTaskSetRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("service", "String"), ("taskSet", "String"), ("force", "BoxedBoolean")], required: &["cluster", "service", "taskSet"] } },
-    Shape { name: "DeleteTaskSetResponse", kind: ShapeKind::Structure { members: &[("taskSet", "TaskSet")], required: &[] } },
-    Shape { name: "Deployment", kind: ShapeKind::Structure { members: &[("id", "String"), ("status", "String"), ("taskDefinition", "String"), ("desiredCount", "Integer"), ("pendingCount", "Integer"), ("runningCount", "Integer"), ("failedTasks", "Integer"), ("createdAt", "Timestamp"), ("updatedAt", "Timestamp"), ("capacityProviderStrategy", "CapacityProviderStrategy"), ("launchType", "LaunchType"), ("platformVersion", "String"), ("platformFamily", "String"), ("networkConfiguration", "NetworkConfiguration"), ("rolloutState", "DeploymentRolloutState"), ("rolloutStateReason", "String"), ("serviceConnectConfiguration", "ServiceConnectConfiguration"), ("serviceConnectResources", "ServiceConnectServiceResourceList"), ("volumeConfigurations", "ServiceVolumeConfigurations"), ("fargateEphemeralStorage", "DeploymentEphemeralStorage"), ("vpcLatticeConfigurations", "VpcLatticeConfigurations")], required: &[] } },
-    Shape { name: "DeploymentAlarms", kind: ShapeKind::Structure { members: &[("alarmNames", "StringList"), ("rollback", "Boolean"), ("enable", "Boolean")], required: &["alarmNames", "rollback", "enable"] } },
-    Shape { name: "DeploymentCircuitBreaker", kind: ShapeKind::Structure { members: &[("enable", "Boolean"), ("rollback", "Boolean"), ("resetOnHealthyTask", "BoxedBoolean"), ("thresholdConfiguration", "ThresholdConfiguration")], required: &["enable", "rollback"] } },
-    Shape { name: "DeploymentConfiguration", kind: ShapeKind::Structure { members: &[("deploymentCircuitBreaker", "DeploymentCircuitBreaker"), ("maximumPercent", "BoxedInteger"), ("minimumHealthyPercent", "BoxedInteger"), ("alarms", "DeploymentAlarms"), ("strategy", "DeploymentStrategy"), ("bakeTimeInMinutes", "BoxedInteger"), ("lifecycleHooks", "DeploymentLifecycleHookList"), ("linearConfiguration", "LinearConfiguration"), ("canaryConfiguration", "CanaryConfiguration"), ("earlySuccessCriteria", "DeploymentEarlySuccessCriteria")], required: &[] } },
-    Shape { name: "DeploymentController", kind: ShapeKind::Structure { members: &[("type", "DeploymentControllerType")], required: &["type"] } },
-    Shape { name: "DeploymentControllerType", kind: ShapeKind::String { enum_values: &["ECS", "CODE_DEPLOY", "EXTERNAL"], min: None, max: None } },
-    Shape { name: "DeploymentEarlySuccessCriteria", kind: ShapeKind::Structure { members: &[("enable", "Boolean"), ("healthyPercent", "HealthyPercentInteger"), ("sourceServiceRevisionCleanup", "ServiceRevisionCleanup")], required: &["enable"] } },
-    Shape { name: "DeploymentEphemeralStorage", kind: ShapeKind::Structure { members: &[("kmsKeyId", "String")], required: &[] } },
-    Shape { name: "DeploymentLifecycleHook", kind: ShapeKind::Structure { members: &[("targetType", "DeploymentLifecycleHookTargetType"), ("hookTargetArn", "String"), ("roleArn", "IAMRoleArn"), ("lifecycleStages", "DeploymentLifecycleHookStageList"), ("hookDetails", "HookDetails"), ("timeoutConfiguration", "DeploymentLifecycleHookTimeoutConfiguration")], required: &[] } },
-    Shape { name: "DeploymentLifecycleHookAction", kind: ShapeKind::String { enum_values: &["ROLLBACK", "CONTINUE"], min: None, max: None } },
-    Shape { name: "DeploymentLifecycleHookDetail", kind: ShapeKind::Structure { members: &[("hookId", "String"), ("targetType", "DeploymentLifecycleHookTargetType"), ("targetArn", "String"), ("status", "DeploymentLifecycleHookStatus"), ("expiresAt", "Timestamp"), ("timeoutAction", "DeploymentLifecycleHookAction")], required: &[] } },
-    Shape { name: "DeploymentLifecycleHookDetailList", kind: ShapeKind::List { member: "DeploymentLifecycleHookDetail", min: None, max: None } },
-    Shape { name: "DeploymentLifecycleHookDuration", kind: ShapeKind::Integer { min: Some(1), max: Some(20160) } },
-    Shape { name: "DeploymentLifecycleHookList", kind: ShapeKind::List { member: "DeploymentLifecycleHook", min: None, max: None } },
-    Shape { name: "DeploymentLifecycleHookStage", kind: ShapeKind::String { enum_values: &["RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT", "PRE_PRODUCTION_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"], min: None, max: None } },
-    Shape { name: "DeploymentLifecycleHookStageList", kind: ShapeKind::List { member: "DeploymentLifecycleHookStage", min: None, max: None } },
-    Shape { name: "DeploymentLifecycleHookStatus", kind: ShapeKind::String { enum_values: &["AWAITING_ACTION", "IN_PROGRESS", "SUCCEEDED", "FAILED", "TIMED_OUT"], min: None, max: None } },
-    Shape { name: "DeploymentLifecycleHookTargetType", kind: ShapeKind::String { enum_values: &["AWS_LAMBDA", "PAUSE"], min: None, max: None } },
-    Shape { name: "DeploymentLifecycleHookTimeoutConfiguration", kind: ShapeKind::Structure { members: &[("timeoutInMinutes", "DeploymentLifecycleHookDuration"), ("action", "DeploymentLifecycleHookAction")], required: &[] } },
-    Shape { name: "DeploymentRolloutState", kind: ShapeKind::String { enum_values: &["COMPLETED", "FAILED", "IN_PROGRESS"], min: None, max: None } },
-    Shape { name: "DeploymentStrategy", kind: ShapeKind::String { enum_values: &["ROLLING", "BLUE_GREEN", "LINEAR", "CANARY"], min: None, max: None } },
-    Shape { name: "Deployments", kind: ShapeKind::List { member: "Deployment", min: None, max: None } },
-    Shape { name: "DeregisterContainerInstanceRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("containerInstance", "String"), ("force", "BoxedBoolean")], required: &["containerInstance"] } },
-    Shape { name: "DeregisterContainerInstanceResponse", kind: ShapeKind::Structure { members: &[("containerInstance", "ContainerInstance")], required: &[] } },
-    Shape { name: "DeregisterTaskDefinitionRequest", kind: ShapeKind::Structure { members: &[("taskDefinition", "String")], required: &["taskDefinition"] } },
-    Shape { name: "DeregisterTaskDefinitionResponse", kind: ShapeKind::Structure { members: &[("taskDefinition", "TaskDefinition")], required: &[] } },
-    Shape { name: "DescribeCapacityProvidersRequest", kind: ShapeKind::Structure { members: &[("capacityProviders", "StringList"), ("cluster", "String"), ("include", "CapacityProviderFieldList"), ("maxResults", "BoxedInteger"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "DescribeCapacityProvidersResponse", kind: ShapeKind::Structure { members: &[("capacityProviders", "CapacityProviders"), ("failures", "Failures"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "DescribeClustersRequest", kind: ShapeKind::Structure { members: &[("clusters", "StringList"), ("include", "ClusterFieldList")], required: &[] } },
-    Shape { name: "DescribeClustersResponse", kind: ShapeKind::Structure { members: &[("clusters", "Clusters"), ("failures", "Failures")], required: &[] } },
-    Shape { name: "DescribeContainerInstancesRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("containerInstances", "StringList"), ("include", "ContainerInstanceFieldList")], required: &["containerInstances"] } },
-    Shape { name: "DescribeContainerInstancesResponse", kind: ShapeKind::Structure { members: &[("containerInstances", "ContainerInstances"), ("failures", "Failures")], required: &[] } },
-    Shape { name: "DescribeDaemonDeploymentsRequest", kind: ShapeKind::Structure { members: &[("daemonDeploymentArns", "StringList")], required: &["daemonDeploymentArns"] } },
-    Shape { name: "DescribeDaemonDeploymentsResponse", kind: ShapeKind::Structure { members: &[("failures", "Failures"), ("daemonDeployments", "DaemonDeploymentList")], required: &[] } },
-    Shape { name: "DescribeDaemonRequest", kind: ShapeKind::Structure { members: &[("daemonArn", "String")], required: &["daemonArn"] } },
-    Shape { name: "DescribeDaemonResponse", kind: ShapeKind::Structure { members: &[("daemon", "DaemonDetail")], required: &[] } },
-    Shape { name: "DescribeDaemonRevisionsRequest", kind: ShapeKind::Structure { members: &[("daemonRevisionArns", "StringList")], required: &["daemonRevisionArns"] } },
-    Shape { name: "DescribeDaemonRevisionsResponse", kind: ShapeKind::Structure { members: &[("daemonRevisions", "DaemonRevisions"), ("failures", "Failures")], required: &[] } },
-    Shape { name: "DescribeDaemonTaskDefinitionRequest", kind: ShapeKind::Structure { members: &[("daemonTaskDefinition", "String")], required: &["daemonTaskDefinition"] } },
-    Shape { name: "DescribeDaemonTaskDefinitionResponse", kind: ShapeKind::Structure { members: &[("daemonTaskDefinition", "DaemonTaskDefinition")], required: &[] } },
-    Shape { name: "DescribeExpressGatewayServiceRequest", kind: ShapeKind::Structure { members: &[("serviceArn", "String"), ("include", "ExpressGatewayServiceIncludeList")], required: &["serviceArn"] } },
-    Shape { name: "DescribeExpressGatewayServiceResponse", kind: ShapeKind::Structure { members: &[("service", "ECSExpressGatewayService")], required: &[] } },
-    Shape { name: "DescribeGatewayAlbConfiguration", kind: ShapeKind::Structure { members: &[("networkConfiguration", "GatewayElbNetworkConfiguration"), ("scheme", "GatewayElbScheme"), ("accessLogs", "GatewayElbAccessLogConfiguration"), ("webACLArn", "String"), ("port", "BoxedInteger"), ("protocol", "GatewayAlbProtocol"), ("maxAlbCount", "BoxedInteger"), ("currentAlbCount", "BoxedInteger"), ("httpDesync", "GatewayAlbDesyncMitigationMode"), ("testTrafficRules", "GatewayAlbTestTrafficRules")], required: &[] } },
-    Shape { name: "DescribeGatewayConfiguration", kind: ShapeKind::Structure { members: &[("hostSharedAlb", "DescribeGatewayAlbConfiguration")], required: &[] } },
-    Shape { name: "DescribeGatewayRequest", kind: ShapeKind::Structure { members: &[("gateway", "String")], required: &["gateway"] } },
-    Shape { name: "DescribeGatewayResourcesRequest", kind: ShapeKind::Structure { members: &[("gateway", "String"), ("maxResults", "BoxedInteger"), ("nextToken", "String")], required: &["gateway"] } },
-    Shape { name: "DescribeGatewayResourcesResponse", kind: ShapeKind::Structure { members: &[("gatewayResources", "GatewayResources"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "DescribeGatewayResponse", kind: ShapeKind::Structure { members: &[("gateway", "Gateway")], required: &[] } },
-    Shape { name: "DescribeGatewayRouteRequest", kind: ShapeKind::Structure { members: &[("gatewayRouteArn", "String")], required: &["gatewayRouteArn"] } },
-    Shape { name: "DescribeGatewayRouteResponse", kind: ShapeKind::Structure { members: &[("gatewayRoute", "GatewayRoute")], required: &[] } },
-    Shape { name: "DescribeServiceDeploymentsRequest", kind: ShapeKind::Structure { members: &[("serviceDeploymentArns", "StringList")], required: &["serviceDeploymentArns"] } },
-    Shape { name: "DescribeServiceDeploymentsResponse", kind: ShapeKind::Structure { members: &[("serviceDeployments", "ServiceDeployments"), ("failures", "Failures")], required: &[] } },
-    Shape { name: "DescribeServiceRevisionsRequest", kind: ShapeKind::Structure { members: &[("serviceRevisionArns", "StringList")], required: &["serviceRevisionArns"] } },
-    Shape { name: "DescribeServiceRevisionsResponse", kind: ShapeKind::Structure { members: &[("serviceRevisions", "ServiceRevisions"), ("failures", "Failures")], required: &[] } },
-    Shape { name: "DescribeServicesRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("services", "StringList"), ("include", "ServiceFieldList")], required: &["services"] } },
-    Shape { name: "DescribeServicesResponse", kind: ShapeKind::Structure { members: &[("services", "Services"), ("failures", "Failures")], required: &[] } },
-    Shape { name: "DescribeTaskDefinitionRequest", kind: ShapeKind::Structure { members: &[("taskDefinition", "String"), ("include", "TaskDefinitionFieldList")], required: &["taskDefinition"] } },
-    Shape { name: "DescribeTaskDefinitionResponse", kind: ShapeKind::Structure { members: &[("taskDefinition", "TaskDefinition"), ("tags", "Tags")], required: &[] } },
-    Shape { name: "DescribeTaskSetsRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("service", "String"), ("taskSets", "StringList"), ("include", "TaskSetFieldList")], required: &["cluster", "service"] } },
-    Shape { name: "DescribeTaskSetsResponse", kind: ShapeKind::Structure { members: &[("taskSets", "TaskSets"), ("failures", "Failures")], required: &[] } },
-    Shape { name: "DescribeTasksRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("tasks", "StringList"), ("include", "TaskFieldList")], required: &["tasks"] } },
-    Shape { name: "DescribeTasksResponse", kind: ShapeKind::Structure { members: &[("tasks", "Tasks"), ("failures", "Failures")], required: &[] } },
-    Shape { name: "DesiredStatus", kind: ShapeKind::String { enum_values: &["RUNNING", "PENDING", "STOPPED"], min: None, max: None } },
-    Shape { name: "Device", kind: ShapeKind::Structure { members: &[("hostPath", "String"), ("containerPath", "String"), ("permissions", "DeviceCgroupPermissions")], required: &["hostPath"] } },
-    Shape { name: "DeviceCgroupPermission", kind: ShapeKind::String { enum_values: &["read", "write", "mknod"], min: None, max: None } },
-    Shape { name: "DeviceCgroupPermissions", kind: ShapeKind::List { member: "DeviceCgroupPermission", min: None, max: None } },
-    Shape { name: "DevicesList", kind: ShapeKind::List { member: "Device", min: None, max: None } },
-    Shape { name: "DisassociateGatewayFromClusterRequest", kind: ShapeKind::Structure { members: &[("gateway", "String"), ("cluster", "String")], required: &["gateway", "cluster"] } },
-    Shape { name: "DisassociateGatewayFromClusterResponse", kind: ShapeKind::Structure { members: &[("gatewayArn", "String"), ("clusterArn", "String"), ("status", "GatewayClusterAssociationStatus")], required: &[] } },
-    Shape { name: "DiscoverPollEndpointRequest", kind: ShapeKind::Structure { members: &[("containerInstance", "String"), ("cluster", "String")], required: &[] } },
-    Shape { name: "DiscoverPollEndpointResponse", kind: ShapeKind::Structure { members: &[("endpoint", "String"), ("telemetryEndpoint", "String"), ("serviceConnectEndpoint", "String")], required: &[] } },
-    Shape { name: "DockerLabelsMap", kind: ShapeKind::Map { value: "String" } },
-    Shape { name: "DockerVolumeConfiguration", kind: ShapeKind::Structure { members: &[("scope", "Scope"), ("autoprovision", "BoxedBoolean"), ("driver", "String"), ("driverOpts", "StringMap"), ("labels", "StringMap")], required: &[] } },
-    Shape { name: "Double", kind: ShapeKind::Number },
-    Shape { name: "Duration", kind: ShapeKind::Integer { min: Some(0), max: Some(2147483647) } },
-    Shape { name: "EBSKMSKeyId", kind: ShapeKind::String { enum_values: &[], min: None, max: None } },
-    Shape { name: "EBSResourceType", kind: ShapeKind::String { enum_values: &["volume"], min: None, max: None } },
-    Shape { name: "EBSSnapshotId", kind: ShapeKind::String { enum_values: &[], min: None, max: None } },
-    Shape { name: "EBSTagSpecification", kind: ShapeKind::Structure { members: &[("resourceType", "EBSResourceType"), ("tags", "Tags"), ("propagateTags", "PropagateTags")], required: &["resourceType"] } },
-    Shape { name: "EBSTagSpecifications", kind: ShapeKind::List { member: "EBSTagSpecification", min: None, max: None } },
-    Shape { name: "EBSVolumeType", kind: ShapeKind::String { enum_values: &[], min: None, max: None } },
-    Shape { name: "ECSExpressGatewayService", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("serviceName", "String"), ("serviceArn", "String"), ("infrastructureRoleArn", "String"), ("status", "ExpressGatewayServiceStatus"), ("currentDeployment", "String"), ("activeConfigurations", "ExpressGatewayServiceConfigurations"), ("tags", "Tags"), ("createdAt", "Timestamp"), ("updatedAt", "Timestamp")], required: &[] } },
-    Shape { name: "ECSManagedResources", kind: ShapeKind::Structure { members: &[("ingressPaths", "ManagedIngressPaths"), ("autoScaling", "ManagedAutoScaling"), ("metricAlarms", "ManagedMetricAlarms"), ("serviceSecurityGroups", "ManagedSecurityGroups"), ("logGroups", "ManagedLogGroups"), ("gatewayConnections", "GatewayConnectionList")], required: &[] } },
-    Shape { name: "ECSVolumeName", kind: ShapeKind::String { enum_values: &[], min: None, max: None } },
-    Shape { name: "EFSAuthorizationConfig", kind: ShapeKind::Structure { members: &[("accessPointId", "String"), ("iam", "EFSAuthorizationConfigIAM")], required: &[] } },
-    Shape { name: "EFSAuthorizationConfigIAM", kind: ShapeKind::String { enum_values: &["ENABLED", "DISABLED"], min: None, max: None } },
-    Shape { name: "EFSTransitEncryption", kind: ShapeKind::String { enum_values: &["ENABLED", "DISABLED"], min: None, max: None } },
-    Shape { name: "EFSVolumeConfiguration", kind: ShapeKind::Structure { members: &[("fileSystemId", "String"), ("rootDirectory", "String"), ("transitEncryption", "EFSTransitEncryption"), ("transitEncryptionPort", "BoxedInteger"), ("authorizationConfig", "EFSAuthorizationConfig")], required: &["fileSystemId"] } },
-    Shape { name: "ElbGatewayResources", kind: ShapeKind::Structure { members: &[("loadBalancerArn", "String"), ("listenerArn", "String"), ("securityGroup", "String"), ("gatewayRouteArns", "StringList")], required: &[] } },
-    Shape { name: "ElbGatewayResourcesList", kind: ShapeKind::List { member: "ElbGatewayResources", min: Some(0), max: Some(20) } },
-    Shape { name: "EnvironmentFile", kind: ShapeKind::Structure { members: &[("value", "String"), ("type", "EnvironmentFileType")], required: &["value", "type"] } },
-    Shape { name: "EnvironmentFileType", kind: ShapeKind::String { enum_values: &["s3"], min: None, max: None } },
-    Shape { name: "EnvironmentFiles", kind: ShapeKind::List { member: "EnvironmentFile", min: None, max: None } },
-    Shape { name: "EnvironmentVariables", kind: ShapeKind::List { member: "KeyValuePair", min: None, max: None } },
-    Shape { name: "EphemeralStorage", kind: ShapeKind::Structure { members: &[("sizeInGiB", "Integer")], required: &["sizeInGiB"] } },
-    Shape { name: "ExcludedInstanceType", kind: ShapeKind::String { enum_values: &[], min: Some(1), max: Some(30) } },
-    Shape { name: "ExcludedInstanceTypeSet", kind: ShapeKind::List { member: "ExcludedInstanceType", min: Some(0), max: Some(400) } },
-    Shape { name: "ExecuteCommandConfiguration", kind: ShapeKind::Structure { members: &[("kmsKeyId", "String"), ("logging", "ExecuteCommandLogging"), ("logConfiguration", "ExecuteCommandLogConfiguration")], required: &[] } },
-    Shape { name: "ExecuteCommandLogConfiguration", kind: ShapeKind::Structure { members: &[("cloudWatchLogGroupName", "String"), ("cloudWatchEncryptionEnabled", "Boolean"), ("s3BucketName", "String"), ("s3EncryptionEnabled", "Boolean"), ("s3KeyPrefix", "String")], required: &[] } },
-    Shape { name: "ExecuteCommandLogging", kind: ShapeKind::String { enum_values: &["NONE", "DEFAULT", "OVERRIDE"], min: None, max: None } },
-    Shape { name: "ExecuteCommandRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("container", "String"), ("command", "String"), ("interactive", "Boolean"), ("task", "String")], required: &["command", "interactive", "task"] } },
-    Shape { name: "ExecuteCommandResponse", kind: ShapeKind::Structure { members: &[("clusterArn", "String"), ("containerArn", "String"), ("containerName", "String"), ("interactive", "Boolean"), ("session", "Session"), ("taskArn", "String")], required: &[] } },
-    Shape { name: "ExpressCpuArchitecture", kind: ShapeKind::String { enum_values: &["X86_64", "ARM64"], min: None, max: None } },
-    Shape { name: "ExpressGatewayContainer", kind: ShapeKind::Structure { members: &[("image", "String"), ("containerPort", "BoxedInteger"), ("awsLogsConfiguration", "ExpressGatewayServiceAwsLogsConfiguration"), ("repositoryCredentials", "ExpressGatewayRepositoryCredentials"), ("command", "StringList"), ("environment", "EnvironmentVariables"), ("secrets", "SecretList")], required: &["image"] } },
-    Shape { name: "ExpressGatewayRepositoryCredentials", kind: ShapeKind::Structure { members: &[("credentialsParameter", "String")], required: &[] } },
-    Shape { name: "ExpressGatewayScalingTarget", kind: ShapeKind::Structure { members: &[("minTaskCount", "BoxedInteger"), ("maxTaskCount", "BoxedInteger"), ("autoScalingMetric", "ExpressGatewayServiceScalingMetric"), ("autoScalingTargetValue", "BoxedInteger")], required: &[] } },
-    Shape { name: "ExpressGatewayServiceAwsLogsConfiguration", kind: ShapeKind::Structure { members: &[("logGroup", "String"), ("logStreamPrefix", "String")], required: &["logGroup", "logStreamPrefix"] } },
-    Shape { name: "ExpressGatewayServiceConfiguration", kind: ShapeKind::Structure { members: &[("serviceRevisionArn", "String"), ("executionRoleArn", "String"), ("taskRoleArn", "String"), ("taskDefinitionArn", "String"), ("cpu", "String"), ("memory", "String"), ("cpuArchitecture", "ExpressCpuArchitecture"), ("networkConfiguration", "ExpressGatewayServiceNetworkConfiguration"), ("healthCheckPath", "String"), ("primaryContainer", "ExpressGatewayContainer"), ("scalingTarget", "ExpressGatewayScalingTarget"), ("ingressPaths", "IngressPathSummaries"), ("createdAt", "Timestamp")], required: &[] } },
-    Shape { name: "ExpressGatewayServiceConfigurations", kind: ShapeKind::List { member: "ExpressGatewayServiceConfiguration", min: None, max: None } },
-    Shape { name: "ExpressGatewayServiceInclude", kind: ShapeKind::String { enum_values: &["TAGS"], min: None, max: None } },
-    Shape { name: "ExpressGatewayServiceIncludeList", kind: ShapeKind::List { member: "ExpressGatewayServiceInclude", min: None, max: None } },
-    Shape { name: "ExpressGatewayServiceNetworkConfiguration", kind: ShapeKind::Structure { members: &[("securityGroups", "StringList"), ("subnets", "StringList")], required: &[] } },
-    Shape { name: "ExpressGatewayServiceScalingMetric", kind: ShapeKind::String { enum_values: &["AVERAGE_CPU", "AVERAGE_MEMORY", "REQUEST_COUNT_PER_TARGET"], min: None, max: None } },
-    Shape { name: "ExpressGatewayServiceStatus", kind: ShapeKind::Structure { members: &[("statusCode", "ExpressGatewayServiceStatusCode"), ("statusReason", "String")], required: &[] } },
-    Shape { name: "ExpressGatewayServiceStatusCode", kind: ShapeKind::String { enum_values: &["ACTIVE", "DRAINING", "INACTIVE"], min: None, max: None } },
-    Shape { name: "FSxWindowsFileServerAuthorizationConfig", kind: ShapeKind::Structure { members: &[("credentialsParameter", "String"), ("domain", "String")], required: &["credentialsParameter", "domain"] } },
-    Shape { name: "FSxWindowsFileServerVolumeConfiguration", kind: ShapeKind::Structure { members: &[("fileSystemId", "String"), ("rootDirectory", "String"), ("authorizationConfig", "FSxWindowsFileServerAuthorizationConfig")], required: &["fileSystemId", "rootDirectory", "authorizationConfig"] } },
-    Shape { name: "Failure", kind: ShapeKind::Structure { members: &[("arn", "String"), ("reason", "String"), ("detail", "String")], required: &[] } },
-    Shape { name: "Failures", kind: ShapeKind::List { member: "Failure", min: None, max: None } },
-    Shape { name: "FirelensConfiguration", kind: ShapeKind::Structure { members: &[("type", "FirelensConfigurationType"), ("options", "FirelensConfigurationOptionsMap")], required: &["type"] } },
-    Shape { name: "FirelensConfigurationOptionsMap", kind: ShapeKind::Map { value: "String" } },
-    Shape { name: "FirelensConfigurationType", kind: ShapeKind::String { enum_values: &["fluentd", "fluentbit"], min: None, max: None } },
-    Shape { name: "Gateway", kind: ShapeKind::Structure { members: &[("gatewayArn", "String"), ("name", "String"), ("status", "GatewayStatus"), ("statusReason", "String"), ("failures", "GatewayResourceFailureList"), ("infrastructureRoleArn", "String"), ("deletionProtection", "BoxedBoolean"), ("configuration", "DescribeGatewayConfiguration"), ("accessType", "AccessType"), ("propagateTags", "PropagateGatewayTags"), ("tags", "Tags"), ("createdAt", "Timestamp"), ("updatedAt", "Timestamp")], required: &[] } },
-    Shape { name: "GatewayAlbDesyncMitigationMode", kind: ShapeKind::String { enum_values: &["monitor", "defensive", "strictest"], min: None, max: None } },
-    Shape { name: "GatewayAlbProtocol", kind: ShapeKind::String { enum_values: &["HTTP", "HTTPS"], min: None, max: None } },
-    Shape { name: "GatewayAlbTestTrafficRules", kind: ShapeKind::Structure { members: &[("header", "GatewayTestTrafficHeader")], required: &[] } },
-    Shape { name: "GatewayClusterAssociationStatus", kind: ShapeKind::String { enum_values: &["ACTIVE", "DISASSOCIATING", "INACTIVE"], min: None, max: None } },
-    Shape { name: "GatewayClusterAssociationStatusList", kind: ShapeKind::List { member: "GatewayClusterAssociationStatus", min: Some(0), max: Some(3) } },
-    Shape { name: "GatewayClusterAssociationSummary", kind: ShapeKind::Structure { members: &[("gatewayArn", "String"), ("clusterArn", "String"), ("status", "GatewayClusterAssociationStatus")], required: &[] } },
-    Shape { name: "GatewayClusterAssociationSummaryList", kind: ShapeKind::List { member: "GatewayClusterAssociationSummary", min: None, max: None } },
-    Shape { name: "GatewayConfiguration", kind: ShapeKind::Structure { members: &[("hostSharedAlb", "HostSharedAlbConfiguration")], required: &[] } },
-    Shape { name: "GatewayConnection", kind: ShapeKind::Structure { members: &[("gatewayArn", "String"), ("gatewayRouteArn", "String"), ("portName", "String"), ("serviceUrl", "String"), ("accessType", "AccessType"), ("status", "GatewayRouteStatus"), ("resources", "GatewayConnectionResources")], required: &[] } },
-    Shape { name: "GatewayConnectionAlbResources", kind: ShapeKind::Structure { members: &[("acmCertificateArn", "String"), ("loadBalancerArn", "String"), ("loadBalancerSecurityGroupArns", "StringList"), ("listenerArn", "String"), ("listenerRuleArn", "String"), ("testListenerRuleArn", "String"), ("targetGroupArn", "String"), ("alternateTargetGroupArn", "String")], required: &[] } },
-    Shape { name: "GatewayConnectionAlbResourcesList", kind: ShapeKind::List { member: "GatewayConnectionAlbResources", min: Some(0), max: Some(1) } },
-    Shape { name: "GatewayConnectionList", kind: ShapeKind::List { member: "GatewayConnection", min: Some(0), max: Some(5) } },
-    Shape { name: "GatewayConnectionResources", kind: ShapeKind::Structure { members: &[("hostSharedAlb", "GatewayConnectionAlbResourcesList")], required: &[] } },
-    Shape { name: "GatewayConnector", kind: ShapeKind::Structure { members: &[("portName", "String"), ("healthCheck", "GatewayConnectorHealthCheck"), ("filters", "GatewayConnectorFilters"), ("deregistrationDelay", "GatewayConnectorDeregistrationDelay")], required: &["portName"] } },
-    Shape { name: "GatewayConnectorDeregistrationDelay", kind: ShapeKind::Structure { members: &[("timeoutSeconds", "GatewayConnectorDeregistrationDelayTimeoutSecondsInteger")], required: &[] } },
-    Shape { name: "GatewayConnectorDeregistrationDelayTimeoutSecondsInteger", kind: ShapeKind::Integer { min: Some(0), max: Some(3600) } },
-    Shape { name: "GatewayConnectorFilters", kind: ShapeKind::Structure { members: &[("accessTypes", "AccessTypeList")], required: &[] } },
-    Shape { name: "GatewayConnectorHealthCheck", kind: ShapeKind::Structure { members: &[("healthCheckProtocol", "GatewayConnectorHealthCheckProtocol"), ("healthCheckPort", "BoxedInteger"), ("healthCheckPath", "String"), ("healthCheckTimeoutSeconds", "BoxedInteger"), ("healthCheckIntervalSeconds", "BoxedInteger"), ("healthyThresholdCount", "BoxedInteger"), ("unhealthyThresholdCount", "BoxedInteger"), ("matcher", "GatewayConnectorHealthCheckMatcher")], required: &[] } },
-    Shape { name: "GatewayConnectorHealthCheckMatcher", kind: ShapeKind::Structure { members: &[("httpCode", "String"), ("grpcCode", "String")], required: &[] } },
-    Shape { name: "GatewayConnectorHealthCheckProtocol", kind: ShapeKind::String { enum_values: &["HTTP", "HTTPS"], min: None, max: None } },
-    Shape { name: "GatewayConnectorList", kind: ShapeKind::List { member: "GatewayConnector", min: Some(0), max: Some(1) } },
-    Shape { name: "GatewayElbAccessLogConfiguration", kind: ShapeKind::Structure { members: &[("destination", "GatewayElbAccessLogDestination")], required: &[] } },
-    Shape { name: "GatewayElbAccessLogDestination", kind: ShapeKind::Structure { members: &[("s3", "GatewayElbAccessLogS3Destination")], required: &[] } },
-    Shape { name: "GatewayElbAccessLogS3Destination", kind: ShapeKind::Structure { members: &[("bucket", "String"), ("prefix", "String")], required: &["bucket"] } },
-    Shape { name: "GatewayElbIpAddressType", kind: ShapeKind::String { enum_values: &["ipv4", "dualstack", "dualstack-without-public-ipv4"], min: None, max: None } },
-    Shape { name: "GatewayElbNetworkConfiguration", kind: ShapeKind::Structure { members: &[("inboundSecurityGroup", "String"), ("subnets", "StringList"), ("ipAddressType", "GatewayElbIpAddressType")], required: &[] } },
-    Shape { name: "GatewayElbScheme", kind: ShapeKind::String { enum_values: &["internet-facing", "internal"], min: None, max: None } },
-    Shape { name: "GatewayInfrastructureResources", kind: ShapeKind::Structure { members: &[("hostSharedAlb", "ElbGatewayResourcesList")], required: &[] } },
-    Shape { name: "GatewayNotFoundException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "GatewayOperationError", kind: ShapeKind::Structure { members: &[("operation", "String"), ("code", "String"), ("message", "String")], required: &[] } },
-    Shape { name: "GatewayOperationErrorList", kind: ShapeKind::List { member: "GatewayOperationError", min: Some(0), max: Some(5) } },
-    Shape { name: "GatewayResourceFailure", kind: ShapeKind::Structure { members: &[("arn", "String"), ("errors", "GatewayOperationErrorList")], required: &[] } },
-    Shape { name: "GatewayResourceFailureList", kind: ShapeKind::List { member: "GatewayResourceFailure", min: Some(0), max: Some(200) } },
-    Shape { name: "GatewayResources", kind: ShapeKind::Structure { members: &[("gatewayArn", "String"), ("resources", "GatewayInfrastructureResources")], required: &[] } },
-    Shape { name: "GatewayRoute", kind: ShapeKind::Structure { members: &[("gatewayRouteArn", "String"), ("serviceArn", "String"), ("serviceContainerPortName", "String"), ("status", "GatewayRouteStatus"), ("serviceUrl", "String"), ("resources", "GatewayRouteResources")], required: &[] } },
-    Shape { name: "GatewayRouteAlbResources", kind: ShapeKind::Structure { members: &[("acmCertificateArn", "String"), ("loadBalancerArn", "String"), ("listenerArn", "String"), ("listenerRuleArn", "String"), ("testListenerRuleArns", "StringList"), ("loadBalancerSecurityGroups", "GatewayRouteLoadBalancerSecurityGroupList"), ("serviceSecurityGroupArn", "String")], required: &[] } },
-    Shape { name: "GatewayRouteAlbResourcesList", kind: ShapeKind::List { member: "GatewayRouteAlbResources", min: None, max: None } },
-    Shape { name: "GatewayRouteLoadBalancerSecurityGroup", kind: ShapeKind::Structure { members: &[("arn", "String"), ("ruleArns", "StringList")], required: &[] } },
-    Shape { name: "GatewayRouteLoadBalancerSecurityGroupList", kind: ShapeKind::List { member: "GatewayRouteLoadBalancerSecurityGroup", min: None, max: None } },
-    Shape { name: "GatewayRouteResources", kind: ShapeKind::Structure { members: &[("hostSharedAlb", "GatewayRouteAlbResourcesList")], required: &[] } },
-    Shape { name: "GatewayRouteStatus", kind: ShapeKind::String { enum_values: &["ACTIVE", "CREATE_IN_PROGRESS", "CREATE_FAILED", "UPDATE_IN_PROGRESS", "UPDATE_FAILED", "DELETE_IN_PROGRESS", "DELETE_FAILED"], min: None, max: None } },
-    Shape { name: "GatewayRouteStatusList", kind: ShapeKind::List { member: "GatewayRouteStatus", min: Some(0), max: Some(7) } },
-    Shape { name: "GatewayRouteSummary", kind: ShapeKind::Structure { members: &[("gatewayRouteArn", "String"), ("gatewayArn", "String"), ("clusterArn", "String"), ("serviceArn", "String"), ("serviceContainerPortName", "String"), ("status", "GatewayRouteStatus")], required: &[] } },
-    Shape { name: "GatewayRouteSummaryList", kind: ShapeKind::List { member: "GatewayRouteSummary", min: None, max: None } },
-    Shape { name: "GatewayStatus", kind: ShapeKind::String { enum_values: &["ACTIVE", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE", "UPDATE_FAILED", "DELETED"], min: None, max: None } },
-    Shape { name: "GatewayStatusList", kind: ShapeKind::List { member: "GatewayStatus", min: Some(0), max: Some(5) } },
-    Shape { name: "GatewaySummary", kind: ShapeKind::Structure { members: &[("gatewayArn", "String"), ("name", "String"), ("status", "GatewayStatus"), ("createdAt", "Timestamp")], required: &[] } },
-    Shape { name: "GatewaySummaryList", kind: ShapeKind::List { member: "GatewaySummary", min: None, max: None } },
-    Shape { name: "GatewayTestTrafficHeader", kind: ShapeKind::Structure { members: &[("name", "String"), ("values", "StringList")], required: &["name", "values"] } },
-    Shape { name: "GetTaskProtectionRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("tasks", "StringList")], required: &["cluster"] } },
-    Shape { name: "GetTaskProtectionResponse", kind: ShapeKind::Structure { members: &[("protectedTasks", "ProtectedTasks"), ("failures", "Failures")], required: &[] } },
-    Shape { name: "GpuDevice", kind: ShapeKind::Structure { members: &[("gpuId", "String"), ("sharingMode", "GpuSharingMode"), ("totalMemoryInMiB", "BoxedInteger"), ("remainingMemoryInMiB", "BoxedInteger"), ("containerCount", "BoxedInteger")], required: &[] } },
-    Shape { name: "GpuDevices", kind: ShapeKind::List { member: "GpuDevice", min: None, max: None } },
-    Shape { name: "GpuIds", kind: ShapeKind::List { member: "String", min: None, max: None } },
-    Shape { name: "GpuSharingMode", kind: ShapeKind::String { enum_values: &["IDLE", "NVIDIA_MPS", "DEDICATED"], min: None, max: None } },
-    Shape { name: "HealthCheck", kind: ShapeKind::Structure { members: &[("command", "StringList"), ("interval", "BoxedInteger"), ("timeout", "BoxedInteger"), ("retries", "BoxedInteger"), ("startPeriod", "BoxedInteger")], required: &["command"] } },
-    Shape { name: "HealthStatus", kind: ShapeKind::String { enum_values: &["HEALTHY", "UNHEALTHY", "UNKNOWN"], min: None, max: None } },
-    Shape { name: "HealthyPercentInteger", kind: ShapeKind::Integer { min: Some(0), max: Some(100) } },
-    Shape { name: "HookDetails", kind: ShapeKind::Structure { members: &[], required: &[] } },
-    Shape { name: "HostEntry", kind: ShapeKind::Structure { members: &[("hostname", "String"), ("ipAddress", "String")], required: &["hostname", "ipAddress"] } },
-    Shape { name: "HostEntryList", kind: ShapeKind::List { member: "HostEntry", min: None, max: None } },
-    Shape { name: "HostSharedAlbConfiguration", kind: ShapeKind::Structure { members: &[("networkConfiguration", "GatewayElbNetworkConfiguration"), ("scheme", "GatewayElbScheme"), ("webACLArn", "String"), ("accessLogs", "GatewayElbAccessLogConfiguration"), ("port", "BoxedInteger"), ("protocol", "GatewayAlbProtocol"), ("maxAlbCount", "BoxedInteger"), ("httpDesync", "GatewayAlbDesyncMitigationMode"), ("testTrafficRules", "GatewayAlbTestTrafficRules")], required: &[] } },
-    Shape { name: "HostVolumeProperties", kind: ShapeKind::Structure { members: &[("sourcePath", "String")], required: &[] } },
-    Shape { name: "IAMRoleArn", kind: ShapeKind::String { enum_values: &[], min: None, max: None } },
-    Shape { name: "InferenceAccelerator", kind: ShapeKind::Structure { members: &[("deviceName", "String"), ("deviceType", "String")], required: &["deviceName", "deviceType"] } },
-    Shape { name: "InferenceAcceleratorOverride", kind: ShapeKind::Structure { members: &[("deviceName", "String"), ("deviceType", "String")], required: &[] } },
-    Shape { name: "InferenceAcceleratorOverrides", kind: ShapeKind::List { member: "InferenceAcceleratorOverride", min: None, max: None } },
-    Shape { name: "InferenceAccelerators", kind: ShapeKind::List { member: "InferenceAccelerator", min: None, max: None } },
-    Shape { name: "InfrastructureOptimization", kind: ShapeKind::Structure { members: &[("scaleInAfter", "BoxedInteger")], required: &[] } },
-    Shape { name: "IngressPathSummaries", kind: ShapeKind::List { member: "IngressPathSummary", min: None, max: None } },
-    Shape { name: "IngressPathSummary", kind: ShapeKind::Structure { members: &[("accessType", "AccessType"), ("endpoint", "String")], required: &["accessType", "endpoint"] } },
-    Shape { name: "InstanceGeneration", kind: ShapeKind::String { enum_values: &["current", "previous"], min: None, max: None } },
-    Shape { name: "InstanceGenerationSet", kind: ShapeKind::List { member: "InstanceGeneration", min: None, max: None } },
-    Shape { name: "InstanceHealthCheckResult", kind: ShapeKind::Structure { members: &[("type", "InstanceHealthCheckType"), ("status", "InstanceHealthCheckState"), ("statusReason", "String"), ("lastUpdated", "Timestamp"), ("lastStatusChange", "Timestamp")], required: &[] } },
-    Shape { name: "InstanceHealthCheckResultList", kind: ShapeKind::List { member: "InstanceHealthCheckResult", min: None, max: None } },
-    Shape { name: "InstanceHealthCheckState", kind: ShapeKind::String { enum_values: &["OK", "IMPAIRED", "INSUFFICIENT_DATA", "INITIALIZING"], min: None, max: None } },
-    Shape { name: "InstanceHealthCheckType", kind: ShapeKind::String { enum_values: &["CONTAINER_RUNTIME", "ACCELERATED_COMPUTE", "DAEMON", "AGENT_CONNECTIVITY"], min: None, max: None } },
-    Shape { name: "InstanceLaunchTemplate", kind: ShapeKind::Structure { members: &[("ec2InstanceProfileArn", "String"), ("networkConfiguration", "ManagedInstancesNetworkConfiguration"), ("storageConfiguration", "ManagedInstancesStorageConfiguration"), ("localStorageConfiguration", "ManagedInstancesLocalStorageConfiguration"), ("monitoring", "ManagedInstancesMonitoringOptions"), ("capacityOptionType", "CapacityOptionType"), ("instanceMetadataTagsPropagation", "BoxedBoolean"), ("instanceRequirements", "InstanceRequirementsRequest"), ("fipsEnabled", "BoxedBoolean"), ("capacityReservations", "CapacityReservationRequest"), ("nitroEnclavesEnabled", "BoxedBoolean")], required: &["ec2InstanceProfileArn", "networkConfiguration"] } },
-    Shape { name: "InstanceLaunchTemplateUpdate", kind: ShapeKind::Structure { members: &[("ec2InstanceProfileArn", "String"), ("networkConfiguration", "ManagedInstancesNetworkConfiguration"), ("storageConfiguration", "ManagedInstancesStorageConfiguration"), ("instanceMetadataTagsPropagation", "BoxedBoolean"), ("localStorageConfiguration", "ManagedInstancesLocalStorageConfiguration"), ("monitoring", "ManagedInstancesMonitoringOptions"), ("instanceRequirements", "InstanceRequirementsRequest"), ("capacityReservations", "CapacityReservationRequest")], required: &[] } },
-    Shape { name: "InstanceRequirementsRequest", kind: ShapeKind::Structure { members: &[("vCpuCount", "VCpuCountRangeRequest"), ("memoryMiB", "MemoryMiBRequest"), ("cpuManufacturers", "CpuManufacturerSet"), ("memoryGiBPerVCpu", "MemoryGiBPerVCpuRequest"), ("excludedInstanceTypes", "ExcludedInstanceTypeSet"), ("instanceGenerations", "InstanceGenerationSet"), ("spotMaxPricePercentageOverLowestPrice", "BoxedInteger"), ("onDemandMaxPricePercentageOverLowestPrice", "BoxedInteger"), ("bareMetal", "BareMetal"), ("burstablePerformance", "BurstablePerformance"), ("requireHibernateSupport", "BoxedBoolean"), ("networkInterfaceCount", "NetworkInterfaceCountRequest"), ("localStorage", "LocalStorage"), ("localStorageTypes", "LocalStorageTypeSet"), ("totalLocalStorageGB", "TotalLocalStorageGBRequest"), ("baselineEbsBandwidthMbps", "BaselineEbsBandwidthMbpsRequest"), ("acceleratorTypes", "AcceleratorTypeSet"), ("acceleratorCount", "AcceleratorCountRequest"), ("acceleratorManufacturers", "AcceleratorManufacturerSet"), ("acceleratorNames", "AcceleratorNameSet"), ("acceleratorTotalMemoryMiB", "AcceleratorTotalMemoryMiBRequest"), ("networkBandwidthGbps", "NetworkBandwidthGbpsRequest"), ("allowedInstanceTypes", "AllowedInstanceTypeSet"), ("maxSpotPriceAsPercentageOfOptimalOnDemandPrice", "BoxedInteger")], required: &["vCpuCount", "memoryMiB"] } },
-    Shape { name: "Integer", kind: ShapeKind::Integer { min: None, max: None } },
-    Shape { name: "IntegerList", kind: ShapeKind::List { member: "BoxedInteger", min: None, max: None } },
-    Shape { name: "InvalidParameterException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "IpcMode", kind: ShapeKind::String { enum_values: &["host", "task", "none"], min: None, max: None } },
-    Shape { name: "IsolationMode", kind: ShapeKind::String { enum_values: &["SHARED", "ISOLATED_SANDBOX", "CONFIDENTIAL_SANDBOX"], min: None, max: None } },
-    Shape { name: "KernelCapabilities", kind: ShapeKind::Structure { members: &[("add", "StringList"), ("drop", "StringList")], required: &[] } },
-    Shape { name: "KeyValuePair", kind: ShapeKind::Structure { members: &[("name", "String"), ("value", "String")], required: &[] } },
-    Shape { name: "LaunchType", kind: ShapeKind::String { enum_values: &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"], min: None, max: None } },
-    Shape { name: "LimitExceededException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "LinearConfiguration", kind: ShapeKind::Structure { members: &[("stepPercent", "Double"), ("stepBakeTimeInMinutes", "Integer")], required: &[] } },
-    Shape { name: "LinuxParameters", kind: ShapeKind::Structure { members: &[("capabilities", "KernelCapabilities"), ("devices", "DevicesList"), ("initProcessEnabled", "BoxedBoolean"), ("sharedMemorySize", "BoxedInteger"), ("tmpfs", "TmpfsList"), ("maxSwap", "BoxedInteger"), ("swappiness", "BoxedInteger")], required: &[] } },
-    Shape { name: "ListAccountSettingsRequest", kind: ShapeKind::Structure { members: &[("name", "SettingName"), ("value", "String"), ("principalArn", "String"), ("effectiveSettings", "Boolean"), ("nextToken", "String"), ("maxResults", "Integer")], required: &[] } },
-    Shape { name: "ListAccountSettingsResponse", kind: ShapeKind::Structure { members: &[("settings", "Settings"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListAttributesRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("targetType", "TargetType"), ("attributeName", "String"), ("attributeValue", "String"), ("nextToken", "String"), ("maxResults", "BoxedInteger")], required: &["targetType"] } },
-    Shape { name: "ListAttributesResponse", kind: ShapeKind::Structure { members: &[("attributes", "Attributes"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListClustersRequest", kind: ShapeKind::Structure { members: &[("nextToken", "String"), ("maxResults", "BoxedInteger")], required: &[] } },
-    Shape { name: "ListClustersResponse", kind: ShapeKind::Structure { members: &[("clusterArns", "StringList"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListContainerInstancesRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("filter", "String"), ("nextToken", "String"), ("maxResults", "BoxedInteger"), ("status", "ContainerInstanceStatus")], required: &[] } },
-    Shape { name: "ListContainerInstancesResponse", kind: ShapeKind::Structure { members: &[("containerInstanceArns", "StringList"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListDaemonDeploymentsRequest", kind: ShapeKind::Structure { members: &[("daemonArn", "String"), ("status", "DaemonDeploymentStatusList"), ("createdAt", "CreatedAt"), ("maxResults", "BoxedInteger"), ("nextToken", "String")], required: &["daemonArn"] } },
-    Shape { name: "ListDaemonDeploymentsResponse", kind: ShapeKind::Structure { members: &[("nextToken", "String"), ("daemonDeployments", "DaemonDeploymentSummaryList")], required: &[] } },
-    Shape { name: "ListDaemonTaskDefinitionsRequest", kind: ShapeKind::Structure { members: &[("familyPrefix", "String"), ("family", "String"), ("revision", "DaemonTaskDefinitionRevisionFilter"), ("status", "DaemonTaskDefinitionStatusFilter"), ("sort", "SortOrder"), ("nextToken", "String"), ("maxResults", "BoxedInteger")], required: &[] } },
-    Shape { name: "ListDaemonTaskDefinitionsResponse", kind: ShapeKind::Structure { members: &[("daemonTaskDefinitions", "DaemonTaskDefinitionSummaries"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListDaemonsRequest", kind: ShapeKind::Structure { members: &[("clusterArn", "String"), ("capacityProviderArns", "StringList"), ("maxResults", "BoxedInteger"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListDaemonsResponse", kind: ShapeKind::Structure { members: &[("daemonSummariesList", "DaemonSummariesList"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListGatewayClusterAssociationsRequest", kind: ShapeKind::Structure { members: &[("gateway", "String"), ("cluster", "String"), ("status", "GatewayClusterAssociationStatusList"), ("maxResults", "BoxedInteger"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListGatewayClusterAssociationsResponse", kind: ShapeKind::Structure { members: &[("gatewayClusterAssociations", "GatewayClusterAssociationSummaryList"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListGatewayRoutesRequest", kind: ShapeKind::Structure { members: &[("gateway", "String"), ("cluster", "String"), ("service", "String"), ("serviceContainerPortName", "String"), ("status", "GatewayRouteStatusList"), ("maxResults", "BoxedInteger"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListGatewayRoutesResponse", kind: ShapeKind::Structure { members: &[("gatewayRoutes", "GatewayRouteSummaryList"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListGatewaysRequest", kind: ShapeKind::Structure { members: &[("names", "StringList"), ("status", "GatewayStatusList"), ("maxResults", "BoxedInteger"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListGatewaysResponse", kind: ShapeKind::Structure { members: &[("gateways", "GatewaySummaryList"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListServiceDeploymentsRequest", kind: ShapeKind::Structure { members: &[("service", "String"), ("cluster", "String"), ("status", "ServiceDeploymentStatusList"), ("createdAt", "CreatedAt"), ("nextToken", "String"), ("maxResults", "BoxedInteger")], required: &["service"] } },
-    Shape { name: "ListServiceDeploymentsResponse", kind: ShapeKind::Structure { members: &[("serviceDeployments", "ServiceDeploymentsBrief"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListServicesByNamespaceRequest", kind: ShapeKind::Structure { members: &[("namespace", "String"), ("nextToken", "String"), ("maxResults", "BoxedInteger")], required: &["namespace"] } },
-    Shape { name: "ListServicesByNamespaceResponse", kind: ShapeKind::Structure { members: &[("serviceArns", "StringList"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListServicesRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("nextToken", "String"), ("maxResults", "BoxedInteger"), ("launchType", "LaunchType"), ("schedulingStrategy", "SchedulingStrategy"), ("resourceManagementType", "ResourceManagementType")], required: &[] } },
-    Shape { name: "ListServicesResponse", kind: ShapeKind::Structure { members: &[("serviceArns", "StringList"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListTagsForResourceRequest", kind: ShapeKind::Structure { members: &[("resourceArn", "String")], required: &["resourceArn"] } },
-    Shape { name: "ListTagsForResourceResponse", kind: ShapeKind::Structure { members: &[("tags", "Tags")], required: &[] } },
-    Shape { name: "ListTaskDefinitionFamiliesRequest", kind: ShapeKind::Structure { members: &[("familyPrefix", "String"), ("status", "TaskDefinitionFamilyStatus"), ("nextToken", "String"), ("maxResults", "BoxedInteger")], required: &[] } },
-    Shape { name: "ListTaskDefinitionFamiliesResponse", kind: ShapeKind::Structure { members: &[("families", "StringList"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListTaskDefinitionsRequest", kind: ShapeKind::Structure { members: &[("familyPrefix", "String"), ("status", "TaskDefinitionStatus"), ("sort", "SortOrder"), ("nextToken", "String"), ("maxResults", "BoxedInteger")], required: &[] } },
-    Shape { name: "ListTaskDefinitionsResponse", kind: ShapeKind::Structure { members: &[("taskDefinitionArns", "StringList"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "ListTasksRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("containerInstance", "String"), ("family", "String"), ("nextToken", "String"), ("maxResults", "BoxedInteger"), ("startedBy", "String"), ("serviceName", "String"), ("desiredStatus", "DesiredStatus"), ("launchType", "LaunchType"), ("daemonName", "String")], required: &[] } },
-    Shape { name: "ListTasksResponse", kind: ShapeKind::Structure { members: &[("taskArns", "StringList"), ("nextToken", "String")], required: &[] } },
-    Shape { name: "LoadBalancer", kind: ShapeKind::Structure { members: &[("targetGroupArn", "String"), ("loadBalancerName", "String"), ("containerName", "String"), ("containerPort", "BoxedInteger"), ("advancedConfiguration", "AdvancedConfiguration")], required: &[] } },
-    Shape { name: "LoadBalancers", kind: ShapeKind::List { member: "LoadBalancer", min: None, max: None } },
-    Shape { name: "LocalStorage", kind: ShapeKind::String { enum_values: &["included", "required", "excluded"], min: None, max: None } },
-    Shape { name: "LocalStorageType", kind: ShapeKind::String { enum_values: &["hdd", "ssd"], min: None, max: None } },
-    Shape { name: "LocalStorageTypeSet", kind: ShapeKind::List { member: "LocalStorageType", min: None, max: None } },
-    Shape { name: "LogConfiguration", kind: ShapeKind::Structure { members: &[("logDriver", "LogDriver"), ("options", "LogConfigurationOptionsMap"), ("secretOptions", "SecretList")], required: &["logDriver"] } },
-    Shape { name: "LogConfigurationOptionsMap", kind: ShapeKind::Map { value: "String" } },
-    Shape { name: "LogDriver", kind: ShapeKind::String { enum_values: &["json-file", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "awsfirelens"], min: None, max: None } },
-    Shape { name: "LogDriverVolumeConfiguration", kind: ShapeKind::Structure { members: &[("driver", "LogDriver")], required: &["driver"] } },
-    Shape { name: "Long", kind: ShapeKind::Integer { min: None, max: None } },
-    Shape { name: "ManagedAgent", kind: ShapeKind::Structure { members: &[("lastStartedAt", "Timestamp"), ("name", "ManagedAgentName"), ("reason", "String"), ("lastStatus", "String")], required: &[] } },
-    Shape { name: "ManagedAgentName", kind: ShapeKind::String { enum_values: &["ExecuteCommandAgent"], min: None, max: None } },
-    Shape { name: "ManagedAgentStateChange", kind: ShapeKind::Structure { members: &[("containerName", "String"), ("managedAgentName", "ManagedAgentName"), ("status", "String"), ("reason", "String")], required: &["containerName", "managedAgentName", "status"] } },
-    Shape { name: "ManagedAgentStateChanges", kind: ShapeKind::List { member: "ManagedAgentStateChange", min: None, max: None } },
-    Shape { name: "ManagedAgents", kind: ShapeKind::List { member: "ManagedAgent", min: None, max: None } },
-    Shape { name: "ManagedApplicationAutoScalingPolicies", kind: ShapeKind::List { member: "ManagedApplicationAutoScalingPolicy", min: None, max: None } },
-    Shape { name: "ManagedApplicationAutoScalingPolicy", kind: ShapeKind::Structure { members: &[("arn", "String"), ("status", "ManagedResourceStatus"), ("statusReason", "String"), ("updatedAt", "Timestamp"), ("policyType", "String"), ("targetValue", "Double"), ("metric", "String")], required: &["status", "updatedAt", "policyType", "targetValue", "metric"] } },
-    Shape { name: "ManagedAutoScaling", kind: ShapeKind::Structure { members: &[("scalableTarget", "ManagedScalableTarget"), ("applicationAutoScalingPolicies", "ManagedApplicationAutoScalingPolicies")], required: &[] } },
-    Shape { name: "ManagedCertificate", kind: ShapeKind::Structure { members: &[("arn", "String"), ("status", "ManagedResourceStatus"), ("statusReason", "String"), ("updatedAt", "Timestamp"), ("domainName", "String")], required: &["status", "updatedAt", "domainName"] } },
-    Shape { name: "ManagedDraining", kind: ShapeKind::String { enum_values: &["ENABLED", "DISABLED"], min: None, max: None } },
-    Shape { name: "ManagedIngressPath", kind: ShapeKind::Structure { members: &[("accessType", "AccessType"), ("endpoint", "String"), ("loadBalancer", "ManagedLoadBalancer"), ("loadBalancerSecurityGroups", "ManagedSecurityGroups"), ("certificate", "ManagedCertificate"), ("listener", "ManagedListener"), ("rule", "ManagedListenerRule"), ("targetGroups", "ManagedTargetGroups")], required: &["accessType", "endpoint"] } },
-    Shape { name: "ManagedIngressPaths", kind: ShapeKind::List { member: "ManagedIngressPath", min: None, max: None } },
-    Shape { name: "ManagedInstancesLocalStorageConfiguration", kind: ShapeKind::Structure { members: &[("useLocalStorage", "Boolean")], required: &[] } },
-    Shape { name: "ManagedInstancesMonitoringOptions", kind: ShapeKind::String { enum_values: &["BASIC", "DETAILED"], min: None, max: None } },
-    Shape { name: "ManagedInstancesNetworkConfiguration", kind: ShapeKind::Structure { members: &[("subnets", "StringList"), ("securityGroups", "StringList")], required: &[] } },
-    Shape { name: "ManagedInstancesProvider", kind: ShapeKind::Structure { members: &[("infrastructureRoleArn", "String"), ("instanceLaunchTemplate", "InstanceLaunchTemplate"), ("propagateTags", "PropagateMITags"), ("infrastructureOptimization", "InfrastructureOptimization"), ("autoRepairConfiguration", "AutoRepairConfiguration")], required: &[] } },
-    Shape { name: "ManagedInstancesStorageConfiguration", kind: ShapeKind::Structure { members: &[("storageSizeGiB", "TaskVolumeStorageGiB")], required: &[] } },
-    Shape { name: "ManagedListener", kind: ShapeKind::Structure { members: &[("arn", "String"), ("status", "ManagedResourceStatus"), ("statusReason", "String"), ("updatedAt", "Timestamp")], required: &["status", "updatedAt"] } },
-    Shape { name: "ManagedListenerRule", kind: ShapeKind::Structure { members: &[("arn", "String"), ("status", "ManagedResourceStatus"), ("statusReason", "String"), ("updatedAt", "Timestamp")], required: &["status", "updatedAt"] } },
-    Shape { name: "ManagedLoadBalancer", kind: ShapeKind::Structure { members: &[("arn", "String"), ("status", "ManagedResourceStatus"), ("statusReason", "String"), ("updatedAt", "Timestamp"), ("scheme", "String"), ("subnetIds", "StringList"), ("securityGroupIds", "StringList")], required: &["status", "updatedAt", "scheme"] } },
-    Shape { name: "ManagedLogGroup", kind: ShapeKind::Structure { members: &[("arn", "String"), ("status", "ManagedResourceStatus"), ("statusReason", "String"), ("updatedAt", "Timestamp"), ("logGroupName", "String")], required: &["status", "updatedAt", "logGroupName"] } },
-    Shape { name: "ManagedLogGroups", kind: ShapeKind::List { member: "ManagedLogGroup", min: None, max: None } },
-    Shape { name: "ManagedMetricAlarm", kind: ShapeKind::Structure { members: &[("arn", "String"), ("status", "ManagedResourceStatus"), ("statusReason", "String"), ("updatedAt", "Timestamp")], required: &["status", "updatedAt"] } },
-    Shape { name: "ManagedMetricAlarms", kind: ShapeKind::List { member: "ManagedMetricAlarm", min: None, max: None } },
-    Shape { name: "ManagedResourceStatus", kind: ShapeKind::String { enum_values: &["PROVISIONING", "ACTIVE", "DEPROVISIONING", "DELETED", "FAILED"], min: None, max: None } },
-    Shape { name: "ManagedScalableTarget", kind: ShapeKind::Structure { members: &[("arn", "String"), ("status", "ManagedResourceStatus"), ("statusReason", "String"), ("updatedAt", "Timestamp"), ("minCapacity", "Integer"), ("maxCapacity", "Integer")], required: &["status", "updatedAt", "minCapacity", "maxCapacity"] } },
-    Shape { name: "ManagedScaling", kind: ShapeKind::Structure { members: &[("status", "ManagedScalingStatus"), ("targetCapacity", "ManagedScalingTargetCapacity"), ("minimumScalingStepSize", "ManagedScalingStepSize"), ("maximumScalingStepSize", "ManagedScalingStepSize"), ("instanceWarmupPeriod", "ManagedScalingInstanceWarmupPeriod")], required: &[] } },
-    Shape { name: "ManagedScalingInstanceWarmupPeriod", kind: ShapeKind::Integer { min: Some(0), max: Some(10000) } },
-    Shape { name: "ManagedScalingStatus", kind: ShapeKind::String { enum_values: &["ENABLED", "DISABLED"], min: None, max: None } },
-    Shape { name: "ManagedScalingStepSize", kind: ShapeKind::Integer { min: Some(1), max: Some(10000) } },
-    Shape { name: "ManagedScalingTargetCapacity", kind: ShapeKind::Integer { min: Some(1), max: Some(100) } },
-    Shape { name: "ManagedSecurityGroup", kind: ShapeKind::Structure { members: &[("arn", "String"), ("status", "ManagedResourceStatus"), ("statusReason", "String"), ("updatedAt", "Timestamp")], required: &["status", "updatedAt"] } },
-    Shape { name: "ManagedSecurityGroups", kind: ShapeKind::List { member: "ManagedSecurityGroup", min: None, max: None } },
-    Shape { name: "ManagedStorageConfiguration", kind: ShapeKind::Structure { members: &[("kmsKeyId", "String"), ("fargateEphemeralStorageKmsKeyId", "String")], required: &[] } },
-    Shape { name: "ManagedTargetGroup", kind: ShapeKind::Structure { members: &[("arn", "String"), ("status", "ManagedResourceStatus"), ("statusReason", "String"), ("updatedAt", "Timestamp"), ("healthCheckPath", "String"), ("healthCheckPort", "Integer"), ("port", "Integer")], required: &["status", "updatedAt", "healthCheckPath", "healthCheckPort", "port"] } },
-    Shape { name: "ManagedTargetGroups", kind: ShapeKind::List { member: "ManagedTargetGroup", min: None, max: None } },
-    Shape { name: "ManagedTerminationProtection", kind: ShapeKind::String { enum_values: &["ENABLED", "DISABLED"], min: None, max: None } },
-    Shape { name: "MemoryGiBPerVCpuRequest", kind: ShapeKind::Structure { members: &[("min", "BoxedDouble"), ("max", "BoxedDouble")], required: &[] } },
-    Shape { name: "MemoryMiBRequest", kind: ShapeKind::Structure { members: &[("min", "BoxedInteger"), ("max", "BoxedInteger")], required: &["min"] } },
-    Shape { name: "MetricConfiguration", kind: ShapeKind::Structure { members: &[("metricNames", "MetricNamesList"), ("resolutionSeconds", "MetricResolutionSeconds")], required: &["metricNames", "resolutionSeconds"] } },
-    Shape { name: "MetricConfigurationList", kind: ShapeKind::List { member: "MetricConfiguration", min: Some(0), max: Some(5) } },
-    Shape { name: "MetricName", kind: ShapeKind::String { enum_values: &[], min: Some(1), max: Some(255) } },
-    Shape { name: "MetricNamesList", kind: ShapeKind::List { member: "MetricName", min: Some(1), max: Some(5) } },
-    Shape { name: "MetricResolutionSeconds", kind: ShapeKind::Integer { min: Some(20), max: Some(60) } },
-    Shape { name: "MissingVersionException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "MonitoringConfiguration", kind: ShapeKind::Structure { members: &[("metricConfigurations", "MetricConfigurationList")], required: &[] } },
-    Shape { name: "MountPoint", kind: ShapeKind::Structure { members: &[("sourceVolume", "String"), ("containerPath", "String"), ("readOnly", "BoxedBoolean")], required: &[] } },
-    Shape { name: "MountPointList", kind: ShapeKind::List { member: "MountPoint", min: None, max: None } },
-    Shape { name: "NamespaceNotFoundException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "NetworkBandwidthGbpsRequest", kind: ShapeKind::Structure { members: &[("min", "BoxedDouble"), ("max", "BoxedDouble")], required: &[] } },
-    Shape { name: "NetworkBinding", kind: ShapeKind::Structure { members: &[("bindIP", "String"), ("containerPort", "BoxedInteger"), ("hostPort", "BoxedInteger"), ("protocol", "TransportProtocol"), ("containerPortRange", "String"), ("hostPortRange", "String")], required: &[] } },
-    Shape { name: "NetworkBindings", kind: ShapeKind::List { member: "NetworkBinding", min: None, max: None } },
-    Shape { name: "NetworkConfiguration", kind: ShapeKind::Structure { members: &[("awsvpcConfiguration", "AwsVpcConfiguration")], required: &[] } },
-    Shape { name: "NetworkInterface", kind: ShapeKind::Structure { members: &[("attachmentId", "String"), ("privateIpv4Address", "String"), ("ipv6Address", "String")], required: &[] } },
-    Shape { name: "NetworkInterfaceCountRequest", kind: ShapeKind::Structure { members: &[("min", "BoxedInteger"), ("max", "BoxedInteger")], required: &[] } },
-    Shape { name: "NetworkInterfaces", kind: ShapeKind::List { member: "NetworkInterface", min: None, max: None } },
-    Shape { name: "NetworkMode", kind: ShapeKind::String { enum_values: &["bridge", "host", "awsvpc", "none"], min: None, max: None } },
-    Shape { name: "NeuronDeviceIds", kind: ShapeKind::List { member: "String", min: None, max: None } },
-    Shape { name: "NoUpdateAvailableException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "NvidiaMpsAllocation", kind: ShapeKind::Structure { members: &[("memory", "NvidiaMpsAllocationMemoryInteger"), ("maxComputePercent", "NvidiaMpsAllocationMaxComputePercentInteger")], required: &["memory"] } },
-    Shape { name: "NvidiaMpsAllocationMaxComputePercentInteger", kind: ShapeKind::Integer { min: Some(1), max: Some(100) } },
-    Shape { name: "NvidiaMpsAllocationMemoryInteger", kind: ShapeKind::Integer { min: Some(1), max: None } },
-    Shape { name: "OSFamily", kind: ShapeKind::String { enum_values: &["WINDOWS_SERVER_2019_FULL", "WINDOWS_SERVER_2019_CORE", "WINDOWS_SERVER_2016_FULL", "WINDOWS_SERVER_2004_CORE", "WINDOWS_SERVER_2022_CORE", "WINDOWS_SERVER_2022_FULL", "WINDOWS_SERVER_2025_CORE", "WINDOWS_SERVER_2025_FULL", "WINDOWS_SERVER_20H2_CORE", "LINUX"], min: None, max: None } },
-    Shape { name: "PidMode", kind: ShapeKind::String { enum_values: &["host", "task"], min: None, max: None } },
-    Shape { name: "PlacementConstraint", kind: ShapeKind::Structure { members: &[("type", "PlacementConstraintType"), ("expression", "String")], required: &[] } },
-    Shape { name: "PlacementConstraintType", kind: ShapeKind::String { enum_values: &["distinctInstance", "memberOf"], min: None, max: None } },
-    Shape { name: "PlacementConstraints", kind: ShapeKind::List { member: "PlacementConstraint", min: None, max: None } },
-    Shape { name: "PlacementStrategies", kind: ShapeKind::List { member: "PlacementStrategy", min: None, max: None } },
-    Shape { name: "PlacementStrategy", kind: ShapeKind::Structure { members: &[("type", "PlacementStrategyType"), ("field", "String")], required: &[] } },
-    Shape { name: "PlacementStrategyType", kind: ShapeKind::String { enum_values: &["random", "spread", "binpack"], min: None, max: None } },
-    Shape { name: "PlatformDevice", kind: ShapeKind::Structure { members: &[("id", "String"), ("type", "PlatformDeviceType")], required: &["id", "type"] } },
-    Shape { name: "PlatformDeviceType", kind: ShapeKind::String { enum_values: &["GPU", "NEURON_DEVICE"], min: None, max: None } },
-    Shape { name: "PlatformDevices", kind: ShapeKind::List { member: "PlatformDevice", min: None, max: None } },
-    Shape { name: "PlatformTaskDefinitionIncompatibilityException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "PlatformUnknownException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "PortMapping", kind: ShapeKind::Structure { members: &[("containerPort", "BoxedInteger"), ("hostPort", "BoxedInteger"), ("protocol", "TransportProtocol"), ("name", "String"), ("appProtocol", "ApplicationProtocol"), ("containerPortRange", "String")], required: &[] } },
-    Shape { name: "PortMappingList", kind: ShapeKind::List { member: "PortMapping", min: None, max: None } },
-    Shape { name: "PortNumber", kind: ShapeKind::Integer { min: Some(0), max: Some(65535) } },
-    Shape { name: "PropagateGatewayTags", kind: ShapeKind::String { enum_values: &["NONE", "GATEWAY"], min: None, max: None } },
-    Shape { name: "PropagateMITags", kind: ShapeKind::String { enum_values: &["CAPACITY_PROVIDER", "NONE"], min: None, max: None } },
-    Shape { name: "PropagateTags", kind: ShapeKind::String { enum_values: &["TASK_DEFINITION", "SERVICE", "NONE"], min: None, max: None } },
-    Shape { name: "ProtectedTask", kind: ShapeKind::Structure { members: &[("taskArn", "String"), ("protectionEnabled", "Boolean"), ("expirationDate", "Timestamp")], required: &[] } },
-    Shape { name: "ProtectedTasks", kind: ShapeKind::List { member: "ProtectedTask", min: None, max: None } },
-    Shape { name: "ProxyConfiguration", kind: ShapeKind::Structure { members: &[("type", "ProxyConfigurationType"), ("containerName", "String"), ("properties", "ProxyConfigurationProperties")], required: &["containerName"] } },
-    Shape { name: "ProxyConfigurationProperties", kind: ShapeKind::List { member: "KeyValuePair", min: None, max: None } },
-    Shape { name: "ProxyConfigurationType", kind: ShapeKind::String { enum_values: &["APPMESH"], min: None, max: None } },
-    Shape { name: "PutAccountSettingDefaultRequest", kind: ShapeKind::Structure { members: &[("name", "SettingName"), ("value", "String")], required: &["name", "value"] } },
-    Shape { name: "PutAccountSettingDefaultResponse", kind: ShapeKind::Structure { members: &[("setting", "Setting")], required: &[] } },
-    Shape { name: "PutAccountSettingRequest", kind: ShapeKind::Structure { members: &[("name", "SettingName"), ("value", "String"), ("principalArn", "String")], required: &["name", "value"] } },
-    Shape { name: "PutAccountSettingResponse", kind: ShapeKind::Structure { members: &[("setting", "Setting")], required: &[] } },
-    Shape { name: "PutAttributesRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("attributes", "Attributes")], required: &["attributes"] } },
-    Shape { name: "PutAttributesResponse", kind: ShapeKind::Structure { members: &[("attributes", "Attributes")], required: &[] } },
-    Shape { name: "PutClusterCapacityProvidersRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("capacityProviders", "StringList"), ("defaultCapacityProviderStrategy", "CapacityProviderStrategy")], required: &["cluster", "capacityProviders", "defaultCapacityProviderStrategy"] } },
-    Shape { name: "PutClusterCapacityProvidersResponse", kind: ShapeKind::Structure { members: &[("cluster", "Cluster")], required: &[] } },
-    Shape { name: "RegisterContainerInstanceRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("instanceIdentityDocument", "String"), ("instanceIdentityDocumentSignature", "String"), ("totalResources", "Resources"), ("versionInfo", "VersionInfo"), ("containerInstanceArn", "String"), ("attributes", "Attributes"), ("platformDevices", "PlatformDevices"), ("tags", "Tags")], required: &[] } },
-    Shape { name: "RegisterContainerInstanceResponse", kind: ShapeKind::Structure { members: &[("containerInstance", "ContainerInstance")], required: &[] } },
-    Shape { name: "RegisterDaemonTaskDefinitionRequest", kind: ShapeKind::Structure { members: &[("family", "String"), ("taskRoleArn", "String"), ("executionRoleArn", "String"), ("containerDefinitions", "DaemonContainerDefinitionList"), ("cpu", "String"), ("memory", "String"), ("volumes", "DaemonVolumeList"), ("tags", "Tags"), ("pidMode", "DaemonPidMode"), ("ipcMode", "DaemonIpcMode")], required: &["family", "containerDefinitions"] } },
-    Shape { name: "RegisterDaemonTaskDefinitionResponse", kind: ShapeKind::Structure { members: &[("daemonTaskDefinitionArn", "String")], required: &[] } },
-    Shape { name: "RegisterTaskDefinitionRequest", kind: ShapeKind::Structure { members: &[("family", "String"), ("taskRoleArn", "String"), ("executionRoleArn", "String"), ("networkMode", "NetworkMode"), ("containerDefinitions", "ContainerDefinitions"), ("volumes", "VolumeList"), ("placementConstraints", "TaskDefinitionPlacementConstraints"), ("requiresCompatibilities", "CompatibilityList"), ("cpu", "String"), ("memory", "String"), ("tags", "Tags"), ("pidMode", "PidMode"), ("ipcMode", "IpcMode"), ("proxyConfiguration", "ProxyConfiguration"), ("inferenceAccelerators", "InferenceAccelerators"), ("ephemeralStorage", "EphemeralStorage"), ("runtimePlatform", "RuntimePlatform"), ("enableFaultInjection", "BoxedBoolean"), ("trustedExecutionConfiguration", "TrustedExecutionConfiguration")], required: &["family", "containerDefinitions"] } },
-    Shape { name: "RegisterTaskDefinitionResponse", kind: ShapeKind::Structure { members: &[("taskDefinition", "TaskDefinition"), ("tags", "Tags")], required: &[] } },
-    Shape { name: "RepositoryCredentials", kind: ShapeKind::Structure { members: &[("credentialsParameter", "String")], required: &["credentialsParameter"] } },
-    Shape { name: "RequiresAttributes", kind: ShapeKind::List { member: "Attribute", min: None, max: None } },
-    Shape { name: "ResolvedConfiguration", kind: ShapeKind::Structure { members: &[("loadBalancers", "ServiceRevisionLoadBalancers"), ("vpcLatticeConfigurations", "ServiceRevisionVpcLatticeConfigurations")], required: &[] } },
-    Shape { name: "Resource", kind: ShapeKind::Structure { members: &[("name", "String"), ("type", "String"), ("doubleValue", "Double"), ("longValue", "Long"), ("integerValue", "Integer"), ("stringSetValue", "StringList")], required: &[] } },
-    Shape { name: "ResourceIds", kind: ShapeKind::List { member: "String", min: None, max: None } },
-    Shape { name: "ResourceInUseException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "ResourceManagementType", kind: ShapeKind::String { enum_values: &["CUSTOMER", "ECS"], min: None, max: None } },
-    Shape { name: "ResourceNotFoundException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "ResourceRequirement", kind: ShapeKind::Structure { members: &[("value", "String"), ("type", "ResourceType"), ("sharingStrategy", "SharingStrategy")], required: &["type"] } },
-    Shape { name: "ResourceRequirements", kind: ShapeKind::List { member: "ResourceRequirement", min: None, max: None } },
-    Shape { name: "ResourceType", kind: ShapeKind::String { enum_values: &["GPU", "InferenceAccelerator", "NeuronDevice"], min: None, max: None } },
-    Shape { name: "Resources", kind: ShapeKind::List { member: "Resource", min: None, max: None } },
-    Shape { name: "Rollback", kind: ShapeKind::Structure { members: &[("reason", "String"), ("startedAt", "Timestamp"), ("serviceRevisionArn", "String")], required: &[] } },
-    Shape { name: "RunTaskRequest", kind: ShapeKind::Structure { members: &[("capacityProviderStrategy", "CapacityProviderStrategy"), ("cluster", "String"), ("count", "BoxedInteger"), ("enableECSManagedTags", "Boolean"), ("enableExecuteCommand", "Boolean"), ("group", "String"), ("launchType", "LaunchType"), ("networkConfiguration", "NetworkConfiguration"), ("overrides", "TaskOverride"), ("placementConstraints", "PlacementConstraints"), ("placementStrategy", "PlacementStrategies"), ("platformVersion", "String"), ("propagateTags", "PropagateTags"), ("referenceId", "String"), ("startedBy", "String"), ("tags", "Tags"), ("taskDefinition", "String"), ("clientToken", "String"), ("volumeConfigurations", "TaskVolumeConfigurations")], required: &["taskDefinition"] } },
-    Shape { name: "RunTaskResponse", kind: ShapeKind::Structure { members: &[("tasks", "Tasks"), ("failures", "Failures")], required: &[] } },
-    Shape { name: "RuntimePlatform", kind: ShapeKind::Structure { members: &[("cpuArchitecture", "CPUArchitecture"), ("operatingSystemFamily", "OSFamily")], required: &[] } },
-    Shape { name: "RuntimePlatformOverride", kind: ShapeKind::Structure { members: &[("cpuArchitecture", "String")], required: &[] } },
-    Shape { name: "S3FilesVolumeConfiguration", kind: ShapeKind::Structure { members: &[("fileSystemArn", "String"), ("rootDirectory", "String"), ("transitEncryptionPort", "BoxedInteger"), ("accessPointArn", "String")], required: &["fileSystemArn"] } },
-    Shape { name: "Scale", kind: ShapeKind::Structure { members: &[("value", "Double"), ("unit", "ScaleUnit")], required: &[] } },
-    Shape { name: "ScaleUnit", kind: ShapeKind::String { enum_values: &["PERCENT"], min: None, max: None } },
-    Shape { name: "SchedulingStrategy", kind: ShapeKind::String { enum_values: &["REPLICA", "DAEMON"], min: None, max: None } },
-    Shape { name: "Scope", kind: ShapeKind::String { enum_values: &["task", "shared"], min: None, max: None } },
-    Shape { name: "Secret", kind: ShapeKind::Structure { members: &[("name", "String"), ("valueFrom", "String")], required: &["name", "valueFrom"] } },
-    Shape { name: "SecretList", kind: ShapeKind::List { member: "Secret", min: None, max: None } },
-    Shape { name: "SensitiveString", kind: ShapeKind::String { enum_values: &[], min: None, max: None } },
-    Shape { name: "ServerException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "Service", kind: ShapeKind::Structure { members: &[("serviceArn", "String"), ("serviceName", "String"), ("clusterArn", "String"), ("loadBalancers", "LoadBalancers"), ("serviceRegistries", "ServiceRegistries"), ("status", "String"), ("desiredCount", "Integer"), ("runningCount", "Integer"), ("pendingCount", "Integer"), ("launchType", "LaunchType"), ("capacityProviderStrategy", "CapacityProviderStrategy"), ("platformVersion", "String"), ("platformFamily", "String"), ("taskDefinition", "String"), ("deploymentConfiguration", "DeploymentConfiguration"), ("taskSets", "TaskSets"), ("deployments", "Deployments"), ("roleArn", "String"), ("events", "ServiceEvents"), ("createdAt", "Timestamp"), ("currentServiceDeployment", "String"), ("currentServiceRevisions", "ServiceCurrentRevisionSummaryList"), ("placementConstraints", "PlacementConstraints"), ("placementStrategy", "PlacementStrategies"), ("networkConfiguration", "NetworkConfiguration"), ("healthCheckGracePeriodSeconds", "BoxedInteger"), ("schedulingStrategy", "SchedulingStrategy"), ("deploymentController", "DeploymentController"), ("tags", "Tags"), ("createdBy", "String"), ("enableECSManagedTags", "Boolean"), ("propagateTags", "PropagateTags"), ("enableExecuteCommand", "Boolean"), ("availabilityZoneRebalancing", "AvailabilityZoneRebalancing"), ("resourceManagementType", "ResourceManagementType")], required: &[] } },
-    Shape { name: "ServiceConnectAccessLogConfiguration", kind: ShapeKind::Structure { members: &[("format", "ServiceConnectAccessLoggingFormat"), ("includeQueryParameters", "ServiceConnectIncludeQueryParameters")], required: &["format"] } },
-    Shape { name: "ServiceConnectAccessLoggingFormat", kind: ShapeKind::String { enum_values: &["TEXT", "JSON"], min: None, max: None } },
-    Shape { name: "ServiceConnectClientAlias", kind: ShapeKind::Structure { members: &[("port", "PortNumber"), ("dnsName", "String"), ("testTrafficRules", "ServiceConnectTestTrafficRules")], required: &["port"] } },
-    Shape { name: "ServiceConnectClientAliasList", kind: ShapeKind::List { member: "ServiceConnectClientAlias", min: None, max: None } },
-    Shape { name: "ServiceConnectConfiguration", kind: ShapeKind::Structure { members: &[("enabled", "Boolean"), ("namespace", "String"), ("services", "ServiceConnectServiceList"), ("logConfiguration", "LogConfiguration"), ("accessLogConfiguration", "ServiceConnectAccessLogConfiguration"), ("containerConfigurations", "ServiceConnectContainerConfigurations")], required: &["enabled"] } },
-    Shape { name: "ServiceConnectContainerConfiguration", kind: ShapeKind::Structure { members: &[("logLevel", "ServiceConnectContainerLogLevel")], required: &[] } },
-    Shape { name: "ServiceConnectContainerConfigurations", kind: ShapeKind::List { member: "ServiceConnectContainerConfiguration", min: Some(0), max: Some(10) } },
-    Shape { name: "ServiceConnectContainerLogLevel", kind: ShapeKind::String { enum_values: &["debug", "info"], min: None, max: None } },
-    Shape { name: "ServiceConnectIncludeQueryParameters", kind: ShapeKind::String { enum_values: &["DISABLED", "ENABLED"], min: None, max: None } },
-    Shape { name: "ServiceConnectService", kind: ShapeKind::Structure { members: &[("portName", "String"), ("discoveryName", "String"), ("clientAliases", "ServiceConnectClientAliasList"), ("ingressPortOverride", "PortNumber"), ("timeout", "TimeoutConfiguration"), ("tls", "ServiceConnectTlsConfiguration")], required: &["portName"] } },
-    Shape { name: "ServiceConnectServiceList", kind: ShapeKind::List { member: "ServiceConnectService", min: None, max: None } },
-    Shape { name: "ServiceConnectServiceResource", kind: ShapeKind::Structure { members: &[("discoveryName", "String"), ("discoveryArn", "String")], required: &[] } },
-    Shape { name: "ServiceConnectServiceResourceList", kind: ShapeKind::List { member: "ServiceConnectServiceResource", min: None, max: None } },
-    Shape { name: "ServiceConnectTestTrafficHeaderMatchRules", kind: ShapeKind::Structure { members: &[("exact", "String")], required: &["exact"] } },
-    Shape { name: "ServiceConnectTestTrafficHeaderRules", kind: ShapeKind::Structure { members: &[("name", "String"), ("value", "ServiceConnectTestTrafficHeaderMatchRules")], required: &["name"] } },
-    Shape { name: "ServiceConnectTestTrafficRules", kind: ShapeKind::Structure { members: &[("header", "ServiceConnectTestTrafficHeaderRules")], required: &["header"] } },
-    Shape { name: "ServiceConnectTlsCertificateAuthority", kind: ShapeKind::Structure { members: &[("awsPcaAuthorityArn", "String")], required: &[] } },
-    Shape { name: "ServiceConnectTlsConfiguration", kind: ShapeKind::Structure { members: &[("issuerCertificateAuthority", "ServiceConnectTlsCertificateAuthority"), ("kmsKey", "String"), ("roleArn", "String")], required: &["issuerCertificateAuthority"] } },
-    Shape { name: "ServiceCurrentRevisionSummary", kind: ShapeKind::Structure { members: &[("arn", "String"), ("requestedTaskCount", "Integer"), ("runningTaskCount", "Integer"), ("pendingTaskCount", "Integer")], required: &[] } },
-    Shape { name: "ServiceCurrentRevisionSummaryList", kind: ShapeKind::List { member: "ServiceCurrentRevisionSummary", min: None, max: None } },
-    Shape { name: "ServiceDeployment", kind: ShapeKind::Structure { members: &[("serviceDeploymentArn", "String"), ("serviceArn", "String"), ("clusterArn", "String"), ("createdAt", "Timestamp"), ("startedAt", "Timestamp"), ("finishedAt", "Timestamp"), ("stoppedAt", "Timestamp"), ("updatedAt", "Timestamp"), ("sourceServiceRevisions", "ServiceRevisionsSummaryList"), ("targetServiceRevision", "ServiceRevisionSummary"), ("status", "ServiceDeploymentStatus"), ("statusReason", "String"), ("lifecycleStage", "ServiceDeploymentLifecycleStage"), ("lifecycleHookDetails", "DeploymentLifecycleHookDetailList"), ("deploymentConfiguration", "DeploymentConfiguration"), ("rollback", "Rollback"), ("deploymentCircuitBreaker", "ServiceDeploymentCircuitBreaker"), ("alarms", "ServiceDeploymentAlarms")], required: &[] } },
-    Shape { name: "ServiceDeploymentAlarms", kind: ShapeKind::Structure { members: &[("status", "ServiceDeploymentRollbackMonitorsStatus"), ("alarmNames", "StringList"), ("triggeredAlarmNames", "StringList")], required: &[] } },
-    Shape { name: "ServiceDeploymentBrief", kind: ShapeKind::Structure { members: &[("serviceDeploymentArn", "String"), ("serviceArn", "String"), ("clusterArn", "String"), ("startedAt", "Timestamp"), ("createdAt", "Timestamp"), ("finishedAt", "Timestamp"), ("targetServiceRevisionArn", "String"), ("status", "ServiceDeploymentStatus"), ("statusReason", "String")], required: &[] } },
-    Shape { name: "ServiceDeploymentCircuitBreaker", kind: ShapeKind::Structure { members: &[("status", "ServiceDeploymentRollbackMonitorsStatus"), ("failureCount", "Integer"), ("threshold", "Integer")], required: &[] } },
-    Shape { name: "ServiceDeploymentLifecycleStage", kind: ShapeKind::String { enum_values: &["RECONCILE_SERVICE", "PRE_SCALE_UP", "SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME", "CLEAN_UP"], min: None, max: None } },
-    Shape { name: "ServiceDeploymentNotFoundException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "ServiceDeploymentRollbackMonitorsStatus", kind: ShapeKind::String { enum_values: &["TRIGGERED", "MONITORING", "MONITORING_COMPLETE", "DISABLED"], min: None, max: None } },
-    Shape { name: "ServiceDeploymentStatus", kind: ShapeKind::String { enum_values: &["PENDING", "SUCCESSFUL", "STOPPED", "STOP_REQUESTED", "IN_PROGRESS", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"], min: None, max: None } },
-    Shape { name: "ServiceDeploymentStatusList", kind: ShapeKind::List { member: "ServiceDeploymentStatus", min: None, max: None } },
-    Shape { name: "ServiceDeployments", kind: ShapeKind::List { member: "ServiceDeployment", min: None, max: None } },
-    Shape { name: "ServiceDeploymentsBrief", kind: ShapeKind::List { member: "ServiceDeploymentBrief", min: None, max: None } },
-    Shape { name: "ServiceEvent", kind: ShapeKind::Structure { members: &[("id", "String"), ("createdAt", "Timestamp"), ("message", "String")], required: &[] } },
-    Shape { name: "ServiceEvents", kind: ShapeKind::List { member: "ServiceEvent", min: None, max: None } },
-    Shape { name: "ServiceField", kind: ShapeKind::String { enum_values: &["TAGS"], min: None, max: None } },
-    Shape { name: "ServiceFieldList", kind: ShapeKind::List { member: "ServiceField", min: None, max: None } },
-    Shape { name: "ServiceManagedEBSVolumeConfiguration", kind: ShapeKind::Structure { members: &[("encrypted", "BoxedBoolean"), ("kmsKeyId", "EBSKMSKeyId"), ("volumeType", "EBSVolumeType"), ("sizeInGiB", "BoxedInteger"), ("snapshotId", "EBSSnapshotId"), ("volumeInitializationRate", "BoxedInteger"), ("iops", "BoxedInteger"), ("throughput", "BoxedInteger"), ("tagSpecifications", "EBSTagSpecifications"), ("roleArn", "IAMRoleArn"), ("filesystemType", "TaskFilesystemType")], required: &["roleArn"] } },
-    Shape { name: "ServiceNotActiveException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "ServiceNotFoundException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "ServiceRegistries", kind: ShapeKind::List { member: "ServiceRegistry", min: None, max: None } },
-    Shape { name: "ServiceRegistry", kind: ShapeKind::Structure { members: &[("registryArn", "String"), ("port", "BoxedInteger"), ("containerName", "String"), ("containerPort", "BoxedInteger")], required: &[] } },
-    Shape { name: "ServiceRevision", kind: ShapeKind::Structure { members: &[("serviceRevisionArn", "String"), ("serviceArn", "String"), ("clusterArn", "String"), ("taskDefinition", "String"), ("capacityProviderStrategy", "CapacityProviderStrategy"), ("launchType", "LaunchType"), ("platformVersion", "String"), ("platformFamily", "String"), ("loadBalancers", "LoadBalancers"), ("serviceRegistries", "ServiceRegistries"), ("networkConfiguration", "NetworkConfiguration"), ("containerImages", "ContainerImages"), ("guardDutyEnabled", "Boolean"), ("serviceConnectConfiguration", "ServiceConnectConfiguration"), ("volumeConfigurations", "ServiceVolumeConfigurations"), ("fargateEphemeralStorage", "DeploymentEphemeralStorage"), ("createdAt", "Timestamp"), ("vpcLatticeConfigurations", "VpcLatticeConfigurations"), ("resolvedConfiguration", "ResolvedConfiguration"), ("ecsManagedResources", "ECSManagedResources"), ("overrides", "ServiceRevisionOverrides"), ("gatewayConnectors", "GatewayConnectorList"), ("monitoring", "MonitoringConfiguration")], required: &[] } },
-    Shape { name: "ServiceRevisionCleanup", kind: ShapeKind::String { enum_values: &["BLOCKING", "DEFERRED"], min: None, max: None } },
-    Shape { name: "ServiceRevisionLoadBalancer", kind: ShapeKind::Structure { members: &[("targetGroupArn", "String"), ("productionListenerRule", "String")], required: &[] } },
-    Shape { name: "ServiceRevisionLoadBalancers", kind: ShapeKind::List { member: "ServiceRevisionLoadBalancer", min: None, max: None } },
-    Shape { name: "ServiceRevisionOverrides", kind: ShapeKind::Structure { members: &[("runtimePlatform", "RuntimePlatformOverride")], required: &[] } },
-    Shape { name: "ServiceRevisionSummary", kind: ShapeKind::Structure { members: &[("arn", "String"), ("requestedTaskCount", "Integer"), ("runningTaskCount", "Integer"), ("pendingTaskCount", "Integer"), ("requestedTestTrafficWeight", "Double"), ("requestedProductionTrafficWeight", "Double")], required: &[] } },
-    Shape { name: "ServiceRevisionVpcLatticeConfiguration", kind: ShapeKind::Structure { members: &[("targetGroupArn", "String"), ("productionListenerRule", "String")], required: &[] } },
-    Shape { name: "ServiceRevisionVpcLatticeConfigurations", kind: ShapeKind::List { member: "ServiceRevisionVpcLatticeConfiguration", min: None, max: None } },
-    Shape { name: "ServiceRevisions", kind: ShapeKind::List { member: "ServiceRevision", min: None, max: None } },
-    Shape { name: "ServiceRevisionsSummaryList", kind: ShapeKind::List { member: "ServiceRevisionSummary", min: None, max: None } },
-    Shape { name: "ServiceVolumeConfiguration", kind: ShapeKind::Structure { members: &[("name", "ECSVolumeName"), ("managedEBSVolume", "ServiceManagedEBSVolumeConfiguration")], required: &["name"] } },
-    Shape { name: "ServiceVolumeConfigurations", kind: ShapeKind::List { member: "ServiceVolumeConfiguration", min: None, max: None } },
-    Shape { name: "Services", kind: ShapeKind::List { member: "Service", min: None, max: None } },
-    Shape { name: "Session", kind: ShapeKind::Structure { members: &[("sessionId", "String"), ("streamUrl", "String"), ("tokenValue", "SensitiveString")], required: &[] } },
-    Shape { name: "Setting", kind: ShapeKind::Structure { members: &[("name", "SettingName"), ("value", "String"), ("principalArn", "String"), ("type", "SettingType")], required: &[] } },
-    Shape { name: "SettingName", kind: ShapeKind::String { enum_values: &["serviceLongArnFormat", "taskLongArnFormat", "containerInstanceLongArnFormat", "awsvpcTrunking", "containerInsights", "fargateFIPSMode", "tagResourceAuthorization", "fargateTaskRetirementWaitPeriod", "guardDutyActivate", "defaultLogDriverMode", "fargateEventWindows"], min: None, max: None } },
-    Shape { name: "SettingType", kind: ShapeKind::String { enum_values: &["user", "aws_managed"], min: None, max: None } },
-    Shape { name: "Settings", kind: ShapeKind::List { member: "Setting", min: None, max: None } },
-    Shape { name: "SharingStrategy", kind: ShapeKind::Structure { members: &[("nvidiaMps", "NvidiaMpsAllocation")], required: &[] } },
-    Shape { name: "SortOrder", kind: ShapeKind::String { enum_values: &["ASC", "DESC"], min: None, max: None } },
-    Shape { name: "StabilityStatus", kind: ShapeKind::String { enum_values: &["STEADY_STATE", "STABILIZING"], min: None, max: None } },
-    Shape { name: "StartTaskRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("containerInstances", "StringList"), ("enableECSManagedTags", "Boolean"), ("enableExecuteCommand", "Boolean"), ("group", "String"), ("networkConfiguration", "NetworkConfiguration"), ("overrides", "TaskOverride"), ("propagateTags", "PropagateTags"), ("referenceId", "String"), ("startedBy", "String"), ("tags", "Tags"), ("taskDefinition", "String"), ("volumeConfigurations", "TaskVolumeConfigurations")], required: &["containerInstances", "taskDefinition"] } },
-    Shape { name: "StartTaskResponse", kind: ShapeKind::Structure { members: &[("tasks", "Tasks"), ("failures", "Failures")], required: &[] } },
-    Shape { name: "Statistics", kind: ShapeKind::List { member: "KeyValuePair", min: None, max: None } },
-    Shape { name: "StopServiceDeploymentRequest", kind: ShapeKind::Structure { members: &[("serviceDeploymentArn", "String"), ("stopType", "StopServiceDeploymentStopType")], required: &["serviceDeploymentArn"] } },
-    Shape { name: "StopServiceDeploymentResponse", kind: ShapeKind::Structure { members: &[("serviceDeploymentArn", "String")], required: &[] } },
-    Shape { name: "StopServiceDeploymentStopType", kind: ShapeKind::String { enum_values: &["ABORT", "ROLLBACK"], min: None, max: None } },
-    Shape { name: "StopTaskRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("task", "String"), ("reason", "String")], required: &["task"] } },
-    Shape { name: "StopTaskResponse", kind: ShapeKind::Structure { members: &[("task", "Task")], required: &[] } },
-    Shape { name: "String", kind: ShapeKind::String { enum_values: &[], min: None, max: None } },
-    Shape { name: "StringList", kind: ShapeKind::List { member: "String", min: None, max: None } },
-    Shape { name: "StringMap", kind: ShapeKind::Map { value: "String" } },
-    Shape { name: "SubmitAttachmentStateChangesRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("attachments", "AttachmentStateChanges")], required: &["attachments"] } },
-    Shape { name: "SubmitAttachmentStateChangesResponse", kind: ShapeKind::Structure { members: &[("acknowledgment", "String")], required: &[] } },
-    Shape { name: "SubmitContainerStateChangeRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("task", "String"), ("containerName", "String"), ("runtimeId", "String"), ("status", "String"), ("exitCode", "BoxedInteger"), ("reason", "String"), ("networkBindings", "NetworkBindings")], required: &[] } },
-    Shape { name: "SubmitContainerStateChangeResponse", kind: ShapeKind::Structure { members: &[("acknowledgment", "String")], required: &[] } },
-    Shape { name: "SubmitTaskStateChangeRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("task", "String"), ("status", "String"), ("reason", "String"), ("containers", "ContainerStateChanges"), ("attachments", "AttachmentStateChanges"), ("managedAgents", "ManagedAgentStateChanges"), ("pullStartedAt", "Timestamp"), ("pullStoppedAt", "Timestamp"), ("executionStoppedAt", "Timestamp")], required: &[] } },
-    Shape { name: "SubmitTaskStateChangeResponse", kind: ShapeKind::Structure { members: &[("acknowledgment", "String")], required: &[] } },
-    Shape { name: "SystemControl", kind: ShapeKind::Structure { members: &[("namespace", "String"), ("value", "String")], required: &[] } },
-    Shape { name: "SystemControls", kind: ShapeKind::List { member: "SystemControl", min: None, max: None } },
-    Shape { name: "Tag", kind: ShapeKind::Structure { members: &[("key", "TagKey"), ("value", "TagValue")], required: &[] } },
-    Shape { name: "TagKey", kind: ShapeKind::String { enum_values: &[], min: Some(1), max: Some(128) } },
-    Shape { name: "TagKeys", kind: ShapeKind::List { member: "TagKey", min: None, max: None } },
-    Shape { name: "TagResourceRequest", kind: ShapeKind::Structure { members: &[("resourceArn", "String"), ("tags", "Tags")], required: &["resourceArn", "tags"] } },
-    Shape { name: "TagResourceResponse", kind: ShapeKind::Structure { members: &[], required: &[] } },
-    Shape { name: "TagValue", kind: ShapeKind::String { enum_values: &[], min: Some(0), max: Some(256) } },
-    Shape { name: "Tags", kind: ShapeKind::List { member: "Tag", min: Some(0), max: Some(50) } },
-    Shape { name: "TargetNotConnectedException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "TargetNotFoundException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "TargetType", kind: ShapeKind::String { enum_values: &["container-instance"], min: None, max: None } },
-    Shape { name: "Task", kind: ShapeKind::Structure { members: &[("attachments", "Attachments"), ("attributes", "Attributes"), ("availabilityZone", "String"), ("capacityProviderName", "String"), ("clusterArn", "String"), ("connectivity", "Connectivity"), ("connectivityAt", "Timestamp"), ("containerInstanceArn", "String"), ("containers", "Containers"), ("cpu", "String"), ("createdAt", "Timestamp"), ("desiredStatus", "String"), ("enableExecuteCommand", "Boolean"), ("executionStoppedAt", "Timestamp"), ("group", "String"), ("healthStatus", "HealthStatus"), ("inferenceAccelerators", "InferenceAccelerators"), ("lastStatus", "String"), ("launchType", "LaunchType"), ("memory", "String"), ("overrides", "TaskOverride"), ("platformVersion", "String"), ("platformFamily", "String"), ("pullStartedAt", "Timestamp"), ("pullStoppedAt", "Timestamp"), ("startedAt", "Timestamp"), ("startedBy", "String"), ("stopCode", "TaskStopCode"), ("stoppedAt", "Timestamp"), ("stoppedReason", "String"), ("stoppingAt", "Timestamp"), ("tags", "Tags"), ("taskArn", "String"), ("taskDefinitionArn", "String"), ("version", "Long"), ("ephemeralStorage", "EphemeralStorage"), ("fargateEphemeralStorage", "TaskEphemeralStorage"), ("trustedExecutionSummary", "TrustedExecutionSummary")], required: &[] } },
-    Shape { name: "TaskDefinition", kind: ShapeKind::Structure { members: &[("taskDefinitionArn", "String"), ("containerDefinitions", "ContainerDefinitions"), ("family", "String"), ("taskRoleArn", "String"), ("executionRoleArn", "String"), ("networkMode", "NetworkMode"), ("revision", "Integer"), ("volumes", "VolumeList"), ("status", "TaskDefinitionStatus"), ("requiresAttributes", "RequiresAttributes"), ("placementConstraints", "TaskDefinitionPlacementConstraints"), ("compatibilities", "CompatibilityList"), ("runtimePlatform", "RuntimePlatform"), ("requiresCompatibilities", "CompatibilityList"), ("cpu", "String"), ("memory", "String"), ("inferenceAccelerators", "InferenceAccelerators"), ("pidMode", "PidMode"), ("ipcMode", "IpcMode"), ("proxyConfiguration", "ProxyConfiguration"), ("registeredAt", "Timestamp"), ("deregisteredAt", "Timestamp"), ("deleteRequestedAt", "Timestamp"), ("registeredBy", "String"), ("ephemeralStorage", "EphemeralStorage"), ("enableFaultInjection", "BoxedBoolean"), ("trustedExecutionConfiguration", "TrustedExecutionConfiguration")], required: &[] } },
-    Shape { name: "TaskDefinitionFamilyStatus", kind: ShapeKind::String { enum_values: &["ACTIVE", "INACTIVE", "ALL"], min: None, max: None } },
-    Shape { name: "TaskDefinitionField", kind: ShapeKind::String { enum_values: &["TAGS"], min: None, max: None } },
-    Shape { name: "TaskDefinitionFieldList", kind: ShapeKind::List { member: "TaskDefinitionField", min: None, max: None } },
-    Shape { name: "TaskDefinitionList", kind: ShapeKind::List { member: "TaskDefinition", min: None, max: None } },
-    Shape { name: "TaskDefinitionPlacementConstraint", kind: ShapeKind::Structure { members: &[("type", "TaskDefinitionPlacementConstraintType"), ("expression", "String")], required: &[] } },
-    Shape { name: "TaskDefinitionPlacementConstraintType", kind: ShapeKind::String { enum_values: &["memberOf"], min: None, max: None } },
-    Shape { name: "TaskDefinitionPlacementConstraints", kind: ShapeKind::List { member: "TaskDefinitionPlacementConstraint", min: None, max: None } },
-    Shape { name: "TaskDefinitionStatus", kind: ShapeKind::String { enum_values: &["ACTIVE", "INACTIVE", "DELETE_IN_PROGRESS"], min: None, max: None } },
-    Shape { name: "TaskEphemeralStorage", kind: ShapeKind::Structure { members: &[("sizeInGiB", "Integer"), ("kmsKeyId", "String")], required: &[] } },
-    Shape { name: "TaskField", kind: ShapeKind::String { enum_values: &["TAGS"], min: None, max: None } },
-    Shape { name: "TaskFieldList", kind: ShapeKind::List { member: "TaskField", min: None, max: None } },
-    Shape { name: "TaskFilesystemType", kind: ShapeKind::String { enum_values: &["ext3", "ext4", "xfs", "ntfs"], min: None, max: None } },
-    Shape { name: "TaskManagedEBSVolumeConfiguration", kind: ShapeKind::Structure { members: &[("encrypted", "BoxedBoolean"), ("kmsKeyId", "EBSKMSKeyId"), ("volumeType", "EBSVolumeType"), ("sizeInGiB", "BoxedInteger"), ("snapshotId", "EBSSnapshotId"), ("volumeInitializationRate", "BoxedInteger"), ("iops", "BoxedInteger"), ("throughput", "BoxedInteger"), ("tagSpecifications", "EBSTagSpecifications"), ("roleArn", "IAMRoleArn"), ("terminationPolicy", "TaskManagedEBSVolumeTerminationPolicy"), ("filesystemType", "TaskFilesystemType")], required: &["roleArn"] } },
-    Shape { name: "TaskManagedEBSVolumeTerminationPolicy", kind: ShapeKind::Structure { members: &[("deleteOnTermination", "BoxedBoolean")], required: &["deleteOnTermination"] } },
-    Shape { name: "TaskOverride", kind: ShapeKind::Structure { members: &[("containerOverrides", "ContainerOverrides"), ("cpu", "String"), ("inferenceAcceleratorOverrides", "InferenceAcceleratorOverrides"), ("executionRoleArn", "String"), ("memory", "String"), ("taskRoleArn", "String"), ("ephemeralStorage", "EphemeralStorage")], required: &[] } },
-    Shape { name: "TaskSet", kind: ShapeKind::Structure { members: &[("id", "String"), ("taskSetArn", "String"), ("serviceArn", "String"), ("clusterArn", "String"), ("startedBy", "String"), ("externalId", "String"), ("status", "String"), ("taskDefinition", "String"), ("computedDesiredCount", "Integer"), ("pendingCount", "Integer"), ("runningCount", "Integer"), ("createdAt", "Timestamp"), ("updatedAt", "Timestamp"), ("launchType", "LaunchType"), ("capacityProviderStrategy", "CapacityProviderStrategy"), ("platformVersion", "String"), ("platformFamily", "String"), ("networkConfiguration", "NetworkConfiguration"), ("loadBalancers", "LoadBalancers"), ("serviceRegistries", "ServiceRegistries"), ("scale", "Scale"), ("stabilityStatus", "StabilityStatus"), ("stabilityStatusAt", "Timestamp"), ("tags", "Tags"), ("fargateEphemeralStorage", "DeploymentEphemeralStorage")], required: &[] } },
-    Shape { name: "TaskSetField", kind: ShapeKind::String { enum_values: &["TAGS"], min: None, max: None } },
-    Shape { name: "TaskSetFieldList", kind: ShapeKind::List { member: "TaskSetField", min: None, max: None } },
-    Shape { name: "TaskSetNotFoundException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "TaskSets", kind: ShapeKind::List { member: "TaskSet", min: None, max: None } },
-    Shape { name: "TaskStopCode", kind: ShapeKind::String { enum_values: &["TaskFailedToStart", "EssentialContainerExited", "UserInitiated", "ServiceSchedulerInitiated", "SpotInterruption", "TerminationNotice", "InfrastructureHealth"], min: None, max: None } },
-    Shape { name: "TaskVolumeConfiguration", kind: ShapeKind::Structure { members: &[("name", "ECSVolumeName"), ("managedEBSVolume", "TaskManagedEBSVolumeConfiguration")], required: &["name"] } },
-    Shape { name: "TaskVolumeConfigurations", kind: ShapeKind::List { member: "TaskVolumeConfiguration", min: None, max: None } },
-    Shape { name: "TaskVolumeStorageGiB", kind: ShapeKind::Integer { min: Some(1), max: None } },
-    Shape { name: "Tasks", kind: ShapeKind::List { member: "Task", min: None, max: None } },
-    Shape { name: "ThresholdConfiguration", kind: ShapeKind::Structure { members: &[("type", "ThresholdType"), ("value", "Integer")], required: &["type", "value"] } },
-    Shape { name: "ThresholdType", kind: ShapeKind::String { enum_values: &["COUNT", "BOUNDED_PERCENT", "UNBOUNDED_PERCENT"], min: None, max: None } },
-    Shape { name: "TimeoutConfiguration", kind: ShapeKind::Structure { members: &[("idleTimeoutSeconds", "Duration"), ("perRequestTimeoutSeconds", "Duration")], required: &[] } },
-    Shape { name: "Timestamp", kind: ShapeKind::Number },
-    Shape { name: "Tmpfs", kind: ShapeKind::Structure { members: &[("containerPath", "String"), ("size", "Integer"), ("mountOptions", "StringList")], required: &["containerPath", "size"] } },
-    Shape { name: "TmpfsList", kind: ShapeKind::List { member: "Tmpfs", min: None, max: None } },
-    Shape { name: "TotalLocalStorageGBRequest", kind: ShapeKind::Structure { members: &[("min", "BoxedDouble"), ("max", "BoxedDouble")], required: &[] } },
-    Shape { name: "TransportProtocol", kind: ShapeKind::String { enum_values: &["tcp", "udp"], min: None, max: None } },
-    Shape { name: "TrustedExecutionConfiguration", kind: ShapeKind::Structure { members: &[("isolationMode", "IsolationMode"), ("attestationPolicy", "String")], required: &["isolationMode"] } },
-    Shape { name: "TrustedExecutionSummary", kind: ShapeKind::Structure { members: &[("isolationMode", "IsolationMode"), ("attestationPolicyStatus", "AttestationPolicyStatus")], required: &["isolationMode"] } },
-    Shape { name: "Ulimit", kind: ShapeKind::Structure { members: &[("name", "UlimitName"), ("softLimit", "Integer"), ("hardLimit", "Integer")], required: &["name", "softLimit", "hardLimit"] } },
-    Shape { name: "UlimitList", kind: ShapeKind::List { member: "Ulimit", min: None, max: None } },
-    Shape { name: "UlimitName", kind: ShapeKind::String { enum_values: &["core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"], min: None, max: None } },
-    Shape { name: "UnsupportedFeatureException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "UntagResourceRequest", kind: ShapeKind::Structure { members: &[("resourceArn", "String"), ("tagKeys", "TagKeys")], required: &["resourceArn", "tagKeys"] } },
-    Shape { name: "UntagResourceResponse", kind: ShapeKind::Structure { members: &[], required: &[] } },
-    Shape { name: "UpdateCapacityProviderRequest", kind: ShapeKind::Structure { members: &[("name", "String"), ("cluster", "String"), ("autoScalingGroupProvider", "AutoScalingGroupProviderUpdate"), ("managedInstancesProvider", "UpdateManagedInstancesProviderConfiguration")], required: &["name"] } },
-    Shape { name: "UpdateCapacityProviderResponse", kind: ShapeKind::Structure { members: &[("capacityProvider", "CapacityProvider")], required: &[] } },
-    Shape { name: "UpdateClusterRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("settings", "ClusterSettings"), ("configuration", "ClusterConfiguration"), ("serviceConnectDefaults", "ClusterServiceConnectDefaultsRequest")], required: &["cluster"] } },
-    Shape { name: "UpdateClusterResponse", kind: ShapeKind::Structure { members: &[("cluster", "Cluster")], required: &[] } },
-    Shape { name: "UpdateClusterSettingsRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("settings", "ClusterSettings")], required: &["cluster", "settings"] } },
-    Shape { name: "UpdateClusterSettingsResponse", kind: ShapeKind::Structure { members: &[("cluster", "Cluster")], required: &[] } },
-    Shape { name: "UpdateContainerAgentRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("containerInstance", "String")], required: &["containerInstance"] } },
-    Shape { name: "UpdateContainerAgentResponse", kind: ShapeKind::Structure { members: &[("containerInstance", "ContainerInstance")], required: &[] } },
-    Shape { name: "UpdateContainerInstancesStateRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("containerInstances", "StringList"), ("status", "ContainerInstanceStatus")], required: &["containerInstances", "status"] } },
-    Shape { name: "UpdateContainerInstancesStateResponse", kind: ShapeKind::Structure { members: &[("containerInstances", "ContainerInstances"), ("failures", "Failures")], required: &[] } },
-    Shape { name: "UpdateDaemonRequest", kind: ShapeKind::Structure { members: &[("daemonArn", "String"), ("daemonTaskDefinitionArn", "String"), ("capacityProviderArns", "StringList"), ("deploymentConfiguration", "DaemonDeploymentConfiguration"), ("propagateTags", "DaemonPropagateTags"), ("enableECSManagedTags", "Boolean"), ("enableExecuteCommand", "Boolean"), ("critical", "BoxedBoolean")], required: &["daemonArn", "daemonTaskDefinitionArn", "capacityProviderArns"] } },
-    Shape { name: "UpdateDaemonResponse", kind: ShapeKind::Structure { members: &[("daemonArn", "String"), ("status", "DaemonStatus"), ("createdAt", "Timestamp"), ("updatedAt", "Timestamp"), ("deploymentArn", "String")], required: &[] } },
-    Shape { name: "UpdateExpressGatewayServiceRequest", kind: ShapeKind::Structure { members: &[("serviceArn", "String"), ("executionRoleArn", "String"), ("healthCheckPath", "String"), ("primaryContainer", "ExpressGatewayContainer"), ("taskRoleArn", "String"), ("networkConfiguration", "ExpressGatewayServiceNetworkConfiguration"), ("cpu", "String"), ("memory", "String"), ("cpuArchitecture", "ExpressCpuArchitecture"), ("scalingTarget", "ExpressGatewayScalingTarget"), ("taskDefinitionArn", "String")], required: &["serviceArn"] } },
-    Shape { name: "UpdateExpressGatewayServiceResponse", kind: ShapeKind::Structure { members: &[("service", "UpdatedExpressGatewayService")], required: &[] } },
-    Shape { name: "UpdateGatewayAlbConfiguration", kind: ShapeKind::Structure { members: &[("networkConfiguration", "UpdateGatewayNetworkConfiguration"), ("maxAlbCount", "BoxedInteger"), ("webACLArn", "String"), ("accessLogs", "GatewayElbAccessLogConfiguration"), ("httpDesync", "GatewayAlbDesyncMitigationMode"), ("testTrafficRules", "GatewayAlbTestTrafficRules")], required: &[] } },
-    Shape { name: "UpdateGatewayConfiguration", kind: ShapeKind::Structure { members: &[("hostSharedAlb", "UpdateGatewayAlbConfiguration")], required: &[] } },
-    Shape { name: "UpdateGatewayNetworkConfiguration", kind: ShapeKind::Structure { members: &[("inboundSecurityGroup", "String")], required: &[] } },
-    Shape { name: "UpdateGatewayRequest", kind: ShapeKind::Structure { members: &[("gateway", "String"), ("infrastructureRoleArn", "String"), ("deletionProtection", "BoxedBoolean"), ("configuration", "UpdateGatewayConfiguration"), ("propagateTags", "PropagateGatewayTags")], required: &["gateway"] } },
-    Shape { name: "UpdateGatewayResponse", kind: ShapeKind::Structure { members: &[("gatewayArn", "String"), ("name", "String"), ("status", "GatewayStatus")], required: &[] } },
-    Shape { name: "UpdateInProgressException", kind: ShapeKind::Structure { members: &[("message", "String")], required: &[] } },
-    Shape { name: "UpdateManagedInstancesProviderConfiguration", kind: ShapeKind::Structure { members: &[("infrastructureRoleArn", "String"), ("instanceLaunchTemplate", "InstanceLaunchTemplateUpdate"), ("propagateTags", "PropagateMITags"), ("infrastructureOptimization", "InfrastructureOptimization"), ("autoRepairConfiguration", "AutoRepairConfiguration")], required: &["infrastructureRoleArn", "instanceLaunchTemplate"] } },
-    Shape { name: "UpdateServicePrimaryTaskSetRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("service", "String"), ("primaryTaskSet", "String")], required: &["cluster", "service", "primaryTaskSet"] } },
-    Shape { name: "UpdateServicePrimaryTaskSetResponse", kind: ShapeKind::Structure { members: &[("taskSet", "TaskSet")], required: &[] } },
-    Shape { name: "UpdateServiceRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("service", "String"), ("desiredCount", "BoxedInteger"), ("taskDefinition", "String"), ("capacityProviderStrategy", "CapacityProviderStrategy"), ("deploymentConfiguration", "DeploymentConfiguration"), ("availabilityZoneRebalancing", "AvailabilityZoneRebalancing"), ("networkConfiguration", "NetworkConfiguration"), ("placementConstraints", "PlacementConstraints"), ("placementStrategy", "PlacementStrategies"), ("platformVersion", "String"), ("forceNewDeployment", "Boolean"), ("healthCheckGracePeriodSeconds", "BoxedInteger"), ("deploymentController", "DeploymentController"), ("enableExecuteCommand", "BoxedBoolean"), ("enableECSManagedTags", "BoxedBoolean"), ("loadBalancers", "LoadBalancers"), ("propagateTags", "PropagateTags"), ("serviceRegistries", "ServiceRegistries"), ("serviceConnectConfiguration", "ServiceConnectConfiguration"), ("volumeConfigurations", "ServiceVolumeConfigurations"), ("vpcLatticeConfigurations", "VpcLatticeConfigurations"), ("gatewayConnectors", "GatewayConnectorList"), ("monitoring", "MonitoringConfiguration")], required: &["service"] } },
-    Shape { name: "UpdateServiceResponse", kind: ShapeKind::Structure { members: &[("service", "Service")], required: &[] } },
-    Shape { name: "UpdateTaskProtectionRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("tasks", "StringList"), ("protectionEnabled", "Boolean"), ("expiresInMinutes", "BoxedInteger")], required: &["cluster", "tasks", "protectionEnabled"] } },
-    Shape { name: "UpdateTaskProtectionResponse", kind: ShapeKind::Structure { members: &[("protectedTasks", "ProtectedTasks"), ("failures", "Failures")], required: &[] } },
-    Shape { name: "UpdateTaskSetRequest", kind: ShapeKind::Structure { members: &[("cluster", "String"), ("service", "String"), ("taskSet", "String"), ("scale", "Scale")], required: &["cluster", "service", "taskSet", "scale"] } },
-    Shape { name: "UpdateTaskSetResponse", kind: ShapeKind::Structure { members: &[("taskSet", "TaskSet")], required: &[] } },
-    Shape { name: "UpdatedExpressGatewayService", kind: ShapeKind::Structure { members: &[("serviceArn", "String"), ("cluster", "String"), ("serviceName", "String"), ("status", "ExpressGatewayServiceStatus"), ("targetConfiguration", "ExpressGatewayServiceConfiguration"), ("createdAt", "Timestamp"), ("updatedAt", "Timestamp")], required: &[] } },
-    Shape { name: "VCpuCountRangeRequest", kind: ShapeKind::Structure { members: &[("min", "BoxedInteger"), ("max", "BoxedInteger")], required: &["min"] } },
-    Shape { name: "VersionConsistency", kind: ShapeKind::String { enum_values: &["enabled", "disabled"], min: None, max: None } },
-    Shape { name: "VersionInfo", kind: ShapeKind::Structure { members: &[("agentVersion", "String"), ("agentHash", "String"), ("dockerVersion", "String")], required: &[] } },
-    Shape { name: "Volume", kind: ShapeKind::Structure { members: &[("name", "String"), ("host", "HostVolumeProperties"), ("dockerVolumeConfiguration", "DockerVolumeConfiguration"), ("efsVolumeConfiguration", "EFSVolumeConfiguration"), ("s3filesVolumeConfiguration", "S3FilesVolumeConfiguration"), ("fsxWindowsFileServerVolumeConfiguration", "FSxWindowsFileServerVolumeConfiguration"), ("configuredAtLaunch", "BoxedBoolean")], required: &[] } },
-    Shape { name: "VolumeFrom", kind: ShapeKind::Structure { members: &[("sourceContainer", "String"), ("readOnly", "BoxedBoolean")], required: &[] } },
-    Shape { name: "VolumeFromList", kind: ShapeKind::List { member: "VolumeFrom", min: None, max: None } },
-    Shape { name: "VolumeList", kind: ShapeKind::List { member: "Volume", min: None, max: None } },
-    Shape { name: "VpcLatticeAdvancedConfiguration", kind: ShapeKind::Structure { members: &[("alternateTargetGroupArn", "String"), ("productionListenerRule", "String"), ("testListenerRule", "String")], required: &[] } },
-    Shape { name: "VpcLatticeConfiguration", kind: ShapeKind::Structure { members: &[("roleArn", "IAMRoleArn"), ("targetGroupArn", "String"), ("portName", "String"), ("advancedConfiguration", "VpcLatticeAdvancedConfiguration")], required: &["roleArn", "targetGroupArn", "portName"] } },
-    Shape { name: "VpcLatticeConfigurations", kind: ShapeKind::List { member: "VpcLatticeConfiguration", min: None, max: None } },
+    Shape {
+        name: "AcceleratorCountRequest",
+        kind: ShapeKind::Structure {
+            members: &[("min", "BoxedInteger"), ("max", "BoxedInteger")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AcceleratorManufacturer",
+        kind: ShapeKind::String {
+            enum_values: &["amazon-web-services", "amd", "nvidia", "xilinx", "habana"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "AcceleratorManufacturerSet",
+        kind: ShapeKind::List {
+            member: "AcceleratorManufacturer",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "AcceleratorName",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "a100",
+                "inferentia",
+                "k520",
+                "k80",
+                "m60",
+                "radeon-pro-v520",
+                "t4",
+                "vu9p",
+                "v100",
+                "a10g",
+                "h100",
+                "t4g",
+                "l40s",
+                "l4",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "AcceleratorNameSet",
+        kind: ShapeKind::List {
+            member: "AcceleratorName",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "AcceleratorTotalMemoryMiBRequest",
+        kind: ShapeKind::Structure {
+            members: &[("min", "BoxedInteger"), ("max", "BoxedInteger")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AcceleratorType",
+        kind: ShapeKind::String {
+            enum_values: &["gpu", "fpga", "inference"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "AcceleratorTypeSet",
+        kind: ShapeKind::List {
+            member: "AcceleratorType",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "AccessDeniedException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AccessType",
+        kind: ShapeKind::String {
+            enum_values: &["PUBLIC", "PRIVATE"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "AccessTypeList",
+        kind: ShapeKind::List {
+            member: "AccessType",
+            min: Some(0),
+            max: Some(2),
+        },
+    },
+    Shape {
+        name: "AdvancedConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("alternateTargetGroupArn", "String"),
+                ("productionListenerRule", "String"),
+                ("testListenerRule", "String"),
+                ("roleArn", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AgentUpdateStatus",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "PENDING", "STAGING", "STAGED", "UPDATING", "UPDATED", "FAILED",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "AllowedInstanceType",
+        kind: ShapeKind::String {
+            enum_values: &[],
+            min: Some(1),
+            max: Some(30),
+        },
+    },
+    Shape {
+        name: "AllowedInstanceTypeSet",
+        kind: ShapeKind::List {
+            member: "AllowedInstanceType",
+            min: Some(0),
+            max: Some(400),
+        },
+    },
+    Shape {
+        name: "ApplicationProtocol",
+        kind: ShapeKind::String {
+            enum_values: &["http", "http2", "grpc"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "AssignPublicIp",
+        kind: ShapeKind::String {
+            enum_values: &["ENABLED", "DISABLED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "AssociateGatewayWithClusterRequest",
+        kind: ShapeKind::Structure {
+            members: &[("gateway", "String"), ("cluster", "String")],
+            required: &["gateway", "cluster"],
+        },
+    },
+    Shape {
+        name: "AssociateGatewayWithClusterResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gatewayArn", "String"),
+                ("clusterArn", "String"),
+                ("status", "GatewayClusterAssociationStatus"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "Attachment",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("id", "String"),
+                ("type", "String"),
+                ("status", "String"),
+                ("details", "AttachmentDetails"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AttachmentDetails",
+        kind: ShapeKind::List {
+            member: "KeyValuePair",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "AttachmentStateChange",
+        kind: ShapeKind::Structure {
+            members: &[("attachmentArn", "String"), ("status", "String")],
+            required: &["attachmentArn", "status"],
+        },
+    },
+    Shape {
+        name: "AttachmentStateChanges",
+        kind: ShapeKind::List {
+            member: "AttachmentStateChange",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Attachments",
+        kind: ShapeKind::List {
+            member: "Attachment",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "AttestationPolicyStatus",
+        kind: ShapeKind::String {
+            enum_values: &["CONFIGURED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Attribute",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("name", "String"),
+                ("value", "String"),
+                ("targetType", "TargetType"),
+                ("targetId", "String"),
+            ],
+            required: &["name"],
+        },
+    },
+    Shape {
+        name: "AttributeLimitExceededException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "Attributes",
+        kind: ShapeKind::List {
+            member: "Attribute",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "AutoRepairActionsStatus",
+        kind: ShapeKind::String {
+            enum_values: &["ENABLED", "DISABLED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "AutoRepairConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[("actionsStatus", "AutoRepairActionsStatus")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AutoScalingGroupProvider",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("autoScalingGroupArn", "String"),
+                ("managedScaling", "ManagedScaling"),
+                (
+                    "managedTerminationProtection",
+                    "ManagedTerminationProtection",
+                ),
+                ("managedDraining", "ManagedDraining"),
+            ],
+            required: &["autoScalingGroupArn"],
+        },
+    },
+    Shape {
+        name: "AutoScalingGroupProviderUpdate",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("managedScaling", "ManagedScaling"),
+                (
+                    "managedTerminationProtection",
+                    "ManagedTerminationProtection",
+                ),
+                ("managedDraining", "ManagedDraining"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "AvailabilityZoneRebalancing",
+        kind: ShapeKind::String {
+            enum_values: &["ENABLED", "DISABLED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "AwsVpcConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("subnets", "StringList"),
+                ("securityGroups", "StringList"),
+                ("assignPublicIp", "AssignPublicIp"),
+            ],
+            required: &["subnets"],
+        },
+    },
+    Shape {
+        name: "BareMetal",
+        kind: ShapeKind::String {
+            enum_values: &["included", "required", "excluded"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "BaselineEbsBandwidthMbpsRequest",
+        kind: ShapeKind::Structure {
+            members: &[("min", "BoxedInteger"), ("max", "BoxedInteger")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "BlockedException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "Boolean",
+        kind: ShapeKind::Boolean,
+    },
+    Shape {
+        name: "BoxedBoolean",
+        kind: ShapeKind::Boolean,
+    },
+    Shape {
+        name: "BoxedDouble",
+        kind: ShapeKind::Number,
+    },
+    Shape {
+        name: "BoxedInteger",
+        kind: ShapeKind::Integer {
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "BurstablePerformance",
+        kind: ShapeKind::String {
+            enum_values: &["included", "required", "excluded"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "CPUArchitecture",
+        kind: ShapeKind::String {
+            enum_values: &["X86_64", "ARM64"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "CanaryConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("canaryPercent", "Double"),
+                ("canaryBakeTimeInMinutes", "Integer"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CapacityOptionType",
+        kind: ShapeKind::String {
+            enum_values: &["ON_DEMAND", "SPOT", "RESERVED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "CapacityProvider",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("capacityProviderArn", "String"),
+                ("name", "String"),
+                ("cluster", "String"),
+                ("status", "CapacityProviderStatus"),
+                ("autoScalingGroupProvider", "AutoScalingGroupProvider"),
+                ("managedInstancesProvider", "ManagedInstancesProvider"),
+                ("updateStatus", "CapacityProviderUpdateStatus"),
+                ("updateStatusReason", "String"),
+                ("tags", "Tags"),
+                ("type", "CapacityProviderType"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CapacityProviderField",
+        kind: ShapeKind::String {
+            enum_values: &["TAGS"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "CapacityProviderFieldList",
+        kind: ShapeKind::List {
+            member: "CapacityProviderField",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "CapacityProviderStatus",
+        kind: ShapeKind::String {
+            enum_values: &["PROVISIONING", "ACTIVE", "DEPROVISIONING", "INACTIVE"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "CapacityProviderStrategy",
+        kind: ShapeKind::List {
+            member: "CapacityProviderStrategyItem",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "CapacityProviderStrategyItem",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("capacityProvider", "String"),
+                ("weight", "CapacityProviderStrategyItemWeight"),
+                ("base", "CapacityProviderStrategyItemBase"),
+            ],
+            required: &["capacityProvider"],
+        },
+    },
+    Shape {
+        name: "CapacityProviderStrategyItemBase",
+        kind: ShapeKind::Integer {
+            min: Some(0),
+            max: Some(100000),
+        },
+    },
+    Shape {
+        name: "CapacityProviderStrategyItemWeight",
+        kind: ShapeKind::Integer {
+            min: Some(0),
+            max: Some(1000),
+        },
+    },
+    Shape {
+        name: "CapacityProviderType",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "EC2_AUTOSCALING",
+                "MANAGED_INSTANCES",
+                "FARGATE",
+                "FARGATE_SPOT",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "CapacityProviderUpdateStatus",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "CREATE_IN_PROGRESS",
+                "CREATE_COMPLETE",
+                "CREATE_FAILED",
+                "DELETE_IN_PROGRESS",
+                "DELETE_COMPLETE",
+                "DELETE_FAILED",
+                "UPDATE_IN_PROGRESS",
+                "UPDATE_COMPLETE",
+                "UPDATE_FAILED",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "CapacityProviders",
+        kind: ShapeKind::List {
+            member: "CapacityProvider",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "CapacityReservationPreference",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "RESERVATIONS_ONLY",
+                "RESERVATIONS_FIRST",
+                "RESERVATIONS_EXCLUDED",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "CapacityReservationRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("reservationGroupArn", "String"),
+                ("reservationPreference", "CapacityReservationPreference"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClientException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "Cluster",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("clusterArn", "String"),
+                ("clusterName", "String"),
+                ("configuration", "ClusterConfiguration"),
+                ("status", "String"),
+                ("registeredContainerInstancesCount", "Integer"),
+                ("runningTasksCount", "Integer"),
+                ("pendingTasksCount", "Integer"),
+                ("activeServicesCount", "Integer"),
+                ("statistics", "Statistics"),
+                ("tags", "Tags"),
+                ("settings", "ClusterSettings"),
+                ("capacityProviders", "StringList"),
+                (
+                    "defaultCapacityProviderStrategy",
+                    "CapacityProviderStrategy",
+                ),
+                ("attachments", "Attachments"),
+                ("attachmentsStatus", "String"),
+                ("serviceConnectDefaults", "ClusterServiceConnectDefaults"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("executeCommandConfiguration", "ExecuteCommandConfiguration"),
+                ("managedStorageConfiguration", "ManagedStorageConfiguration"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterContainsCapacityProviderException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterContainsContainerInstancesException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterContainsServicesException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterContainsTasksException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterField",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "ATTACHMENTS",
+                "CONFIGURATIONS",
+                "SETTINGS",
+                "STATISTICS",
+                "TAGS",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ClusterFieldList",
+        kind: ShapeKind::List {
+            member: "ClusterField",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ClusterNotFoundException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterServiceConnectDefaults",
+        kind: ShapeKind::Structure {
+            members: &[("namespace", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterServiceConnectDefaultsRequest",
+        kind: ShapeKind::Structure {
+            members: &[("namespace", "String")],
+            required: &["namespace"],
+        },
+    },
+    Shape {
+        name: "ClusterSetting",
+        kind: ShapeKind::Structure {
+            members: &[("name", "ClusterSettingName"), ("value", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ClusterSettingName",
+        kind: ShapeKind::String {
+            enum_values: &["containerInsights"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ClusterSettings",
+        kind: ShapeKind::List {
+            member: "ClusterSetting",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Clusters",
+        kind: ShapeKind::List {
+            member: "Cluster",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Compatibility",
+        kind: ShapeKind::String {
+            enum_values: &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "CompatibilityList",
+        kind: ShapeKind::List {
+            member: "Compatibility",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ConflictException",
+        kind: ShapeKind::Structure {
+            members: &[("resourceIds", "ResourceIds"), ("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "Connectivity",
+        kind: ShapeKind::String {
+            enum_values: &["CONNECTED", "DISCONNECTED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Container",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("containerArn", "String"),
+                ("taskArn", "String"),
+                ("name", "String"),
+                ("image", "String"),
+                ("imageDigest", "String"),
+                ("runtimeId", "String"),
+                ("lastStatus", "String"),
+                ("exitCode", "BoxedInteger"),
+                ("reason", "String"),
+                ("networkBindings", "NetworkBindings"),
+                ("networkInterfaces", "NetworkInterfaces"),
+                ("healthStatus", "HealthStatus"),
+                ("managedAgents", "ManagedAgents"),
+                ("cpu", "String"),
+                ("memory", "String"),
+                ("memoryReservation", "String"),
+                ("gpuIds", "GpuIds"),
+                ("neuronDeviceIds", "NeuronDeviceIds"),
+                ("gpuSharingStrategy", "SharingStrategy"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ContainerCondition",
+        kind: ShapeKind::String {
+            enum_values: &["START", "COMPLETE", "SUCCESS", "HEALTHY"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ContainerDefinition",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("name", "String"),
+                ("image", "String"),
+                ("repositoryCredentials", "RepositoryCredentials"),
+                ("cpu", "Integer"),
+                ("memory", "BoxedInteger"),
+                ("memoryReservation", "BoxedInteger"),
+                ("links", "StringList"),
+                ("portMappings", "PortMappingList"),
+                ("essential", "BoxedBoolean"),
+                ("restartPolicy", "ContainerRestartPolicy"),
+                ("entryPoint", "StringList"),
+                ("command", "StringList"),
+                ("environment", "EnvironmentVariables"),
+                ("environmentFiles", "EnvironmentFiles"),
+                ("mountPoints", "MountPointList"),
+                ("volumesFrom", "VolumeFromList"),
+                ("linuxParameters", "LinuxParameters"),
+                ("secrets", "SecretList"),
+                ("dependsOn", "ContainerDependencies"),
+                ("startTimeout", "BoxedInteger"),
+                ("stopTimeout", "BoxedInteger"),
+                ("versionConsistency", "VersionConsistency"),
+                ("hostname", "String"),
+                ("user", "String"),
+                ("workingDirectory", "String"),
+                ("disableNetworking", "BoxedBoolean"),
+                ("privileged", "BoxedBoolean"),
+                ("readonlyRootFilesystem", "BoxedBoolean"),
+                ("dnsServers", "StringList"),
+                ("dnsSearchDomains", "StringList"),
+                ("extraHosts", "HostEntryList"),
+                ("dockerSecurityOptions", "StringList"),
+                ("interactive", "BoxedBoolean"),
+                ("pseudoTerminal", "BoxedBoolean"),
+                ("dockerLabels", "DockerLabelsMap"),
+                ("ulimits", "UlimitList"),
+                ("logConfiguration", "LogConfiguration"),
+                ("healthCheck", "HealthCheck"),
+                ("systemControls", "SystemControls"),
+                ("resourceRequirements", "ResourceRequirements"),
+                ("firelensConfiguration", "FirelensConfiguration"),
+                ("credentialSpecs", "StringList"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ContainerDefinitions",
+        kind: ShapeKind::List {
+            member: "ContainerDefinition",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ContainerDependencies",
+        kind: ShapeKind::List {
+            member: "ContainerDependency",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ContainerDependency",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("containerName", "String"),
+                ("condition", "ContainerCondition"),
+            ],
+            required: &["containerName", "condition"],
+        },
+    },
+    Shape {
+        name: "ContainerImage",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("containerName", "String"),
+                ("imageDigest", "String"),
+                ("image", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ContainerImages",
+        kind: ShapeKind::List {
+            member: "ContainerImage",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ContainerInstance",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("containerInstanceArn", "String"),
+                ("ec2InstanceId", "String"),
+                ("capacityProviderName", "String"),
+                ("version", "Long"),
+                ("versionInfo", "VersionInfo"),
+                ("remainingResources", "Resources"),
+                ("registeredResources", "Resources"),
+                ("status", "String"),
+                ("statusReason", "String"),
+                ("agentConnected", "Boolean"),
+                ("runningTasksCount", "Integer"),
+                ("pendingTasksCount", "Integer"),
+                ("agentUpdateStatus", "AgentUpdateStatus"),
+                ("attributes", "Attributes"),
+                ("registeredAt", "Timestamp"),
+                ("attachments", "Attachments"),
+                ("tags", "Tags"),
+                ("healthStatus", "ContainerInstanceHealthStatus"),
+                ("gpuDevices", "GpuDevices"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ContainerInstanceField",
+        kind: ShapeKind::String {
+            enum_values: &["TAGS", "CONTAINER_INSTANCE_HEALTH"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ContainerInstanceFieldList",
+        kind: ShapeKind::List {
+            member: "ContainerInstanceField",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ContainerInstanceHealthStatus",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("overallStatus", "InstanceHealthCheckState"),
+                ("details", "InstanceHealthCheckResultList"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ContainerInstanceStatus",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "ACTIVE",
+                "DRAINING",
+                "REGISTERING",
+                "DEREGISTERING",
+                "REGISTRATION_FAILED",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ContainerInstances",
+        kind: ShapeKind::List {
+            member: "ContainerInstance",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ContainerOverride",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("name", "String"),
+                ("command", "StringList"),
+                ("environment", "EnvironmentVariables"),
+                ("environmentFiles", "EnvironmentFiles"),
+                ("cpu", "BoxedInteger"),
+                ("memory", "BoxedInteger"),
+                ("memoryReservation", "BoxedInteger"),
+                ("resourceRequirements", "ResourceRequirements"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ContainerOverrides",
+        kind: ShapeKind::List {
+            member: "ContainerOverride",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ContainerRestartPolicy",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("enabled", "BoxedBoolean"),
+                ("ignoredExitCodes", "IntegerList"),
+                ("restartAttemptPeriod", "BoxedInteger"),
+            ],
+            required: &["enabled"],
+        },
+    },
+    Shape {
+        name: "ContainerStateChange",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("containerName", "String"),
+                ("imageDigest", "String"),
+                ("runtimeId", "String"),
+                ("exitCode", "BoxedInteger"),
+                ("networkBindings", "NetworkBindings"),
+                ("reason", "String"),
+                ("status", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ContainerStateChanges",
+        kind: ShapeKind::List {
+            member: "ContainerStateChange",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Containers",
+        kind: ShapeKind::List {
+            member: "Container",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ContinueServiceDeploymentRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("serviceDeploymentArn", "String"),
+                ("hookId", "String"),
+                ("action", "DeploymentLifecycleHookAction"),
+            ],
+            required: &["serviceDeploymentArn", "hookId"],
+        },
+    },
+    Shape {
+        name: "ContinueServiceDeploymentResponse",
+        kind: ShapeKind::Structure {
+            members: &[("serviceDeploymentArn", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CpuManufacturer",
+        kind: ShapeKind::String {
+            enum_values: &["intel", "amd", "amazon-web-services"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "CpuManufacturerSet",
+        kind: ShapeKind::List {
+            member: "CpuManufacturer",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "CreateCapacityProviderRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("name", "String"),
+                ("cluster", "String"),
+                ("autoScalingGroupProvider", "AutoScalingGroupProvider"),
+                (
+                    "managedInstancesProvider",
+                    "CreateManagedInstancesProviderConfiguration",
+                ),
+                ("tags", "Tags"),
+            ],
+            required: &["name"],
+        },
+    },
+    Shape {
+        name: "CreateCapacityProviderResponse",
+        kind: ShapeKind::Structure {
+            members: &[("capacityProvider", "CapacityProvider")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CreateClusterRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("clusterName", "String"),
+                ("tags", "Tags"),
+                ("settings", "ClusterSettings"),
+                ("configuration", "ClusterConfiguration"),
+                ("capacityProviders", "StringList"),
+                (
+                    "defaultCapacityProviderStrategy",
+                    "CapacityProviderStrategy",
+                ),
+                (
+                    "serviceConnectDefaults",
+                    "ClusterServiceConnectDefaultsRequest",
+                ),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CreateClusterResponse",
+        kind: ShapeKind::Structure {
+            members: &[("cluster", "Cluster")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CreateDaemonRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("daemonName", "String"),
+                ("clusterArn", "String"),
+                ("daemonTaskDefinitionArn", "String"),
+                ("capacityProviderArns", "StringList"),
+                ("deploymentConfiguration", "DaemonDeploymentConfiguration"),
+                ("tags", "Tags"),
+                ("propagateTags", "DaemonPropagateTags"),
+                ("enableECSManagedTags", "Boolean"),
+                ("enableExecuteCommand", "Boolean"),
+                ("clientToken", "String"),
+                ("critical", "BoxedBoolean"),
+            ],
+            required: &[
+                "daemonName",
+                "daemonTaskDefinitionArn",
+                "capacityProviderArns",
+            ],
+        },
+    },
+    Shape {
+        name: "CreateDaemonResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("daemonArn", "String"),
+                ("status", "DaemonStatus"),
+                ("createdAt", "Timestamp"),
+                ("deploymentArn", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CreateExpressGatewayServiceRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("executionRoleArn", "String"),
+                ("infrastructureRoleArn", "String"),
+                ("serviceName", "String"),
+                ("cluster", "String"),
+                ("healthCheckPath", "String"),
+                ("primaryContainer", "ExpressGatewayContainer"),
+                ("taskRoleArn", "String"),
+                (
+                    "networkConfiguration",
+                    "ExpressGatewayServiceNetworkConfiguration",
+                ),
+                ("cpu", "String"),
+                ("memory", "String"),
+                ("cpuArchitecture", "ExpressCpuArchitecture"),
+                ("scalingTarget", "ExpressGatewayScalingTarget"),
+                ("tags", "Tags"),
+                ("taskDefinitionArn", "String"),
+            ],
+            required: &["infrastructureRoleArn"],
+        },
+    },
+    Shape {
+        name: "CreateExpressGatewayServiceResponse",
+        kind: ShapeKind::Structure {
+            members: &[("service", "ECSExpressGatewayService")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CreateGatewayRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("name", "String"),
+                ("infrastructureRoleArn", "String"),
+                ("clientToken", "String"),
+                ("deletionProtection", "BoxedBoolean"),
+                ("configuration", "GatewayConfiguration"),
+                ("tags", "Tags"),
+                ("propagateTags", "PropagateGatewayTags"),
+            ],
+            required: &["name", "infrastructureRoleArn", "configuration"],
+        },
+    },
+    Shape {
+        name: "CreateGatewayResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gatewayArn", "String"),
+                ("name", "String"),
+                ("status", "GatewayStatus"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CreateManagedInstancesProviderConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("infrastructureRoleArn", "String"),
+                ("instanceLaunchTemplate", "InstanceLaunchTemplate"),
+                ("propagateTags", "PropagateMITags"),
+                ("infrastructureOptimization", "InfrastructureOptimization"),
+                ("autoRepairConfiguration", "AutoRepairConfiguration"),
+            ],
+            required: &["infrastructureRoleArn", "instanceLaunchTemplate"],
+        },
+    },
+    Shape {
+        name: "CreateServiceRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("serviceName", "String"),
+                ("taskDefinition", "String"),
+                ("availabilityZoneRebalancing", "AvailabilityZoneRebalancing"),
+                ("loadBalancers", "LoadBalancers"),
+                ("serviceRegistries", "ServiceRegistries"),
+                ("desiredCount", "BoxedInteger"),
+                ("clientToken", "String"),
+                ("launchType", "LaunchType"),
+                ("capacityProviderStrategy", "CapacityProviderStrategy"),
+                ("platformVersion", "String"),
+                ("role", "String"),
+                ("deploymentConfiguration", "DeploymentConfiguration"),
+                ("placementConstraints", "PlacementConstraints"),
+                ("placementStrategy", "PlacementStrategies"),
+                ("networkConfiguration", "NetworkConfiguration"),
+                ("healthCheckGracePeriodSeconds", "BoxedInteger"),
+                ("schedulingStrategy", "SchedulingStrategy"),
+                ("deploymentController", "DeploymentController"),
+                ("tags", "Tags"),
+                ("enableECSManagedTags", "Boolean"),
+                ("propagateTags", "PropagateTags"),
+                ("enableExecuteCommand", "Boolean"),
+                ("serviceConnectConfiguration", "ServiceConnectConfiguration"),
+                ("volumeConfigurations", "ServiceVolumeConfigurations"),
+                ("vpcLatticeConfigurations", "VpcLatticeConfigurations"),
+                ("gatewayConnectors", "GatewayConnectorList"),
+                ("monitoring", "MonitoringConfiguration"),
+            ],
+            required: &["serviceName"],
+        },
+    },
+    Shape {
+        name: "CreateServiceResponse",
+        kind: ShapeKind::Structure {
+            members: &[("service", "Service")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CreateTaskSetRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("service", "String"),
+                ("cluster", "String"),
+                ("externalId", "String"),
+                ("taskDefinition", "String"),
+                ("networkConfiguration", "NetworkConfiguration"),
+                ("loadBalancers", "LoadBalancers"),
+                ("serviceRegistries", "ServiceRegistries"),
+                ("launchType", "LaunchType"),
+                ("capacityProviderStrategy", "CapacityProviderStrategy"),
+                ("platformVersion", "String"),
+                ("scale", "Scale"),
+                ("clientToken", "String"),
+                ("tags", "Tags"),
+            ],
+            required: &["service", "cluster", "taskDefinition"],
+        },
+    },
+    Shape {
+        name: "CreateTaskSetResponse",
+        kind: ShapeKind::Structure {
+            members: &[("taskSet", "TaskSet")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "CreatedAt",
+        kind: ShapeKind::Structure {
+            members: &[("before", "Timestamp"), ("after", "Timestamp")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonAlarmConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[("alarmNames", "StringList"), ("enable", "Boolean")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonCapacityProvider",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("runningCount", "Integer"),
+                ("withoutDaemonCount", "Integer"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonCapacityProviderList",
+        kind: ShapeKind::List {
+            member: "DaemonCapacityProvider",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonCircuitBreaker",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("failureCount", "Integer"),
+                ("status", "DaemonDeploymentRollbackMonitorsStatus"),
+                ("threshold", "Integer"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonContainerDefinition",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("name", "String"),
+                ("image", "String"),
+                ("memory", "BoxedInteger"),
+                ("memoryReservation", "BoxedInteger"),
+                ("repositoryCredentials", "RepositoryCredentials"),
+                ("healthCheck", "HealthCheck"),
+                ("cpu", "Integer"),
+                ("essential", "BoxedBoolean"),
+                ("entryPoint", "StringList"),
+                ("command", "StringList"),
+                ("workingDirectory", "String"),
+                ("environmentFiles", "EnvironmentFiles"),
+                ("environment", "EnvironmentVariables"),
+                ("secrets", "SecretList"),
+                ("readonlyRootFilesystem", "BoxedBoolean"),
+                ("mountPoints", "MountPointList"),
+                ("logConfiguration", "LogConfiguration"),
+                ("firelensConfiguration", "FirelensConfiguration"),
+                ("privileged", "BoxedBoolean"),
+                ("user", "String"),
+                ("ulimits", "UlimitList"),
+                ("linuxParameters", "DaemonLinuxParameters"),
+                ("dependsOn", "ContainerDependencies"),
+                ("startTimeout", "BoxedInteger"),
+                ("stopTimeout", "BoxedInteger"),
+                ("systemControls", "SystemControls"),
+                ("interactive", "BoxedBoolean"),
+                ("pseudoTerminal", "BoxedBoolean"),
+                ("restartPolicy", "ContainerRestartPolicy"),
+            ],
+            required: &["image"],
+        },
+    },
+    Shape {
+        name: "DaemonContainerDefinitionList",
+        kind: ShapeKind::List {
+            member: "DaemonContainerDefinition",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonContainerImage",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("containerName", "String"),
+                ("imageDigest", "String"),
+                ("image", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonContainerImages",
+        kind: ShapeKind::List {
+            member: "DaemonContainerImage",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonDeployment",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("daemonDeploymentArn", "String"),
+                ("clusterArn", "String"),
+                ("status", "DaemonDeploymentStatus"),
+                ("statusReason", "String"),
+                ("targetDaemonRevision", "DaemonDeploymentRevisionDetail"),
+                (
+                    "sourceDaemonRevisions",
+                    "DaemonDeploymentRevisionDetailList",
+                ),
+                ("circuitBreaker", "DaemonCircuitBreaker"),
+                ("alarms", "DaemonDeploymentAlarms"),
+                ("rollback", "DaemonRollback"),
+                ("deploymentConfiguration", "DaemonDeploymentConfiguration"),
+                ("createdAt", "Timestamp"),
+                ("startedAt", "Timestamp"),
+                ("stoppedAt", "Timestamp"),
+                ("finishedAt", "Timestamp"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonDeploymentAlarms",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("status", "DaemonDeploymentRollbackMonitorsStatus"),
+                ("alarmNames", "StringList"),
+                ("triggeredAlarmNames", "StringList"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonDeploymentCapacityProvider",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("runningInstanceCount", "BoxedInteger"),
+                ("withoutDaemonInstanceCount", "BoxedInteger"),
+                ("drainingInstanceCount", "BoxedInteger"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonDeploymentCapacityProviderList",
+        kind: ShapeKind::List {
+            member: "DaemonDeploymentCapacityProvider",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonDeploymentConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("drainPercent", "DaemonDrainPercent"),
+                ("alarms", "DaemonAlarmConfiguration"),
+                ("bakeTimeInMinutes", "Integer"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonDeploymentList",
+        kind: ShapeKind::List {
+            member: "DaemonDeployment",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonDeploymentRevisionDetail",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("capacityProviders", "DaemonDeploymentCapacityProviderList"),
+                ("totalRunningInstanceCount", "BoxedInteger"),
+                ("totalWithoutDaemonInstanceCount", "BoxedInteger"),
+                ("totalDrainingInstanceCount", "BoxedInteger"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonDeploymentRevisionDetailList",
+        kind: ShapeKind::List {
+            member: "DaemonDeploymentRevisionDetail",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonDeploymentRollbackMonitorsStatus",
+        kind: ShapeKind::String {
+            enum_values: &["TRIGGERED", "MONITORING", "MONITORING_COMPLETE", "DISABLED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonDeploymentStatus",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "PENDING",
+                "SUCCESSFUL",
+                "STOPPED",
+                "STOP_REQUESTED",
+                "IN_PROGRESS",
+                "ROLLBACK_IN_PROGRESS",
+                "ROLLBACK_SUCCESSFUL",
+                "ROLLBACK_FAILED",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonDeploymentStatusList",
+        kind: ShapeKind::List {
+            member: "DaemonDeploymentStatus",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonDeploymentSummary",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("daemonDeploymentArn", "String"),
+                ("daemonArn", "String"),
+                ("clusterArn", "String"),
+                ("status", "DaemonDeploymentStatus"),
+                ("statusReason", "String"),
+                ("targetDaemonRevisionArn", "String"),
+                ("createdAt", "Timestamp"),
+                ("startedAt", "Timestamp"),
+                ("stoppedAt", "Timestamp"),
+                ("finishedAt", "Timestamp"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonDeploymentSummaryList",
+        kind: ShapeKind::List {
+            member: "DaemonDeploymentSummary",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonDetail",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("daemonArn", "String"),
+                ("clusterArn", "String"),
+                ("status", "DaemonStatus"),
+                ("currentRevisions", "DaemonRevisionDetailList"),
+                ("deploymentArn", "String"),
+                ("createdAt", "Timestamp"),
+                ("updatedAt", "Timestamp"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonDrainPercent",
+        kind: ShapeKind::Number,
+    },
+    Shape {
+        name: "DaemonIpcMode",
+        kind: ShapeKind::String {
+            enum_values: &["none", "shared"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonLinuxParameters",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("capabilities", "KernelCapabilities"),
+                ("devices", "DevicesList"),
+                ("initProcessEnabled", "BoxedBoolean"),
+                ("tmpfs", "TmpfsList"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonNotActiveException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonNotFoundException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonPidMode",
+        kind: ShapeKind::String {
+            enum_values: &["none", "shared"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonPropagateTags",
+        kind: ShapeKind::String {
+            enum_values: &["DAEMON", "NONE"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonRevision",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("daemonRevisionArn", "String"),
+                ("clusterArn", "String"),
+                ("daemonArn", "String"),
+                ("daemonTaskDefinitionArn", "String"),
+                ("createdAt", "Timestamp"),
+                ("containerImages", "DaemonContainerImages"),
+                ("propagateTags", "DaemonPropagateTags"),
+                ("enableECSManagedTags", "BoxedBoolean"),
+                ("enableExecuteCommand", "BoxedBoolean"),
+                ("critical", "BoxedBoolean"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonRevisionDetail",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("capacityProviders", "DaemonCapacityProviderList"),
+                ("totalRunningCount", "Integer"),
+                ("totalWithoutDaemonCount", "Integer"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonRevisionDetailList",
+        kind: ShapeKind::List {
+            member: "DaemonRevisionDetail",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonRevisions",
+        kind: ShapeKind::List {
+            member: "DaemonRevision",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonRollback",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("reason", "String"),
+                ("startedAt", "Timestamp"),
+                ("rollbackTargetDaemonRevisionArn", "String"),
+                ("rollbackCapacityProviders", "StringList"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonStatus",
+        kind: ShapeKind::String {
+            enum_values: &["ACTIVE", "DELETE_IN_PROGRESS"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonSummariesList",
+        kind: ShapeKind::List {
+            member: "DaemonSummary",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonSummary",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("daemonArn", "String"),
+                ("status", "DaemonStatus"),
+                ("createdAt", "Timestamp"),
+                ("updatedAt", "Timestamp"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonTaskDefinition",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("daemonTaskDefinitionArn", "String"),
+                ("family", "String"),
+                ("revision", "Integer"),
+                ("taskRoleArn", "String"),
+                ("executionRoleArn", "String"),
+                ("containerDefinitions", "DaemonContainerDefinitionList"),
+                ("volumes", "DaemonVolumeList"),
+                ("cpu", "String"),
+                ("memory", "String"),
+                ("status", "DaemonTaskDefinitionStatus"),
+                ("registeredAt", "Timestamp"),
+                ("deleteRequestedAt", "Timestamp"),
+                ("registeredBy", "String"),
+                ("pidMode", "DaemonPidMode"),
+                ("ipcMode", "DaemonIpcMode"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonTaskDefinitionRevisionFilter",
+        kind: ShapeKind::String {
+            enum_values: &["LAST_REGISTERED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonTaskDefinitionStatus",
+        kind: ShapeKind::String {
+            enum_values: &["ACTIVE", "DELETE_IN_PROGRESS", "DELETED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonTaskDefinitionStatusFilter",
+        kind: ShapeKind::String {
+            enum_values: &["ACTIVE", "DELETE_IN_PROGRESS", "ALL"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonTaskDefinitionSummaries",
+        kind: ShapeKind::List {
+            member: "DaemonTaskDefinitionSummary",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DaemonTaskDefinitionSummary",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("registeredAt", "Timestamp"),
+                ("registeredBy", "String"),
+                ("deleteRequestedAt", "Timestamp"),
+                ("status", "DaemonTaskDefinitionStatus"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonVolume",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("name", "String"),
+                ("host", "HostVolumeProperties"),
+                (
+                    "logDriverVolumeConfiguration",
+                    "LogDriverVolumeConfiguration",
+                ),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DaemonVolumeList",
+        kind: ShapeKind::List {
+            member: "DaemonVolume",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DeleteAccountSettingRequest",
+        kind: ShapeKind::Structure {
+            members: &[("name", "SettingName"), ("principalArn", "String")],
+            required: &["name"],
+        },
+    },
+    Shape {
+        name: "DeleteAccountSettingResponse",
+        kind: ShapeKind::Structure {
+            members: &[("setting", "Setting")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeleteAttributesRequest",
+        kind: ShapeKind::Structure {
+            members: &[("cluster", "String"), ("attributes", "Attributes")],
+            required: &["attributes"],
+        },
+    },
+    Shape {
+        name: "DeleteAttributesResponse",
+        kind: ShapeKind::Structure {
+            members: &[("attributes", "Attributes")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeleteCapacityProviderRequest",
+        kind: ShapeKind::Structure {
+            members: &[("capacityProvider", "String"), ("cluster", "String")],
+            required: &["capacityProvider"],
+        },
+    },
+    Shape {
+        name: "DeleteCapacityProviderResponse",
+        kind: ShapeKind::Structure {
+            members: &[("capacityProvider", "CapacityProvider")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeleteClusterRequest",
+        kind: ShapeKind::Structure {
+            members: &[("cluster", "String")],
+            required: &["cluster"],
+        },
+    },
+    Shape {
+        name: "DeleteClusterResponse",
+        kind: ShapeKind::Structure {
+            members: &[("cluster", "Cluster")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeleteDaemonRequest",
+        kind: ShapeKind::Structure {
+            members: &[("daemonArn", "String")],
+            required: &["daemonArn"],
+        },
+    },
+    Shape {
+        name: "DeleteDaemonResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("daemonArn", "String"),
+                ("status", "DaemonStatus"),
+                ("createdAt", "Timestamp"),
+                ("updatedAt", "Timestamp"),
+                ("deploymentArn", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeleteDaemonTaskDefinitionRequest",
+        kind: ShapeKind::Structure {
+            members: &[("daemonTaskDefinition", "String")],
+            required: &["daemonTaskDefinition"],
+        },
+    },
+    Shape {
+        name: "DeleteDaemonTaskDefinitionResponse",
+        kind: ShapeKind::Structure {
+            members: &[("daemonTaskDefinitionArn", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeleteExpressGatewayServiceRequest",
+        kind: ShapeKind::Structure {
+            members: &[("serviceArn", "String")],
+            required: &["serviceArn"],
+        },
+    },
+    Shape {
+        name: "DeleteExpressGatewayServiceResponse",
+        kind: ShapeKind::Structure {
+            members: &[("service", "ECSExpressGatewayService")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeleteGatewayRequest",
+        kind: ShapeKind::Structure {
+            members: &[("gateway", "String")],
+            required: &["gateway"],
+        },
+    },
+    Shape {
+        name: "DeleteGatewayResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gatewayArn", "String"),
+                ("name", "String"),
+                ("status", "GatewayStatus"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeleteServiceRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("service", "String"),
+                ("force", "BoxedBoolean"),
+            ],
+            required: &["service"],
+        },
+    },
+    Shape {
+        name: "DeleteServiceResponse",
+        kind: ShapeKind::Structure {
+            members: &[("service", "Service")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeleteTaskDefinitionsRequest",
+        kind: ShapeKind::Structure {
+            members: &[("taskDefinitions", "StringList")],
+            required: &["taskDefinitions"],
+        },
+    },
+    Shape {
+        name: "DeleteTaskDefinitionsResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("taskDefinitions", "TaskDefinitionList"),
+                ("failures", "Failures"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeleteTaskSetRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("service", "String"),
+                ("taskSet", "String"),
+                ("force", "BoxedBoolean"),
+            ],
+            required: &["cluster", "service", "taskSet"],
+        },
+    },
+    Shape {
+        name: "DeleteTaskSetResponse",
+        kind: ShapeKind::Structure {
+            members: &[("taskSet", "TaskSet")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "Deployment",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("id", "String"),
+                ("status", "String"),
+                ("taskDefinition", "String"),
+                ("desiredCount", "Integer"),
+                ("pendingCount", "Integer"),
+                ("runningCount", "Integer"),
+                ("failedTasks", "Integer"),
+                ("createdAt", "Timestamp"),
+                ("updatedAt", "Timestamp"),
+                ("capacityProviderStrategy", "CapacityProviderStrategy"),
+                ("launchType", "LaunchType"),
+                ("platformVersion", "String"),
+                ("platformFamily", "String"),
+                ("networkConfiguration", "NetworkConfiguration"),
+                ("rolloutState", "DeploymentRolloutState"),
+                ("rolloutStateReason", "String"),
+                ("serviceConnectConfiguration", "ServiceConnectConfiguration"),
+                (
+                    "serviceConnectResources",
+                    "ServiceConnectServiceResourceList",
+                ),
+                ("volumeConfigurations", "ServiceVolumeConfigurations"),
+                ("fargateEphemeralStorage", "DeploymentEphemeralStorage"),
+                ("vpcLatticeConfigurations", "VpcLatticeConfigurations"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeploymentAlarms",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("alarmNames", "StringList"),
+                ("rollback", "Boolean"),
+                ("enable", "Boolean"),
+            ],
+            required: &["alarmNames", "rollback", "enable"],
+        },
+    },
+    Shape {
+        name: "DeploymentCircuitBreaker",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("enable", "Boolean"),
+                ("rollback", "Boolean"),
+                ("resetOnHealthyTask", "BoxedBoolean"),
+                ("thresholdConfiguration", "ThresholdConfiguration"),
+            ],
+            required: &["enable", "rollback"],
+        },
+    },
+    Shape {
+        name: "DeploymentConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("deploymentCircuitBreaker", "DeploymentCircuitBreaker"),
+                ("maximumPercent", "BoxedInteger"),
+                ("minimumHealthyPercent", "BoxedInteger"),
+                ("alarms", "DeploymentAlarms"),
+                ("strategy", "DeploymentStrategy"),
+                ("bakeTimeInMinutes", "BoxedInteger"),
+                ("lifecycleHooks", "DeploymentLifecycleHookList"),
+                ("linearConfiguration", "LinearConfiguration"),
+                ("canaryConfiguration", "CanaryConfiguration"),
+                ("earlySuccessCriteria", "DeploymentEarlySuccessCriteria"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeploymentController",
+        kind: ShapeKind::Structure {
+            members: &[("type", "DeploymentControllerType")],
+            required: &["type"],
+        },
+    },
+    Shape {
+        name: "DeploymentControllerType",
+        kind: ShapeKind::String {
+            enum_values: &["ECS", "CODE_DEPLOY", "EXTERNAL"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DeploymentEarlySuccessCriteria",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("enable", "Boolean"),
+                ("healthyPercent", "HealthyPercentInteger"),
+                ("sourceServiceRevisionCleanup", "ServiceRevisionCleanup"),
+            ],
+            required: &["enable"],
+        },
+    },
+    Shape {
+        name: "DeploymentEphemeralStorage",
+        kind: ShapeKind::Structure {
+            members: &[("kmsKeyId", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeploymentLifecycleHook",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("targetType", "DeploymentLifecycleHookTargetType"),
+                ("hookTargetArn", "String"),
+                ("roleArn", "IAMRoleArn"),
+                ("lifecycleStages", "DeploymentLifecycleHookStageList"),
+                ("hookDetails", "HookDetails"),
+                (
+                    "timeoutConfiguration",
+                    "DeploymentLifecycleHookTimeoutConfiguration",
+                ),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeploymentLifecycleHookAction",
+        kind: ShapeKind::String {
+            enum_values: &["ROLLBACK", "CONTINUE"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DeploymentLifecycleHookDetail",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("hookId", "String"),
+                ("targetType", "DeploymentLifecycleHookTargetType"),
+                ("targetArn", "String"),
+                ("status", "DeploymentLifecycleHookStatus"),
+                ("expiresAt", "Timestamp"),
+                ("timeoutAction", "DeploymentLifecycleHookAction"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeploymentLifecycleHookDetailList",
+        kind: ShapeKind::List {
+            member: "DeploymentLifecycleHookDetail",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DeploymentLifecycleHookDuration",
+        kind: ShapeKind::Integer {
+            min: Some(1),
+            max: Some(20160),
+        },
+    },
+    Shape {
+        name: "DeploymentLifecycleHookList",
+        kind: ShapeKind::List {
+            member: "DeploymentLifecycleHook",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DeploymentLifecycleHookStage",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "RECONCILE_SERVICE",
+                "PRE_SCALE_UP",
+                "POST_SCALE_UP",
+                "TEST_TRAFFIC_SHIFT",
+                "POST_TEST_TRAFFIC_SHIFT",
+                "PRE_PRODUCTION_TRAFFIC_SHIFT",
+                "PRODUCTION_TRAFFIC_SHIFT",
+                "POST_PRODUCTION_TRAFFIC_SHIFT",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DeploymentLifecycleHookStageList",
+        kind: ShapeKind::List {
+            member: "DeploymentLifecycleHookStage",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DeploymentLifecycleHookStatus",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "AWAITING_ACTION",
+                "IN_PROGRESS",
+                "SUCCEEDED",
+                "FAILED",
+                "TIMED_OUT",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DeploymentLifecycleHookTargetType",
+        kind: ShapeKind::String {
+            enum_values: &["AWS_LAMBDA", "PAUSE"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DeploymentLifecycleHookTimeoutConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("timeoutInMinutes", "DeploymentLifecycleHookDuration"),
+                ("action", "DeploymentLifecycleHookAction"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeploymentRolloutState",
+        kind: ShapeKind::String {
+            enum_values: &["COMPLETED", "FAILED", "IN_PROGRESS"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DeploymentStrategy",
+        kind: ShapeKind::String {
+            enum_values: &["ROLLING", "BLUE_GREEN", "LINEAR", "CANARY"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Deployments",
+        kind: ShapeKind::List {
+            member: "Deployment",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DeregisterContainerInstanceRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("containerInstance", "String"),
+                ("force", "BoxedBoolean"),
+            ],
+            required: &["containerInstance"],
+        },
+    },
+    Shape {
+        name: "DeregisterContainerInstanceResponse",
+        kind: ShapeKind::Structure {
+            members: &[("containerInstance", "ContainerInstance")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DeregisterTaskDefinitionRequest",
+        kind: ShapeKind::Structure {
+            members: &[("taskDefinition", "String")],
+            required: &["taskDefinition"],
+        },
+    },
+    Shape {
+        name: "DeregisterTaskDefinitionResponse",
+        kind: ShapeKind::Structure {
+            members: &[("taskDefinition", "TaskDefinition")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeCapacityProvidersRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("capacityProviders", "StringList"),
+                ("cluster", "String"),
+                ("include", "CapacityProviderFieldList"),
+                ("maxResults", "BoxedInteger"),
+                ("nextToken", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeCapacityProvidersResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("capacityProviders", "CapacityProviders"),
+                ("failures", "Failures"),
+                ("nextToken", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeClustersRequest",
+        kind: ShapeKind::Structure {
+            members: &[("clusters", "StringList"), ("include", "ClusterFieldList")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeClustersResponse",
+        kind: ShapeKind::Structure {
+            members: &[("clusters", "Clusters"), ("failures", "Failures")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeContainerInstancesRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("containerInstances", "StringList"),
+                ("include", "ContainerInstanceFieldList"),
+            ],
+            required: &["containerInstances"],
+        },
+    },
+    Shape {
+        name: "DescribeContainerInstancesResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("containerInstances", "ContainerInstances"),
+                ("failures", "Failures"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeDaemonDeploymentsRequest",
+        kind: ShapeKind::Structure {
+            members: &[("daemonDeploymentArns", "StringList")],
+            required: &["daemonDeploymentArns"],
+        },
+    },
+    Shape {
+        name: "DescribeDaemonDeploymentsResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("failures", "Failures"),
+                ("daemonDeployments", "DaemonDeploymentList"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeDaemonRequest",
+        kind: ShapeKind::Structure {
+            members: &[("daemonArn", "String")],
+            required: &["daemonArn"],
+        },
+    },
+    Shape {
+        name: "DescribeDaemonResponse",
+        kind: ShapeKind::Structure {
+            members: &[("daemon", "DaemonDetail")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeDaemonRevisionsRequest",
+        kind: ShapeKind::Structure {
+            members: &[("daemonRevisionArns", "StringList")],
+            required: &["daemonRevisionArns"],
+        },
+    },
+    Shape {
+        name: "DescribeDaemonRevisionsResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("daemonRevisions", "DaemonRevisions"),
+                ("failures", "Failures"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeDaemonTaskDefinitionRequest",
+        kind: ShapeKind::Structure {
+            members: &[("daemonTaskDefinition", "String")],
+            required: &["daemonTaskDefinition"],
+        },
+    },
+    Shape {
+        name: "DescribeDaemonTaskDefinitionResponse",
+        kind: ShapeKind::Structure {
+            members: &[("daemonTaskDefinition", "DaemonTaskDefinition")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeExpressGatewayServiceRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("serviceArn", "String"),
+                ("include", "ExpressGatewayServiceIncludeList"),
+            ],
+            required: &["serviceArn"],
+        },
+    },
+    Shape {
+        name: "DescribeExpressGatewayServiceResponse",
+        kind: ShapeKind::Structure {
+            members: &[("service", "ECSExpressGatewayService")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeGatewayAlbConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("networkConfiguration", "GatewayElbNetworkConfiguration"),
+                ("scheme", "GatewayElbScheme"),
+                ("accessLogs", "GatewayElbAccessLogConfiguration"),
+                ("webACLArn", "String"),
+                ("port", "BoxedInteger"),
+                ("protocol", "GatewayAlbProtocol"),
+                ("maxAlbCount", "BoxedInteger"),
+                ("currentAlbCount", "BoxedInteger"),
+                ("httpDesync", "GatewayAlbDesyncMitigationMode"),
+                ("testTrafficRules", "GatewayAlbTestTrafficRules"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeGatewayConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[("hostSharedAlb", "DescribeGatewayAlbConfiguration")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeGatewayRequest",
+        kind: ShapeKind::Structure {
+            members: &[("gateway", "String")],
+            required: &["gateway"],
+        },
+    },
+    Shape {
+        name: "DescribeGatewayResourcesRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gateway", "String"),
+                ("maxResults", "BoxedInteger"),
+                ("nextToken", "String"),
+            ],
+            required: &["gateway"],
+        },
+    },
+    Shape {
+        name: "DescribeGatewayResourcesResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gatewayResources", "GatewayResources"),
+                ("nextToken", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeGatewayResponse",
+        kind: ShapeKind::Structure {
+            members: &[("gateway", "Gateway")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeGatewayRouteRequest",
+        kind: ShapeKind::Structure {
+            members: &[("gatewayRouteArn", "String")],
+            required: &["gatewayRouteArn"],
+        },
+    },
+    Shape {
+        name: "DescribeGatewayRouteResponse",
+        kind: ShapeKind::Structure {
+            members: &[("gatewayRoute", "GatewayRoute")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeServiceDeploymentsRequest",
+        kind: ShapeKind::Structure {
+            members: &[("serviceDeploymentArns", "StringList")],
+            required: &["serviceDeploymentArns"],
+        },
+    },
+    Shape {
+        name: "DescribeServiceDeploymentsResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("serviceDeployments", "ServiceDeployments"),
+                ("failures", "Failures"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeServiceRevisionsRequest",
+        kind: ShapeKind::Structure {
+            members: &[("serviceRevisionArns", "StringList")],
+            required: &["serviceRevisionArns"],
+        },
+    },
+    Shape {
+        name: "DescribeServiceRevisionsResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("serviceRevisions", "ServiceRevisions"),
+                ("failures", "Failures"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeServicesRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("services", "StringList"),
+                ("include", "ServiceFieldList"),
+            ],
+            required: &["services"],
+        },
+    },
+    Shape {
+        name: "DescribeServicesResponse",
+        kind: ShapeKind::Structure {
+            members: &[("services", "Services"), ("failures", "Failures")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeTaskDefinitionRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("taskDefinition", "String"),
+                ("include", "TaskDefinitionFieldList"),
+            ],
+            required: &["taskDefinition"],
+        },
+    },
+    Shape {
+        name: "DescribeTaskDefinitionResponse",
+        kind: ShapeKind::Structure {
+            members: &[("taskDefinition", "TaskDefinition"), ("tags", "Tags")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeTaskSetsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("service", "String"),
+                ("taskSets", "StringList"),
+                ("include", "TaskSetFieldList"),
+            ],
+            required: &["cluster", "service"],
+        },
+    },
+    Shape {
+        name: "DescribeTaskSetsResponse",
+        kind: ShapeKind::Structure {
+            members: &[("taskSets", "TaskSets"), ("failures", "Failures")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DescribeTasksRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("tasks", "StringList"),
+                ("include", "TaskFieldList"),
+            ],
+            required: &["tasks"],
+        },
+    },
+    Shape {
+        name: "DescribeTasksResponse",
+        kind: ShapeKind::Structure {
+            members: &[("tasks", "Tasks"), ("failures", "Failures")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DesiredStatus",
+        kind: ShapeKind::String {
+            enum_values: &["RUNNING", "PENDING", "STOPPED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Device",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("hostPath", "String"),
+                ("containerPath", "String"),
+                ("permissions", "DeviceCgroupPermissions"),
+            ],
+            required: &["hostPath"],
+        },
+    },
+    Shape {
+        name: "DeviceCgroupPermission",
+        kind: ShapeKind::String {
+            enum_values: &["read", "write", "mknod"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DeviceCgroupPermissions",
+        kind: ShapeKind::List {
+            member: "DeviceCgroupPermission",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DevicesList",
+        kind: ShapeKind::List {
+            member: "Device",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "DisassociateGatewayFromClusterRequest",
+        kind: ShapeKind::Structure {
+            members: &[("gateway", "String"), ("cluster", "String")],
+            required: &["gateway", "cluster"],
+        },
+    },
+    Shape {
+        name: "DisassociateGatewayFromClusterResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gatewayArn", "String"),
+                ("clusterArn", "String"),
+                ("status", "GatewayClusterAssociationStatus"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DiscoverPollEndpointRequest",
+        kind: ShapeKind::Structure {
+            members: &[("containerInstance", "String"), ("cluster", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DiscoverPollEndpointResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("endpoint", "String"),
+                ("telemetryEndpoint", "String"),
+                ("serviceConnectEndpoint", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "DockerLabelsMap",
+        kind: ShapeKind::Map { value: "String" },
+    },
+    Shape {
+        name: "DockerVolumeConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("scope", "Scope"),
+                ("autoprovision", "BoxedBoolean"),
+                ("driver", "String"),
+                ("driverOpts", "StringMap"),
+                ("labels", "StringMap"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "Double",
+        kind: ShapeKind::Number,
+    },
+    Shape {
+        name: "Duration",
+        kind: ShapeKind::Integer {
+            min: Some(0),
+            max: Some(2147483647),
+        },
+    },
+    Shape {
+        name: "EBSKMSKeyId",
+        kind: ShapeKind::String {
+            enum_values: &[],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "EBSResourceType",
+        kind: ShapeKind::String {
+            enum_values: &["volume"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "EBSSnapshotId",
+        kind: ShapeKind::String {
+            enum_values: &[],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "EBSTagSpecification",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("resourceType", "EBSResourceType"),
+                ("tags", "Tags"),
+                ("propagateTags", "PropagateTags"),
+            ],
+            required: &["resourceType"],
+        },
+    },
+    Shape {
+        name: "EBSTagSpecifications",
+        kind: ShapeKind::List {
+            member: "EBSTagSpecification",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "EBSVolumeType",
+        kind: ShapeKind::String {
+            enum_values: &[],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ECSExpressGatewayService",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("serviceName", "String"),
+                ("serviceArn", "String"),
+                ("infrastructureRoleArn", "String"),
+                ("status", "ExpressGatewayServiceStatus"),
+                ("currentDeployment", "String"),
+                (
+                    "activeConfigurations",
+                    "ExpressGatewayServiceConfigurations",
+                ),
+                ("tags", "Tags"),
+                ("createdAt", "Timestamp"),
+                ("updatedAt", "Timestamp"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ECSManagedResources",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("ingressPaths", "ManagedIngressPaths"),
+                ("autoScaling", "ManagedAutoScaling"),
+                ("metricAlarms", "ManagedMetricAlarms"),
+                ("serviceSecurityGroups", "ManagedSecurityGroups"),
+                ("logGroups", "ManagedLogGroups"),
+                ("gatewayConnections", "GatewayConnectionList"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ECSVolumeName",
+        kind: ShapeKind::String {
+            enum_values: &[],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "EFSAuthorizationConfig",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("accessPointId", "String"),
+                ("iam", "EFSAuthorizationConfigIAM"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "EFSAuthorizationConfigIAM",
+        kind: ShapeKind::String {
+            enum_values: &["ENABLED", "DISABLED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "EFSTransitEncryption",
+        kind: ShapeKind::String {
+            enum_values: &["ENABLED", "DISABLED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "EFSVolumeConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("fileSystemId", "String"),
+                ("rootDirectory", "String"),
+                ("transitEncryption", "EFSTransitEncryption"),
+                ("transitEncryptionPort", "BoxedInteger"),
+                ("authorizationConfig", "EFSAuthorizationConfig"),
+            ],
+            required: &["fileSystemId"],
+        },
+    },
+    Shape {
+        name: "ElbGatewayResources",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("loadBalancerArn", "String"),
+                ("listenerArn", "String"),
+                ("securityGroup", "String"),
+                ("gatewayRouteArns", "StringList"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ElbGatewayResourcesList",
+        kind: ShapeKind::List {
+            member: "ElbGatewayResources",
+            min: Some(0),
+            max: Some(20),
+        },
+    },
+    Shape {
+        name: "EnvironmentFile",
+        kind: ShapeKind::Structure {
+            members: &[("value", "String"), ("type", "EnvironmentFileType")],
+            required: &["value", "type"],
+        },
+    },
+    Shape {
+        name: "EnvironmentFileType",
+        kind: ShapeKind::String {
+            enum_values: &["s3"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "EnvironmentFiles",
+        kind: ShapeKind::List {
+            member: "EnvironmentFile",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "EnvironmentVariables",
+        kind: ShapeKind::List {
+            member: "KeyValuePair",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "EphemeralStorage",
+        kind: ShapeKind::Structure {
+            members: &[("sizeInGiB", "Integer")],
+            required: &["sizeInGiB"],
+        },
+    },
+    Shape {
+        name: "ExcludedInstanceType",
+        kind: ShapeKind::String {
+            enum_values: &[],
+            min: Some(1),
+            max: Some(30),
+        },
+    },
+    Shape {
+        name: "ExcludedInstanceTypeSet",
+        kind: ShapeKind::List {
+            member: "ExcludedInstanceType",
+            min: Some(0),
+            max: Some(400),
+        },
+    },
+    Shape {
+        name: "ExecuteCommandConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("kmsKeyId", "String"),
+                ("logging", "ExecuteCommandLogging"),
+                ("logConfiguration", "ExecuteCommandLogConfiguration"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ExecuteCommandLogConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cloudWatchLogGroupName", "String"),
+                ("cloudWatchEncryptionEnabled", "Boolean"),
+                ("s3BucketName", "String"),
+                ("s3EncryptionEnabled", "Boolean"),
+                ("s3KeyPrefix", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ExecuteCommandLogging",
+        kind: ShapeKind::String {
+            enum_values: &["NONE", "DEFAULT", "OVERRIDE"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ExecuteCommandRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("container", "String"),
+                ("command", "String"),
+                ("interactive", "Boolean"),
+                ("task", "String"),
+            ],
+            required: &["command", "interactive", "task"],
+        },
+    },
+    Shape {
+        name: "ExecuteCommandResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("clusterArn", "String"),
+                ("containerArn", "String"),
+                ("containerName", "String"),
+                ("interactive", "Boolean"),
+                ("session", "Session"),
+                ("taskArn", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ExpressCpuArchitecture",
+        kind: ShapeKind::String {
+            enum_values: &["X86_64", "ARM64"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ExpressGatewayContainer",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("image", "String"),
+                ("containerPort", "BoxedInteger"),
+                (
+                    "awsLogsConfiguration",
+                    "ExpressGatewayServiceAwsLogsConfiguration",
+                ),
+                (
+                    "repositoryCredentials",
+                    "ExpressGatewayRepositoryCredentials",
+                ),
+                ("command", "StringList"),
+                ("environment", "EnvironmentVariables"),
+                ("secrets", "SecretList"),
+            ],
+            required: &["image"],
+        },
+    },
+    Shape {
+        name: "ExpressGatewayRepositoryCredentials",
+        kind: ShapeKind::Structure {
+            members: &[("credentialsParameter", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ExpressGatewayScalingTarget",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("minTaskCount", "BoxedInteger"),
+                ("maxTaskCount", "BoxedInteger"),
+                ("autoScalingMetric", "ExpressGatewayServiceScalingMetric"),
+                ("autoScalingTargetValue", "BoxedInteger"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ExpressGatewayServiceAwsLogsConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[("logGroup", "String"), ("logStreamPrefix", "String")],
+            required: &["logGroup", "logStreamPrefix"],
+        },
+    },
+    Shape {
+        name: "ExpressGatewayServiceConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("serviceRevisionArn", "String"),
+                ("executionRoleArn", "String"),
+                ("taskRoleArn", "String"),
+                ("taskDefinitionArn", "String"),
+                ("cpu", "String"),
+                ("memory", "String"),
+                ("cpuArchitecture", "ExpressCpuArchitecture"),
+                (
+                    "networkConfiguration",
+                    "ExpressGatewayServiceNetworkConfiguration",
+                ),
+                ("healthCheckPath", "String"),
+                ("primaryContainer", "ExpressGatewayContainer"),
+                ("scalingTarget", "ExpressGatewayScalingTarget"),
+                ("ingressPaths", "IngressPathSummaries"),
+                ("createdAt", "Timestamp"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ExpressGatewayServiceConfigurations",
+        kind: ShapeKind::List {
+            member: "ExpressGatewayServiceConfiguration",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ExpressGatewayServiceInclude",
+        kind: ShapeKind::String {
+            enum_values: &["TAGS"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ExpressGatewayServiceIncludeList",
+        kind: ShapeKind::List {
+            member: "ExpressGatewayServiceInclude",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ExpressGatewayServiceNetworkConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[("securityGroups", "StringList"), ("subnets", "StringList")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ExpressGatewayServiceScalingMetric",
+        kind: ShapeKind::String {
+            enum_values: &["AVERAGE_CPU", "AVERAGE_MEMORY", "REQUEST_COUNT_PER_TARGET"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ExpressGatewayServiceStatus",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("statusCode", "ExpressGatewayServiceStatusCode"),
+                ("statusReason", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ExpressGatewayServiceStatusCode",
+        kind: ShapeKind::String {
+            enum_values: &["ACTIVE", "DRAINING", "INACTIVE"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "FSxWindowsFileServerAuthorizationConfig",
+        kind: ShapeKind::Structure {
+            members: &[("credentialsParameter", "String"), ("domain", "String")],
+            required: &["credentialsParameter", "domain"],
+        },
+    },
+    Shape {
+        name: "FSxWindowsFileServerVolumeConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("fileSystemId", "String"),
+                ("rootDirectory", "String"),
+                (
+                    "authorizationConfig",
+                    "FSxWindowsFileServerAuthorizationConfig",
+                ),
+            ],
+            required: &["fileSystemId", "rootDirectory", "authorizationConfig"],
+        },
+    },
+    Shape {
+        name: "Failure",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("reason", "String"),
+                ("detail", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "Failures",
+        kind: ShapeKind::List {
+            member: "Failure",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "FirelensConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("type", "FirelensConfigurationType"),
+                ("options", "FirelensConfigurationOptionsMap"),
+            ],
+            required: &["type"],
+        },
+    },
+    Shape {
+        name: "FirelensConfigurationOptionsMap",
+        kind: ShapeKind::Map { value: "String" },
+    },
+    Shape {
+        name: "FirelensConfigurationType",
+        kind: ShapeKind::String {
+            enum_values: &["fluentd", "fluentbit"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Gateway",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gatewayArn", "String"),
+                ("name", "String"),
+                ("status", "GatewayStatus"),
+                ("statusReason", "String"),
+                ("failures", "GatewayResourceFailureList"),
+                ("infrastructureRoleArn", "String"),
+                ("deletionProtection", "BoxedBoolean"),
+                ("configuration", "DescribeGatewayConfiguration"),
+                ("accessType", "AccessType"),
+                ("propagateTags", "PropagateGatewayTags"),
+                ("tags", "Tags"),
+                ("createdAt", "Timestamp"),
+                ("updatedAt", "Timestamp"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayAlbDesyncMitigationMode",
+        kind: ShapeKind::String {
+            enum_values: &["monitor", "defensive", "strictest"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "GatewayAlbProtocol",
+        kind: ShapeKind::String {
+            enum_values: &["HTTP", "HTTPS"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "GatewayAlbTestTrafficRules",
+        kind: ShapeKind::Structure {
+            members: &[("header", "GatewayTestTrafficHeader")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayClusterAssociationStatus",
+        kind: ShapeKind::String {
+            enum_values: &["ACTIVE", "DISASSOCIATING", "INACTIVE"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "GatewayClusterAssociationStatusList",
+        kind: ShapeKind::List {
+            member: "GatewayClusterAssociationStatus",
+            min: Some(0),
+            max: Some(3),
+        },
+    },
+    Shape {
+        name: "GatewayClusterAssociationSummary",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gatewayArn", "String"),
+                ("clusterArn", "String"),
+                ("status", "GatewayClusterAssociationStatus"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayClusterAssociationSummaryList",
+        kind: ShapeKind::List {
+            member: "GatewayClusterAssociationSummary",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "GatewayConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[("hostSharedAlb", "HostSharedAlbConfiguration")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayConnection",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gatewayArn", "String"),
+                ("gatewayRouteArn", "String"),
+                ("portName", "String"),
+                ("serviceUrl", "String"),
+                ("accessType", "AccessType"),
+                ("status", "GatewayRouteStatus"),
+                ("resources", "GatewayConnectionResources"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayConnectionAlbResources",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("acmCertificateArn", "String"),
+                ("loadBalancerArn", "String"),
+                ("loadBalancerSecurityGroupArns", "StringList"),
+                ("listenerArn", "String"),
+                ("listenerRuleArn", "String"),
+                ("testListenerRuleArn", "String"),
+                ("targetGroupArn", "String"),
+                ("alternateTargetGroupArn", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayConnectionAlbResourcesList",
+        kind: ShapeKind::List {
+            member: "GatewayConnectionAlbResources",
+            min: Some(0),
+            max: Some(1),
+        },
+    },
+    Shape {
+        name: "GatewayConnectionList",
+        kind: ShapeKind::List {
+            member: "GatewayConnection",
+            min: Some(0),
+            max: Some(5),
+        },
+    },
+    Shape {
+        name: "GatewayConnectionResources",
+        kind: ShapeKind::Structure {
+            members: &[("hostSharedAlb", "GatewayConnectionAlbResourcesList")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayConnector",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("portName", "String"),
+                ("healthCheck", "GatewayConnectorHealthCheck"),
+                ("filters", "GatewayConnectorFilters"),
+                ("deregistrationDelay", "GatewayConnectorDeregistrationDelay"),
+            ],
+            required: &["portName"],
+        },
+    },
+    Shape {
+        name: "GatewayConnectorDeregistrationDelay",
+        kind: ShapeKind::Structure {
+            members: &[(
+                "timeoutSeconds",
+                "GatewayConnectorDeregistrationDelayTimeoutSecondsInteger",
+            )],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayConnectorDeregistrationDelayTimeoutSecondsInteger",
+        kind: ShapeKind::Integer {
+            min: Some(0),
+            max: Some(3600),
+        },
+    },
+    Shape {
+        name: "GatewayConnectorFilters",
+        kind: ShapeKind::Structure {
+            members: &[("accessTypes", "AccessTypeList")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayConnectorHealthCheck",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("healthCheckProtocol", "GatewayConnectorHealthCheckProtocol"),
+                ("healthCheckPort", "BoxedInteger"),
+                ("healthCheckPath", "String"),
+                ("healthCheckTimeoutSeconds", "BoxedInteger"),
+                ("healthCheckIntervalSeconds", "BoxedInteger"),
+                ("healthyThresholdCount", "BoxedInteger"),
+                ("unhealthyThresholdCount", "BoxedInteger"),
+                ("matcher", "GatewayConnectorHealthCheckMatcher"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayConnectorHealthCheckMatcher",
+        kind: ShapeKind::Structure {
+            members: &[("httpCode", "String"), ("grpcCode", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayConnectorHealthCheckProtocol",
+        kind: ShapeKind::String {
+            enum_values: &["HTTP", "HTTPS"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "GatewayConnectorList",
+        kind: ShapeKind::List {
+            member: "GatewayConnector",
+            min: Some(0),
+            max: Some(1),
+        },
+    },
+    Shape {
+        name: "GatewayElbAccessLogConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[("destination", "GatewayElbAccessLogDestination")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayElbAccessLogDestination",
+        kind: ShapeKind::Structure {
+            members: &[("s3", "GatewayElbAccessLogS3Destination")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayElbAccessLogS3Destination",
+        kind: ShapeKind::Structure {
+            members: &[("bucket", "String"), ("prefix", "String")],
+            required: &["bucket"],
+        },
+    },
+    Shape {
+        name: "GatewayElbIpAddressType",
+        kind: ShapeKind::String {
+            enum_values: &["ipv4", "dualstack", "dualstack-without-public-ipv4"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "GatewayElbNetworkConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("inboundSecurityGroup", "String"),
+                ("subnets", "StringList"),
+                ("ipAddressType", "GatewayElbIpAddressType"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayElbScheme",
+        kind: ShapeKind::String {
+            enum_values: &["internet-facing", "internal"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "GatewayInfrastructureResources",
+        kind: ShapeKind::Structure {
+            members: &[("hostSharedAlb", "ElbGatewayResourcesList")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayNotFoundException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayOperationError",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("operation", "String"),
+                ("code", "String"),
+                ("message", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayOperationErrorList",
+        kind: ShapeKind::List {
+            member: "GatewayOperationError",
+            min: Some(0),
+            max: Some(5),
+        },
+    },
+    Shape {
+        name: "GatewayResourceFailure",
+        kind: ShapeKind::Structure {
+            members: &[("arn", "String"), ("errors", "GatewayOperationErrorList")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayResourceFailureList",
+        kind: ShapeKind::List {
+            member: "GatewayResourceFailure",
+            min: Some(0),
+            max: Some(200),
+        },
+    },
+    Shape {
+        name: "GatewayResources",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gatewayArn", "String"),
+                ("resources", "GatewayInfrastructureResources"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayRoute",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gatewayRouteArn", "String"),
+                ("serviceArn", "String"),
+                ("serviceContainerPortName", "String"),
+                ("status", "GatewayRouteStatus"),
+                ("serviceUrl", "String"),
+                ("resources", "GatewayRouteResources"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayRouteAlbResources",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("acmCertificateArn", "String"),
+                ("loadBalancerArn", "String"),
+                ("listenerArn", "String"),
+                ("listenerRuleArn", "String"),
+                ("testListenerRuleArns", "StringList"),
+                (
+                    "loadBalancerSecurityGroups",
+                    "GatewayRouteLoadBalancerSecurityGroupList",
+                ),
+                ("serviceSecurityGroupArn", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayRouteAlbResourcesList",
+        kind: ShapeKind::List {
+            member: "GatewayRouteAlbResources",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "GatewayRouteLoadBalancerSecurityGroup",
+        kind: ShapeKind::Structure {
+            members: &[("arn", "String"), ("ruleArns", "StringList")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayRouteLoadBalancerSecurityGroupList",
+        kind: ShapeKind::List {
+            member: "GatewayRouteLoadBalancerSecurityGroup",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "GatewayRouteResources",
+        kind: ShapeKind::Structure {
+            members: &[("hostSharedAlb", "GatewayRouteAlbResourcesList")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayRouteStatus",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "ACTIVE",
+                "CREATE_IN_PROGRESS",
+                "CREATE_FAILED",
+                "UPDATE_IN_PROGRESS",
+                "UPDATE_FAILED",
+                "DELETE_IN_PROGRESS",
+                "DELETE_FAILED",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "GatewayRouteStatusList",
+        kind: ShapeKind::List {
+            member: "GatewayRouteStatus",
+            min: Some(0),
+            max: Some(7),
+        },
+    },
+    Shape {
+        name: "GatewayRouteSummary",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gatewayRouteArn", "String"),
+                ("gatewayArn", "String"),
+                ("clusterArn", "String"),
+                ("serviceArn", "String"),
+                ("serviceContainerPortName", "String"),
+                ("status", "GatewayRouteStatus"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewayRouteSummaryList",
+        kind: ShapeKind::List {
+            member: "GatewayRouteSummary",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "GatewayStatus",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "ACTIVE",
+                "UPDATE_IN_PROGRESS",
+                "UPDATE_COMPLETE",
+                "UPDATE_FAILED",
+                "DELETED",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "GatewayStatusList",
+        kind: ShapeKind::List {
+            member: "GatewayStatus",
+            min: Some(0),
+            max: Some(5),
+        },
+    },
+    Shape {
+        name: "GatewaySummary",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gatewayArn", "String"),
+                ("name", "String"),
+                ("status", "GatewayStatus"),
+                ("createdAt", "Timestamp"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GatewaySummaryList",
+        kind: ShapeKind::List {
+            member: "GatewaySummary",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "GatewayTestTrafficHeader",
+        kind: ShapeKind::Structure {
+            members: &[("name", "String"), ("values", "StringList")],
+            required: &["name", "values"],
+        },
+    },
+    Shape {
+        name: "GetTaskProtectionRequest",
+        kind: ShapeKind::Structure {
+            members: &[("cluster", "String"), ("tasks", "StringList")],
+            required: &["cluster"],
+        },
+    },
+    Shape {
+        name: "GetTaskProtectionResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("protectedTasks", "ProtectedTasks"),
+                ("failures", "Failures"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GpuDevice",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gpuId", "String"),
+                ("sharingMode", "GpuSharingMode"),
+                ("totalMemoryInMiB", "BoxedInteger"),
+                ("remainingMemoryInMiB", "BoxedInteger"),
+                ("containerCount", "BoxedInteger"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "GpuDevices",
+        kind: ShapeKind::List {
+            member: "GpuDevice",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "GpuIds",
+        kind: ShapeKind::List {
+            member: "String",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "GpuSharingMode",
+        kind: ShapeKind::String {
+            enum_values: &["IDLE", "NVIDIA_MPS", "DEDICATED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "HealthCheck",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("command", "StringList"),
+                ("interval", "BoxedInteger"),
+                ("timeout", "BoxedInteger"),
+                ("retries", "BoxedInteger"),
+                ("startPeriod", "BoxedInteger"),
+            ],
+            required: &["command"],
+        },
+    },
+    Shape {
+        name: "HealthStatus",
+        kind: ShapeKind::String {
+            enum_values: &["HEALTHY", "UNHEALTHY", "UNKNOWN"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "HealthyPercentInteger",
+        kind: ShapeKind::Integer {
+            min: Some(0),
+            max: Some(100),
+        },
+    },
+    Shape {
+        name: "HookDetails",
+        kind: ShapeKind::Structure {
+            members: &[],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "HostEntry",
+        kind: ShapeKind::Structure {
+            members: &[("hostname", "String"), ("ipAddress", "String")],
+            required: &["hostname", "ipAddress"],
+        },
+    },
+    Shape {
+        name: "HostEntryList",
+        kind: ShapeKind::List {
+            member: "HostEntry",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "HostSharedAlbConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("networkConfiguration", "GatewayElbNetworkConfiguration"),
+                ("scheme", "GatewayElbScheme"),
+                ("webACLArn", "String"),
+                ("accessLogs", "GatewayElbAccessLogConfiguration"),
+                ("port", "BoxedInteger"),
+                ("protocol", "GatewayAlbProtocol"),
+                ("maxAlbCount", "BoxedInteger"),
+                ("httpDesync", "GatewayAlbDesyncMitigationMode"),
+                ("testTrafficRules", "GatewayAlbTestTrafficRules"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "HostVolumeProperties",
+        kind: ShapeKind::Structure {
+            members: &[("sourcePath", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "IAMRoleArn",
+        kind: ShapeKind::String {
+            enum_values: &[],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "InferenceAccelerator",
+        kind: ShapeKind::Structure {
+            members: &[("deviceName", "String"), ("deviceType", "String")],
+            required: &["deviceName", "deviceType"],
+        },
+    },
+    Shape {
+        name: "InferenceAcceleratorOverride",
+        kind: ShapeKind::Structure {
+            members: &[("deviceName", "String"), ("deviceType", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "InferenceAcceleratorOverrides",
+        kind: ShapeKind::List {
+            member: "InferenceAcceleratorOverride",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "InferenceAccelerators",
+        kind: ShapeKind::List {
+            member: "InferenceAccelerator",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "InfrastructureOptimization",
+        kind: ShapeKind::Structure {
+            members: &[("scaleInAfter", "BoxedInteger")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "IngressPathSummaries",
+        kind: ShapeKind::List {
+            member: "IngressPathSummary",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "IngressPathSummary",
+        kind: ShapeKind::Structure {
+            members: &[("accessType", "AccessType"), ("endpoint", "String")],
+            required: &["accessType", "endpoint"],
+        },
+    },
+    Shape {
+        name: "InstanceGeneration",
+        kind: ShapeKind::String {
+            enum_values: &["current", "previous"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "InstanceGenerationSet",
+        kind: ShapeKind::List {
+            member: "InstanceGeneration",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "InstanceHealthCheckResult",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("type", "InstanceHealthCheckType"),
+                ("status", "InstanceHealthCheckState"),
+                ("statusReason", "String"),
+                ("lastUpdated", "Timestamp"),
+                ("lastStatusChange", "Timestamp"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "InstanceHealthCheckResultList",
+        kind: ShapeKind::List {
+            member: "InstanceHealthCheckResult",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "InstanceHealthCheckState",
+        kind: ShapeKind::String {
+            enum_values: &["OK", "IMPAIRED", "INSUFFICIENT_DATA", "INITIALIZING"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "InstanceHealthCheckType",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "CONTAINER_RUNTIME",
+                "ACCELERATED_COMPUTE",
+                "DAEMON",
+                "AGENT_CONNECTIVITY",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "InstanceLaunchTemplate",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("ec2InstanceProfileArn", "String"),
+                (
+                    "networkConfiguration",
+                    "ManagedInstancesNetworkConfiguration",
+                ),
+                (
+                    "storageConfiguration",
+                    "ManagedInstancesStorageConfiguration",
+                ),
+                (
+                    "localStorageConfiguration",
+                    "ManagedInstancesLocalStorageConfiguration",
+                ),
+                ("monitoring", "ManagedInstancesMonitoringOptions"),
+                ("capacityOptionType", "CapacityOptionType"),
+                ("instanceMetadataTagsPropagation", "BoxedBoolean"),
+                ("instanceRequirements", "InstanceRequirementsRequest"),
+                ("fipsEnabled", "BoxedBoolean"),
+                ("capacityReservations", "CapacityReservationRequest"),
+                ("nitroEnclavesEnabled", "BoxedBoolean"),
+            ],
+            required: &["ec2InstanceProfileArn", "networkConfiguration"],
+        },
+    },
+    Shape {
+        name: "InstanceLaunchTemplateUpdate",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("ec2InstanceProfileArn", "String"),
+                (
+                    "networkConfiguration",
+                    "ManagedInstancesNetworkConfiguration",
+                ),
+                (
+                    "storageConfiguration",
+                    "ManagedInstancesStorageConfiguration",
+                ),
+                ("instanceMetadataTagsPropagation", "BoxedBoolean"),
+                (
+                    "localStorageConfiguration",
+                    "ManagedInstancesLocalStorageConfiguration",
+                ),
+                ("monitoring", "ManagedInstancesMonitoringOptions"),
+                ("instanceRequirements", "InstanceRequirementsRequest"),
+                ("capacityReservations", "CapacityReservationRequest"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "InstanceRequirementsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("vCpuCount", "VCpuCountRangeRequest"),
+                ("memoryMiB", "MemoryMiBRequest"),
+                ("cpuManufacturers", "CpuManufacturerSet"),
+                ("memoryGiBPerVCpu", "MemoryGiBPerVCpuRequest"),
+                ("excludedInstanceTypes", "ExcludedInstanceTypeSet"),
+                ("instanceGenerations", "InstanceGenerationSet"),
+                ("spotMaxPricePercentageOverLowestPrice", "BoxedInteger"),
+                ("onDemandMaxPricePercentageOverLowestPrice", "BoxedInteger"),
+                ("bareMetal", "BareMetal"),
+                ("burstablePerformance", "BurstablePerformance"),
+                ("requireHibernateSupport", "BoxedBoolean"),
+                ("networkInterfaceCount", "NetworkInterfaceCountRequest"),
+                ("localStorage", "LocalStorage"),
+                ("localStorageTypes", "LocalStorageTypeSet"),
+                ("totalLocalStorageGB", "TotalLocalStorageGBRequest"),
+                (
+                    "baselineEbsBandwidthMbps",
+                    "BaselineEbsBandwidthMbpsRequest",
+                ),
+                ("acceleratorTypes", "AcceleratorTypeSet"),
+                ("acceleratorCount", "AcceleratorCountRequest"),
+                ("acceleratorManufacturers", "AcceleratorManufacturerSet"),
+                ("acceleratorNames", "AcceleratorNameSet"),
+                (
+                    "acceleratorTotalMemoryMiB",
+                    "AcceleratorTotalMemoryMiBRequest",
+                ),
+                ("networkBandwidthGbps", "NetworkBandwidthGbpsRequest"),
+                ("allowedInstanceTypes", "AllowedInstanceTypeSet"),
+                (
+                    "maxSpotPriceAsPercentageOfOptimalOnDemandPrice",
+                    "BoxedInteger",
+                ),
+            ],
+            required: &["vCpuCount", "memoryMiB"],
+        },
+    },
+    Shape {
+        name: "Integer",
+        kind: ShapeKind::Integer {
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "IntegerList",
+        kind: ShapeKind::List {
+            member: "BoxedInteger",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "InvalidParameterException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "IpcMode",
+        kind: ShapeKind::String {
+            enum_values: &["host", "task", "none"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "IsolationMode",
+        kind: ShapeKind::String {
+            enum_values: &["SHARED", "ISOLATED_SANDBOX", "CONFIDENTIAL_SANDBOX"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "KernelCapabilities",
+        kind: ShapeKind::Structure {
+            members: &[("add", "StringList"), ("drop", "StringList")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "KeyValuePair",
+        kind: ShapeKind::Structure {
+            members: &[("name", "String"), ("value", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "LaunchType",
+        kind: ShapeKind::String {
+            enum_values: &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "LimitExceededException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "LinearConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("stepPercent", "Double"),
+                ("stepBakeTimeInMinutes", "Integer"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "LinuxParameters",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("capabilities", "KernelCapabilities"),
+                ("devices", "DevicesList"),
+                ("initProcessEnabled", "BoxedBoolean"),
+                ("sharedMemorySize", "BoxedInteger"),
+                ("tmpfs", "TmpfsList"),
+                ("maxSwap", "BoxedInteger"),
+                ("swappiness", "BoxedInteger"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListAccountSettingsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("name", "SettingName"),
+                ("value", "String"),
+                ("principalArn", "String"),
+                ("effectiveSettings", "Boolean"),
+                ("nextToken", "String"),
+                ("maxResults", "Integer"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListAccountSettingsResponse",
+        kind: ShapeKind::Structure {
+            members: &[("settings", "Settings"), ("nextToken", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListAttributesRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("targetType", "TargetType"),
+                ("attributeName", "String"),
+                ("attributeValue", "String"),
+                ("nextToken", "String"),
+                ("maxResults", "BoxedInteger"),
+            ],
+            required: &["targetType"],
+        },
+    },
+    Shape {
+        name: "ListAttributesResponse",
+        kind: ShapeKind::Structure {
+            members: &[("attributes", "Attributes"), ("nextToken", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListClustersRequest",
+        kind: ShapeKind::Structure {
+            members: &[("nextToken", "String"), ("maxResults", "BoxedInteger")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListClustersResponse",
+        kind: ShapeKind::Structure {
+            members: &[("clusterArns", "StringList"), ("nextToken", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListContainerInstancesRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("filter", "String"),
+                ("nextToken", "String"),
+                ("maxResults", "BoxedInteger"),
+                ("status", "ContainerInstanceStatus"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListContainerInstancesResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("containerInstanceArns", "StringList"),
+                ("nextToken", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListDaemonDeploymentsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("daemonArn", "String"),
+                ("status", "DaemonDeploymentStatusList"),
+                ("createdAt", "CreatedAt"),
+                ("maxResults", "BoxedInteger"),
+                ("nextToken", "String"),
+            ],
+            required: &["daemonArn"],
+        },
+    },
+    Shape {
+        name: "ListDaemonDeploymentsResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("nextToken", "String"),
+                ("daemonDeployments", "DaemonDeploymentSummaryList"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListDaemonTaskDefinitionsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("familyPrefix", "String"),
+                ("family", "String"),
+                ("revision", "DaemonTaskDefinitionRevisionFilter"),
+                ("status", "DaemonTaskDefinitionStatusFilter"),
+                ("sort", "SortOrder"),
+                ("nextToken", "String"),
+                ("maxResults", "BoxedInteger"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListDaemonTaskDefinitionsResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("daemonTaskDefinitions", "DaemonTaskDefinitionSummaries"),
+                ("nextToken", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListDaemonsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("clusterArn", "String"),
+                ("capacityProviderArns", "StringList"),
+                ("maxResults", "BoxedInteger"),
+                ("nextToken", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListDaemonsResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("daemonSummariesList", "DaemonSummariesList"),
+                ("nextToken", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListGatewayClusterAssociationsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gateway", "String"),
+                ("cluster", "String"),
+                ("status", "GatewayClusterAssociationStatusList"),
+                ("maxResults", "BoxedInteger"),
+                ("nextToken", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListGatewayClusterAssociationsResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                (
+                    "gatewayClusterAssociations",
+                    "GatewayClusterAssociationSummaryList",
+                ),
+                ("nextToken", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListGatewayRoutesRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gateway", "String"),
+                ("cluster", "String"),
+                ("service", "String"),
+                ("serviceContainerPortName", "String"),
+                ("status", "GatewayRouteStatusList"),
+                ("maxResults", "BoxedInteger"),
+                ("nextToken", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListGatewayRoutesResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gatewayRoutes", "GatewayRouteSummaryList"),
+                ("nextToken", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListGatewaysRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("names", "StringList"),
+                ("status", "GatewayStatusList"),
+                ("maxResults", "BoxedInteger"),
+                ("nextToken", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListGatewaysResponse",
+        kind: ShapeKind::Structure {
+            members: &[("gateways", "GatewaySummaryList"), ("nextToken", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListServiceDeploymentsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("service", "String"),
+                ("cluster", "String"),
+                ("status", "ServiceDeploymentStatusList"),
+                ("createdAt", "CreatedAt"),
+                ("nextToken", "String"),
+                ("maxResults", "BoxedInteger"),
+            ],
+            required: &["service"],
+        },
+    },
+    Shape {
+        name: "ListServiceDeploymentsResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("serviceDeployments", "ServiceDeploymentsBrief"),
+                ("nextToken", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListServicesByNamespaceRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("namespace", "String"),
+                ("nextToken", "String"),
+                ("maxResults", "BoxedInteger"),
+            ],
+            required: &["namespace"],
+        },
+    },
+    Shape {
+        name: "ListServicesByNamespaceResponse",
+        kind: ShapeKind::Structure {
+            members: &[("serviceArns", "StringList"), ("nextToken", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListServicesRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("nextToken", "String"),
+                ("maxResults", "BoxedInteger"),
+                ("launchType", "LaunchType"),
+                ("schedulingStrategy", "SchedulingStrategy"),
+                ("resourceManagementType", "ResourceManagementType"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListServicesResponse",
+        kind: ShapeKind::Structure {
+            members: &[("serviceArns", "StringList"), ("nextToken", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListTagsForResourceRequest",
+        kind: ShapeKind::Structure {
+            members: &[("resourceArn", "String")],
+            required: &["resourceArn"],
+        },
+    },
+    Shape {
+        name: "ListTagsForResourceResponse",
+        kind: ShapeKind::Structure {
+            members: &[("tags", "Tags")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListTaskDefinitionFamiliesRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("familyPrefix", "String"),
+                ("status", "TaskDefinitionFamilyStatus"),
+                ("nextToken", "String"),
+                ("maxResults", "BoxedInteger"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListTaskDefinitionFamiliesResponse",
+        kind: ShapeKind::Structure {
+            members: &[("families", "StringList"), ("nextToken", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListTaskDefinitionsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("familyPrefix", "String"),
+                ("status", "TaskDefinitionStatus"),
+                ("sort", "SortOrder"),
+                ("nextToken", "String"),
+                ("maxResults", "BoxedInteger"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListTaskDefinitionsResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("taskDefinitionArns", "StringList"),
+                ("nextToken", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListTasksRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("containerInstance", "String"),
+                ("family", "String"),
+                ("nextToken", "String"),
+                ("maxResults", "BoxedInteger"),
+                ("startedBy", "String"),
+                ("serviceName", "String"),
+                ("desiredStatus", "DesiredStatus"),
+                ("launchType", "LaunchType"),
+                ("daemonName", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ListTasksResponse",
+        kind: ShapeKind::Structure {
+            members: &[("taskArns", "StringList"), ("nextToken", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "LoadBalancer",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("targetGroupArn", "String"),
+                ("loadBalancerName", "String"),
+                ("containerName", "String"),
+                ("containerPort", "BoxedInteger"),
+                ("advancedConfiguration", "AdvancedConfiguration"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "LoadBalancers",
+        kind: ShapeKind::List {
+            member: "LoadBalancer",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "LocalStorage",
+        kind: ShapeKind::String {
+            enum_values: &["included", "required", "excluded"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "LocalStorageType",
+        kind: ShapeKind::String {
+            enum_values: &["hdd", "ssd"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "LocalStorageTypeSet",
+        kind: ShapeKind::List {
+            member: "LocalStorageType",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "LogConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("logDriver", "LogDriver"),
+                ("options", "LogConfigurationOptionsMap"),
+                ("secretOptions", "SecretList"),
+            ],
+            required: &["logDriver"],
+        },
+    },
+    Shape {
+        name: "LogConfigurationOptionsMap",
+        kind: ShapeKind::Map { value: "String" },
+    },
+    Shape {
+        name: "LogDriver",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "json-file",
+                "syslog",
+                "journald",
+                "gelf",
+                "fluentd",
+                "awslogs",
+                "splunk",
+                "awsfirelens",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "LogDriverVolumeConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[("driver", "LogDriver")],
+            required: &["driver"],
+        },
+    },
+    Shape {
+        name: "Long",
+        kind: ShapeKind::Integer {
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ManagedAgent",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("lastStartedAt", "Timestamp"),
+                ("name", "ManagedAgentName"),
+                ("reason", "String"),
+                ("lastStatus", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ManagedAgentName",
+        kind: ShapeKind::String {
+            enum_values: &["ExecuteCommandAgent"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ManagedAgentStateChange",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("containerName", "String"),
+                ("managedAgentName", "ManagedAgentName"),
+                ("status", "String"),
+                ("reason", "String"),
+            ],
+            required: &["containerName", "managedAgentName", "status"],
+        },
+    },
+    Shape {
+        name: "ManagedAgentStateChanges",
+        kind: ShapeKind::List {
+            member: "ManagedAgentStateChange",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ManagedAgents",
+        kind: ShapeKind::List {
+            member: "ManagedAgent",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ManagedApplicationAutoScalingPolicies",
+        kind: ShapeKind::List {
+            member: "ManagedApplicationAutoScalingPolicy",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ManagedApplicationAutoScalingPolicy",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("status", "ManagedResourceStatus"),
+                ("statusReason", "String"),
+                ("updatedAt", "Timestamp"),
+                ("policyType", "String"),
+                ("targetValue", "Double"),
+                ("metric", "String"),
+            ],
+            required: &["status", "updatedAt", "policyType", "targetValue", "metric"],
+        },
+    },
+    Shape {
+        name: "ManagedAutoScaling",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("scalableTarget", "ManagedScalableTarget"),
+                (
+                    "applicationAutoScalingPolicies",
+                    "ManagedApplicationAutoScalingPolicies",
+                ),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ManagedCertificate",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("status", "ManagedResourceStatus"),
+                ("statusReason", "String"),
+                ("updatedAt", "Timestamp"),
+                ("domainName", "String"),
+            ],
+            required: &["status", "updatedAt", "domainName"],
+        },
+    },
+    Shape {
+        name: "ManagedDraining",
+        kind: ShapeKind::String {
+            enum_values: &["ENABLED", "DISABLED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ManagedIngressPath",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("accessType", "AccessType"),
+                ("endpoint", "String"),
+                ("loadBalancer", "ManagedLoadBalancer"),
+                ("loadBalancerSecurityGroups", "ManagedSecurityGroups"),
+                ("certificate", "ManagedCertificate"),
+                ("listener", "ManagedListener"),
+                ("rule", "ManagedListenerRule"),
+                ("targetGroups", "ManagedTargetGroups"),
+            ],
+            required: &["accessType", "endpoint"],
+        },
+    },
+    Shape {
+        name: "ManagedIngressPaths",
+        kind: ShapeKind::List {
+            member: "ManagedIngressPath",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ManagedInstancesLocalStorageConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[("useLocalStorage", "Boolean")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ManagedInstancesMonitoringOptions",
+        kind: ShapeKind::String {
+            enum_values: &["BASIC", "DETAILED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ManagedInstancesNetworkConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[("subnets", "StringList"), ("securityGroups", "StringList")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ManagedInstancesProvider",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("infrastructureRoleArn", "String"),
+                ("instanceLaunchTemplate", "InstanceLaunchTemplate"),
+                ("propagateTags", "PropagateMITags"),
+                ("infrastructureOptimization", "InfrastructureOptimization"),
+                ("autoRepairConfiguration", "AutoRepairConfiguration"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ManagedInstancesStorageConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[("storageSizeGiB", "TaskVolumeStorageGiB")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ManagedListener",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("status", "ManagedResourceStatus"),
+                ("statusReason", "String"),
+                ("updatedAt", "Timestamp"),
+            ],
+            required: &["status", "updatedAt"],
+        },
+    },
+    Shape {
+        name: "ManagedListenerRule",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("status", "ManagedResourceStatus"),
+                ("statusReason", "String"),
+                ("updatedAt", "Timestamp"),
+            ],
+            required: &["status", "updatedAt"],
+        },
+    },
+    Shape {
+        name: "ManagedLoadBalancer",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("status", "ManagedResourceStatus"),
+                ("statusReason", "String"),
+                ("updatedAt", "Timestamp"),
+                ("scheme", "String"),
+                ("subnetIds", "StringList"),
+                ("securityGroupIds", "StringList"),
+            ],
+            required: &["status", "updatedAt", "scheme"],
+        },
+    },
+    Shape {
+        name: "ManagedLogGroup",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("status", "ManagedResourceStatus"),
+                ("statusReason", "String"),
+                ("updatedAt", "Timestamp"),
+                ("logGroupName", "String"),
+            ],
+            required: &["status", "updatedAt", "logGroupName"],
+        },
+    },
+    Shape {
+        name: "ManagedLogGroups",
+        kind: ShapeKind::List {
+            member: "ManagedLogGroup",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ManagedMetricAlarm",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("status", "ManagedResourceStatus"),
+                ("statusReason", "String"),
+                ("updatedAt", "Timestamp"),
+            ],
+            required: &["status", "updatedAt"],
+        },
+    },
+    Shape {
+        name: "ManagedMetricAlarms",
+        kind: ShapeKind::List {
+            member: "ManagedMetricAlarm",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ManagedResourceStatus",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "PROVISIONING",
+                "ACTIVE",
+                "DEPROVISIONING",
+                "DELETED",
+                "FAILED",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ManagedScalableTarget",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("status", "ManagedResourceStatus"),
+                ("statusReason", "String"),
+                ("updatedAt", "Timestamp"),
+                ("minCapacity", "Integer"),
+                ("maxCapacity", "Integer"),
+            ],
+            required: &["status", "updatedAt", "minCapacity", "maxCapacity"],
+        },
+    },
+    Shape {
+        name: "ManagedScaling",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("status", "ManagedScalingStatus"),
+                ("targetCapacity", "ManagedScalingTargetCapacity"),
+                ("minimumScalingStepSize", "ManagedScalingStepSize"),
+                ("maximumScalingStepSize", "ManagedScalingStepSize"),
+                ("instanceWarmupPeriod", "ManagedScalingInstanceWarmupPeriod"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ManagedScalingInstanceWarmupPeriod",
+        kind: ShapeKind::Integer {
+            min: Some(0),
+            max: Some(10000),
+        },
+    },
+    Shape {
+        name: "ManagedScalingStatus",
+        kind: ShapeKind::String {
+            enum_values: &["ENABLED", "DISABLED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ManagedScalingStepSize",
+        kind: ShapeKind::Integer {
+            min: Some(1),
+            max: Some(10000),
+        },
+    },
+    Shape {
+        name: "ManagedScalingTargetCapacity",
+        kind: ShapeKind::Integer {
+            min: Some(1),
+            max: Some(100),
+        },
+    },
+    Shape {
+        name: "ManagedSecurityGroup",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("status", "ManagedResourceStatus"),
+                ("statusReason", "String"),
+                ("updatedAt", "Timestamp"),
+            ],
+            required: &["status", "updatedAt"],
+        },
+    },
+    Shape {
+        name: "ManagedSecurityGroups",
+        kind: ShapeKind::List {
+            member: "ManagedSecurityGroup",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ManagedStorageConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("kmsKeyId", "String"),
+                ("fargateEphemeralStorageKmsKeyId", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ManagedTargetGroup",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("status", "ManagedResourceStatus"),
+                ("statusReason", "String"),
+                ("updatedAt", "Timestamp"),
+                ("healthCheckPath", "String"),
+                ("healthCheckPort", "Integer"),
+                ("port", "Integer"),
+            ],
+            required: &[
+                "status",
+                "updatedAt",
+                "healthCheckPath",
+                "healthCheckPort",
+                "port",
+            ],
+        },
+    },
+    Shape {
+        name: "ManagedTargetGroups",
+        kind: ShapeKind::List {
+            member: "ManagedTargetGroup",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ManagedTerminationProtection",
+        kind: ShapeKind::String {
+            enum_values: &["ENABLED", "DISABLED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "MemoryGiBPerVCpuRequest",
+        kind: ShapeKind::Structure {
+            members: &[("min", "BoxedDouble"), ("max", "BoxedDouble")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "MemoryMiBRequest",
+        kind: ShapeKind::Structure {
+            members: &[("min", "BoxedInteger"), ("max", "BoxedInteger")],
+            required: &["min"],
+        },
+    },
+    Shape {
+        name: "MetricConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("metricNames", "MetricNamesList"),
+                ("resolutionSeconds", "MetricResolutionSeconds"),
+            ],
+            required: &["metricNames", "resolutionSeconds"],
+        },
+    },
+    Shape {
+        name: "MetricConfigurationList",
+        kind: ShapeKind::List {
+            member: "MetricConfiguration",
+            min: Some(0),
+            max: Some(5),
+        },
+    },
+    Shape {
+        name: "MetricName",
+        kind: ShapeKind::String {
+            enum_values: &[],
+            min: Some(1),
+            max: Some(255),
+        },
+    },
+    Shape {
+        name: "MetricNamesList",
+        kind: ShapeKind::List {
+            member: "MetricName",
+            min: Some(1),
+            max: Some(5),
+        },
+    },
+    Shape {
+        name: "MetricResolutionSeconds",
+        kind: ShapeKind::Integer {
+            min: Some(20),
+            max: Some(60),
+        },
+    },
+    Shape {
+        name: "MissingVersionException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "MonitoringConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[("metricConfigurations", "MetricConfigurationList")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "MountPoint",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("sourceVolume", "String"),
+                ("containerPath", "String"),
+                ("readOnly", "BoxedBoolean"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "MountPointList",
+        kind: ShapeKind::List {
+            member: "MountPoint",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "NamespaceNotFoundException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "NetworkBandwidthGbpsRequest",
+        kind: ShapeKind::Structure {
+            members: &[("min", "BoxedDouble"), ("max", "BoxedDouble")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "NetworkBinding",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("bindIP", "String"),
+                ("containerPort", "BoxedInteger"),
+                ("hostPort", "BoxedInteger"),
+                ("protocol", "TransportProtocol"),
+                ("containerPortRange", "String"),
+                ("hostPortRange", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "NetworkBindings",
+        kind: ShapeKind::List {
+            member: "NetworkBinding",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "NetworkConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[("awsvpcConfiguration", "AwsVpcConfiguration")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "NetworkInterface",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("attachmentId", "String"),
+                ("privateIpv4Address", "String"),
+                ("ipv6Address", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "NetworkInterfaceCountRequest",
+        kind: ShapeKind::Structure {
+            members: &[("min", "BoxedInteger"), ("max", "BoxedInteger")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "NetworkInterfaces",
+        kind: ShapeKind::List {
+            member: "NetworkInterface",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "NetworkMode",
+        kind: ShapeKind::String {
+            enum_values: &["bridge", "host", "awsvpc", "none"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "NeuronDeviceIds",
+        kind: ShapeKind::List {
+            member: "String",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "NoUpdateAvailableException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "NvidiaMpsAllocation",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("memory", "NvidiaMpsAllocationMemoryInteger"),
+                (
+                    "maxComputePercent",
+                    "NvidiaMpsAllocationMaxComputePercentInteger",
+                ),
+            ],
+            required: &["memory"],
+        },
+    },
+    Shape {
+        name: "NvidiaMpsAllocationMaxComputePercentInteger",
+        kind: ShapeKind::Integer {
+            min: Some(1),
+            max: Some(100),
+        },
+    },
+    Shape {
+        name: "NvidiaMpsAllocationMemoryInteger",
+        kind: ShapeKind::Integer {
+            min: Some(1),
+            max: None,
+        },
+    },
+    Shape {
+        name: "OSFamily",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "WINDOWS_SERVER_2019_FULL",
+                "WINDOWS_SERVER_2019_CORE",
+                "WINDOWS_SERVER_2016_FULL",
+                "WINDOWS_SERVER_2004_CORE",
+                "WINDOWS_SERVER_2022_CORE",
+                "WINDOWS_SERVER_2022_FULL",
+                "WINDOWS_SERVER_2025_CORE",
+                "WINDOWS_SERVER_2025_FULL",
+                "WINDOWS_SERVER_20H2_CORE",
+                "LINUX",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "PidMode",
+        kind: ShapeKind::String {
+            enum_values: &["host", "task"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "PlacementConstraint",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("type", "PlacementConstraintType"),
+                ("expression", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "PlacementConstraintType",
+        kind: ShapeKind::String {
+            enum_values: &["distinctInstance", "memberOf"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "PlacementConstraints",
+        kind: ShapeKind::List {
+            member: "PlacementConstraint",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "PlacementStrategies",
+        kind: ShapeKind::List {
+            member: "PlacementStrategy",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "PlacementStrategy",
+        kind: ShapeKind::Structure {
+            members: &[("type", "PlacementStrategyType"), ("field", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "PlacementStrategyType",
+        kind: ShapeKind::String {
+            enum_values: &["random", "spread", "binpack"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "PlatformDevice",
+        kind: ShapeKind::Structure {
+            members: &[("id", "String"), ("type", "PlatformDeviceType")],
+            required: &["id", "type"],
+        },
+    },
+    Shape {
+        name: "PlatformDeviceType",
+        kind: ShapeKind::String {
+            enum_values: &["GPU", "NEURON_DEVICE"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "PlatformDevices",
+        kind: ShapeKind::List {
+            member: "PlatformDevice",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "PlatformTaskDefinitionIncompatibilityException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "PlatformUnknownException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "PortMapping",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("containerPort", "BoxedInteger"),
+                ("hostPort", "BoxedInteger"),
+                ("protocol", "TransportProtocol"),
+                ("name", "String"),
+                ("appProtocol", "ApplicationProtocol"),
+                ("containerPortRange", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "PortMappingList",
+        kind: ShapeKind::List {
+            member: "PortMapping",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "PortNumber",
+        kind: ShapeKind::Integer {
+            min: Some(0),
+            max: Some(65535),
+        },
+    },
+    Shape {
+        name: "PropagateGatewayTags",
+        kind: ShapeKind::String {
+            enum_values: &["NONE", "GATEWAY"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "PropagateMITags",
+        kind: ShapeKind::String {
+            enum_values: &["CAPACITY_PROVIDER", "NONE"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "PropagateTags",
+        kind: ShapeKind::String {
+            enum_values: &["TASK_DEFINITION", "SERVICE", "NONE"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ProtectedTask",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("taskArn", "String"),
+                ("protectionEnabled", "Boolean"),
+                ("expirationDate", "Timestamp"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ProtectedTasks",
+        kind: ShapeKind::List {
+            member: "ProtectedTask",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ProxyConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("type", "ProxyConfigurationType"),
+                ("containerName", "String"),
+                ("properties", "ProxyConfigurationProperties"),
+            ],
+            required: &["containerName"],
+        },
+    },
+    Shape {
+        name: "ProxyConfigurationProperties",
+        kind: ShapeKind::List {
+            member: "KeyValuePair",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ProxyConfigurationType",
+        kind: ShapeKind::String {
+            enum_values: &["APPMESH"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "PutAccountSettingDefaultRequest",
+        kind: ShapeKind::Structure {
+            members: &[("name", "SettingName"), ("value", "String")],
+            required: &["name", "value"],
+        },
+    },
+    Shape {
+        name: "PutAccountSettingDefaultResponse",
+        kind: ShapeKind::Structure {
+            members: &[("setting", "Setting")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "PutAccountSettingRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("name", "SettingName"),
+                ("value", "String"),
+                ("principalArn", "String"),
+            ],
+            required: &["name", "value"],
+        },
+    },
+    Shape {
+        name: "PutAccountSettingResponse",
+        kind: ShapeKind::Structure {
+            members: &[("setting", "Setting")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "PutAttributesRequest",
+        kind: ShapeKind::Structure {
+            members: &[("cluster", "String"), ("attributes", "Attributes")],
+            required: &["attributes"],
+        },
+    },
+    Shape {
+        name: "PutAttributesResponse",
+        kind: ShapeKind::Structure {
+            members: &[("attributes", "Attributes")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "PutClusterCapacityProvidersRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("capacityProviders", "StringList"),
+                (
+                    "defaultCapacityProviderStrategy",
+                    "CapacityProviderStrategy",
+                ),
+            ],
+            required: &[
+                "cluster",
+                "capacityProviders",
+                "defaultCapacityProviderStrategy",
+            ],
+        },
+    },
+    Shape {
+        name: "PutClusterCapacityProvidersResponse",
+        kind: ShapeKind::Structure {
+            members: &[("cluster", "Cluster")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RegisterContainerInstanceRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("instanceIdentityDocument", "String"),
+                ("instanceIdentityDocumentSignature", "String"),
+                ("totalResources", "Resources"),
+                ("versionInfo", "VersionInfo"),
+                ("containerInstanceArn", "String"),
+                ("attributes", "Attributes"),
+                ("platformDevices", "PlatformDevices"),
+                ("tags", "Tags"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RegisterContainerInstanceResponse",
+        kind: ShapeKind::Structure {
+            members: &[("containerInstance", "ContainerInstance")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RegisterDaemonTaskDefinitionRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("family", "String"),
+                ("taskRoleArn", "String"),
+                ("executionRoleArn", "String"),
+                ("containerDefinitions", "DaemonContainerDefinitionList"),
+                ("cpu", "String"),
+                ("memory", "String"),
+                ("volumes", "DaemonVolumeList"),
+                ("tags", "Tags"),
+                ("pidMode", "DaemonPidMode"),
+                ("ipcMode", "DaemonIpcMode"),
+            ],
+            required: &["family", "containerDefinitions"],
+        },
+    },
+    Shape {
+        name: "RegisterDaemonTaskDefinitionResponse",
+        kind: ShapeKind::Structure {
+            members: &[("daemonTaskDefinitionArn", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RegisterTaskDefinitionRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("family", "String"),
+                ("taskRoleArn", "String"),
+                ("executionRoleArn", "String"),
+                ("networkMode", "NetworkMode"),
+                ("containerDefinitions", "ContainerDefinitions"),
+                ("volumes", "VolumeList"),
+                ("placementConstraints", "TaskDefinitionPlacementConstraints"),
+                ("requiresCompatibilities", "CompatibilityList"),
+                ("cpu", "String"),
+                ("memory", "String"),
+                ("tags", "Tags"),
+                ("pidMode", "PidMode"),
+                ("ipcMode", "IpcMode"),
+                ("proxyConfiguration", "ProxyConfiguration"),
+                ("inferenceAccelerators", "InferenceAccelerators"),
+                ("ephemeralStorage", "EphemeralStorage"),
+                ("runtimePlatform", "RuntimePlatform"),
+                ("enableFaultInjection", "BoxedBoolean"),
+                (
+                    "trustedExecutionConfiguration",
+                    "TrustedExecutionConfiguration",
+                ),
+            ],
+            required: &["family", "containerDefinitions"],
+        },
+    },
+    Shape {
+        name: "RegisterTaskDefinitionResponse",
+        kind: ShapeKind::Structure {
+            members: &[("taskDefinition", "TaskDefinition"), ("tags", "Tags")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RepositoryCredentials",
+        kind: ShapeKind::Structure {
+            members: &[("credentialsParameter", "String")],
+            required: &["credentialsParameter"],
+        },
+    },
+    Shape {
+        name: "RequiresAttributes",
+        kind: ShapeKind::List {
+            member: "Attribute",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ResolvedConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("loadBalancers", "ServiceRevisionLoadBalancers"),
+                (
+                    "vpcLatticeConfigurations",
+                    "ServiceRevisionVpcLatticeConfigurations",
+                ),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "Resource",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("name", "String"),
+                ("type", "String"),
+                ("doubleValue", "Double"),
+                ("longValue", "Long"),
+                ("integerValue", "Integer"),
+                ("stringSetValue", "StringList"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ResourceIds",
+        kind: ShapeKind::List {
+            member: "String",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ResourceInUseException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ResourceManagementType",
+        kind: ShapeKind::String {
+            enum_values: &["CUSTOMER", "ECS"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ResourceNotFoundException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ResourceRequirement",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("value", "String"),
+                ("type", "ResourceType"),
+                ("sharingStrategy", "SharingStrategy"),
+            ],
+            required: &["type"],
+        },
+    },
+    Shape {
+        name: "ResourceRequirements",
+        kind: ShapeKind::List {
+            member: "ResourceRequirement",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ResourceType",
+        kind: ShapeKind::String {
+            enum_values: &["GPU", "InferenceAccelerator", "NeuronDevice"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Resources",
+        kind: ShapeKind::List {
+            member: "Resource",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Rollback",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("reason", "String"),
+                ("startedAt", "Timestamp"),
+                ("serviceRevisionArn", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RunTaskRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("capacityProviderStrategy", "CapacityProviderStrategy"),
+                ("cluster", "String"),
+                ("count", "BoxedInteger"),
+                ("enableECSManagedTags", "Boolean"),
+                ("enableExecuteCommand", "Boolean"),
+                ("group", "String"),
+                ("launchType", "LaunchType"),
+                ("networkConfiguration", "NetworkConfiguration"),
+                ("overrides", "TaskOverride"),
+                ("placementConstraints", "PlacementConstraints"),
+                ("placementStrategy", "PlacementStrategies"),
+                ("platformVersion", "String"),
+                ("propagateTags", "PropagateTags"),
+                ("referenceId", "String"),
+                ("startedBy", "String"),
+                ("tags", "Tags"),
+                ("taskDefinition", "String"),
+                ("clientToken", "String"),
+                ("volumeConfigurations", "TaskVolumeConfigurations"),
+            ],
+            required: &["taskDefinition"],
+        },
+    },
+    Shape {
+        name: "RunTaskResponse",
+        kind: ShapeKind::Structure {
+            members: &[("tasks", "Tasks"), ("failures", "Failures")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RuntimePlatform",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cpuArchitecture", "CPUArchitecture"),
+                ("operatingSystemFamily", "OSFamily"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "RuntimePlatformOverride",
+        kind: ShapeKind::Structure {
+            members: &[("cpuArchitecture", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "S3FilesVolumeConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("fileSystemArn", "String"),
+                ("rootDirectory", "String"),
+                ("transitEncryptionPort", "BoxedInteger"),
+                ("accessPointArn", "String"),
+            ],
+            required: &["fileSystemArn"],
+        },
+    },
+    Shape {
+        name: "Scale",
+        kind: ShapeKind::Structure {
+            members: &[("value", "Double"), ("unit", "ScaleUnit")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ScaleUnit",
+        kind: ShapeKind::String {
+            enum_values: &["PERCENT"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "SchedulingStrategy",
+        kind: ShapeKind::String {
+            enum_values: &["REPLICA", "DAEMON"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Scope",
+        kind: ShapeKind::String {
+            enum_values: &["task", "shared"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Secret",
+        kind: ShapeKind::Structure {
+            members: &[("name", "String"), ("valueFrom", "String")],
+            required: &["name", "valueFrom"],
+        },
+    },
+    Shape {
+        name: "SecretList",
+        kind: ShapeKind::List {
+            member: "Secret",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "SensitiveString",
+        kind: ShapeKind::String {
+            enum_values: &[],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServerException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "Service",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("serviceArn", "String"),
+                ("serviceName", "String"),
+                ("clusterArn", "String"),
+                ("loadBalancers", "LoadBalancers"),
+                ("serviceRegistries", "ServiceRegistries"),
+                ("status", "String"),
+                ("desiredCount", "Integer"),
+                ("runningCount", "Integer"),
+                ("pendingCount", "Integer"),
+                ("launchType", "LaunchType"),
+                ("capacityProviderStrategy", "CapacityProviderStrategy"),
+                ("platformVersion", "String"),
+                ("platformFamily", "String"),
+                ("taskDefinition", "String"),
+                ("deploymentConfiguration", "DeploymentConfiguration"),
+                ("taskSets", "TaskSets"),
+                ("deployments", "Deployments"),
+                ("roleArn", "String"),
+                ("events", "ServiceEvents"),
+                ("createdAt", "Timestamp"),
+                ("currentServiceDeployment", "String"),
+                (
+                    "currentServiceRevisions",
+                    "ServiceCurrentRevisionSummaryList",
+                ),
+                ("placementConstraints", "PlacementConstraints"),
+                ("placementStrategy", "PlacementStrategies"),
+                ("networkConfiguration", "NetworkConfiguration"),
+                ("healthCheckGracePeriodSeconds", "BoxedInteger"),
+                ("schedulingStrategy", "SchedulingStrategy"),
+                ("deploymentController", "DeploymentController"),
+                ("tags", "Tags"),
+                ("createdBy", "String"),
+                ("enableECSManagedTags", "Boolean"),
+                ("propagateTags", "PropagateTags"),
+                ("enableExecuteCommand", "Boolean"),
+                ("availabilityZoneRebalancing", "AvailabilityZoneRebalancing"),
+                ("resourceManagementType", "ResourceManagementType"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceConnectAccessLogConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("format", "ServiceConnectAccessLoggingFormat"),
+                (
+                    "includeQueryParameters",
+                    "ServiceConnectIncludeQueryParameters",
+                ),
+            ],
+            required: &["format"],
+        },
+    },
+    Shape {
+        name: "ServiceConnectAccessLoggingFormat",
+        kind: ShapeKind::String {
+            enum_values: &["TEXT", "JSON"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceConnectClientAlias",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("port", "PortNumber"),
+                ("dnsName", "String"),
+                ("testTrafficRules", "ServiceConnectTestTrafficRules"),
+            ],
+            required: &["port"],
+        },
+    },
+    Shape {
+        name: "ServiceConnectClientAliasList",
+        kind: ShapeKind::List {
+            member: "ServiceConnectClientAlias",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceConnectConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("enabled", "Boolean"),
+                ("namespace", "String"),
+                ("services", "ServiceConnectServiceList"),
+                ("logConfiguration", "LogConfiguration"),
+                (
+                    "accessLogConfiguration",
+                    "ServiceConnectAccessLogConfiguration",
+                ),
+                (
+                    "containerConfigurations",
+                    "ServiceConnectContainerConfigurations",
+                ),
+            ],
+            required: &["enabled"],
+        },
+    },
+    Shape {
+        name: "ServiceConnectContainerConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[("logLevel", "ServiceConnectContainerLogLevel")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceConnectContainerConfigurations",
+        kind: ShapeKind::List {
+            member: "ServiceConnectContainerConfiguration",
+            min: Some(0),
+            max: Some(10),
+        },
+    },
+    Shape {
+        name: "ServiceConnectContainerLogLevel",
+        kind: ShapeKind::String {
+            enum_values: &["debug", "info"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceConnectIncludeQueryParameters",
+        kind: ShapeKind::String {
+            enum_values: &["DISABLED", "ENABLED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceConnectService",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("portName", "String"),
+                ("discoveryName", "String"),
+                ("clientAliases", "ServiceConnectClientAliasList"),
+                ("ingressPortOverride", "PortNumber"),
+                ("timeout", "TimeoutConfiguration"),
+                ("tls", "ServiceConnectTlsConfiguration"),
+            ],
+            required: &["portName"],
+        },
+    },
+    Shape {
+        name: "ServiceConnectServiceList",
+        kind: ShapeKind::List {
+            member: "ServiceConnectService",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceConnectServiceResource",
+        kind: ShapeKind::Structure {
+            members: &[("discoveryName", "String"), ("discoveryArn", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceConnectServiceResourceList",
+        kind: ShapeKind::List {
+            member: "ServiceConnectServiceResource",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceConnectTestTrafficHeaderMatchRules",
+        kind: ShapeKind::Structure {
+            members: &[("exact", "String")],
+            required: &["exact"],
+        },
+    },
+    Shape {
+        name: "ServiceConnectTestTrafficHeaderRules",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("name", "String"),
+                ("value", "ServiceConnectTestTrafficHeaderMatchRules"),
+            ],
+            required: &["name"],
+        },
+    },
+    Shape {
+        name: "ServiceConnectTestTrafficRules",
+        kind: ShapeKind::Structure {
+            members: &[("header", "ServiceConnectTestTrafficHeaderRules")],
+            required: &["header"],
+        },
+    },
+    Shape {
+        name: "ServiceConnectTlsCertificateAuthority",
+        kind: ShapeKind::Structure {
+            members: &[("awsPcaAuthorityArn", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceConnectTlsConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                (
+                    "issuerCertificateAuthority",
+                    "ServiceConnectTlsCertificateAuthority",
+                ),
+                ("kmsKey", "String"),
+                ("roleArn", "String"),
+            ],
+            required: &["issuerCertificateAuthority"],
+        },
+    },
+    Shape {
+        name: "ServiceCurrentRevisionSummary",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("requestedTaskCount", "Integer"),
+                ("runningTaskCount", "Integer"),
+                ("pendingTaskCount", "Integer"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceCurrentRevisionSummaryList",
+        kind: ShapeKind::List {
+            member: "ServiceCurrentRevisionSummary",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceDeployment",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("serviceDeploymentArn", "String"),
+                ("serviceArn", "String"),
+                ("clusterArn", "String"),
+                ("createdAt", "Timestamp"),
+                ("startedAt", "Timestamp"),
+                ("finishedAt", "Timestamp"),
+                ("stoppedAt", "Timestamp"),
+                ("updatedAt", "Timestamp"),
+                ("sourceServiceRevisions", "ServiceRevisionsSummaryList"),
+                ("targetServiceRevision", "ServiceRevisionSummary"),
+                ("status", "ServiceDeploymentStatus"),
+                ("statusReason", "String"),
+                ("lifecycleStage", "ServiceDeploymentLifecycleStage"),
+                ("lifecycleHookDetails", "DeploymentLifecycleHookDetailList"),
+                ("deploymentConfiguration", "DeploymentConfiguration"),
+                ("rollback", "Rollback"),
+                (
+                    "deploymentCircuitBreaker",
+                    "ServiceDeploymentCircuitBreaker",
+                ),
+                ("alarms", "ServiceDeploymentAlarms"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceDeploymentAlarms",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("status", "ServiceDeploymentRollbackMonitorsStatus"),
+                ("alarmNames", "StringList"),
+                ("triggeredAlarmNames", "StringList"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceDeploymentBrief",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("serviceDeploymentArn", "String"),
+                ("serviceArn", "String"),
+                ("clusterArn", "String"),
+                ("startedAt", "Timestamp"),
+                ("createdAt", "Timestamp"),
+                ("finishedAt", "Timestamp"),
+                ("targetServiceRevisionArn", "String"),
+                ("status", "ServiceDeploymentStatus"),
+                ("statusReason", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceDeploymentCircuitBreaker",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("status", "ServiceDeploymentRollbackMonitorsStatus"),
+                ("failureCount", "Integer"),
+                ("threshold", "Integer"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceDeploymentLifecycleStage",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "RECONCILE_SERVICE",
+                "PRE_SCALE_UP",
+                "SCALE_UP",
+                "POST_SCALE_UP",
+                "TEST_TRAFFIC_SHIFT",
+                "POST_TEST_TRAFFIC_SHIFT",
+                "PRODUCTION_TRAFFIC_SHIFT",
+                "POST_PRODUCTION_TRAFFIC_SHIFT",
+                "BAKE_TIME",
+                "CLEAN_UP",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceDeploymentNotFoundException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceDeploymentRollbackMonitorsStatus",
+        kind: ShapeKind::String {
+            enum_values: &["TRIGGERED", "MONITORING", "MONITORING_COMPLETE", "DISABLED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceDeploymentStatus",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "PENDING",
+                "SUCCESSFUL",
+                "STOPPED",
+                "STOP_REQUESTED",
+                "IN_PROGRESS",
+                "ROLLBACK_REQUESTED",
+                "ROLLBACK_IN_PROGRESS",
+                "ROLLBACK_SUCCESSFUL",
+                "ROLLBACK_FAILED",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceDeploymentStatusList",
+        kind: ShapeKind::List {
+            member: "ServiceDeploymentStatus",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceDeployments",
+        kind: ShapeKind::List {
+            member: "ServiceDeployment",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceDeploymentsBrief",
+        kind: ShapeKind::List {
+            member: "ServiceDeploymentBrief",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceEvent",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("id", "String"),
+                ("createdAt", "Timestamp"),
+                ("message", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceEvents",
+        kind: ShapeKind::List {
+            member: "ServiceEvent",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceField",
+        kind: ShapeKind::String {
+            enum_values: &["TAGS"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceFieldList",
+        kind: ShapeKind::List {
+            member: "ServiceField",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceManagedEBSVolumeConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("encrypted", "BoxedBoolean"),
+                ("kmsKeyId", "EBSKMSKeyId"),
+                ("volumeType", "EBSVolumeType"),
+                ("sizeInGiB", "BoxedInteger"),
+                ("snapshotId", "EBSSnapshotId"),
+                ("volumeInitializationRate", "BoxedInteger"),
+                ("iops", "BoxedInteger"),
+                ("throughput", "BoxedInteger"),
+                ("tagSpecifications", "EBSTagSpecifications"),
+                ("roleArn", "IAMRoleArn"),
+                ("filesystemType", "TaskFilesystemType"),
+            ],
+            required: &["roleArn"],
+        },
+    },
+    Shape {
+        name: "ServiceNotActiveException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceNotFoundException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceRegistries",
+        kind: ShapeKind::List {
+            member: "ServiceRegistry",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceRegistry",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("registryArn", "String"),
+                ("port", "BoxedInteger"),
+                ("containerName", "String"),
+                ("containerPort", "BoxedInteger"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceRevision",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("serviceRevisionArn", "String"),
+                ("serviceArn", "String"),
+                ("clusterArn", "String"),
+                ("taskDefinition", "String"),
+                ("capacityProviderStrategy", "CapacityProviderStrategy"),
+                ("launchType", "LaunchType"),
+                ("platformVersion", "String"),
+                ("platformFamily", "String"),
+                ("loadBalancers", "LoadBalancers"),
+                ("serviceRegistries", "ServiceRegistries"),
+                ("networkConfiguration", "NetworkConfiguration"),
+                ("containerImages", "ContainerImages"),
+                ("guardDutyEnabled", "Boolean"),
+                ("serviceConnectConfiguration", "ServiceConnectConfiguration"),
+                ("volumeConfigurations", "ServiceVolumeConfigurations"),
+                ("fargateEphemeralStorage", "DeploymentEphemeralStorage"),
+                ("createdAt", "Timestamp"),
+                ("vpcLatticeConfigurations", "VpcLatticeConfigurations"),
+                ("resolvedConfiguration", "ResolvedConfiguration"),
+                ("ecsManagedResources", "ECSManagedResources"),
+                ("overrides", "ServiceRevisionOverrides"),
+                ("gatewayConnectors", "GatewayConnectorList"),
+                ("monitoring", "MonitoringConfiguration"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceRevisionCleanup",
+        kind: ShapeKind::String {
+            enum_values: &["BLOCKING", "DEFERRED"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceRevisionLoadBalancer",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("targetGroupArn", "String"),
+                ("productionListenerRule", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceRevisionLoadBalancers",
+        kind: ShapeKind::List {
+            member: "ServiceRevisionLoadBalancer",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceRevisionOverrides",
+        kind: ShapeKind::Structure {
+            members: &[("runtimePlatform", "RuntimePlatformOverride")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceRevisionSummary",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("arn", "String"),
+                ("requestedTaskCount", "Integer"),
+                ("runningTaskCount", "Integer"),
+                ("pendingTaskCount", "Integer"),
+                ("requestedTestTrafficWeight", "Double"),
+                ("requestedProductionTrafficWeight", "Double"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceRevisionVpcLatticeConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("targetGroupArn", "String"),
+                ("productionListenerRule", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "ServiceRevisionVpcLatticeConfigurations",
+        kind: ShapeKind::List {
+            member: "ServiceRevisionVpcLatticeConfiguration",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceRevisions",
+        kind: ShapeKind::List {
+            member: "ServiceRevision",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceRevisionsSummaryList",
+        kind: ShapeKind::List {
+            member: "ServiceRevisionSummary",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ServiceVolumeConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("name", "ECSVolumeName"),
+                ("managedEBSVolume", "ServiceManagedEBSVolumeConfiguration"),
+            ],
+            required: &["name"],
+        },
+    },
+    Shape {
+        name: "ServiceVolumeConfigurations",
+        kind: ShapeKind::List {
+            member: "ServiceVolumeConfiguration",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Services",
+        kind: ShapeKind::List {
+            member: "Service",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Session",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("sessionId", "String"),
+                ("streamUrl", "String"),
+                ("tokenValue", "SensitiveString"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "Setting",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("name", "SettingName"),
+                ("value", "String"),
+                ("principalArn", "String"),
+                ("type", "SettingType"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "SettingName",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "serviceLongArnFormat",
+                "taskLongArnFormat",
+                "containerInstanceLongArnFormat",
+                "awsvpcTrunking",
+                "containerInsights",
+                "fargateFIPSMode",
+                "tagResourceAuthorization",
+                "fargateTaskRetirementWaitPeriod",
+                "guardDutyActivate",
+                "defaultLogDriverMode",
+                "fargateEventWindows",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "SettingType",
+        kind: ShapeKind::String {
+            enum_values: &["user", "aws_managed"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Settings",
+        kind: ShapeKind::List {
+            member: "Setting",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "SharingStrategy",
+        kind: ShapeKind::Structure {
+            members: &[("nvidiaMps", "NvidiaMpsAllocation")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "SortOrder",
+        kind: ShapeKind::String {
+            enum_values: &["ASC", "DESC"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "StabilityStatus",
+        kind: ShapeKind::String {
+            enum_values: &["STEADY_STATE", "STABILIZING"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "StartTaskRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("containerInstances", "StringList"),
+                ("enableECSManagedTags", "Boolean"),
+                ("enableExecuteCommand", "Boolean"),
+                ("group", "String"),
+                ("networkConfiguration", "NetworkConfiguration"),
+                ("overrides", "TaskOverride"),
+                ("propagateTags", "PropagateTags"),
+                ("referenceId", "String"),
+                ("startedBy", "String"),
+                ("tags", "Tags"),
+                ("taskDefinition", "String"),
+                ("volumeConfigurations", "TaskVolumeConfigurations"),
+            ],
+            required: &["containerInstances", "taskDefinition"],
+        },
+    },
+    Shape {
+        name: "StartTaskResponse",
+        kind: ShapeKind::Structure {
+            members: &[("tasks", "Tasks"), ("failures", "Failures")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "Statistics",
+        kind: ShapeKind::List {
+            member: "KeyValuePair",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "StopServiceDeploymentRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("serviceDeploymentArn", "String"),
+                ("stopType", "StopServiceDeploymentStopType"),
+            ],
+            required: &["serviceDeploymentArn"],
+        },
+    },
+    Shape {
+        name: "StopServiceDeploymentResponse",
+        kind: ShapeKind::Structure {
+            members: &[("serviceDeploymentArn", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "StopServiceDeploymentStopType",
+        kind: ShapeKind::String {
+            enum_values: &["ABORT", "ROLLBACK"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "StopTaskRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("task", "String"),
+                ("reason", "String"),
+            ],
+            required: &["task"],
+        },
+    },
+    Shape {
+        name: "StopTaskResponse",
+        kind: ShapeKind::Structure {
+            members: &[("task", "Task")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "String",
+        kind: ShapeKind::String {
+            enum_values: &[],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "StringList",
+        kind: ShapeKind::List {
+            member: "String",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "StringMap",
+        kind: ShapeKind::Map { value: "String" },
+    },
+    Shape {
+        name: "SubmitAttachmentStateChangesRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("attachments", "AttachmentStateChanges"),
+            ],
+            required: &["attachments"],
+        },
+    },
+    Shape {
+        name: "SubmitAttachmentStateChangesResponse",
+        kind: ShapeKind::Structure {
+            members: &[("acknowledgment", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "SubmitContainerStateChangeRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("task", "String"),
+                ("containerName", "String"),
+                ("runtimeId", "String"),
+                ("status", "String"),
+                ("exitCode", "BoxedInteger"),
+                ("reason", "String"),
+                ("networkBindings", "NetworkBindings"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "SubmitContainerStateChangeResponse",
+        kind: ShapeKind::Structure {
+            members: &[("acknowledgment", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "SubmitTaskStateChangeRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("task", "String"),
+                ("status", "String"),
+                ("reason", "String"),
+                ("containers", "ContainerStateChanges"),
+                ("attachments", "AttachmentStateChanges"),
+                ("managedAgents", "ManagedAgentStateChanges"),
+                ("pullStartedAt", "Timestamp"),
+                ("pullStoppedAt", "Timestamp"),
+                ("executionStoppedAt", "Timestamp"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "SubmitTaskStateChangeResponse",
+        kind: ShapeKind::Structure {
+            members: &[("acknowledgment", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "SystemControl",
+        kind: ShapeKind::Structure {
+            members: &[("namespace", "String"), ("value", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "SystemControls",
+        kind: ShapeKind::List {
+            member: "SystemControl",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Tag",
+        kind: ShapeKind::Structure {
+            members: &[("key", "TagKey"), ("value", "TagValue")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "TagKey",
+        kind: ShapeKind::String {
+            enum_values: &[],
+            min: Some(1),
+            max: Some(128),
+        },
+    },
+    Shape {
+        name: "TagKeys",
+        kind: ShapeKind::List {
+            member: "TagKey",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TagResourceRequest",
+        kind: ShapeKind::Structure {
+            members: &[("resourceArn", "String"), ("tags", "Tags")],
+            required: &["resourceArn", "tags"],
+        },
+    },
+    Shape {
+        name: "TagResourceResponse",
+        kind: ShapeKind::Structure {
+            members: &[],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "TagValue",
+        kind: ShapeKind::String {
+            enum_values: &[],
+            min: Some(0),
+            max: Some(256),
+        },
+    },
+    Shape {
+        name: "Tags",
+        kind: ShapeKind::List {
+            member: "Tag",
+            min: Some(0),
+            max: Some(50),
+        },
+    },
+    Shape {
+        name: "TargetNotConnectedException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "TargetNotFoundException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "TargetType",
+        kind: ShapeKind::String {
+            enum_values: &["container-instance"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "Task",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("attachments", "Attachments"),
+                ("attributes", "Attributes"),
+                ("availabilityZone", "String"),
+                ("capacityProviderName", "String"),
+                ("clusterArn", "String"),
+                ("connectivity", "Connectivity"),
+                ("connectivityAt", "Timestamp"),
+                ("containerInstanceArn", "String"),
+                ("containers", "Containers"),
+                ("cpu", "String"),
+                ("createdAt", "Timestamp"),
+                ("desiredStatus", "String"),
+                ("enableExecuteCommand", "Boolean"),
+                ("executionStoppedAt", "Timestamp"),
+                ("group", "String"),
+                ("healthStatus", "HealthStatus"),
+                ("inferenceAccelerators", "InferenceAccelerators"),
+                ("lastStatus", "String"),
+                ("launchType", "LaunchType"),
+                ("memory", "String"),
+                ("overrides", "TaskOverride"),
+                ("platformVersion", "String"),
+                ("platformFamily", "String"),
+                ("pullStartedAt", "Timestamp"),
+                ("pullStoppedAt", "Timestamp"),
+                ("startedAt", "Timestamp"),
+                ("startedBy", "String"),
+                ("stopCode", "TaskStopCode"),
+                ("stoppedAt", "Timestamp"),
+                ("stoppedReason", "String"),
+                ("stoppingAt", "Timestamp"),
+                ("tags", "Tags"),
+                ("taskArn", "String"),
+                ("taskDefinitionArn", "String"),
+                ("version", "Long"),
+                ("ephemeralStorage", "EphemeralStorage"),
+                ("fargateEphemeralStorage", "TaskEphemeralStorage"),
+                ("trustedExecutionSummary", "TrustedExecutionSummary"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "TaskDefinition",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("taskDefinitionArn", "String"),
+                ("containerDefinitions", "ContainerDefinitions"),
+                ("family", "String"),
+                ("taskRoleArn", "String"),
+                ("executionRoleArn", "String"),
+                ("networkMode", "NetworkMode"),
+                ("revision", "Integer"),
+                ("volumes", "VolumeList"),
+                ("status", "TaskDefinitionStatus"),
+                ("requiresAttributes", "RequiresAttributes"),
+                ("placementConstraints", "TaskDefinitionPlacementConstraints"),
+                ("compatibilities", "CompatibilityList"),
+                ("runtimePlatform", "RuntimePlatform"),
+                ("requiresCompatibilities", "CompatibilityList"),
+                ("cpu", "String"),
+                ("memory", "String"),
+                ("inferenceAccelerators", "InferenceAccelerators"),
+                ("pidMode", "PidMode"),
+                ("ipcMode", "IpcMode"),
+                ("proxyConfiguration", "ProxyConfiguration"),
+                ("registeredAt", "Timestamp"),
+                ("deregisteredAt", "Timestamp"),
+                ("deleteRequestedAt", "Timestamp"),
+                ("registeredBy", "String"),
+                ("ephemeralStorage", "EphemeralStorage"),
+                ("enableFaultInjection", "BoxedBoolean"),
+                (
+                    "trustedExecutionConfiguration",
+                    "TrustedExecutionConfiguration",
+                ),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "TaskDefinitionFamilyStatus",
+        kind: ShapeKind::String {
+            enum_values: &["ACTIVE", "INACTIVE", "ALL"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TaskDefinitionField",
+        kind: ShapeKind::String {
+            enum_values: &["TAGS"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TaskDefinitionFieldList",
+        kind: ShapeKind::List {
+            member: "TaskDefinitionField",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TaskDefinitionList",
+        kind: ShapeKind::List {
+            member: "TaskDefinition",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TaskDefinitionPlacementConstraint",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("type", "TaskDefinitionPlacementConstraintType"),
+                ("expression", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "TaskDefinitionPlacementConstraintType",
+        kind: ShapeKind::String {
+            enum_values: &["memberOf"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TaskDefinitionPlacementConstraints",
+        kind: ShapeKind::List {
+            member: "TaskDefinitionPlacementConstraint",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TaskDefinitionStatus",
+        kind: ShapeKind::String {
+            enum_values: &["ACTIVE", "INACTIVE", "DELETE_IN_PROGRESS"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TaskEphemeralStorage",
+        kind: ShapeKind::Structure {
+            members: &[("sizeInGiB", "Integer"), ("kmsKeyId", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "TaskField",
+        kind: ShapeKind::String {
+            enum_values: &["TAGS"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TaskFieldList",
+        kind: ShapeKind::List {
+            member: "TaskField",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TaskFilesystemType",
+        kind: ShapeKind::String {
+            enum_values: &["ext3", "ext4", "xfs", "ntfs"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TaskManagedEBSVolumeConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("encrypted", "BoxedBoolean"),
+                ("kmsKeyId", "EBSKMSKeyId"),
+                ("volumeType", "EBSVolumeType"),
+                ("sizeInGiB", "BoxedInteger"),
+                ("snapshotId", "EBSSnapshotId"),
+                ("volumeInitializationRate", "BoxedInteger"),
+                ("iops", "BoxedInteger"),
+                ("throughput", "BoxedInteger"),
+                ("tagSpecifications", "EBSTagSpecifications"),
+                ("roleArn", "IAMRoleArn"),
+                ("terminationPolicy", "TaskManagedEBSVolumeTerminationPolicy"),
+                ("filesystemType", "TaskFilesystemType"),
+            ],
+            required: &["roleArn"],
+        },
+    },
+    Shape {
+        name: "TaskManagedEBSVolumeTerminationPolicy",
+        kind: ShapeKind::Structure {
+            members: &[("deleteOnTermination", "BoxedBoolean")],
+            required: &["deleteOnTermination"],
+        },
+    },
+    Shape {
+        name: "TaskOverride",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("containerOverrides", "ContainerOverrides"),
+                ("cpu", "String"),
+                (
+                    "inferenceAcceleratorOverrides",
+                    "InferenceAcceleratorOverrides",
+                ),
+                ("executionRoleArn", "String"),
+                ("memory", "String"),
+                ("taskRoleArn", "String"),
+                ("ephemeralStorage", "EphemeralStorage"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "TaskSet",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("id", "String"),
+                ("taskSetArn", "String"),
+                ("serviceArn", "String"),
+                ("clusterArn", "String"),
+                ("startedBy", "String"),
+                ("externalId", "String"),
+                ("status", "String"),
+                ("taskDefinition", "String"),
+                ("computedDesiredCount", "Integer"),
+                ("pendingCount", "Integer"),
+                ("runningCount", "Integer"),
+                ("createdAt", "Timestamp"),
+                ("updatedAt", "Timestamp"),
+                ("launchType", "LaunchType"),
+                ("capacityProviderStrategy", "CapacityProviderStrategy"),
+                ("platformVersion", "String"),
+                ("platformFamily", "String"),
+                ("networkConfiguration", "NetworkConfiguration"),
+                ("loadBalancers", "LoadBalancers"),
+                ("serviceRegistries", "ServiceRegistries"),
+                ("scale", "Scale"),
+                ("stabilityStatus", "StabilityStatus"),
+                ("stabilityStatusAt", "Timestamp"),
+                ("tags", "Tags"),
+                ("fargateEphemeralStorage", "DeploymentEphemeralStorage"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "TaskSetField",
+        kind: ShapeKind::String {
+            enum_values: &["TAGS"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TaskSetFieldList",
+        kind: ShapeKind::List {
+            member: "TaskSetField",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TaskSetNotFoundException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "TaskSets",
+        kind: ShapeKind::List {
+            member: "TaskSet",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TaskStopCode",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "TaskFailedToStart",
+                "EssentialContainerExited",
+                "UserInitiated",
+                "ServiceSchedulerInitiated",
+                "SpotInterruption",
+                "TerminationNotice",
+                "InfrastructureHealth",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TaskVolumeConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("name", "ECSVolumeName"),
+                ("managedEBSVolume", "TaskManagedEBSVolumeConfiguration"),
+            ],
+            required: &["name"],
+        },
+    },
+    Shape {
+        name: "TaskVolumeConfigurations",
+        kind: ShapeKind::List {
+            member: "TaskVolumeConfiguration",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TaskVolumeStorageGiB",
+        kind: ShapeKind::Integer {
+            min: Some(1),
+            max: None,
+        },
+    },
+    Shape {
+        name: "Tasks",
+        kind: ShapeKind::List {
+            member: "Task",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "ThresholdConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[("type", "ThresholdType"), ("value", "Integer")],
+            required: &["type", "value"],
+        },
+    },
+    Shape {
+        name: "ThresholdType",
+        kind: ShapeKind::String {
+            enum_values: &["COUNT", "BOUNDED_PERCENT", "UNBOUNDED_PERCENT"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TimeoutConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("idleTimeoutSeconds", "Duration"),
+                ("perRequestTimeoutSeconds", "Duration"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "Timestamp",
+        kind: ShapeKind::Number,
+    },
+    Shape {
+        name: "Tmpfs",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("containerPath", "String"),
+                ("size", "Integer"),
+                ("mountOptions", "StringList"),
+            ],
+            required: &["containerPath", "size"],
+        },
+    },
+    Shape {
+        name: "TmpfsList",
+        kind: ShapeKind::List {
+            member: "Tmpfs",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TotalLocalStorageGBRequest",
+        kind: ShapeKind::Structure {
+            members: &[("min", "BoxedDouble"), ("max", "BoxedDouble")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "TransportProtocol",
+        kind: ShapeKind::String {
+            enum_values: &["tcp", "udp"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "TrustedExecutionConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("isolationMode", "IsolationMode"),
+                ("attestationPolicy", "String"),
+            ],
+            required: &["isolationMode"],
+        },
+    },
+    Shape {
+        name: "TrustedExecutionSummary",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("isolationMode", "IsolationMode"),
+                ("attestationPolicyStatus", "AttestationPolicyStatus"),
+            ],
+            required: &["isolationMode"],
+        },
+    },
+    Shape {
+        name: "Ulimit",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("name", "UlimitName"),
+                ("softLimit", "Integer"),
+                ("hardLimit", "Integer"),
+            ],
+            required: &["name", "softLimit", "hardLimit"],
+        },
+    },
+    Shape {
+        name: "UlimitList",
+        kind: ShapeKind::List {
+            member: "Ulimit",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "UlimitName",
+        kind: ShapeKind::String {
+            enum_values: &[
+                "core",
+                "cpu",
+                "data",
+                "fsize",
+                "locks",
+                "memlock",
+                "msgqueue",
+                "nice",
+                "nofile",
+                "nproc",
+                "rss",
+                "rtprio",
+                "rttime",
+                "sigpending",
+                "stack",
+            ],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "UnsupportedFeatureException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UntagResourceRequest",
+        kind: ShapeKind::Structure {
+            members: &[("resourceArn", "String"), ("tagKeys", "TagKeys")],
+            required: &["resourceArn", "tagKeys"],
+        },
+    },
+    Shape {
+        name: "UntagResourceResponse",
+        kind: ShapeKind::Structure {
+            members: &[],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateCapacityProviderRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("name", "String"),
+                ("cluster", "String"),
+                ("autoScalingGroupProvider", "AutoScalingGroupProviderUpdate"),
+                (
+                    "managedInstancesProvider",
+                    "UpdateManagedInstancesProviderConfiguration",
+                ),
+            ],
+            required: &["name"],
+        },
+    },
+    Shape {
+        name: "UpdateCapacityProviderResponse",
+        kind: ShapeKind::Structure {
+            members: &[("capacityProvider", "CapacityProvider")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateClusterRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("settings", "ClusterSettings"),
+                ("configuration", "ClusterConfiguration"),
+                (
+                    "serviceConnectDefaults",
+                    "ClusterServiceConnectDefaultsRequest",
+                ),
+            ],
+            required: &["cluster"],
+        },
+    },
+    Shape {
+        name: "UpdateClusterResponse",
+        kind: ShapeKind::Structure {
+            members: &[("cluster", "Cluster")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateClusterSettingsRequest",
+        kind: ShapeKind::Structure {
+            members: &[("cluster", "String"), ("settings", "ClusterSettings")],
+            required: &["cluster", "settings"],
+        },
+    },
+    Shape {
+        name: "UpdateClusterSettingsResponse",
+        kind: ShapeKind::Structure {
+            members: &[("cluster", "Cluster")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateContainerAgentRequest",
+        kind: ShapeKind::Structure {
+            members: &[("cluster", "String"), ("containerInstance", "String")],
+            required: &["containerInstance"],
+        },
+    },
+    Shape {
+        name: "UpdateContainerAgentResponse",
+        kind: ShapeKind::Structure {
+            members: &[("containerInstance", "ContainerInstance")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateContainerInstancesStateRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("containerInstances", "StringList"),
+                ("status", "ContainerInstanceStatus"),
+            ],
+            required: &["containerInstances", "status"],
+        },
+    },
+    Shape {
+        name: "UpdateContainerInstancesStateResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("containerInstances", "ContainerInstances"),
+                ("failures", "Failures"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateDaemonRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("daemonArn", "String"),
+                ("daemonTaskDefinitionArn", "String"),
+                ("capacityProviderArns", "StringList"),
+                ("deploymentConfiguration", "DaemonDeploymentConfiguration"),
+                ("propagateTags", "DaemonPropagateTags"),
+                ("enableECSManagedTags", "Boolean"),
+                ("enableExecuteCommand", "Boolean"),
+                ("critical", "BoxedBoolean"),
+            ],
+            required: &[
+                "daemonArn",
+                "daemonTaskDefinitionArn",
+                "capacityProviderArns",
+            ],
+        },
+    },
+    Shape {
+        name: "UpdateDaemonResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("daemonArn", "String"),
+                ("status", "DaemonStatus"),
+                ("createdAt", "Timestamp"),
+                ("updatedAt", "Timestamp"),
+                ("deploymentArn", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateExpressGatewayServiceRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("serviceArn", "String"),
+                ("executionRoleArn", "String"),
+                ("healthCheckPath", "String"),
+                ("primaryContainer", "ExpressGatewayContainer"),
+                ("taskRoleArn", "String"),
+                (
+                    "networkConfiguration",
+                    "ExpressGatewayServiceNetworkConfiguration",
+                ),
+                ("cpu", "String"),
+                ("memory", "String"),
+                ("cpuArchitecture", "ExpressCpuArchitecture"),
+                ("scalingTarget", "ExpressGatewayScalingTarget"),
+                ("taskDefinitionArn", "String"),
+            ],
+            required: &["serviceArn"],
+        },
+    },
+    Shape {
+        name: "UpdateExpressGatewayServiceResponse",
+        kind: ShapeKind::Structure {
+            members: &[("service", "UpdatedExpressGatewayService")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateGatewayAlbConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("networkConfiguration", "UpdateGatewayNetworkConfiguration"),
+                ("maxAlbCount", "BoxedInteger"),
+                ("webACLArn", "String"),
+                ("accessLogs", "GatewayElbAccessLogConfiguration"),
+                ("httpDesync", "GatewayAlbDesyncMitigationMode"),
+                ("testTrafficRules", "GatewayAlbTestTrafficRules"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateGatewayConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[("hostSharedAlb", "UpdateGatewayAlbConfiguration")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateGatewayNetworkConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[("inboundSecurityGroup", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateGatewayRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gateway", "String"),
+                ("infrastructureRoleArn", "String"),
+                ("deletionProtection", "BoxedBoolean"),
+                ("configuration", "UpdateGatewayConfiguration"),
+                ("propagateTags", "PropagateGatewayTags"),
+            ],
+            required: &["gateway"],
+        },
+    },
+    Shape {
+        name: "UpdateGatewayResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("gatewayArn", "String"),
+                ("name", "String"),
+                ("status", "GatewayStatus"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateInProgressException",
+        kind: ShapeKind::Structure {
+            members: &[("message", "String")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateManagedInstancesProviderConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("infrastructureRoleArn", "String"),
+                ("instanceLaunchTemplate", "InstanceLaunchTemplateUpdate"),
+                ("propagateTags", "PropagateMITags"),
+                ("infrastructureOptimization", "InfrastructureOptimization"),
+                ("autoRepairConfiguration", "AutoRepairConfiguration"),
+            ],
+            required: &["infrastructureRoleArn", "instanceLaunchTemplate"],
+        },
+    },
+    Shape {
+        name: "UpdateServicePrimaryTaskSetRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("service", "String"),
+                ("primaryTaskSet", "String"),
+            ],
+            required: &["cluster", "service", "primaryTaskSet"],
+        },
+    },
+    Shape {
+        name: "UpdateServicePrimaryTaskSetResponse",
+        kind: ShapeKind::Structure {
+            members: &[("taskSet", "TaskSet")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateServiceRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("service", "String"),
+                ("desiredCount", "BoxedInteger"),
+                ("taskDefinition", "String"),
+                ("capacityProviderStrategy", "CapacityProviderStrategy"),
+                ("deploymentConfiguration", "DeploymentConfiguration"),
+                ("availabilityZoneRebalancing", "AvailabilityZoneRebalancing"),
+                ("networkConfiguration", "NetworkConfiguration"),
+                ("placementConstraints", "PlacementConstraints"),
+                ("placementStrategy", "PlacementStrategies"),
+                ("platformVersion", "String"),
+                ("forceNewDeployment", "Boolean"),
+                ("healthCheckGracePeriodSeconds", "BoxedInteger"),
+                ("deploymentController", "DeploymentController"),
+                ("enableExecuteCommand", "BoxedBoolean"),
+                ("enableECSManagedTags", "BoxedBoolean"),
+                ("loadBalancers", "LoadBalancers"),
+                ("propagateTags", "PropagateTags"),
+                ("serviceRegistries", "ServiceRegistries"),
+                ("serviceConnectConfiguration", "ServiceConnectConfiguration"),
+                ("volumeConfigurations", "ServiceVolumeConfigurations"),
+                ("vpcLatticeConfigurations", "VpcLatticeConfigurations"),
+                ("gatewayConnectors", "GatewayConnectorList"),
+                ("monitoring", "MonitoringConfiguration"),
+            ],
+            required: &["service"],
+        },
+    },
+    Shape {
+        name: "UpdateServiceResponse",
+        kind: ShapeKind::Structure {
+            members: &[("service", "Service")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateTaskProtectionRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("tasks", "StringList"),
+                ("protectionEnabled", "Boolean"),
+                ("expiresInMinutes", "BoxedInteger"),
+            ],
+            required: &["cluster", "tasks", "protectionEnabled"],
+        },
+    },
+    Shape {
+        name: "UpdateTaskProtectionResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("protectedTasks", "ProtectedTasks"),
+                ("failures", "Failures"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdateTaskSetRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("cluster", "String"),
+                ("service", "String"),
+                ("taskSet", "String"),
+                ("scale", "Scale"),
+            ],
+            required: &["cluster", "service", "taskSet", "scale"],
+        },
+    },
+    Shape {
+        name: "UpdateTaskSetResponse",
+        kind: ShapeKind::Structure {
+            members: &[("taskSet", "TaskSet")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "UpdatedExpressGatewayService",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("serviceArn", "String"),
+                ("cluster", "String"),
+                ("serviceName", "String"),
+                ("status", "ExpressGatewayServiceStatus"),
+                ("targetConfiguration", "ExpressGatewayServiceConfiguration"),
+                ("createdAt", "Timestamp"),
+                ("updatedAt", "Timestamp"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "VCpuCountRangeRequest",
+        kind: ShapeKind::Structure {
+            members: &[("min", "BoxedInteger"), ("max", "BoxedInteger")],
+            required: &["min"],
+        },
+    },
+    Shape {
+        name: "VersionConsistency",
+        kind: ShapeKind::String {
+            enum_values: &["enabled", "disabled"],
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "VersionInfo",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("agentVersion", "String"),
+                ("agentHash", "String"),
+                ("dockerVersion", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "Volume",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("name", "String"),
+                ("host", "HostVolumeProperties"),
+                ("dockerVolumeConfiguration", "DockerVolumeConfiguration"),
+                ("efsVolumeConfiguration", "EFSVolumeConfiguration"),
+                ("s3filesVolumeConfiguration", "S3FilesVolumeConfiguration"),
+                (
+                    "fsxWindowsFileServerVolumeConfiguration",
+                    "FSxWindowsFileServerVolumeConfiguration",
+                ),
+                ("configuredAtLaunch", "BoxedBoolean"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "VolumeFrom",
+        kind: ShapeKind::Structure {
+            members: &[("sourceContainer", "String"), ("readOnly", "BoxedBoolean")],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "VolumeFromList",
+        kind: ShapeKind::List {
+            member: "VolumeFrom",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "VolumeList",
+        kind: ShapeKind::List {
+            member: "Volume",
+            min: None,
+            max: None,
+        },
+    },
+    Shape {
+        name: "VpcLatticeAdvancedConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("alternateTargetGroupArn", "String"),
+                ("productionListenerRule", "String"),
+                ("testListenerRule", "String"),
+            ],
+            required: &[],
+        },
+    },
+    Shape {
+        name: "VpcLatticeConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                ("roleArn", "IAMRoleArn"),
+                ("targetGroupArn", "String"),
+                ("portName", "String"),
+                ("advancedConfiguration", "VpcLatticeAdvancedConfiguration"),
+            ],
+            required: &["roleArn", "targetGroupArn", "portName"],
+        },
+    },
+    Shape {
+        name: "VpcLatticeConfigurations",
+        kind: ShapeKind::List {
+            member: "VpcLatticeConfiguration",
+            min: None,
+            max: None,
+        },
+    },
 ];

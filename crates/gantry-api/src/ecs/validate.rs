@@ -227,7 +227,11 @@ mod tests {
         let body = json!({"family": "web", "containerDefinitions": [{"name": "a", "cpu": "lots"}]});
         let err = validate("RegisterTaskDefinitionRequest", &body).unwrap_err();
         assert_eq!(err.kind.name(), "ClientException");
-        assert!(err.message.contains("containerDefinitions[0].cpu"), "{}", err.message);
+        assert!(
+            err.message.contains("containerDefinitions[0].cpu"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

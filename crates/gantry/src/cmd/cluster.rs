@@ -35,7 +35,10 @@ pub async fn run(c: &Client, cmd: ClusterCmd) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            crate::table::print(&["NAME", "STATUS", "INSTANCES", "RUNNING", "PENDING"], &rows);
+            crate::table::print(
+                &["NAME", "STATUS", "INSTANCES", "RUNNING", "PENDING"],
+                &rows,
+            );
         }
         ClusterCmd::Create { name } => {
             let out = c

@@ -55,7 +55,11 @@ pub async fn server(a: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn agent_config(server_url: String, state_dir: PathBuf, n: &NodeArgs) -> anyhow::Result<AgentConfig> {
+fn agent_config(
+    server_url: String,
+    state_dir: PathBuf,
+    n: &NodeArgs,
+) -> anyhow::Result<AgentConfig> {
     let mut cfg = AgentConfig::new(server_url, state_dir.clone());
     cfg.cluster = n.cluster.clone();
     cfg.image_layouts = n.image_layouts.clone();
@@ -65,12 +69,12 @@ fn agent_config(server_url: String, state_dir: PathBuf, n: &NodeArgs) -> anyhow:
     }
     cfg.insecure_registries = n.insecure_registries.clone();
     for entry in &n.registry_auth {
-        let (host, cred) = entry
-            .split_once('=')
-            .ok_or_else(|| anyhow!("--registry-auth {entry:?} must look like host:port=user:password"))?;
-        let (user, pass) = cred
-            .split_once(':')
-            .ok_or_else(|| anyhow!("--registry-auth {entry:?} must look like host:port=user:password"))?;
+        let (host, cred) = entry.split_once('=').ok_or_else(|| {
+            anyhow!("--registry-auth {entry:?} must look like host:port=user:password")
+        })?;
+        let (user, pass) = cred.split_once(':').ok_or_else(|| {
+            anyhow!("--registry-auth {entry:?} must look like host:port=user:password")
+        })?;
         cfg.registry_auth.push((
             host.to_string(),
             RegistryAuth {
@@ -79,10 +83,12 @@ fn agent_config(server_url: String, state_dir: PathBuf, n: &NodeArgs) -> anyhow:
             },
         ));
     }
-    cfg.pull_policy = n
-        .pull_policy
-        .parse()
-        .map_err(|_| anyhow!("--pull-policy {:?} must be default, always, once or prefer-cached", n.pull_policy))?;
+    cfg.pull_policy = n.pull_policy.parse().map_err(|_| {
+        anyhow!(
+            "--pull-policy {:?} must be default, always, once or prefer-cached",
+            n.pull_policy
+        )
+    })?;
     cfg.reserved_memory_mib = n.reserved_memory;
     cfg.reserved_ports = n.reserved_ports.clone();
     for attr in &n.attributes {
@@ -94,6 +100,13 @@ fn agent_config(server_url: String, state_dir: PathBuf, n: &NodeArgs) -> anyhow:
     cfg.default_stop_timeout = Duration::from_secs(n.stop_timeout);
     cfg.task_cleanup_wait = Duration::from_secs(n.task_cleanup_wait);
     cfg.pids_limit = n.pids_limit;
+    if !n.cgroup_parent.starts_with('/') || n.cgroup_parent.contains("..") {
+        anyhow::bail!(
+            "--cgroup-parent {:?} must be an absolute cgroup path without '..'",
+            n.cgroup_parent
+        );
+    }
+    cfg.cgroup_parent = n.cgroup_parent.trim_end_matches('/').to_string();
     cfg.supervisor_exe = std::env::current_exe().context("could not find the gantry binary")?;
     Ok(cfg)
 }
@@ -147,7 +160,10 @@ async fn wait_for_instance(client: &Client, cluster: &str) -> anyhow::Result<()>
             .call("ListContainerInstances", json!({ "cluster": cluster }))
             .await
         {
-            if out["containerInstanceArns"].as_array().is_some_and(|a| !a.is_empty()) {
+            if out["containerInstanceArns"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+            {
                 return Ok(());
             }
         }
@@ -173,7 +189,10 @@ async fn demo(client: &Client, cluster: &str) -> anyhow::Result<()> {
     });
     client.call("RegisterTaskDefinition", td).await?;
     let out = client
-        .call("RunTask", json!({ "cluster": cluster, "taskDefinition": "demo-web" }))
+        .call(
+            "RunTask",
+            json!({ "cluster": cluster, "taskDefinition": "demo-web" }),
+        )
         .await?;
     let arn = out["tasks"][0]["taskArn"]
         .as_str()
@@ -182,7 +201,10 @@ async fn demo(client: &Client, cluster: &str) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let d = client
-            .call("DescribeTasks", json!({ "cluster": cluster, "tasks": [arn] }))
+            .call(
+                "DescribeTasks",
+                json!({ "cluster": cluster, "tasks": [arn] }),
+            )
             .await?;
         let t = &d["tasks"][0];
         match t["lastStatus"].as_str() {

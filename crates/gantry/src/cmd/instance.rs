@@ -64,7 +64,15 @@ pub async fn run(c: &Client, cmd: InstanceCmd) -> anyhow::Result<()> {
         })
         .collect();
     crate::table::print(
-        &["INSTANCE", "STATUS", "CONNECTED", "CPU FREE/ALL", "MEM FREE/ALL", "RUNNING", "PENDING"],
+        &[
+            "INSTANCE",
+            "STATUS",
+            "CONNECTED",
+            "CPU FREE/ALL",
+            "MEM FREE/ALL",
+            "RUNNING",
+            "PENDING",
+        ],
         &rows,
     );
     Ok(())

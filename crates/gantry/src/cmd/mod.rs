@@ -12,10 +12,19 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "gantry", version, about = "A self-hosted container orchestrator that speaks the Amazon ECS API")]
+#[command(
+    name = "gantry",
+    version,
+    about = "A self-hosted container orchestrator that speaks the Amazon ECS API"
+)]
 pub struct Cli {
     /// The Gantry API endpoint, for the client commands.
-    #[arg(long, global = true, env = "GANTRY_ENDPOINT", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "GANTRY_ENDPOINT",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub endpoint: String,
     #[command(subcommand)]
     pub command: Command,
@@ -71,13 +80,21 @@ pub struct NodeArgs {
     #[arg(long, env = "GANTRY_CLUSTER", default_value = "default")]
     pub cluster: String,
     /// OCI image layout directories searched before any registry (repeatable).
-    #[arg(long = "image-layout", env = "GANTRY_IMAGE_LAYOUTS", value_delimiter = ',')]
+    #[arg(
+        long = "image-layout",
+        env = "GANTRY_IMAGE_LAYOUTS",
+        value_delimiter = ','
+    )]
     pub image_layouts: Vec<PathBuf>,
     /// Registries (host:port) that may be reached over plain HTTP, besides loopback ones.
     #[arg(long = "insecure-registry", value_delimiter = ',')]
     pub insecure_registries: Vec<String>,
     /// Registry credentials as host:port=user:password (repeatable).
-    #[arg(long = "registry-auth", env = "GANTRY_REGISTRY_AUTH", value_delimiter = ',')]
+    #[arg(
+        long = "registry-auth",
+        env = "GANTRY_REGISTRY_AUTH",
+        value_delimiter = ','
+    )]
     pub registry_auth: Vec<String>,
     /// default, always, once or prefer-cached (like ECS_IMAGE_PULL_BEHAVIOR).
     #[arg(long, env = "GANTRY_IMAGE_PULL_BEHAVIOR", default_value = "default")]
@@ -86,7 +103,12 @@ pub struct NodeArgs {
     #[arg(long, env = "GANTRY_RESERVED_MEMORY", default_value = "0")]
     pub reserved_memory: i64,
     /// Host ports no task may use.
-    #[arg(long, env = "GANTRY_RESERVED_PORTS", value_delimiter = ',', default_value = "22,2375,2376,51678,51679")]
+    #[arg(
+        long,
+        env = "GANTRY_RESERVED_PORTS",
+        value_delimiter = ',',
+        default_value = "22,2375,2376,51678,51679"
+    )]
     pub reserved_ports: Vec<u16>,
     /// Custom instance attributes, name=value (repeatable).
     #[arg(long = "attribute", value_delimiter = ',')]
@@ -100,6 +122,9 @@ pub struct NodeArgs {
     /// Default pids limit of a container.
     #[arg(long, env = "GANTRY_TASK_PIDS_LIMIT", default_value = "4096")]
     pub pids_limit: i64,
+    /// The cgroup under which every task gets its own.
+    #[arg(long, env = "GANTRY_CGROUP_PARENT", default_value = "/gantry")]
+    pub cgroup_parent: String,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -66,7 +66,15 @@ fn task_rows(tasks: &Value) -> Vec<Vec<String>> {
         .collect()
 }
 
-const HEADER: &[&str] = &["TASK", "DEFINITION", "LAST", "DESIRED", "INSTANCE", "EXIT CODES", "REASON"];
+const HEADER: &[&str] = &[
+    "TASK",
+    "DEFINITION",
+    "LAST",
+    "DESIRED",
+    "INSTANCE",
+    "EXIT CODES",
+    "REASON",
+];
 
 pub async fn run(c: &Client, cmd: TaskCmd) -> anyhow::Result<()> {
     match cmd {
@@ -76,10 +84,14 @@ pub async fn run(c: &Client, cmd: TaskCmd) -> anyhow::Result<()> {
             count,
             command,
         } => {
-            let mut req = json!({ "cluster": cluster, "taskDefinition": task_definition, "count": count });
+            let mut req =
+                json!({ "cluster": cluster, "taskDefinition": task_definition, "count": count });
             if !command.is_empty() {
                 let td = c
-                    .call("DescribeTaskDefinition", json!({ "taskDefinition": task_definition }))
+                    .call(
+                        "DescribeTaskDefinition",
+                        json!({ "taskDefinition": task_definition }),
+                    )
                     .await?;
                 let overrides: Vec<Value> = td["taskDefinition"]["containerDefinitions"]
                     .as_array()
@@ -114,13 +126,19 @@ pub async fn run(c: &Client, cmd: TaskCmd) -> anyhow::Result<()> {
                 return Ok(());
             }
             let out = c
-                .call("DescribeTasks", json!({ "cluster": cluster, "tasks": arns }))
+                .call(
+                    "DescribeTasks",
+                    json!({ "cluster": cluster, "tasks": arns }),
+                )
                 .await?;
             crate::table::print(HEADER, &task_rows(&out["tasks"]));
         }
         TaskCmd::Describe { tasks, cluster } => {
             let out = c
-                .call("DescribeTasks", json!({ "cluster": cluster, "tasks": tasks }))
+                .call(
+                    "DescribeTasks",
+                    json!({ "cluster": cluster, "tasks": tasks }),
+                )
                 .await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
