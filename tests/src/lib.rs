@@ -30,10 +30,12 @@ pub fn gantry_bin() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"));
-    let bin = target.join("debug").join("gantry");
+    // Benchmarks (built with optimisations) measure the release binary.
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let bin = target.join(profile).join("gantry");
     assert!(
         bin.exists(),
-        "{} does not exist: run `cargo build --bin gantry` first (the README's test command does)",
+        "{} does not exist: run `cargo build --bin gantry` first (with --release for benchmarks; the README's test command builds the debug one)",
         bin.display()
     );
     bin

@@ -42,6 +42,33 @@ pub async fn run(
     cfg: AgentConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
+    start(cfg).await?.run(shutdown).await;
+    Ok(())
+}
+
+/// An agent that has registered with the control plane and not yet opened its session.
+pub struct Registered {
+    cfg: Arc<AgentConfig>,
+    reg: gantry_api::protocol::RegisterResponse,
+    images: ImageStore,
+    network: Arc<KernelNetwork>,
+}
+
+impl Registered {
+    /// The container instance this host registered as.
+    pub fn container_instance_arn(&self) -> &str {
+        &self.reg.container_instance_arn
+    }
+
+    /// Holds the session and runs the task engine until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let (engine, reports) = engine::Engine::new(self.cfg.clone(), self.images, self.network);
+        session::run(self.cfg, self.reg, engine, reports, shutdown).await;
+    }
+}
+
+/// Prepares the state dir and the image store and registers with the control plane.
+pub async fn start(cfg: AgentConfig) -> Result<Registered, AgentError> {
     let dirs = [cfg.state_dir.join("tasks"), cfg.state_dir.join("images")];
     for d in &dirs {
         std::fs::create_dir_all(d).map_err(|source| AgentError::StateDir {
@@ -63,7 +90,10 @@ pub async fn run(
         cluster = %cfg.cluster,
         "gantry agent registered"
     );
-    let (engine, reports) = engine::Engine::new(cfg.clone(), images, network);
-    session::run(cfg, reg, engine, reports, shutdown).await;
-    Ok(())
+    Ok(Registered {
+        cfg,
+        reg,
+        images,
+        network,
+    })
 }

@@ -124,5 +124,11 @@ def opt(v):
 def optstr(v):
     return "None" if v is None else "Some(%s)" % esc(v["shape"])
 
+def format_outputs():
+    import subprocess
+    files = [os.path.join(OUT, f) for f in ("model.rs", "schema.rs", "operations.rs")]
+    subprocess.run(["rustfmt", "--edition", "2021"] + files, check=True)
+
 if __name__ == "__main__":
     main()
+    format_outputs()

@@ -113,8 +113,10 @@ fn agent_config(
 
 pub async fn agent(a: AgentArgs) -> anyhow::Result<()> {
     let cfg = agent_config(a.server.clone(), a.state_dir.join("agent"), &a.node)?;
+    let agent = gantry_agent::start(cfg).await?;
+    tracing::info!(instance = %agent.container_instance_arn(), "gantry agent ready");
     crate::notify::ready();
-    gantry_agent::run(cfg, shutdown_signal()).await?;
+    agent.run(shutdown_signal()).await;
     Ok(())
 }
 
