@@ -113,6 +113,21 @@ pub struct TaskReport {
     pub stop_code: Option<String>,
     #[serde(default)]
     pub stopped_reason: Option<String>,
+    /// Task health (`HEALTHY`, `UNHEALTHY`, `UNKNOWN`), from its essential containers' checks.
+    #[serde(default)]
+    pub health_status: Option<String>,
+    /// The task's own network interface (bridge and awsvpc modes).
+    #[serde(default)]
+    pub network: Option<NetworkReport>,
+}
+
+/// The network interface a task got on its node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkReport {
+    pub private_ipv4_address: String,
+    pub mac_address: String,
+    /// The task subnet the address came from (CIDR), reported as `subnetId`.
+    pub subnet: String,
 }
 
 /// What the agent knows about one container of a task.
@@ -130,6 +145,9 @@ pub struct ContainerReport {
     pub image_digest: Option<String>,
     #[serde(default)]
     pub network_bindings: Vec<NetworkBinding>,
+    /// `HEALTHY`, `UNHEALTHY` or `UNKNOWN` when the container has a health check.
+    #[serde(default)]
+    pub health_status: Option<String>,
 }
 
 #[cfg(test)]
