@@ -54,6 +54,8 @@ pub struct Engine {
 struct State {
     applied_seq: u64,
     tasks: HashMap<String, Entry>,
+    /// Whether task directories left by an earlier agent were checked against the first set.
+    swept: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -96,6 +98,12 @@ impl Engine {
         st.applied_seq = seq;
         let wanted: std::collections::HashSet<String> =
             specs.iter().map(|s| s.task_arn.clone()).collect();
+        if !st.swept {
+            st.swept = true;
+            let ids: std::collections::HashSet<String> =
+                specs.iter().map(|s| s.task_id.clone()).collect();
+            self.sweep_orphans(&ids);
+        }
         for spec in specs {
             let stop = (spec.desired_status == TaskStatus::Stopped).then(|| StopRequest {
                 stop_code: spec.stop_code.clone(),
@@ -160,6 +168,44 @@ impl Engine {
             true
         });
         true
+    }
+
+    /// Stops tasks an earlier agent left running that the server no longer assigns here, and
+    /// removes the directories of tasks that have ended (DESIGN.md §4: the server has given
+    /// them up, so they must not keep running).
+    fn sweep_orphans(&self, wanted_ids: &std::collections::HashSet<String>) {
+        let tasks_dir = self.ctx.cfg.state_dir.join("tasks");
+        let Ok(entries) = std::fs::read_dir(&tasks_dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if wanted_ids.contains(&id) {
+                continue;
+            }
+            let dir = e.path();
+            let ctx = self.ctx.clone();
+            tokio::spawn(async move {
+                let alive = || {
+                    gantry_runtime::client::supervisor_pid(&dir).is_some_and(|s| s.alive)
+                };
+                if alive() {
+                    tracing::warn!(task = %id, "stopping a task the control plane no longer assigns to this instance");
+                    if let Err(e) = gantry_runtime::client::request_stop(&dir) {
+                        tracing::warn!(task = %id, error = %e, "could not stop an orphaned task");
+                    }
+                    while alive() {
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    }
+                }
+                if let Err(e) = ctx.network.teardown(&id) {
+                    tracing::warn!(task = %id, error = %e, "network teardown failed");
+                }
+                // Its logs stay for the usual wait, counted from now.
+                tokio::time::sleep(ctx.cfg.task_cleanup_wait).await;
+                let _ = tokio::fs::remove_dir_all(&dir).await;
+            });
+        }
     }
 
     /// The latest report of every task, for a fresh session.

@@ -456,7 +456,7 @@ async fn adopt(
         if ended {
             break;
         }
-        if gantry_runtime::client::supervisor_pid(task_dir).is_none() {
+        if gantry_runtime::client::supervisor_pid(task_dir).is_none_or(|s| !s.alive) {
             // Read once more: the supervisor may have written its last event and exited.
             if replay(task_dir, known, seen) {
                 break;
