@@ -72,6 +72,9 @@ fn runc_run(dir: &Path, rootfs: &Path, i: usize) -> Result<Duration> {
         memory_reservation: None,
         pids_limit: Some(100),
         cgroups_path: format!("/gantry-bench-runc/{id}"),
+        cap_add: vec![],
+        cap_drop: vec![],
+        privileged: false,
     };
     build_spec(&cfg)?.save(bundle.join("config.json"))?;
     let t0 = Instant::now();

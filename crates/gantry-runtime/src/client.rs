@@ -11,6 +11,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::event::SupervisorEvent;
+use crate::logs::LogRecord;
 use crate::plan::{EVENTS_FILE, PID_FILE};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,12 @@ pub enum ClientError {
         path: std::path::PathBuf,
         line: usize,
         source: serde_json::Error,
+    },
+    #[error("cannot read the logs of container {container} in {dir}: {source}")]
+    Logs {
+        dir: std::path::PathBuf,
+        container: String,
+        source: std::io::Error,
     },
     #[error("cannot signal supervisor pid {pid}: {source}")]
     Signal { pid: i32, source: nix::Error },
@@ -87,6 +94,22 @@ pub fn read_events(task_dir: &Path) -> Result<Vec<SupervisorEvent>, ClientError>
         }
     }
     Ok(events)
+}
+
+/// `container`'s log records in `log_dir` (the task's `logs` directory), oldest first,
+/// across rotated files: those at or after `since` (epoch seconds), then the last `tail`.
+/// For `gantry logs`; no log file yet gives an empty list.
+pub fn read_logs(
+    log_dir: &Path,
+    container: &str,
+    since: Option<f64>,
+    tail: Option<usize>,
+) -> Result<Vec<LogRecord>, ClientError> {
+    crate::logs::read_logs(log_dir, container, since, tail).map_err(|source| ClientError::Logs {
+        dir: log_dir.to_path_buf(),
+        container: container.to_string(),
+        source,
+    })
 }
 
 /// The supervisor's pid from `supervisor.pid`, and whether it is still running.

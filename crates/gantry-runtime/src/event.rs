@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 pub const STOP_ESSENTIAL_EXITED: &str = "EssentialContainerExited";
 pub const STOP_USER_INITIATED: &str = "UserInitiated";
 pub const STOP_FAILED_TO_START: &str = "TaskFailedToStart";
+/// ECS's `reason` for a container whose `Exited` event says `oom_killed`.
+pub const OOM_KILLED_REASON: &str = "OutOfMemoryError: Container killed due to memory usage";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event")]

@@ -4,7 +4,9 @@
 //! - [`plan`] is the task plan the agent writes for the supervisor.
 //! - [`supervisor`] is the per-task supervisor process: the only place that calls
 //!   libcontainer, from a single-threaded process, never from the agent's async runtime.
-//! - [`client`] is what the agent uses to read events and stop a supervisor (plain std).
+//! - [`client`] is what the agent uses to read events and logs and stop a supervisor
+//!   (plain std).
+//! - [`logs`] is the container log format: JSON records, rotated by size.
 //!
 //! This crate must never start a container from a multi-threaded process, and never leave
 //! a cgroup, mount or process behind once a task has ended.
@@ -12,6 +14,7 @@
 pub mod cgroup;
 pub mod client;
 pub mod event;
+pub mod logs;
 pub mod plan;
 pub mod spec;
 pub mod supervisor;

@@ -28,7 +28,24 @@ pub struct TaskPlan {
     pub task_memory: Option<i64>,
     /// In start order.
     pub containers: Vec<ContainerPlan>,
+    /// A container's log file is rotated once it would pass this size.
+    #[serde(default = "default_log_max_bytes")]
+    pub log_max_bytes: u64,
+    /// Log files kept per container, the current one included (Docker's `max-file`).
+    #[serde(default = "default_log_max_files")]
+    pub log_max_files: u32,
 }
+
+fn default_log_max_bytes() -> u64 {
+    crate::logs::DEFAULT_LOG_MAX_BYTES
+}
+
+fn default_log_max_files() -> u32 {
+    crate::logs::DEFAULT_LOG_MAX_FILES
+}
+
+/// Smallest accepted `log_max_bytes`: a few records must fit in a file.
+const MIN_LOG_MAX_BYTES: u64 = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,7 +60,9 @@ pub struct ContainerPlan {
     pub essential: bool,
     /// SIGTERM, then SIGKILL after this many seconds.
     pub stop_timeout_secs: u64,
-    /// stdout and stderr are appended here.
+    /// stdout and stderr are written here as JSON records (`crate::logs`); rotated files
+    /// are `<log_path>.1`, `.2`, ... The agent uses `<log dir>/<name>.log`, which is what
+    /// `client::read_logs` reads.
     pub log_path: PathBuf,
 }
 
@@ -129,6 +148,15 @@ impl TaskPlan {
         if self.task_memory.is_some_and(|m| m <= 0) {
             return bad("task_memory must be positive when set".into());
         }
+        if self.log_max_bytes < MIN_LOG_MAX_BYTES {
+            return bad(format!(
+                "log_max_bytes {} is below the minimum of {MIN_LOG_MAX_BYTES}",
+                self.log_max_bytes
+            ));
+        }
+        if self.log_max_files == 0 {
+            return bad("log_max_files must be at least 1".into());
+        }
         let mut seen = std::collections::HashSet::new();
         for c in &self.containers {
             if !is_safe_id(&c.container_id) {
@@ -181,6 +209,8 @@ mod tests {
                 stop_timeout_secs: 30,
                 log_path: "/l".into(),
             }],
+            log_max_bytes: 1 << 20,
+            log_max_files: 3,
         }
     }
 
@@ -211,6 +241,12 @@ mod tests {
         let mut p = plan();
         p.containers.clear();
         assert!(p.validate().is_err());
+        let mut p = plan();
+        p.log_max_files = 0;
+        assert!(p.validate().is_err());
+        let mut p = plan();
+        p.log_max_bytes = 10;
+        assert!(p.validate().is_err());
     }
 
     #[test]
@@ -221,6 +257,15 @@ mod tests {
         assert_eq!(TaskPlan::load(&dir).expect("load"), plan());
         std::fs::write(dir.join(PLAN_FILE), r#"{"task_id":"t","surprise":1}"#).expect("w");
         assert!(matches!(TaskPlan::load(&dir), Err(PlanError::Parse { .. })));
+        // A plan written before the log settings existed gets the defaults.
+        let mut json = serde_json::to_value(plan()).expect("json");
+        let obj = json.as_object_mut().expect("object");
+        obj.remove("log_max_bytes");
+        obj.remove("log_max_files");
+        std::fs::write(dir.join(PLAN_FILE), json.to_string()).expect("w");
+        let loaded = TaskPlan::load(&dir).expect("load");
+        assert_eq!(loaded.log_max_bytes, crate::logs::DEFAULT_LOG_MAX_BYTES);
+        assert_eq!(loaded.log_max_files, crate::logs::DEFAULT_LOG_MAX_FILES);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -9,6 +9,7 @@ use anyhow::{ensure, Context, Result};
 use common::{exit_code, stop_code, Task};
 use gantry_runtime::client;
 use gantry_runtime::event::SupervisorEvent;
+use gantry_runtime::logs::Stream;
 
 const POLITE: &[&str] = &[
     "sh",
@@ -122,11 +123,10 @@ fn container_sees_env_cwd_and_user() -> Result<()> {
     task.spawn()?;
     let events = task.wait_exit(Duration::from_secs(30))?;
     ensure!(exit_code(&events, "show") == Some(0), "{events:#?}");
-    let log = task.log("show");
-    ensure!(
-        log == "bar baz\n/home/app\n1000\n1000\nerr\n",
-        "log: {log:?}"
-    );
+    let out = task.stdout("show");
+    ensure!(out == "bar baz\n/home/app\n1000\n1000\n", "stdout: {out:?}");
+    let err = task.output("show", Some(Stream::Stderr));
+    ensure!(err == "err\n", "stderr: {err:?}");
     task.assert_clean()
 }
 
@@ -239,7 +239,7 @@ fn workload_starts_with_clean_signal_state() -> Result<()> {
     task.spawn()?;
     let events = task.wait_exit(Duration::from_secs(30))?;
     ensure!(exit_code(&events, "sigs") == Some(0), "{events:#?}");
-    let log = task.log("sigs");
+    let log = task.stdout("sigs");
     let field = |name: &str| {
         log.lines()
             .find_map(|l| l.strip_prefix(name))
@@ -294,7 +294,7 @@ fn readonly_rootfs_bind_mounts_and_hostname() -> Result<()> {
     task.spawn()?;
     let events = task.wait_exit(Duration::from_secs(30))?;
     ensure!(exit_code(&events, "m") == Some(0), "{events:#?}");
-    let log = task.log("m");
+    let log = task.stdout("m");
     ensure!(
         log == "web-1\nrootfs-ro\nfrom host\ndata-ro\nscratch-rw\n",
         "log: {log:?}"

@@ -1,8 +1,6 @@
 //! The default security profile: what Docker gives a container that asks for nothing special.
 
-use std::collections::HashSet;
-
-use oci_spec::runtime::{Capability, LinuxSeccomp, Mount, MountBuilder};
+use oci_spec::runtime::{Capability, Mount, MountBuilder};
 
 use super::SpecError;
 
@@ -48,16 +46,6 @@ pub const READONLY_PATHS: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
-pub fn capabilities() -> HashSet<Capability> {
-    DEFAULT_CAPABILITIES.into_iter().collect()
-}
-
-/// The seccomp profile every container gets. `None` until the default-deny allow list
-/// lands (DESIGN.md §5); this is the one place to plug it in.
-pub fn seccomp_profile() -> Option<LinuxSeccomp> {
-    None
-}
-
 fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount, SpecError> {
     Ok(MountBuilder::default()
         .destination(dest)
@@ -67,8 +55,9 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount,
         .build()?)
 }
 
-/// /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue and a read-only /sys.
-pub fn standard_mounts() -> Result<Vec<Mount>, SpecError> {
+/// /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue and /sys (read-only unless privileged).
+pub fn standard_mounts(privileged: bool) -> Result<Vec<Mount>, SpecError> {
+    let sys_mode = if privileged { "rw" } else { "ro" };
     Ok(vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mount(
@@ -106,7 +95,7 @@ pub fn standard_mounts() -> Result<Vec<Mount>, SpecError> {
             "/sys",
             "sysfs",
             "sysfs",
-            &["nosuid", "noexec", "nodev", "ro"],
+            &["nosuid", "noexec", "nodev", sys_mode],
         )?,
     ])
 }

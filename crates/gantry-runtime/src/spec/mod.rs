@@ -1,7 +1,9 @@
 //! Building the OCI runtime spec (`config.json`) of one container from what the agent knows.
 //! Pure apart from reading the image's /etc/passwd and /etc/group for `user`.
 
+mod capabilities;
 mod defaults;
+mod seccomp;
 mod user;
 
 use std::collections::HashSet;
@@ -15,6 +17,7 @@ use oci_spec::runtime::{
 };
 use serde::{Deserialize, Serialize};
 
+pub use capabilities::ALL_CAPABILITIES;
 pub use defaults::{DEFAULT_CAPABILITIES, DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS};
 pub use user::{resolve_user, ResolvedUser};
 
@@ -71,6 +74,16 @@ pub struct ContainerConfig {
     pub pids_limit: Option<i64>,
     /// e.g. "/gantry/<task_id>/<container_name>": a child of the task cgroup.
     pub cgroups_path: String,
+    /// `linuxParameters.capabilities.add`: "NET_ADMIN", "CAP_NET_ADMIN" or "ALL".
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    /// `linuxParameters.capabilities.drop`, same names; "ALL" starts from none.
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+    /// Every capability, no seccomp, no masked or read-only paths, every device, a
+    /// writable /sys. Only set it where the agent's configuration allows it.
+    #[serde(default)]
+    pub privileged: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +123,8 @@ pub enum SpecError {
     ReservationAboveLimit { reservation: i64, limit: i64 },
     #[error("pids limit {0} must be positive")]
     PidsLimit(i64),
+    #[error("unknown capability {0:?}: use a Linux capability name such as NET_ADMIN (with or without CAP_), or ALL")]
+    UnknownCapability(String),
     #[error("cgroups path {0:?} must be absolute, without '..'")]
     CgroupsPath(String),
     #[error("building the OCI spec: {0}")]
@@ -126,7 +141,7 @@ pub fn build_spec(cfg: &ContainerConfig) -> Result<Spec, SpecError> {
     }
     let user = resolve_user(&cfg.rootfs, cfg.user.as_deref())?;
 
-    let caps = defaults::capabilities();
+    let caps = capabilities::resolve(cfg.privileged, &cfg.cap_add, &cfg.cap_drop)?;
     let process = ProcessBuilder::default()
         .terminal(false)
         .args(args)
@@ -143,7 +158,7 @@ pub fn build_spec(cfg: &ContainerConfig) -> Result<Spec, SpecError> {
             LinuxCapabilitiesBuilder::default()
                 .bounding(caps.clone())
                 .effective(caps.clone())
-                .permitted(caps)
+                .permitted(caps.clone())
                 .inheritable(HashSet::new())
                 .ambient(HashSet::new())
                 .build()?,
@@ -152,16 +167,26 @@ pub fn build_spec(cfg: &ContainerConfig) -> Result<Spec, SpecError> {
         .no_new_privileges(true)
         .build()?;
 
+    let (masked, readonly): (Vec<String>, Vec<String>) = if cfg.privileged {
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            MASKED_PATHS.map(String::from).to_vec(),
+            READONLY_PATHS.map(String::from).to_vec(),
+        )
+    };
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces(&cfg.network)?)
-        .masked_paths(MASKED_PATHS.map(String::from).to_vec())
-        .readonly_paths(READONLY_PATHS.map(String::from).to_vec())
+        .masked_paths(masked)
+        .readonly_paths(readonly)
         .resources(resources(cfg)?)
         .cgroups_path(PathBuf::from(&cfg.cgroups_path))
         .build()?;
-    linux.set_seccomp(defaults::seccomp_profile());
+    if !cfg.privileged {
+        linux.set_seccomp(Some(seccomp::profile(&caps)?));
+    }
 
-    let mut mounts = defaults::standard_mounts()?;
+    let mut mounts = defaults::standard_mounts(cfg.privileged)?;
     mounts.extend(bind_mounts(&cfg.mounts)?);
 
     let mut builder = SpecBuilder::default()
@@ -301,11 +326,12 @@ fn namespaces(network: &NetworkMode) -> Result<Vec<LinuxNamespace>, SpecError> {
 
 fn resources(cfg: &ContainerConfig) -> Result<oci_spec::runtime::LinuxResources, SpecError> {
     // Deny every device node; libcgroups then allows the standard ones (null, zero, tty...).
-    let deny_all = LinuxDeviceCgroupBuilder::default()
-        .allow(false)
+    // Privileged: every device (the nodes themselves are not created in /dev).
+    let devices = LinuxDeviceCgroupBuilder::default()
+        .allow(cfg.privileged)
         .access("rwm")
         .build()?;
-    let mut res = LinuxResourcesBuilder::default().devices(vec![deny_all]);
+    let mut res = LinuxResourcesBuilder::default().devices(vec![devices]);
 
     if let Some(shares) = cfg.cpu_shares {
         if !(2..=MAX_CPU_SHARES).contains(&shares) {

@@ -1,6 +1,8 @@
 use std::collections::HashSet;
 
-use oci_spec::runtime::{Capability, LinuxNamespaceType, PosixRlimitType};
+use oci_spec::runtime::{
+    Capability, LinuxNamespaceType, LinuxSeccomp, LinuxSeccompAction, PosixRlimitType,
+};
 
 use super::*;
 
@@ -38,6 +40,9 @@ fn config() -> ContainerConfig {
         memory_reservation: Some(32 << 20),
         pids_limit: Some(100),
         cgroups_path: "/gantry/t1/web".into(),
+        cap_add: vec![],
+        cap_drop: vec![],
+        privileged: false,
     }
 }
 
@@ -84,7 +89,19 @@ fn defaults_match_docker() {
         .as_ref()
         .expect("ro")
         .contains(&"/proc/sysrq-trigger".to_string()));
-    assert!(linux.seccomp().is_none(), "seccomp lands in a later change");
+    let seccomp = linux.seccomp().as_ref().expect("seccomp");
+    assert_eq!(seccomp.default_action(), LinuxSeccompAction::ScmpActErrno);
+    assert_eq!(seccomp.default_errno_ret(), Some(1));
+    let allowed = allowed_names(seccomp);
+    for name in ["read", "execve", "clone", "socket", "chroot"] {
+        assert!(allowed.contains(name), "{name} not allowed");
+    }
+    for name in ["mount", "unshare", "setns", "reboot", "init_module", "bpf"] {
+        assert!(
+            !allowed.contains(name),
+            "{name} allowed without its capability"
+        );
+    }
     assert_eq!(
         linux.cgroups_path().as_deref(),
         Some(Path::new("/gantry/t1/web"))
@@ -279,4 +296,80 @@ fn rejects_bad_input() {
         }]),
         SpecError::BadMountDestination(_)
     ));
+}
+
+fn allowed_names(seccomp: &LinuxSeccomp) -> HashSet<String> {
+    seccomp
+        .syscalls()
+        .as_ref()
+        .expect("rules")
+        .iter()
+        .filter(|r| r.action() == LinuxSeccompAction::ScmpActAllow)
+        .flat_map(|r| r.names().iter().cloned())
+        .collect()
+}
+
+#[test]
+fn capabilities_bring_their_syscalls() {
+    let mut cfg = config();
+    cfg.cap_add = vec!["CAP_SYS_ADMIN".into(), "net_admin".into()];
+    cfg.cap_drop = vec!["SYS_CHROOT".into()];
+    let spec = build_spec(&cfg).expect("spec");
+    let caps = spec
+        .process()
+        .as_ref()
+        .expect("process")
+        .capabilities()
+        .clone();
+    let effective = caps.expect("caps").effective().clone().expect("effective");
+    assert!(effective.contains(&Capability::SysAdmin) && effective.contains(&Capability::NetAdmin));
+    assert!(!effective.contains(&Capability::SysChroot));
+    let linux = spec.linux().as_ref().expect("linux");
+    let allowed = allowed_names(linux.seccomp().as_ref().expect("seccomp"));
+    assert!(allowed.contains("mount") && allowed.contains("unshare"));
+    assert!(!allowed.contains("chroot"));
+    cfg.cap_add = vec!["FLY".into()];
+    assert!(matches!(
+        build_spec(&cfg),
+        Err(SpecError::UnknownCapability(_))
+    ));
+}
+
+#[test]
+fn privileged_drops_the_sandbox() {
+    let mut cfg = config();
+    cfg.privileged = true;
+    let spec = build_spec(&cfg).expect("spec");
+    let caps = spec
+        .process()
+        .as_ref()
+        .expect("process")
+        .capabilities()
+        .clone();
+    assert!(caps.expect("caps").bounding().clone().expect("b").len() > 30);
+    let linux = spec.linux().as_ref().expect("linux");
+    assert!(linux.seccomp().is_none());
+    assert!(linux.masked_paths().as_ref().is_none_or(|m| m.is_empty()));
+    assert!(linux.readonly_paths().as_ref().is_none_or(|m| m.is_empty()));
+    let devices = linux
+        .resources()
+        .as_ref()
+        .expect("res")
+        .devices()
+        .clone()
+        .expect("dev");
+    assert!(devices.iter().all(|d| d.allow()));
+    let sys = spec
+        .mounts()
+        .as_ref()
+        .expect("mounts")
+        .iter()
+        .find(|m| m.destination() == Path::new("/sys"))
+        .expect("sys")
+        .clone();
+    assert!(sys
+        .options()
+        .as_ref()
+        .expect("opts")
+        .contains(&"rw".to_string()));
 }

@@ -1,6 +1,6 @@
 //! One container through libcontainer: create + start, and delete at the end.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use libcontainer::container::builder::ContainerBuilder;
@@ -12,11 +12,12 @@ use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
+use super::output::ContainerEnds;
 use crate::plan::ContainerPlan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
-    #[error("cannot open log file {path}: {source}")]
+    #[error("cannot open log file {path} or make the output pipes: {source}")]
     Log {
         path: PathBuf,
         source: std::io::Error,
@@ -44,19 +45,14 @@ impl Executor for ContainerExecutor {
     }
 }
 
-/// Creates and starts the container; its init is reparented to us (we are a subreaper)
-/// once libcontainer's intermediate process exits. Returns the init's host pid.
-pub fn start(plan: &ContainerPlan, state_root: &Path) -> Result<Pid, LaunchError> {
-    let log_err = |source| LaunchError::Log {
-        path: plan.log_path.clone(),
-        source,
-    };
-    let stdout = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&plan.log_path)
-        .map_err(log_err)?;
-    let stderr = stdout.try_clone().map_err(log_err)?;
+/// Creates and starts the container with `ends` as its stdout and stderr; its init is
+/// reparented to us (we are a subreaper) once libcontainer's intermediate process exits.
+/// Returns the init's host pid.
+pub fn start(
+    plan: &ContainerPlan,
+    state_root: &Path,
+    ends: ContainerEnds,
+) -> Result<Pid, LaunchError> {
     let stdin = File::open("/dev/null").map_err(LaunchError::DevNull)?;
 
     let mut container = ContainerBuilder::new(plan.container_id.clone(), SyscallType::default())
@@ -64,8 +60,8 @@ pub fn start(plan: &ContainerPlan, state_root: &Path) -> Result<Pid, LaunchError
         .with_root_path(state_root)?
         .with_executor(ContainerExecutor)
         .with_stdin(stdin)
-        .with_stdout(stdout)
-        .with_stderr(stderr)
+        .with_stdout(ends.stdout)
+        .with_stderr(ends.stderr)
         .as_init(&plan.bundle)
         .with_systemd(false)
         .with_detach(true)

@@ -3,8 +3,10 @@
 //! libcontainer, reaps them, runs the stop sequence and cleans up, reporting events.
 
 mod launch;
+mod output;
 mod signals;
 
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,7 @@ use crate::event::{
     STOP_USER_INITIATED,
 };
 use crate::plan::{ContainerPlan, PlanError, TaskPlan, CONTAINERS_STATE_DIR, PID_FILE};
+use output::Output;
 use signals::Signals;
 
 pub use launch::LaunchError;
@@ -58,6 +61,9 @@ struct Slot {
     /// libcontainer state exists and must be deleted at the end.
     created: bool,
     cgroups_path: Option<String>,
+    /// The container's stdout/stderr pipes and log file, from just before it starts until
+    /// both pipes reach EOF.
+    output: Option<Output>,
 }
 
 /// The stop sequence: reverse start order, SIGTERM, then SIGKILL after the timeout.
@@ -74,6 +80,8 @@ struct Supervisor {
     stopping: Option<Stopping>,
     state_root: PathBuf,
     task_cgroup: Option<TaskCgroup>,
+    log_max_bytes: u64,
+    log_max_files: u32,
 }
 
 /// Runs the task in `task_dir` to completion. Returns once every container has exited and
@@ -106,6 +114,7 @@ pub fn run(task_dir: &Path) -> Result<(), SupervisorError> {
                 state: RunState::NotStarted,
                 created: false,
                 cgroups_path: None,
+                output: None,
             })
             .collect(),
         events,
@@ -113,6 +122,8 @@ pub fn run(task_dir: &Path) -> Result<(), SupervisorError> {
         stopping: None,
         state_root,
         task_cgroup: None,
+        log_max_bytes: plan.log_max_bytes,
+        log_max_files: plan.log_max_files,
     };
     match TaskCgroup::create(&plan.cgroup_parent, plan.cpu_quota_us(), plan.task_memory) {
         Ok(cg) => {
@@ -145,13 +156,23 @@ impl Supervisor {
             if let Ok(sigs) = self.signals.drain() {
                 self.on_signals(&sigs);
             }
+            self.drain_output();
             self.reap();
             if self.stopping.is_some() {
                 return;
             }
             let plan = self.slots[i].plan.clone();
             self.slots[i].cgroups_path = launch::cgroups_path(&plan.bundle);
-            match launch::start(&plan, &self.state_root) {
+            let started = Output::open(&plan.log_path, self.log_max_bytes, self.log_max_files)
+                .map_err(|source| LaunchError::Log {
+                    path: plan.log_path.clone(),
+                    source,
+                })
+                .and_then(|(output, ends)| {
+                    self.slots[i].output = Some(output);
+                    launch::start(&plan, &self.state_root, ends)
+                });
+            match started {
                 Ok(pid) => {
                     self.slots[i].state = RunState::Running(pid);
                     self.slots[i].created = true;
@@ -183,14 +204,36 @@ impl Supervisor {
     /// Main loop: until no container runs.
     fn supervise(&mut self) -> Result<(), SupervisorError> {
         loop {
+            self.drain_output();
             self.reap();
             self.drive_stop();
             if !self.any_running() {
                 return Ok(());
             }
             let timeout = self.next_deadline();
-            let sigs = self.signals.wait(timeout).map_err(SupervisorError::Wait)?;
+            let fds: Vec<BorrowedFd<'_>> = self
+                .slots
+                .iter()
+                .filter_map(|s| s.output.as_ref())
+                .flat_map(Output::fds)
+                .collect();
+            let sigs = self
+                .signals
+                .wait(timeout, &fds)
+                .map_err(SupervisorError::Wait)?;
             self.on_signals(&sigs);
+        }
+    }
+
+    /// Moves what the containers wrote into their log files; forgets finished outputs.
+    fn drain_output(&mut self) {
+        for slot in &mut self.slots {
+            if let Some(output) = &mut slot.output {
+                output.drain();
+                if output.is_closed() {
+                    slot.output = None;
+                }
+            }
         }
     }
 
@@ -349,6 +392,24 @@ impl Supervisor {
         }
         // Anything delete missed (e.g. a container whose state was lost) dies here.
         self.reap();
+        // Every writer is dead: the pipes hold the last output, then EOF. A pipe still
+        // open (a writer escaped the container's cgroup) must not hold the task forever.
+        for _ in 0..100 {
+            self.drain_output();
+            if self.slots.iter().all(|s| s.output.is_none()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for slot in &mut self.slots {
+            if let Some(mut output) = slot.output.take() {
+                output.drain();
+                problems.push(format!(
+                    "container {}: output pipe still open after every process ended",
+                    slot.plan.name
+                ));
+            }
+        }
         if let Some(cg) = &self.task_cgroup {
             if let Err(e) = cg.remove() {
                 problems.push(e.to_string());

@@ -1,7 +1,7 @@
 //! Signals as data: SIGCHLD, SIGTERM and SIGINT are blocked and read from a signalfd, so the
 //! supervisor's single thread handles them in its loop instead of in async handlers.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -29,8 +29,13 @@ impl Signals {
         Ok(Self { fd })
     }
 
-    /// Waits up to `timeout` (forever if `None`) and returns every signal that arrived.
-    pub fn wait(&mut self, timeout: Option<Duration>) -> nix::Result<Vec<Signal>> {
+    /// Waits up to `timeout` (forever if `None`) for a signal or for one of `extra` to be
+    /// readable (or hung up), and returns every signal that arrived.
+    pub fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+        extra: &[BorrowedFd<'_>],
+    ) -> nix::Result<Vec<Signal>> {
         let timeout = match timeout {
             None => PollTimeout::NONE,
             Some(d) => {
@@ -38,7 +43,8 @@ impl Signals {
                 PollTimeout::try_from(ms as i32).unwrap_or(PollTimeout::MAX)
             }
         };
-        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        fds.extend(extra.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)));
         match poll(&mut fds, timeout) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e),

@@ -14,12 +14,40 @@ use anyhow::{bail, Context, Result};
 use gantry_runtime::cgroup::{cgroup_dirs, TaskCgroup};
 use gantry_runtime::client;
 use gantry_runtime::event::SupervisorEvent;
+use gantry_runtime::logs::{LogRecord, Stream};
 use gantry_runtime::plan::{ContainerPlan, TaskPlan};
 use gantry_runtime::spec::{build_spec, ContainerConfig, NetworkMode};
 
 pub const SUPERVISOR: &str = env!("CARGO_BIN_EXE_gantry-runtime-supervise");
 const APPLETS: &[&str] = &[
-    "sh", "sleep", "echo", "true", "false", "cat", "id", "pwd", "env", "ls", "hostname", "touch",
+    "sh",
+    "sleep",
+    "echo",
+    "true",
+    "false",
+    "cat",
+    "id",
+    "pwd",
+    "env",
+    "ls",
+    "hostname",
+    "touch",
+    "head",
+    "tr",
+    "seq",
+    "dd",
+    "tail",
+    "wc",
+    "unshare",
+    "mount",
+    "readlink",
+    "sha256sum",
+    "grep",
+    "yes",
+    "ps",
+    "nsenter",
+    "chroot",
+    "mv",
 ];
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -54,6 +82,8 @@ pub struct Task {
     pub containers: Vec<ContainerPlan>,
     pub task_cpu: Option<u64>,
     pub task_memory: Option<i64>,
+    pub log_max_bytes: u64,
+    pub log_max_files: u32,
     pub child: Option<Child>,
     pub stdout_lines: Arc<Mutex<Vec<String>>>,
 }
@@ -76,6 +106,8 @@ impl Task {
             containers: Vec::new(),
             task_cpu: None,
             task_memory: None,
+            log_max_bytes: gantry_runtime::logs::DEFAULT_LOG_MAX_BYTES,
+            log_max_files: gantry_runtime::logs::DEFAULT_LOG_MAX_FILES,
             child: None,
             stdout_lines: Arc::default(),
         })
@@ -110,6 +142,9 @@ impl Task {
             memory_reservation: None,
             pids_limit: Some(100),
             cgroups_path: format!("{}/{name}", self.cgroup_parent()),
+            cap_add: vec![],
+            cap_drop: vec![],
+            privileged: false,
         };
         tweak(&mut cfg);
         let bundle = self.dir.join("bundles").join(name);
@@ -122,7 +157,7 @@ impl Task {
             rootfs_dir: None,
             essential,
             stop_timeout_secs,
-            log_path: self.dir.join(format!("{name}.log")),
+            log_path: gantry_runtime::logs::log_file(&self.log_dir(), name),
         };
         self.containers.push(plan.clone());
         Ok(plan)
@@ -135,16 +170,18 @@ impl Task {
             task_cpu: self.task_cpu,
             task_memory: self.task_memory,
             containers: self.containers.clone(),
+            log_max_bytes: self.log_max_bytes,
+            log_max_files: self.log_max_files,
         }
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.join("logs")
     }
 
     /// Writes the plan and spawns the supervisor; its stdout is collected in the background.
     pub fn spawn(&mut self) -> Result<()> {
-        self.plan().write(&self.dir)?;
-        let mut child = client::supervisor_command(Path::new(SUPERVISOR), &[], &self.dir)
-            .spawn()
-            .context("spawn supervisor")?;
-        let stdout = child.stdout.take().context("no stdout")?;
+        let stdout = self.spawn_child()?.stdout.take().context("no stdout")?;
         let lines = self.stdout_lines.clone();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stdout)
@@ -156,8 +193,22 @@ impl Task {
                 }
             }
         });
-        self.child = Some(child);
         Ok(())
+    }
+
+    /// Like `spawn`, then the "agent" goes away: the read end of the supervisor's stdout
+    /// is closed at once and nobody ever reads its events there.
+    pub fn spawn_without_agent(&mut self) -> Result<()> {
+        drop(self.spawn_child()?.stdout.take());
+        Ok(())
+    }
+
+    fn spawn_child(&mut self) -> Result<&mut Child> {
+        self.plan().write(&self.dir)?;
+        let child = client::supervisor_command(Path::new(SUPERVISOR), &[], &self.dir)
+            .spawn()
+            .context("spawn supervisor")?;
+        Ok(self.child.insert(child))
     }
 
     pub fn events(&self) -> Result<Vec<SupervisorEvent>> {
@@ -223,8 +274,27 @@ impl Task {
         self.events()
     }
 
-    pub fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
+    /// Every log record of container `name`, oldest first.
+    pub fn records(&self, name: &str) -> Result<Vec<LogRecord>> {
+        Ok(client::read_logs(&self.log_dir(), name, None, None)?)
+    }
+
+    /// The text of `name`'s output on `stream` (`None`: both, in the order read).
+    pub fn output(&self, name: &str, stream: Option<Stream>) -> String {
+        let mut text = String::new();
+        for r in self.records(name).unwrap_or_default() {
+            if stream.is_none_or(|s| s == r.stream) {
+                text.push_str(&r.log);
+                if !r.partial {
+                    text.push('\n');
+                }
+            }
+        }
+        text
+    }
+
+    pub fn stdout(&self, name: &str) -> String {
+        self.output(name, Some(Stream::Stdout))
     }
 
     /// Nothing the task owned is left: cgroups in any hierarchy, processes whose root is
