@@ -1,11 +1,12 @@
 //! Placement throughput on a large synthetic cluster: `cargo bench -p gantry-scheduler`.
-//! Prints placements per second for each strategy list (one core, one plan).
+//! Prints placements per second for each strategy list, with and without constraints (one
+//! core, one plan).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hint::black_box;
 use std::time::Instant;
 
-use gantry_scheduler::{place, InstanceView, Strategy, TaskRequest};
+use gantry_scheduler::{place_with, Constraint, InstanceView, Strategy, TaskRequest};
 
 const INSTANCES: usize = 10_000;
 const TASKS: usize = 100_000;
@@ -38,9 +39,21 @@ fn cluster(rng: &mut Lcg) -> Vec<InstanceView> {
                         "zone".into(),
                         format!("us-east-1{}", ["a", "b", "c"][n % 3]),
                     ),
-                    ("ecs.os-type".into(), "linux".into()),
+                    (
+                        "ecs.os-type".into(),
+                        if n % 20 == 0 { "windows" } else { "linux" }.into(),
+                    ),
                 ],
                 task_count: used as u32,
+                agent_connected: true,
+                agent_version: "1.80.0".into(),
+                registered_at: 1_700_000_000.0,
+                task_groups: if used == 0 {
+                    BTreeMap::new()
+                } else {
+                    let group = ["service:web", "service:batch", "family:cron"][n % 3];
+                    BTreeMap::from([(group.to_string(), used as u32)])
+                },
             }
         })
         .collect()
@@ -56,23 +69,35 @@ fn requests(rng: &mut Lcg) -> Vec<TaskRequest> {
             } else {
                 Vec::new()
             },
+            group: "service:web".into(),
         })
         .collect()
 }
 
-fn run(name: &str, instances: &[InstanceView], tasks: &[TaskRequest], strategies: &[Strategy]) {
+fn run(
+    name: &str,
+    instances: &[InstanceView],
+    tasks: &[TaskRequest],
+    strategies: &[Strategy],
+    constraints: &[Constraint],
+) {
+    // `cargo bench -p gantry-scheduler -- <text>` runs only the lists whose name holds it.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    if filter.is_some_and(|f| !name.contains(f.as_str())) {
+        return;
+    }
     // One warm-up, then the best of three.
-    let _ = black_box(place(instances, tasks, strategies, 1));
+    let _ = black_box(place_with(instances, tasks, strategies, constraints, 1));
     let mut best = f64::MAX;
     let mut placed = 0;
     for seed in 0..3 {
         let started = Instant::now();
-        let plan = black_box(place(instances, tasks, strategies, seed));
+        let plan = black_box(place_with(instances, tasks, strategies, constraints, seed));
         best = best.min(started.elapsed().as_secs_f64());
         placed = plan.placements.len();
     }
     println!(
-        "{name:<36} {INSTANCES} instances x {TASKS} tasks: {placed} placed, {:.1} ms, {:.0} placements/s",
+        "{name:<72} {INSTANCES} instances x {TASKS} tasks: {placed} placed, {:.1} ms, {:.0} placements/s",
         best * 1e3,
         TASKS as f64 / best
     );
@@ -84,25 +109,77 @@ fn main() {
     let tasks = requests(&mut rng);
     let binpack = |f: &str| Strategy::Binpack { field: f.into() };
     let spread = |f: &str| Strategy::Spread { field: f.into() };
-    run("binpack(memory)", &instances, &tasks, &[binpack("memory")]);
+    let member_of = |e: &str| match Constraint::member_of(e) {
+        Ok(c) => c,
+        Err(err) => panic!("{e}: {err}"),
+    };
+    let zone_memory = [spread("attribute:zone"), binpack("memory")];
+    run(
+        "binpack(memory)",
+        &instances,
+        &tasks,
+        &[binpack("memory")],
+        &[],
+    );
     run(
         "spread(attribute:zone)+binpack(memory)",
         &instances,
         &tasks,
-        &[spread("attribute:zone"), binpack("memory")],
+        &zone_memory,
+        &[],
     );
-    run("binpack(cpu)", &instances, &tasks, &[binpack("cpu")]);
+    run("binpack(cpu)", &instances, &tasks, &[binpack("cpu")], &[]);
     run(
         "spread(instanceId)",
         &instances,
         &tasks,
         &[spread("instanceId")],
+        &[],
     );
     run(
         "spread(attribute:zone)+spread(instanceId)",
         &instances,
         &tasks,
         &[spread("attribute:zone"), spread("instanceId")],
+        &[],
     );
-    run("random", &instances, &tasks, &[]);
+    run("random", &instances, &tasks, &[], &[]);
+    run(
+        "spread(attribute:zone)+binpack(memory) memberOf(ecs.os-type == linux)",
+        &instances,
+        &tasks,
+        &zone_memory,
+        &[member_of("attribute:ecs.os-type == linux")],
+    );
+    run(
+        "spread(attribute:zone)+binpack(memory) memberOf(os, zone, !task:group)",
+        &instances,
+        &tasks,
+        &zone_memory,
+        &[member_of(
+            "attribute:ecs.os-type == linux && attribute:zone in [us-east-1a, us-east-1b] \
+             && !(task:group == service:batch)",
+        )],
+    );
+    run(
+        "binpack(memory) memberOf(runningTasksCount < 8)",
+        &instances,
+        &tasks,
+        &[binpack("memory")],
+        &[member_of("runningTasksCount < 8")],
+    );
+    run(
+        "spread(attribute:zone)+binpack(memory) distinctInstance",
+        &instances,
+        &tasks,
+        &zone_memory,
+        &[Constraint::DistinctInstance],
+    );
+    run(
+        "random memberOf(ecs.os-type == linux)",
+        &instances,
+        &tasks,
+        &[],
+        &[member_of("attribute:ecs.os-type == linux")],
+    );
 }

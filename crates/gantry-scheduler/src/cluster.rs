@@ -2,11 +2,13 @@
 
 use std::collections::HashMap;
 
+use crate::constraint::{existing_in_group, single_group, Constraints, Violation};
 use crate::{InstanceView, TaskRequest};
 
 /// Why an instance cannot take a request, in the order the checks run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reason {
+    Constraint(Violation),
     Cpu,
     Memory,
     Ports,
@@ -16,6 +18,12 @@ pub(crate) enum Reason {
 impl Reason {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
+            Reason::Constraint(Violation::MemberOf(_)) => {
+                "MemberOf placement constraint unsatisfied."
+            }
+            Reason::Constraint(Violation::DistinctInstance) => {
+                "DistinctInstance placement constraint unsatisfied."
+            }
             Reason::Cpu => "RESOURCE:CPU",
             Reason::Memory => "RESOURCE:MEMORY",
             Reason::Ports => "RESOURCE:PORTS",
@@ -33,12 +41,14 @@ pub(crate) struct Grouping {
 }
 
 impl Grouping {
-    fn new(instances: &[InstanceView], attribute: &str) -> Grouping {
+    /// `counts[i]`: the tasks on instance `i` that spread counts.
+    fn new(instances: &[InstanceView], counts: &[i64], attribute: &str) -> Grouping {
         let mut index: HashMap<Option<&str>, u32> = HashMap::new();
         let mut tasks = Vec::new();
         let of = instances
             .iter()
-            .map(|inst| {
+            .zip(counts)
+            .map(|(inst, &count)| {
                 let value = inst
                     .attributes
                     .iter()
@@ -50,7 +60,7 @@ impl Grouping {
                     tasks.push(0);
                 }
                 // Tasks on every instance count, schedulable or not: they are in that group.
-                tasks[g as usize] += i64::from(inst.task_count);
+                tasks[g as usize] += count;
                 g
             })
             .collect();
@@ -74,21 +84,36 @@ pub(crate) struct Cluster<'a> {
     /// The seeded shuffle of the instances: `rank[i]` breaks every tie.
     pub(crate) rank: Vec<u32>,
     pub(crate) groupings: Vec<Grouping>,
+    pub(crate) constraints: Option<Constraints<'a>>,
 }
 
 impl<'a> Cluster<'a> {
-    pub(crate) fn new(instances: &'a [InstanceView], rank: Vec<u32>, attributes: &[&str]) -> Self {
+    /// Spread counts the tasks of the requests' group when they share one (ECS spreads a
+    /// service over its own tasks, a standalone task over its group's), otherwise every task.
+    pub(crate) fn new(
+        instances: &'a [InstanceView],
+        rank: Vec<u32>,
+        attributes: &[&str],
+        requests: &'a [TaskRequest],
+        constraints: Option<Constraints<'a>>,
+    ) -> Self {
+        let group = single_group(requests).unwrap_or_default();
+        let tasks: Vec<i64> = instances
+            .iter()
+            .map(|i| i64::from(existing_in_group(i, group)))
+            .collect();
         Cluster {
             instances,
             cpu: instances.iter().map(|i| i.remaining_cpu).collect(),
             memory: instances.iter().map(|i| i.remaining_memory).collect(),
-            tasks: instances.iter().map(|i| i64::from(i.task_count)).collect(),
             added_ports: vec![Vec::new(); instances.len()],
             rank,
             groupings: attributes
                 .iter()
-                .map(|a| Grouping::new(instances, a))
+                .map(|a| Grouping::new(instances, &tasks, a))
                 .collect(),
+            tasks,
+            constraints,
         }
     }
 
@@ -102,6 +127,10 @@ impl<'a> Cluster<'a> {
 
     /// The first check instance `i` fails for `req`, if any.
     pub(crate) fn check(&self, i: usize, req: &TaskRequest) -> Result<(), Reason> {
+        if let Some(c) = &self.constraints {
+            c.check(i, &self.instances[i], req)
+                .map_err(Reason::Constraint)?;
+        }
         if self.cpu[i] < req.cpu {
             return Err(Reason::Cpu);
         }
@@ -126,8 +155,18 @@ impl<'a> Cluster<'a> {
         self.instances[i].schedulable && self.check(i, req).is_ok()
     }
 
-    /// Takes `req`'s resources from instance `i`.
-    pub(crate) fn commit(&mut self, i: usize, req: &TaskRequest) {
+    /// No request left in the plan can go to instance `i` because of a constraint.
+    pub(crate) fn retired(&self, i: usize) -> bool {
+        self.constraints
+            .as_ref()
+            .is_some_and(|c| c.retired(i, &self.instances[i]))
+    }
+
+    /// Takes request `j`'s resources from instance `i`.
+    pub(crate) fn commit(&mut self, i: usize, j: usize, req: &TaskRequest) {
+        if let Some(c) = &mut self.constraints {
+            c.commit(i, &self.instances[i], j);
+        }
         self.cpu[i] = self.cpu[i].saturating_sub(req.cpu);
         self.memory[i] = self.memory[i].saturating_sub(req.memory);
         self.tasks[i] += 1;
@@ -137,32 +176,113 @@ impl<'a> Cluster<'a> {
         }
     }
 
-    /// Why `req` fits nowhere: `MISSING` without any schedulable instance, otherwise the
-    /// check that excluded the most schedulable instances (each instance counted once, for
-    /// the first check it fails: cpu, then memory, then ports; ties go to that same order).
-    /// ECS lists a reason per instance; one reason per task is what `RunTask` failures carry,
-    /// and the most common one is what an operator should act on.
-    pub(crate) fn failure_reason(&self, req: &TaskRequest) -> Reason {
-        let mut counts = [0usize; 3];
+    /// Why `req` fits nowhere, and the detail for a person. The reason is `MISSING` without
+    /// any schedulable instance, otherwise the check that excluded the most schedulable
+    /// instances (each instance counted once, for the first check it fails: constraints,
+    /// cpu, memory, ports; ties go to that same order). ECS lists a reason per instance; one
+    /// reason per task is what `RunTask` failures carry, and the most common one is what an
+    /// operator should act on. The detail counts every check.
+    pub(crate) fn failure_reason(&self, req: &TaskRequest) -> (Reason, String) {
+        // (reason, instances it excluded), in check order.
+        let mut counts: Vec<(Reason, usize)> = Vec::new();
+        let mut unschedulable = 0;
         for i in 0..self.len() {
             if !self.schedulable(i) {
+                unschedulable += 1;
                 continue;
             }
-            match self.check(i, req) {
-                Err(Reason::Cpu) => counts[0] += 1,
-                Err(Reason::Memory) => counts[1] += 1,
-                Err(Reason::Ports) => counts[2] += 1,
-                Err(Reason::Missing) | Ok(()) => {}
+            if let Err(reason) = self.check(i, req) {
+                match counts.iter_mut().find(|(r, _)| *r == reason) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((reason, 1)),
+                }
             }
         }
-        let reasons = [Reason::Cpu, Reason::Memory, Reason::Ports];
-        let mut best: Option<(usize, Reason)> = None;
-        for (count, reason) in counts.into_iter().zip(reasons) {
-            if count > 0 && best.is_none_or(|(c, _)| count > c) {
-                best = Some((count, reason));
+        counts.sort_by_key(|(r, _)| order(*r));
+        // Every memberOf counts toward the one reason ECS has for them.
+        let mut totals: Vec<(Reason, usize)> = Vec::new();
+        for &(reason, n) in &counts {
+            let reason = match reason {
+                Reason::Constraint(Violation::MemberOf(_)) => {
+                    Reason::Constraint(Violation::MemberOf(0))
+                }
+                r => r,
+            };
+            match totals.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, t)) => *t += n,
+                None => totals.push((reason, n)),
             }
         }
-        best.map_or(Reason::Missing, |(_, r)| r)
+        let mut best: Option<(Reason, usize)> = None;
+        for &(reason, count) in &totals {
+            if best.is_none_or(|(_, c)| count > c) {
+                best = Some((reason, count));
+            }
+        }
+        let reason = best.map_or(Reason::Missing, |(r, _)| r);
+        (reason, self.detail(req, &counts, unschedulable))
+    }
+
+    fn detail(
+        &self,
+        req: &TaskRequest,
+        counts: &[(Reason, usize)],
+        unschedulable: usize,
+    ) -> String {
+        if self.len() == 0 {
+            return "The cluster has no container instances.".to_string();
+        }
+        let mut out = format!(
+            "No container instance met all of the task's requirements ({} instances",
+            self.len()
+        );
+        let mut parts = Vec::new();
+        if unschedulable > 0 {
+            parts.push(format!("{unschedulable} not ACTIVE with a connected agent"));
+        }
+        for &(reason, n) in counts {
+            parts.push(match reason {
+                Reason::Constraint(Violation::MemberOf(k)) => {
+                    let expr = self
+                        .constraints
+                        .as_ref()
+                        .and_then(|c| c.member_of(k))
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    format!("{n} outside memberOf({expr})")
+                }
+                Reason::Constraint(Violation::DistinctInstance) => format!(
+                    "{n} already running a task of group {} (distinctInstance)",
+                    if req.group.is_empty() {
+                        "(none)"
+                    } else {
+                        &req.group
+                    }
+                ),
+                Reason::Cpu => format!("{n} with less than {} CPU units left", req.cpu),
+                Reason::Memory => format!("{n} with less than {} MiB of memory left", req.memory),
+                Reason::Ports => format!("{n} with a port of {:?} in use", req.ports),
+                Reason::Missing => continue,
+            });
+        }
+        if !parts.is_empty() {
+            out.push_str(": ");
+            out.push_str(&parts.join(", "));
+        }
+        out.push_str(").");
+        out
+    }
+}
+
+/// Where a reason's check runs, for sorting counts.
+fn order(reason: Reason) -> (u8, u32) {
+    match reason {
+        Reason::Constraint(Violation::MemberOf(k)) => (0, k),
+        Reason::Constraint(Violation::DistinctInstance) => (1, 0),
+        Reason::Cpu => (2, 0),
+        Reason::Memory => (3, 0),
+        Reason::Ports => (4, 0),
+        Reason::Missing => (5, 0),
     }
 }
 

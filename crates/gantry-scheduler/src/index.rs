@@ -67,7 +67,7 @@ impl Index {
             walk: Vec::new(),
         };
         for i in 0..cluster.len() {
-            if cluster.schedulable(i) && index.alive(cluster, i, 0) {
+            if cluster.schedulable(i) && index.alive(cluster, i, 0) && !cluster.retired(i) {
                 let part = index.part_of(cluster, i);
                 let entry = index.entry(cluster, i);
                 index.parts[part].insert(entry);
@@ -195,8 +195,10 @@ impl Chooser for Index {
         let old = self.entry(cluster, i);
         let old_tasks = self.group_tasks(cluster, part);
         self.parts[part].remove(&old);
-        cluster.commit(i, req);
-        if self.alive(cluster, i, j + 1) {
+        cluster.commit(i, j, req);
+        // Constraints change only here, on the instance that took the task: one it now
+        // breaks for good leaves the index (see `crate::constraint`).
+        if self.alive(cluster, i, j + 1) && !cluster.retired(i) {
             let entry = self.entry(cluster, i);
             self.parts[part].insert(entry);
         }

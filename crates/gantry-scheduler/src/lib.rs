@@ -1,11 +1,12 @@
 //! Task placement as a pure function: `(cluster snapshot, requests, seed) -> plan`.
 //! Feasibility (resources, ports, status, launch type) then ranking by the strategies in
 //! order. No I/O and no clock here: the caller commits the plan and re-checks each instance.
+//! Also the cluster query language ([`query`]) that `memberOf` constraints are written in.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One instance as the scheduler sees it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct InstanceView {
     pub id: String,
     /// ACTIVE instances with a connected agent take tasks; anything else does not.
@@ -14,19 +15,51 @@ pub struct InstanceView {
     pub remaining_memory: i64,
     /// Host ports in use or reserved.
     pub used_ports: BTreeSet<u16>,
-    /// Attributes, for spread by attribute.
+    /// Attributes (an attribute set without a value has the value `""`), for spread by
+    /// attribute and `attribute:<name>` in queries.
     pub attributes: Vec<(String, String)>,
-    /// Tasks already on the instance, for spread.
+    /// Tasks already on the instance: `spread` when requests carry no group, and
+    /// `runningTasksCount` in queries.
     pub task_count: u32,
+    /// For `agentConnected` in queries (`schedulable` already requires a connected agent).
+    pub agent_connected: bool,
+    /// For `agentVersion` in queries; empty when unknown.
+    pub agent_version: String,
+    /// Registration time in unix seconds, for `registeredAt` in queries.
+    pub registered_at: f64,
+    /// Tasks already on the instance by task group (`service:web`, `family:nginx`): for
+    /// `spread` and `distinctInstance`, which count tasks of the request's group, and for
+    /// `task:group` in queries.
+    pub task_groups: BTreeMap<String, u32>,
 }
 
 /// What one task needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskRequest {
     pub cpu: i64,
     pub memory: i64,
     /// Static host ports the task binds (tcp and udp counted alike).
     pub ports: Vec<u16>,
+    /// The task group: RunTask's `group` (default `family:<family>`), or `service:<name>`.
+    /// Empty means none: spread then counts every task on an instance.
+    pub group: String,
+}
+
+/// A placement constraint. All constraints given to [`place_with`] must hold (ECS combines
+/// the task definition's and the call's that way).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Constraint {
+    /// No two tasks of one group on an instance, counting the tasks already there.
+    DistinctInstance,
+    /// Only instances the expression selects.
+    MemberOf(query::Expr),
+}
+
+impl Constraint {
+    /// `memberOf` with `expression` parsed.
+    pub fn member_of(expression: &str) -> Result<Constraint, query::ParseError> {
+        query::parse(expression).map(Constraint::MemberOf)
+    }
 }
 
 /// A placement strategy, applied in order (the first one dominates, the next breaks ties).
@@ -43,12 +76,15 @@ pub enum Strategy {
     },
 }
 
-/// Why a task could not be placed, in ECS's words (`RESOURCE:CPU`, `RESOURCE:MEMORY`,
-/// `RESOURCE:PORTS`, `MISSING` for no usable instance).
+/// Why a task could not be placed, in ECS's words: `RESOURCE:CPU`, `RESOURCE:MEMORY`,
+/// `RESOURCE:PORTS`, `MemberOf placement constraint unsatisfied.`, `DistinctInstance
+/// placement constraint unsatisfied.`, or `MISSING` for no usable instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub request: usize,
     pub reason: String,
+    /// For a person: how many instances each check excluded.
+    pub detail: String,
 }
 
 /// The outcome: `placements[i] = (request index, instance id)`.
@@ -59,13 +95,17 @@ pub struct Plan {
 }
 
 mod cluster;
+mod constraint;
 mod index;
 mod keys;
 mod linear;
 mod place;
+pub mod query;
 mod random;
 
-pub use place::place;
+pub use place::{place, place_with};
 
+#[cfg(test)]
+mod constraint_tests;
 #[cfg(test)]
 mod tests;

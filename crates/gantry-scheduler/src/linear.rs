@@ -45,7 +45,7 @@ impl Chooser for Linear {
         best.map(|(_, i)| i)
     }
 
-    fn commit(&mut self, cluster: &mut Cluster<'_>, i: usize, _j: usize, req: &TaskRequest) {
-        cluster.commit(i, req);
+    fn commit(&mut self, cluster: &mut Cluster<'_>, i: usize, j: usize, req: &TaskRequest) {
+        cluster.commit(i, j, req);
     }
 }

@@ -6,11 +6,12 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use crate::cluster::{Cluster, Reason};
+use crate::constraint::Constraints;
 use crate::index::Index;
 use crate::keys::{ranking, Ranking};
 use crate::linear::Linear;
 use crate::random::RandomChooser;
-use crate::{Failure, InstanceView, Plan, Strategy, TaskRequest};
+use crate::{Constraint, Failure, InstanceView, Plan, Strategy, TaskRequest};
 
 /// Picks an instance for each request, in order.
 pub(crate) trait Chooser {
@@ -20,28 +21,46 @@ pub(crate) trait Chooser {
     fn commit(&mut self, cluster: &mut Cluster<'_>, i: usize, j: usize, req: &TaskRequest);
 }
 
-/// Places `requests` on `instances`, in request order.
-///
-/// An instance fits a request when it is schedulable, has at least the request's cpu and
-/// memory left, and none of the request's ports is in use. Among the instances that fit, the
-/// strategies pick, in order, as lexicographic keys: `binpack(cpu|memory)` prefers the least
-/// remaining resource, `spread(instanceId|host)` the instance with the fewest tasks,
-/// `spread(attribute:<name>)` an instance in the value group with the fewest tasks (instances
-/// without the attribute form one group), `random` a uniformly random instance. Remaining ties
-/// go by a shuffle of the instances seeded with `seed`; an empty list means `random`. See
-/// [`crate::keys`] for how odd strategy lists are read.
-///
-/// A request that fits nowhere gets a [`Failure`]: `MISSING` when no instance is
-/// schedulable, otherwise `RESOURCE:CPU`, `RESOURCE:MEMORY` or `RESOURCE:PORTS`, whichever
-/// check excluded the most instances (see `Cluster::failure_reason`).
-///
-/// Pure: the same arguments give the same plan.
+/// Places `requests` on `instances`, in request order, without constraints: see
+/// [`place_with`].
 pub fn place(
     instances: &[InstanceView],
     requests: &[TaskRequest],
     strategies: &[Strategy],
     seed: u64,
 ) -> Plan {
+    place_with(instances, requests, strategies, &[], seed)
+}
+
+/// Places `requests` on `instances`, in request order.
+///
+/// An instance fits a request when it is schedulable, satisfies every constraint (each
+/// `memberOf` expression selects it; with `distinctInstance`, it runs no task of the request's
+/// group, counting the tasks this plan placed), has at least the request's cpu and memory left,
+/// and none of the request's ports is in use. Among the instances that fit, the
+/// strategies pick, in order, as lexicographic keys: `binpack(cpu|memory)` prefers the least
+/// remaining resource, `spread(instanceId|host)` the instance with the fewest tasks,
+/// `spread(attribute:<name>)` an instance in the value group with the fewest tasks (instances
+/// without the attribute form one group; tasks are counted in the requests' group when they
+/// share one, see [`TaskRequest::group`]), `random` a uniformly random instance. Remaining ties
+/// go by a shuffle of the instances seeded with `seed`; an empty list means `random`. See
+/// [`crate::keys`] for how odd strategy lists are read.
+///
+/// A request that fits nowhere gets a [`Failure`]: `MISSING` when no instance is
+/// schedulable, otherwise `MemberOf placement constraint unsatisfied.`, `DistinctInstance
+/// placement constraint unsatisfied.`, `RESOURCE:CPU`, `RESOURCE:MEMORY` or `RESOURCE:PORTS`,
+/// whichever check excluded the most instances, with a detail that counts them all (see
+/// `Cluster::failure_reason`).
+///
+/// Pure: the same arguments give the same plan.
+pub fn place_with(
+    instances: &[InstanceView],
+    requests: &[TaskRequest],
+    strategies: &[Strategy],
+    constraints: &[Constraint],
+    seed: u64,
+) -> Plan {
+    let constraints = || Constraints::new(instances, requests, constraints);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut order: Vec<u32> = (0..u32::try_from(instances.len()).unwrap_or(u32::MAX)).collect();
     order.shuffle(&mut rng);
@@ -51,12 +70,12 @@ pub fn place(
     }
     match ranking(strategies) {
         Ranking::Random => {
-            let mut cluster = Cluster::new(instances, rank, &[]);
+            let mut cluster = Cluster::new(instances, rank, &[], requests, constraints());
             let chooser = RandomChooser::new(&cluster, requests, rng);
             drive(&mut cluster, requests, chooser)
         }
         Ranking::Keys { keys, attributes } => {
-            let mut cluster = Cluster::new(instances, rank, &attributes);
+            let mut cluster = Cluster::new(instances, rank, &attributes, requests, constraints());
             if attributes.len() <= 1 {
                 let chooser = Index::new(&cluster, keys, requests);
                 drive(&mut cluster, requests, chooser)
@@ -74,6 +93,7 @@ pub(crate) fn place_linear(
     instances: &[InstanceView],
     requests: &[TaskRequest],
     strategies: &[Strategy],
+    constraints: &[Constraint],
     seed: u64,
 ) -> Plan {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -84,9 +104,10 @@ pub(crate) fn place_linear(
         rank[i as usize] = position;
     }
     match ranking(strategies) {
-        Ranking::Random => place(instances, requests, strategies, seed),
+        Ranking::Random => place_with(instances, requests, strategies, constraints, seed),
         Ranking::Keys { keys, attributes } => {
-            let mut cluster = Cluster::new(instances, rank, &attributes);
+            let constraints = Constraints::new(instances, requests, constraints);
+            let mut cluster = Cluster::new(instances, rank, &attributes, requests, constraints);
             drive(&mut cluster, requests, Linear::new(keys))
         }
     }
@@ -97,12 +118,13 @@ fn drive(cluster: &mut Cluster<'_>, requests: &[TaskRequest], mut chooser: impl 
     // Requests that failed since the last placement: nothing changed, so an identical
     // request fails the same way without another scan (a full cluster otherwise costs a
     // scan per remaining task).
-    let mut failed: Vec<(&TaskRequest, Reason)> = Vec::new();
+    let mut failed: Vec<(&TaskRequest, Reason, String)> = Vec::new();
     for (j, req) in requests.iter().enumerate() {
-        if let Some((_, reason)) = failed.iter().find(|(f, _)| *f == req) {
+        if let Some((_, reason, detail)) = failed.iter().find(|(f, _, _)| *f == req) {
             plan.failures.push(Failure {
                 request: j,
                 reason: reason.as_str().to_string(),
+                detail: detail.clone(),
             });
             continue;
         }
@@ -113,14 +135,15 @@ fn drive(cluster: &mut Cluster<'_>, requests: &[TaskRequest], mut chooser: impl 
                 failed.clear();
             }
             None => {
-                let reason = cluster.failure_reason(req);
-                if failed.len() < 32 {
-                    failed.push((req, reason));
-                }
+                let (reason, detail) = cluster.failure_reason(req);
                 plan.failures.push(Failure {
                     request: j,
                     reason: reason.as_str().to_string(),
+                    detail: detail.clone(),
                 });
+                if failed.len() < 32 {
+                    failed.push((req, reason, detail));
+                }
             }
         }
     }

@@ -27,7 +27,7 @@ impl RandomChooser {
         RandomChooser {
             rng,
             alive: (0..cluster.len())
-                .filter(|&i| cluster.schedulable(i))
+                .filter(|&i| cluster.schedulable(i) && !cluster.retired(i))
                 .filter_map(|i| u32::try_from(i).ok())
                 .collect(),
             feasible: Vec::new(),
@@ -40,7 +40,9 @@ impl RandomChooser {
 impl Chooser for RandomChooser {
     fn choose(&mut self, cluster: &Cluster<'_>, j: usize, req: &TaskRequest) -> Option<usize> {
         let (min_cpu, min_memory) = (self.min_cpu[j], self.min_memory[j]);
-        let dead = |i: usize| cluster.cpu[i] < min_cpu || cluster.memory[i] < min_memory;
+        let dead = |i: usize| {
+            cluster.cpu[i] < min_cpu || cluster.memory[i] < min_memory || cluster.retired(i)
+        };
         // Each draw is uniform over a set holding every instance that fits, so the first
         // accepted draw is uniform over those that fit.
         for _ in 0..TRIES {
@@ -70,7 +72,7 @@ impl Chooser for RandomChooser {
         Some(self.feasible[pick] as usize)
     }
 
-    fn commit(&mut self, cluster: &mut Cluster<'_>, i: usize, _j: usize, req: &TaskRequest) {
-        cluster.commit(i, req);
+    fn commit(&mut self, cluster: &mut Cluster<'_>, i: usize, j: usize, req: &TaskRequest) {
+        cluster.commit(i, j, req);
     }
 }

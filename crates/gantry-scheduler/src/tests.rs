@@ -14,9 +14,7 @@ fn inst(id: &str, cpu: i64, memory: i64) -> InstanceView {
         schedulable: true,
         remaining_cpu: cpu,
         remaining_memory: memory,
-        used_ports: BTreeSet::new(),
-        attributes: Vec::new(),
-        task_count: 0,
+        ..InstanceView::default()
     }
 }
 
@@ -30,7 +28,7 @@ fn req(cpu: i64, memory: i64) -> TaskRequest {
     TaskRequest {
         cpu,
         memory,
-        ports: Vec::new(),
+        ..TaskRequest::default()
     }
 }
 
@@ -159,7 +157,7 @@ fn spread_over_two_attributes_uses_both() {
     assert_eq!(all, ["1", "2", "3", "4"]);
     assert_eq!(
         plan,
-        place_linear(&instances, &vec![req(1, 1); 4], &strategies, 5)
+        place_linear(&instances, &vec![req(1, 1); 4], &strategies, &[], 5)
     );
 }
 
@@ -171,11 +169,13 @@ fn ports_are_never_used_twice() {
         cpu: 1,
         memory: 1,
         ports: vec![80],
+        ..TaskRequest::default()
     };
     let tls = TaskRequest {
         cpu: 1,
         memory: 1,
         ports: vec![443],
+        ..TaskRequest::default()
     };
     let plan = place(
         &instances,
@@ -280,6 +280,7 @@ fn arb_instance(n: usize) -> impl proptest::strategy::Strategy<Value = InstanceV
                     used_ports,
                     attributes,
                     task_count,
+                    ..InstanceView::default()
                 }
             },
         )
@@ -293,7 +294,12 @@ fn arb_request() -> impl proptest::strategy::Strategy<Value = TaskRequest> {
     (0i64..800, 0i64..800, prop::collection::vec(80u16..84, 0..2)).prop_map(
         |(cpu, memory, mut ports)| {
             ports.dedup();
-            TaskRequest { cpu, memory, ports }
+            TaskRequest {
+                cpu,
+                memory,
+                ports,
+                ..TaskRequest::default()
+            }
         },
     )
 }
@@ -405,7 +411,7 @@ proptest! {
     ) {
         prop_assert_eq!(
             place(&instances, &requests, &strategies, seed),
-            place_linear(&instances, &requests, &strategies, seed)
+            place_linear(&instances, &requests, &strategies, &[], seed)
         );
     }
 }
