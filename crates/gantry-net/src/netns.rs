@@ -10,58 +10,51 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 
-use crate::{netns_path, Attachment, Mode, NetError, TaskNetwork};
+use crate::NetError;
 
-/// The real kernel implementation.
-#[derive(Debug, Clone)]
-pub struct KernelNetwork {
-    run_dir: PathBuf,
+/// Where the namespace of a task is pinned under `run_dir`.
+pub fn netns_path(run_dir: &Path, task_id: &str) -> PathBuf {
+    run_dir.join("netns").join(task_id)
 }
 
-impl KernelNetwork {
-    /// Namespaces are pinned under `run_dir/netns/`.
-    pub fn new(run_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            run_dir: run_dir.into(),
-        }
+/// The task ids with a namespace pinned under `run_dir`.
+pub(crate) fn pinned(run_dir: &Path) -> io::Result<Vec<String>> {
+    match fs::read_dir(run_dir.join("netns")) {
+        Ok(dir) => Ok(dir
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
     }
 }
 
-impl TaskNetwork for KernelNetwork {
-    fn setup(&self, task_id: &str, mode: Mode) -> Result<Attachment, NetError> {
-        match mode {
-            Mode::Host => Ok(Attachment::Host),
-            Mode::None => {
-                let path = netns_path(&self.run_dir, task_id);
-                create_pinned(&path, task_id)?;
-                Ok(Attachment::Namespace(path))
-            }
+/// Unpins and removes the namespace file; fine if it is gone. The namespace itself dies
+/// with its last user (the task's containers are gone by then), taking `eth0` with it.
+pub(crate) fn remove_pinned(path: &Path) -> Result<(), NetError> {
+    if !path.exists() {
+        return Ok(());
+    }
+    match umount2(path, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => {
+            return Err(NetError::Remove {
+                path: path.to_path_buf(),
+                source: e.into(),
+            })
         }
     }
-
-    fn teardown(&self, task_id: &str) -> Result<(), NetError> {
-        let path = netns_path(&self.run_dir, task_id);
-        if !path.exists() {
-            return Ok(());
-        }
-        match umount2(&path, MntFlags::MNT_DETACH) {
-            Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
-            Err(e) => {
-                return Err(NetError::Remove {
-                    path,
-                    source: e.into(),
-                })
-            }
-        }
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(NetError::Remove { path, source }),
-        }
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(NetError::Remove {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
-fn create_pinned(path: &Path, task_id: &str) -> Result<(), NetError> {
+pub(crate) fn create_pinned(path: &Path, task_id: &str) -> Result<(), NetError> {
     let err = |source: io::Error| NetError::CreateNamespace {
         task: task_id.to_string(),
         source,
@@ -127,37 +120,4 @@ fn loopback_up() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn none_mode_pins_a_namespace_with_loopback_up_and_removes_it() {
-        if !nix::unistd::Uid::effective().is_root() {
-            eprintln!("skipped: needs root");
-            return;
-        }
-        let dir = std::env::temp_dir().join(format!("gantry-net-test-{}", std::process::id()));
-        let net = KernelNetwork::new(&dir);
-        let att = net.setup("t1", Mode::None).expect("setup");
-        let Attachment::Namespace(path) = att else {
-            panic!("none mode must give a namespace")
-        };
-        let out = std::process::Command::new("nsenter")
-            .arg(format!("--net={}", path.display()))
-            .args(["ip", "-o", "link", "show"])
-            .output()
-            .expect("nsenter");
-        let links = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(links.lines().count(), 1, "only loopback: {links}");
-        assert!(links.contains("lo:") && links.contains("UP"), "{links}");
-        net.teardown("t1").expect("teardown");
-        net.teardown("t1").expect("teardown is idempotent");
-        assert!(!path.exists());
-        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        assert!(!mounts.contains(&dir.display().to_string()));
-        let _ = fs::remove_dir_all(&dir);
-    }
 }
