@@ -131,8 +131,17 @@ async fn container_sees_its_env_cwd_and_user() {
     let t = dev.wait_status(&arn, "STOPPED", T).await;
     assert_eq!(t["containers"][0]["exitCode"], 0, "{t}");
     let id = arn.rsplit('/').next().unwrap();
-    let log =
+    // One JSON record per line of output: {"ts", "stream", "log"}.
+    let raw =
         std::fs::read_to_string(dev.tasks_dir().join(id).join("logs").join("main.log")).unwrap();
+    let mut log = String::new();
+    for line in raw.lines() {
+        let rec: serde_json::Value = serde_json::from_str(line).expect("a JSON log record");
+        assert!(rec["ts"].is_number(), "{rec}");
+        assert_eq!(rec["stream"], "stdout", "{rec}");
+        log.push_str(rec["log"].as_str().unwrap_or_default());
+        log.push('\n');
+    }
     assert!(log.contains("FOO=bar baz"), "{log}");
     assert!(log.contains("/tmp\n"), "{log}");
     assert!(log.contains("1000\n"), "{log}");

@@ -36,6 +36,21 @@ pub struct AgentConfig {
     pub task_cleanup_wait: Duration,
     /// Default pids limit of a container (like `ECS_TASK_PIDS_LIMIT`).
     pub pids_limit: i64,
+    /// Whether containers may run privileged (like `ECS_DISABLE_PRIVILEGED=false`).
+    pub allow_privileged: bool,
+    /// Size at which a container's log file is rotated.
+    pub log_max_bytes: u64,
+    /// Log files kept per container, the current one included.
+    pub log_max_files: u32,
+    /// The node bridge of `bridge` mode tasks and its subnet.
+    pub bridge_name: String,
+    pub bridge_subnet: String,
+    /// Host ports handed out for `hostPort: 0` (like `ECS_DYNAMIC_HOST_PORT_RANGE`).
+    pub dynamic_ports: (u16, u16),
+    /// This node's slice of the cluster task network, for `awsvpc` tasks, and the whole
+    /// network (traffic inside it is routed between nodes, not masqueraded).
+    pub awsvpc_subnet: Option<String>,
+    pub awsvpc_cluster_cidr: String,
     /// The cgroup under which each task gets its own (`<parent>/<task-id>/<container>`).
     pub cgroup_parent: String,
     /// The binary re-executed as `<exe> supervise <task_dir>`.
@@ -63,12 +78,50 @@ impl AgentConfig {
             task_cleanup_wait: Duration::from_secs(600),
             pids_limit: 4096,
             cgroup_parent: "/gantry".to_string(),
+            bridge_name: "gantry0".to_string(),
+            bridge_subnet: "10.213.0.0/16".to_string(),
+            dynamic_ports: (49153, 65535),
+            awsvpc_subnet: None,
+            awsvpc_cluster_cidr: "10.214.0.0/16".to_string(),
+            allow_privileged: true,
+            log_max_bytes: gantry_runtime::logs::DEFAULT_LOG_MAX_BYTES,
+            log_max_files: gantry_runtime::logs::DEFAULT_LOG_MAX_FILES,
             supervisor_exe: PathBuf::from("/proc/self/exe"),
             hostname: nix::unistd::gethostname()
                 .ok()
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| "localhost".to_string()),
         }
+    }
+
+    /// The task network configuration for `gantry-net`.
+    pub fn net_config(&self) -> gantry_net::NetConfig {
+        let mut reserved = self.reserved_ports.clone();
+        for p in gantry_net::DEFAULT_RESERVED_PORTS {
+            if !reserved.contains(&p) {
+                reserved.push(p);
+            }
+        }
+        let mut cfg = gantry_net::NetConfig::new(
+            self.state_dir.join("run"),
+            self.state_dir.join("net"),
+        )
+        .with_reserved_ports(reserved)
+        .with_dynamic_ports(self.dynamic_ports.0, self.dynamic_ports.1);
+        if let Ok(subnet) = self.bridge_subnet.parse() {
+            cfg = cfg.with_bridge(self.bridge_name.clone(), subnet);
+        }
+        if let (Some(slice), Ok(cluster)) = (
+            self.awsvpc_subnet.as_deref().and_then(|s| s.parse().ok()),
+            self.awsvpc_cluster_cidr.parse(),
+        ) {
+            cfg = cfg.with_awsvpc(gantry_net::AwsvpcConfig {
+                bridge: format!("{}v", self.bridge_name),
+                task_subnet: slice,
+                cluster_cidr: cluster,
+            });
+        }
+        cfg
     }
 
     /// The credentials for the registry of `image`, if configured.

@@ -16,6 +16,8 @@ pub enum ConfigError {
     UnknownVolume { container: String, volume: String },
     #[error("container {container}: ulimit {name:?} is not a limit Linux knows (use e.g. nofile, nproc, core, stack, memlock)")]
     BadUlimit { container: String, name: String },
+    #[error("container {container} asks for privileged mode, which this agent does not allow (started with --disable-privileged); remove `privileged` or run it on another instance")]
+    PrivilegedDisabled { container: String },
 }
 
 /// What the merge needs besides the definition.
@@ -31,6 +33,8 @@ pub struct MergeInput<'a> {
     pub pids_limit: i64,
     /// The cgroup every task's cgroup is created under, e.g. `/gantry`.
     pub cgroup_parent: &'a str,
+    /// Whether `privileged: true` may be honoured (like `ECS_DISABLE_PRIVILEGED=false`).
+    pub allow_privileged: bool,
 }
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -118,6 +122,18 @@ pub fn merge(m: &MergeInput<'_>) -> Result<ContainerConfig, ConfigError> {
         });
     }
 
+    let privileged = m.def.privileged.unwrap_or(false);
+    if privileged && !m.allow_privileged {
+        return Err(ConfigError::PrivilegedDisabled { container: name });
+    }
+    let caps = m
+        .def
+        .linux_parameters
+        .as_ref()
+        .and_then(|l| l.capabilities.as_ref());
+    let cap_add = caps.and_then(|c| c.add.clone()).unwrap_or_default();
+    let cap_drop = caps.and_then(|c| c.drop.clone()).unwrap_or_default();
+
     let cpu = m.over.and_then(|o| o.cpu).or(m.def.cpu).unwrap_or(0);
     let memory = m.over.and_then(|o| o.memory).or(m.def.memory);
     let reservation = m
@@ -153,6 +169,9 @@ pub fn merge(m: &MergeInput<'_>) -> Result<ContainerConfig, ConfigError> {
         memory_reservation: reservation.map(|v| i64::from(v) * MIB),
         pids_limit: Some(m.pids_limit),
         cgroups_path: format!("{}/{}/{}", m.cgroup_parent, m.task_id, name),
+        cap_add,
+        cap_drop,
+        privileged,
     })
 }
 
@@ -200,6 +219,7 @@ mod tests {
             network: NetworkMode::Host,
             pids_limit: 100,
             cgroup_parent: "/gantry",
+            allow_privileged: false,
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use gantry_api::protocol::{TaskReport, TaskSpec};
 use gantry_api::TaskStatus;
 use gantry_image::ImageStore;
-use gantry_net::TaskNetwork;
+use gantry_net::NetworkManager;
 use tokio::sync::{mpsc, watch};
 
 use crate::runner::{self, StopRequest};
@@ -19,7 +19,7 @@ use crate::AgentConfig;
 pub struct RunnerCtx {
     pub cfg: Arc<AgentConfig>,
     pub images: ImageStore,
-    pub network: Arc<dyn TaskNetwork>,
+    pub network: Arc<dyn NetworkManager>,
 }
 
 /// Sends a task's reports and remembers the latest, to resend after a reconnect.
@@ -66,7 +66,7 @@ impl Engine {
     pub fn new(
         cfg: Arc<AgentConfig>,
         images: ImageStore,
-        network: Arc<dyn TaskNetwork>,
+        network: Arc<dyn NetworkManager>,
     ) -> (Self, mpsc::UnboundedReceiver<TaskReport>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let engine = Self {
@@ -178,7 +178,22 @@ impl Engine {
         let Ok(entries) = std::fs::read_dir(&tasks_dir) else {
             return;
         };
-        for e in entries.flatten() {
+        let entries: Vec<_> = entries.flatten().collect();
+        // Free the network of every task that is neither wanted nor still running.
+        let mut live: Vec<String> = wanted_ids.iter().cloned().collect();
+        for e in &entries {
+            if gantry_runtime::client::supervisor_pid(&e.path()).is_some_and(|s| s.alive) {
+                live.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+        match self.ctx.network.reconcile(&live) {
+            Ok(r) if !r.released_tasks.is_empty() || !r.removed_leftovers.is_empty() => {
+                tracing::info!(released = ?r.released_tasks, removed = ?r.removed_leftovers, "freed the network of tasks that are gone");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "network reconcile failed"),
+        }
+        for e in entries {
             let id = e.file_name().to_string_lossy().into_owned();
             if wanted_ids.contains(&id) {
                 continue;
@@ -206,6 +221,11 @@ impl Engine {
                 let _ = tokio::fs::remove_dir_all(&dir).await;
             });
         }
+    }
+
+    /// Where task directories live.
+    pub fn tasks_dir(&self) -> std::path::PathBuf {
+        self.ctx.cfg.state_dir.join("tasks")
     }
 
     /// The latest report of every task, for a fresh session.

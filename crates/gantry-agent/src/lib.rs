@@ -10,7 +10,10 @@ mod config;
 mod container_config;
 mod engine;
 mod identity;
+mod logs;
+mod netspec;
 mod runner;
+mod sealed_exe;
 mod session;
 mod units;
 
@@ -31,6 +34,13 @@ pub enum AgentError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("could not make a sealed copy of {path} for task supervisors: {source}; the agent needs memfd_create (Linux 3.17+)")]
+    SealExe {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("task networking: {0}")]
+    Net(gantry_net::NetError),
     #[error("image store: {0}")]
     Image(#[from] gantry_image::ImageError),
     #[error("could not register with the server at {url}: {reason}; check --server and that `gantry server` is running")]
@@ -52,6 +62,8 @@ pub struct Registered {
     reg: gantry_api::protocol::RegisterResponse,
     images: ImageStore,
     network: Arc<KernelNetwork>,
+    /// Kept open while the agent runs: `cfg.supervisor_exe` points into it.
+    _sealed: sealed_exe::SealedExe,
 }
 
 impl Registered {
@@ -64,11 +76,12 @@ impl Registered {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let (engine, reports) = engine::Engine::new(self.cfg.clone(), self.images, self.network);
         session::run(self.cfg, self.reg, engine, reports, shutdown).await;
+        drop(self._sealed);
     }
 }
 
 /// Prepares the state dir and the image store and registers with the control plane.
-pub async fn start(cfg: AgentConfig) -> Result<Registered, AgentError> {
+pub async fn start(mut cfg: AgentConfig) -> Result<Registered, AgentError> {
     let dirs = [cfg.state_dir.join("tasks"), cfg.state_dir.join("images")];
     for d in &dirs {
         std::fs::create_dir_all(d).map_err(|source| AgentError::StateDir {
@@ -82,7 +95,15 @@ pub async fn start(cfg: AgentConfig) -> Result<Registered, AgentError> {
         insecure_registries: cfg.insecure_registries.clone(),
         max_unpacked_bytes: cfg.max_unpacked_bytes,
     })?;
-    let network = Arc::new(KernelNetwork::new(cfg.state_dir.join("run")));
+    let network = Arc::new(KernelNetwork::new(cfg.net_config()).map_err(AgentError::Net)?);
+    // Supervisors (and the containers they clone) run from a sealed copy of the binary.
+    let sealed = sealed_exe::SealedExe::copy_of(&cfg.supervisor_exe).map_err(|source| {
+        AgentError::SealExe {
+            path: cfg.supervisor_exe.clone(),
+            source,
+        }
+    })?;
+    cfg.supervisor_exe = sealed.exec_path();
     let cfg = Arc::new(cfg);
     let reg = identity::register(&cfg).await?;
     tracing::info!(
@@ -91,6 +112,7 @@ pub async fn start(cfg: AgentConfig) -> Result<Registered, AgentError> {
         "gantry agent registered"
     );
     Ok(Registered {
+        _sealed: sealed,
         cfg,
         reg,
         images,

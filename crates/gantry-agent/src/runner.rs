@@ -102,9 +102,12 @@ impl Known {
                     c.last_status = Some(TaskStatus::Stopped);
                     c.exit_code = Some(exit_code);
                     if oom_killed {
-                        c.reason = Some(
-                            "OutOfMemoryError: Container killed due to memory usage".to_string(),
-                        );
+                        c.reason = Some(gantry_runtime::event::OOM_KILLED_REASON.to_string());
+                        // ECS names the OOM kill as the task's reason when it ends the task.
+                        if self.report.stopped_reason.is_none() {
+                            self.report.stopped_reason =
+                                Some(gantry_runtime::event::OOM_KILLED_REASON.to_string());
+                        }
                     }
                 }
                 self.send();
@@ -131,6 +134,8 @@ impl Known {
             } => {
                 if self.report.stop_code.is_none() {
                     self.report.stop_code = Some(code);
+                }
+                if self.report.stopped_reason.is_none() {
                     self.report.stopped_reason = Some(reason);
                 }
                 if self.report.last_status < Some(TaskStatus::Stopping) {
@@ -237,28 +242,33 @@ async fn prepare(
     std::fs::create_dir_all(task_dir.join("logs"))
         .map_err(|e| start_fail("could not create the task directory", &e))?;
 
-    let mode_name = td.network_mode.as_deref().unwrap_or("none");
-    let Some(mode) = gantry_net::Mode::from_ecs(Some(mode_name)) else {
+    let Some(mode) = gantry_net::Mode::from_ecs(td.network_mode.as_deref()) else {
         return Err((
             stop_code::TASK_FAILED_TO_START,
             format!(
-                "CannotStartContainerError: networkMode {mode_name} is not supported by this agent"
+                "CannotStartContainerError: networkMode {} is not supported by this agent",
+                td.network_mode.as_deref().unwrap_or_default()
             ),
         ));
     };
-    let attachment = ctx
+    let defs = td.container_definitions.clone().unwrap_or_default();
+    let (net_spec, per_container) = crate::netspec::task_net_spec(&spec.task_id, mode, &defs)
+        .map_err(|e| (stop_code::TASK_FAILED_TO_START, format!("CannotStartContainerError: {e}")))?;
+    let tasknet = ctx
         .network
-        .setup(&spec.task_id, mode)
+        .setup(&net_spec)
         .map_err(|e| start_fail("network setup failed", &e))?;
-    let network = match attachment {
+    crate::netspec::report_network(&mut known.report, &tasknet, &per_container);
+    let network = match tasknet.attachment() {
         gantry_net::Attachment::Host => NetworkMode::Host,
         gantry_net::Attachment::Namespace(p) => NetworkMode::Path(p),
     };
+    let etc = crate::netspec::write_etc_files(task_dir, &spec.task_id, mode, &tasknet)
+        .map_err(|e| start_fail("could not write /etc/hosts and /etc/resolv.conf", &e))?;
 
     // Images.
     known.report.pull_started_at = Some(now());
     known.send();
-    let defs = td.container_definitions.clone().unwrap_or_default();
     let mut images = Vec::with_capacity(defs.len());
     for def in &defs {
         let image = def.image.clone().unwrap_or_default();
@@ -302,7 +312,7 @@ async fn prepare(
             .as_ref()
             .and_then(|o| o.container_overrides.as_ref())
             .and_then(|os| os.iter().find(|o| o.name.as_deref() == Some(&name)));
-        let cfg = merge(&MergeInput {
+        let mut cfg = merge(&MergeInput {
             task_id: &spec.task_id,
             task_dir,
             def,
@@ -313,6 +323,7 @@ async fn prepare(
             network: network.clone(),
             pids_limit: ctx.cfg.pids_limit,
             cgroup_parent: &ctx.cfg.cgroup_parent,
+            allow_privileged: ctx.cfg.allow_privileged,
         })
         .map_err(|e| {
             (
@@ -320,6 +331,9 @@ async fn prepare(
                 format!("CannotStartContainerError: {e}"),
             )
         })?;
+        if mode != gantry_net::Mode::Host {
+            cfg.mounts.extend(etc.mounts());
+        }
         let oci = build_spec(&cfg).map_err(|e| start_fail(&name, &e))?;
         let bundle = cdir.join("bundle");
         std::fs::create_dir_all(&bundle)
@@ -360,6 +374,8 @@ async fn prepare(
         task_cpu,
         task_memory,
         containers: plans,
+        log_max_bytes: ctx.cfg.log_max_bytes,
+        log_max_files: ctx.cfg.log_max_files,
     };
     let json = serde_json::to_vec_pretty(&plan).map_err(|e| start_fail("plan", &e))?;
     crate::identity::write_atomic(&task_dir.join("plan.json"), &json)
@@ -444,6 +460,20 @@ async fn adopt(
     known: &mut Known,
     stop: &mut watch::Receiver<Option<StopRequest>>,
 ) {
+    // Re-report what the task got from the network (bindings, interface).
+    let defs = spec
+        .task_definition
+        .container_definitions
+        .clone()
+        .unwrap_or_default();
+    if let (Some(mode), Ok(Some(net))) = (
+        gantry_net::Mode::from_ecs(spec.task_definition.network_mode.as_deref()),
+        ctx.network.lookup(&spec.task_id),
+    ) {
+        if let Ok((_, counts)) = crate::netspec::task_net_spec(&spec.task_id, mode, &defs) {
+            crate::netspec::report_network(&mut known.report, &net, &counts);
+        }
+    }
     let mut seen = 0;
     let mut stop_sent = false;
     loop {

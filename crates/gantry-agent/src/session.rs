@@ -61,6 +61,10 @@ async fn session(
     let (ws, _) = tokio_tungstenite::connect_async(url).await?;
     tracing::info!("connected to the control plane");
     let (mut tx, mut rx) = ws.split();
+    // Frames from log readers; each request runs as its own task, cancelled with the session.
+    let (frames_tx, mut frames) = mpsc::unbounded_channel::<AgentFrame>();
+    let mut log_tasks = LogTasks::default();
+    let tasks_dir = engine.tasks_dir();
     for r in engine.latest_reports() {
         send(&mut tx, &AgentFrame::TaskStateChange(r)).await?;
     }
@@ -77,6 +81,18 @@ async fn session(
                             }
                         }
                         Ok(ServerFrame::HeartbeatAck { .. } | ServerFrame::ReportAck { .. }) => {}
+                        Ok(ServerFrame::LogsRequest(req)) => {
+                            let id = req.request_id;
+                            let handle = tokio::spawn(crate::logs::serve(tasks_dir.clone(), req, frames_tx.clone()));
+                            if let Some(old) = log_tasks.0.insert(id, handle) {
+                                old.abort();
+                            }
+                        }
+                        Ok(ServerFrame::LogsCancel { request_id }) => {
+                            if let Some(h) = log_tasks.0.remove(&request_id) {
+                                h.abort();
+                            }
+                        }
                         Err(e) => tracing::warn!(error = %e, "ignoring a frame the agent does not understand"),
                     },
                     Message::Close(_) => return Ok(()),
@@ -85,6 +101,12 @@ async fn session(
             }
             Some(report) = reports.recv() => {
                 send(&mut tx, &AgentFrame::TaskStateChange(report)).await?;
+            }
+            Some(frame) = frames.recv() => {
+                if let AgentFrame::LogsChunk { request_id, done: true, .. } = &frame {
+                    log_tasks.0.remove(request_id);
+                }
+                send(&mut tx, &frame).await?;
             }
             _ = beat.tick() => {
                 send(&mut tx, &AgentFrame::Heartbeat { at: now() }).await?;
@@ -102,4 +124,16 @@ where
 {
     let text = serde_json::to_string(frame).unwrap_or_default();
     tx.send(Message::Text(text.into())).await
+}
+
+/// Log readers of one session; they end with it.
+#[derive(Default)]
+struct LogTasks(std::collections::HashMap<u64, tokio::task::JoinHandle<()>>);
+
+impl Drop for LogTasks {
+    fn drop(&mut self) {
+        for (_, h) in self.0.drain() {
+            h.abort();
+        }
+    }
 }

@@ -76,6 +76,39 @@ pub enum ServerFrame {
     HeartbeatAck { at: Timestamp },
     /// The server applied the report with this id (or found it stale).
     ReportAck { report_id: u64 },
+    /// Send the logs of a task's containers as [`AgentFrame::LogsChunk`] frames.
+    LogsRequest(LogsRequest),
+    /// Stop a `follow` logs request.
+    LogsCancel { request_id: u64 },
+}
+
+/// What `gantry logs` asks of the agent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogsRequest {
+    pub request_id: u64,
+    pub task_id: String,
+    /// One container, or all of the task's.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// Only records at or after this time (unix seconds).
+    #[serde(default)]
+    pub since: Option<Timestamp>,
+    /// Only the last N records (per container).
+    #[serde(default)]
+    pub tail: Option<usize>,
+    /// Keep sending new records until the task stops or the request is cancelled.
+    #[serde(default)]
+    pub follow: bool,
+}
+
+/// One line a container wrote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub container: String,
+    pub ts: Timestamp,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    pub log: String,
 }
 
 /// Frames from the agent to the server.
@@ -90,6 +123,14 @@ pub enum AgentFrame {
         seq: u64,
     },
     TaskStateChange(TaskReport),
+    /// Part of the answer to a [`ServerFrame::LogsRequest`]; `done` ends it.
+    LogsChunk {
+        request_id: u64,
+        lines: Vec<LogLine>,
+        done: bool,
+        #[serde(default)]
+        error: Option<String>,
+    },
 }
 
 /// What the agent knows about one task.

@@ -15,6 +15,14 @@ pub(crate) fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
+/// `sha256:<hex>` of a file's content, read in a streaming pass.
+pub(crate) fn sha256_file(path: &std::path::Path) -> io::Result<String> {
+    let file = std::fs::File::open(path)?;
+    let mut r = HashingReader::new(io::BufReader::with_capacity(256 * 1024, file));
+    io::copy(&mut r, &mut io::sink())?;
+    Ok(r.digest())
+}
+
 /// A reader that hashes everything read through it.
 pub(crate) struct HashingReader<R> {
     inner: R,

@@ -243,6 +243,21 @@ impl Inner {
                 tmp
             }
         };
+        if let Source::Layout(m) = src {
+            // A layout blob is checked before the unpacker sees a byte of it, as a downloaded
+            // one is; the streaming check during the unpack still catches a file that changes
+            // in between.
+            let path = blob_path.clone();
+            let actual = tokio::task::spawn_blocking(move || crate::digest::sha256_file(&path))
+                .await
+                .map_err(|e| ImageError::io(&blob_path, std::io::Error::other(e)))?
+                .map_err(|source| layout::LayoutError::Read {
+                    path: m.dir.clone(),
+                    file: format!("blobs/sha256/{}", hex_of(&desc.digest)),
+                    source,
+                })?;
+            self.verify(reference, "layer", &desc.digest, actual)?;
+        }
         let unpack_dir = self.tmp_path("layer", diff_id);
         let res = self
             .unpack_verified(

@@ -12,6 +12,7 @@
 mod digest;
 mod error;
 mod fetch;
+mod gc;
 mod layout;
 mod manifest;
 mod mount;
@@ -20,16 +21,44 @@ mod refindex;
 mod registry;
 mod store;
 mod unpack;
+mod unpack_limits;
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
 pub use error::{ImageError, LayoutError, ManifestError, MountError, RegistryError, UnpackError};
+pub use gc::{GcPolicy, GcReport};
 pub use manifest::ImageConfig;
 pub use mount::{mount_rootfs, unmount_rootfs};
 pub use reference::validate_reference;
 pub use store::ImageStore;
+
+/// Entry point for the unpacker's fuzz target (`crates/gantry-image/fuzz`); not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::path::Path;
+
+    pub use crate::unpack::UnpackError;
+
+    /// Unpacks `archive` (gzip if `gzip`, else plain tar) into the existing, empty `dest`,
+    /// with at most `max_unpacked_bytes` written. Returns the diff_id.
+    pub fn unpack(
+        archive: &[u8],
+        gzip: bool,
+        dest: &Path,
+        max_unpacked_bytes: u64,
+    ) -> Result<String, UnpackError> {
+        let compression = if gzip {
+            crate::manifest::Compression::Gzip
+        } else {
+            crate::manifest::Compression::None
+        };
+        let budget = crate::unpack::Budget::new(max_unpacked_bytes);
+        crate::unpack::unpack_layer(archive, compression, dest, &budget)
+    }
+}
 
 /// Default cap on the bytes one pull may unpack (8 GiB).
 pub const DEFAULT_MAX_UNPACKED_BYTES: u64 = 8 << 30;

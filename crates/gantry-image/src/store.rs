@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -22,7 +23,7 @@ const LAYER_CONCURRENCY: usize = 3;
 /// Content-addressed image store. Cheap to clone; all clones share state.
 #[derive(Clone)]
 pub struct ImageStore {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for ImageStore {
@@ -39,14 +40,23 @@ pub(crate) struct Inner {
     pub(crate) seq: AtomicU64,
     layouts: Vec<PathBuf>,
     insecure: Vec<String>,
-    index: RefIndex,
+    pub(crate) index: RefIndex,
     layer_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Shared by every `ensure`, exclusive for `gc`: the GC never sees a half-done pull
+    /// (layers renamed into place but the image not yet recorded).
+    pub(crate) gc_lock: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Inner {
     pub(crate) fn layer_lock(&self, diff_id: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.layer_locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(diff_id.to_string()).or_default().clone()
+    }
+
+    /// Drops the lock entries nobody holds (called by the GC, which excludes every pull).
+    pub(crate) fn prune_layer_locks(&self) {
+        let mut locks = self.layer_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
     }
 }
 
@@ -64,7 +74,7 @@ impl ImageStore {
         for d in [root.join("blobs/sha256"), root.join("layers"), tmp] {
             std::fs::create_dir_all(&d).map_err(|e| ImageError::io(&d, e))?;
         }
-        let index = RefIndex::load(root.join("references.json"))?;
+        let index = RefIndex::load(root.join("references.json"), SystemTime::now())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 root,
@@ -74,6 +84,7 @@ impl ImageStore {
                 insecure: cfg.insecure_registries,
                 index,
                 layer_locks: Mutex::new(HashMap::new()),
+                gc_lock: Arc::new(tokio::sync::RwLock::new(())),
             }),
         })
     }
@@ -81,7 +92,8 @@ impl ImageStore {
     /// Makes the image available locally and returns what the runtime needs.
     ///
     /// A matching local OCI layout is always used. Otherwise `policy` decides between the
-    /// registry and what this store pulled before (see [`PullPolicy`]).
+    /// registry and what this store pulled before (see [`PullPolicy`]). Each success counts
+    /// as a use of the image for [`ImageStore::gc`].
     pub async fn ensure(
         &self,
         reference: &str,
@@ -92,19 +104,34 @@ impl ImageStore {
             reference: reference.to_string(),
             reason,
         })?;
-        if let Some(m) = layout::find(&self.inner.layouts, &r)? {
+        let _gc = self.inner.gc_lock.read().await;
+        let image = self.ensure_locked(&r, reference, policy, auth).await?;
+        self.inner
+            .index
+            .touch(&r.to_string(), &image.digest, SystemTime::now())?;
+        Ok(image)
+    }
+
+    async fn ensure_locked(
+        &self,
+        r: &ImageRef,
+        reference: &str,
+        policy: PullPolicy,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<Image, ImageError> {
+        if let Some(m) = layout::find(&self.inner.layouts, r)? {
             tracing::debug!(reference, layout = %m.dir.display(), "using local OCI layout");
-            return self.pull(&r, reference, Source::Layout(m)).await;
+            return self.pull(r, reference, Source::Layout(m)).await;
         }
         let key = r.to_string();
-        let registry = || Source::Registry(Registry::new(&r, auth, &self.inner.insecure));
+        let registry = || Source::Registry(Registry::new(r, auth, &self.inner.insecure));
         match policy {
             PullPolicy::Once | PullPolicy::PreferCached => match self.cached(&key, reference) {
                 Some(image) => Ok(image),
-                None => self.pull(&r, reference, registry()).await,
+                None => self.pull(r, reference, registry()).await,
             },
-            PullPolicy::Always => self.pull(&r, reference, registry()).await,
-            PullPolicy::Default => match self.pull(&r, reference, registry()).await {
+            PullPolicy::Always => self.pull(r, reference, registry()).await,
+            PullPolicy::Default => match self.pull(r, reference, registry()).await {
                 Ok(image) => Ok(image),
                 Err(e) => match self.cached(&key, reference) {
                     Some(image) => {
@@ -147,7 +174,6 @@ impl ImageStore {
             .buffered(LAYER_CONCURRENCY)
             .try_collect()
             .await?;
-        inner.index.set(&r.to_string(), &digest)?;
         Ok(Image {
             reference: reference.to_string(),
             digest,

@@ -17,7 +17,6 @@ use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::Timespec;
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timestamps, XattrFlags};
@@ -25,6 +24,12 @@ use rustix::io::Errno;
 
 use crate::digest::HashingReader;
 use crate::manifest::Compression;
+pub(crate) use crate::unpack_limits::Budget;
+use crate::unpack_limits::{HeaderGuard, ENTRY_COST, MAX_HEADER_BYTES};
+
+/// Linux PATH_MAX (with its NUL) and NAME_MAX.
+const PATH_MAX: usize = 4096;
+const NAME_MAX: usize = 255;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
@@ -44,38 +49,15 @@ pub enum UnpackError {
     BadEntry { path: String },
     #[error("image unpacks to more than {limit} bytes; raise max_unpacked_bytes if this image is legitimate")]
     TooLarge { limit: u64 },
+    #[error("layer entry header (GNU long name, PAX records or sparse map) is over {MAX_HEADER_BYTES} bytes; the layer is malicious or corrupt and was refused")]
+    HeaderTooLarge,
+    #[error("layer entry {path:?} ({len} bytes) has a path or link target longer than Linux allows ({PATH_MAX} bytes, {NAME_MAX} per component); the layer was refused")]
+    PathTooLong { path: String, len: usize },
     #[error("layer entry {path:?}: {source}")]
     Fs { path: String, source: io::Error },
     #[error("reading layer archive: {0}; the blob is corrupt or truncated")]
     Archive(#[source] io::Error),
 }
-
-/// Shared byte budget across the layers of one pull.
-#[derive(Debug)]
-pub(crate) struct Budget {
-    limit: u64,
-    used: AtomicU64,
-}
-
-impl Budget {
-    pub(crate) fn new(limit: u64) -> Self {
-        Self {
-            limit,
-            used: AtomicU64::new(0),
-        }
-    }
-
-    fn take(&self, n: u64) -> Result<(), UnpackError> {
-        let prev = self.used.fetch_add(n, Ordering::Relaxed);
-        if prev.saturating_add(n) > self.limit {
-            return Err(UnpackError::TooLarge { limit: self.limit });
-        }
-        Ok(())
-    }
-}
-
-/// Per-entry accounting overhead, so a billion empty files also hit the budget.
-const ENTRY_COST: u64 = 512;
 
 /// Unpacks `blob` (compressed as `compression`) into the existing, empty `dest`.
 /// Returns the diff_id: the sha256 of the uncompressed tar stream.
@@ -90,7 +72,8 @@ pub(crate) fn unpack_layer<R: Read>(
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(blob)),
         Compression::Zstd => Box::new(zstd::Decoder::new(blob).map_err(UnpackError::Archive)?),
     };
-    let mut archive = tar::Archive::new(HashingReader::new(decoded));
+    let (guarded, window) = HeaderGuard::new(HashingReader::new(decoded));
+    let mut archive = tar::Archive::new(guarded);
     let root = rfs::open(
         dest,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -104,18 +87,45 @@ pub(crate) fn unpack_layer<R: Read>(
         cache: None,
         budget,
     };
-    for entry in archive.entries().map_err(UnpackError::Archive)? {
-        let entry = entry.map_err(UnpackError::Archive)?;
-        budget.take(ENTRY_COST)?;
-        u.entry(entry)?;
+    let mut entries = archive.entries().map_err(UnpackError::Archive)?;
+    loop {
+        window.open();
+        let next = entries.next();
+        let header_bytes = window.close();
+        let mut entry = match next {
+            None => break,
+            Some(Ok(entry)) => entry,
+            Some(Err(_)) if window.tripped() => return Err(UnpackError::HeaderTooLarge),
+            Some(Err(e)) => return Err(UnpackError::Archive(e)),
+        };
+        budget.take(ENTRY_COST + header_bytes)?;
+        u.entry(&mut entry)?;
+        // Whatever data the entry still has (a "directory" with a body, a skipped type) is read
+        // here, against the budget, rather than skipped for free by the tar reader.
+        u.copy(&mut entry, &mut io::sink(), "")?;
     }
     u.finish()?;
     // The tar reader stops at the end-of-archive marker; the diff_id covers the padding too.
-    let mut rest = archive.into_inner();
+    let mut rest = archive.into_inner().into_inner();
     let before = rest.count();
     io::copy(&mut (&mut rest).take(64 << 20), &mut io::sink()).map_err(UnpackError::Archive)?;
     budget.take(rest.count() - before)?;
     Ok(rest.digest())
+}
+
+/// Refuses paths the kernel could not name, before anything is created for them.
+fn check_len(raw: &[u8], comps: &[Vec<u8>], path: &str) -> Result<(), UnpackError> {
+    if raw.len() >= PATH_MAX || comps.iter().any(|c| c.len() > NAME_MAX) {
+        let mut shown: String = path.chars().take(64).collect();
+        if shown.len() < path.len() {
+            shown.push_str("...");
+        }
+        return Err(UnpackError::PathTooLong {
+            path: shown,
+            len: raw.len(),
+        });
+    }
+    Ok(())
 }
 
 struct Meta {
@@ -220,12 +230,18 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::CLOEXEC);
 
 impl Unpacker<'_> {
-    fn entry<R: Read>(&mut self, mut e: tar::Entry<'_, R>) -> Result<(), UnpackError> {
+    fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<(), UnpackError> {
         let raw = e.path_bytes().into_owned();
         let path = lossy(&raw);
         let comps = components(&raw)?;
+        check_len(&raw, &comps, &path)?;
+        if let Some(target) = e.link_name_bytes() {
+            // Symlink targets may hold `..` (resolved in the container, never here): only the
+            // length is checked.
+            check_len(&target, &[], &path)?;
+        }
         let kind = e.header().entry_type();
-        let meta = read_meta(&mut e, &path)?;
+        let meta = read_meta(e, &path)?;
         let Some((name, parents)) = comps.split_last() else {
             // The layer root itself (`./`): only its metadata can be set.
             if kind.is_dir() {
@@ -266,7 +282,7 @@ impl Unpacker<'_> {
                 let fd =
                     rfs::openat(&parent, name, flags, Mode::from_raw_mode(0o600)).map_err(err)?;
                 let mut file = File::from(fd);
-                self.copy(&mut e, &mut file, &path)?;
+                self.copy(e, &mut file, &path)?;
                 let (u, g) = owner(&meta);
                 rfs::fchown(&file, u, g).map_err(err)?;
                 // After chown: chown clears setuid/setgid.
@@ -306,7 +322,12 @@ impl Unpacker<'_> {
         Ok(())
     }
 
-    fn copy<R: Read>(&self, src: &mut R, dst: &mut File, path: &str) -> Result<(), UnpackError> {
+    fn copy<R: Read, W: Write>(
+        &self,
+        src: &mut R,
+        dst: &mut W,
+        path: &str,
+    ) -> Result<(), UnpackError> {
         let mut buf = vec![0u8; 128 * 1024];
         loop {
             let n = src.read(&mut buf).map_err(UnpackError::Archive)?;
@@ -440,6 +461,8 @@ impl Unpacker<'_> {
             cur = match rfs::openat(&cur, c, DIR_FLAGS, Mode::empty()) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) if create => {
+                    // Implied parents cost an entry each, like explicit ones.
+                    self.budget.take(ENTRY_COST)?;
                     rfs::mkdirat(&cur, c, Mode::from_raw_mode(0o755))
                         .map_err(|e| fs_err(path, e))?;
                     rfs::openat(&cur, c, DIR_FLAGS, Mode::empty()).map_err(|e| fs_err(path, e))?

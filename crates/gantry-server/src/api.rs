@@ -8,7 +8,10 @@ use serde_json::Value;
 
 use crate::error::{client, Error, Result};
 use crate::state::AppState;
-use crate::{attributes, clusters, instances, run_task, tags, task_definitions, tasks};
+use crate::{
+    attributes, clusters, instances, run_task, service_render, services, tags, task_definitions,
+    tasks,
+};
 
 fn decode<T: DeserializeOwned>(value: Value) -> Result<T> {
     // `validate` already checked the shape, so this only fails on values it lets through
@@ -64,6 +67,11 @@ operations! {
     "StopTask" => tasks::stop_task,
     "ListTasks" => tasks::list_tasks,
     "DescribeTasks" => tasks::describe_tasks,
+    "CreateService" => services::create_service,
+    "UpdateService" => services::update_service,
+    "DeleteService" => services::delete_service,
+    "DescribeServices" => service_render::describe_services,
+    "ListServices" => services::list_services,
 }
 
 pub fn implemented(op: &str) -> bool {

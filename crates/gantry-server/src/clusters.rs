@@ -241,6 +241,20 @@ pub async fn delete_cluster<S: Store>(
                 "The Cluster cannot be deleted while Container Instances are active or draining. Deregister them with DeregisterContainerInstance first.",
             )));
         }
+        let services = db::list::<S, crate::service_records::ServiceRecord>(
+            &st.store,
+            &crate::service_records::services_of(&name),
+        )
+        .await?;
+        if services
+            .iter()
+            .any(|s| s.value.status != crate::service_records::ServiceStatus::Inactive)
+        {
+            return Err(Error::Api(ApiError::new(
+                ErrorKind::ClusterContainsServices,
+                "The Cluster cannot be deleted while Services are active. Delete them with DeleteService first.",
+            )));
+        }
         let tasks = db::list::<S, TaskRecord>(&st.store, &tasks_of(&name)).await?;
         if tasks
             .iter()

@@ -54,6 +54,28 @@ pub async fn list<S: Store, T: DeserializeOwned>(
         .collect()
 }
 
+/// Like [`list`], but decodes in full only the records whose cheap view `L` (a struct of a
+/// few fields; serde skips the rest) passes `keep`. For scans that want a few records of
+/// many, such as one instance's or one service's tasks.
+pub async fn list_where<S: Store, L: DeserializeOwned, T: DeserializeOwned>(
+    store: &S,
+    prefix: &str,
+    keep: impl Fn(&L) -> bool,
+) -> Result<Vec<Versioned<T>>> {
+    let mut out = Vec::new();
+    for rec in store.list(prefix).await? {
+        let light: L = decode(&rec.key, &rec.value)?;
+        if keep(&light) {
+            out.push(Versioned {
+                value: decode(&rec.key, &rec.value)?,
+                key: rec.key,
+                revision: rec.revision,
+            });
+        }
+    }
+    Ok(out)
+}
+
 pub fn put<T: Serialize>(key: &str, value: &T) -> Result<Op> {
     let value = serde_json::to_vec(value).map_err(|source| Error::Encode {
         what: "a record",

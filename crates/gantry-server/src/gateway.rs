@@ -21,7 +21,9 @@ use tokio::sync::{broadcast, Notify};
 
 use crate::db::{self, Versioned};
 use crate::error::{Error, Result};
-use crate::records::{instance_key, tasks_of, InstanceRecord, InstanceStatus, TaskRecord};
+use crate::records::{
+    instance_key, tasks_of, InstanceRecord, InstanceStatus, TaskRecord, TaskWhere,
+};
 use crate::state::{now, AppState};
 use crate::{instances, protocol, reports, task_definitions};
 
@@ -37,6 +39,9 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct Sessions {
     inner: Mutex<(u64, HashMap<String, Entry>)>,
+    /// When each instance's last session ended: silence after a disconnect is measured
+    /// from here, not from the server's start.
+    departed: Mutex<HashMap<String, Instant>>,
 }
 
 impl Sessions {
@@ -67,11 +72,20 @@ impl Sessions {
     fn disconnect(&self, id: &str, generation: u64) -> bool {
         let mut g = self.lock();
         if g.1.get(id).is_some_and(|e| e.generation == generation) {
-            g.1.remove(id);
+            if let Some(e) = g.1.remove(id) {
+                self.depart(id, e.last_seen);
+            }
             true
         } else {
             false
         }
+    }
+
+    fn depart(&self, id: &str, at: Instant) {
+        self.departed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), at);
     }
 
     fn seen(&self, id: &str) {
@@ -82,12 +96,20 @@ impl Sessions {
 
     /// When the agent of `id` was last heard from, if it has a session here.
     pub fn last_seen(&self, id: &str) -> Option<Instant> {
-        self.lock().1.get(id).map(|e| e.last_seen)
+        if let Some(at) = self.lock().1.get(id).map(|e| e.last_seen) {
+            return Some(at);
+        }
+        self.departed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .copied()
     }
 
     /// Closes the session of `id`, if any (its agent went silent).
     pub fn drop_session(&self, id: &str) {
         if let Some(e) = self.lock().1.remove(id) {
+            self.depart(id, e.last_seen);
             e.kick.notify_one();
         }
     }
@@ -192,14 +214,14 @@ pub async fn desired_state<S: Store>(
 ) -> Result<ServerFrame> {
     // Read the revision first: whatever the list shows is at least that new.
     let seq = st.store.revision().await?;
-    let tasks = db::list::<S, TaskRecord>(&st.store, &tasks_of(cluster)).await?;
+    // Wanted running, or wanted stopped and not yet reported stopped.
+    let tasks = db::list_where::<S, TaskWhere, TaskRecord>(&st.store, &tasks_of(cluster), |t| {
+        t.instance_id.as_deref() == Some(id) && t.last_status != TaskStatus::Stopped
+    })
+    .await?;
     let specs = tasks
         .into_iter()
         .map(|t| t.value)
-        .filter(|t| {
-            // Wanted running, or wanted stopped and not yet reported stopped.
-            t.instance_id.as_deref() == Some(id) && t.last_status != TaskStatus::Stopped
-        })
         .map(|t| {
             let def_rec = crate::records::TaskDefRecord {
                 family: t.family().to_string(),
@@ -236,7 +258,7 @@ fn text(frame: &ServerFrame) -> Result<Message> {
 /// Does this store event touch a task of instance `id`? Undecodable or deleted: assume so.
 fn concerns(ev: &Event, id: &str) -> bool {
     match ev {
-        Event::Put(rec) => serde_json::from_slice::<TaskRecord>(&rec.value)
+        Event::Put(rec) => serde_json::from_slice::<TaskWhere>(&rec.value)
             .map_or(true, |t| t.instance_id.as_deref() == Some(id)),
         Event::Delete { .. } => true,
     }
@@ -311,6 +333,12 @@ async fn session_loop<S: Store>(
                     AgentFrame::Heartbeat { .. } => Some(ServerFrame::HeartbeatAck { at: now() }),
                     AgentFrame::Applied { seq } => {
                         tracing::debug!(instance = id, seq, "agent applied desired state");
+                        None
+                    }
+                    AgentFrame::LogsChunk { request_id, .. } => {
+                        // Nobody on this server asked for logs yet (`gantry logs` is wired
+                        // elsewhere): drop it.
+                        tracing::debug!(instance = id, request_id, "unrequested logs chunk ignored");
                         None
                     }
                     AgentFrame::TaskStateChange(report) => {

@@ -1,14 +1,18 @@
 //! gantry-server: the control plane. It serves the ECS API (AWS JSON 1.1 on `POST /`), keeps
 //! every object in a [`gantry_store::Store`] as versioned records written by compare-and-swap,
 //! places tasks with [`gantry_scheduler::place`] and commits each instance's share with a
-//! re-check, and runs the agent gateway that pushes desired task sets to node agents.
+//! re-check, runs the agent gateway that pushes desired task sets to node agents, and runs
+//! the controllers: node liveness and services (a pure reconciler, `reconcile`, inside an
+//! I/O loop, `controller`).
 //!
 //! It must never run containers or touch a node: agents do that. A rejected request writes
 //! nothing.
 
 mod api;
 mod attributes;
+mod clock;
 mod clusters;
+mod controller;
 mod db;
 mod error;
 mod gateway;
@@ -17,17 +21,23 @@ mod liveness;
 mod paging;
 mod placement;
 mod protocol;
+mod reconcile;
 mod records;
 mod reports;
 mod run_task;
 mod server;
+mod service_records;
+mod service_render;
+mod services;
 mod state;
 mod tags;
 mod task_definitions;
+mod taskdef_ports;
 mod taskdef_rules;
 mod tasks;
 
 pub use api::IMPLEMENTED;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ServerError};
 pub use server::{bind, router, serve, Bound};
-pub use state::{AppState, ServerConfig};
+pub use state::{AppState, ControllerConfig, ServerConfig};

@@ -1,21 +1,26 @@
 //! Node liveness: an instance whose agent has been silent for `agent_lost_after` is marked
-//! `agentConnected=false`, and its session (if any) is closed. Silence is measured from the
-//! last frame of its session here, or from this server's start when it has none (after a
-//! restart nobody's session survives).
-//
-// TODO(lost-tasks): after a further grace period, stop the tasks of a lost instance with
-// stopCode InfrastructureHealth so services can replace them (DESIGN.md §4).
+//! `agentConnected=false`, its session (if any) is closed, and its tasks that are not yet
+//! STOPPED are marked STOPPED with stopCode `InfrastructureHealth` and their resources given
+//! back, so services replace them elsewhere. Silence is measured from the last frame of its
+//! session here, from the end of its last session, or from this server's start when it had
+//! none (after a restart nobody's session survives). When the agent comes back, the desired
+//! set it gets no longer holds those tasks, so it stops them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gantry_api::status::stop_code;
+use gantry_api::TaskStatus;
 use gantry_store::Store;
 
 use crate::db;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gateway::set_connected;
-use crate::records::{InstanceRecord, InstanceStatus};
+use crate::records::{
+    instance_key, task_key, tasks_of, InstanceRecord, InstanceStatus, TaskRecord,
+};
 use crate::state::AppState;
+use crate::tasks::finish;
 
 /// Is an agent last heard from at `last_seen` (or never, since `started`) lost at `now`?
 pub fn is_lost(
@@ -27,27 +32,94 @@ pub fn is_lost(
     now.saturating_duration_since(last_seen.unwrap_or(started)) > after
 }
 
-/// One pass: marks the silent instances. Returns how many it marked.
+/// Says why `t`, a task of lost instance `instance_id`, stops; [`finish`] then stops it. A
+/// task already being stopped keeps the reason it had.
+pub fn lose(t: &mut TaskRecord, instance_id: &str, after: Duration) {
+    if t.desired_status == TaskStatus::Stopped && t.stop_code.is_some() {
+        return;
+    }
+    t.stop_code = Some(stop_code::INFRASTRUCTURE_HEALTH.to_string());
+    let secs = after.as_secs_f64();
+    let secs = if secs.fract() == 0.0 {
+        format!("{secs:.0}")
+    } else {
+        format!("{secs:.1}")
+    };
+    t.stopped_reason = Some(format!(
+        "Task stopped because the container instance {instance_id} was lost (no heartbeat for {secs} s)."
+    ));
+}
+
+/// One pass: marks the silent instances and stops their tasks. Returns how many instances it
+/// found silent.
 pub async fn sweep<S: Store>(st: &AppState<S>, now: Instant) -> Result<usize> {
     let mut marked = 0;
     for i in db::list::<S, InstanceRecord>(&st.store, "instances/").await? {
         let r = &i.value;
-        if !r.agent_connected || r.status == InstanceStatus::Inactive {
+        if r.status == InstanceStatus::Inactive {
             continue;
         }
-        if is_lost(
+        if !is_lost(
             st.sessions.last_seen(&r.id),
             st.started,
             now,
             st.config.agent_lost_after,
         ) {
+            continue;
+        }
+        if r.agent_connected {
             tracing::warn!(instance = %r.id, cluster = %r.cluster, "agent silent too long; marking it disconnected");
             st.sessions.drop_session(&r.id);
             set_connected(st, &r.cluster, &r.id, false).await?;
             marked += 1;
         }
+        lose_tasks(st, &r.cluster, &r.id).await?;
     }
     Ok(marked)
+}
+
+/// Stops every task of lost instance `id` that is not STOPPED yet, in one write with the
+/// instance record so the resources go back with them.
+async fn lose_tasks<S: Store>(st: &AppState<S>, cluster: &str, id: &str) -> Result<()> {
+    let ikey = instance_key(cluster, id);
+    for _ in 0..db::RETRIES {
+        let lost: Vec<_> = db::list::<S, TaskRecord>(&st.store, &tasks_of(cluster))
+            .await?
+            .into_iter()
+            .filter(|t| {
+                t.value.instance_id.as_deref() == Some(id)
+                    && t.value.last_status != TaskStatus::Stopped
+            })
+            .collect();
+        if lost.is_empty() {
+            return Ok(());
+        }
+        let Some(mut inst) = db::get::<S, InstanceRecord>(&st.store, &ikey).await? else {
+            return Ok(());
+        };
+        let at = st.clock.now();
+        let mut compares = vec![db::unchanged(&ikey, inst.revision)];
+        let mut ops = Vec::new();
+        for t in &lost {
+            let mut task = t.value.clone();
+            lose(&mut task, id, st.config.agent_lost_after);
+            finish(&mut task, Some(&mut inst.value), at);
+            compares.push(db::unchanged(&t.key, t.revision));
+            ops.push(db::put(&task_key(cluster, &task.id), &task)?);
+        }
+        ops.push(db::put(&ikey, &inst.value)?);
+        if db::commit(&st.store, compares, ops).await? {
+            tracing::warn!(
+                instance = id,
+                tasks = lost.len(),
+                "instance lost; its tasks are STOPPED (InfrastructureHealth)"
+            );
+            return Ok(());
+        }
+    }
+    Err(Error::Contention {
+        what: format!("the tasks of lost instance {id}"),
+    })
 }
 
 /// Sweeps every quarter of `agent_lost_after` until the task is aborted.

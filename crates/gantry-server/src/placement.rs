@@ -13,7 +13,8 @@ use gantry_store::Store;
 use crate::db::{self, Versioned};
 use crate::error::Result;
 use crate::records::{
-    instances_of, task_key, tasks_of, Allocation, InstanceRecord, InstanceStatus, TaskRecord,
+    instance_key, instances_of, task_key, tasks_of, Allocation, InstanceRecord, InstanceStatus,
+    TaskRecord,
 };
 use crate::state::AppState;
 use crate::tags;
@@ -80,7 +81,7 @@ pub async fn commit_on<S: Store>(
     }
 }
 
-fn view(i: &InstanceRecord, task_count: u32) -> InstanceView {
+fn view(i: &InstanceRecord, task_groups: BTreeMap<String, u32>) -> InstanceView {
     let mut attributes: Vec<(String, String)> = i
         .attributes()
         .into_iter()
@@ -94,8 +95,69 @@ fn view(i: &InstanceRecord, task_count: u32) -> InstanceView {
         remaining_memory: i.remaining_memory(),
         used_ports: i.busy_tcp().union(&i.busy_udp()).copied().collect(),
         attributes,
-        task_count,
+        task_count: task_groups.values().sum(),
+        agent_connected: i.agent_connected,
+        agent_version: i.agent_version.clone(),
+        registered_at: i.registered_at,
+        task_groups,
     }
+}
+
+/// One task made by `make` on instance `id` (StartTask, DAEMON services), re-checked at
+/// commit. `Err` holds ECS's failure reason (`MISSING`, `RESOURCE:MEMORY`, ...).
+pub async fn start_on<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+    id: &str,
+    allocation: &Allocation,
+    make: impl Fn() -> TaskRecord,
+    tags: &BTreeMap<String, String>,
+) -> Result<std::result::Result<TaskRecord, &'static str>> {
+    for _ in 0..db::RETRIES {
+        let Some(i) = db::get::<S, InstanceRecord>(&st.store, &instance_key(cluster, id))
+            .await?
+            .filter(|i| i.value.status != InstanceStatus::Inactive)
+        else {
+            return Ok(Err("MISSING"));
+        };
+        if let Some(why) = misfit(&i.value, allocation) {
+            return Ok(Err(why));
+        }
+        if let Some(mut done) = commit_on(st, &i, vec![make()], tags).await? {
+            if let Some(t) = done.pop() {
+                return Ok(Ok(t));
+            }
+        }
+    }
+    Ok(Err("RESOURCE:CONTENTION"))
+}
+
+/// How to choose among the instances that fit: the strategies, the task group the new
+/// tasks join (for `spread` and, later, `distinctInstance`), and the placement constraints.
+/// Today every caller refuses requests with constraints before placing, so `constraints` is
+/// empty.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rules<'a> {
+    pub strategies: &'a [Strategy],
+    pub group: &'a str,
+    pub constraints: &'a [gantry_api::model::PlacementConstraint],
+}
+
+/// The one call into the scheduler, for RunTask and services alike.
+// SEAM(constraints): parse `rules.constraints` into `gantry_scheduler::Constraint`s
+// (InvalidParameterException on a parse error, before placing) and call `place_with` here;
+// then drop the refusals in `run_task::prepare` and `services`. Nothing else changes.
+fn plan(
+    views: &[InstanceView],
+    requests: &[TaskRequest],
+    rules: Rules<'_>,
+    seed: u64,
+) -> gantry_scheduler::Plan {
+    debug_assert!(
+        rules.constraints.is_empty(),
+        "constraints are refused before placement until the seam is wired"
+    );
+    gantry_scheduler::place(views, requests, rules.strategies, seed)
 }
 
 /// What RunTask placed and what it could not.
@@ -111,7 +173,7 @@ pub async fn run<S: Store>(
     cluster: &str,
     count: usize,
     allocation: &Allocation,
-    strategies: &[Strategy],
+    rules: Rules<'_>,
     tags: &BTreeMap<String, String>,
     make: impl Fn(&str) -> TaskRecord,
 ) -> Result<Outcome> {
@@ -122,19 +184,21 @@ pub async fn run<S: Store>(
     while out.tasks.len() < count && idle_rounds < ROUNDS_WITHOUT_PROGRESS {
         let instances = db::list::<S, InstanceRecord>(&st.store, &instances_of(cluster)).await?;
         let tasks = db::list::<S, TaskRecord>(&st.store, &tasks_of(cluster)).await?;
-        let mut per_instance: HashMap<&str, u32> = HashMap::new();
+        let mut per_instance: HashMap<&str, BTreeMap<String, u32>> = HashMap::new();
         for t in tasks.iter().filter(|t| !t.value.released) {
             if let Some(id) = &t.value.instance_id {
-                *per_instance.entry(id.as_str()).or_default() += 1;
+                *per_instance
+                    .entry(id.as_str())
+                    .or_default()
+                    .entry(t.value.group.clone())
+                    .or_default() += 1;
             }
         }
         let views: Vec<InstanceView> = instances
             .iter()
             .map(|i| {
-                view(
-                    &i.value,
-                    per_instance.get(i.value.id.as_str()).copied().unwrap_or(0),
-                )
+                let groups = per_instance.remove(i.value.id.as_str()).unwrap_or_default();
+                view(&i.value, groups)
             })
             .collect();
         let wanted = count - out.tasks.len();
@@ -142,9 +206,10 @@ pub async fn run<S: Store>(
             cpu: allocation.cpu,
             memory: allocation.memory,
             ports: ports.clone(),
+            group: rules.group.to_string(),
         };
         let requests = vec![request; wanted];
-        let plan = gantry_scheduler::place(&views, &requests, strategies, rand::random());
+        let plan = plan(&views, &requests, rules, rand::random());
         let mut by_instance: BTreeMap<&str, usize> = BTreeMap::new();
         for (_, id) in &plan.placements {
             *by_instance.entry(id.as_str()).or_default() += 1;

@@ -224,6 +224,8 @@ pub struct ContainerRecord {
     pub memory: Option<i32>,
     #[serde(default)]
     pub memory_reservation: Option<i32>,
+    #[serde(default)]
+    pub health_status: Option<String>,
 }
 
 impl ContainerRecord {
@@ -241,6 +243,7 @@ impl ContainerRecord {
             cpu: def.cpu,
             memory: def.memory,
             memory_reservation: def.memory_reservation,
+            health_status: None,
         }
     }
 }
@@ -288,6 +291,21 @@ pub struct TaskRecord {
     /// Set once `allocation` has gone back to the instance.
     #[serde(default)]
     pub released: bool,
+    /// `HEALTHY`, `UNHEALTHY` or `UNKNOWN`, as the agent last reported it.
+    #[serde(default)]
+    pub health_status: Option<String>,
+    /// When the agent first reported it HEALTHY: it then counted healthy at least once, so
+    /// a later stop is not a failed launch for the circuit breaker.
+    #[serde(default)]
+    pub first_healthy_at: Option<Timestamp>,
+}
+
+/// The few fields of a [`TaskRecord`] that scans filter on, for [`crate::db::list_where`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct TaskWhere {
+    pub instance_id: Option<String>,
+    pub group: String,
+    pub last_status: TaskStatus,
 }
 
 impl TaskRecord {

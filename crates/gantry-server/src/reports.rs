@@ -9,7 +9,7 @@ use gantry_store::Store;
 use crate::db;
 use crate::error::{Error, Result};
 use crate::records::{instance_key, task_key, InstanceRecord, TaskRecord};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 use crate::tasks::finish;
 
 /// What a report did to a task.
@@ -34,6 +34,14 @@ pub fn advance(t: &mut TaskRecord, r: &TaskReport, at: Timestamp) -> Effect {
         };
         let forward = cr.last_status.is_some_and(|s| s > c.last_status);
         let new_exit = c.exit_code.is_none() && cr.exit_code.is_some();
+        // Health moves both ways while the container runs; it is news whenever it differs.
+        let health = cr.health_status.as_ref().filter(|h| {
+            c.last_status < TaskStatus::Stopped && Some(*h) != c.health_status.as_ref()
+        });
+        if let Some(h) = health {
+            c.health_status = Some(h.clone());
+            changed = true;
+        }
         if !forward && !new_exit {
             continue;
         }
@@ -54,13 +62,28 @@ pub fn advance(t: &mut TaskRecord, r: &TaskReport, at: Timestamp) -> Effect {
         t.last_status = s;
         changed = true;
     }
+    if let Some(h) = r
+        .health_status
+        .as_ref()
+        .filter(|h| Some(*h) != t.health_status.as_ref())
+    {
+        t.health_status = Some(h.clone());
+        if h == "HEALTHY" && t.first_healthy_at.is_none() {
+            t.first_healthy_at = Some(at);
+        }
+        changed = true;
+    }
     if !changed {
         return Effect::Stale;
     }
     t.pull_started_at = t.pull_started_at.or(r.pull_started_at);
     t.pull_stopped_at = t.pull_stopped_at.or(r.pull_stopped_at);
     t.started_at = t.started_at.or(r.started_at);
-    if t.last_status >= TaskStatus::Running && t.started_at.is_none() {
+    // A task that went straight to STOPPED never started: no startedAt.
+    if t.last_status >= TaskStatus::Running
+        && t.last_status < TaskStatus::Stopped
+        && t.started_at.is_none()
+    {
         t.started_at = Some(at);
     }
     if t.last_status >= TaskStatus::Deactivating && t.stopping_at.is_none() {
@@ -101,7 +124,7 @@ pub async fn apply<S: Store>(
             return Ok(Effect::Stale);
         }
         let mut task = t.value.clone();
-        let at = now();
+        let at = st.clock.now();
         let effect = advance(&mut task, report, at);
         let mut compares = vec![db::unchanged(&key, t.revision)];
         let mut ops = Vec::new();
@@ -171,9 +194,12 @@ mod tests {
                 cpu: None,
                 memory: None,
                 memory_reservation: None,
+                health_status: None,
             }],
             allocation: Allocation::default(),
             released: false,
+            health_status: None,
+            first_healthy_at: None,
         }
     }
 

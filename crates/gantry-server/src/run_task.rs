@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use gantry_api::model::{
-    ContainerOverride, Failure, RunTaskRequest, RunTaskResponse, StartTaskRequest,
-    StartTaskResponse, TaskOverride,
+    ContainerOverride, Failure, PlacementStrategy, RunTaskRequest, RunTaskResponse,
+    StartTaskRequest, StartTaskResponse, TaskOverride,
 };
-use gantry_api::{arn, ApiError, ErrorKind, TaskStatus};
+use gantry_api::{arn, ApiError, ErrorKind, TaskStatus, Timestamp};
 use gantry_scheduler::Strategy;
 use gantry_store::Store;
 
@@ -15,23 +15,23 @@ use crate::clusters::{self, cluster_name};
 use crate::db;
 use crate::error::{client, invalid, Error, Result};
 use crate::records::{
-    instance_key, instances_of, Allocation, ContainerRecord, InstanceRecord, InstanceStatus,
-    TaskDefRecord, TaskDefStatus, TaskRecord,
+    instances_of, Allocation, ContainerRecord, InstanceRecord, InstanceStatus, TaskDefRecord,
+    TaskDefStatus, TaskRecord,
 };
-use crate::state::{now, AppState};
+use crate::state::AppState;
 use crate::taskdef_rules::{parse_cpu, parse_memory};
 use crate::{placement, tags, task_definitions, tasks};
 
 const MAX_COUNT: i32 = 10;
 
-/// What RunTask and StartTask share once the request is checked.
-struct Prepared {
-    def: TaskDefRecord,
-    allocation: Allocation,
+/// What RunTask, StartTask and the service controller share once the request is checked.
+pub struct Prepared {
+    pub def: TaskDefRecord,
+    pub allocation: Allocation,
     overrides: Option<TaskOverride>,
     group: String,
     started_by: Option<String>,
-    tags: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
 }
 
 fn container_override<'a>(
@@ -90,12 +90,18 @@ fn needs(def: &TaskDefRecord, overrides: Option<&TaskOverride>) -> Result<Alloca
             .and_then(|o| o.memory_reservation)
             .or(c.memory_reservation);
         memory += i64::from(hard.or(soft).unwrap_or(0));
-        if d.network_mode.as_deref() == Some("host") {
+        // Host ports a task holds on its instance: in host mode its container ports, in
+        // bridge mode its static host ports (hostPort 0 is picked by the agent from the
+        // dynamic range); awsvpc tasks have addresses of their own and hold none.
+        let mode = d.network_mode.as_deref().unwrap_or("bridge");
+        if mode == "host" || mode == "bridge" {
             for m in c.port_mappings.as_deref().unwrap_or_default() {
-                let port = m
-                    .host_port
-                    .or(m.container_port)
-                    .and_then(|p| u16::try_from(p).ok());
+                let port = if mode == "host" {
+                    m.host_port.or(m.container_port)
+                } else {
+                    m.host_port.filter(|p| *p > 0)
+                }
+                .and_then(|p| u16::try_from(p).ok());
                 if let Some(p) = port {
                     if m.protocol.as_deref() == Some("udp") {
                         a.udp_ports.insert(p);
@@ -111,8 +117,8 @@ fn needs(def: &TaskDefRecord, overrides: Option<&TaskOverride>) -> Result<Alloca
     Ok(a)
 }
 
-fn strategies(req: &RunTaskRequest) -> Result<Vec<Strategy>> {
-    let list = req.placement_strategy.as_deref().unwrap_or_default();
+/// The scheduler's strategies for a `placementStrategy` list (RunTask, CreateService).
+pub fn strategies(list: &[PlacementStrategy]) -> Result<Vec<Strategy>> {
     if list.len() > 5 {
         return Err(invalid("placementStrategy can have at most 5 strategies."));
     }
@@ -155,7 +161,7 @@ async fn prepare<S: Store>(
     group: Option<String>,
     started_by: Option<String>,
     request_tags: Option<&[gantry_api::model::Tag]>,
-    has_constraints: bool,
+    (has_constraints, allow_inactive): (bool, bool),
 ) -> Result<Prepared> {
     let reference = task_definition.unwrap_or_default();
     let def = task_definitions::resolve(st, reference)
@@ -165,7 +171,7 @@ async fn prepare<S: Store>(
             other => other,
         })?
         .value;
-    if def.status != TaskDefStatus::Active {
+    if def.status != TaskDefStatus::Active && !allow_inactive {
         return Err(client(format!(
             "TaskDefinition is inactive: {}:{} was deregistered; run an ACTIVE revision.",
             def.family, def.revision
@@ -200,7 +206,33 @@ async fn prepare<S: Store>(
     })
 }
 
-fn make_task(cluster: &str, instance_id: &str, p: &Prepared) -> TaskRecord {
+/// What a service's tasks of task definition `reference` need: resolved and checked as for
+/// RunTask, with the service's group and the deployment id as `startedBy`.
+/// Services keep running (and scaling) a revision deregistered after they started using it,
+/// as ECS's do: `allow_inactive` says so.
+pub async fn prepare_for_service<S: Store>(
+    st: &AppState<S>,
+    reference: &str,
+    group: String,
+    deployment_id: String,
+    allow_inactive: bool,
+) -> Result<Prepared> {
+    let mut p = prepare(
+        st,
+        Some(reference),
+        None,
+        Some(group),
+        Some(deployment_id),
+        None,
+        (false, allow_inactive),
+    )
+    .await?;
+    p.def.status = TaskDefStatus::Active;
+    Ok(p)
+}
+
+/// A new task of `p` on `instance_id`, created at `now`.
+pub fn make_task(cluster: &str, instance_id: &str, p: &Prepared, now: Timestamp) -> TaskRecord {
     let containers = p
         .def
         .definition
@@ -219,7 +251,7 @@ fn make_task(cluster: &str, instance_id: &str, p: &Prepared) -> TaskRecord {
         definition,
         last_status: TaskStatus::Provisioning,
         desired_status: TaskStatus::Running,
-        created_at: now(),
+        created_at: now,
         pull_started_at: None,
         pull_stopped_at: None,
         started_at: None,
@@ -237,6 +269,8 @@ fn make_task(cluster: &str, instance_id: &str, p: &Prepared) -> TaskRecord {
         containers,
         allocation: p.allocation.clone(),
         released: false,
+        health_status: None,
+        first_healthy_at: None,
     }
 }
 
@@ -273,7 +307,7 @@ pub async fn run_task<S: Store>(st: &AppState<S>, req: RunTaskRequest) -> Result
             "capacityProviderStrategy is not supported yet; leave it out to use EC2.",
         ));
     }
-    let strategies = strategies(&req)?;
+    let strategies = strategies(req.placement_strategy.as_deref().unwrap_or_default())?;
     let has_constraints = req
         .placement_constraints
         .as_ref()
@@ -285,7 +319,7 @@ pub async fn run_task<S: Store>(st: &AppState<S>, req: RunTaskRequest) -> Result
         req.group.clone(),
         req.started_by.clone(),
         req.tags.as_deref(),
-        has_constraints,
+        (has_constraints, false),
     )
     .await?;
     let registered = db::list::<S, InstanceRecord>(&st.store, &instances_of(&cluster))
@@ -301,9 +335,13 @@ pub async fn run_task<S: Store>(st: &AppState<S>, req: RunTaskRequest) -> Result
         &cluster,
         count,
         &p.allocation,
-        &strategies,
+        placement::Rules {
+            strategies: &strategies,
+            group: &p.group,
+            constraints: &[],
+        },
         &p.tags,
-        |id| make_task(&cluster, id, &p),
+        |id| make_task(&cluster, id, &p, st.clock.now()),
     )
     .await?;
     Ok(RunTaskResponse {
@@ -336,7 +374,7 @@ pub async fn start_task<S: Store>(
         req.group.clone(),
         req.started_by.clone(),
         req.tags.as_deref(),
-        false,
+        (false, false),
     )
     .await?;
     let mut placed = Vec::new();
@@ -344,35 +382,14 @@ pub async fn start_task<S: Store>(
     // One task on each named instance, as ECS does.
     for target in &targets {
         let id = arn::short_id(target);
-        let instance_arn = st.arns.container_instance(&cluster, id);
-        let mut reason = None;
-        for _ in 0..db::RETRIES {
-            let Some(i) = db::get::<S, InstanceRecord>(&st.store, &instance_key(&cluster, id))
-                .await?
-                .filter(|i| i.value.status != InstanceStatus::Inactive)
-            else {
-                reason = Some("MISSING");
-                break;
-            };
-            if let Some(why) = placement::misfit(&i.value, &p.allocation) {
-                reason = Some(why);
-                break;
-            }
-            if let Some(done) =
-                placement::commit_on(st, &i, vec![make_task(&cluster, id, &p)], &p.tags).await?
-            {
-                placed.extend(done);
-                reason = None;
-                break;
-            }
-            reason = Some("RESOURCE:CONTENTION");
-        }
-        if let Some(r) = reason {
-            failures.push(Failure {
-                arn: Some(instance_arn),
-                reason: Some(r.to_string()),
+        let make = || make_task(&cluster, id, &p, st.clock.now());
+        match placement::start_on(st, &cluster, id, &p.allocation, make, &p.tags).await? {
+            Ok(task) => placed.push(task),
+            Err(reason) => failures.push(Failure {
+                arn: Some(st.arns.container_instance(&cluster, id)),
+                reason: Some(reason.to_string()),
                 detail: None,
-            });
+            }),
         }
     }
     Ok(StartTaskResponse {

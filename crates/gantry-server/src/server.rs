@@ -12,9 +12,10 @@ use gantry_api::{ApiError, ErrorKind};
 use gantry_store::Store;
 use tokio::net::TcpListener;
 
+use crate::clock::Clock;
 use crate::error::ServerError;
-use crate::state::{AppState, ServerConfig};
-use crate::{gateway, liveness, protocol};
+use crate::state::{AppState, ControllerConfig, ServerConfig};
+use crate::{controller, gateway, liveness, protocol};
 
 /// The HTTP routes: the ECS API on `POST /` and the agent gateway.
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
@@ -59,12 +60,29 @@ impl<S: Store> Bound<S> {
         self.listener.local_addr().map_err(ServerError::Serve)
     }
 
+    /// Uses `clock` for `now` in the controllers (tests pass a [`crate::ManualClock`]).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        if let Some(st) = Arc::get_mut(&mut self.state) {
+            st.clock = clock;
+        }
+        self
+    }
+
+    /// Sets how the controllers run.
+    pub fn with_controllers(mut self, cfg: ControllerConfig) -> Self {
+        if let Some(st) = Arc::get_mut(&mut self.state) {
+            st.controllers = cfg;
+        }
+        self
+    }
+
     /// The state handlers share (tests read the store through it).
     pub fn state(&self) -> Arc<AppState<S>> {
         self.state.clone()
     }
 
-    /// Serves until `shutdown` completes, with the liveness loop beside.
+    /// Serves until `shutdown` completes, with the liveness loop and the service controller
+    /// beside.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -72,6 +90,7 @@ impl<S: Store> Bound<S> {
         let addr = self.local_addr()?;
         let state = self.state.clone();
         let live = tokio::spawn(liveness::run(state.clone()));
+        let services = tokio::spawn(controller::run(state.clone()));
         tracing::info!("gantry server listening on {addr}");
         let stop = state.shutdown.clone();
         let result = axum::serve(self.listener, router(state))
@@ -82,6 +101,7 @@ impl<S: Store> Bound<S> {
             .await
             .map_err(ServerError::Serve);
         live.abort();
+        services.abort();
         result
     }
 }

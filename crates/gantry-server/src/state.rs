@@ -1,11 +1,13 @@
 //! The state every handler shares: the store, the configuration and the live agent sessions.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gantry_api::arn::ArnBuilder;
 use gantry_api::Timestamp;
 
+use crate::clock::{Clock, SystemClock};
 use crate::gateway::Sessions;
 
 /// How the server is set up.
@@ -33,9 +35,28 @@ impl Default for ServerConfig {
     }
 }
 
+/// How the controllers run. Not part of [`ServerConfig`] so callers that build that struct
+/// by hand keep compiling; set it with [`crate::Bound::with_controllers`].
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// Every service is reconciled at least this often, whatever the store says.
+    pub service_resync: Duration,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            service_resync: Duration::from_secs(5),
+        }
+    }
+}
+
 /// Shared by every request and background loop.
 #[derive(Debug)]
 pub struct AppState<S> {
+    /// `now` for the controllers (and the timestamps they write).
+    pub clock: Arc<dyn Clock>,
+    pub controllers: ControllerConfig,
     pub store: S,
     pub config: ServerConfig,
     pub arns: ArnBuilder,
@@ -49,6 +70,8 @@ pub struct AppState<S> {
 impl<S> AppState<S> {
     pub fn new(config: ServerConfig, store: S) -> Self {
         Self {
+            clock: Arc::new(SystemClock),
+            controllers: ControllerConfig::default(),
             arns: ArnBuilder::new(config.region.clone(), config.account_id.clone()),
             store,
             config,

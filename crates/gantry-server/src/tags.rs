@@ -111,9 +111,13 @@ async fn existing<S: Store>(st: &AppState<S>, resource_arn: &str) -> Result<Stri
             instance_key(cluster, id),
             st.arns.container_instance(cluster, id),
         ),
+        ("service", [cluster, name]) => (
+            crate::service_records::service_key(cluster, name),
+            st.arns.service(cluster, name),
+        ),
         _ => {
             return Err(invalid(format!(
-                "resourceArn {resource_arn:?} does not name a cluster, task definition, task or container instance."
+                "resourceArn {resource_arn:?} does not name a cluster, task definition, task, container instance or service."
             )))
         }
     };

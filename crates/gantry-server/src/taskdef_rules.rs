@@ -164,7 +164,7 @@ pub fn task_size(cpu: Option<&str>, memory: Option<&str>) -> Result<(Option<i64>
 fn check_container(
     c: &ContainerDefinition,
     task_memory: Option<i64>,
-    host_ports: &mut BTreeSet<(String, i32)>,
+    ports: &mut crate::taskdef_ports::TaskPorts,
     network_mode: &str,
 ) -> Result<()> {
     let name = c.name.as_deref().unwrap_or_default();
@@ -217,38 +217,11 @@ fn check_container(
     let mappings = c.port_mappings.as_deref().unwrap_or_default();
     if network_mode == "none" && !mappings.is_empty() {
         return Err(client(format!(
-            "Container {name} has port mappings, but networkMode none has no network to map them to; remove them or use networkMode host."
+            "Container {name} has port mappings, but networkMode none has no network to map them to; remove them or use networkMode bridge, host or awsvpc."
         )));
     }
     for m in mappings {
-        if m.container_port_range.is_some() {
-            return Err(client(format!(
-                "Container {name}: containerPortRange is not supported with networkMode {network_mode}; map single ports."
-            )));
-        }
-        let port = m.container_port.ok_or_else(|| {
-            client(format!(
-                "Container {name} has a port mapping without containerPort."
-            ))
-        })?;
-        if !(1..=65535).contains(&port) {
-            return Err(client(format!(
-                "Container {name}: containerPort {port} must be between 1 and 65535."
-            )));
-        }
-        if let Some(hp) = m.host_port {
-            if hp != port {
-                return Err(client(format!(
-                    "Container {name}: with networkMode host, hostPort ({hp}) must equal containerPort ({port}) or be left out."
-                )));
-            }
-        }
-        let proto = m.protocol.clone().unwrap_or_else(|| "tcp".to_string());
-        if !host_ports.insert((proto.clone(), port)) {
-            return Err(client(format!(
-                "Host port {port}/{proto} is mapped more than once in this task definition."
-            )));
-        }
+        crate::taskdef_ports::check_mapping(name, m, network_mode, ports)?;
     }
     Ok(())
 }
@@ -256,17 +229,8 @@ fn check_container(
 /// Everything ECS checks on a RegisterTaskDefinition request beyond the model.
 pub fn check(req: &RegisterTaskDefinitionRequest) -> Result<()> {
     check_family(req.family.as_deref().unwrap_or_default())?;
+    // ECS's default on EC2 is bridge; the model's enum check has refused anything unknown.
     let network_mode = req.network_mode.as_deref().unwrap_or("bridge");
-    if network_mode != "host" && network_mode != "none" {
-        return Err(client(format!(
-            "networkMode {network_mode} is not supported yet{}; use host or none.",
-            if req.network_mode.is_none() {
-                " (it is the default when networkMode is left out)"
-            } else {
-                ""
-            }
-        )));
-    }
     if let Some(c) = req
         .requires_compatibilities
         .as_deref()
@@ -286,9 +250,9 @@ pub fn check(req: &RegisterTaskDefinitionRequest) -> Result<()> {
         ));
     }
     let mut names = BTreeSet::new();
-    let mut host_ports = BTreeSet::new();
+    let mut ports = crate::taskdef_ports::TaskPorts::default();
     for c in containers {
-        check_container(c, task_memory, &mut host_ports, network_mode)?;
+        check_container(c, task_memory, &mut ports, network_mode)?;
         let name = c.name.clone().unwrap_or_default();
         if !names.insert(name.clone()) {
             return Err(client(format!(

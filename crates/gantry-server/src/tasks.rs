@@ -15,7 +15,8 @@ use crate::error::{invalid, Error, Result};
 use crate::records::{
     instance_key, task_key, tasks_of, InstanceRecord, InstanceStatus, TaskRecord,
 };
-use crate::state::{now, AppState};
+use crate::service_records::service_group;
+use crate::state::AppState;
 use crate::{paging, tags};
 
 fn render_overrides(t: &TaskRecord) -> TaskOverride {
@@ -57,7 +58,11 @@ pub fn render<S>(st: &AppState<S>, t: &TaskRecord, version: u64) -> Task {
             reason: c.reason.clone(),
             network_bindings: Some(c.network_bindings.clone()),
             network_interfaces: Some(Vec::new()),
-            health_status: Some("UNKNOWN".to_string()),
+            health_status: Some(
+                c.health_status
+                    .clone()
+                    .unwrap_or_else(|| "UNKNOWN".to_string()),
+            ),
             cpu: Some(c.cpu.unwrap_or(0).to_string()),
             memory: c.memory.map(|m| m.to_string()),
             memory_reservation: c.memory_reservation.map(|m| m.to_string()),
@@ -96,7 +101,11 @@ pub fn render<S>(st: &AppState<S>, t: &TaskRecord, version: u64) -> Task {
         version: Some(i64::try_from(version).unwrap_or(i64::MAX)),
         attachments: Some(Vec::new()),
         attributes: Some(Vec::new()),
-        health_status: Some("UNKNOWN".to_string()),
+        health_status: Some(
+            t.health_status
+                .clone()
+                .unwrap_or_else(|| "UNKNOWN".to_string()),
+        ),
         enable_execute_command: Some(false),
         ..Default::default()
     }
@@ -126,6 +135,10 @@ pub async fn list_tasks<S: Store>(
     };
     let instance = req.container_instance.as_deref().map(arn::short_id);
     let family = req.family.as_deref();
+    let group = req
+        .service_name
+        .as_deref()
+        .map(|s| service_group(arn::short_id(s)));
     let tasks = db::list::<S, TaskRecord>(&st.store, &tasks_of(&cluster)).await?;
     let items = tasks
         .into_iter()
@@ -133,11 +146,13 @@ pub async fn list_tasks<S: Store>(
         .filter(|t| {
             t.desired_status == desired
                 && family.is_none_or(|f| t.family() == f)
-                && req.started_by.as_ref().is_none_or(|s| t.started_by.as_ref() == Some(s))
+                && req
+                    .started_by
+                    .as_ref()
+                    .is_none_or(|s| t.started_by.as_ref() == Some(s))
                 && instance.is_none_or(|i| t.instance_id.as_deref() == Some(i))
                 && req.launch_type.as_ref().is_none_or(|l| *l == t.launch_type)
-                // There are no services yet, so no task belongs to one.
-                && req.service_name.is_none()
+                && group.as_ref().is_none_or(|g| t.group == *g)
         })
         .map(|t| (t.id.clone(), st.arns.task(&cluster, &t.id)))
         .collect();
@@ -216,25 +231,44 @@ pub async fn stop_task<S: Store>(
     if reason.chars().count() > 255 {
         return Err(invalid("reason can be at most 255 characters."));
     }
-    let key = task_key(&cluster, &id);
-    for _ in 0..db::RETRIES {
-        let t: Versioned<TaskRecord> = db::get(&st.store, &key).await?.ok_or_else(|| {
+    let (task, rev) = stop(st, &cluster, &id, stop_code::USER_INITIATED, &reason)
+        .await?
+        .ok_or_else(|| {
             invalid(format!(
                 "The referenced task {id} was not found in cluster {cluster}."
             ))
         })?;
+    Ok(StopTaskResponse {
+        task: Some(render(st, &task, rev)),
+    })
+}
+
+/// Sets task `id` to desired STOPPED with `code` and `reason` (StopTask and the service
+/// controller share this path). A task no agent will act on is stopped here and now.
+/// Returns the task and its revision, or `None` if there is no such task. A task already
+/// wanted STOPPED is returned unchanged.
+pub async fn stop<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+    id: &str,
+    code: &str,
+    reason: &str,
+) -> Result<Option<(TaskRecord, u64)>> {
+    let key = task_key(cluster, id);
+    for _ in 0..db::RETRIES {
+        let Some(t): Option<Versioned<TaskRecord>> = db::get(&st.store, &key).await? else {
+            return Ok(None);
+        };
         if t.value.desired_status == TaskStatus::Stopped {
-            return Ok(StopTaskResponse {
-                task: Some(render(st, &t.value, t.revision)),
-            });
+            return Ok(Some((t.value, t.revision)));
         }
         let mut task = t.value.clone();
         task.desired_status = TaskStatus::Stopped;
-        task.stop_code = Some(stop_code::USER_INITIATED.to_string());
-        task.stopped_reason = Some(reason.clone());
-        let at = now();
+        task.stop_code = Some(code.to_string());
+        task.stopped_reason = Some(reason.to_string());
+        let at = st.clock.now();
         task.stopping_at = Some(at);
-        let ikey = task.instance_id.as_ref().map(|i| instance_key(&cluster, i));
+        let ikey = task.instance_id.as_ref().map(|i| instance_key(cluster, i));
         let instance = match &ikey {
             Some(k) => db::get::<S, InstanceRecord>(&st.store, k).await?,
             None => None,
@@ -261,9 +295,7 @@ pub async fn stop_task<S: Store>(
         ops.push(db::put(&key, &task)?);
         if db::commit(&st.store, compares, ops).await? {
             let rev = st.store.get(&key).await?.map_or(0, |r| r.revision);
-            return Ok(StopTaskResponse {
-                task: Some(render(st, &task, rev)),
-            });
+            return Ok(Some((task, rev)));
         }
     }
     Err(Error::Contention {

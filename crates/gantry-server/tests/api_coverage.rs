@@ -9,7 +9,9 @@ use gantry_server::IMPLEMENTED;
 const PARTIAL: &[(&str, &str)] = &[
     ("RunTask", "EC2 launch type only; placementConstraints, capacity providers and awsvpc/bridge networking are refused with a clear error"),
     ("StartTask", "as RunTask"),
-    ("ListTasks", "`serviceName` matches nothing until services exist"),
+    ("CreateService", "EC2 launch type and the ECS (rolling) deployment controller only; REPLICA and DAEMON; placementConstraints, load balancers, service registries, awsvpc networkConfiguration and capacity providers are refused with a clear error; tags are not propagated to tasks"),
+    ("UpdateService", "as CreateService: desiredCount, taskDefinition, forceNewDeployment, deploymentConfiguration, placementStrategy, healthCheckGracePeriodSeconds"),
+    ("DeleteService", "DRAINING until its tasks are stopped, then INACTIVE; an INACTIVE name can be created again"),
     ("ListContainerInstances", "the `filter` query language is accepted but not applied yet"),
     ("RegisterTaskDefinition", "networkMode `host` and `none` only; `requiresAttributes` is not computed"),
     ("CreateCluster", "settings are stored; configuration and capacity providers are not"),

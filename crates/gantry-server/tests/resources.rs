@@ -249,6 +249,62 @@ async fn concurrent_run_tasks_never_over_commit() {
 }
 
 #[tokio::test]
+async fn run_task_racing_a_service_never_over_commits() {
+    let s = std::sync::Arc::new(Server::start().await);
+    let reg = s.register_agent("default", 1024, 4096).await;
+    let mut agent = s.connect_agent(&reg.instance_id).await;
+    agent.desired().await;
+    s.register_taskdef("web", 256, 64).await;
+    // The service wants 3 of the 4 slots while 8 RunTasks race for them.
+    let svc = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.ok(
+                "CreateService",
+                json!({"serviceName": "svc", "taskDefinition": "web", "desiredCount": 3}),
+            )
+            .await
+        })
+    };
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        handles.push(tokio::spawn(async move {
+            s.ok("RunTask", json!({"taskDefinition": "web"})).await
+        }));
+    }
+    let mut standalone = 0;
+    for h in handles {
+        standalone += h.await.unwrap()["tasks"].as_array().unwrap().len();
+    }
+    svc.await.unwrap();
+    // Let the controller place what it can.
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let all = s.ok("ListTasks", json!({})).await["taskArns"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert!(all <= 4, "{all} tasks of 256 CPU on a 1024 CPU instance");
+    }
+    let service_tasks = s.ok("ListTasks", json!({"serviceName": "svc"})).await["taskArns"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(standalone + service_tasks, 4, "every slot used, none twice");
+    let ci = s
+        .ok(
+            "DescribeContainerInstances",
+            json!({"containerInstances": [reg.container_instance_arn]}),
+        )
+        .await;
+    let cpu = ci["containerInstances"][0]["remainingResources"][0]["integerValue"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(cpu, 0);
+}
+
+#[tokio::test]
 async fn host_ports_are_exclusive() {
     let s = Server::start().await;
     let reg = s.register_agent("default", 4096, 4096).await;

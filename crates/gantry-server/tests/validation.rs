@@ -141,11 +141,127 @@ async fn bad_requests_get_the_ecs_exception_and_change_nothing() {
     rejected(&s, "TagResource", json!({"resourceArn": "arn:aws:ecs:us-east-1:123456789012:task/c1/nope", "tags": [{"key": "a", "value": "b"}]}), "ResourceNotFoundException").await;
     rejected(
         &s,
-        "CreateService",
-        json!({"serviceName": "s"}),
+        "CreateTaskSet",
+        json!({"cluster": "c1", "service": "s", "taskDefinition": "web"}),
         "ClientException",
     )
     .await;
+    // Services.
+    let svc = |extra: Value| {
+        let mut b = json!({"cluster": "c1", "serviceName": "s", "taskDefinition": "web", "desiredCount": 1});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    rejected(
+        &s,
+        "CreateService",
+        json!({"cluster": "nope", "serviceName": "s", "taskDefinition": "web", "desiredCount": 1}),
+        "ClusterNotFoundException",
+    )
+    .await;
+    rejected(
+        &s,
+        "CreateService",
+        json!({"cluster": "c1", "serviceName": "s", "taskDefinition": "web"}),
+        "InvalidParameterException",
+    )
+    .await;
+    rejected(
+        &s,
+        "CreateService",
+        svc(json!({"serviceName": "bad name"})),
+        "InvalidParameterException",
+    )
+    .await;
+    rejected(
+        &s,
+        "CreateService",
+        svc(json!({"taskDefinition": "ghost"})),
+        "InvalidParameterException",
+    )
+    .await;
+    rejected(
+        &s,
+        "CreateService",
+        svc(json!({"deploymentConfiguration": {"minimumHealthyPercent": 150}})),
+        "InvalidParameterException",
+    )
+    .await;
+    rejected(
+        &s,
+        "CreateService",
+        svc(json!({"deploymentConfiguration": {"maximumPercent": 50}})),
+        "InvalidParameterException",
+    )
+    .await;
+    rejected(
+        &s,
+        "CreateService",
+        svc(json!({"placementConstraints": [{"type": "distinctInstance"}]})),
+        "InvalidParameterException",
+    )
+    .await;
+    rejected(
+        &s,
+        "CreateService",
+        svc(json!({"placementStrategy": [{"type": "binpack", "field": "disk"}]})),
+        "InvalidParameterException",
+    )
+    .await;
+    rejected(
+        &s,
+        "CreateService",
+        svc(json!({"schedulingStrategy": "DAEMON"})),
+        "InvalidParameterException",
+    )
+    .await;
+    rejected(
+        &s,
+        "CreateService",
+        svc(json!({"launchType": "FARGATE"})),
+        "InvalidParameterException",
+    )
+    .await;
+    rejected(
+        &s,
+        "UpdateService",
+        json!({"cluster": "c1", "service": "ghost", "desiredCount": 2}),
+        "ServiceNotFoundException",
+    )
+    .await;
+    rejected(
+        &s,
+        "DeleteService",
+        json!({"cluster": "c1", "service": "ghost"}),
+        "ServiceNotFoundException",
+    )
+    .await;
+    rejected(
+        &s,
+        "DescribeServices",
+        json!({"cluster": "c1", "services": []}),
+        "InvalidParameterException",
+    )
+    .await;
+    // Once a service exists its controller writes in the background, so from here on only
+    // the answer is checked.
+    s.ok("CreateService", svc(json!({}))).await;
+    for (op, body) in [
+        ("CreateService", svc(json!({}))),
+        ("DeleteService", json!({"cluster": "c1", "service": "s"})),
+        (
+            "UpdateService",
+            json!({"cluster": "c1", "service": "s", "desiredCount": -1}),
+        ),
+    ] {
+        assert_eq!(
+            s.call(op, body).await.kind(),
+            "InvalidParameterException",
+            "{op}"
+        );
+    }
 
     // Framing errors.
     let before = s.revision().await;

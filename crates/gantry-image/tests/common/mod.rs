@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+pub mod oci;
+
 /// A directory removed (after unmounting anything under `rootfs`) on drop.
 pub struct TempDir(pub PathBuf);
 

@@ -47,7 +47,12 @@ impl Server {
         };
         f(&mut cfg);
         let store = SqliteStore::open_in_memory().unwrap();
-        let bound = gantry_server::bind(cfg, store).await.unwrap();
+        let bound = gantry_server::bind(cfg, store)
+            .await
+            .unwrap()
+            .with_controllers(gantry_server::ControllerConfig {
+                service_resync: Duration::from_millis(200),
+            });
         let addr = bound.local_addr().unwrap();
         let state = bound.state();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -96,6 +101,10 @@ impl Server {
 
     pub async fn revision(&self) -> u64 {
         self.state.store.revision().await.unwrap()
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     pub async fn register_taskdef(&self, family: &str, cpu: i64, memory: i64) -> Value {
@@ -207,7 +216,17 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..200 {
+    eventually_within(what, Duration::from_secs(5), f).await
+}
+
+/// Waits up to `limit` until `f` holds, polling.
+pub async fn eventually_within<F, Fut>(what: &str, limit: Duration, f: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let rounds = limit.as_millis() / 25;
+    for _ in 0..rounds {
         if f().await {
             return;
         }

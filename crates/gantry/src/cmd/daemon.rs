@@ -100,6 +100,9 @@ fn agent_config(
     cfg.default_stop_timeout = Duration::from_secs(n.stop_timeout);
     cfg.task_cleanup_wait = Duration::from_secs(n.task_cleanup_wait);
     cfg.pids_limit = n.pids_limit;
+    cfg.allow_privileged = !n.disable_privileged;
+    cfg.log_max_bytes = n.log_max_size.max(4096);
+    cfg.log_max_files = n.log_max_files.max(1);
     if !n.cgroup_parent.starts_with('/') || n.cgroup_parent.contains("..") {
         anyhow::bail!(
             "--cgroup-parent {:?} must be an absolute cgroup path without '..'",
@@ -107,6 +110,23 @@ fn agent_config(
         );
     }
     cfg.cgroup_parent = n.cgroup_parent.trim_end_matches('/').to_string();
+    cfg.bridge_name = n.bridge.clone();
+    n.bridge_subnet
+        .parse::<gantry_net::Ipv4Subnet>()
+        .map_err(|e| anyhow!("--bridge-subnet {:?}: {e}", n.bridge_subnet))?;
+    cfg.bridge_subnet = n.bridge_subnet.clone();
+    cfg.dynamic_ports = n
+        .dynamic_host_ports
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
+        .filter(|(a, b): &(u16, u16)| a <= b && *a > 0)
+        .ok_or_else(|| anyhow!("--dynamic-host-ports {:?} must look like 49153-65535", n.dynamic_host_ports))?;
+    if let Some(s) = &n.awsvpc_subnet {
+        s.parse::<gantry_net::Ipv4Subnet>()
+            .map_err(|e| anyhow!("--awsvpc-subnet {s:?}: {e}"))?;
+    }
+    cfg.awsvpc_subnet = n.awsvpc_subnet.clone();
+    cfg.awsvpc_cluster_cidr = n.awsvpc_cluster_cidr.clone();
     cfg.supervisor_exe = std::env::current_exe().context("could not find the gantry binary")?;
     Ok(cfg)
 }

@@ -3,6 +3,7 @@
 mod cluster;
 mod daemon;
 mod instance;
+mod logs;
 mod task;
 mod taskdef;
 
@@ -53,6 +54,8 @@ pub enum Command {
     /// Container instances.
     #[command(subcommand)]
     Instance(instance::InstanceCmd),
+    /// Print a task's container output.
+    Logs(logs::LogsArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -122,6 +125,30 @@ pub struct NodeArgs {
     /// Default pids limit of a container.
     #[arg(long, env = "GANTRY_TASK_PIDS_LIMIT", default_value = "4096")]
     pub pids_limit: i64,
+    /// Refuse containers that ask for `privileged` (like ECS_DISABLE_PRIVILEGED=true).
+    #[arg(long, env = "GANTRY_DISABLE_PRIVILEGED")]
+    pub disable_privileged: bool,
+    /// Bytes at which a container's log file is rotated.
+    #[arg(long, env = "GANTRY_LOG_MAX_SIZE", default_value = "10485760")]
+    pub log_max_size: u64,
+    /// Log files kept per container, the current one included.
+    #[arg(long, env = "GANTRY_LOG_MAX_FILES", default_value = "5")]
+    pub log_max_files: u32,
+    /// The node bridge for networkMode bridge.
+    #[arg(long, env = "GANTRY_BRIDGE", default_value = "gantry0")]
+    pub bridge: String,
+    /// The subnet of the node bridge (task addresses come from it).
+    #[arg(long, env = "GANTRY_BRIDGE_SUBNET", default_value = "10.213.0.0/16")]
+    pub bridge_subnet: String,
+    /// Host ports for hostPort 0, as FIRST-LAST (like ECS_DYNAMIC_HOST_PORT_RANGE).
+    #[arg(long, env = "GANTRY_DYNAMIC_HOST_PORT_RANGE", default_value = "49153-65535")]
+    pub dynamic_host_ports: String,
+    /// This node's slice of the cluster task network for networkMode awsvpc (e.g. 10.214.1.0/24).
+    #[arg(long, env = "GANTRY_AWSVPC_SUBNET")]
+    pub awsvpc_subnet: Option<String>,
+    /// The whole cluster task network for awsvpc (routed between nodes, never masqueraded).
+    #[arg(long, env = "GANTRY_AWSVPC_CLUSTER_CIDR", default_value = "10.214.0.0/16")]
+    pub awsvpc_cluster_cidr: String,
     /// The cgroup under which every task gets its own.
     #[arg(long, env = "GANTRY_CGROUP_PARENT", default_value = "/gantry")]
     pub cgroup_parent: String,
@@ -161,6 +188,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Taskdef(c) => taskdef::run(&client(), c).await,
         Command::Task(c) => task::run(&client(), c).await,
         Command::Instance(c) => instance::run(&client(), c).await,
+        Command::Logs(a) => logs::run(&cli.endpoint, a).await,
     }
 }
 

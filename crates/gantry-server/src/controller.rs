@@ -1,0 +1,309 @@
+//! The service controller's I/O shell around [`crate::reconcile::reconcile`]. It keeps a
+//! set of services to look at, fed by store watches (a service, one of its tasks, or an
+//! instance of its cluster changed) and by a periodic resync that marks every service, and
+//! reconciles them one at a time, so two reconciles of one service never overlap.
+//!
+//! A round: read the service, its tasks and the cluster's instances; compute the actions;
+//! write the service's new status and events (a compare-and-swap on the revision read: if
+//! the service changed meanwhile, nothing else happens and the service is looked at again);
+//! then start tasks through the placement path RunTask uses, stop tasks through the path
+//! StopTask uses, and record what was started or could not be placed.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use gantry_api::status::stop_code;
+use gantry_store::{Event, Store};
+use tokio::sync::broadcast::{self, error::TryRecvError};
+
+use crate::db;
+use crate::error::Result;
+use crate::placement::{self, Rules};
+use crate::reconcile::{self, Actions};
+use crate::records::{instances_of, InstanceRecord, TaskWhere};
+use crate::service_records::{
+    service_group, service_key, services_of, EventRecord, ServiceRecord, ServiceStatus, SERVICES,
+};
+use crate::service_render::tasks_of_service;
+use crate::state::AppState;
+use crate::{run_task, tasks};
+
+/// What needs a look.
+#[derive(Debug, Default)]
+struct Dirty {
+    services: BTreeSet<String>,
+    clusters: BTreeSet<String>,
+    all: bool,
+}
+
+impl Dirty {
+    fn note(&mut self, ev: std::result::Result<Event, TryRecvError>) -> bool {
+        match ev {
+            Ok(Event::Put(rec)) => {
+                if rec.key.starts_with(SERVICES) {
+                    self.services.insert(rec.key);
+                } else if rec.key.starts_with("tasks/") {
+                    let cluster = rec.key.split('/').nth(1).unwrap_or_default().to_string();
+                    match serde_json::from_slice::<TaskWhere>(&rec.value) {
+                        Ok(t) => {
+                            if let Some(name) = t.group.strip_prefix("service:") {
+                                self.services.insert(service_key(&cluster, name));
+                            }
+                        }
+                        Err(_) => self.all = true,
+                    }
+                } else {
+                    match serde_json::from_slice::<InstanceRecord>(&rec.value) {
+                        Ok(i) => {
+                            self.clusters.insert(i.cluster);
+                        }
+                        Err(_) => self.all = true,
+                    }
+                }
+                true
+            }
+            Ok(Event::Delete { .. }) | Err(TryRecvError::Lagged(_)) => {
+                self.all = true;
+                true
+            }
+            Err(TryRecvError::Empty | TryRecvError::Closed) => false,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.all && self.services.is_empty() && self.clusters.is_empty()
+    }
+}
+
+fn lift(
+    r: std::result::Result<Event, broadcast::error::RecvError>,
+) -> std::result::Result<Event, TryRecvError> {
+    r.map_err(|e| match e {
+        broadcast::error::RecvError::Lagged(n) => TryRecvError::Lagged(n),
+        broadcast::error::RecvError::Closed => TryRecvError::Closed,
+    })
+}
+
+/// Runs the service controller until the task is aborted.
+pub async fn run<S: Store>(st: Arc<AppState<S>>) {
+    let mut watches = [
+        st.store.watch(SERVICES),
+        st.store.watch("tasks/"),
+        st.store.watch("instances/"),
+    ];
+    let mut tick = tokio::time::interval(st.controllers.service_resync);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut dirty = Dirty {
+        all: true,
+        ..Default::default()
+    };
+    loop {
+        if dirty.is_empty() {
+            let [a, b, c] = &mut watches;
+            tokio::select! {
+                ev = a.recv() => { dirty.note(lift(ev)); }
+                ev = b.recv() => { dirty.note(lift(ev)); }
+                ev = c.recv() => { dirty.note(lift(ev)); }
+                _ = tick.tick() => dirty.all = true,
+            }
+        }
+        // Coalesce whatever else arrived.
+        for w in &mut watches {
+            while dirty.note(w.try_recv()) {}
+        }
+        let batch = std::mem::take(&mut dirty);
+        let keys = match expand(&st, batch).await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list services; retrying at the next resync");
+                continue;
+            }
+        };
+        for key in keys {
+            match reconcile_one(&st, &key).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    dirty.services.insert(key);
+                }
+                Err(e) => {
+                    tracing::warn!(service = %key, error = %e, "service reconcile failed; retrying at the next resync");
+                }
+            }
+        }
+    }
+}
+
+async fn expand<S: Store>(st: &AppState<S>, d: Dirty) -> Result<BTreeSet<String>> {
+    let mut keys = d.services;
+    let prefixes: Vec<String> = if d.all {
+        vec![SERVICES.to_string()]
+    } else {
+        d.clusters.iter().map(|c| services_of(c)).collect()
+    };
+    for p in prefixes {
+        for r in st.store.list(&p).await? {
+            keys.insert(r.key);
+        }
+    }
+    Ok(keys)
+}
+
+/// One round for the service at `key`. `Ok(false)`: it changed under us; look again.
+pub async fn reconcile_one<S: Store>(st: &AppState<S>, key: &str) -> Result<bool> {
+    let Some(v) = db::get::<S, ServiceRecord>(&st.store, key).await? else {
+        return Ok(true);
+    };
+    if v.value.status == ServiceStatus::Inactive {
+        return Ok(true);
+    }
+    let svc = v.value.clone();
+    let tasks = tasks_of_service(st, &svc).await?;
+    let instances: Vec<InstanceRecord> =
+        db::list::<S, InstanceRecord>(&st.store, &instances_of(&svc.cluster))
+            .await?
+            .into_iter()
+            .map(|i| i.value)
+            .collect();
+    let now = st.clock.now();
+    let actions = reconcile::reconcile(&svc, &tasks, &instances, now);
+    if actions.status.differs(&svc) || !actions.events.is_empty() {
+        let mut rec = svc.clone();
+        actions.status.apply_to(&mut rec);
+        rec.push_events(stamp(&actions.events, now));
+        if !db::commit(
+            &st.store,
+            vec![db::unchanged(key, v.revision)],
+            vec![db::put(key, &rec)?],
+        )
+        .await?
+        {
+            return Ok(false);
+        }
+        if rec.status == ServiceStatus::Inactive {
+            tracing::info!(service = %rec.name, cluster = %rec.cluster, "service drained; now INACTIVE");
+        }
+    }
+    apply(st, &svc, &actions).await?;
+    Ok(true)
+}
+
+fn stamp(messages: &[String], now: f64) -> Vec<EventRecord> {
+    messages
+        .iter()
+        .map(|m| EventRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            created_at: now,
+            message: m.clone(),
+        })
+        .collect()
+}
+
+/// Starts first (a replacement before the task it replaces), then stops.
+async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> Result<()> {
+    let cluster = svc.cluster.as_str();
+    let mut started = Vec::new();
+    let mut unplaced: Option<String> = None;
+    for s in &a.start {
+        let p = match run_task::prepare_for_service(
+            st,
+            &s.task_definition,
+            service_group(&svc.name),
+            s.deployment_id.clone(),
+            true,
+        )
+        .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                unplaced = Some(format!(
+                    "(service {}) was unable to start tasks of {}: {}",
+                    svc.name,
+                    s.task_definition,
+                    e.to_api().message
+                ));
+                continue;
+            }
+        };
+        let make = |id: &str| run_task::make_task(cluster, id, &p, st.clock.now());
+        match &s.instance {
+            Some(id) => {
+                match placement::start_on(st, cluster, id, &p.allocation, || make(id), &p.tags)
+                    .await?
+                {
+                    Ok(t) => started.push(t.id),
+                    Err(reason) => {
+                        unplaced = Some(reconcile::unplaced_event(&svc.name, reason));
+                    }
+                }
+            }
+            None => {
+                let strategies = run_task::strategies(&svc.placement_strategy)?;
+                let group = service_group(&svc.name);
+                let rules = Rules {
+                    strategies: &strategies,
+                    group: &group,
+                    constraints: &svc.placement_constraints,
+                };
+                let out = placement::run(st, cluster, s.count, &p.allocation, rules, &p.tags, make)
+                    .await?;
+                started.extend(out.tasks.into_iter().map(|t| t.id));
+                if let Some(f) = out.failures.first() {
+                    let reason = f.reason.as_deref().unwrap_or("MISSING");
+                    unplaced = Some(reconcile::unplaced_event(&svc.name, reason));
+                }
+            }
+        }
+    }
+    for (id, reason) in &a.stop {
+        tasks::stop(
+            st,
+            cluster,
+            id,
+            stop_code::SERVICE_SCHEDULER_INITIATED,
+            reason,
+        )
+        .await?;
+    }
+    let mut messages = reconcile::started_events(&svc.name, &started);
+    messages.extend(unplaced);
+    if !messages.is_empty() {
+        add_events(st, svc, messages).await?;
+    }
+    Ok(())
+}
+
+/// Adds events to the service, skipping one that repeats the newest (a placement failure
+/// is said once, not every resync).
+async fn add_events<S: Store>(
+    st: &AppState<S>,
+    svc: &ServiceRecord,
+    messages: Vec<String>,
+) -> Result<()> {
+    let key = service_key(&svc.cluster, &svc.name);
+    for _ in 0..db::RETRIES {
+        let Some(v) = db::get::<S, ServiceRecord>(&st.store, &key).await? else {
+            return Ok(());
+        };
+        let mut rec = v.value.clone();
+        let newest = rec.events.first().map(|e| e.message.clone());
+        let fresh: Vec<String> = messages
+            .iter()
+            .filter(|m| Some(*m) != newest.as_ref())
+            .cloned()
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        rec.push_events(stamp(&fresh, st.clock.now()));
+        if db::commit(
+            &st.store,
+            vec![db::unchanged(&key, v.revision)],
+            vec![db::put(&key, &rec)?],
+        )
+        .await?
+        {
+            return Ok(());
+        }
+    }
+    Ok(())
+}

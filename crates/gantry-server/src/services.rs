@@ -1,0 +1,467 @@
+//! CreateService, UpdateService, DeleteService and ListServices: they write the service's
+//! desired state and its deployments; the service controller ([`crate::controller`]) does
+//! the rest. DescribeServices and the wire form are in [`crate::service_render`].
+
+use std::sync::LazyLock;
+
+use gantry_api::model::{
+    CreateServiceRequest, CreateServiceResponse, DeleteServiceRequest, DeleteServiceResponse,
+    DeploymentConfiguration, ListServicesRequest, ListServicesResponse, PlacementStrategy,
+    UpdateServiceRequest, UpdateServiceResponse,
+};
+use gantry_api::{arn, ApiError, ErrorKind, Timestamp};
+use gantry_store::Store;
+use regex::Regex;
+
+use crate::clusters::{self, cluster_name};
+use crate::db::{self, Versioned};
+use crate::error::{invalid, Error, Result};
+use crate::run_task;
+use crate::service_records::{
+    new_deployment_id, service_key, services_of, CircuitBreaker, DeploymentRecord,
+    DeploymentSettings, DeploymentStatus, RolloutState, SchedulingStrategy, ServiceRecord,
+    ServiceStatus,
+};
+use crate::service_render::render;
+use crate::state::AppState;
+use crate::{paging, tags};
+
+static NAME: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new("^[a-zA-Z0-9_-]{1,255}$").ok());
+
+pub fn not_found(name: &str) -> Error {
+    Error::Api(ApiError::new(
+        ErrorKind::ServiceNotFound,
+        format!("Service not found: {name}. Check the name with ListServices, or create it with CreateService."),
+    ))
+}
+
+fn not_active(name: &str) -> Error {
+    Error::Api(ApiError::new(
+        ErrorKind::ServiceNotActive,
+        format!("Service not active: {name} is being deleted or was deleted; create it again with CreateService."),
+    ))
+}
+
+/// The service named by `reference` (a name or an ARN) in `cluster`, in any status.
+pub async fn find<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+    reference: &str,
+) -> Result<Option<Versioned<ServiceRecord>>> {
+    db::get(&st.store, &service_key(cluster, arn::short_id(reference))).await
+}
+
+fn settings(
+    strategy: SchedulingStrategy,
+    base: Option<DeploymentSettings>,
+    req: Option<&DeploymentConfiguration>,
+) -> Result<DeploymentSettings> {
+    let (min, max) = match strategy {
+        SchedulingStrategy::Replica => (100, 200),
+        SchedulingStrategy::Daemon => (0, 100),
+    };
+    let mut s = base.unwrap_or(DeploymentSettings {
+        minimum_healthy_percent: min,
+        maximum_percent: max,
+        circuit_breaker: CircuitBreaker {
+            enable: false,
+            rollback: false,
+        },
+    });
+    if let Some(c) = req {
+        if let Some(v) = c.minimum_healthy_percent {
+            s.minimum_healthy_percent = v;
+        }
+        if let Some(v) = c.maximum_percent {
+            s.maximum_percent = v;
+        }
+        if let Some(cb) = &c.deployment_circuit_breaker {
+            s.circuit_breaker = CircuitBreaker {
+                enable: cb.enable.unwrap_or(false),
+                rollback: cb.rollback.unwrap_or(false),
+            };
+        }
+        if c.strategy.as_deref().is_some_and(|x| x != "ROLLING") {
+            return Err(invalid(
+                "deploymentConfiguration.strategy must be ROLLING; other strategies are not supported yet.",
+            ));
+        }
+    }
+    if !(0..=100).contains(&s.minimum_healthy_percent) {
+        return Err(invalid(format!(
+            "minimumHealthyPercent is {}; it must be between 0 and 100.",
+            s.minimum_healthy_percent
+        )));
+    }
+    if !(100..=200).contains(&s.maximum_percent) {
+        return Err(invalid(format!(
+            "maximumPercent is {}; it must be between 100 and 200.",
+            s.maximum_percent
+        )));
+    }
+    Ok(s)
+}
+
+fn check_strategy(
+    strategy: SchedulingStrategy,
+    list: Option<&[PlacementStrategy]>,
+) -> Result<Vec<PlacementStrategy>> {
+    let list = list.unwrap_or_default();
+    if strategy == SchedulingStrategy::Daemon && !list.is_empty() {
+        return Err(invalid(
+            "Placement strategies are not supported with the DAEMON scheduling strategy.",
+        ));
+    }
+    run_task::strategies(list)?;
+    Ok(list.to_vec())
+}
+
+fn check_grace(v: Option<i32>) -> Result<Option<i32>> {
+    match v {
+        Some(n) if n < 0 => Err(invalid(format!(
+            "healthCheckGracePeriodSeconds is {n}; it must be 0 or more."
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// A new PRIMARY deployment of `task_definition`.
+fn deployment(task_definition: &str, now: Timestamp) -> DeploymentRecord {
+    let id = new_deployment_id();
+    DeploymentRecord {
+        rollout_state_reason: format!("ECS deployment {id} in progress."),
+        id,
+        status: DeploymentStatus::Primary,
+        task_definition: task_definition.to_string(),
+        created_at: now,
+        updated_at: now,
+        rollout_state: RolloutState::InProgress,
+        failed_tasks: 0,
+    }
+}
+
+/// Resolves and checks a task definition for a service; returns `family:revision`.
+async fn task_definition<S: Store>(st: &AppState<S>, reference: &str) -> Result<String> {
+    let p =
+        run_task::prepare_for_service(st, reference, String::new(), String::new(), false).await?;
+    Ok(format!("{}:{}", p.def.family, p.def.revision))
+}
+
+fn unsupported(what: &str) -> Error {
+    invalid(format!("{what} is not supported yet; leave it out."))
+}
+
+pub async fn create_service<S: Store>(
+    st: &AppState<S>,
+    req: CreateServiceRequest,
+) -> Result<CreateServiceResponse> {
+    let cluster = cluster_name(req.cluster.as_deref()).to_string();
+    let c = clusters::active(st, &cluster).await?;
+    let name = req.service_name.clone().unwrap_or_default();
+    if !NAME.as_ref().is_some_and(|re| re.is_match(&name)) {
+        return Err(invalid(format!(
+            "serviceName {name:?} is invalid: use 1 to 255 letters, numbers, hyphens and underscores."
+        )));
+    }
+    let strategy = match req.scheduling_strategy.as_deref() {
+        None | Some("REPLICA") => SchedulingStrategy::Replica,
+        Some("DAEMON") => SchedulingStrategy::Daemon,
+        Some(other) => {
+            return Err(invalid(format!(
+                "schedulingStrategy {other} is not valid: use REPLICA or DAEMON."
+            )))
+        }
+    };
+    let desired = match (strategy, req.desired_count) {
+        (SchedulingStrategy::Daemon, Some(_)) => {
+            return Err(invalid(
+                "The DAEMON scheduling strategy does not support a desiredCount; it runs one task on every instance.",
+            ))
+        }
+        (SchedulingStrategy::Daemon, None) => 0,
+        (SchedulingStrategy::Replica, None) => {
+            return Err(invalid(
+                "desiredCount is required for services with the REPLICA scheduling strategy.",
+            ))
+        }
+        (SchedulingStrategy::Replica, Some(n)) if n < 0 => {
+            return Err(invalid(format!(
+                "desiredCount is {n}; it must be 0 or more."
+            )))
+        }
+        (SchedulingStrategy::Replica, Some(n)) => n,
+    };
+    match req.launch_type.as_deref() {
+        None | Some("EC2") => {}
+        Some(other) => {
+            return Err(invalid(format!(
+                "launchType {other} is not supported yet; use EC2 (the default)."
+            )))
+        }
+    }
+    if req
+        .capacity_provider_strategy
+        .as_ref()
+        .is_some_and(|v| !v.is_empty())
+    {
+        return Err(unsupported("capacityProviderStrategy"));
+    }
+    if req.load_balancers.as_ref().is_some_and(|v| !v.is_empty()) {
+        return Err(unsupported("loadBalancers"));
+    }
+    if req
+        .service_registries
+        .as_ref()
+        .is_some_and(|v| !v.is_empty())
+    {
+        return Err(unsupported("serviceRegistries"));
+    }
+    if req.network_configuration.is_some() {
+        return Err(unsupported("networkConfiguration (awsvpc)"));
+    }
+    if req
+        .deployment_controller
+        .as_ref()
+        .and_then(|d| d.r#type.as_deref())
+        .is_some_and(|t| t != "ECS")
+    {
+        return Err(unsupported("A deploymentController other than ECS"));
+    }
+    if req
+        .placement_constraints
+        .as_ref()
+        .is_some_and(|v| !v.is_empty())
+    {
+        return Err(invalid(
+            "Placement constraints are not supported yet; remove placementConstraints.",
+        ));
+    }
+    let deployment_settings = settings(strategy, None, req.deployment_configuration.as_ref())?;
+    let placement_strategy = check_strategy(strategy, req.placement_strategy.as_deref())?;
+    let grace = check_grace(req.health_check_grace_period_seconds)?;
+    let service_tags = tags::validated(req.tags.as_deref().unwrap_or_default())?;
+    let td = task_definition(st, req.task_definition.as_deref().unwrap_or_default()).await?;
+
+    let key = service_key(&cluster, &name);
+    let existing = db::get::<S, ServiceRecord>(&st.store, &key).await?;
+    if existing
+        .as_ref()
+        .is_some_and(|e| e.value.status != ServiceStatus::Inactive)
+    {
+        return Err(invalid("Creation of service was not idempotent."));
+    }
+    let now = st.clock.now();
+    let rec = ServiceRecord {
+        name: name.clone(),
+        cluster: cluster.clone(),
+        status: ServiceStatus::Active,
+        scheduling_strategy: strategy,
+        desired_count: desired,
+        task_definition: td.clone(),
+        deployment: deployment_settings,
+        placement_strategy,
+        placement_constraints: Vec::new(),
+        health_check_grace_period_seconds: grace,
+        launch_type: "EC2".to_string(),
+        created_at: now,
+        deployments: vec![deployment(&td, now)],
+        last_completed: None,
+        events: Vec::new(),
+        steady: false,
+    };
+    let arn = st.arns.service(&cluster, &name);
+    let mut ops = vec![db::put(&key, &rec)?];
+    ops.push(tags::put_op(&arn, service_tags.clone())?);
+    // Comparing the cluster keeps a concurrent DeleteCluster from missing the service.
+    let compares = vec![
+        db::unchanged(&c.key, c.revision),
+        db::unchanged(&key, existing.map_or(0, |e| e.revision)),
+    ];
+    if !db::commit(&st.store, compares, ops).await? {
+        return Err(invalid("Creation of service was not idempotent."));
+    }
+    tracing::info!(cluster = %cluster, service = %name, "service created");
+    let mut service = render(st, &rec, &[]);
+    service.tags = Some(tags::render(&service_tags));
+    Ok(CreateServiceResponse {
+        service: Some(service),
+    })
+}
+
+/// Reads the ACTIVE service, applies `change`, writes it back; retried on conflict.
+async fn modify<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+    reference: &str,
+    allow_draining: bool,
+    change: impl Fn(&mut ServiceRecord) -> Result<()>,
+) -> Result<ServiceRecord> {
+    let name = arn::short_id(reference).to_string();
+    for _ in 0..db::RETRIES {
+        let Some(v) = find(st, cluster, &name).await? else {
+            return Err(not_found(&name));
+        };
+        let ok = match v.value.status {
+            ServiceStatus::Active => true,
+            ServiceStatus::Draining => allow_draining,
+            ServiceStatus::Inactive => false,
+        };
+        if !ok {
+            return Err(not_active(&name));
+        }
+        let mut rec = v.value.clone();
+        change(&mut rec)?;
+        if db::commit(
+            &st.store,
+            vec![db::unchanged(&v.key, v.revision)],
+            vec![db::put(&v.key, &rec)?],
+        )
+        .await?
+        {
+            return Ok(rec);
+        }
+    }
+    Err(Error::Contention {
+        what: format!("service {name}"),
+    })
+}
+
+pub async fn update_service<S: Store>(
+    st: &AppState<S>,
+    req: UpdateServiceRequest,
+) -> Result<UpdateServiceResponse> {
+    let cluster = cluster_name(req.cluster.as_deref()).to_string();
+    clusters::active(st, &cluster).await?;
+    let reference = req.service.clone().unwrap_or_default();
+    if req
+        .capacity_provider_strategy
+        .as_ref()
+        .is_some_and(|v| !v.is_empty())
+    {
+        return Err(unsupported("capacityProviderStrategy"));
+    }
+    if req.network_configuration.is_some() {
+        return Err(unsupported("networkConfiguration (awsvpc)"));
+    }
+    if req.load_balancers.as_ref().is_some_and(|v| !v.is_empty()) {
+        return Err(unsupported("loadBalancers"));
+    }
+    if req
+        .placement_constraints
+        .as_ref()
+        .is_some_and(|v| !v.is_empty())
+    {
+        return Err(invalid(
+            "Placement constraints are not supported yet; remove placementConstraints.",
+        ));
+    }
+    let td = match req.task_definition.as_deref() {
+        Some(r) => Some(task_definition(st, r).await?),
+        None => None,
+    };
+    let grace = check_grace(req.health_check_grace_period_seconds)?;
+    let now = st.clock.now();
+    let rec = modify(st, &cluster, &reference, false, |s| {
+        if let Some(n) = req.desired_count {
+            if s.scheduling_strategy == SchedulingStrategy::Daemon {
+                return Err(invalid(
+                    "The DAEMON scheduling strategy does not support a desiredCount.",
+                ));
+            }
+            if n < 0 {
+                return Err(invalid(format!(
+                    "desiredCount is {n}; it must be 0 or more."
+                )));
+            }
+            s.desired_count = n;
+        }
+        s.deployment = settings(
+            s.scheduling_strategy,
+            Some(s.deployment),
+            req.deployment_configuration.as_ref(),
+        )?;
+        if let Some(list) = req.placement_strategy.as_deref() {
+            s.placement_strategy = check_strategy(s.scheduling_strategy, Some(list))?;
+        }
+        if grace.is_some() {
+            s.health_check_grace_period_seconds = grace;
+        }
+        let new_td = td.clone().filter(|t| *t != s.task_definition);
+        if new_td.is_some() || req.force_new_deployment == Some(true) {
+            let t = new_td.unwrap_or_else(|| s.task_definition.clone());
+            for d in &mut s.deployments {
+                if d.status == DeploymentStatus::Primary {
+                    d.status = DeploymentStatus::Active;
+                    d.updated_at = now;
+                }
+            }
+            s.deployments.insert(0, deployment(&t, now));
+            s.task_definition = t;
+        }
+        s.steady = false;
+        Ok(())
+    })
+    .await?;
+    let tasks = crate::service_render::tasks_of_service(st, &rec).await?;
+    Ok(UpdateServiceResponse {
+        service: Some(render(st, &rec, &tasks)),
+    })
+}
+
+pub async fn delete_service<S: Store>(
+    st: &AppState<S>,
+    req: DeleteServiceRequest,
+) -> Result<DeleteServiceResponse> {
+    let cluster = cluster_name(req.cluster.as_deref()).to_string();
+    clusters::active(st, &cluster).await?;
+    let reference = req.service.clone().unwrap_or_default();
+    let force = req.force.unwrap_or(false);
+    let rec = modify(st, &cluster, &reference, true, |s| {
+        if s.status == ServiceStatus::Draining {
+            return Ok(());
+        }
+        if s.scheduling_strategy == SchedulingStrategy::Replica && s.desired_count > 0 && !force
+        {
+            return Err(invalid(
+                "The service cannot be stopped while it is scaled above 0. Scale it to 0 with UpdateService, or delete it with force.",
+            ));
+        }
+        s.status = ServiceStatus::Draining;
+        s.desired_count = 0;
+        s.steady = false;
+        Ok(())
+    })
+    .await?;
+    tracing::info!(cluster = %cluster, service = %rec.name, "service deleted; draining");
+    let tasks = crate::service_render::tasks_of_service(st, &rec).await?;
+    Ok(DeleteServiceResponse {
+        service: Some(render(st, &rec, &tasks)),
+    })
+}
+
+pub async fn list_services<S: Store>(
+    st: &AppState<S>,
+    req: ListServicesRequest,
+) -> Result<ListServicesResponse> {
+    let cluster = cluster_name(req.cluster.as_deref()).to_string();
+    clusters::active(st, &cluster).await?;
+    let items = db::list::<S, ServiceRecord>(&st.store, &services_of(&cluster))
+        .await?
+        .into_iter()
+        .map(|v| v.value)
+        .filter(|s| {
+            s.status != ServiceStatus::Inactive
+                && req.launch_type.as_ref().is_none_or(|l| *l == s.launch_type)
+                && req
+                    .scheduling_strategy
+                    .as_deref()
+                    .is_none_or(|x| x == s.scheduling_strategy.as_str())
+        })
+        .map(|s| (s.name.clone(), st.arns.service(&cluster, &s.name)))
+        .collect();
+    let (arns, next_token) = paging::page(items, req.next_token.as_deref(), req.max_results, true)?;
+    Ok(ListServicesResponse {
+        service_arns: Some(arns),
+        next_token,
+    })
+}
