@@ -42,6 +42,10 @@ pub struct AgentConfig {
     pub log_max_bytes: u64,
     /// Log files kept per container, the current one included.
     pub log_max_files: u32,
+    /// How often the image cache is cleaned (like `ECS_IMAGE_CLEANUP_INTERVAL`).
+    pub image_gc_interval: Duration,
+    /// Images unused for less than this are kept (like `ECS_IMAGE_MINIMUM_CLEANUP_AGE`).
+    pub image_min_age: Duration,
     /// The node bridge of `bridge` mode tasks and its subnet.
     pub bridge_name: String,
     pub bridge_subnet: String,
@@ -78,6 +82,8 @@ impl AgentConfig {
             task_cleanup_wait: Duration::from_secs(600),
             pids_limit: 4096,
             cgroup_parent: "/gantry".to_string(),
+            image_gc_interval: Duration::from_secs(30 * 60),
+            image_min_age: Duration::from_secs(60 * 60),
             bridge_name: "gantry0".to_string(),
             bridge_subnet: "10.213.0.0/16".to_string(),
             dynamic_ports: (49153, 65535),

@@ -223,6 +223,36 @@ impl Engine {
         }
     }
 
+    /// Runs image GC every `every`: unreferenced images unused for `min_age` go, least
+    /// recently used first; images of tasks that have not stopped are always kept.
+    pub async fn image_gc_loop(&self, every: std::time::Duration, min_age: std::time::Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let referenced: std::collections::HashSet<String> = lock(&self.reporter.latest)
+                .values()
+                .filter(|r| r.last_status < Some(TaskStatus::Stopped))
+                .flat_map(|r| r.containers.iter().filter_map(|c| c.image_digest.clone()))
+                .collect();
+            let policy = gantry_image::GcPolicy {
+                min_age,
+                keep_bytes: None,
+                referenced: &referenced,
+            };
+            match self.ctx.images.gc(policy, std::time::SystemTime::now()).await {
+                Ok(r) if !r.removed_images.is_empty() => tracing::info!(
+                    images = r.removed_images.len(),
+                    layers = r.removed_layers.len(),
+                    freed_bytes = r.freed_bytes,
+                    "image cache cleaned"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "image cache clean-up failed"),
+            }
+        }
+    }
+
     /// Where task directories live.
     pub fn tasks_dir(&self) -> std::path::PathBuf {
         self.ctx.cfg.state_dir.join("tasks")

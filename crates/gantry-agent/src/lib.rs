@@ -75,7 +75,13 @@ impl Registered {
     /// Holds the session and runs the task engine until `shutdown` completes.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let (engine, reports) = engine::Engine::new(self.cfg.clone(), self.images, self.network);
+        let gc = {
+            let engine = engine.clone();
+            let (every, min_age) = (self.cfg.image_gc_interval, self.cfg.image_min_age);
+            tokio::spawn(async move { engine.image_gc_loop(every, min_age).await })
+        };
         session::run(self.cfg, self.reg, engine, reports, shutdown).await;
+        gc.abort();
         drop(self._sealed);
     }
 }

@@ -111,6 +111,8 @@ fn agent_config(
     }
     cfg.cgroup_parent = n.cgroup_parent.trim_end_matches('/').to_string();
     cfg.bridge_name = n.bridge.clone();
+    cfg.image_gc_interval = Duration::from_secs(n.image_cleanup_interval.max(1));
+    cfg.image_min_age = Duration::from_secs(n.image_minimum_cleanup_age);
     n.bridge_subnet
         .parse::<gantry_net::Ipv4Subnet>()
         .map_err(|e| anyhow!("--bridge-subnet {:?}: {e}", n.bridge_subnet))?;

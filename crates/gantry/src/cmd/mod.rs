@@ -134,6 +134,12 @@ pub struct NodeArgs {
     /// Log files kept per container, the current one included.
     #[arg(long, env = "GANTRY_LOG_MAX_FILES", default_value = "5")]
     pub log_max_files: u32,
+    /// Seconds between image cache clean-ups (like ECS_IMAGE_CLEANUP_INTERVAL).
+    #[arg(long, env = "GANTRY_IMAGE_CLEANUP_INTERVAL", default_value = "1800")]
+    pub image_cleanup_interval: u64,
+    /// Unused images younger than this many seconds are kept (like ECS_IMAGE_MINIMUM_CLEANUP_AGE).
+    #[arg(long, env = "GANTRY_IMAGE_MINIMUM_CLEANUP_AGE", default_value = "3600")]
+    pub image_minimum_cleanup_age: u64,
     /// The node bridge for networkMode bridge.
     #[arg(long, env = "GANTRY_BRIDGE", default_value = "gantry0")]
     pub bridge: String,
