@@ -111,7 +111,11 @@ async fn bad_requests_get_the_ecs_exception_and_change_nothing() {
     rejected(
         &s,
         "RegisterTaskDefinition",
-        json!({"family": "web", "containerDefinitions": [container("a")]}),
+        // bridge (the default) with a dynamic port in host mode's clothing: hostPort 0 is
+        // only for bridge, so in host mode it is refused.
+        json!({"family": "web", "networkMode": "host", "containerDefinitions": [
+            {"name": "a", "image": "busybox", "memory": 64,
+             "portMappings": [{"containerPort": 80, "hostPort": 0}]}]}),
         "ClientException",
     )
     .await;
