@@ -99,6 +99,13 @@ pub async fn register(cfg: &AgentConfig) -> Result<RegisterResponse, AgentError>
     Err(AgentError::Register { url, reason: last })
 }
 
+/// Writes a file through a rename, so a reader sees the old or the new content, never half.
+pub fn write_renamed(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}
+
 /// Writes a file so that a crash leaves either the old or the new content.
 pub fn write_atomic(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");

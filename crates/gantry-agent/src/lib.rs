@@ -15,6 +15,7 @@ mod netspec;
 mod runner;
 mod sealed_exe;
 mod session;
+pub mod sim;
 mod units;
 
 pub use config::AgentConfig;

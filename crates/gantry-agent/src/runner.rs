@@ -225,6 +225,9 @@ pub async fn run(
 
 type Failure = (&'static str, String);
 
+/// How long a pull may take before the agent reports the task PENDING.
+const PENDING_REPORT_AFTER_MS: u64 = 50;
+
 /// Pulls images, mounts rootfs, writes bundles and the plan, and spawns the supervisor.
 async fn prepare(
     ctx: &RunnerCtx,
@@ -268,19 +271,33 @@ async fn prepare(
 
     // Images.
     known.report.pull_started_at = Some(now());
-    known.send();
-    let mut images = Vec::with_capacity(defs.len());
-    for def in &defs {
-        let image = def.image.clone().unwrap_or_default();
-        let auth = ctx.cfg.auth_for(&image);
-        match ctx.images.ensure(&image, ctx.cfg.pull_policy, auth).await {
-            Ok(img) => images.push(img),
-            Err(e) => {
-                known.report.pull_stopped_at = Some(now());
-                return Err((stop_code::TASK_FAILED_TO_START, e.cannot_pull_reason()));
-            }
+    let pulls = async {
+        let mut images = Vec::with_capacity(defs.len());
+        for def in &defs {
+            let image = def.image.clone().unwrap_or_default();
+            let auth = ctx.cfg.auth_for(&image);
+            images.push(ctx.images.ensure(&image, ctx.cfg.pull_policy, auth).await?);
         }
-    }
+        Ok::<_, gantry_image::ImageError>(images)
+    };
+    tokio::pin!(pulls);
+    // A cached image is ready in well under a millisecond: report PENDING (with
+    // pullStartedAt) only when a pull takes long enough for anyone to see it, which keeps a
+    // store write off the fast path.
+    let pulled = tokio::select! {
+        r = &mut pulls => r,
+        _ = tokio::time::sleep(Duration::from_millis(PENDING_REPORT_AFTER_MS)) => {
+            known.send();
+            pulls.await
+        }
+    };
+    let images = match pulled {
+        Ok(images) => images,
+        Err(e) => {
+            known.report.pull_stopped_at = Some(now());
+            return Err((stop_code::TASK_FAILED_TO_START, e.cannot_pull_reason()));
+        }
+    };
     known.report.pull_stopped_at = Some(now());
     for (c, img) in known.report.containers.iter_mut().zip(&images) {
         c.image_digest = Some(img.digest.clone());
@@ -378,7 +395,9 @@ async fn prepare(
         log_max_files: ctx.cfg.log_max_files,
     };
     let json = serde_json::to_vec_pretty(&plan).map_err(|e| start_fail("plan", &e))?;
-    crate::identity::write_atomic(&task_dir.join("plan.json"), &json)
+    // No fsync: after a power loss there is no task left to adopt anyway; the rename only
+    // keeps a reader from ever seeing half a plan.
+    crate::identity::write_renamed(&task_dir.join("plan.json"), &json)
         .map_err(|e| start_fail("could not write plan.json", &e))?;
 
     let stderr = std::fs::File::create(task_dir.join("supervisor.log"))

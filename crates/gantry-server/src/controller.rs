@@ -26,7 +26,7 @@ use crate::service_records::{
 };
 use crate::service_render::tasks_of_service;
 use crate::state::AppState;
-use crate::{run_task, tasks};
+use crate::{constraints, run_task, tasks};
 
 /// What needs a look.
 #[derive(Debug, Default)]
@@ -239,10 +239,24 @@ async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> 
             None => {
                 let strategies = run_task::strategies(&svc.placement_strategy)?;
                 let group = service_group(&svc.name);
+                // Checked when the service was created or updated; a stored list that no
+                // longer parses places nothing and says why.
+                let mut all = match constraints::of_request(&svc.placement_constraints) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        unplaced = Some(format!(
+                            "(service {}) was unable to place tasks: {}",
+                            svc.name,
+                            e.to_api().message
+                        ));
+                        continue;
+                    }
+                };
+                all.extend(p.constraints.iter().cloned());
                 let rules = Rules {
                     strategies: &strategies,
                     group: &group,
-                    constraints: &svc.placement_constraints,
+                    constraints: &all,
                 };
                 let out = placement::run(st, cluster, s.count, &p.allocation, rules, &p.tags, make)
                     .await?;

@@ -17,7 +17,7 @@ use gantry_api::protocol::{AgentFrame, RegisterRequest, ServerFrame, TaskSpec};
 use gantry_api::{ApiError, ErrorKind, TaskStatus};
 use gantry_store::{Event, Store};
 use serde::Deserialize;
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::{broadcast, mpsc, Notify};
 
 use crate::db::{self, Versioned};
 use crate::error::{Error, Result};
@@ -32,6 +32,34 @@ struct Entry {
     generation: u64,
     last_seen: Instant,
     kick: Arc<Notify>,
+    /// Frames other handlers (`gantry logs`) want sent down this session.
+    outbox: mpsc::UnboundedSender<ServerFrame>,
+}
+
+/// A part of the answer to a logs request, as the agent sent it.
+#[derive(Debug)]
+pub struct LogsPart {
+    pub lines: Vec<gantry_api::protocol::LogLine>,
+    pub done: bool,
+    pub error: Option<String>,
+}
+
+/// Where the chunks of one logs request go: the waiting HTTP handler, and the session that
+/// must be the one answering.
+#[derive(Debug)]
+struct LogsRoute {
+    instance: String,
+    generation: u64,
+    to: mpsc::UnboundedSender<LogsPart>,
+}
+
+/// A logs request bound to a live session: send frames on `outbox`, read the answer on
+/// `parts`. `parts` ends (all senders dropped) when the session closes.
+#[derive(Debug)]
+pub struct LogsChannel {
+    pub request_id: u64,
+    pub outbox: mpsc::UnboundedSender<ServerFrame>,
+    pub parts: mpsc::UnboundedReceiver<LogsPart>,
 }
 
 /// The live sessions of this server, by instance id. At most one per instance: a new one
@@ -42,6 +70,8 @@ pub struct Sessions {
     /// When each instance's last session ended: silence after a disconnect is measured
     /// from here, not from the server's start.
     departed: Mutex<HashMap<String, Instant>>,
+    /// Open logs requests by request id.
+    logs: Mutex<(u64, HashMap<u64, LogsRoute>)>,
 }
 
 impl Sessions {
@@ -50,22 +80,82 @@ impl Sessions {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn connect(&self, id: &str) -> (u64, Arc<Notify>) {
+    fn connect(&self, id: &str) -> (u64, Arc<Notify>, mpsc::UnboundedReceiver<ServerFrame>) {
         let mut g = self.lock();
         g.0 += 1;
         let generation = g.0;
         let kick = Arc::new(Notify::new());
+        let (outbox, inbox) = mpsc::unbounded_channel();
         if let Some(old) = g.1.insert(
             id.to_string(),
             Entry {
                 generation,
                 last_seen: Instant::now(),
                 kick: kick.clone(),
+                outbox,
             },
         ) {
             old.kick.notify_one();
         }
-        (generation, kick)
+        (generation, kick, inbox)
+    }
+
+    fn logs_lock(&self) -> MutexGuard<'_, (u64, HashMap<u64, LogsRoute>)> {
+        self.logs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Opens a logs request on the live session of instance `id`, or `None` if its agent is
+    /// not connected here. The caller sends the [`ServerFrame::LogsRequest`] itself.
+    pub fn open_logs(&self, id: &str) -> Option<LogsChannel> {
+        let (generation, outbox) = {
+            let g = self.lock();
+            let e = g.1.get(id)?;
+            (e.generation, e.outbox.clone())
+        };
+        let (to, parts) = mpsc::unbounded_channel();
+        let mut l = self.logs_lock();
+        l.0 += 1;
+        let request_id = l.0;
+        l.1.insert(
+            request_id,
+            LogsRoute {
+                instance: id.to_string(),
+                generation,
+                to,
+            },
+        );
+        Some(LogsChannel {
+            request_id,
+            outbox,
+            parts,
+        })
+    }
+
+    /// Forgets logs request `request_id` (answered, or its reader went away).
+    pub fn close_logs(&self, request_id: u64) {
+        self.logs_lock().1.remove(&request_id);
+    }
+
+    /// Hands a chunk from the agent of `id` to whoever asked for it. Chunks for requests
+    /// that are gone, or that another instance's session was asked, are dropped.
+    fn route_logs(&self, id: &str, request_id: u64, part: LogsPart) {
+        let mut l = self.logs_lock();
+        let Some(route) = l.1.get(&request_id).filter(|r| r.instance == id) else {
+            tracing::debug!(instance = id, request_id, "logs chunk for no open request ignored");
+            return;
+        };
+        let done = part.done || part.error.is_some();
+        if route.to.send(part).is_err() || done {
+            l.1.remove(&request_id);
+        }
+    }
+
+    /// Drops the logs requests answered by session `generation` of `id`: their readers see
+    /// the channel end and report the agent gone.
+    fn end_logs(&self, id: &str, generation: u64) {
+        self.logs_lock()
+            .1
+            .retain(|_, r| !(r.instance == id && r.generation == generation));
     }
 
     /// Forgets the session if it is still the current one; says whether it was.
@@ -270,7 +360,7 @@ async fn run_session<S: Store>(
     id: String,
     socket: WebSocket,
 ) -> Result<()> {
-    let (generation, kick) = st.sessions.connect(&id);
+    let (generation, kick, mut outbox) = st.sessions.connect(&id);
     // Subscribe before the first read, so no change falls between the two.
     let mut changes = st.store.watch(&tasks_of(&cluster));
     let mut shutdown = st.shutdown.subscribe();
@@ -281,9 +371,11 @@ async fn run_session<S: Store>(
         socket,
         &mut changes,
         &kick,
+        &mut outbox,
         &mut shutdown,
     )
     .await;
+    st.sessions.end_logs(&id, generation);
     if st.sessions.disconnect(&id, generation) {
         if let Err(e) = set_connected(&st, &cluster, &id, false).await {
             tracing::warn!(instance = %id, error = %e, "could not mark the agent disconnected");
@@ -300,6 +392,7 @@ async fn session_loop<S: Store>(
     socket: WebSocket,
     changes: &mut broadcast::Receiver<Event>,
     kick: &Notify,
+    outbox: &mut mpsc::UnboundedReceiver<ServerFrame>,
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<()> {
     set_connected(st, cluster, id, true).await?;
@@ -335,10 +428,8 @@ async fn session_loop<S: Store>(
                         tracing::debug!(instance = id, seq, "agent applied desired state");
                         None
                     }
-                    AgentFrame::LogsChunk { request_id, .. } => {
-                        // Nobody on this server asked for logs yet (`gantry logs` is wired
-                        // elsewhere): drop it.
-                        tracing::debug!(instance = id, request_id, "unrequested logs chunk ignored");
+                    AgentFrame::LogsChunk { request_id, lines, done, error } => {
+                        st.sessions.route_logs(id, request_id, LogsPart { lines, done, error });
                         None
                     }
                     AgentFrame::TaskStateChange(report) => {
@@ -379,6 +470,12 @@ async fn session_loop<S: Store>(
                         send_err(e);
                         return Ok(());
                     }
+                }
+            }
+            Some(frame) = outbox.recv() => {
+                if let Err(e) = tx.send(text(&frame)?).await {
+                    send_err(e);
+                    return Ok(());
                 }
             }
             _ = kick.notified() => {

@@ -18,11 +18,11 @@ use crate::clusters::{self, cluster_name, DEFAULT_CLUSTER};
 use crate::db::{self, Versioned};
 use crate::error::{invalid, Error, Result};
 use crate::records::{
-    instance_key, instances_of, task_key, tasks_of, Allocation, InstanceRecord, InstanceStatus,
+    instance_key, task_key, tasks_of, Allocation, InstanceRecord, InstanceStatus,
     TaskRecord,
 };
 use crate::state::{now, AppState};
-use crate::{paging, tags};
+use crate::{constraints, paging, placement, tags};
 
 /// Registers an agent's host, or refreshes the registration of one it had before.
 pub async fn register<S: Store>(
@@ -195,18 +195,25 @@ pub async fn list_container_instances<S: Store>(
 ) -> Result<ListContainerInstancesResponse> {
     let cluster = cluster_name(req.cluster.as_deref()).to_string();
     clusters::active(st, &cluster).await?;
-    if let Some(f) = &req.filter {
-        // TODO(query-language): evaluate the cluster query language once the scheduler has it.
-        tracing::warn!(filter = %f, "ListContainerInstances filter is not evaluated yet; listing without it");
-    }
+    let filter = req
+        .filter
+        .as_deref()
+        .filter(|f| !f.trim().is_empty())
+        .map(constraints::filter)
+        .transpose()?;
     let want = req.status.as_deref();
-    let items = db::list::<S, InstanceRecord>(&st.store, &instances_of(&cluster))
-        .await?
+    let (instances, views) = placement::snapshot(st, &cluster).await?;
+    let items = instances
         .into_iter()
-        .filter(|i| match want {
-            Some(s) => i.value.status.as_str() == s,
-            None => i.value.status != InstanceStatus::Inactive,
+        .zip(views)
+        .filter(|(i, v)| {
+            let status = match want {
+                Some(s) => i.value.status.as_str() == s,
+                None => i.value.status != InstanceStatus::Inactive,
+            };
+            status && filter.as_ref().is_none_or(|f| f.matches(v))
         })
+        .map(|(i, _)| i)
         .map(|i| {
             (
                 i.value.id.clone(),

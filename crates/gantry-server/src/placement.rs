@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use gantry_api::model::Failure;
-use gantry_scheduler::{InstanceView, Strategy, TaskRequest};
+use gantry_scheduler::{Constraint, InstanceView, Strategy, TaskRequest};
 use gantry_store::Store;
 
 use crate::db::{self, Versioned};
@@ -103,6 +103,34 @@ fn view(i: &InstanceRecord, task_groups: BTreeMap<String, u32>) -> InstanceView 
     }
 }
 
+/// The instances of `cluster` and the scheduler's view of each (same order), with the task
+/// groups of the tasks still holding resources on them.
+pub async fn snapshot<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+) -> Result<(Vec<Versioned<InstanceRecord>>, Vec<InstanceView>)> {
+    let instances = db::list::<S, InstanceRecord>(&st.store, &instances_of(cluster)).await?;
+    let tasks = db::list::<S, TaskRecord>(&st.store, &tasks_of(cluster)).await?;
+    let mut per_instance: HashMap<&str, BTreeMap<String, u32>> = HashMap::new();
+    for t in tasks.iter().filter(|t| !t.value.released) {
+        if let Some(id) = &t.value.instance_id {
+            *per_instance
+                .entry(id.as_str())
+                .or_default()
+                .entry(t.value.group.clone())
+                .or_default() += 1;
+        }
+    }
+    let views = instances
+        .iter()
+        .map(|i| {
+            let groups = per_instance.remove(i.value.id.as_str()).unwrap_or_default();
+            view(&i.value, groups)
+        })
+        .collect();
+    Ok((instances, views))
+}
+
 /// One task made by `make` on instance `id` (StartTask, DAEMON services), re-checked at
 /// commit. `Err` holds ECS's failure reason (`MISSING`, `RESOURCE:MEMORY`, ...).
 pub async fn start_on<S: Store>(
@@ -133,31 +161,23 @@ pub async fn start_on<S: Store>(
 }
 
 /// How to choose among the instances that fit: the strategies, the task group the new
-/// tasks join (for `spread` and, later, `distinctInstance`), and the placement constraints.
-/// Today every caller refuses requests with constraints before placing, so `constraints` is
-/// empty.
+/// tasks join (for `spread` and `distinctInstance`), and the placement constraints (the
+/// call's and the task definition's, parsed by [`crate::constraints`] before placing).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rules<'a> {
     pub strategies: &'a [Strategy],
     pub group: &'a str,
-    pub constraints: &'a [gantry_api::model::PlacementConstraint],
+    pub constraints: &'a [Constraint],
 }
 
 /// The one call into the scheduler, for RunTask and services alike.
-// SEAM(constraints): parse `rules.constraints` into `gantry_scheduler::Constraint`s
-// (InvalidParameterException on a parse error, before placing) and call `place_with` here;
-// then drop the refusals in `run_task::prepare` and `services`. Nothing else changes.
 fn plan(
     views: &[InstanceView],
     requests: &[TaskRequest],
     rules: Rules<'_>,
     seed: u64,
 ) -> gantry_scheduler::Plan {
-    debug_assert!(
-        rules.constraints.is_empty(),
-        "constraints are refused before placement until the seam is wired"
-    );
-    gantry_scheduler::place(views, requests, rules.strategies, seed)
+    gantry_scheduler::place_with(views, requests, rules.strategies, rules.constraints, seed)
 }
 
 /// What RunTask placed and what it could not.
@@ -182,25 +202,7 @@ pub async fn run<S: Store>(
     let mut ports: Vec<u16> = allocation.tcp_ports.iter().copied().collect();
     ports.extend(allocation.udp_ports.iter().copied());
     while out.tasks.len() < count && idle_rounds < ROUNDS_WITHOUT_PROGRESS {
-        let instances = db::list::<S, InstanceRecord>(&st.store, &instances_of(cluster)).await?;
-        let tasks = db::list::<S, TaskRecord>(&st.store, &tasks_of(cluster)).await?;
-        let mut per_instance: HashMap<&str, BTreeMap<String, u32>> = HashMap::new();
-        for t in tasks.iter().filter(|t| !t.value.released) {
-            if let Some(id) = &t.value.instance_id {
-                *per_instance
-                    .entry(id.as_str())
-                    .or_default()
-                    .entry(t.value.group.clone())
-                    .or_default() += 1;
-            }
-        }
-        let views: Vec<InstanceView> = instances
-            .iter()
-            .map(|i| {
-                let groups = per_instance.remove(i.value.id.as_str()).unwrap_or_default();
-                view(&i.value, groups)
-            })
-            .collect();
+        let (instances, views) = snapshot(st, cluster).await?;
         let wanted = count - out.tasks.len();
         let request = TaskRequest {
             cpu: allocation.cpu,
@@ -270,19 +272,21 @@ async fn explain<S: Store>(
             });
         }
     }
-    if out.is_empty() {
-        // Each instance fits one more task but not all of them; say what the scheduler saw.
-        for f in planned {
-            if !out
+    // Constraints are not the instances' fault: always say so. Otherwise, when each instance
+    // fits one more task but not all of them, say what the scheduler saw.
+    let fits_each = out.is_empty();
+    for f in planned {
+        let constraint = f.reason.contains("placement constraint");
+        if (fits_each || constraint)
+            && !out
                 .iter()
                 .any(|o| o.reason.as_deref() == Some(f.reason.as_str()))
-            {
-                out.push(Failure {
-                    arn: None,
-                    reason: Some(f.reason.clone()),
-                    detail: None,
-                });
-            }
+        {
+            out.push(Failure {
+                arn: None,
+                reason: Some(f.reason.clone()),
+                detail: Some(f.detail.clone()),
+            });
         }
     }
     Ok(out)

@@ -122,6 +122,7 @@ fn task(id: &str, dep: &str, status: TaskStatus) -> TaskRecord {
         released: false,
         health_status: None,
         first_healthy_at: None,
+        network: None,
     }
 }
 

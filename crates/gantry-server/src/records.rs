@@ -298,6 +298,18 @@ pub struct TaskRecord {
     /// a later stop is not a failed launch for the circuit breaker.
     #[serde(default)]
     pub first_healthy_at: Option<Timestamp>,
+    /// The task's own interface, as its agent reported it (bridge and awsvpc modes).
+    #[serde(default)]
+    pub network: Option<TaskNetwork>,
+}
+
+/// The address a task got on its node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskNetwork {
+    pub private_ipv4_address: String,
+    pub mac_address: String,
+    /// The node's task subnet (CIDR), rendered as `subnetId`.
+    pub subnet: String,
 }
 
 /// The few fields of a [`TaskRecord`] that scans filter on, for [`crate::db::list_where`].

@@ -8,7 +8,7 @@ use gantry_store::Store;
 
 use crate::db;
 use crate::error::{Error, Result};
-use crate::records::{instance_key, task_key, InstanceRecord, TaskRecord};
+use crate::records::{instance_key, task_key, InstanceRecord, TaskNetwork, TaskRecord};
 use crate::state::AppState;
 use crate::tasks::finish;
 
@@ -56,6 +56,18 @@ pub fn advance(t: &mut TaskRecord, r: &TaskReport, at: Timestamp) -> Effect {
             c.network_bindings = cr.network_bindings.clone();
         }
         changed = true;
+    }
+    if let Some(n) = &r.network {
+        let net = TaskNetwork {
+            private_ipv4_address: n.private_ipv4_address.clone(),
+            mac_address: n.mac_address.clone(),
+            subnet: n.subnet.clone(),
+        };
+        // News whenever it differs, forward or not: an address is not a lifecycle step.
+        if t.network.as_ref() != Some(&net) {
+            t.network = Some(net);
+            changed = true;
+        }
     }
     let next = r.last_status.filter(|s| *s > t.last_status);
     if let Some(s) = next {
@@ -200,6 +212,7 @@ mod tests {
             released: false,
             health_status: None,
             first_healthy_at: None,
+            network: None,
         }
     }
 
@@ -241,6 +254,30 @@ mod tests {
             Effect::Stale
         );
         assert_eq!(t, before);
+    }
+
+    #[test]
+    fn a_network_report_is_kept_until_stopped() {
+        let mut t = task();
+        advance(&mut t, &report(TaskStatus::Running, None), 5.0);
+        let mut r = report(TaskStatus::Running, None);
+        r.network = Some(gantry_api::protocol::NetworkReport {
+            private_ipv4_address: "10.1.0.5".into(),
+            mac_address: "02:00:00:00:00:05".into(),
+            subnet: "10.1.0.0/24".into(),
+        });
+        assert_eq!(advance(&mut t, &r, 6.0), Effect::Advanced);
+        assert_eq!(
+            t.network.as_ref().map(|n| n.private_ipv4_address.as_str()),
+            Some("10.1.0.5")
+        );
+        assert_eq!(advance(&mut t, &r, 7.0), Effect::Stale);
+        advance(&mut t, &report(TaskStatus::Stopped, Some(0)), 8.0);
+        let mut moved = r.clone();
+        if let Some(n) = moved.network.as_mut() {
+            n.private_ipv4_address = "10.1.0.9".into();
+        }
+        assert_eq!(advance(&mut t, &moved, 9.0), Effect::Stale);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::records::{
 };
 use crate::state::AppState;
 use crate::taskdef_rules::{parse_cpu, parse_memory};
-use crate::{placement, tags, task_definitions, tasks};
+use crate::{constraints, placement, tags, task_definitions, tasks};
 
 const MAX_COUNT: i32 = 10;
 
@@ -32,6 +32,8 @@ pub struct Prepared {
     group: String,
     started_by: Option<String>,
     pub tags: BTreeMap<String, String>,
+    /// The task definition's placement constraints (memberOf only).
+    pub constraints: Vec<gantry_scheduler::Constraint>,
 }
 
 fn container_override<'a>(
@@ -161,7 +163,7 @@ async fn prepare<S: Store>(
     group: Option<String>,
     started_by: Option<String>,
     request_tags: Option<&[gantry_api::model::Tag]>,
-    (has_constraints, allow_inactive): (bool, bool),
+    allow_inactive: bool,
 ) -> Result<Prepared> {
     let reference = task_definition.unwrap_or_default();
     let def = task_definitions::resolve(st, reference)
@@ -177,18 +179,12 @@ async fn prepare<S: Store>(
             def.family, def.revision
         )));
     }
-    if has_constraints
-        || !def
-            .definition
+    let constraints = constraints::of_definition(
+        def.definition
             .placement_constraints
             .as_deref()
-            .unwrap_or_default()
-            .is_empty()
-    {
-        return Err(invalid(
-            "Placement constraints are not supported yet; remove placementConstraints.",
-        ));
-    }
+            .unwrap_or_default(),
+    )?;
     if started_by.as_ref().is_some_and(|s| s.chars().count() > 128) {
         return Err(invalid("startedBy can be at most 128 characters."));
     }
@@ -202,6 +198,7 @@ async fn prepare<S: Store>(
         overrides,
         started_by,
         tags: tags::validated(request_tags.unwrap_or_default())?,
+        constraints,
         def,
     })
 }
@@ -224,7 +221,7 @@ pub async fn prepare_for_service<S: Store>(
         Some(group),
         Some(deployment_id),
         None,
-        (false, allow_inactive),
+        allow_inactive,
     )
     .await?;
     p.def.status = TaskDefStatus::Active;
@@ -271,6 +268,7 @@ pub fn make_task(cluster: &str, instance_id: &str, p: &Prepared, now: Timestamp)
         released: false,
         health_status: None,
         first_healthy_at: None,
+        network: None,
     }
 }
 
@@ -308,10 +306,8 @@ pub async fn run_task<S: Store>(st: &AppState<S>, req: RunTaskRequest) -> Result
         ));
     }
     let strategies = strategies(req.placement_strategy.as_deref().unwrap_or_default())?;
-    let has_constraints = req
-        .placement_constraints
-        .as_ref()
-        .is_some_and(|c| !c.is_empty());
+    let mut constraints =
+        constraints::of_request(req.placement_constraints.as_deref().unwrap_or_default())?;
     let p = prepare(
         st,
         req.task_definition.as_deref(),
@@ -319,9 +315,10 @@ pub async fn run_task<S: Store>(st: &AppState<S>, req: RunTaskRequest) -> Result
         req.group.clone(),
         req.started_by.clone(),
         req.tags.as_deref(),
-        (has_constraints, false),
+        false,
     )
     .await?;
+    constraints.extend(p.constraints.iter().cloned());
     let registered = db::list::<S, InstanceRecord>(&st.store, &instances_of(&cluster))
         .await?
         .into_iter()
@@ -338,7 +335,7 @@ pub async fn run_task<S: Store>(st: &AppState<S>, req: RunTaskRequest) -> Result
         placement::Rules {
             strategies: &strategies,
             group: &p.group,
-            constraints: &[],
+            constraints: &constraints,
         },
         &p.tags,
         |id| make_task(&cluster, id, &p, st.clock.now()),
@@ -374,7 +371,7 @@ pub async fn start_task<S: Store>(
         req.group.clone(),
         req.started_by.clone(),
         req.tags.as_deref(),
-        (false, false),
+        false,
     )
     .await?;
     let mut placed = Vec::new();

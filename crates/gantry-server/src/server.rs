@@ -15,15 +15,16 @@ use tokio::net::TcpListener;
 use crate::clock::Clock;
 use crate::error::ServerError;
 use crate::state::{AppState, ControllerConfig, ServerConfig};
-use crate::{controller, gateway, liveness, protocol};
+use crate::{controller, gateway, liveness, logs, protocol};
 
-/// The HTTP routes: the ECS API on `POST /` and the agent gateway.
+/// The HTTP routes: the ECS API on `POST /`, the agent gateway and `gantry logs`.
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
         .route("/", post(protocol::handle::<S>))
         .route(REGISTER_PATH, post(gateway::register::<S>))
         .route(SESSION_PATH, get(gateway::session::<S>))
+        .route(logs::LOGS_PATH, get(logs::handle::<S>))
         .fallback(|| async {
             protocol::error_response(&ApiError::new(
                 ErrorKind::UnknownOperation,

@@ -24,7 +24,7 @@ use crate::service_records::{
 };
 use crate::service_render::render;
 use crate::state::AppState;
-use crate::{paging, tags};
+use crate::{constraints, paging, tags};
 
 static NAME: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new("^[a-zA-Z0-9_-]{1,255}$").ok());
 
@@ -216,9 +216,8 @@ pub async fn create_service<S: Store>(
     {
         return Err(unsupported("serviceRegistries"));
     }
-    if req.network_configuration.is_some() {
-        return Err(unsupported("networkConfiguration (awsvpc)"));
-    }
+    // networkConfiguration (awsvpc subnets and security groups) is accepted and informational:
+    // an awsvpc task gets its address from its node's task subnet.
     if req
         .deployment_controller
         .as_ref()
@@ -227,15 +226,7 @@ pub async fn create_service<S: Store>(
     {
         return Err(unsupported("A deploymentController other than ECS"));
     }
-    if req
-        .placement_constraints
-        .as_ref()
-        .is_some_and(|v| !v.is_empty())
-    {
-        return Err(invalid(
-            "Placement constraints are not supported yet; remove placementConstraints.",
-        ));
-    }
+    constraints::of_request(req.placement_constraints.as_deref().unwrap_or_default())?;
     let deployment_settings = settings(strategy, None, req.deployment_configuration.as_ref())?;
     let placement_strategy = check_strategy(strategy, req.placement_strategy.as_deref())?;
     let grace = check_grace(req.health_check_grace_period_seconds)?;
@@ -260,7 +251,7 @@ pub async fn create_service<S: Store>(
         task_definition: td.clone(),
         deployment: deployment_settings,
         placement_strategy,
-        placement_constraints: Vec::new(),
+        placement_constraints: req.placement_constraints.clone().unwrap_or_default(),
         health_check_grace_period_seconds: grace,
         launch_type: "EC2".to_string(),
         created_at: now,
@@ -340,21 +331,12 @@ pub async fn update_service<S: Store>(
     {
         return Err(unsupported("capacityProviderStrategy"));
     }
-    if req.network_configuration.is_some() {
-        return Err(unsupported("networkConfiguration (awsvpc)"));
-    }
+    // networkConfiguration (awsvpc subnets and security groups) is accepted and informational:
+    // an awsvpc task gets its address from its node's task subnet.
     if req.load_balancers.as_ref().is_some_and(|v| !v.is_empty()) {
         return Err(unsupported("loadBalancers"));
     }
-    if req
-        .placement_constraints
-        .as_ref()
-        .is_some_and(|v| !v.is_empty())
-    {
-        return Err(invalid(
-            "Placement constraints are not supported yet; remove placementConstraints.",
-        ));
-    }
+    constraints::of_request(req.placement_constraints.as_deref().unwrap_or_default())?;
     let td = match req.task_definition.as_deref() {
         Some(r) => Some(task_definition(st, r).await?),
         None => None,
@@ -382,6 +364,9 @@ pub async fn update_service<S: Store>(
         )?;
         if let Some(list) = req.placement_strategy.as_deref() {
             s.placement_strategy = check_strategy(s.scheduling_strategy, Some(list))?;
+        }
+        if let Some(list) = &req.placement_constraints {
+            s.placement_constraints = list.clone();
         }
         if grace.is_some() {
             s.health_check_grace_period_seconds = grace;

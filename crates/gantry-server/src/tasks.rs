@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use gantry_api::model::{
-    Container, ContainerOverride, DescribeTasksRequest, DescribeTasksResponse, Failure,
-    ListTasksRequest, ListTasksResponse, StopTaskRequest, StopTaskResponse, Task, TaskOverride,
+    Attachment, Container, ContainerOverride, DescribeTasksRequest, DescribeTasksResponse,
+    Failure, KeyValuePair, ListTasksRequest, ListTasksResponse, NetworkInterface,
+    StopTaskRequest, StopTaskResponse, Task, TaskOverride,
 };
 use gantry_api::{arn, status::stop_code, TaskStatus};
 use gantry_store::Store;
@@ -40,9 +41,70 @@ fn render_overrides(t: &TaskRecord) -> TaskOverride {
     o
 }
 
+/// The id of an awsvpc task's ENI attachment: a UUID derived from the task id, so it is the
+/// same on every read without being stored.
+fn attachment_id(task_id: &str) -> String {
+    let base = uuid::Uuid::try_parse(task_id).map_or_else(
+        |_| {
+            // FNV-1a, 128-bit: stable across builds, unlike std's hasher.
+            task_id.bytes().fold(0x6c62272e07bb014262b821756295c58d_u128, |h, b| {
+                (h ^ u128::from(b)).wrapping_mul(0x0000000001000000000000000000013b)
+            })
+        },
+        |u| u.as_u128(),
+    );
+    uuid::Uuid::from_u128(base ^ 0x5a5a_0000_0000_4000_8000_0000_0000_0000).to_string()
+}
+
+fn detail(name: &str, value: &str) -> KeyValuePair {
+    KeyValuePair {
+        name: Some(name.to_string()),
+        value: Some(value.to_string()),
+    }
+}
+
+/// ECS's ENI attachment for an awsvpc task whose agent reported its interface.
+fn eni_attachment(t: &TaskRecord) -> Option<Attachment> {
+    if t.definition.network_mode.as_deref() != Some("awsvpc") {
+        return None;
+    }
+    let n = t.network.as_ref()?;
+    let eni: String = t
+        .id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(17)
+        .collect();
+    let status = if t.last_status == TaskStatus::Stopped {
+        "DELETED"
+    } else {
+        "ATTACHED"
+    };
+    Some(Attachment {
+        id: Some(attachment_id(&t.id)),
+        r#type: Some("ElasticNetworkInterface".to_string()),
+        status: Some(status.to_string()),
+        details: Some(vec![
+            detail("subnetId", &n.subnet),
+            detail("networkInterfaceId", &format!("eni-{eni}")),
+            detail("macAddress", &n.mac_address),
+            detail("privateIPv4Address", &n.private_ipv4_address),
+        ]),
+    })
+}
+
 /// The wire form of a task at store revision `version`.
 pub fn render<S>(st: &AppState<S>, t: &TaskRecord, version: u64) -> Task {
     let task_arn = st.arns.task(&t.cluster, &t.id);
+    let eni = eni_attachment(t);
+    let interfaces: Vec<NetworkInterface> = eni
+        .iter()
+        .map(|a| NetworkInterface {
+            attachment_id: a.id.clone(),
+            private_ipv4_address: t.network.as_ref().map(|n| n.private_ipv4_address.clone()),
+            ..Default::default()
+        })
+        .collect();
     let containers = t
         .containers
         .iter()
@@ -57,7 +119,7 @@ pub fn render<S>(st: &AppState<S>, t: &TaskRecord, version: u64) -> Task {
             exit_code: c.exit_code,
             reason: c.reason.clone(),
             network_bindings: Some(c.network_bindings.clone()),
-            network_interfaces: Some(Vec::new()),
+            network_interfaces: Some(interfaces.clone()),
             health_status: Some(
                 c.health_status
                     .clone()
@@ -99,7 +161,7 @@ pub fn render<S>(st: &AppState<S>, t: &TaskRecord, version: u64) -> Task {
         group: Some(t.group.clone()),
         launch_type: Some(t.launch_type.clone()),
         version: Some(i64::try_from(version).unwrap_or(i64::MAX)),
-        attachments: Some(Vec::new()),
+        attachments: Some(eni.into_iter().collect()),
         attributes: Some(Vec::new()),
         health_status: Some(
             t.health_status

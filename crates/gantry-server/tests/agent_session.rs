@@ -219,3 +219,89 @@ async fn reregistration_keeps_the_instance_and_its_tasks() {
         ServerFrame::HeartbeatAck { .. }
     ));
 }
+
+#[tokio::test]
+async fn awsvpc_tasks_render_their_eni_from_the_agents_report() {
+    let s = Server::start().await;
+    let reg = s.register_agent("default", 2048, 4096).await;
+    let mut agent = s.connect_agent(&reg.instance_id).await;
+    agent.desired().await;
+    s.ok(
+        "RegisterTaskDefinition",
+        json!({
+            "family": "vpc",
+            "networkMode": "awsvpc",
+            "containerDefinitions": [{"name": "app", "image": "busybox:1.36", "cpu": 128, "memory": 128,
+                "portMappings": [{"containerPort": 80}]}]
+        }),
+    )
+    .await;
+    let run = s
+        .ok(
+            "RunTask",
+            json!({"taskDefinition": "vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s-1"]}}}),
+        )
+        .await;
+    assert_eq!(run["failures"], json!([]));
+    let arn = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    assert_eq!(run["tasks"][0]["attachments"], json!([]));
+    agent.desired_until(|t| !t.is_empty()).await;
+
+    let mut r = report(1, &arn, TaskStatus::Running, None);
+    r.network = Some(gantry_api::protocol::NetworkReport {
+        private_ipv4_address: "10.88.0.7".into(),
+        mac_address: "02:42:0a:58:00:07".into(),
+        subnet: "10.88.0.0/16".into(),
+    });
+    agent.report(r.clone()).await;
+    let t = describe(&s, &arn).await;
+    let att = &t["attachments"][0];
+    assert_eq!(att["type"], "ElasticNetworkInterface");
+    assert_eq!(att["status"], "ATTACHED");
+    let id = arn.rsplit('/').next().unwrap();
+    assert_eq!(
+        att["details"],
+        json!([
+            {"name": "subnetId", "value": "10.88.0.0/16"},
+            {"name": "networkInterfaceId", "value": format!("eni-{}", &id[..17])},
+            {"name": "macAddress", "value": "02:42:0a:58:00:07"},
+            {"name": "privateIPv4Address", "value": "10.88.0.7"},
+        ])
+    );
+    let att_id = att["id"].as_str().unwrap().to_string();
+    assert_eq!(att_id.len(), 36);
+    assert_eq!(
+        t["containers"][0]["networkInterfaces"],
+        json!([{"attachmentId": att_id, "privateIpv4Address": "10.88.0.7"}])
+    );
+    // The same id on every read.
+    assert_eq!(describe(&s, &arn).await["attachments"][0]["id"], att_id);
+
+    let mut stopped = report(2, &arn, TaskStatus::Stopped, Some(0));
+    stopped.network = r.network.clone();
+    agent.report(stopped).await;
+    let t = describe(&s, &arn).await;
+    assert_eq!(t["attachments"][0]["status"], "DELETED");
+    assert_eq!(t["attachments"][0]["id"], att_id);
+}
+
+#[tokio::test]
+async fn bridge_tasks_keep_the_network_report_but_show_no_attachment() {
+    let s = Server::start().await;
+    let reg = s.register_agent("default", 2048, 4096).await;
+    let mut agent = s.connect_agent(&reg.instance_id).await;
+    agent.desired().await;
+    s.register_taskdef("web", 128, 128).await;
+    let run = s.ok("RunTask", json!({"taskDefinition": "web"})).await;
+    let arn = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let mut r = report(1, &arn, TaskStatus::Running, None);
+    r.network = Some(gantry_api::protocol::NetworkReport {
+        private_ipv4_address: "10.88.0.8".into(),
+        mac_address: "02:42:0a:58:00:08".into(),
+        subnet: "10.88.0.0/16".into(),
+    });
+    agent.report(r).await;
+    let t = describe(&s, &arn).await;
+    assert_eq!(t["attachments"], json!([]));
+    assert_eq!(t["containers"][0]["networkInterfaces"], json!([]));
+}

@@ -7,13 +7,13 @@ use gantry_server::IMPLEMENTED;
 
 /// Operations that work but leave out part of what ECS does, and what.
 const PARTIAL: &[(&str, &str)] = &[
-    ("RunTask", "EC2 launch type only; placementConstraints, capacity providers and awsvpc/bridge networking are refused with a clear error"),
-    ("StartTask", "as RunTask"),
-    ("CreateService", "EC2 launch type and the ECS (rolling) deployment controller only; REPLICA and DAEMON; placementConstraints, load balancers, service registries, awsvpc networkConfiguration and capacity providers are refused with a clear error; tags are not propagated to tasks"),
-    ("UpdateService", "as CreateService: desiredCount, taskDefinition, forceNewDeployment, deploymentConfiguration, placementStrategy, healthCheckGracePeriodSeconds"),
+    ("RunTask", "EC2 launch type only; capacity providers are refused with a clear error; placementConstraints (distinctInstance, memberOf) and the task definition's memberOf constraints apply; awsvpc networkConfiguration is accepted but informational (the task's address comes from its node's task subnet, shown as an ElasticNetworkInterface attachment)"),
+    ("StartTask", "as RunTask; StartTask has no placementConstraints and names its instances, so the task definition's constraints are not checked there"),
+    ("CreateService", "EC2 launch type and the ECS (rolling) deployment controller only; REPLICA and DAEMON; load balancers, service registries and capacity providers are refused with a clear error; placementConstraints apply to REPLICA placement (not yet to DAEMON); awsvpc networkConfiguration is accepted but informational; tags are not propagated to tasks"),
+    ("UpdateService", "as CreateService: desiredCount, taskDefinition, forceNewDeployment, deploymentConfiguration, placementStrategy, placementConstraints, healthCheckGracePeriodSeconds"),
     ("DeleteService", "DRAINING until its tasks are stopped, then INACTIVE; an INACTIVE name can be created again"),
-    ("ListContainerInstances", "the `filter` query language is accepted but not applied yet"),
-    ("RegisterTaskDefinition", "networkMode `host` and `none` only; `requiresAttributes` is not computed"),
+    ("ListContainerInstances", "the `filter` cluster query language is applied (a parse error names its position)"),
+    ("RegisterTaskDefinition", "`requiresAttributes` is not computed; placementConstraints are checked when a task is placed, not at registration"),
     ("CreateCluster", "settings are stored; configuration and capacity providers are not"),
 ];
 

@@ -8,7 +8,7 @@ use gantry_agent::AgentConfig;
 use gantry_image::RegistryAuth;
 use serde_json::json;
 
-use super::{AgentArgs, DevArgs, NodeArgs, ServerArgs};
+use super::{AgentArgs, DevArgs, NodeArgs, ServerArgs, SimArgs};
 use crate::client::Client;
 
 async fn shutdown_signal() {
@@ -248,4 +248,11 @@ async fn demo(client: &Client, cluster: &str) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+pub async fn sim_agents(a: SimArgs) -> anyhow::Result<()> {
+    tracing::info!(count = a.count, server = %a.server, "starting simulated container instances");
+    gantry_agent::sim::run_simulated(&a.server, &a.cluster, a.count, a.cpu, a.memory, shutdown_signal())
+        .await
+        .map_err(|e| anyhow!("simulated agents: {e}"))
 }

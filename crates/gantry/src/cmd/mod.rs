@@ -39,6 +39,9 @@ pub enum Command {
     Agent(AgentArgs),
     /// Run a control plane and a local agent in one process, for a one-machine cluster.
     Dev(DevArgs),
+    /// Simulated container instances for scale tests: they speak the real agent protocol and
+    /// report every task RUNNING at once, without running containers.
+    SimAgents(SimArgs),
     /// Internal: supervise one task's containers (started by the agent).
     #[command(hide = true)]
     Supervise { task_dir: PathBuf },
@@ -173,6 +176,24 @@ pub struct AgentArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+pub struct SimArgs {
+    /// The control plane's URL.
+    #[arg(long, env = "GANTRY_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    #[arg(long, default_value = "default")]
+    pub cluster: String,
+    /// How many instances to simulate.
+    #[arg(long, default_value = "10")]
+    pub count: usize,
+    /// CPU units of each instance.
+    #[arg(long, default_value = "4096")]
+    pub cpu: i64,
+    /// MiB of memory of each instance.
+    #[arg(long, default_value = "16384")]
+    pub memory: i64,
+}
+
+#[derive(Debug, Args, Clone)]
 pub struct DevArgs {
     #[command(flatten)]
     pub server: ServerArgs,
@@ -190,6 +211,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Agent(a) => daemon::agent(a).await,
         Command::Dev(a) => daemon::dev(a).await,
         Command::Supervise { .. } => Ok(()),
+        Command::SimAgents(a) => daemon::sim_agents(a).await,
         Command::Cluster(c) => cluster::run(&client(), c).await,
         Command::Taskdef(c) => taskdef::run(&client(), c).await,
         Command::Task(c) => task::run(&client(), c).await,
