@@ -187,6 +187,41 @@ impl Dev {
         .await
     }
 
+    /// The node bridge this test asked for with `--bridge`, if any.
+    fn bridge(&self) -> Option<String> {
+        let i = self.extra.iter().position(|a| a == "--bridge")?;
+        self.extra.get(i + 1).cloned()
+    }
+
+    /// Removes the test's node bridges and nftables table (the agent keeps them across its
+    /// own restarts, since tasks outlive it); reports task veths still attached as leaks.
+    fn remove_bridge(&self) -> Vec<String> {
+        let Some(br) = self.bridge() else {
+            return Vec::new();
+        };
+        let mut leaks = Vec::new();
+        let links = std::process::Command::new("ip")
+            .args(["-o", "link", "show", "master", &br])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for l in links.lines() {
+            leaks.push(format!("veth still on bridge {br}: {l}"));
+        }
+        for name in [br.clone(), format!("{br}v")] {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &name])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        let table: String = format!("gt_{br}").chars().take(15).collect();
+        let _ = std::process::Command::new("nft")
+            .args(["delete", "table", "ip", &table])
+            .stderr(std::process::Stdio::null())
+            .status();
+        leaks
+    }
+
     /// The cgroup this cluster's tasks live under: one per test, removed at shutdown.
     pub fn cgroup_parent(&self) -> String {
         format!("/gantry-test-{}", self.port)
@@ -234,6 +269,7 @@ impl Dev {
         self.terminate();
         let mut leaks = crate::leaks::find(self.state.path(), &self.cgroup_parent());
         leaks.extend(crate::leaks::remove_cgroup_parent(&self.cgroup_parent()));
+        leaks.extend(self.remove_bridge());
         leaks
     }
 
@@ -268,6 +304,7 @@ impl Drop for Dev {
             self.terminate();
             crate::leaks::force_cleanup(self.state.path(), &self.cgroup_parent());
             let _ = crate::leaks::remove_cgroup_parent(&self.cgroup_parent());
+            let _ = self.remove_bridge();
         }
     }
 }

@@ -117,6 +117,11 @@ impl AgentConfig {
         if let Ok(subnet) = self.bridge_subnet.parse() {
             cfg = cfg.with_bridge(self.bridge_name.clone(), subnet);
         }
+        // One nftables table per node bridge: agents with their own bridges on one machine
+        // (a multi-node test cluster) must not rewrite each other's chains.
+        if self.bridge_name != "gantry0" {
+            cfg = cfg.with_nft_table(format!("gt_{}", self.bridge_name).chars().take(15).collect::<String>());
+        }
         if let (Some(slice), Ok(cluster)) = (
             self.awsvpc_subnet.as_deref().and_then(|s| s.parse().ok()),
             self.awsvpc_cluster_cidr.parse(),

@@ -40,7 +40,10 @@ pub fn of_request(list: &[PlacementConstraint]) -> Result<Vec<Constraint>> {
     list.iter()
         .map(|c| match c.r#type.as_deref() {
             Some("distinctInstance") => {
-                if c.expression.as_deref().is_some_and(|e| !e.trim().is_empty()) {
+                if c.expression
+                    .as_deref()
+                    .is_some_and(|e| !e.trim().is_empty())
+                {
                     return Err(invalid(
                         "A distinctInstance placement constraint takes no expression; remove it.",
                     ));
@@ -72,8 +75,11 @@ pub fn of_definition(list: &[TaskDefinitionPlacementConstraint]) -> Result<Vec<C
 
 /// A ListContainerInstances `filter`.
 pub fn filter(text: &str) -> Result<Expr> {
-    query::parse(text)
-        .map_err(|e| invalid(format!("The filter {text:?} is not a valid cluster query: {e}.")))
+    query::parse(text).map_err(|e| {
+        invalid(format!(
+            "The filter {text:?} is not a valid cluster query: {e}."
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -105,7 +111,11 @@ mod tests {
             .to_api();
         assert!(e.message.contains("position"), "{}", e.message);
         let many = vec![pc("distinctInstance", None); 11];
-        assert!(of_request(&many).unwrap_err().to_api().message.contains("at most 10"));
+        assert!(of_request(&many)
+            .unwrap_err()
+            .to_api()
+            .message
+            .contains("at most 10"));
         let d = TaskDefinitionPlacementConstraint {
             r#type: Some("distinctInstance".into()),
             expression: None,

@@ -141,7 +141,11 @@ impl Sessions {
     fn route_logs(&self, id: &str, request_id: u64, part: LogsPart) {
         let mut l = self.logs_lock();
         let Some(route) = l.1.get(&request_id).filter(|r| r.instance == id) else {
-            tracing::debug!(instance = id, request_id, "logs chunk for no open request ignored");
+            tracing::debug!(
+                instance = id,
+                request_id,
+                "logs chunk for no open request ignored"
+            );
             return;
         };
         let done = part.done || part.error.is_some();
@@ -364,17 +368,13 @@ async fn run_session<S: Store>(
     // Subscribe before the first read, so no change falls between the two.
     let mut changes = st.store.watch(&tasks_of(&cluster));
     let mut shutdown = st.shutdown.subscribe();
-    let result = session_loop(
-        &st,
-        &cluster,
-        &id,
-        socket,
-        &mut changes,
-        &kick,
-        &mut outbox,
-        &mut shutdown,
-    )
-    .await;
+    let inputs = Inputs {
+        changes: &mut changes,
+        kick: &kick,
+        outbox: &mut outbox,
+        shutdown: &mut shutdown,
+    };
+    let result = session_loop(&st, &cluster, &id, socket, inputs).await;
     st.sessions.end_logs(&id, generation);
     if st.sessions.disconnect(&id, generation) {
         if let Err(e) = set_connected(&st, &cluster, &id, false).await {
@@ -385,16 +385,30 @@ async fn run_session<S: Store>(
     result
 }
 
+/// What a session waits on besides its socket.
+struct Inputs<'a> {
+    /// Store changes to the cluster's tasks.
+    changes: &'a mut broadcast::Receiver<Event>,
+    /// A newer session of the instance replaced this one, or liveness dropped it.
+    kick: &'a Notify,
+    /// Frames other handlers send down this session (logs requests).
+    outbox: &'a mut mpsc::UnboundedReceiver<ServerFrame>,
+    shutdown: &'a mut tokio::sync::watch::Receiver<bool>,
+}
+
 async fn session_loop<S: Store>(
     st: &AppState<S>,
     cluster: &str,
     id: &str,
     socket: WebSocket,
-    changes: &mut broadcast::Receiver<Event>,
-    kick: &Notify,
-    outbox: &mut mpsc::UnboundedReceiver<ServerFrame>,
-    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    inputs: Inputs<'_>,
 ) -> Result<()> {
+    let Inputs {
+        changes,
+        kick,
+        outbox,
+        shutdown,
+    } = inputs;
     set_connected(st, cluster, id, true).await?;
     tracing::info!(instance = id, cluster, "agent session open");
     let (mut tx, mut rx) = socket.split();

@@ -18,8 +18,7 @@ use crate::clusters::{self, cluster_name, DEFAULT_CLUSTER};
 use crate::db::{self, Versioned};
 use crate::error::{invalid, Error, Result};
 use crate::records::{
-    instance_key, task_key, tasks_of, Allocation, InstanceRecord, InstanceStatus,
-    TaskRecord,
+    instance_key, task_key, tasks_of, Allocation, InstanceRecord, InstanceStatus, TaskRecord,
 };
 use crate::state::{now, AppState};
 use crate::{constraints, paging, placement, tags};

@@ -151,9 +151,8 @@ fn stream<S: Store>(st: Arc<AppState<S>>, chan: LogsChannel) -> Response {
         outbox: chan.outbox,
         finished: false,
     };
-    let body = futures_util::stream::unfold(
-        (chan.parts, guard),
-        |(mut parts, mut guard)| async move {
+    let body =
+        futures_util::stream::unfold((chan.parts, guard), |(mut parts, mut guard)| async move {
             if guard.finished {
                 return None;
             }
@@ -170,8 +169,7 @@ fn stream<S: Store>(st: Arc<AppState<S>>, chan: LogsChannel) -> Response {
                     return Some((Ok(Bytes::from(out)), (parts, guard)));
                 }
             }
-        },
-    );
+        });
     let mut resp = (StatusCode::OK, Body::from_stream(body)).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -242,6 +242,7 @@ pub fn check(req: &RegisterTaskDefinitionRequest) -> Result<()> {
             "requiresCompatibilities {c} is not supported yet; use EC2 or EXTERNAL."
         )));
     }
+    crate::constraints::of_definition(req.placement_constraints.as_deref().unwrap_or_default())?;
     let (task_cpu, task_memory) = task_size(req.cpu.as_deref(), req.memory.as_deref())?;
     let containers = req.container_definitions.as_deref().unwrap_or_default();
     if containers.is_empty() {

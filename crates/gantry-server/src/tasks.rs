@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use gantry_api::model::{
-    Attachment, Container, ContainerOverride, DescribeTasksRequest, DescribeTasksResponse,
-    Failure, KeyValuePair, ListTasksRequest, ListTasksResponse, NetworkInterface,
-    StopTaskRequest, StopTaskResponse, Task, TaskOverride,
+    Attachment, Container, ContainerOverride, DescribeTasksRequest, DescribeTasksResponse, Failure,
+    KeyValuePair, ListTasksRequest, ListTasksResponse, NetworkInterface, StopTaskRequest,
+    StopTaskResponse, Task, TaskOverride,
 };
 use gantry_api::{arn, status::stop_code, TaskStatus};
 use gantry_store::Store;
@@ -47,9 +47,11 @@ fn attachment_id(task_id: &str) -> String {
     let base = uuid::Uuid::try_parse(task_id).map_or_else(
         |_| {
             // FNV-1a, 128-bit: stable across builds, unlike std's hasher.
-            task_id.bytes().fold(0x6c62272e07bb014262b821756295c58d_u128, |h, b| {
-                (h ^ u128::from(b)).wrapping_mul(0x0000000001000000000000000000013b)
-            })
+            task_id
+                .bytes()
+                .fold(0x6c62272e07bb014262b821756295c58d_u128, |h, b| {
+                    (h ^ u128::from(b)).wrapping_mul(0x0000000001000000000000000000013b)
+                })
         },
         |u| u.as_u128(),
     );
@@ -69,12 +71,11 @@ fn eni_attachment(t: &TaskRecord) -> Option<Attachment> {
         return None;
     }
     let n = t.network.as_ref()?;
-    let eni: String = t
-        .id
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .take(17)
-        .collect();
+    let eni: String =
+        t.id.chars()
+            .filter(char::is_ascii_hexdigit)
+            .take(17)
+            .collect();
     let status = if t.last_status == TaskStatus::Stopped {
         "DELETED"
     } else {

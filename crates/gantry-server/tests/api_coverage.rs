@@ -13,7 +13,7 @@ const PARTIAL: &[(&str, &str)] = &[
     ("UpdateService", "as CreateService: desiredCount, taskDefinition, forceNewDeployment, deploymentConfiguration, placementStrategy, placementConstraints, healthCheckGracePeriodSeconds"),
     ("DeleteService", "DRAINING until its tasks are stopped, then INACTIVE; an INACTIVE name can be created again"),
     ("ListContainerInstances", "the `filter` cluster query language is applied (a parse error names its position)"),
-    ("RegisterTaskDefinition", "`requiresAttributes` is not computed; placementConstraints are checked when a task is placed, not at registration"),
+    ("RegisterTaskDefinition", "`requiresAttributes` is not computed"),
     ("CreateCluster", "settings are stored; configuration and capacity providers are not"),
 ];
 

@@ -57,7 +57,10 @@ async fn member_of_a_custom_attribute_places_only_on_members() {
         )
         .await;
     assert_eq!(run["failures"], json!([]));
-    assert_eq!(instances_of(&run), vec![b.container_instance_arn.clone(); 4]);
+    assert_eq!(
+        instances_of(&run),
+        vec![b.container_instance_arn.clone(); 4]
+    );
 
     let run = s
         .ok(
@@ -93,7 +96,10 @@ async fn a_task_definitions_member_of_applies_too() {
     let run = s
         .ok("RunTask", json!({"taskDefinition": "pinned", "count": 3}))
         .await;
-    assert_eq!(instances_of(&run), vec![b.container_instance_arn.clone(); 3]);
+    assert_eq!(
+        instances_of(&run),
+        vec![b.container_instance_arn.clone(); 3]
+    );
 }
 
 #[tokio::test]
@@ -138,7 +144,9 @@ async fn bad_constraints_are_invalid_parameters() {
     let msg = r.body["message"].as_str().unwrap();
     assert!(msg.contains("position 18"), "{msg}");
 
-    let many: Vec<Value> = (0..11).map(|_| json!({"type": "distinctInstance"})).collect();
+    let many: Vec<Value> = (0..11)
+        .map(|_| json!({"type": "distinctInstance"}))
+        .collect();
     let r = s
         .call(
             "RunTask",
@@ -147,6 +155,17 @@ async fn bad_constraints_are_invalid_parameters() {
         .await;
     assert_eq!(r.kind(), "InvalidParameterException");
     assert!(r.body["message"].as_str().unwrap().contains("at most 10"));
+
+    let r = s
+        .call(
+            "RegisterTaskDefinition",
+            json!({"family": "bad", "networkMode": "host",
+                "placementConstraints": [{"type": "memberOf", "expression": "attribute:x =="}],
+                "containerDefinitions": [{"name": "app", "image": "busybox:1.36", "memory": 64}]}),
+        )
+        .await;
+    assert_eq!(r.kind(), "InvalidParameterException");
+    assert!(r.body["message"].as_str().unwrap().contains("position"));
 
     let r = s
         .call(
@@ -182,9 +201,7 @@ async fn a_service_places_under_its_constraints() {
     })
     .await;
     let l = s.ok("ListTasks", json!({"serviceName": "svc"})).await;
-    let d = s
-        .ok("DescribeTasks", json!({"tasks": l["taskArns"]}))
-        .await;
+    let d = s.ok("DescribeTasks", json!({"tasks": l["taskArns"]})).await;
     for t in d["tasks"].as_array().unwrap() {
         assert_eq!(t["containerInstanceArn"], b.container_instance_arn.as_str());
     }
@@ -201,7 +218,10 @@ async fn list_container_instances_filters_with_the_query_language() {
             json!({"filter": "attribute:zone == z2"}),
         )
         .await;
-    assert_eq!(l["containerInstanceArns"], json!([b.container_instance_arn]));
+    assert_eq!(
+        l["containerInstanceArns"],
+        json!([b.container_instance_arn])
+    );
     let l = s
         .ok(
             "ListContainerInstances",

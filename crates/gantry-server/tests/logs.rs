@@ -192,7 +192,10 @@ async fn unknown_task_cluster_and_absent_agent_are_errors() {
         let body: Value = r.json().await.unwrap_or(Value::Null);
         status == 400
             && body["__type"] == "ClientException"
-            && body["message"].as_str().unwrap().contains("is not connected")
+            && body["message"]
+                .as_str()
+                .unwrap()
+                .contains("is not connected")
     })
     .await;
 }

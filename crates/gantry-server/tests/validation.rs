@@ -203,7 +203,9 @@ async fn bad_requests_get_the_ecs_exception_and_change_nothing() {
     rejected(
         &s,
         "CreateService",
-        svc(json!({"placementConstraints": [{"type": "memberOf", "expression": "attribute:a =="}]})),
+        svc(
+            json!({"placementConstraints": [{"type": "memberOf", "expression": "attribute:a =="}]}),
+        ),
         "InvalidParameterException",
     )
     .await;
