@@ -60,5 +60,6 @@ async fn service_replaces_tasks_and_rolls_a_deployment() {
         l["taskArns"].as_array()?.is_empty().then_some(())
     })
     .await;
-    assert!(dev.shutdown().await.is_empty());
+    let leaks = dev.shutdown().await;
+    assert!(leaks.is_empty(), "{leaks:?}");
 }
