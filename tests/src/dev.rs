@@ -234,23 +234,28 @@ impl Dev {
 
     /// Stops every task that is not STOPPED and waits until they are.
     pub async fn stop_all(&self) {
-        let Ok(list) = self
-            .call("ListTasks", json!({ "desiredStatus": "RUNNING" }))
-            .await
-        else {
-            return;
+        let list = |desired: &'static str| async move {
+            self.call("ListTasks", json!({ "desiredStatus": desired }))
+                .await
+                .map(|l| {
+                    l["taskArns"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|a| a.as_str().map(String::from))
+                        .collect::<Vec<String>>()
+                })
+                .unwrap_or_default()
         };
-        let arns: Vec<String> = list["taskArns"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a.as_str().map(String::from))
-            .collect();
-        for a in &arns {
+        let running = list("RUNNING").await;
+        for a in &running {
             let _ = self
                 .call("StopTask", json!({ "task": a, "reason": "test cleanup" }))
                 .await;
         }
+        // Tasks already told to stop (by a service, say) may still be on their way down.
+        let mut arns = running;
+        arns.extend(list("STOPPED").await);
         for a in &arns {
             let deadline = std::time::Instant::now() + Duration::from_secs(30);
             while std::time::Instant::now() < deadline {

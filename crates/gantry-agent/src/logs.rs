@@ -97,6 +97,15 @@ pub async fn serve(tasks_dir: PathBuf, req: LogsRequest, out: mpsc::UnboundedSen
         })
         .is_ok()
     };
+    // A task placed a moment ago may not have its directory yet.
+    if req.follow {
+        for _ in 0..40 {
+            if task_dir.join("logs").is_dir() {
+                break;
+            }
+            tokio::time::sleep(FOLLOW_POLL).await;
+        }
+    }
     if !task_dir.is_dir() {
         send(
             Vec::new(),
@@ -108,11 +117,18 @@ pub async fn serve(tasks_dir: PathBuf, req: LogsRequest, out: mpsc::UnboundedSen
         );
         return;
     }
-    let names = containers(&task_dir, req.container.as_deref());
-    let mut since: Vec<(f64, usize)> = names.iter().map(|_| (req.since.unwrap_or(0.0), 0)).collect();
+    let mut names: Vec<String> = Vec::new();
+    let mut since: Vec<(f64, usize)> = Vec::new();
     let mut tail = req.tail;
     loop {
         let finished = ended(&task_dir);
+        // Containers start one after another: pick up log files that appeared since.
+        for n in containers(&task_dir, req.container.as_deref()) {
+            if !names.contains(&n) {
+                names.push(n);
+                since.push((req.since.unwrap_or(0.0), 0));
+            }
+        }
         let dir = task_dir.clone();
         let ns = names.clone();
         let mut s = since.clone();
