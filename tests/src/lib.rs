@@ -31,7 +31,11 @@ pub fn gantry_bin() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"));
     // Benchmarks (built with optimisations) measure the release binary.
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     let bin = target.join(profile).join("gantry");
     assert!(
         bin.exists(),

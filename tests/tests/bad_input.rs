@@ -151,7 +151,11 @@ async fn each_bad_request_gets_its_exception_and_writes_nothing() {
     assert_eq!(v["__type"], "ClientException", "{v}");
     let big = vec![b' '; (1 << 20) + 4096];
     let r = raw(big).await.unwrap();
-    assert_eq!(r.status().as_u16(), 413, "an oversized body is refused before it is parsed");
+    assert_eq!(
+        r.status().as_u16(),
+        413,
+        "an oversized body is refused before it is parsed"
+    );
 
     assert_eq!(
         snapshot(&dev).await,

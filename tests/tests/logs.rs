@@ -28,7 +28,11 @@ async fn logs_tail_container_and_follow() {
     let dev = Dev::start().await;
     dev.register_busybox(
         "chatty",
-        &["sh", "-c", "for i in 1 2 3 4 5; do echo line $i; done; echo oops >&2; sleep 2; echo late"],
+        &[
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5; do echo line $i; done; echo oops >&2; sleep 2; echo late",
+        ],
         json!({}),
     )
     .await;
@@ -41,11 +45,17 @@ async fn logs_tail_container_and_follow() {
     }
     assert!(out.contains("late"), "{out}");
     assert!(err.contains("oops"), "stderr lines go to stderr: {err}");
-    let t = dev.wait_status(&arn, "STOPPED", Duration::from_secs(30)).await;
+    let t = dev
+        .wait_status(&arn, "STOPPED", Duration::from_secs(30))
+        .await;
     assert_eq!(t["containers"][0]["exitCode"], 0);
 
     let (out, _) = gantry_logs(&dev, &[&id, "--container", "main", "--tail", "2"]);
-    assert_eq!(out, "oops\nlate\n".replace("oops\n", ""), "tail 2 of stdout+stderr, stdout part: {out}");
+    assert_eq!(
+        out,
+        "oops\nlate\n".replace("oops\n", ""),
+        "tail 2 of stdout+stderr, stdout part: {out}"
+    );
     let (out, _) = gantry_logs(&dev, &[&id, "--since", "1h", "--timestamps"]);
     assert!(out.lines().all(|l| l.starts_with("20")), "{out}");
 

@@ -108,19 +108,22 @@ impl AgentConfig {
                 reserved.push(p);
             }
         }
-        let mut cfg = gantry_net::NetConfig::new(
-            self.state_dir.join("run"),
-            self.state_dir.join("net"),
-        )
-        .with_reserved_ports(reserved)
-        .with_dynamic_ports(self.dynamic_ports.0, self.dynamic_ports.1);
+        let mut cfg =
+            gantry_net::NetConfig::new(self.state_dir.join("run"), self.state_dir.join("net"))
+                .with_reserved_ports(reserved)
+                .with_dynamic_ports(self.dynamic_ports.0, self.dynamic_ports.1);
         if let Ok(subnet) = self.bridge_subnet.parse() {
             cfg = cfg.with_bridge(self.bridge_name.clone(), subnet);
         }
         // One nftables table per node bridge: agents with their own bridges on one machine
         // (a multi-node test cluster) must not rewrite each other's chains.
         if self.bridge_name != "gantry0" {
-            cfg = cfg.with_nft_table(format!("gt_{}", self.bridge_name).chars().take(15).collect::<String>());
+            cfg = cfg.with_nft_table(
+                format!("gt_{}", self.bridge_name)
+                    .chars()
+                    .take(15)
+                    .collect::<String>(),
+            );
         }
         if let (Some(slice), Ok(cluster)) = (
             self.awsvpc_subnet.as_deref().and_then(|s| s.parse().ok()),

@@ -201,9 +201,8 @@ impl Engine {
             let dir = e.path();
             let ctx = self.ctx.clone();
             tokio::spawn(async move {
-                let alive = || {
-                    gantry_runtime::client::supervisor_pid(&dir).is_some_and(|s| s.alive)
-                };
+                let alive =
+                    || gantry_runtime::client::supervisor_pid(&dir).is_some_and(|s| s.alive);
                 if alive() {
                     tracing::warn!(task = %id, "stopping a task the control plane no longer assigns to this instance");
                     if let Err(e) = gantry_runtime::client::request_stop(&dir) {
@@ -240,7 +239,12 @@ impl Engine {
                 keep_bytes: None,
                 referenced: &referenced,
             };
-            match self.ctx.images.gc(policy, std::time::SystemTime::now()).await {
+            match self
+                .ctx
+                .images
+                .gc(policy, std::time::SystemTime::now())
+                .await
+            {
                 Ok(r) if !r.removed_images.is_empty() => tracing::info!(
                     images = r.removed_images.len(),
                     layers = r.removed_layers.len(),

@@ -89,7 +89,10 @@ pub fn report_network(report: &mut TaskReport, net: &TaskNetwork, per_container:
                     .container_port_range
                     .is_none()
                     .then_some(i32::from(b.container_port)),
-                host_port: b.host_port_range.is_none().then_some(i32::from(b.host_port)),
+                host_port: b
+                    .host_port_range
+                    .is_none()
+                    .then_some(i32::from(b.host_port)),
                 protocol: Some(b.protocol.as_str().to_string()),
                 container_port_range: b.container_port_range.map(|(a, z)| format!("{a}-{z}")),
                 host_port_range: b.host_port_range.map(|(a, z)| format!("{a}-{z}")),
@@ -146,9 +149,7 @@ pub fn write_etc_files(
     let mut resolv: String = host_resolv
         .lines()
         .filter(|l| {
-            !(mode != Mode::Host
-                && l.trim_start().starts_with("nameserver")
-                && l.contains(" 127."))
+            !(mode != Mode::Host && l.trim_start().starts_with("nameserver") && l.contains(" 127."))
         })
         .map(|l| format!("{l}\n"))
         .collect();
@@ -189,7 +190,10 @@ mod tests {
         let (spec, counts) = task_net_spec("t", Mode::Bridge, &defs).unwrap();
         assert_eq!(counts, vec![1, 1]);
         assert_eq!(spec.port_mappings[0].host_port, Some(8080));
-        assert_eq!(spec.port_mappings[1].container_port_range, Some((9000, 9002)));
+        assert_eq!(
+            spec.port_mappings[1].container_port_range,
+            Some((9000, 9002))
+        );
         assert_eq!(spec.port_mappings[1].protocol, Protocol::Udp);
     }
 

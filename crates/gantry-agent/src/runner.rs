@@ -256,7 +256,12 @@ async fn prepare(
     };
     let defs = td.container_definitions.clone().unwrap_or_default();
     let (net_spec, per_container) = crate::netspec::task_net_spec(&spec.task_id, mode, &defs)
-        .map_err(|e| (stop_code::TASK_FAILED_TO_START, format!("CannotStartContainerError: {e}")))?;
+        .map_err(|e| {
+            (
+                stop_code::TASK_FAILED_TO_START,
+                format!("CannotStartContainerError: {e}"),
+            )
+        })?;
     let tasknet = ctx
         .network
         .setup(&net_spec)

@@ -61,7 +61,9 @@ mod tests {
             .write(true)
             .open(sealed.exec_path())
             .expect("open for write");
-        let err = f.write_all(b"overwrite").expect_err("a sealed memfd refuses writes");
+        let err = f
+            .write_all(b"overwrite")
+            .expect_err("a sealed memfd refuses writes");
         assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
     }
 }

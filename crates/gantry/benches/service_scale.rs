@@ -36,7 +36,10 @@ fn spawn(args: &[&str]) -> Proc {
 async fn call(http: &reqwest::Client, ep: &str, op: &str, body: Value) -> Value {
     let r = http
         .post(format!("{ep}/"))
-        .header("X-Amz-Target", format!("AmazonEC2ContainerServiceV20141113.{op}"))
+        .header(
+            "X-Amz-Target",
+            format!("AmazonEC2ContainerServiceV20141113.{op}"),
+        )
         .header("Content-Type", "application/x-amz-json-1.1")
         .body(body.to_string())
         .send()
@@ -56,7 +59,13 @@ fn status_kib(pid: u32, key: &str) -> u64 {
 }
 
 async fn running(http: &reqwest::Client, ep: &str, cluster: &str, svc: &str) -> i64 {
-    let d = call(http, ep, "DescribeServices", json!({"cluster": cluster, "services": [svc]})).await;
+    let d = call(
+        http,
+        ep,
+        "DescribeServices",
+        json!({"cluster": cluster, "services": [svc]}),
+    )
+    .await;
     d["services"][0]["runningCount"].as_i64().unwrap_or(0)
 }
 
@@ -64,26 +73,68 @@ async fn scale(instances: usize, tasks: usize) {
     let dir = gantry_tests::TempDir::new("bench-scale");
     let port = gantry_tests::free_port();
     let ep = format!("http://127.0.0.1:{port}");
-    let server = spawn(&["server", "--listen", &format!("127.0.0.1:{port}"), "--state-dir", &dir.path().display().to_string()]);
+    let server = spawn(&[
+        "server",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--state-dir",
+        &dir.path().display().to_string(),
+    ]);
     let http = reqwest::Client::new();
     gantry_tests::wait_for("the server", Duration::from_secs(30), || async {
         http.post(format!("{ep}/")).send().await.ok().map(|_| ())
     })
     .await;
     call(&http, &ep, "CreateCluster", json!({"clusterName": "scale"})).await;
-    let _sims = spawn(&["sim-agents", "--server", &ep, "--cluster", "scale", "--count", &instances.to_string(), "--cpu", "4096", "--memory", "16384"]);
-    gantry_tests::wait_for("the simulated instances", Duration::from_secs(120), || async {
-        let l = call(&http, &ep, "ListContainerInstances", json!({"cluster": "scale", "maxResults": 100})).await;
-        let d = call(&http, &ep, "DescribeClusters", json!({"clusters": ["scale"]})).await;
-        let n = d["clusters"][0]["registeredContainerInstancesCount"].as_u64().unwrap_or(0);
-        (n as usize >= instances && l["containerInstanceArns"].is_array()).then_some(())
-    })
+    let _sims = spawn(&[
+        "sim-agents",
+        "--server",
+        &ep,
+        "--cluster",
+        "scale",
+        "--count",
+        &instances.to_string(),
+        "--cpu",
+        "4096",
+        "--memory",
+        "16384",
+    ]);
+    gantry_tests::wait_for(
+        "the simulated instances",
+        Duration::from_secs(120),
+        || async {
+            let l = call(
+                &http,
+                &ep,
+                "ListContainerInstances",
+                json!({"cluster": "scale", "maxResults": 100}),
+            )
+            .await;
+            let d = call(
+                &http,
+                &ep,
+                "DescribeClusters",
+                json!({"clusters": ["scale"]}),
+            )
+            .await;
+            let n = d["clusters"][0]["registeredContainerInstancesCount"]
+                .as_u64()
+                .unwrap_or(0);
+            (n as usize >= instances && l["containerInstanceArns"].is_array()).then_some(())
+        },
+    )
     .await;
     call(&http, &ep, "RegisterTaskDefinition", json!({"family": "sim", "networkMode": "none",
         "containerDefinitions": [{"name": "a", "image": "busybox:latest", "memory": 16, "cpu": 8}]})).await;
     let t0 = Instant::now();
-    let out = call(&http, &ep, "CreateService", json!({"cluster": "scale", "serviceName": "big",
-        "taskDefinition": "sim", "desiredCount": tasks})).await;
+    let out = call(
+        &http,
+        &ep,
+        "CreateService",
+        json!({"cluster": "scale", "serviceName": "big",
+        "taskDefinition": "sim", "desiredCount": tasks}),
+    )
+    .await;
     assert!(out["service"].is_object(), "{out}");
     let mut last = 0;
     loop {
@@ -94,25 +145,48 @@ async fn scale(instances: usize, tasks: usize) {
         if n != last {
             last = n;
         }
-        assert!(t0.elapsed() < Duration::from_secs(900), "only {n} of {tasks} RUNNING after 15 min");
+        assert!(
+            t0.elapsed() < Duration::from_secs(900),
+            "only {n} of {tasks} RUNNING after 15 min"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let took = t0.elapsed();
     let rss = status_kib(server.0.id(), "VmRSS:");
     let hwm = status_kib(server.0.id(), "VmHWM:");
     let db: u64 = std::fs::read_dir(dir.path().join("server"))
-        .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0);
     println!("| service 0 -> {tasks} tasks on {instances} simulated instances | {:.1} s ({:.0} tasks/s) |", took.as_secs_f64(), tasks as f64 / took.as_secs_f64());
-    println!("| server RSS after / peak | {:.1} MiB / {:.1} MiB |", rss as f64 / 1024.0, hwm as f64 / 1024.0);
-    println!("| store size (SQLite db + WAL) | {:.1} MiB |", db as f64 / 1048576.0);
+    println!(
+        "| server RSS after / peak | {:.1} MiB / {:.1} MiB |",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+    println!(
+        "| store size (SQLite db + WAL) | {:.1} MiB |",
+        db as f64 / 1048576.0
+    );
 }
 
 async fn failure_detection(lost_after: u64) {
     let dir = gantry_tests::TempDir::new("bench-fd");
     let port = gantry_tests::free_port();
     let ep = format!("http://127.0.0.1:{port}");
-    let _server = spawn(&["server", "--listen", &format!("127.0.0.1:{port}"), "--state-dir", &dir.path().display().to_string(), "--agent-lost-after", &lost_after.to_string()]);
+    let _server = spawn(&[
+        "server",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--state-dir",
+        &dir.path().display().to_string(),
+        "--agent-lost-after",
+        &lost_after.to_string(),
+    ]);
     let http = reqwest::Client::new();
     gantry_tests::wait_for("the server", Duration::from_secs(30), || async {
         http.post(format!("{ep}/")).send().await.ok().map(|_| ())
@@ -124,9 +198,21 @@ async fn failure_detection(lost_after: u64) {
         (l["containerInstanceArns"].as_array().map_or(0, Vec::len) == 1).then_some(())
     })
     .await;
-    call(&http, &ep, "RegisterTaskDefinition", json!({"family": "fd", "networkMode": "none",
-        "containerDefinitions": [{"name": "a", "image": "busybox:latest", "memory": 16}]})).await;
-    call(&http, &ep, "CreateService", json!({"serviceName": "fd", "taskDefinition": "fd", "desiredCount": 1})).await;
+    call(
+        &http,
+        &ep,
+        "RegisterTaskDefinition",
+        json!({"family": "fd", "networkMode": "none",
+        "containerDefinitions": [{"name": "a", "image": "busybox:latest", "memory": 16}]}),
+    )
+    .await;
+    call(
+        &http,
+        &ep,
+        "CreateService",
+        json!({"serviceName": "fd", "taskDefinition": "fd", "desiredCount": 1}),
+    )
+    .await;
     gantry_tests::wait_for("the task on a", Duration::from_secs(30), || async {
         (running(&http, &ep, "default", "fd").await == 1).then_some(())
     })
@@ -145,7 +231,10 @@ async fn failure_detection(lost_after: u64) {
     gantry_tests::wait_for("the replacement", Duration::from_secs(120), || async {
         let list = call(&http, &ep, "ListTasks", json!({"serviceName": "fd"})).await;
         let arns: Vec<Value> = list["taskArns"].as_array().cloned().unwrap_or_default();
-        let others: Vec<Value> = arns.into_iter().filter(|a| a != original.as_str()).collect();
+        let others: Vec<Value> = arns
+            .into_iter()
+            .filter(|a| a != original.as_str())
+            .collect();
         if others.is_empty() {
             return None;
         }
@@ -157,14 +246,26 @@ async fn failure_detection(lost_after: u64) {
             .then_some(())
     })
     .await;
-    println!("| agent killed -> service back at desiredCount (lost_after {lost_after} s) | {:.2} s |", t0.elapsed().as_secs_f64());
+    println!(
+        "| agent killed -> service back at desiredCount (lost_after {lost_after} s) | {:.2} s |",
+        t0.elapsed().as_secs_f64()
+    );
 }
 
 fn main() {
-    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     let instances = env("GANTRY_BENCH_INSTANCES", 1000);
     let tasks = env("GANTRY_BENCH_TASKS", 10_000);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     println!("| measure | result |");
     println!("| --- | --- |");
     rt.block_on(failure_detection(2));

@@ -36,10 +36,12 @@ fn row(name: &str, mut v: Vec<f64>) {
 
 async fn gantry_tasks(n: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let dev = Dev::start().await;
-    dev.register_busybox("bench-true", &["true"], json!({})).await;
+    dev.register_busybox("bench-true", &["true"], json!({}))
+        .await;
     // Warm the image cache and the page cache.
     let warm = dev.run_one("bench-true").await;
-    dev.wait_status(&warm, "STOPPED", Duration::from_secs(30)).await;
+    dev.wait_status(&warm, "STOPPED", Duration::from_secs(30))
+        .await;
     let mut to_running = Vec::with_capacity(n);
     let mut to_stopped = Vec::with_capacity(n);
     let mut created_to_started = Vec::with_capacity(n);
@@ -61,7 +63,10 @@ async fn gantry_tasks(n: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
                 }
                 break;
             }
-            assert!(t0.elapsed() < Duration::from_secs(30), "task did not stop: {t}");
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "task did not stop: {t}"
+            );
             // Poll gently: the server, agent and supervisor share this machine's two cores.
             tokio::time::sleep(Duration::from_millis(4)).await;
         }
@@ -129,14 +134,24 @@ async fn idle_rss() -> (u64, u64) {
     let port = gantry_tests::free_port();
     let bin = gantry_tests::gantry_bin();
     let mut server = Command::new(&bin)
-        .args(["server", "--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
+        .args([
+            "server",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--state-dir",
+        ])
         .arg(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("gantry server");
     let mut agent = Command::new(&bin)
-        .args(["agent", "--server", &format!("http://127.0.0.1:{port}"), "--state-dir"])
+        .args([
+            "agent",
+            "--server",
+            &format!("http://127.0.0.1:{port}"),
+            "--state-dir",
+        ])
         .arg(dir.path())
         .args(["--cgroup-parent", &format!("/gantry-bench-{port}")])
         .stdout(Stdio::null())
@@ -147,14 +162,20 @@ async fn idle_rss() -> (u64, u64) {
     gantry_tests::wait_for("the agent to register", Duration::from_secs(30), || async {
         let r = http
             .post(format!("http://127.0.0.1:{port}/"))
-            .header("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.ListContainerInstances")
+            .header(
+                "X-Amz-Target",
+                "AmazonEC2ContainerServiceV20141113.ListContainerInstances",
+            )
             .header("Content-Type", "application/x-amz-json-1.1")
             .body("{}")
             .send()
             .await
             .ok()?;
         let v: serde_json::Value = r.json().await.ok()?;
-        v["containerInstanceArns"].as_array().filter(|a| !a.is_empty()).map(|_| ())
+        v["containerInstanceArns"]
+            .as_array()
+            .filter(|a| !a.is_empty())
+            .map(|_| ())
     })
     .await;
     // Idle: a few heartbeats later.
@@ -185,7 +206,10 @@ fn main() {
     println!("| --- | --- | --- | --- | --- | --- |");
     row("gantry RunTask -> RUNNING observed", running);
     row("gantry RunTask -> STOPPED observed (`true`)", stopped);
-    row("gantry createdAt -> startedAt (server commit to container started)", inside);
+    row(
+        "gantry createdAt -> startedAt (server commit to container started)",
+        inside,
+    );
     row("runc run (create+start+exit+delete, `true`)", runc);
     let (server, agent) = rt.block_on(idle_rss());
     println!();

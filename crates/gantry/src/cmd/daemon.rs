@@ -122,7 +122,12 @@ fn agent_config(
         .split_once('-')
         .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
         .filter(|(a, b): &(u16, u16)| a <= b && *a > 0)
-        .ok_or_else(|| anyhow!("--dynamic-host-ports {:?} must look like 49153-65535", n.dynamic_host_ports))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "--dynamic-host-ports {:?} must look like 49153-65535",
+                n.dynamic_host_ports
+            )
+        })?;
     if let Some(s) = &n.awsvpc_subnet {
         s.parse::<gantry_net::Ipv4Subnet>()
             .map_err(|e| anyhow!("--awsvpc-subnet {s:?}: {e}"))?;
@@ -252,7 +257,14 @@ async fn demo(client: &Client, cluster: &str) -> anyhow::Result<()> {
 
 pub async fn sim_agents(a: SimArgs) -> anyhow::Result<()> {
     tracing::info!(count = a.count, server = %a.server, "starting simulated container instances");
-    gantry_agent::sim::run_simulated(&a.server, &a.cluster, a.count, a.cpu, a.memory, shutdown_signal())
-        .await
-        .map_err(|e| anyhow!("simulated agents: {e}"))
+    gantry_agent::sim::run_simulated(
+        &a.server,
+        &a.cluster,
+        a.count,
+        a.cpu,
+        a.memory,
+        shutdown_signal(),
+    )
+    .await
+    .map_err(|e| anyhow!("simulated agents: {e}"))
 }

@@ -31,8 +31,11 @@ pub struct LogsArgs {
 }
 
 pub async fn run(endpoint: &str, a: LogsArgs) -> anyhow::Result<()> {
-    let mut url = reqwest::Url::parse(&format!("{}/gantry/v1/logs", endpoint.trim_end_matches('/')))
-        .with_context(|| format!("{endpoint} is not a valid endpoint URL"))?;
+    let mut url = reqwest::Url::parse(&format!(
+        "{}/gantry/v1/logs",
+        endpoint.trim_end_matches('/')
+    ))
+    .with_context(|| format!("{endpoint} is not a valid endpoint URL"))?;
     {
         let mut q = url.query_pairs_mut();
         q.append_pair("cluster", &a.cluster);

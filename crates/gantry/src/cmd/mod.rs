@@ -150,13 +150,21 @@ pub struct NodeArgs {
     #[arg(long, env = "GANTRY_BRIDGE_SUBNET", default_value = "10.213.0.0/16")]
     pub bridge_subnet: String,
     /// Host ports for hostPort 0, as FIRST-LAST (like ECS_DYNAMIC_HOST_PORT_RANGE).
-    #[arg(long, env = "GANTRY_DYNAMIC_HOST_PORT_RANGE", default_value = "49153-65535")]
+    #[arg(
+        long,
+        env = "GANTRY_DYNAMIC_HOST_PORT_RANGE",
+        default_value = "49153-65535"
+    )]
     pub dynamic_host_ports: String,
     /// This node's slice of the cluster task network for networkMode awsvpc (e.g. 10.214.1.0/24).
     #[arg(long, env = "GANTRY_AWSVPC_SUBNET")]
     pub awsvpc_subnet: Option<String>,
     /// The whole cluster task network for awsvpc (routed between nodes, never masqueraded).
-    #[arg(long, env = "GANTRY_AWSVPC_CLUSTER_CIDR", default_value = "10.214.0.0/16")]
+    #[arg(
+        long,
+        env = "GANTRY_AWSVPC_CLUSTER_CIDR",
+        default_value = "10.214.0.0/16"
+    )]
     pub awsvpc_cluster_cidr: String,
     /// The cgroup under which every task gets its own.
     #[arg(long, env = "GANTRY_CGROUP_PARENT", default_value = "/gantry")]
