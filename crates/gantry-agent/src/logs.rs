@@ -54,7 +54,7 @@ fn ended(task_dir: &Path) -> bool {
 fn read_once(
     task_dir: &Path,
     names: &[String],
-    since: &mut Vec<(f64, usize)>,
+    since: &mut [(f64, usize)],
     tail: Option<usize>,
 ) -> Result<Vec<LogLine>, String> {
     let log_dir = task_dir.join("logs");

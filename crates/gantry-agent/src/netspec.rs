@@ -12,11 +12,11 @@ use gantry_runtime::spec::BindMount;
 #[derive(Debug, thiserror::Error)]
 pub enum PortError {
     #[error("container {container}: containerPortRange {range:?} must look like 8000-8010")]
-    BadRange { container: String, range: String },
+    Range { container: String, range: String },
     #[error("container {container}: portMappings needs a containerPort between 1 and 65535")]
-    BadPort { container: String },
+    Port { container: String },
     #[error("container {container}: protocol {protocol:?} must be tcp or udp")]
-    BadProtocol { container: String, protocol: String },
+    Protocol { container: String, protocol: String },
 }
 
 fn port(v: Option<i32>) -> Option<u16> {
@@ -42,14 +42,13 @@ pub fn task_net_spec(
         let name = d.name.clone().unwrap_or_default();
         let pms = d.port_mappings.as_deref().unwrap_or_default();
         for pm in pms {
-            let protocol = Protocol::from_ecs(pm.protocol.as_deref()).ok_or_else(|| {
-                PortError::BadProtocol {
+            let protocol =
+                Protocol::from_ecs(pm.protocol.as_deref()).ok_or_else(|| PortError::Protocol {
                     container: name.clone(),
                     protocol: pm.protocol.clone().unwrap_or_default(),
-                }
-            })?;
+                })?;
             let container_port_range = match &pm.container_port_range {
-                Some(r) => Some(range(r).ok_or_else(|| PortError::BadRange {
+                Some(r) => Some(range(r).ok_or_else(|| PortError::Range {
                     container: name.clone(),
                     range: r.clone(),
                 })?),
@@ -57,7 +56,7 @@ pub fn task_net_spec(
             };
             let container_port = match container_port_range {
                 Some((lo, _)) => lo,
-                None => port(pm.container_port).ok_or_else(|| PortError::BadPort {
+                None => port(pm.container_port).ok_or_else(|| PortError::Port {
                     container: name.clone(),
                 })?,
             };

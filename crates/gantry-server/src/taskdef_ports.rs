@@ -31,9 +31,11 @@ fn parse_range(s: &str) -> Option<(u16, u16)> {
 pub fn check_mapping(name: &str, m: &PortMapping, mode: &str, used: &mut TaskPorts) -> Result<()> {
     let proto = m.protocol.clone().unwrap_or_else(|| "tcp".to_string());
     let ports: Vec<u16> = match (&m.container_port_range, m.container_port) {
-        (Some(_), Some(_)) => return Err(client(format!(
+        (Some(_), Some(_)) => {
+            return Err(client(format!(
             "Container {name}: a port mapping takes containerPort or containerPortRange, not both."
-        ))),
+        )))
+        }
         (Some(r), None) => {
             if mode != "bridge" && mode != "awsvpc" {
                 return Err(client(format!(
