@@ -273,6 +273,10 @@ impl Dev {
         self.stop_all().await;
         self.terminate();
         let mut leaks = crate::leaks::find(self.state.path(), &self.cgroup_parent());
+        if !leaks.is_empty() {
+            // Report them, but do not leave them on the machine for the next test.
+            crate::leaks::force_cleanup(self.state.path(), &self.cgroup_parent());
+        }
         leaks.extend(crate::leaks::remove_cgroup_parent(&self.cgroup_parent()));
         leaks.extend(self.remove_bridge());
         leaks

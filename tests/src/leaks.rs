@@ -100,7 +100,17 @@ pub fn force_cleanup(state: &Path, cgroup_parent: &str) {
             nix::sys::signal::Signal::SIGTERM,
         );
     }
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Give them their stop timeouts to clean up after themselves, then force the rest.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(6);
+    while !supervisor_pids(state).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    for pid in supervisor_pids(state) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
     for id in task_ids(state) {
         for base in cgroup_roots() {
             let p = base.join(cgroup_parent.trim_start_matches('/')).join(&id);
