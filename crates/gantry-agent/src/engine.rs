@@ -267,3 +267,79 @@ impl Engine {
         lock(&self.reporter.latest).values().cloned().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gantry_api::model::{ContainerDefinition, TaskDefinition};
+    use gantry_net::fake::FakeNetwork;
+
+    fn spec(id: &str, desired: TaskStatus) -> TaskSpec {
+        TaskSpec {
+            task_arn: format!("arn:aws:ecs:us-east-1:0:task/default/{id}"),
+            task_id: id.to_string(),
+            cluster: "default".to_string(),
+            desired_status: desired,
+            task_definition: TaskDefinition {
+                network_mode: Some("none".into()),
+                container_definitions: Some(vec![ContainerDefinition {
+                    name: Some("main".into()),
+                    // Not in any layout or registry: the runner fails fast without a kernel.
+                    image: Some("gantry.local/does-not-exist:1".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            },
+            overrides: None,
+            stop_code: None,
+            stopped_reason: None,
+        }
+    }
+
+    fn engine(
+        dir: &std::path::Path,
+    ) -> (
+        Engine,
+        mpsc::UnboundedReceiver<TaskReport>,
+        Arc<FakeNetwork>,
+    ) {
+        let mut cfg = AgentConfig::new("http://127.0.0.1:1", dir);
+        cfg.pull_policy = gantry_image::PullPolicy::PreferCached;
+        let images = ImageStore::open(gantry_image::ImageStoreConfig::new(dir.join("images")))
+            .expect("image store");
+        let net = Arc::new(FakeNetwork::default());
+        let (e, rx) = Engine::new(Arc::new(cfg), images, net.clone());
+        (e, rx, net)
+    }
+
+    #[tokio::test]
+    async fn an_older_desired_set_is_ignored() {
+        let dir = std::env::temp_dir().join(format!("gantry-engine-test-{}", std::process::id()));
+        let (e, mut reports, _net) = engine(&dir);
+        assert!(e.apply(5, vec![spec("a", TaskStatus::Running)]));
+        // A replayed older set that would stop task `a` changes nothing.
+        assert!(!e.apply(3, vec![]));
+        assert!(!e.apply(4, vec![spec("a", TaskStatus::Stopped)]));
+        // The same set again, or a newer one, is applied.
+        assert!(e.apply(5, vec![spec("a", TaskStatus::Running)]));
+        assert!(e.apply(6, vec![spec("a", TaskStatus::Running)]));
+        // The task ran once: its runner failed to pull and reported STOPPED exactly once.
+        let mut stopped = 0;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while let Ok(Some(r)) = tokio::time::timeout_at(deadline, reports.recv()).await {
+            if r.last_status == Some(TaskStatus::Stopped) {
+                stopped += 1;
+                assert!(
+                    r.stopped_reason
+                        .as_deref()
+                        .unwrap_or_default()
+                        .starts_with("CannotPullContainerError"),
+                    "{r:?}"
+                );
+                break;
+            }
+        }
+        assert_eq!(stopped, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
