@@ -218,3 +218,31 @@ async fn cgroup_limits_are_in_the_kernel_files() {
     }
     assert!(dev.shutdown().await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_run_inside_the_container_and_reach_describe_tasks() {
+    let dev = Dev::start().await;
+    dev.register_busybox(
+        "healthy",
+        &["sleep", "600"],
+        json!({ "healthCheck": { "command": ["CMD-SHELL", "test -d /tmp"], "interval": 5, "retries": 1 } }),
+    )
+    .await;
+    dev.register_busybox(
+        "sick",
+        &["sleep", "600"],
+        json!({ "healthCheck": { "command": ["CMD", "false"], "interval": 5, "retries": 1 } }),
+    )
+    .await;
+    let h = dev.run_one("healthy").await;
+    let s = dev.run_one("sick").await;
+    for (arn, want) in [(&h, "HEALTHY"), (&s, "UNHEALTHY")] {
+        let t = gantry_tests::wait_for(&format!("{arn} to be {want}"), T, || async {
+            let t = dev.describe(arn).await;
+            (t["healthStatus"] == want).then_some(t)
+        })
+        .await;
+        assert_eq!(t["containers"][0]["healthStatus"], want, "{t}");
+    }
+    assert!(dev.shutdown().await.is_empty());
+}

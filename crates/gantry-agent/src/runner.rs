@@ -35,6 +35,8 @@ pub fn now() -> f64 {
 /// The known state of one task, turned into reports.
 struct Known {
     report: TaskReport,
+    /// Essential containers that have a health check: they decide the task's health.
+    checked_essential: Vec<String>,
     requested: Option<StopRequest>,
     reporter: Reporter,
 }
@@ -76,6 +78,17 @@ impl Known {
     /// Applies one supervisor event; true when the task has ended.
     fn apply(&mut self, ev: SupervisorEvent) -> bool {
         match ev {
+            SupervisorEvent::Health {
+                container, status, ..
+            } => {
+                if let Some(c) = self.container(&container) {
+                    c.health_status = Some(status);
+                }
+                let task = task_health(&self.report.containers, &self.checked_essential);
+                self.report.health_status = Some(task.to_string());
+                self.send();
+                false
+            }
             SupervisorEvent::Started { container, at, .. } => {
                 if let Some(c) = self.container(&container) {
                     c.last_status = Some(TaskStatus::Running);
@@ -157,6 +170,26 @@ impl Known {
     }
 }
 
+/// ECS's task health: UNHEALTHY if any essential container with a check is, HEALTHY once
+/// all of them are, UNKNOWN before that (or when no essential container has a check).
+fn task_health(containers: &[ContainerReport], checked_essential: &[String]) -> &'static str {
+    let of = |n: &String| {
+        containers
+            .iter()
+            .find(|c| &c.name == n)
+            .and_then(|c| c.health_status.as_deref())
+    };
+    if checked_essential.iter().any(|n| of(n) == Some("UNHEALTHY")) {
+        "UNHEALTHY"
+    } else if !checked_essential.is_empty()
+        && checked_essential.iter().all(|n| of(n) == Some("HEALTHY"))
+    {
+        "HEALTHY"
+    } else {
+        "UNKNOWN"
+    }
+}
+
 /// Runs (or adopts) one task until it has stopped and been reported.
 pub async fn run(
     ctx: Arc<RunnerCtx>,
@@ -187,6 +220,11 @@ pub async fn run(
         },
         requested: stop.borrow().clone(),
         reporter,
+        checked_essential: containers
+            .iter()
+            .filter(|c| c.essential.unwrap_or(true) && c.health_check.is_some())
+            .filter_map(|c| c.name.clone())
+            .collect(),
     };
 
     if task_dir.join("plan.json").exists() {
@@ -374,6 +412,27 @@ async fn prepare(
                 .and_then(|s| u64::try_from(s).ok())
                 .unwrap_or(ctx.cfg.default_stop_timeout.as_secs()),
             log_path: task_dir.join("logs").join(format!("{name}.log")),
+            health_check: def.health_check.as_ref().map(|h| {
+                let secs = |v: Option<i32>, d: u64| {
+                    v.and_then(|v| u64::try_from(v).ok())
+                        .filter(|v| *v > 0)
+                        .unwrap_or(d)
+                };
+                gantry_runtime::plan::HealthCheck {
+                    command: h.command.clone().unwrap_or_default(),
+                    interval_secs: secs(h.interval, 30),
+                    timeout_secs: secs(h.timeout, 5),
+                    retries: h
+                        .retries
+                        .and_then(|v| u32::try_from(v).ok())
+                        .filter(|v| *v > 0)
+                        .unwrap_or(3),
+                    start_period_secs: h
+                        .start_period
+                        .and_then(|v| u64::try_from(v).ok())
+                        .unwrap_or(0),
+                }
+            }),
         });
     }
     let task_cpu = spec

@@ -41,7 +41,17 @@ pub enum SupervisorEvent {
     TaskExited {
         at: f64,
     },
+    /// A container's health changed: `status` is `HEALTH_HEALTHY` or `HEALTH_UNHEALTHY`
+    /// (UNKNOWN, before the first result, is never reported).
+    Health {
+        container: String,
+        status: String,
+        at: f64,
+    },
 }
+
+pub const HEALTH_HEALTHY: &str = "HEALTHY";
+pub const HEALTH_UNHEALTHY: &str = "UNHEALTHY";
 
 impl SupervisorEvent {
     /// Events that must survive a host crash once written.

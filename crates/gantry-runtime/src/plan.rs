@@ -64,6 +64,72 @@ pub struct ContainerPlan {
     /// are `<log_path>.1`, `.2`, ... The agent uses `<log dir>/<name>.log`, which is what
     /// `client::read_logs` reads.
     pub log_path: PathBuf,
+    /// ECS container health check, run inside the running container.
+    #[serde(default)]
+    pub health_check: Option<HealthCheck>,
+}
+
+/// An ECS `healthCheck`: `command` is `["CMD", exe, args...]` or `["CMD-SHELL", "script"]`
+/// (run as `/bin/sh -c script`). Exit 0 is healthy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    pub command: Vec<String>,
+    /// Seconds between the end of one check and the start of the next (and from the
+    /// container's start to the first check).
+    #[serde(default = "default_health_interval")]
+    pub interval_secs: u64,
+    /// A check still running after this long is killed and counts as a failure.
+    #[serde(default = "default_health_timeout")]
+    pub timeout_secs: u64,
+    /// Consecutive failures that make the container UNHEALTHY.
+    #[serde(default = "default_health_retries")]
+    pub retries: u32,
+    /// Failures within this many seconds of the start do not count (a success does).
+    #[serde(default)]
+    pub start_period_secs: u64,
+}
+
+fn default_health_interval() -> u64 {
+    30
+}
+
+fn default_health_timeout() -> u64 {
+    5
+}
+
+fn default_health_retries() -> u32 {
+    3
+}
+
+impl HealthCheck {
+    /// The argv to run inside the container, or why the command is unusable.
+    pub fn argv(&self) -> Result<Vec<String>, String> {
+        match self.command.split_first() {
+            Some((kind, rest)) if kind == "CMD" && !rest.is_empty() && !rest[0].is_empty() => {
+                Ok(rest.to_vec())
+            }
+            Some((kind, [script])) if kind == "CMD-SHELL" && !script.is_empty() => Ok(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                script.clone(),
+            ]),
+            _ => Err(format!(
+                "health check command {:?} must be [\"CMD\", exe, args...] or [\"CMD-SHELL\", script]",
+                self.command
+            )),
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.argv()?;
+        if self.interval_secs == 0 || self.timeout_secs == 0 || self.retries == 0 {
+            return Err(
+                "health check interval_secs, timeout_secs and retries must be at least 1".into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +234,9 @@ impl TaskPlan {
             if !seen.insert(&c.container_id) {
                 return bad(format!("duplicate container_id {:?}", c.container_id));
             }
+            if let Some(Err(e)) = c.health_check.as_ref().map(HealthCheck::validate) {
+                return bad(format!("container {:?}: {e}", c.name));
+            }
         }
         Ok(())
     }
@@ -208,6 +277,7 @@ mod tests {
                 essential: true,
                 stop_timeout_secs: 30,
                 log_path: "/l".into(),
+                health_check: None,
             }],
             log_max_bytes: 1 << 20,
             log_max_files: 3,
@@ -247,6 +317,56 @@ mod tests {
         let mut p = plan();
         p.log_max_bytes = 10;
         assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn health_check_commands_and_defaults() {
+        let hc: HealthCheck =
+            serde_json::from_str(r#"{"command":["CMD-SHELL","test -f /x"]}"#).expect("parse");
+        assert_eq!(
+            (
+                hc.interval_secs,
+                hc.timeout_secs,
+                hc.retries,
+                hc.start_period_secs
+            ),
+            (30, 5, 3, 0)
+        );
+        assert_eq!(hc.argv().expect("argv"), ["/bin/sh", "-c", "test -f /x"]);
+        let cmd = HealthCheck {
+            command: vec!["CMD".into(), "false".into(), "x".into()],
+            ..hc.clone()
+        };
+        assert_eq!(cmd.argv().expect("argv"), ["false", "x"]);
+        for bad in [
+            vec![],
+            vec!["CMD".to_string()],
+            vec!["CMD-SHELL".into(), "a".into(), "b".into()],
+            vec!["NONE".into()],
+            vec!["true".into()],
+        ] {
+            let h = HealthCheck {
+                command: bad,
+                ..hc.clone()
+            };
+            assert!(h.argv().is_err(), "{h:?}");
+        }
+        let mut p = plan();
+        p.containers[0].health_check = Some(hc.clone());
+        p.validate().expect("valid");
+        p.containers[0].health_check = Some(HealthCheck {
+            interval_secs: 0,
+            ..hc
+        });
+        assert!(p.validate().is_err());
+        // Plans written before health checks existed still load.
+        let mut json = serde_json::to_value(plan()).expect("json");
+        json["containers"][0]
+            .as_object_mut()
+            .expect("object")
+            .remove("health_check");
+        let back: TaskPlan = serde_json::from_value(json).expect("parse");
+        assert_eq!(back, plan());
     }
 
     #[test]

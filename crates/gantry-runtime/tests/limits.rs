@@ -65,7 +65,7 @@ fn oom_kill_of_a_child_process_is_reported() -> Result<()> {
 }
 
 fn pids_events_max(task: &Task, name: &str) -> Result<u64> {
-    let rel = format!("gantry/{}/{name}", task.id);
+    let rel = format!("{}/{name}", task.cgroup_parent().trim_start_matches('/'));
     let path = if gantry_runtime::cgroup::is_v2()? {
         format!("/sys/fs/cgroup/{rel}/pids.events")
     } else {

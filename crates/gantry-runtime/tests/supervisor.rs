@@ -172,7 +172,7 @@ fn cgroup_limits_reach_the_kernel() -> Result<()> {
     })?;
     task.spawn()?;
     let pid = task.wait_started("limited")?;
-    let t = format!("gantry/{}", task.id);
+    let t = task.cgroup_parent().trim_start_matches('/').to_string();
     let c = format!("{t}/limited");
     let procs = if gantry_runtime::cgroup::is_v2()? {
         let root = "/sys/fs/cgroup";

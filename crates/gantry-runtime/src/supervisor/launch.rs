@@ -89,3 +89,42 @@ pub fn cgroups_path(bundle: &Path) -> Option<String> {
     let p = spec.linux().as_ref()?.cgroups_path().clone()?;
     Some(p.to_string_lossy().into_owned())
 }
+
+/// Runs `argv` inside the running container `container_id` (libcontainer's tenant exec:
+/// its namespaces, cgroup, capabilities, environment and user, cwd "/"), stdio on
+/// /dev/null. Returns once the process has exec'd; its host pid is reparented to us (we
+/// are a subreaper) and reaped with the rest of our children.
+pub fn exec_in(
+    container_id: &str,
+    bundle: &Path,
+    state_root: &Path,
+    argv: Vec<String>,
+) -> Result<Pid, LaunchError> {
+    let null = || File::open("/dev/null").map_err(LaunchError::DevNull);
+    let null_w = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .map_err(LaunchError::DevNull)
+    };
+    // The tenant builder runs as root unless told otherwise; use the container's user.
+    let user = Spec::load(bundle.join("config.json"))
+        .ok()
+        .and_then(|s| s.process().as_ref().map(|p| p.user().clone()));
+    let mut builder = ContainerBuilder::new(container_id.to_string(), SyscallType::default())
+        .with_root_path(state_root)?
+        .with_executor(ContainerExecutor)
+        .with_stdin(null()?)
+        .with_stdout(null_w()?)
+        .with_stderr(null_w()?)
+        .as_tenant()
+        .with_container_args(argv)
+        .with_detach(true);
+    if let Some(user) = user {
+        builder = builder
+            .with_user(Some(user.uid()))
+            .with_group(Some(user.gid()))
+            .with_additional_gids(user.additional_gids().clone().unwrap_or_default());
+    }
+    Ok(builder.build()?)
+}

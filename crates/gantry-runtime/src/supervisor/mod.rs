@@ -2,6 +2,7 @@
 //! <task_dir>`) that is the parent of the task's containers. It starts them through
 //! libcontainer, reaps them, runs the stop sequence and cleans up, reporting events.
 
+mod health;
 mod launch;
 mod output;
 mod signals;
@@ -20,6 +21,7 @@ use crate::event::{
     STOP_USER_INITIATED,
 };
 use crate::plan::{ContainerPlan, PlanError, TaskPlan, CONTAINERS_STATE_DIR, PID_FILE};
+use health::Health;
 use output::Output;
 use signals::Signals;
 
@@ -64,6 +66,8 @@ struct Slot {
     /// The container's stdout/stderr pipes and log file, from just before it starts until
     /// both pipes reach EOF.
     output: Option<Output>,
+    /// Health-check state while the container runs, if it has a check.
+    health: Option<Health>,
 }
 
 /// The stop sequence: reverse start order, SIGTERM, then SIGKILL after the timeout.
@@ -115,6 +119,7 @@ pub fn run(task_dir: &Path) -> Result<(), SupervisorError> {
                 created: false,
                 cgroups_path: None,
                 output: None,
+                health: None,
             })
             .collect(),
         events,
@@ -176,6 +181,10 @@ impl Supervisor {
                 Ok(pid) => {
                     self.slots[i].state = RunState::Running(pid);
                     self.slots[i].created = true;
+                    self.slots[i].health = plan
+                        .health_check
+                        .as_ref()
+                        .and_then(|c| Health::new(c, Instant::now()));
                     self.emit(SupervisorEvent::Started {
                         container: plan.name.clone(),
                         pid: pid.as_raw(),
@@ -207,6 +216,7 @@ impl Supervisor {
             self.drain_output();
             self.reap();
             self.drive_stop();
+            self.drive_health();
             if !self.any_running() {
                 return Ok(());
             }
@@ -251,6 +261,9 @@ impl Supervisor {
             if let RunState::Running(pid) = slot.state {
                 let _ = kill(pid, Signal::SIGKILL);
             }
+            if let Some((pid, _)) = slot.health.as_ref().and_then(|h| h.running) {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
         }
     }
 
@@ -274,14 +287,26 @@ impl Supervisor {
                     return;
                 }
             };
+            if self.on_check_exit(pid, code) {
+                continue;
+            }
             let Some(i) = self
                 .slots
                 .iter()
                 .position(|s| s.state == RunState::Running(pid))
             else {
-                continue; // an orphan reparented to us, or a libcontainer helper
+                // An orphan reparented to us, a libcontainer helper, or a health check
+                // that was already written off (timed out, or its container exited).
+                continue;
             };
             self.slots[i].state = RunState::Exited;
+            // A check still in flight dies with the container's pid namespace; make sure
+            // and forget it (it is reaped, unattributed, when it exits).
+            if let Some(health) = self.slots[i].health.take() {
+                if let Some((check, _)) = health.running {
+                    let _ = kill(check, Signal::SIGKILL);
+                }
+            }
             let slot = &self.slots[i];
             let oom_killed = self.was_oom_killed(slot, code);
             let (name, essential) = (slot.plan.name.clone(), slot.plan.essential);
@@ -296,6 +321,70 @@ impl Supervisor {
                     STOP_ESSENTIAL_EXITED,
                     "Essential container in task exited".into(),
                 );
+            }
+        }
+    }
+
+    /// If `pid` is a health check in flight, records its result and returns true.
+    fn on_check_exit(&mut self, pid: Pid, code: i32) -> bool {
+        let Some(i) = self.slots.iter().position(|s| {
+            s.health
+                .as_ref()
+                .is_some_and(|h| h.running.is_some_and(|(p, _)| p == pid))
+        }) else {
+            return false;
+        };
+        self.record_check(i, code == 0);
+        true
+    }
+
+    fn record_check(&mut self, i: usize, ok: bool) {
+        let Some(health) = self.slots[i].health.as_mut() else {
+            return;
+        };
+        if let Some(status) = health.record(ok, Instant::now()) {
+            let container = self.slots[i].plan.name.clone();
+            self.emit(SupervisorEvent::Health {
+                container,
+                status: status.as_str().to_string(),
+                at: now(),
+            });
+        }
+    }
+
+    /// Kills checks past their timeout (a failure) and starts the checks that are due
+    /// (none once the task is stopping).
+    fn drive_health(&mut self) {
+        for i in 0..self.slots.len() {
+            if !matches!(self.slots[i].state, RunState::Running(_)) {
+                continue;
+            }
+            let Some(health) = &self.slots[i].health else {
+                continue;
+            };
+            let now_i = Instant::now();
+            if let Some(pid) = health.overdue(now_i) {
+                // Still our unreaped child, so the pid cannot have been reused. Once
+                // written off here, its exit is reaped without being attributed.
+                let _ = kill(pid, Signal::SIGKILL);
+                self.record_check(i, false);
+                continue;
+            }
+            if self.stopping.is_some() || !health.due(now_i) {
+                continue;
+            }
+            let argv = health.argv.clone();
+            let plan = &self.slots[i].plan;
+            let launched =
+                launch::exec_in(&plan.container_id, &plan.bundle, &self.state_root, argv);
+            match launched {
+                Ok(pid) => {
+                    if let Some(h) = self.slots[i].health.as_mut() {
+                        h.launched(pid, Instant::now());
+                    }
+                }
+                // Could not exec (e.g. the command does not exist): a failed check.
+                Err(_) => self.record_check(i, false),
             }
         }
     }
@@ -371,11 +460,25 @@ impl Supervisor {
     }
 
     fn next_deadline(&self) -> Option<Duration> {
-        match self.stopping.as_ref().and_then(|s| s.current) {
-            Some((_, deadline, false)) => Some(deadline.saturating_duration_since(Instant::now())),
+        let now = Instant::now();
+        let stop = match self.stopping.as_ref().and_then(|s| s.current) {
+            Some((_, deadline, false)) => Some(deadline.saturating_duration_since(now)),
             // SIGKILL sent: SIGCHLD will wake us; re-check now and then regardless.
             Some((_, _, true)) => Some(Duration::from_secs(1)),
             None => None,
+        };
+        let health = self
+            .slots
+            .iter()
+            .filter(|s| matches!(s.state, RunState::Running(_)))
+            .filter_map(|s| s.health.as_ref())
+            // Once stopping, no new check starts: only in-flight timeouts matter.
+            .filter(|h| self.stopping.is_none() || h.running.is_some())
+            .map(|h| h.next_wakeup().saturating_duration_since(now))
+            .min();
+        match (stop, health) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 

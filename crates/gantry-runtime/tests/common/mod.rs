@@ -114,7 +114,8 @@ impl Task {
     }
 
     pub fn cgroup_parent(&self) -> String {
-        format!("/gantry/{}", self.id)
+        // One top-level cgroup per test task, so no shared parent is left behind.
+        format!("/gantry-rt-{}", self.id)
     }
 
     /// A container config with test defaults; `tweak` adjusts it before the bundle is written.
@@ -158,6 +159,7 @@ impl Task {
             essential,
             stop_timeout_secs,
             log_path: gantry_runtime::logs::log_file(&self.log_dir(), name),
+            health_check: None,
         };
         self.containers.push(plan.clone());
         Ok(plan)
@@ -302,7 +304,9 @@ impl Task {
     pub fn assert_clean(&self) -> Result<()> {
         let mut left = Vec::new();
         for entry in std::fs::read_dir("/sys/fs/cgroup")? {
-            let dir = entry?.path().join("gantry").join(&self.id);
+            let dir = entry?
+                .path()
+                .join(self.cgroup_parent().trim_start_matches('/'));
             if dir.exists() {
                 left.push(format!("cgroup {}", dir.display()));
             }
