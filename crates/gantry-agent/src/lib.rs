@@ -16,7 +16,6 @@ mod runner;
 mod sealed_exe;
 mod session;
 pub mod sim;
-mod units;
 
 pub use config::AgentConfig;
 pub use identity::host_resources;

@@ -17,7 +17,6 @@ use tokio::sync::watch;
 
 use crate::container_config::{merge, MergeInput};
 use crate::engine::{Reporter, RunnerCtx};
-use crate::units;
 
 /// Why the server wants a task stopped.
 #[derive(Debug, Clone, PartialEq)]
@@ -440,14 +439,14 @@ async fn prepare(
         .as_ref()
         .and_then(|o| o.cpu.clone())
         .or_else(|| td.cpu.clone())
-        .and_then(|s| units::parse_cpu(&s))
+        .and_then(|s| gantry_api::units::parse_cpu(&s))
         .and_then(|v| u64::try_from(v).ok());
     let task_memory = spec
         .overrides
         .as_ref()
         .and_then(|o| o.memory.clone())
         .or_else(|| td.memory.clone())
-        .and_then(|s| units::parse_memory(&s))
+        .and_then(|s| gantry_api::units::parse_memory(&s))
         .map(|mib| mib * 1024 * 1024);
     let plan = TaskPlan {
         task_id: spec.task_id.clone(),

@@ -7,6 +7,7 @@ pub mod ecs;
 pub mod error;
 pub mod protocol;
 pub mod status;
+pub mod units;
 
 pub use ecs::model;
 pub use error::{ApiError, ErrorKind};

@@ -279,6 +279,16 @@ fn no_instances() -> Error {
     ))
 }
 
+/// RunTask, StartTask and services place EC2 tasks only, for now.
+pub fn check_launch_type(launch_type: Option<&str>) -> Result<()> {
+    match launch_type {
+        None | Some("EC2") => Ok(()),
+        Some(other) => Err(invalid(format!(
+            "launchType {other} is not supported yet; use EC2 (the default)."
+        ))),
+    }
+}
+
 pub async fn run_task<S: Store>(st: &AppState<S>, req: RunTaskRequest) -> Result<RunTaskResponse> {
     let cluster = cluster_name(req.cluster.as_deref()).to_string();
     clusters::active(st, &cluster).await?;
@@ -288,14 +298,7 @@ pub async fn run_task<S: Store>(st: &AppState<S>, req: RunTaskRequest) -> Result
             "count is {count}; it must be between 1 and {MAX_COUNT}."
         )));
     }
-    match req.launch_type.as_deref() {
-        None | Some("EC2") => {}
-        Some(other) => {
-            return Err(invalid(format!(
-                "launchType {other} is not supported yet; use EC2 (the default)."
-            )))
-        }
-    }
+    check_launch_type(req.launch_type.as_deref())?;
     if req
         .capacity_provider_strategy
         .as_ref()

@@ -191,14 +191,7 @@ pub async fn create_service<S: Store>(
         }
         (SchedulingStrategy::Replica, Some(n)) => n,
     };
-    match req.launch_type.as_deref() {
-        None | Some("EC2") => {}
-        Some(other) => {
-            return Err(invalid(format!(
-                "launchType {other} is not supported yet; use EC2 (the default)."
-            )))
-        }
-    }
+    crate::run_task::check_launch_type(req.launch_type.as_deref())?;
     if req
         .capacity_provider_strategy
         .as_ref()

@@ -93,35 +93,7 @@ pub fn check_image(image: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Parses a task `cpu` as ECS does: CPU units (`"256"`) or vCPUs (`"1 vCPU"`, `"0.5 vcpu"`).
-pub fn parse_cpu(s: &str) -> Option<i64> {
-    parse_size(s, &["vcpu"])
-}
-
-/// Parses a task `memory` as ECS does: MiB (`"512"`) or GiB (`"0.5 GB"`, `"2GB"`).
-pub fn parse_memory(s: &str) -> Option<i64> {
-    parse_size(s, &["gb", "gib"])
-}
-
-fn parse_size(s: &str, big_units: &[&str]) -> Option<i64> {
-    let t = s.trim().to_ascii_lowercase();
-    for unit in big_units {
-        if let Some(n) = t.strip_suffix(unit) {
-            let v: f64 = n.trim().parse().ok()?;
-            if !v.is_finite() || v <= 0.0 {
-                return None;
-            }
-            let units = v * 1024.0;
-            if units.fract() != 0.0 || units > i32::MAX as f64 {
-                return None;
-            }
-            return Some(units as i64);
-        }
-    }
-    t.parse::<i64>()
-        .ok()
-        .filter(|v| *v > 0 && *v <= i64::from(i32::MAX))
-}
+pub use gantry_api::units::{parse_cpu, parse_memory};
 
 /// Task-level cpu and memory, checked; `None` where the task definition gives none.
 pub fn task_size(cpu: Option<&str>, memory: Option<&str>) -> Result<(Option<i64>, Option<i64>)> {
