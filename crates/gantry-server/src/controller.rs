@@ -21,12 +21,14 @@ use crate::error::Result;
 use crate::placement::{self, Rules};
 use crate::reconcile::{self, Actions};
 use crate::records::{instances_of, InstanceRecord, TaskWhere};
+use crate::service_records::SchedulingStrategy;
 use crate::service_records::{
     service_group, service_key, services_of, EventRecord, ServiceRecord, ServiceStatus, SERVICES,
 };
 use crate::service_render::tasks_of_service;
 use crate::state::AppState;
-use crate::{constraints, run_task, tasks};
+use crate::{constraints, run_task, task_definitions, tasks};
+use gantry_scheduler::Constraint;
 
 /// What needs a look.
 #[derive(Debug, Default)]
@@ -158,14 +160,9 @@ pub async fn reconcile_one<S: Store>(st: &AppState<S>, key: &str) -> Result<bool
     }
     let svc = v.value.clone();
     let tasks = tasks_of_service(st, &svc).await?;
-    let instances: Vec<InstanceRecord> =
-        db::list::<S, InstanceRecord>(&st.store, &instances_of(&svc.cluster))
-            .await?
-            .into_iter()
-            .map(|i| i.value)
-            .collect();
+    let (instances, unmatched) = instances_for(st, &svc).await?;
     let now = st.clock.now();
-    let actions = reconcile::reconcile(&svc, &tasks, &instances, now);
+    let actions = reconcile::reconcile_within(&svc, &tasks, &instances, &unmatched, now);
     if actions.status.differs(&svc) || !actions.events.is_empty() {
         let mut rec = svc.clone();
         actions.status.apply_to(&mut rec);
@@ -185,6 +182,43 @@ pub async fn reconcile_one<S: Store>(st: &AppState<S>, key: &str) -> Result<bool
     }
     apply(st, &svc, &actions).await?;
     Ok(true)
+}
+
+/// The cluster's instances and, for a DAEMON service, the ids of those that do not meet its
+/// placement constraints (the service's and its task definition's `memberOf` expressions,
+/// evaluated as placement evaluates them).
+async fn instances_for<S: Store>(
+    st: &AppState<S>,
+    svc: &ServiceRecord,
+) -> Result<(Vec<InstanceRecord>, BTreeSet<String>)> {
+    let mut unmatched = BTreeSet::new();
+    if svc.scheduling_strategy != SchedulingStrategy::Daemon {
+        let instances = db::list::<S, InstanceRecord>(&st.store, &instances_of(&svc.cluster))
+            .await?
+            .into_iter()
+            .map(|i| i.value)
+            .collect();
+        return Ok((instances, unmatched));
+    }
+    let mut all = constraints::of_request(&svc.placement_constraints)?;
+    let def = task_definitions::resolve(st, &svc.task_definition).await?;
+    all.extend(constraints::of_definition(
+        def.value
+            .definition
+            .placement_constraints
+            .as_deref()
+            .unwrap_or_default(),
+    )?);
+    let (instances, views) = placement::snapshot(st, &svc.cluster).await?;
+    for v in &views {
+        let outside = all
+            .iter()
+            .any(|c| matches!(c, Constraint::MemberOf(e) if !e.matches(v)));
+        if outside {
+            unmatched.insert(v.id.clone());
+        }
+    }
+    Ok((instances.into_iter().map(|i| i.value).collect(), unmatched))
 }
 
 fn stamp(messages: &[String], now: f64) -> Vec<EventRecord> {

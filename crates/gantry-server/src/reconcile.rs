@@ -173,6 +173,7 @@ pub fn failed_launch(t: &TaskRecord) -> bool {
 enum Why {
     Unhealthy,
     Draining,
+    Unmatched,
     Old,
     Excess,
 }
@@ -241,10 +242,24 @@ fn rank(t: &TaskRecord) -> (bool, bool, u64, &str) {
 
 /// One reconcile of `service` over its tasks (`group == service:<name>`, any status) and the
 /// instances of its cluster, at `now`.
+#[cfg(test)]
 pub fn reconcile(
     service: &ServiceRecord,
     tasks: &[TaskRecord],
     instances: &[InstanceRecord],
+    now: Timestamp,
+) -> Actions {
+    reconcile_within(service, tasks, instances, &BTreeSet::new(), now)
+}
+
+/// [`reconcile`], where `unmatched` names the instances that do not meet the placement
+/// constraints of the service and its task definition. A DAEMON service runs nothing there
+/// and stops what it runs there; a REPLICA service leaves that to placement.
+pub fn reconcile_within(
+    service: &ServiceRecord,
+    tasks: &[TaskRecord],
+    instances: &[InstanceRecord],
+    unmatched: &BTreeSet<String>,
     now: Timestamp,
 ) -> Actions {
     let mut st = Status::of(service);
@@ -253,11 +268,12 @@ pub fn reconcile(
     let deleting = service.status != ServiceStatus::Active;
     let by_id: BTreeMap<&str, &InstanceRecord> =
         instances.iter().map(|i| (i.id.as_str(), i)).collect();
+    let daemon = service.scheduling_strategy == SchedulingStrategy::Daemon;
+    let matches = |id: &str| !daemon || !unmatched.contains(id);
     let eligible: Vec<&InstanceRecord> = instances
         .iter()
-        .filter(|i| i.status == InstanceStatus::Active && i.agent_connected)
+        .filter(|i| i.status == InstanceStatus::Active && i.agent_connected && matches(&i.id))
         .collect();
-    let daemon = service.scheduling_strategy == SchedulingStrategy::Daemon;
     if daemon && !deleting {
         st.desired_count = i32::try_from(eligible.len()).unwrap_or(i32::MAX);
     }
@@ -374,13 +390,21 @@ pub fn reconcile(
                 continue;
             }
             let i = by_id.get(at);
+            let active = i.is_some_and(|i| i.status == InstanceStatus::Active);
             // Silent but not yet lost: liveness decides, not us.
-            if i.is_some_and(|i| i.status == InstanceStatus::Active) && !deleting {
+            if active && matches(at) && !deleting {
                 continue;
             }
+            let why = if deleting {
+                Why::Excess
+            } else if active {
+                Why::Unmatched
+            } else {
+                Why::Draining
+            };
             unwanted.push(Unwanted {
                 task: t,
-                why: if deleting { Why::Excess } else { Why::Draining },
+                why,
                 replace_first: false,
             });
         }
@@ -499,6 +523,10 @@ pub fn reconcile(
             }
             Why::Draining => format!(
                 "Task stopped because container instance {} is DRAINING.",
+                t.instance_id.as_deref().unwrap_or("(none)")
+            ),
+            Why::Unmatched => format!(
+                "Task stopped because container instance {} no longer meets the placement constraints of service {name}.",
                 t.instance_id.as_deref().unwrap_or("(none)")
             ),
             Why::Old | Why::Excess if deleting => format!("Service {name} is being deleted."),

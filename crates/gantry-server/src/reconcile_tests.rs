@@ -396,6 +396,35 @@ fn daemon_runs_one_task_per_eligible_instance() {
 }
 
 #[test]
+fn daemon_skips_and_leaves_instances_outside_its_constraints() {
+    let mut s = service(0, 0, 100);
+    s.scheduling_strategy = SchedulingStrategy::Daemon;
+    let instances = vec![instance("i1"), instance("i2"), instance("i3")];
+    let mut on_i2 = task("b", "ecs-svc/2", TaskStatus::Running);
+    on_i2.instance_id = Some("i2".into());
+    let tasks = vec![task("a", "ecs-svc/2", TaskStatus::Running), on_i2];
+    let unmatched: BTreeSet<String> = ["i2".to_string()].into();
+    let a = reconcile_within(&s, &tasks, &instances, &unmatched, NOW);
+    assert_eq!(a.status.desired_count, 2);
+    let on: Vec<_> = a.start.iter().filter_map(|s| s.instance.clone()).collect();
+    assert_eq!(on, vec!["i3".to_string()]);
+    assert_eq!(a.stop.len(), 1);
+    assert_eq!(a.stop[0].0, "b");
+    assert!(
+        a.stop[0]
+            .1
+            .contains("no longer meets the placement constraints"),
+        "{}",
+        a.stop[0].1
+    );
+    // A REPLICA service leaves constraints to placement.
+    s.scheduling_strategy = SchedulingStrategy::Replica;
+    s.desired_count = 2;
+    let a = reconcile_within(&s, &tasks, &instances, &unmatched, NOW);
+    assert!(a.stop.is_empty() && a.start.is_empty(), "{a:?}");
+}
+
+#[test]
 fn a_deleted_service_stops_everything_then_goes_inactive() {
     let mut s = service(3, 100, 200);
     s.status = ServiceStatus::Draining;
