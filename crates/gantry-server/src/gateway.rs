@@ -14,16 +14,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::{SinkExt, StreamExt};
 use gantry_api::protocol::{AgentFrame, RegisterRequest, ServerFrame, TaskSpec};
-use gantry_api::{ApiError, ErrorKind, TaskStatus};
-use gantry_store::{Event, Store};
+use gantry_api::{ApiError, ErrorKind};
+use gantry_store::Store;
 use serde::Deserialize;
-use tokio::sync::{broadcast, mpsc, Notify};
+use tokio::sync::{mpsc, Notify};
 
 use crate::db::{self, Versioned};
 use crate::error::{Error, Result};
-use crate::records::{
-    instance_key, tasks_of, InstanceRecord, InstanceStatus, TaskRecord, TaskWhere,
-};
+use crate::records::{instance_key, InstanceRecord, InstanceStatus};
 use crate::state::{now, AppState};
 use crate::{instances, protocol, reports, task_definitions};
 
@@ -309,13 +307,10 @@ pub async fn desired_state<S: Store>(
     // Read the revision first: whatever the list shows is at least that new.
     let seq = st.store.revision().await?;
     // Wanted running, or wanted stopped and not yet reported stopped.
-    let tasks = db::list_where::<S, TaskWhere, TaskRecord>(&st.store, &tasks_of(cluster), |t| {
-        t.instance_id.as_deref() == Some(id) && t.last_status != TaskStatus::Stopped
-    })
-    .await?;
+    let tasks = crate::routes::records_of(st, id).await?;
     let specs = tasks
         .into_iter()
-        .map(|t| t.value)
+        .filter(|t| t.cluster == cluster)
         .map(|t| {
             let def_rec = crate::records::TaskDefRecord {
                 family: t.family().to_string(),
@@ -349,15 +344,6 @@ fn text(frame: &ServerFrame) -> Result<Message> {
         })
 }
 
-/// Does this store event touch a task of instance `id`? Undecodable or deleted: assume so.
-fn concerns(ev: &Event, id: &str) -> bool {
-    match ev {
-        Event::Put(rec) => serde_json::from_slice::<TaskWhere>(&rec.value)
-            .map_or(true, |t| t.instance_id.as_deref() == Some(id)),
-        Event::Delete { .. } => true,
-    }
-}
-
 async fn run_session<S: Store>(
     st: Arc<AppState<S>>,
     cluster: String,
@@ -365,11 +351,11 @@ async fn run_session<S: Store>(
     socket: WebSocket,
 ) -> Result<()> {
     let (generation, kick, mut outbox) = st.sessions.connect(&id);
-    // Subscribe before the first read, so no change falls between the two.
-    let mut changes = st.store.watch(&tasks_of(&cluster));
+    // Taken before the first read, so no change falls between the two.
+    let changes = st.routes.waker(&id);
     let mut shutdown = st.shutdown.subscribe();
     let inputs = Inputs {
-        changes: &mut changes,
+        changes: &changes,
         kick: &kick,
         outbox: &mut outbox,
         shutdown: &mut shutdown,
@@ -387,8 +373,8 @@ async fn run_session<S: Store>(
 
 /// What a session waits on besides its socket.
 struct Inputs<'a> {
-    /// Store changes to the cluster's tasks.
-    changes: &'a mut broadcast::Receiver<Event>,
+    /// One of this instance's tasks changed (see [`crate::routes`]).
+    changes: &'a Notify,
     /// A newer session of the instance replaced this one, or liveness dropped it.
     kick: &'a Notify,
     /// Frames other handlers send down this session (logs requests).
@@ -464,26 +450,10 @@ async fn session_loop<S: Store>(
                     }
                 }
             }
-            ev = changes.recv() => {
-                let relevant = match ev {
-                    Ok(ev) => concerns(&ev, id),
-                    Err(broadcast::error::RecvError::Lagged(_)) => true,
-                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
-                };
-                // Coalesce a burst of changes into one push.
-                let mut relevant = relevant;
-                loop {
-                    match changes.try_recv() {
-                        Ok(ev) => relevant |= concerns(&ev, id),
-                        Err(broadcast::error::TryRecvError::Lagged(_)) => relevant = true,
-                        Err(_) => break,
-                    }
-                }
-                if relevant {
-                    if let Err(e) = tx.send(text(&desired_state(st, cluster, id).await?)?).await {
-                        send_err(e);
-                        return Ok(());
-                    }
+            () = changes.notified() => {
+                if let Err(e) = tx.send(text(&desired_state(st, cluster, id).await?)?).await {
+                    send_err(e);
+                    return Ok(());
                 }
             }
             Some(frame) = outbox.recv() => {

@@ -26,6 +26,7 @@ mod protocol;
 mod reconcile;
 mod records;
 mod reports;
+mod routes;
 mod run_task;
 mod server;
 mod service_records;

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use crate::clock::Clock;
 use crate::error::ServerError;
 use crate::state::{AppState, ControllerConfig, ServerConfig};
-use crate::{controller, gateway, liveness, logs, protocol};
+use crate::{controller, gateway, liveness, logs, protocol, routes};
 
 /// The HTTP routes: the ECS API on `POST /`, the agent gateway and `gantry logs`.
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
@@ -90,6 +90,7 @@ impl<S: Store> Bound<S> {
     ) -> Result<(), ServerError> {
         let addr = self.local_addr()?;
         let state = self.state.clone();
+        let routes = tokio::spawn(routes::run(state.clone()));
         let live = tokio::spawn(liveness::run(state.clone()));
         let services = tokio::spawn(controller::run(state.clone()));
         tracing::info!("gantry server listening on {addr}");
@@ -101,6 +102,7 @@ impl<S: Store> Bound<S> {
             })
             .await
             .map_err(ServerError::Serve);
+        routes.abort();
         live.abort();
         services.abort();
         result

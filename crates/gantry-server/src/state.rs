@@ -61,6 +61,8 @@ pub struct AppState<S> {
     pub config: ServerConfig,
     pub arns: ArnBuilder,
     pub sessions: Sessions,
+    /// Which tasks each instance holds, for the agent sessions.
+    pub routes: crate::routes::TaskRoutes,
     /// When this process started: instances nobody heard from since are judged from here.
     pub started: Instant,
     /// Flips to `true` when the server shuts down; agent sessions close on it.
@@ -76,6 +78,7 @@ impl<S> AppState<S> {
             store,
             config,
             sessions: Sessions::default(),
+            routes: crate::routes::TaskRoutes::default(),
             started: Instant::now(),
             shutdown: tokio::sync::watch::Sender::new(false),
         }

@@ -16,9 +16,18 @@ pub(crate) struct Watchers {
 }
 
 impl Watchers {
+    /// Watchers of one prefix share one channel: each event is stored once for all of them,
+    /// however many there are.
     pub(crate) fn subscribe(&self, prefix: &str) -> broadcast::Receiver<Event> {
+        let mut senders = self.lock();
+        if let Some((_, tx)) = senders
+            .iter()
+            .find(|(p, tx)| p == prefix && tx.receiver_count() > 0)
+        {
+            return tx.subscribe();
+        }
         let (tx, rx) = broadcast::channel(WATCH_CAPACITY);
-        self.lock().push((prefix.to_string(), tx));
+        senders.push((prefix.to_string(), tx));
         rx
     }
 

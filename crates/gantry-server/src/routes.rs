@@ -1,0 +1,253 @@
+//! Which tasks each instance holds, kept from one store watch for the whole server.
+//!
+//! An agent session needs two things: to wake when one of *its* tasks changes, and to read
+//! *its* tasks to build the desired set. Doing either per session over the whole cluster
+//! (a watch per session that decodes every task change, a list of every task of the
+//! cluster per push) costs O(sessions × tasks): at 1,000 instances and 10,000 tasks that is
+//! most of the server's time and memory. Here one loop watches `tasks/`, decodes each change
+//! once, keeps `instance → task keys` for the tasks not yet STOPPED, and wakes only the
+//! session of the instance a change touches.
+//!
+//! The index is a hint for what to read, never the data: a session reads each task record
+//! from the store, after reading the store's revision, so the desired set is at least as new
+//! as its sequence number. A task committed but not yet indexed is simply absent from that
+//! set (the agent does not know it yet either); its indexing wakes the session again. A
+//! lagged watch rebuilds the index from a full list and wakes every session. Sessions wait
+//! until the first build is done, so no agent ever sees an empty set for want of an index.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use gantry_api::TaskStatus;
+use gantry_store::{Event, Store};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{watch, Notify};
+
+use crate::db;
+use crate::error::Result;
+use crate::records::{TaskRecord, TaskWhere};
+use crate::state::AppState;
+
+const TASKS: &str = "tasks/";
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Instance id → keys of its tasks that are not STOPPED.
+    by_instance: HashMap<String, BTreeSet<String>>,
+    /// Task key → the instance it is indexed under.
+    at: HashMap<String, String>,
+    /// Instance id → the wake-up of its session (created on first use).
+    wake: HashMap<String, Arc<Notify>>,
+}
+
+/// The index and the session wake-ups. See the module docs.
+#[derive(Debug)]
+pub struct TaskRoutes {
+    inner: Mutex<Inner>,
+    ready: watch::Sender<bool>,
+}
+
+impl Default for TaskRoutes {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            ready: watch::Sender::new(false),
+        }
+    }
+}
+
+impl TaskRoutes {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every edit leaves the maps consistent; a panic elsewhere cannot tear them.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The wake-up of instance `id`'s session: notified whenever one of its tasks changes.
+    pub fn waker(&self, id: &str) -> Arc<Notify> {
+        self.lock()
+            .wake
+            .entry(id.to_string())
+            .or_insert_with(|| Arc::new(Notify::new()))
+            .clone()
+    }
+
+    /// Waits until the index has been built once.
+    pub async fn ready(&self) {
+        let mut rx = self.ready.subscribe();
+        // `wait_for` fails only if the sender is gone, and `self` holds it.
+        let _ = rx.wait_for(|r| *r).await;
+    }
+
+    /// Keys of the tasks of instance `id` that were not STOPPED when last seen.
+    pub fn tasks_of(&self, id: &str) -> Vec<String> {
+        self.lock()
+            .by_instance
+            .get(id)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Indexes one task; returns the instances to wake (where it was, where it is).
+    fn note(g: &mut Inner, key: &str, t: Option<&TaskWhere>) -> Vec<String> {
+        let mut touched = Vec::new();
+        if let Some(old) = g.at.remove(key) {
+            if let Some(set) = g.by_instance.get_mut(&old) {
+                set.remove(key);
+                if set.is_empty() {
+                    g.by_instance.remove(&old);
+                }
+            }
+            touched.push(old);
+        }
+        if let Some(t) = t {
+            if let Some(id) = &t.instance_id {
+                if t.last_status != TaskStatus::Stopped {
+                    g.by_instance
+                        .entry(id.clone())
+                        .or_default()
+                        .insert(key.to_string());
+                    g.at.insert(key.to_string(), id.clone());
+                }
+                if !touched.contains(id) {
+                    touched.push(id.clone());
+                }
+            }
+        }
+        touched
+    }
+
+    fn apply(&self, ev: &Event) {
+        let woken = {
+            let mut g = self.lock();
+            let touched = match ev {
+                Event::Put(rec) => match serde_json::from_slice::<TaskWhere>(&rec.value) {
+                    Ok(t) => Self::note(&mut g, &rec.key, Some(&t)),
+                    Err(e) => {
+                        tracing::warn!(key = %rec.key, error = %e, "undecodable task record not routed");
+                        Self::note(&mut g, &rec.key, None)
+                    }
+                },
+                Event::Delete { key, .. } => Self::note(&mut g, key, None),
+            };
+            touched
+                .iter()
+                .filter_map(|id| g.wake.get(id).cloned())
+                .collect::<Vec<_>>()
+        };
+        for w in woken {
+            w.notify_one();
+        }
+    }
+
+    /// Replaces the index with `tasks` and wakes every session.
+    fn rebuild(&self, tasks: Vec<(String, TaskWhere)>) {
+        let woken: Vec<Arc<Notify>> = {
+            let mut g = self.lock();
+            g.by_instance.clear();
+            g.at.clear();
+            for (key, t) in &tasks {
+                Self::note(&mut g, key, Some(t));
+            }
+            g.wake.values().cloned().collect()
+        };
+        self.ready.send_replace(true);
+        for w in woken {
+            w.notify_one();
+        }
+    }
+}
+
+async fn list_all<S: Store>(st: &AppState<S>) -> Result<Vec<(String, TaskWhere)>> {
+    Ok(db::list::<S, TaskWhere>(&st.store, TASKS)
+        .await?
+        .into_iter()
+        .map(|v| (v.key, v.value))
+        .collect())
+}
+
+/// Keeps `st.routes` in step with the store until the server stops.
+pub async fn run<S: Store>(st: Arc<AppState<S>>) {
+    let mut changes = st.store.watch(TASKS);
+    let mut backoff = std::time::Duration::from_millis(100);
+    // Subscribed first, so nothing committed after the list is missed.
+    loop {
+        match list_all(&st).await {
+            Ok(all) => {
+                st.routes.rebuild(all);
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list tasks to route them; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+            }
+        }
+    }
+    loop {
+        match changes.recv().await {
+            Ok(ev) => st.routes.apply(&ev),
+            Err(RecvError::Lagged(n)) => {
+                tracing::info!(missed = n, "task routing fell behind; rebuilding its index");
+                match list_all(&st).await {
+                    Ok(all) => st.routes.rebuild(all),
+                    Err(e) => tracing::warn!(error = %e, "could not list tasks to route them"),
+                }
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+/// The current records of instance `id`'s tasks that are not STOPPED.
+pub async fn records_of<S: Store>(st: &AppState<S>, id: &str) -> Result<Vec<TaskRecord>> {
+    st.routes.ready().await;
+    let mut out = Vec::new();
+    for key in st.routes.tasks_of(id) {
+        if let Some(v) = db::get::<S, TaskRecord>(&st.store, &key).await? {
+            let t = v.value;
+            if t.instance_id.as_deref() == Some(id) && t.last_status != TaskStatus::Stopped {
+                out.push(t);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on(id: &str, status: TaskStatus) -> TaskWhere {
+        TaskWhere {
+            instance_id: Some(id.to_string()),
+            group: "g".to_string(),
+            last_status: status,
+        }
+    }
+
+    #[test]
+    fn follows_tasks_between_instances_and_forgets_stopped_ones() {
+        let r = TaskRoutes::default();
+        let mut g = r.lock();
+        assert_eq!(
+            TaskRoutes::note(&mut g, "tasks/c/1", Some(&on("a", TaskStatus::Running))),
+            vec!["a"]
+        );
+        TaskRoutes::note(&mut g, "tasks/c/2", Some(&on("a", TaskStatus::Pending)));
+        assert_eq!(g.by_instance["a"].len(), 2);
+        // Stopped: gone from the index, but its instance is still woken.
+        assert_eq!(
+            TaskRoutes::note(&mut g, "tasks/c/1", Some(&on("a", TaskStatus::Stopped))),
+            vec!["a"]
+        );
+        assert_eq!(g.by_instance["a"].len(), 1);
+        // Moved (a record rewritten elsewhere): both instances woken.
+        assert_eq!(
+            TaskRoutes::note(&mut g, "tasks/c/2", Some(&on("b", TaskStatus::Running))),
+            vec!["a", "b"]
+        );
+        assert!(!g.by_instance.contains_key("a"));
+        assert_eq!(TaskRoutes::note(&mut g, "tasks/c/2", None), vec!["b"]);
+        assert!(g.by_instance.is_empty() && g.at.is_empty());
+    }
+}
