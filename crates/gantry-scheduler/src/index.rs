@@ -19,8 +19,11 @@ use crate::keys::Key;
 use crate::place::Chooser;
 use crate::TaskRequest;
 
-/// The per-instance keys (at most three: cpu, memory, tasks), the shuffle rank, the instance.
-type Entry = ([i64; 3], u32, u32);
+/// The per-instance keys (at most three: cpu, memory, tasks), the shuffle rank, the instance,
+/// and the instance's remaining cpu and memory when the entry was made (an entry is remade
+/// whenever they change). Carrying them in the entry lets a walk skip instances that are too
+/// small without touching the cluster's arrays: the walk reads only the tree's own nodes.
+type Entry = ([i64; 3], u32, u32, [i64; 2]);
 
 /// A full key: the per-instance keys with the group's task count at its place.
 type Full = [i64; 4];
@@ -105,7 +108,12 @@ impl Index {
         for (slot, key) in keys.iter_mut().zip(&self.inner) {
             *slot = key.of(cluster, i);
         }
-        (keys, cluster.rank[i], to_u32(i))
+        (
+            keys,
+            cluster.rank[i],
+            to_u32(i),
+            [cluster.cpu[i], cluster.memory[i]],
+        )
     }
 
     fn full(&self, keys: &[i64; 3], group_tasks: i64) -> Full {
@@ -134,13 +142,16 @@ impl Index {
             Some(Key::Memory) => req.memory,
             _ => i64::MIN,
         };
-        let start: Entry = ([floor, i64::MIN, i64::MIN], 0, 0);
+        let start: Entry = ([floor, i64::MIN, i64::MIN], 0, 0, [0, 0]);
         let (min_cpu, min_memory) = (self.min_cpu[j], self.min_memory[j]);
         for &entry in self.parts[part as usize].range(start..) {
-            let i = entry.2 as usize;
-            if cluster.cpu[i] < min_cpu || cluster.memory[i] < min_memory {
+            let [cpu, memory] = entry.3;
+            if cpu < min_cpu || memory < min_memory {
                 self.dead.push((part, entry));
-            } else if cluster.check(i, req).is_ok() {
+            } else if cpu >= req.cpu
+                && memory >= req.memory
+                && cluster.check(entry.2 as usize, req).is_ok()
+            {
                 return Some(entry);
             }
         }
@@ -173,7 +184,7 @@ impl Chooser for Index {
                 }
                 level = Some(tasks);
             }
-            if let Some((keys, rank, i)) = self.first_fit(cluster, part, j, req) {
+            if let Some((keys, rank, i, _)) = self.first_fit(cluster, part, j, req) {
                 let full = self.full(&keys, tasks);
                 if best.is_none_or(|(bf, br, _)| (full, rank) < (bf, br)) {
                     best = Some((full, rank, i));
