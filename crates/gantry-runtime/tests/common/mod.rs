@@ -160,6 +160,7 @@ impl Task {
             stop_timeout_secs,
             log_path: gantry_runtime::logs::log_file(&self.log_dir(), name),
             health_check: None,
+            depends_on: Vec::new(),
         };
         self.containers.push(plan.clone());
         Ok(plan)
