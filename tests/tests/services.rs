@@ -190,6 +190,16 @@ async fn an_unhealthy_task_is_replaced_first_then_stopped() {
     )
     .await;
 
+    let d = dev
+        .ok("DescribeServices", json!({"services": ["sick"]}))
+        .await;
+    let events = d["services"][0]["events"].to_string();
+    let task_id = first.rsplit('/').next().unwrap_or_default();
+    assert!(
+        events.contains(&format!("(task {task_id}) failed container health checks")),
+        "{events}"
+    );
+
     dev.ok("DeleteService", json!({"service": "sick", "force": true}))
         .await;
     gantry_tests::wait_for(
