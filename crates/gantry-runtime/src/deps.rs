@@ -11,8 +11,9 @@ use crate::plan::{Condition, ContainerPlan, Dependency};
 pub enum Progress {
     /// Not started yet; it may still start.
     Waiting,
-    /// Running; `healthy` once its health check has reported HEALTHY.
-    Running { healthy: bool },
+    /// Running; `healthy` once its health check has reported HEALTHY; `timed_out` once its
+    /// `startTimeout` has passed.
+    Running { healthy: bool, timed_out: bool },
     /// Exited with this code; `was_healthy` if it ever reported HEALTHY.
     Exited { code: i32, was_healthy: bool },
     /// Will never start: it failed to start, or its own dependencies cannot be met, or the
@@ -51,6 +52,9 @@ pub fn verdict(
                     (Condition::Healthy, Progress::Exited { code, .. }) => {
                         format!("exited (exit code {code}) before it became HEALTHY")
                     }
+                    (_, Progress::Running { .. }) => {
+                        "did not meet the condition within its startTimeout".to_string()
+                    }
                     _ => "will never start".to_string(),
                 };
                 return Verdict::Never(format!(
@@ -75,10 +79,16 @@ fn met(condition: Condition, p: Progress) -> Option<bool> {
         (_, Progress::Never) => None,
         (_, Progress::Waiting) => Some(false),
         (Condition::Start, _) => Some(true),
-        (Condition::Complete | Condition::Success, Progress::Running { .. }) => Some(false),
+        (Condition::Healthy, Progress::Running { healthy: true, .. }) => Some(true),
+        (
+            _,
+            Progress::Running {
+                timed_out: true, ..
+            },
+        ) => None,
+        (_, Progress::Running { .. }) => Some(false),
         (Condition::Complete, Progress::Exited { .. }) => Some(true),
         (Condition::Success, Progress::Exited { code, .. }) => (code == 0).then_some(true),
-        (Condition::Healthy, Progress::Running { healthy }) => Some(healthy),
         (Condition::Healthy, Progress::Exited { was_healthy, .. }) => was_healthy.then_some(true),
     }
 }
@@ -152,6 +162,7 @@ mod tests {
             log_path: "/l".into(),
             health_check: None,
             depends_on,
+            start_timeout_secs: None,
         }
     }
 
@@ -160,8 +171,18 @@ mod tests {
         verdict("main", deps, |n| world[n])
     }
 
-    const RUNNING: Progress = Progress::Running { healthy: false };
-    const HEALTHY: Progress = Progress::Running { healthy: true };
+    const RUNNING: Progress = Progress::Running {
+        healthy: false,
+        timed_out: false,
+    };
+    const HEALTHY: Progress = Progress::Running {
+        healthy: true,
+        timed_out: false,
+    };
+    const LATE: Progress = Progress::Running {
+        healthy: false,
+        timed_out: true,
+    };
     const OK: Progress = Progress::Exited {
         code: 0,
         was_healthy: false,
@@ -227,6 +248,15 @@ mod tests {
             &[("a", RUNNING), ("b", FAILED)],
         );
         assert!(why.contains("dependency b"), "{why}");
+        // startTimeout: COMPLETE, SUCCESS and HEALTHY give up; START was met at the start.
+        for cond in [Complete, Success, Healthy] {
+            let why = never(&[dep("d", cond)], &[("d", LATE)]);
+            assert!(
+                why.contains("d did not meet the condition within its startTimeout"),
+                "{why}"
+            );
+        }
+        assert_eq!(ask(&[dep("d", Start)], &[("d", LATE)]), Verdict::Start);
         // Once healthy, an exit does not undo HEALTHY.
         let was = Progress::Exited {
             code: 0,

@@ -71,6 +71,10 @@ pub struct ContainerPlan {
     /// dependents before their dependencies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Dependency>,
+    /// ECS `startTimeout`: containers that wait for this one to COMPLETE, SUCCEED or be
+    /// HEALTHY give up (and the task stops) this many seconds after it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_timeout_secs: Option<u64>,
 }
 
 /// One ECS `ContainerDependency`.
@@ -329,6 +333,7 @@ mod tests {
                 log_path: "/l".into(),
                 health_check: None,
                 depends_on: Vec::new(),
+                start_timeout_secs: None,
             }],
             log_max_bytes: 1 << 20,
             log_max_files: 3,

@@ -195,3 +195,33 @@ fn a_dependency_that_cannot_start_stops_the_task() -> Result<()> {
     ensure!(stop_reason(&events).contains("init"), "{events:#?}");
     task.assert_clean()
 }
+
+#[test]
+fn dependents_give_up_on_a_dependency_at_its_start_timeout() -> Result<()> {
+    let mut task = Task::new("deps-timeout")?;
+    task.add("db", &["sleep", "1000"], false, 1, |_| {})?;
+    task.add("main", &["sleep", "1000"], true, 1, |_| {})?;
+    task.containers[0].health_check = Some(check("false"));
+    task.containers[0].start_timeout_secs = Some(3);
+    task.containers[1].depends_on = vec![dep("db", Condition::Healthy)];
+    task.spawn()?;
+    let events = task.wait_exit(Duration::from_secs(30))?;
+    ensure!(never_started(&events, "main"), "{events:#?}");
+    let (started_at, stopping_at) = events.iter().fold((0.0, 0.0), |acc, e| match e {
+        SupervisorEvent::Started { container, at, .. } if container == "db" => (*at, acc.1),
+        SupervisorEvent::Stopping { at, .. } => (acc.0, *at),
+        _ => acc,
+    });
+    ensure!(
+        stopping_at - started_at >= 3.0 && stopping_at - started_at < 10.0,
+        "gave up {}s after db started: {events:#?}",
+        stopping_at - started_at
+    );
+    ensure!(
+        stop_reason(&events)
+            == "Container main was not started: its dependency db did not meet the condition \
+                within its startTimeout (dependsOn condition HEALTHY)",
+        "{events:#?}"
+    );
+    task.assert_clean()
+}

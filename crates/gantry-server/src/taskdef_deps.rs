@@ -1,6 +1,6 @@
 //! RegisterTaskDefinition's checks of container `dependsOn`, as ECS makes them: the named
-//! container exists, no cycle, a COMPLETE or SUCCESS dependency is not essential, and a
-//! HEALTHY dependency has a health check. (The model has already required `containerName`
+//! container exists, no cycle, a COMPLETE or SUCCESS dependency is not essential, a HEALTHY
+//! dependency has a health check, and `startTimeout` is not negative. (The model has already required `containerName`
 //! and `condition` and refused unknown conditions.)
 
 use gantry_api::model::ContainerDefinition;
@@ -13,6 +13,11 @@ pub fn check(containers: &[ContainerDefinition]) -> Result<()> {
     let mut graph: Vec<(&str, Vec<&str>)> = Vec::new();
     for c in containers {
         let me = c.name.as_deref().unwrap_or_default();
+        if let Some(t) = c.start_timeout.filter(|t| *t < 0) {
+            return Err(client(format!(
+                "Container {me} has startTimeout {t}; it must be 0 or more seconds."
+            )));
+        }
         let mut edges = Vec::new();
         for d in c.depends_on.as_deref().unwrap_or_default() {
             let target = d.container_name.as_deref().unwrap_or_default();
@@ -111,5 +116,7 @@ mod tests {
             { "name": "a", "dependsOn": [{ "containerName": "a", "condition": "START" }] },
         ]));
         assert!(e.contains("cycle (a -> a)"), "{e}");
+        let e = refused(json!([{ "name": "a", "startTimeout": -5 }]));
+        assert!(e.contains("startTimeout -5"), "{e}");
     }
 }

@@ -74,6 +74,8 @@ struct Slot {
     health: Option<Health>,
     /// It has reported HEALTHY at least once (a HEALTHY dependency is then met).
     was_healthy: bool,
+    /// When it started, for its `start_timeout_secs`.
+    started_at: Option<Instant>,
 }
 
 /// The stop sequence in progress (`stop.rs`).
@@ -127,6 +129,7 @@ pub fn run(task_dir: &Path) -> Result<(), SupervisorError> {
                 output: None,
                 health: None,
                 was_healthy: false,
+                started_at: None,
             })
             .collect(),
         events,
@@ -375,10 +378,10 @@ impl Supervisor {
             .filter(|h| self.stopping.is_none() || h.running.is_some())
             .map(|h| h.next_wakeup().saturating_duration_since(now))
             .min();
-        match (stop, health) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [stop, health, self.next_dependency_timeout(now)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Deletes containers (reverse order), the task cgroup and the rootfs mounts, then

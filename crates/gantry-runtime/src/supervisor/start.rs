@@ -1,13 +1,21 @@
 //! Starting containers: each once its `dependsOn` conditions hold (`crate::deps`), in plan
 //! order among those ready; a condition that can never hold stops the task.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::health::{Health, Status};
 use super::output::Output;
 use super::{launch, LaunchError, RunState, Supervisor};
 use crate::deps::{self, Progress, Verdict};
 use crate::event::{now, SupervisorEvent, STOP_FAILED_TO_START};
+use crate::plan::Condition;
+
+/// When a running container's `startTimeout` ends, if it has one.
+fn start_deadline(slot: &super::Slot) -> Option<Instant> {
+    let secs = slot.plan.start_timeout_secs?;
+    let started = slot.started_at?;
+    started.checked_add(Duration::from_secs(secs))
+}
 
 impl Supervisor {
     /// Starts every container whose dependencies are met, until none more can start now.
@@ -51,6 +59,24 @@ impl Supervisor {
         }
     }
 
+    /// How long until a running container that others wait for (to complete, succeed or be
+    /// healthy) reaches its `startTimeout`, so the main loop wakes to give up on it.
+    pub(super) fn next_dependency_timeout(&self, now: Instant) -> Option<Duration> {
+        if self.stopping.is_some() {
+            return None;
+        }
+        self.slots
+            .iter()
+            .filter(|s| s.state == RunState::NotStarted)
+            .flat_map(|s| &s.plan.depends_on)
+            .filter(|d| d.condition != Condition::Start)
+            .filter_map(|d| self.slots.iter().find(|s| s.plan.name == d.container))
+            .filter(|s| matches!(s.state, RunState::Running(_)))
+            .filter_map(start_deadline)
+            .map(|d| d.saturating_duration_since(now))
+            .min()
+    }
+
     /// Where the container called `name` is, for its dependents.
     fn progress(&self, name: &str) -> Progress {
         let Some(slot) = self.slots.iter().find(|s| s.plan.name == name) else {
@@ -64,6 +90,7 @@ impl Supervisor {
                     .health
                     .as_ref()
                     .is_some_and(|h| h.status == Status::Healthy),
+                timed_out: start_deadline(slot).is_some_and(|d| Instant::now() >= d),
             },
             RunState::Exited(code) => Progress::Exited {
                 code,
@@ -90,6 +117,7 @@ impl Supervisor {
             Ok(pid) => {
                 self.slots[i].state = RunState::Running(pid);
                 self.slots[i].created = true;
+                self.slots[i].started_at = Some(Instant::now());
                 self.slots[i].health = plan
                     .health_check
                     .as_ref()

@@ -161,6 +161,7 @@ impl Task {
             log_path: gantry_runtime::logs::log_file(&self.log_dir(), name),
             health_check: None,
             depends_on: Vec::new(),
+            start_timeout_secs: None,
         };
         self.containers.push(plan.clone());
         Ok(plan)
