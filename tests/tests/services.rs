@@ -83,17 +83,7 @@ async fn service_replaces_tasks_and_rolls_a_deployment() {
 
     let del = ecs(&ep, &["delete-service", "--service", "web", "--force"]).unwrap();
     assert_eq!(del["service"]["status"], "DRAINING", "{del}");
-    gantry_tests::wait_for(
-        "the service's tasks to stop",
-        Duration::from_secs(60),
-        || async {
-            let l = dev.ok("ListTasks", json!({"serviceName": "web"})).await;
-            l["taskArns"].as_array()?.is_empty().then_some(())
-        },
-    )
-    .await;
-    let leaks = dev.shutdown().await;
-    assert!(leaks.is_empty(), "{leaks:?}");
+    shut_down_after_tasks_of(dev, "web").await;
 }
 
 /// A task whose essential container fails its health check is replaced: the replacement is
@@ -202,11 +192,17 @@ async fn an_unhealthy_task_is_replaced_first_then_stopped() {
 
     dev.ok("DeleteService", json!({"service": "sick", "force": true}))
         .await;
+    shut_down_after_tasks_of(dev, "sick").await;
+}
+
+/// Waits until the (deleted) service has no task left, then shuts the cluster down and
+/// checks that nothing leaked.
+async fn shut_down_after_tasks_of(dev: Dev, service: &str) {
     gantry_tests::wait_for(
         "the service's tasks to stop",
         Duration::from_secs(60),
         || async {
-            let l = dev.ok("ListTasks", json!({"serviceName": "sick"})).await;
+            let l = dev.ok("ListTasks", json!({ "serviceName": service })).await;
             l["taskArns"].as_array()?.is_empty().then_some(())
         },
     )
