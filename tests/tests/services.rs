@@ -1,5 +1,6 @@
 //! Services with real containers through the AWS CLI: create, wait services-stable, a task
-//! killed is replaced, a rolling deployment to a new revision completes.
+//! killed is replaced, a rolling deployment to a new revision completes, an unhealthy task is
+//! replaced.
 
 use std::time::Duration;
 
