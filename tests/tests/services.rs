@@ -1,5 +1,6 @@
 //! Services with real containers through the AWS CLI: create, wait services-stable, a task
-//! killed is replaced, a rolling deployment to a new revision completes.
+//! killed is replaced, a rolling deployment to a new revision completes, an unhealthy task is
+//! replaced.
 
 use std::time::Duration;
 
@@ -83,11 +84,126 @@ async fn service_replaces_tasks_and_rolls_a_deployment() {
 
     let del = ecs(&ep, &["delete-service", "--service", "web", "--force"]).unwrap();
     assert_eq!(del["service"]["status"], "DRAINING", "{del}");
+    shut_down_after_tasks_of(dev, "web").await;
+}
+
+/// A task whose essential container fails its health check is replaced: the replacement is
+/// started before the unhealthy task is stopped (with ECS's reason), and the service gets
+/// back to its desired count. Only the first task goes unhealthy: it leaves a marker in a
+/// host directory shared by every task of the service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unhealthy_task_is_replaced_first_then_stopped() {
+    let dev = Dev::start().await;
+    let shared = gantry_tests::TempDir::new("unhealthy");
+    let script = "if [ -e /shared/first ]; then touch /tmp/ok; exec sleep 600; fi; \
+                  touch /shared/first /tmp/ok; sleep 7; rm /tmp/ok; exec sleep 600";
+    dev.ok(
+        "RegisterTaskDefinition",
+        json!({
+            "family": "sick",
+            "networkMode": "none",
+            "volumes": [{ "name": "shared", "host": { "sourcePath": shared.path() } }],
+            "containerDefinitions": [{
+                "name": "main", "image": "busybox:latest", "essential": true, "memory": 64,
+                "command": ["sh", "-c", script],
+                "mountPoints": [{ "sourceVolume": "shared", "containerPath": "/shared" }],
+                "healthCheck": { "command": ["CMD-SHELL", "test -f /tmp/ok"],
+                                 "interval": 5, "retries": 1 },
+            }],
+        }),
+    )
+    .await;
+    dev.ok(
+        "CreateService",
+        json!({ "serviceName": "sick", "taskDefinition": "sick", "desiredCount": 1 }),
+    )
+    .await;
+    let first = gantry_tests::wait_for(
+        "the first task to be HEALTHY",
+        Duration::from_secs(60),
+        || async {
+            let l = dev.ok("ListTasks", json!({"serviceName": "sick"})).await;
+            let arn = l["taskArns"].as_array()?.first()?.as_str()?.to_string();
+            (dev.describe(&arn).await["healthStatus"] == "HEALTHY").then_some(arn)
+        },
+    )
+    .await;
+
+    // It goes UNHEALTHY, is stopped by the scheduler with ECS's reason, and a replacement
+    // that was created before the stop began runs and is HEALTHY.
+    let old = gantry_tests::wait_for(
+        "the first task to be STOPPED",
+        Duration::from_secs(90),
+        || async {
+            let t = dev.describe(&first).await;
+            (t["lastStatus"] == "STOPPED").then_some(t)
+        },
+    )
+    .await;
+    assert_eq!(old["healthStatus"], "UNHEALTHY", "{old}");
+    assert_eq!(old["containers"][0]["healthStatus"], "UNHEALTHY", "{old}");
+    assert_eq!(old["stopCode"], "ServiceSchedulerInitiated", "{old}");
+    assert_eq!(
+        old["stoppedReason"], "Task failed container health checks",
+        "{old}"
+    );
+    let (replacement, new) =
+        gantry_tests::wait_for("a HEALTHY replacement", Duration::from_secs(60), || async {
+            let l = dev.ok("ListTasks", json!({"serviceName": "sick"})).await;
+            let arns = l["taskArns"].as_array()?;
+            let arn = arns
+                .iter()
+                .filter_map(|a| a.as_str())
+                .find(|a| *a != first)?;
+            let t = dev.describe(arn).await;
+            (t["lastStatus"] == "RUNNING" && t["healthStatus"] == "HEALTHY")
+                .then(|| (arn.to_string(), t))
+        })
+        .await;
+    let created = new["createdAt"].as_f64().expect("createdAt");
+    let stopping = old["stoppingAt"].as_f64().expect("stoppingAt");
+    assert!(
+        created <= stopping,
+        "the replacement {replacement} (created {created}) must exist before the old task \
+         stops (stopping {stopping})"
+    );
+    gantry_tests::wait_for(
+        "the service to be steady again",
+        Duration::from_secs(60),
+        || async {
+            let d = dev
+                .ok("DescribeServices", json!({"services": ["sick"]}))
+                .await;
+            let s = &d["services"][0];
+            (s["runningCount"] == 1 && s["desiredCount"] == 1 && s["pendingCount"] == 0)
+                .then_some(())
+        },
+    )
+    .await;
+
+    let d = dev
+        .ok("DescribeServices", json!({"services": ["sick"]}))
+        .await;
+    let events = d["services"][0]["events"].to_string();
+    let task_id = first.rsplit('/').next().unwrap_or_default();
+    assert!(
+        events.contains(&format!("(task {task_id}) failed container health checks")),
+        "{events}"
+    );
+
+    dev.ok("DeleteService", json!({"service": "sick", "force": true}))
+        .await;
+    shut_down_after_tasks_of(dev, "sick").await;
+}
+
+/// Waits until the (deleted) service has no task left, then shuts the cluster down and
+/// checks that nothing leaked.
+async fn shut_down_after_tasks_of(dev: Dev, service: &str) {
     gantry_tests::wait_for(
         "the service's tasks to stop",
         Duration::from_secs(60),
         || async {
-            let l = dev.ok("ListTasks", json!({"serviceName": "web"})).await;
+            let l = dev.ok("ListTasks", json!({ "serviceName": service })).await;
             l["taskArns"].as_array()?.is_empty().then_some(())
         },
     )

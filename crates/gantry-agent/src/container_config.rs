@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use gantry_api::model::{ContainerDefinition, ContainerOverride, KeyValuePair, Volume};
 use gantry_image::ImageConfig;
+use gantry_runtime::plan::{Condition, Dependency};
 use gantry_runtime::spec::{BindMount, ContainerConfig, NetworkMode, Ulimit};
 
 /// Errors in a container definition that only show once the image is known.
@@ -16,8 +17,36 @@ pub enum ConfigError {
     UnknownVolume { container: String, volume: String },
     #[error("container {container}: ulimit {name:?} is not a limit Linux knows (use e.g. nofile, nproc, core, stack, memlock)")]
     BadUlimit { container: String, name: String },
+    #[error("container {container}: dependsOn {dependency:?} has condition {condition:?}; use START, COMPLETE, SUCCESS or HEALTHY")]
+    BadDependency {
+        container: String,
+        dependency: String,
+        condition: String,
+    },
     #[error("container {container} asks for privileged mode, which this agent does not allow (started with --disable-privileged); remove `privileged` or run it on another instance")]
     PrivilegedDisabled { container: String },
+}
+
+/// The definition's `dependsOn`, for the task plan (which checks the names and cycles).
+pub fn depends_on(def: &ContainerDefinition) -> Result<Vec<Dependency>, ConfigError> {
+    let deps = def.depends_on.as_deref().unwrap_or_default();
+    deps.iter()
+        .map(|d| {
+            let container = d.container_name.clone().unwrap_or_default();
+            let condition = d.condition.clone().unwrap_or_default();
+            match Condition::parse(&condition) {
+                Some(condition) => Ok(Dependency {
+                    container,
+                    condition,
+                }),
+                None => Err(ConfigError::BadDependency {
+                    container: def.name.clone().unwrap_or_default(),
+                    dependency: container,
+                    condition,
+                }),
+            }
+        })
+        .collect()
 }
 
 /// What the merge needs besides the definition.

@@ -411,6 +411,9 @@ async fn prepare(
                 .and_then(|s| u64::try_from(s).ok())
                 .unwrap_or(ctx.cfg.default_stop_timeout.as_secs()),
             log_path: task_dir.join("logs").join(format!("{name}.log")),
+            depends_on: crate::container_config::depends_on(def)
+                .map_err(|e| start_fail("invalid dependsOn", &e))?,
+            start_timeout_secs: def.start_timeout.and_then(|s| u64::try_from(s).ok()),
             health_check: def.health_check.as_ref().map(|h| {
                 let secs = |v: Option<i32>, d: u64| {
                     v.and_then(|v| u64::try_from(v).ok())

@@ -3,6 +3,7 @@
 //! protocol. This crate does no I/O and holds no policy: it only says what goes on the wire.
 
 pub mod arn;
+pub mod depends;
 pub mod ecs;
 pub mod error;
 pub mod protocol;

@@ -13,6 +13,7 @@
 
 pub mod cgroup;
 pub mod client;
+pub mod deps;
 pub mod event;
 pub mod logs;
 pub mod plan;

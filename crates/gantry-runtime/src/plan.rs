@@ -67,6 +67,60 @@ pub struct ContainerPlan {
     /// ECS container health check, run inside the running container.
     #[serde(default)]
     pub health_check: Option<HealthCheck>,
+    /// ECS `dependsOn`: this container starts once each of these holds; the task stops
+    /// dependents before their dependencies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Dependency>,
+    /// ECS `startTimeout`: containers that wait for this one to COMPLETE, SUCCEED or be
+    /// HEALTHY give up (and the task stops) this many seconds after it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_timeout_secs: Option<u64>,
+}
+
+/// One ECS `ContainerDependency`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dependency {
+    /// The name (not the id) of another container of the task.
+    pub container: String,
+    pub condition: Condition,
+}
+
+/// ECS's dependency conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Condition {
+    /// The dependency has started.
+    Start,
+    /// The dependency has exited, whatever its exit code.
+    Complete,
+    /// The dependency has exited with code 0.
+    Success,
+    /// The dependency's health check reports HEALTHY.
+    Healthy,
+}
+
+impl Condition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Start => "START",
+            Condition::Complete => "COMPLETE",
+            Condition::Success => "SUCCESS",
+            Condition::Healthy => "HEALTHY",
+        }
+    }
+
+    /// ECS's spelling, as in a task definition.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Condition::Start,
+            Condition::Complete,
+            Condition::Success,
+            Condition::Healthy,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
 }
 
 /// An ECS `healthCheck`: `command` is `["CMD", exe, args...]` or `["CMD-SHELL", "script"]`
@@ -238,7 +292,7 @@ impl TaskPlan {
                 return bad(format!("container {:?}: {e}", c.name));
             }
         }
-        Ok(())
+        crate::deps::check(&self.containers).map_err(PlanError::Invalid)
     }
 
     /// CFS quota for the task's cpu units: units * period / 1024, at least 1 ms.
@@ -278,6 +332,8 @@ mod tests {
                 stop_timeout_secs: 30,
                 log_path: "/l".into(),
                 health_check: None,
+                depends_on: Vec::new(),
+                start_timeout_secs: None,
             }],
             log_max_bytes: 1 << 20,
             log_max_files: 3,

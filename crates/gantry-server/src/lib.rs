@@ -35,6 +35,7 @@ mod services;
 mod state;
 mod tags;
 mod task_definitions;
+mod taskdef_deps;
 mod taskdef_ports;
 mod taskdef_rules;
 mod tasks;

@@ -233,6 +233,7 @@ pub fn check(req: &RegisterTaskDefinitionRequest) -> Result<()> {
             )));
         }
     }
+    crate::taskdef_deps::check(containers)?;
     if !containers.iter().any(|c| c.essential.unwrap_or(true)) {
         return Err(client(
             "A task definition needs at least one essential container; set essential to true on one.",

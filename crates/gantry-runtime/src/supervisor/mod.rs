@@ -6,6 +6,8 @@ mod health;
 mod launch;
 mod output;
 mod signals;
+mod start;
+mod stop;
 
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
@@ -53,7 +55,9 @@ pub enum SupervisorError {
 enum RunState {
     NotStarted,
     Running(Pid),
-    Exited,
+    Exited(i32),
+    /// Failed to start, or its dependencies can never be met: it will not run.
+    Never,
 }
 
 #[derive(Debug)]
@@ -68,9 +72,13 @@ struct Slot {
     output: Option<Output>,
     /// Health-check state while the container runs, if it has a check.
     health: Option<Health>,
+    /// It has reported HEALTHY at least once (a HEALTHY dependency is then met).
+    was_healthy: bool,
+    /// When it started, for its `start_timeout_secs`.
+    started_at: Option<Instant>,
 }
 
-/// The stop sequence: reverse start order, SIGTERM, then SIGKILL after the timeout.
+/// The stop sequence in progress (`stop.rs`).
 #[derive(Debug)]
 struct Stopping {
     /// The container being stopped, when its SIGTERM was sent, and whether SIGKILL was.
@@ -120,6 +128,8 @@ pub fn run(task_dir: &Path) -> Result<(), SupervisorError> {
                 cgroups_path: None,
                 output: None,
                 health: None,
+                was_healthy: false,
+                started_at: None,
             })
             .collect(),
         events,
@@ -133,7 +143,6 @@ pub fn run(task_dir: &Path) -> Result<(), SupervisorError> {
     match TaskCgroup::create(&plan.cgroup_parent, plan.cpu_quota_us(), plan.task_memory) {
         Ok(cg) => {
             sup.task_cgroup = Some(cg);
-            sup.start_all();
             if let Err(e) = sup.supervise() {
                 // We can no longer wait for signals: kill everything, clean up, report.
                 sup.kill_all();
@@ -155,66 +164,13 @@ impl Supervisor {
         }
     }
 
-    fn start_all(&mut self) {
-        for i in 0..self.slots.len() {
-            // A stop request or an essential exit during start-up ends the start phase.
-            if let Ok(sigs) = self.signals.drain() {
-                self.on_signals(&sigs);
-            }
-            self.drain_output();
-            self.reap();
-            if self.stopping.is_some() {
-                return;
-            }
-            let plan = self.slots[i].plan.clone();
-            self.slots[i].cgroups_path = launch::cgroups_path(&plan.bundle);
-            let started = Output::open(&plan.log_path, self.log_max_bytes, self.log_max_files)
-                .map_err(|source| LaunchError::Log {
-                    path: plan.log_path.clone(),
-                    source,
-                })
-                .and_then(|(output, ends)| {
-                    self.slots[i].output = Some(output);
-                    launch::start(&plan, &self.state_root, ends)
-                });
-            match started {
-                Ok(pid) => {
-                    self.slots[i].state = RunState::Running(pid);
-                    self.slots[i].created = true;
-                    self.slots[i].health = plan
-                        .health_check
-                        .as_ref()
-                        .and_then(|c| Health::new(c, Instant::now()));
-                    self.emit(SupervisorEvent::Started {
-                        container: plan.name.clone(),
-                        pid: pid.as_raw(),
-                        at: now(),
-                    });
-                }
-                Err(e) => {
-                    // libcontainer removes what a failed create made; a failed start
-                    // was force-deleted in `launch::start`.
-                    let reason = e.to_string();
-                    self.emit(SupervisorEvent::Failed {
-                        container: plan.name.clone(),
-                        reason: reason.clone(),
-                        at: now(),
-                    });
-                    self.begin_stop(
-                        STOP_FAILED_TO_START,
-                        format!("container {} failed to start: {reason}", plan.name),
-                    );
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Main loop: until no container runs.
+    /// Main loop: starts containers as their dependencies allow, until no container runs
+    /// (and none can start any more).
     fn supervise(&mut self) -> Result<(), SupervisorError> {
         loop {
             self.drain_output();
             self.reap();
+            self.start_ready();
             self.drive_stop();
             self.drive_health();
             if !self.any_running() {
@@ -299,7 +255,7 @@ impl Supervisor {
                 // that was already written off (timed out, or its container exited).
                 continue;
             };
-            self.slots[i].state = RunState::Exited;
+            self.slots[i].state = RunState::Exited(code);
             // A check still in flight dies with the container's pid namespace; make sure
             // and forget it (it is reaped, unattributed, when it exits).
             if let Some(health) = self.slots[i].health.take() {
@@ -343,6 +299,7 @@ impl Supervisor {
             return;
         };
         if let Some(status) = health.record(ok, Instant::now()) {
+            self.slots[i].was_healthy |= status == health::Status::Healthy;
             let container = self.slots[i].plan.name.clone();
             self.emit(SupervisorEvent::Health {
                 container,
@@ -404,61 +361,6 @@ impl Supervisor {
                 .is_some_and(|n| n > 0)
     }
 
-    fn begin_stop(&mut self, stop_code: &str, reason: String) {
-        if self.stopping.is_some() {
-            return;
-        }
-        self.stopping = Some(Stopping { current: None });
-        self.emit(SupervisorEvent::Stopping {
-            stop_code: stop_code.to_string(),
-            reason,
-            at: now(),
-        });
-    }
-
-    fn drive_stop(&mut self) {
-        let Some(stopping) = &mut self.stopping else {
-            return;
-        };
-        loop {
-            if let Some((i, deadline, killed)) = stopping.current {
-                let RunState::Running(pid) = self.slots[i].state else {
-                    stopping.current = None;
-                    continue;
-                };
-                if !killed && Instant::now() >= deadline {
-                    let _ = kill(pid, Signal::SIGKILL);
-                    stopping.current = Some((i, deadline, true));
-                }
-                return;
-            }
-            let Some(i) = self
-                .slots
-                .iter()
-                .rposition(|s| matches!(s.state, RunState::Running(_)))
-            else {
-                return;
-            };
-            let RunState::Running(pid) = self.slots[i].state else {
-                return;
-            };
-            // The pid is still our unreaped child, so it cannot have been reused.
-            let timeout = Duration::from_secs(self.slots[i].plan.stop_timeout_secs);
-            let signal = if timeout.is_zero() {
-                Signal::SIGKILL
-            } else {
-                Signal::SIGTERM
-            };
-            let _ = kill(pid, signal);
-            let now = Instant::now();
-            // A nonsensical timeout (u64::MAX s) must not overflow: treat it as "a year".
-            let deadline = now
-                .checked_add(timeout)
-                .unwrap_or(now + Duration::from_secs(365 * 24 * 3600));
-            stopping.current = Some((i, deadline, timeout.is_zero()));
-        }
-    }
-
     fn next_deadline(&self) -> Option<Duration> {
         let now = Instant::now();
         let stop = match self.stopping.as_ref().and_then(|s| s.current) {
@@ -476,10 +378,10 @@ impl Supervisor {
             .filter(|h| self.stopping.is_none() || h.running.is_some())
             .map(|h| h.next_wakeup().saturating_duration_since(now))
             .min();
-        match (stop, health) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [stop, health, self.next_dependency_timeout(now)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Deletes containers (reverse order), the task cgroup and the rootfs mounts, then

@@ -160,6 +160,8 @@ impl Task {
             stop_timeout_secs,
             log_path: gantry_runtime::logs::log_file(&self.log_dir(), name),
             health_check: None,
+            depends_on: Vec::new(),
+            start_timeout_secs: None,
         };
         self.containers.push(plan.clone());
         Ok(plan)
