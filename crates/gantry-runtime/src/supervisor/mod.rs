@@ -5,6 +5,7 @@
 mod health;
 mod launch;
 mod output;
+mod salvaging;
 mod signals;
 
 use std::os::fd::BorrowedFd;
@@ -26,6 +27,7 @@ use output::Output;
 use signals::Signals;
 
 pub use launch::LaunchError;
+pub use salvaging::{failpoint, salvage, FAILPOINT_ENV};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -179,6 +181,7 @@ impl Supervisor {
                 });
             match started {
                 Ok(pid) => {
+                    failpoint("after-create");
                     self.slots[i].state = RunState::Running(pid);
                     self.slots[i].created = true;
                     self.slots[i].health = plan
@@ -534,7 +537,7 @@ impl Supervisor {
     }
 }
 
-fn unmount_rootfs(dir: &Path) -> Result<(), String> {
+pub(super) fn unmount_rootfs(dir: &Path) -> Result<(), String> {
     let target = dir.join("rootfs");
     match nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH) {
         // EINVAL: not a mount point (already unmounted); ENOENT: never created.

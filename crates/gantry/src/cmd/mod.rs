@@ -44,7 +44,12 @@ pub enum Command {
     SimAgents(SimArgs),
     /// Internal: supervise one task's containers (started by the agent).
     #[command(hide = true)]
-    Supervise { task_dir: PathBuf },
+    Supervise {
+        task_dir: PathBuf,
+        /// Clean up after a supervisor that died of CAUSE instead (see `salvage`).
+        #[arg(long, value_name = "CAUSE")]
+        salvage: Option<String>,
+    },
     /// Clusters.
     #[command(subcommand)]
     Cluster(cluster::ClusterCmd),
