@@ -124,3 +124,144 @@ async fn an_exit_while_the_agent_is_down_is_reported_after_its_restart() {
     assert_eq!(t["startedAt"], before["startedAt"]);
     assert!(dev.shutdown().await.is_empty());
 }
+
+/// Lines `seq N` in the task's log files (JSON records), in order, and whether `done`
+/// was logged.
+fn logged_numbers(dev: &Dev, arn: &str) -> (Vec<u64>, bool) {
+    let dir = dev.task_dir(arn).join("logs");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    // main.log.N (older) before main.log.
+    files.sort_by_key(|p| std::cmp::Reverse(p.extension().map(|e| e.to_os_string())));
+    let (mut seq, mut done) = (Vec::new(), false);
+    for f in files {
+        for line in std::fs::read_to_string(&f).unwrap_or_default().lines() {
+            let Ok(r) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let log = r["log"].as_str().unwrap_or_default();
+            if let Some(n) = log.strip_prefix("seq ") {
+                seq.extend(
+                    n.split_whitespace()
+                        .next()
+                        .and_then(|n| n.parse::<u64>().ok()),
+                );
+            }
+            done |= log.starts_with("done ");
+        }
+    }
+    (seq, done)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_writer_is_never_blocked_while_the_agent_is_down_and_loses_no_line() {
+    const BATCHES: u64 = 200;
+    let mut dev = Dev::start_with(DevOptions {
+        split: true,
+        // One log file holds it all (rotation by design drops the oldest files).
+        args: vec!["--log-max-size".into(), "104857600".into()],
+        ..Default::default()
+    })
+    .await;
+    let gate = TempDir::new("gate");
+    let pad = ".".repeat(80);
+    // ~100 KB per batch, a short pause between batches: about 1 MiB/s.
+    let script = format!(
+        "while [ ! -e /gate/go ]; do sleep 0.1; done; i=0; b=0; \
+         while [ $b -lt {BATCHES} ]; do j=0; \
+         while [ $j -lt 1000 ]; do echo \"seq $i {pad}\"; i=$((i+1)); j=$((j+1)); done; \
+         b=$((b+1)); echo $b > /gate/b.t; mv /gate/b.t /gate/b; sleep 0.05; done; \
+         echo \"done $i\"; sleep 600"
+    );
+    dev.ok(
+        "RegisterTaskDefinition",
+        json!({
+            "family": "flood",
+            "networkMode": "none",
+            "volumes": [{ "name": "gate", "host": { "sourcePath": gate.path() } }],
+            "containerDefinitions": [{
+                "name": "main", "image": "busybox:latest", "essential": true, "memory": 64,
+                "mountPoints": [{ "sourceVolume": "gate", "containerPath": "/gate" }],
+                "command": ["sh", "-c", script]
+            }]
+        }),
+    )
+    .await;
+    let arn = dev.run_one("flood").await;
+    dev.wait_status(&arn, "RUNNING", T).await;
+    let batches = || -> u64 {
+        std::fs::read_to_string(gate.path().join("b"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    };
+
+    dev.kill9_agent();
+    std::fs::write(gate.path().join("go"), "").expect("open the gate");
+    // For ~10 s while the agent is down the writer keeps going: every second its batch
+    // counter advances.
+    let start = std::time::Instant::now();
+    let mut seen = Vec::new();
+    while seen.len() < 10 {
+        let b0 = batches();
+        gantry_tests::wait_for("the writer to finish another batch", T, || async {
+            (batches() > b0).then_some(())
+        })
+        .await;
+        seen.push(batches());
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    let down = start.elapsed().as_secs_f64();
+    let (logged, _) = logged_numbers(&dev, &arn);
+    eprintln!(
+        "agent down {down:.1} s: {} batches, {} lines ({:.2} MiB/s) logged",
+        seen[9],
+        logged.len(),
+        logged.len() as f64 * 90.0 / down / 1048576.0
+    );
+    // Restarted while the writer still writes; it finishes with every line in the log.
+    dev.start_agent().await;
+    let (seq, _) = gantry_tests::wait_for("the writer to finish", T, || async {
+        let (seq, done) = logged_numbers(&dev, &arn);
+        done.then_some((seq, done))
+    })
+    .await;
+    assert!(
+        seen[9] < BATCHES,
+        "the agent came back before the writer ended"
+    );
+    let want: Vec<u64> = (0..BATCHES * 1000).collect();
+    assert!(
+        seq == want,
+        "lines lost or reordered: {} of {}",
+        seq.len(),
+        want.len()
+    );
+    let out = std::process::Command::new(gantry_tests::gantry_bin())
+        .args([
+            "--endpoint",
+            &dev.endpoint,
+            "logs",
+            &arn,
+            "--container",
+            "main",
+            "--tail",
+            "2",
+        ])
+        .output()
+        .expect("gantry logs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.ends_with(&format!(
+            "seq {} {pad}\ndone {}\n",
+            BATCHES * 1000 - 1,
+            BATCHES * 1000
+        )),
+        "{text}"
+    );
+    assert!(dev.shutdown().await.is_empty());
+}
