@@ -5,6 +5,7 @@
 pub mod arn;
 pub mod ecs;
 pub mod error;
+pub mod logconfig;
 pub mod protocol;
 pub mod status;
 pub mod units;

@@ -3,6 +3,7 @@
 mod cluster;
 mod daemon;
 mod instance;
+mod log_streams;
 mod logs;
 mod task;
 mod taskdef;
