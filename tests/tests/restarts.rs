@@ -79,22 +79,34 @@ async fn fifty_tasks_survive_kill_9_of_the_server_and_are_not_restarted() {
     assert!(dev.shutdown().await.is_empty());
 }
 
+/// A busybox task running `script` with the host directory `gate` at `/gate`, through
+/// which the test and the container signal each other.
+async fn register_gated(dev: &Dev, family: &str, gate: &TempDir, script: &str) {
+    dev.ok(
+        "RegisterTaskDefinition",
+        json!({
+            "family": family,
+            "networkMode": "none",
+            "volumes": [{ "name": "gate", "host": { "sourcePath": gate.path() } }],
+            "containerDefinitions": [{
+                "name": "main", "image": "busybox:latest", "essential": true, "memory": 64,
+                "mountPoints": [{ "sourceVolume": "gate", "containerPath": "/gate" }],
+                "command": ["sh", "-c", script]
+            }]
+        }),
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exit_while_the_agent_is_down_is_reported_after_its_restart() {
     let mut dev = Dev::start_with(split()).await;
     let gate = TempDir::new("gate");
-    dev.ok(
-        "RegisterTaskDefinition",
-        json!({
-            "family": "gated",
-            "networkMode": "none",
-            "volumes": [{ "name": "gate", "host": { "sourcePath": gate.path() } }],
-            "containerDefinitions": [{
-                "name": "main", "image": "busybox:latest", "essential": true, "memory": 32,
-                "mountPoints": [{ "sourceVolume": "gate", "containerPath": "/gate" }],
-                "command": ["sh", "-c", "while [ ! -e /gate/go ]; do sleep 0.1; done; exit 3"]
-            }]
-        }),
+    register_gated(
+        &dev,
+        "gated",
+        &gate,
+        "while [ ! -e /gate/go ]; do sleep 0.1; done; exit 3",
     )
     .await;
     let arn = dev.run_one("gated").await;
@@ -177,20 +189,7 @@ async fn a_fast_writer_is_never_blocked_while_the_agent_is_down_and_loses_no_lin
          b=$((b+1)); echo $b > /gate/b.t; mv /gate/b.t /gate/b; sleep 0.05; done; \
          echo \"done $i\"; sleep 600"
     );
-    dev.ok(
-        "RegisterTaskDefinition",
-        json!({
-            "family": "flood",
-            "networkMode": "none",
-            "volumes": [{ "name": "gate", "host": { "sourcePath": gate.path() } }],
-            "containerDefinitions": [{
-                "name": "main", "image": "busybox:latest", "essential": true, "memory": 64,
-                "mountPoints": [{ "sourceVolume": "gate", "containerPath": "/gate" }],
-                "command": ["sh", "-c", script]
-            }]
-        }),
-    )
-    .await;
+    register_gated(&dev, "flood", &gate, &script).await;
     let arn = dev.run_one("flood").await;
     dev.wait_status(&arn, "RUNNING", T).await;
     let batches = || -> u64 {
