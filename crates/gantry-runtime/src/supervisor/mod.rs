@@ -150,8 +150,9 @@ pub fn run(task_dir: &Path) -> Result<(), SupervisorError> {
 
 impl Supervisor {
     fn emit(&mut self, event: SupervisorEvent) {
-        // The durable file failing (disk full) must not stop supervision: the exit codes
-        // still reach the agent on stdout.
+        // The journal failing (disk full) must not stop supervision: the containers keep
+        // being supervised and stopped; the agent reports the task from what was recorded
+        // (and, once the supervisor exits without `TaskExited`, as ended by its death).
         if let Err(e) = self.events.emit(&event) {
             eprintln!("gantry supervisor: cannot record event {event:?}: {e}");
         }
