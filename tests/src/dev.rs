@@ -8,22 +8,31 @@ use serde_json::{json, Value};
 
 use crate::TempDir;
 
-/// A running `gantry dev`. Dropping it stops every task it runs, stops the process, checks
-/// that nothing was left behind and removes the state dir.
+/// A running `gantry dev` (or, with [`DevOptions::split`], `gantry server` and `gantry
+/// agent` as two processes). Dropping it stops every task it runs, stops the processes,
+/// checks that nothing was left behind and removes the state dir.
 pub struct Dev {
-    child: Option<Child>,
+    /// `gantry dev`, or `gantry server` in split mode.
+    pub(crate) child: Option<Child>,
+    /// `gantry agent`, in split mode.
+    pub(crate) agent: Option<Child>,
     pub port: u16,
     pub endpoint: String,
     pub state: TempDir,
     http: reqwest::Client,
-    extra: Vec<String>,
+    pub(crate) opts: DevOptions,
 }
 
 /// Options for [`Dev::start_with`].
 #[derive(Default, Clone)]
 pub struct DevOptions {
-    /// Extra flags for `gantry dev`.
+    /// Extra flags for `gantry dev` (for the agent, in split mode).
     pub args: Vec<String>,
+    /// Extra environment of the processes (e.g. `GANTRY_FAILPOINT`); supervisors inherit it.
+    pub env: Vec<(String, String)>,
+    /// Run `gantry server` and `gantry agent` as two processes, so each can be killed and
+    /// restarted alone (`kill9_server`, `kill9_agent`, ...).
+    pub split: bool,
 }
 
 impl Dev {
@@ -36,49 +45,59 @@ impl Dev {
         let port = crate::free_port();
         let mut dev = Self {
             child: None,
+            agent: None,
             port,
             endpoint: format!("http://127.0.0.1:{port}"),
             state,
             http: reqwest::Client::new(),
-            extra: opts.args,
+            opts,
         };
-        dev.spawn();
-        dev.wait_ready().await;
+        if dev.opts.split {
+            dev.start_server().await;
+            dev.start_agent().await;
+        } else {
+            dev.child = Some(dev.spawn("dev"));
+            dev.wait_ready().await;
+        }
         dev
     }
 
-    fn spawn(&mut self) {
-        let layouts = crate::images::layouts();
+    /// Starts `gantry <what>` (dev, server or agent) with this cluster's flags, logging to
+    /// `dev.log`.
+    pub(crate) fn spawn(&self, what: &str) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.state.path().join("dev.log"))
             .expect("dev.log");
-        let child = Command::new(crate::gantry_bin())
-            .arg("dev")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
-            .arg("--state-dir")
-            .arg(self.state.path())
-            .arg("--image-layout")
-            .arg(&layouts)
-            .arg("--stop-timeout")
-            .arg("2")
-            .arg("--task-cleanup-wait")
-            .arg("3600")
-            .arg("--cgroup-parent")
-            .arg(self.cgroup_parent())
-            .args(&self.extra)
+        let mut cmd = Command::new(crate::gantry_bin());
+        cmd.arg(what).arg("--state-dir").arg(self.state.path());
+        if what == "agent" {
+            cmd.arg("--server").arg(&self.endpoint);
+        } else {
+            cmd.arg("--listen").arg(format!("127.0.0.1:{}", self.port));
+        }
+        if what != "server" {
+            cmd.arg("--image-layout")
+                .arg(crate::images::layouts())
+                .arg("--stop-timeout")
+                .arg("2")
+                .arg("--task-cleanup-wait")
+                .arg("3600")
+                .arg("--cgroup-parent")
+                .arg(self.cgroup_parent())
+                .args(&self.opts.args);
+        }
+        cmd.envs(self.opts.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)
             .spawn()
-            .expect("start gantry dev");
-        self.child = Some(child);
+            .unwrap_or_else(|e| panic!("start gantry {what}: {e}"))
     }
 
-    async fn wait_ready(&self) {
+    pub(crate) async fn wait_ready(&self) {
         crate::wait_for(
             "gantry dev to register its agent",
             Duration::from_secs(30),
@@ -98,13 +117,18 @@ impl Dev {
         std::fs::read_to_string(self.state.path().join("dev.log")).unwrap_or_default()
     }
 
-    /// `kill -9` the process (tasks keep running), then start it again on the same state dir.
+    /// `kill -9` the process (both, in split mode; tasks keep running), then start it again
+    /// on the same state dir.
     pub async fn kill9_and_restart(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if self.opts.split {
+            self.kill9_agent();
+            self.kill9_server();
+            self.start_server().await;
+            self.start_agent().await;
+            return;
         }
-        self.spawn();
+        kill9(self.child.take());
+        self.child = Some(self.spawn("dev"));
         self.wait_ready().await;
     }
 
@@ -189,8 +213,8 @@ impl Dev {
 
     /// The node bridge this test asked for with `--bridge`, if any.
     fn bridge(&self) -> Option<String> {
-        let i = self.extra.iter().position(|a| a == "--bridge")?;
-        self.extra.get(i + 1).cloned()
+        let i = self.opts.args.iter().position(|a| a == "--bridge")?;
+        self.opts.args.get(i + 1).cloned()
     }
 
     /// Removes the test's node bridges and nftables table (the agent keeps them across its
@@ -283,7 +307,23 @@ impl Dev {
     }
 
     fn terminate(&mut self) {
-        if let Some(mut c) = self.child.take() {
+        terminate(self.agent.take());
+        terminate(self.child.take());
+    }
+}
+
+/// `kill -9` and reap.
+pub(crate) fn kill9(child: Option<Child>) {
+    if let Some(mut c) = child {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+/// SIGTERM, then SIGKILL after 10 s.
+fn terminate(child: Option<Child>) {
+    {
+        if let Some(mut c) = child {
             if let Ok(pid) = i32::try_from(c.id()) {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
@@ -308,7 +348,7 @@ impl Dev {
 
 impl Drop for Dev {
     fn drop(&mut self) {
-        if self.child.is_some() {
+        if self.child.is_some() || self.agent.is_some() {
             // A test that failed before shutdown(): stop tasks the hard way, then clean up.
             self.terminate();
             crate::leaks::force_cleanup(self.state.path(), &self.cgroup_parent());

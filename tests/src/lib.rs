@@ -10,6 +10,7 @@ pub mod dev;
 pub mod images;
 pub mod leaks;
 pub mod registry;
+pub mod split;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

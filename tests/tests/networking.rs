@@ -35,6 +35,7 @@ fn bridge_opts(n: u8) -> DevOptions {
                 40000 + u32::from(n) * 100 + 99
             ),
         ],
+        ..Default::default()
     }
 }
 

@@ -70,6 +70,7 @@ async fn pulls_with_basic_auth_only_with_the_right_credentials() {
             "--registry-auth".into(),
             format!("{}=gantry:s3cret", reg.addr),
         ],
+        ..Default::default()
     })
     .await;
     let t = run_image(&authed, "withauth", &image).await;

@@ -9,6 +9,7 @@
 mod config;
 mod container_config;
 mod engine;
+mod follow;
 mod identity;
 mod logs;
 mod netspec;

@@ -12,7 +12,6 @@ use gantry_api::TaskStatus;
 use gantry_runtime::event::SupervisorEvent;
 use gantry_runtime::plan::{ContainerPlan, TaskPlan};
 use gantry_runtime::spec::{build_spec, NetworkMode};
-use tokio::io::AsyncBufReadExt;
 use tokio::sync::watch;
 
 use crate::container_config::{merge, MergeInput};
@@ -32,11 +31,11 @@ pub fn now() -> f64 {
 }
 
 /// The known state of one task, turned into reports.
-struct Known {
-    report: TaskReport,
+pub(crate) struct Known {
+    pub(crate) report: TaskReport,
     /// Essential containers that have a health check: they decide the task's health.
     checked_essential: Vec<String>,
-    requested: Option<StopRequest>,
+    pub(crate) requested: Option<StopRequest>,
     reporter: Reporter,
 }
 
@@ -61,7 +60,7 @@ impl Known {
         self.report.containers.iter_mut().find(|c| c.name == name)
     }
 
-    fn fail(&mut self, code: &str, reason: String) {
+    pub(crate) fn fail(&mut self, code: &str, reason: String) {
         for c in &mut self.report.containers {
             if c.last_status != Some(TaskStatus::Stopped) {
                 c.last_status = Some(TaskStatus::Stopped);
@@ -75,7 +74,7 @@ impl Known {
     }
 
     /// Applies one supervisor event; true when the task has ended.
-    fn apply(&mut self, ev: SupervisorEvent) -> bool {
+    pub(crate) fn apply(&mut self, ev: SupervisorEvent) -> bool {
         match ev {
             SupervisorEvent::Health {
                 container, status, ..
@@ -156,6 +155,15 @@ impl Known {
                 }
                 false
             }
+            SupervisorEvent::Lost {
+                container, reason, ..
+            } => {
+                if let Some(c) = self.container(&container) {
+                    c.last_status = Some(TaskStatus::Stopped);
+                    c.reason = Some(reason);
+                }
+                false
+            }
             SupervisorEvent::TaskExited { at } => {
                 for c in &mut self.report.containers {
                     c.last_status = Some(TaskStatus::Stopped);
@@ -227,7 +235,7 @@ pub async fn run(
     };
 
     if task_dir.join("plan.json").exists() {
-        adopt(&ctx, &spec, &task_dir, &mut known, &mut stop).await;
+        crate::follow::adopt(&ctx, &spec, &task_dir, &mut known, &mut stop).await;
         return;
     }
     if let Some(req) = stop.borrow().clone() {
@@ -257,7 +265,7 @@ pub async fn run(
             return;
         }
     };
-    follow_child(&ctx, &spec, &task_dir, child, &mut known, &mut stop).await;
+    crate::follow::follow_child(&ctx, &spec, &task_dir, child, &mut known, &mut stop).await;
 }
 
 type Failure = (&'static str, String);
@@ -402,7 +410,7 @@ async fn prepare(
             .map_err(|e| start_fail("could not write config.json", &e))?;
         plans.push(ContainerPlan {
             name: name.clone(),
-            container_id: format!("{}-{}", spec.task_id, name),
+            container_id: TaskPlan::container_id(&spec.task_id, &name),
             bundle,
             rootfs_dir: Some(cdir),
             essential: def.essential.unwrap_or(true),
@@ -481,126 +489,6 @@ async fn prepare(
         .map_err(|e| start_fail("could not start the task supervisor", &e))
 }
 
-/// Follows a supervisor this agent spawned, through its stdout.
-async fn follow_child(
-    ctx: &RunnerCtx,
-    spec: &TaskSpec,
-    task_dir: &Path,
-    mut child: tokio::process::Child,
-    known: &mut Known,
-    stop: &mut watch::Receiver<Option<StopRequest>>,
-) {
-    let Some(out) = child.stdout.take() else {
-        return;
-    };
-    let mut lines = tokio::io::BufReader::new(out).lines();
-    let mut stop_sent = false;
-    let mut ended = false;
-    loop {
-        tokio::select! {
-            line = lines.next_line() => match line {
-                Ok(Some(l)) => {
-                    if let Ok(ev) = serde_json::from_str::<SupervisorEvent>(&l) {
-                        if known.apply(ev) { ended = true; break; }
-                    }
-                }
-                _ => break,
-            },
-            req = stop.wait_for(Option::is_some), if !stop_sent => {
-                stop_sent = true;
-                known.requested = req.ok().and_then(|r| r.clone());
-                request_stop(task_dir);
-            }
-        }
-    }
-    let _ = child.wait().await;
-    if !ended {
-        // The pipe closed without TaskExited: the durable event log has the last word.
-        ended = replay(task_dir, known, 0) || ended;
-        if !ended {
-            known.fail(
-                stop_code::TASK_FAILED_TO_START,
-                "The task supervisor exited unexpectedly; see supervisor.log in the task directory.".to_string(),
-            );
-        }
-    }
-    finish(ctx, spec, task_dir.to_path_buf());
-}
-
-/// Re-applies the durable event log from line `skip`; true when the task has ended.
-fn replay(task_dir: &Path, known: &mut Known, skip: usize) -> bool {
-    let events = gantry_runtime::client::read_events(task_dir).unwrap_or_default();
-    let mut ended = false;
-    for ev in events.into_iter().skip(skip) {
-        ended = known.apply(ev) || ended;
-    }
-    ended
-}
-
-/// Adopts a task started earlier: reads its event log and follows it until it ends.
-async fn adopt(
-    ctx: &RunnerCtx,
-    spec: &TaskSpec,
-    task_dir: &Path,
-    known: &mut Known,
-    stop: &mut watch::Receiver<Option<StopRequest>>,
-) {
-    // Re-report what the task got from the network (bindings, interface).
-    let defs = spec
-        .task_definition
-        .container_definitions
-        .clone()
-        .unwrap_or_default();
-    if let (Some(mode), Ok(Some(net))) = (
-        gantry_net::Mode::from_ecs(spec.task_definition.network_mode.as_deref()),
-        ctx.network.lookup(&spec.task_id),
-    ) {
-        if let Ok((_, counts)) = crate::netspec::task_net_spec(&spec.task_id, mode, &defs) {
-            crate::netspec::report_network(&mut known.report, &net, &counts);
-        }
-    }
-    let mut seen = 0;
-    let mut stop_sent = false;
-    loop {
-        let events = gantry_runtime::client::read_events(task_dir).unwrap_or_default();
-        let mut ended = false;
-        for ev in events.iter().skip(seen).cloned() {
-            ended = known.apply(ev) || ended;
-        }
-        seen = events.len();
-        if ended {
-            break;
-        }
-        if gantry_runtime::client::supervisor_pid(task_dir).is_none_or(|s| !s.alive) {
-            // Read once more: the supervisor may have written its last event and exited.
-            if replay(task_dir, known, seen) {
-                break;
-            }
-            known.fail(
-                stop_code::TASK_FAILED_TO_START,
-                "The task supervisor is gone and its containers with it; the task was found stopped when the agent started.".to_string(),
-            );
-            break;
-        }
-        if !stop_sent && stop.borrow().is_some() {
-            stop_sent = true;
-            known.requested = stop.borrow().clone();
-            request_stop(task_dir);
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-            _ = stop.changed() => {}
-        }
-    }
-    finish(ctx, spec, task_dir.to_path_buf());
-}
-
-fn request_stop(task_dir: &Path) {
-    if let Err(e) = gantry_runtime::client::request_stop(task_dir) {
-        tracing::warn!(dir = %task_dir.display(), error = %e, "could not ask the supervisor to stop");
-    }
-}
-
 /// Undoes what `prepare` did when the supervisor never started.
 fn cleanup_unstarted(ctx: &RunnerCtx, spec: &TaskSpec, task_dir: &Path) {
     if let Ok(entries) = std::fs::read_dir(task_dir.join("containers")) {
@@ -615,7 +503,7 @@ fn cleanup_unstarted(ctx: &RunnerCtx, spec: &TaskSpec, task_dir: &Path) {
     }
 }
 
-fn finish(ctx: &RunnerCtx, spec: &TaskSpec, task_dir: PathBuf) {
+pub(crate) fn finish(ctx: &RunnerCtx, spec: &TaskSpec, task_dir: PathBuf) {
     if let Err(e) = ctx.network.teardown(&spec.task_id) {
         tracing::warn!(task = %spec.task_id, error = %e, "network teardown failed");
     }

@@ -6,6 +6,7 @@ pub mod arn;
 pub mod depends;
 pub mod ecs;
 pub mod error;
+pub mod logconfig;
 pub mod protocol;
 pub mod status;
 pub mod units;

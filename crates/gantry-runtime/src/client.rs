@@ -46,7 +46,7 @@ pub struct SupervisorProcess {
 }
 
 /// The command that runs a supervisor: `<exe> <pre_args...> <task_dir>`, stdin closed,
-/// stdout piped (events), in its own process group so a terminal's ^C to the agent does
+/// stdout piped (the event doorbell; events are read from the journal), in its own process group so a terminal's ^C to the agent does
 /// not reach it.
 pub fn supervisor_command(exe: &Path, pre_args: &[&str], task_dir: &Path) -> Command {
     let mut cmd = Command::new(exe);

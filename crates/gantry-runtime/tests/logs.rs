@@ -185,3 +185,37 @@ fn nonstop_writer_is_never_blocked_without_an_agent() -> Result<()> {
     );
     task.assert_clean()
 }
+
+/// A stuck agent: the supervisor's stdout is a pipe that is already full and that nobody
+/// reads, but whose read end stays open (no EPIPE). Events go to the journal anyway, the
+/// container's output to its log, and the task runs to its end.
+#[test]
+fn a_full_event_pipe_that_nobody_reads_never_blocks_the_supervisor() -> Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use std::os::fd::AsRawFd;
+    let mut task = Task::new("stuck")?;
+    task.add(
+        "main",
+        &["sh", "-c", "echo first; sleep 0.5; echo second"],
+        true,
+        1,
+        |_| {},
+    )?;
+    let (read_end, write_end) = nix::unistd::pipe()?;
+    // Fill the pipe (non-blocking, to know when it is full), then hand it over blocking.
+    let fd = write_end.as_raw_fd();
+    fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    let chunk = [b'\n'; 4096];
+    while nix::unistd::write(&write_end, &chunk).is_ok() {}
+    fcntl(fd, FcntlArg::F_SETFL(OFlag::empty()))?;
+    task.spawn_with_stdout(std::process::Stdio::from(write_end))?;
+    let events = task.wait_exit(Duration::from_secs(30))?;
+    ensure!(exit_code(&events, "main") == Some(0), "{events:#?}");
+    ensure!(
+        task.stdout("main") == "first\nsecond\n",
+        "{}",
+        task.stdout("main")
+    );
+    drop(read_end);
+    task.assert_clean()
+}

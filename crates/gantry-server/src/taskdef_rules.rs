@@ -186,6 +186,9 @@ fn check_container(
             "Container {name} needs memory or memoryReservation, or the task definition needs a task-level memory."
         )));
     }
+    if let Some(lc) = &c.log_configuration {
+        gantry_api::logconfig::check(name, lc).map_err(client)?;
+    }
     let mappings = c.port_mappings.as_deref().unwrap_or_default();
     if network_mode == "none" && !mappings.is_empty() {
         return Err(client(format!(

@@ -13,8 +13,12 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = cmd::Cli::parse();
     // The supervisor must stay single-threaded (libcontainer forks): it never starts tokio.
-    if let cmd::Command::Supervise { task_dir } = &cli.command {
-        return match gantry_runtime::supervisor::run(task_dir) {
+    if let cmd::Command::Supervise { task_dir, salvage } = &cli.command {
+        let done = match salvage {
+            Some(cause) => gantry_runtime::supervisor::salvage(task_dir, cause),
+            None => gantry_runtime::supervisor::run(task_dir),
+        };
+        return match done {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("gantry supervise: {e}");

@@ -5,6 +5,7 @@
 mod health;
 mod launch;
 mod output;
+mod salvaging;
 mod signals;
 mod start;
 mod stop;
@@ -28,6 +29,7 @@ use output::Output;
 use signals::Signals;
 
 pub use launch::LaunchError;
+pub use salvaging::{failpoint, salvage, FAILPOINT_ENV};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -157,8 +159,9 @@ pub fn run(task_dir: &Path) -> Result<(), SupervisorError> {
 
 impl Supervisor {
     fn emit(&mut self, event: SupervisorEvent) {
-        // The durable file failing (disk full) must not stop supervision: the exit codes
-        // still reach the agent on stdout.
+        // The journal failing (disk full) must not stop supervision: the containers keep
+        // being supervised and stopped; the agent reports the task from what was recorded
+        // (and, once the supervisor exits without `TaskExited`, as ended by its death).
         if let Err(e) = self.events.emit(&event) {
             eprintln!("gantry supervisor: cannot record event {event:?}: {e}");
         }
@@ -436,7 +439,7 @@ impl Supervisor {
     }
 }
 
-fn unmount_rootfs(dir: &Path) -> Result<(), String> {
+pub(super) fn unmount_rootfs(dir: &Path) -> Result<(), String> {
     let target = dir.join("rootfs");
     match nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH) {
         // EINVAL: not a mount point (already unmounted); ENOENT: never created.

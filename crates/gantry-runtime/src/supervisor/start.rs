@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::health::{Health, Status};
 use super::output::Output;
-use super::{launch, LaunchError, RunState, Supervisor};
+use super::{failpoint, launch, LaunchError, RunState, Supervisor};
 use crate::deps::{self, Progress, Verdict};
 use crate::event::{now, SupervisorEvent, STOP_FAILED_TO_START};
 use crate::plan::Condition;
@@ -115,6 +115,7 @@ impl Supervisor {
             });
         match started {
             Ok(pid) => {
+                failpoint("after-create");
                 self.slots[i].state = RunState::Running(pid);
                 self.slots[i].created = true;
                 self.slots[i].started_at = Some(Instant::now());

@@ -207,6 +207,17 @@ impl Task {
         Ok(())
     }
 
+    /// Like `spawn`, with `stdout` as the supervisor's stdout (e.g. a pipe nobody reads).
+    pub fn spawn_with_stdout(&mut self, stdout: std::process::Stdio) -> Result<()> {
+        self.plan().write(&self.dir)?;
+        let child = client::supervisor_command(Path::new(SUPERVISOR), &[], &self.dir)
+            .stdout(stdout)
+            .spawn()
+            .context("spawn supervisor")?;
+        self.child = Some(child);
+        Ok(())
+    }
+
     fn spawn_child(&mut self) -> Result<&mut Child> {
         self.plan().write(&self.dir)?;
         let child = client::supervisor_command(Path::new(SUPERVISOR), &[], &self.dir)

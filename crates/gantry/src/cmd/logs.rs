@@ -9,8 +9,8 @@ use gantry_api::protocol::LogLine;
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Task id or ARN.
-    pub task: String,
+    /// Task id or ARN (optional with --log-stream).
+    pub task: Option<String>,
     #[arg(long, default_value = "default")]
     pub cluster: String,
     /// Only this container.
@@ -28,9 +28,30 @@ pub struct LogsArgs {
     /// Prefix each line with its time.
     #[arg(long, short = 't')]
     pub timestamps: bool,
+    /// Select by awslogs stream name, as ECS names it: prefix/container-name/task-id.
+    #[arg(long, value_name = "STREAM")]
+    pub log_stream: Option<String>,
+    /// With --log-stream: the awslogs-group the stream must be in.
+    #[arg(long, value_name = "GROUP", requires = "log_stream")]
+    pub log_group: Option<String>,
+    /// List the task's containers with their log driver, group and stream names.
+    #[arg(long)]
+    pub streams: bool,
 }
 
 pub async fn run(endpoint: &str, a: LogsArgs) -> anyhow::Result<()> {
+    let client = crate::client::Client::new(endpoint);
+    let (task, container) = super::log_streams::resolve(&client, &a).await?;
+    if a.streams {
+        let streams = super::log_streams::of_task(&client, &a.cluster, &task).await?;
+        super::log_streams::print(&streams);
+        return Ok(());
+    }
+    let a = LogsArgs {
+        task: Some(task.clone()),
+        container,
+        ..a
+    };
     let mut url = reqwest::Url::parse(&format!(
         "{}/gantry/v1/logs",
         endpoint.trim_end_matches('/')
@@ -39,7 +60,7 @@ pub async fn run(endpoint: &str, a: LogsArgs) -> anyhow::Result<()> {
     {
         let mut q = url.query_pairs_mut();
         q.append_pair("cluster", &a.cluster);
-        q.append_pair("task", gantry_api::arn::short_id(&a.task));
+        q.append_pair("task", gantry_api::arn::short_id(&task));
         if let Some(c) = &a.container {
             q.append_pair("container", c);
         }

@@ -3,6 +3,7 @@
 mod cluster;
 mod daemon;
 mod instance;
+mod log_streams;
 mod logs;
 mod task;
 mod taskdef;
@@ -44,7 +45,12 @@ pub enum Command {
     SimAgents(SimArgs),
     /// Internal: supervise one task's containers (started by the agent).
     #[command(hide = true)]
-    Supervise { task_dir: PathBuf },
+    Supervise {
+        task_dir: PathBuf,
+        /// Clean up after a supervisor that died of CAUSE instead (see `salvage`).
+        #[arg(long, value_name = "CAUSE")]
+        salvage: Option<String>,
+    },
     /// Clusters.
     #[command(subcommand)]
     Cluster(cluster::ClusterCmd),
