@@ -172,6 +172,7 @@ pub fn merge(m: &MergeInput<'_>) -> Result<ContainerConfig, ConfigError> {
         cap_add,
         cap_drop,
         privileged,
+        user_namespace: None,
     })
 }
 
