@@ -17,6 +17,9 @@ pub struct Dev {
     pub state: TempDir,
     http: reqwest::Client,
     extra: Vec<String>,
+    /// Split mode: `child` is `gantry server` and this is `gantry agent`, two processes.
+    agent: Option<Child>,
+    split: bool,
 }
 
 /// Options for [`Dev::start_with`].
@@ -32,6 +35,16 @@ impl Dev {
     }
 
     pub async fn start_with(opts: DevOptions) -> Self {
+        Self::start_mode(opts, false).await
+    }
+
+    /// `gantry server` and `gantry agent` as two processes on one state dir, as on a real
+    /// node, so each can be measured and the agent killed on its own.
+    pub async fn start_split(opts: DevOptions) -> Self {
+        Self::start_mode(opts, true).await
+    }
+
+    async fn start_mode(opts: DevOptions, split: bool) -> Self {
         let state = TempDir::new("dev");
         let port = crate::free_port();
         let mut dev = Self {
@@ -41,41 +54,85 @@ impl Dev {
             state,
             http: reqwest::Client::new(),
             extra: opts.args,
+            agent: None,
+            split,
         };
         dev.spawn();
         dev.wait_ready().await;
         dev
     }
 
-    fn spawn(&mut self) {
-        let layouts = crate::images::layouts();
-        let log = std::fs::OpenOptions::new()
+    fn log_file(&self) -> std::fs::File {
+        std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.state.path().join("dev.log"))
-            .expect("dev.log");
-        let child = Command::new(crate::gantry_bin())
-            .arg("dev")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
+            .expect("dev.log")
+    }
+
+    fn gantry(&self, sub: &str) -> Command {
+        let log = self.log_file();
+        let mut cmd = Command::new(crate::gantry_bin());
+        cmd.arg(sub)
             .arg("--state-dir")
             .arg(self.state.path())
-            .arg("--image-layout")
-            .arg(&layouts)
-            .arg("--stop-timeout")
-            .arg("2")
-            .arg("--task-cleanup-wait")
-            .arg("3600")
-            .arg("--cgroup-parent")
-            .arg(self.cgroup_parent())
-            .args(&self.extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
-            .stderr(log)
-            .spawn()
-            .expect("start gantry dev");
-        self.child = Some(child);
+            .stderr(log);
+        cmd
+    }
+
+    /// The node flags, test defaults first unless `extra` sets them.
+    fn node_args(&self, cmd: &mut Command) {
+        for (flag, default) in [("--stop-timeout", "2"), ("--task-cleanup-wait", "3600")] {
+            if !self.extra.iter().any(|a| a == flag) {
+                cmd.arg(flag).arg(default);
+            }
+        }
+        cmd.arg("--image-layout")
+            .arg(crate::images::layouts())
+            .arg("--cgroup-parent")
+            .arg(self.cgroup_parent())
+            .args(&self.extra);
+    }
+
+    fn spawn(&mut self) {
+        let listen = format!("127.0.0.1:{}", self.port);
+        if self.split {
+            let mut server = self.gantry("server");
+            server.arg("--listen").arg(&listen);
+            self.child = Some(server.spawn().expect("start gantry server"));
+            self.spawn_agent();
+            return;
+        }
+        let mut cmd = self.gantry("dev");
+        cmd.arg("--listen").arg(&listen);
+        self.node_args(&mut cmd);
+        self.child = Some(cmd.spawn().expect("start gantry dev"));
+    }
+
+    fn spawn_agent(&mut self) {
+        let mut cmd = self.gantry("agent");
+        cmd.arg("--server").arg(&self.endpoint);
+        self.node_args(&mut cmd);
+        self.agent = Some(cmd.spawn().expect("start gantry agent"));
+    }
+
+    /// The pids of the agent and the server (split mode), or of `gantry dev` twice.
+    pub fn pids(&self) -> (u32, u32) {
+        let server = self.child.as_ref().map(Child::id).unwrap_or_default();
+        let agent = self.agent.as_ref().map(Child::id).unwrap_or(server);
+        (agent, server)
+    }
+
+    /// Split mode: `kill -9` the agent alone (its tasks keep running) and start it again.
+    pub fn kill9_and_restart_agent(&mut self) {
+        if let Some(mut a) = self.agent.take() {
+            let _ = a.kill();
+            let _ = a.wait();
+        }
+        self.spawn_agent();
     }
 
     async fn wait_ready(&self) {
@@ -283,24 +340,29 @@ impl Dev {
     }
 
     fn terminate(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            if let Ok(pid) = i32::try_from(c.id()) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
-            }
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            loop {
-                match c.try_wait() {
-                    Ok(Some(_)) => break,
-                    _ if std::time::Instant::now() > deadline => {
-                        let _ = c.kill();
-                        let _ = c.wait();
-                        break;
-                    }
-                    _ => std::thread::sleep(Duration::from_millis(20)),
+        // The agent before the server it reports to.
+        for c in [self.agent.take(), self.child.take()].into_iter().flatten() {
+            Self::stop_process(c);
+        }
+    }
+
+    fn stop_process(mut c: Child) {
+        if let Ok(pid) = i32::try_from(c.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match c.try_wait() {
+                Ok(Some(_)) => break,
+                _ if std::time::Instant::now() > deadline => {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
                 }
+                _ => std::thread::sleep(Duration::from_millis(20)),
             }
         }
     }
@@ -308,12 +370,65 @@ impl Dev {
 
 impl Drop for Dev {
     fn drop(&mut self) {
-        if self.child.is_some() {
+        if self.child.is_some() || self.agent.is_some() {
             // A test that failed before shutdown(): stop tasks the hard way, then clean up.
             self.terminate();
             crate::leaks::force_cleanup(self.state.path(), &self.cgroup_parent());
             let _ = crate::leaks::remove_cgroup_parent(&self.cgroup_parent());
             let _ = self.remove_bridge();
         }
+    }
+}
+
+impl Dev {
+    /// `lastStatus` of each task, by ARN, through DescribeTasks (100 at a time).
+    pub async fn statuses(&self, arns: &[String]) -> Vec<(String, Value)> {
+        let mut out = Vec::with_capacity(arns.len());
+        for chunk in arns.chunks(100) {
+            let v = self.ok("DescribeTasks", json!({ "tasks": chunk })).await;
+            for t in v["tasks"].as_array().into_iter().flatten() {
+                let arn = t["taskArn"].as_str().unwrap_or_default().to_string();
+                out.push((arn, t.clone()));
+            }
+        }
+        out
+    }
+
+    /// Waits until every task in `arns` is `status`; a task that stops on the way to
+    /// RUNNING is a failure.
+    pub async fn wait_all(&self, arns: &[String], status: &str, timeout: Duration) {
+        let what = format!("{} tasks to be {status}", arns.len());
+        crate::wait_for(&what, timeout, || async {
+            let ts = self.statuses(arns).await;
+            for (_, t) in &ts {
+                assert!(
+                    status == "STOPPED" || t["lastStatus"] != "STOPPED",
+                    "a task stopped: {t}"
+                );
+            }
+            (ts.len() == arns.len() && ts.iter().all(|(_, t)| t["lastStatus"] == status))
+                .then_some(())
+        })
+        .await;
+    }
+
+    /// RunTask with `count` (at most 10 per call, as ECS allows) until `n` are placed.
+    pub async fn run_many(&self, td: &str, n: usize) -> Vec<String> {
+        let mut arns = Vec::with_capacity(n);
+        while arns.len() < n {
+            let count = (n - arns.len()).min(10);
+            let out = self
+                .ok("RunTask", json!({ "taskDefinition": td, "count": count }))
+                .await;
+            let placed: Vec<String> = out["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["taskArn"].as_str().map(String::from))
+                .collect();
+            assert_eq!(placed.len(), count, "RunTask placed too few: {out}");
+            arns.extend(placed);
+        }
+        arns
     }
 }

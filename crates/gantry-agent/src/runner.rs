@@ -479,8 +479,14 @@ async fn prepare(
 
     let stderr = std::fs::File::create(task_dir.join("supervisor.log"))
         .map_err(|e| start_fail("could not create supervisor.log", &e))?;
-    tokio::process::Command::new(&ctx.cfg.supervisor_exe)
-        .arg("supervise")
+    let mut cmd = tokio::process::Command::new(&ctx.cfg.supervisor_exe);
+    if let Some(soft) = gantry_runtime::rlimit::original_soft_nofile() {
+        cmd.env(
+            gantry_runtime::rlimit::INHERITED_NOFILE_ENV,
+            soft.to_string(),
+        );
+    }
+    cmd.arg("supervise")
         .arg(task_dir)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
