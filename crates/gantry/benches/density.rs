@@ -110,6 +110,14 @@ async fn density(n: usize) -> Vec<String> {
     let stop_after_restart = s0.elapsed();
     let agent_after = procs::mem_kib(agent);
 
+    // Every task stopped at once (the agent stops them concurrently).
+    let m0 = Instant::now();
+    for a in &arns[1..] {
+        dev.ok("StopTask", json!({ "task": a })).await;
+    }
+    dev.wait_all(&arns, "STOPPED", T).await;
+    let all_stopped = m0.elapsed();
+
     let mut problems = Vec::new();
     if sup_pids_after != sup_pids_before {
         problems.push(format!(
@@ -151,6 +159,11 @@ async fn density(n: usize) -> Vec<String> {
     println!(
         "| StopTask → STOPPED of an adopted task | {:.2} s |",
         stop_after_restart.as_secs_f64()
+    );
+    println!(
+        "| StopTask × {} → all STOPPED | {:.1} s |",
+        n - 1,
+        all_stopped.as_secs_f64()
     );
     println!();
     println!("| process (MiB) | RSS | PSS | private |");
