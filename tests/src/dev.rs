@@ -291,18 +291,31 @@ impl Dev {
 
     /// Stops every task that is not STOPPED and waits until they are.
     pub async fn stop_all(&self) {
+        // Every page: ListTasks returns at most 100 ARNs at a time.
         let list = |desired: &'static str| async move {
-            self.call("ListTasks", json!({ "desiredStatus": desired }))
-                .await
-                .map(|l| {
+            let mut arns = Vec::new();
+            let mut token = Value::Null;
+            loop {
+                let mut body = json!({ "desiredStatus": desired });
+                if !token.is_null() {
+                    body["nextToken"] = token.clone();
+                }
+                let Ok(l) = self.call("ListTasks", body).await else {
+                    break;
+                };
+                arns.extend(
                     l["taskArns"]
                         .as_array()
                         .into_iter()
                         .flatten()
-                        .filter_map(|a| a.as_str().map(String::from))
-                        .collect::<Vec<String>>()
-                })
-                .unwrap_or_default()
+                        .filter_map(|a| a.as_str().map(String::from)),
+                );
+                token = l["nextToken"].clone();
+                if token.is_null() {
+                    break;
+                }
+            }
+            arns
         };
         let running = list("RUNNING").await;
         for a in &running {
