@@ -40,6 +40,30 @@ impl Dev {
         Self::start_with(DevOptions::default()).await
     }
 
+    /// `gantry server` and `gantry agent` as two processes on one state dir, as on a real
+    /// node, so each can be measured and killed on its own.
+    pub async fn start_split(opts: DevOptions) -> Self {
+        Self::start_with(DevOptions {
+            split: true,
+            ..opts
+        })
+        .await
+    }
+
+    /// The pids of the agent and the server (split mode), or of `gantry dev` twice.
+    pub fn pids(&self) -> (u32, u32) {
+        let server = self.child.as_ref().map(Child::id).unwrap_or_default();
+        let agent = self.agent.as_ref().map(Child::id).unwrap_or(server);
+        (agent, server)
+    }
+
+    /// Split mode: `kill -9` the agent alone (its tasks keep running) and start it again,
+    /// without waiting for it to reconnect.
+    pub fn kill9_and_restart_agent(&mut self) {
+        kill9(self.agent.take());
+        self.agent = Some(self.spawn("agent"));
+    }
+
     pub async fn start_with(opts: DevOptions) -> Self {
         let state = TempDir::new("dev");
         let port = crate::free_port();
@@ -78,12 +102,14 @@ impl Dev {
             cmd.arg("--listen").arg(format!("127.0.0.1:{}", self.port));
         }
         if what != "server" {
+            // Test defaults, unless the options set them.
+            for (flag, default) in [("--stop-timeout", "2"), ("--task-cleanup-wait", "3600")] {
+                if !self.opts.args.iter().any(|a| a == flag) {
+                    cmd.arg(flag).arg(default);
+                }
+            }
             cmd.arg("--image-layout")
                 .arg(crate::images::layouts())
-                .arg("--stop-timeout")
-                .arg("2")
-                .arg("--task-cleanup-wait")
-                .arg("3600")
                 .arg("--cgroup-parent")
                 .arg(self.cgroup_parent())
                 .args(&self.opts.args);
@@ -258,18 +284,31 @@ impl Dev {
 
     /// Stops every task that is not STOPPED and waits until they are.
     pub async fn stop_all(&self) {
+        // Every page: ListTasks returns at most 100 ARNs at a time.
         let list = |desired: &'static str| async move {
-            self.call("ListTasks", json!({ "desiredStatus": desired }))
-                .await
-                .map(|l| {
+            let mut arns = Vec::new();
+            let mut token = Value::Null;
+            loop {
+                let mut body = json!({ "desiredStatus": desired });
+                if !token.is_null() {
+                    body["nextToken"] = token.clone();
+                }
+                let Ok(l) = self.call("ListTasks", body).await else {
+                    break;
+                };
+                arns.extend(
                     l["taskArns"]
                         .as_array()
                         .into_iter()
                         .flatten()
-                        .filter_map(|a| a.as_str().map(String::from))
-                        .collect::<Vec<String>>()
-                })
-                .unwrap_or_default()
+                        .filter_map(|a| a.as_str().map(String::from)),
+                );
+                token = l["nextToken"].clone();
+                if token.is_null() {
+                    break;
+                }
+            }
+            arns
         };
         let running = list("RUNNING").await;
         for a in &running {
@@ -355,5 +394,58 @@ impl Drop for Dev {
             let _ = crate::leaks::remove_cgroup_parent(&self.cgroup_parent());
             let _ = self.remove_bridge();
         }
+    }
+}
+
+impl Dev {
+    /// `lastStatus` of each task, by ARN, through DescribeTasks (100 at a time).
+    pub async fn statuses(&self, arns: &[String]) -> Vec<(String, Value)> {
+        let mut out = Vec::with_capacity(arns.len());
+        for chunk in arns.chunks(100) {
+            let v = self.ok("DescribeTasks", json!({ "tasks": chunk })).await;
+            for t in v["tasks"].as_array().into_iter().flatten() {
+                let arn = t["taskArn"].as_str().unwrap_or_default().to_string();
+                out.push((arn, t.clone()));
+            }
+        }
+        out
+    }
+
+    /// Waits until every task in `arns` is `status`; a task that stops on the way to
+    /// RUNNING is a failure.
+    pub async fn wait_all(&self, arns: &[String], status: &str, timeout: Duration) {
+        let what = format!("{} tasks to be {status}", arns.len());
+        crate::wait_for(&what, timeout, || async {
+            let ts = self.statuses(arns).await;
+            for (_, t) in &ts {
+                assert!(
+                    status == "STOPPED" || t["lastStatus"] != "STOPPED",
+                    "a task stopped: {t}"
+                );
+            }
+            (ts.len() == arns.len() && ts.iter().all(|(_, t)| t["lastStatus"] == status))
+                .then_some(())
+        })
+        .await;
+    }
+
+    /// RunTask with `count` (at most 10 per call, as ECS allows) until `n` are placed.
+    pub async fn run_many(&self, td: &str, n: usize) -> Vec<String> {
+        let mut arns = Vec::with_capacity(n);
+        while arns.len() < n {
+            let count = (n - arns.len()).min(10);
+            let out = self
+                .ok("RunTask", json!({ "taskDefinition": td, "count": count }))
+                .await;
+            let placed: Vec<String> = out["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["taskArn"].as_str().map(String::from))
+                .collect();
+            assert_eq!(placed.len(), count, "RunTask placed too few: {out}");
+            arns.extend(placed);
+        }
+        arns
     }
 }

@@ -9,6 +9,7 @@ pub mod aws;
 pub mod dev;
 pub mod images;
 pub mod leaks;
+pub mod procs;
 pub mod registry;
 pub mod split;
 

@@ -130,6 +130,16 @@ async fn container_sees_its_env_cwd_and_user() {
     let arn = dev.run_one("whoami").await;
     let t = dev.wait_status(&arn, "STOPPED", T).await;
     assert_eq!(t["containers"][0]["exitCode"], 0, "{t}");
+    let log = stdout_of(&dev, &arn);
+    assert!(log.contains("FOO=bar baz"), "{log}");
+    assert!(log.contains("/tmp\n"), "{log}");
+    assert!(log.contains("1000\n"), "{log}");
+    assert!(log.contains("gantry-box"), "{log}");
+    assert!(dev.shutdown().await.is_empty());
+}
+
+/// The stdout of the task's `main` container, read from its log file on the node.
+fn stdout_of(dev: &Dev, arn: &str) -> String {
     let id = arn.rsplit('/').next().unwrap();
     // One JSON record per line of output: {"ts", "stream", "log"}.
     let raw =
@@ -142,10 +152,69 @@ async fn container_sees_its_env_cwd_and_user() {
         log.push_str(rec["log"].as_str().unwrap_or_default());
         log.push('\n');
     }
-    assert!(log.contains("FOO=bar baz"), "{log}");
-    assert!(log.contains("/tmp\n"), "{log}");
-    assert!(log.contains("1000\n"), "{log}");
-    assert!(log.contains("gantry-box"), "{log}");
+    log
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_namespace_option_maps_container_root_to_an_unprivileged_range() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dev = Dev::start_with(gantry_tests::dev::DevOptions {
+        args: vec!["--user-namespace".into(), "100000:65536".into()],
+        ..Default::default()
+    })
+    .await;
+    let shared = gantry_tests::TempDir::new("userns-vol");
+    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let script = "cat /proc/self/uid_map; echo uid=$(id -u); \
+        touch /shared/made-inside && touch /scratch/x && touch /at-root && echo writes-ok; \
+        if touch /etc/x 2>/dev/null; then echo etc-writable; fi";
+    dev.ok(
+        "RegisterTaskDefinition",
+        json!({
+            "family": "userns",
+            // The only mode user namespaces work with (docs/agent.md says why).
+            "networkMode": "host",
+            "volumes": [
+                { "name": "shared", "host": { "sourcePath": shared.path() } },
+                { "name": "scratch" }
+            ],
+            "containerDefinitions": [{
+                "name": "main", "image": "busybox:latest", "essential": true, "memory": 64,
+                "command": ["sh", "-c", script],
+                "mountPoints": [
+                    { "sourceVolume": "shared", "containerPath": "/shared" },
+                    { "sourceVolume": "scratch", "containerPath": "/scratch" }
+                ]
+            }]
+        }),
+    )
+    .await;
+    let arn = dev.run_one("userns").await;
+    let t = dev.wait_status(&arn, "STOPPED", T).await;
+    let log = stdout_of(&dev, &arn);
+    assert_eq!(t["containers"][0]["exitCode"], 0, "{t}\n{log}");
+    let map: Vec<&str> = log
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(map, ["0", "100000", "65536"], "{log}");
+    assert!(log.contains("uid=0\n"), "{log}");
+    // The rootfs top, the scratch volume and a world-writable host dir are writable...
+    assert!(log.contains("writes-ok"), "{log}");
+    // ...but the image's own files, owned by host root, are not container root's.
+    assert!(!log.contains("etc-writable"), "{log}");
+    let made = std::fs::metadata(shared.path().join("made-inside")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (100_000, 100_000));
+    // A task that joins a network namespace is refused with a reason, not half started.
+    dev.register_busybox("userns-none", &["true"], json!({}))
+        .await;
+    let none = dev.run_one("userns-none").await;
+    let t = dev.wait_status(&none, "STOPPED", T).await;
+    assert_eq!(t["stopCode"], "TaskFailedToStart", "{t}");
+    let reason = t["stoppedReason"].as_str().unwrap_or_default();
+    assert!(reason.contains("networkMode host"), "{reason}");
     assert!(dev.shutdown().await.is_empty());
 }
 

@@ -38,6 +38,9 @@ pub struct AgentConfig {
     pub pids_limit: i64,
     /// Whether containers may run privileged (like `ECS_DISABLE_PRIVILEGED=false`).
     pub allow_privileged: bool,
+    /// Run containers in a user namespace whose root is this unprivileged host id range
+    /// (`None`: the host's user namespace, Docker's default).
+    pub user_namespace: Option<gantry_runtime::spec::IdRange>,
     /// Size at which a container's log file is rotated.
     pub log_max_bytes: u64,
     /// Log files kept per container, the current one included.
@@ -90,6 +93,7 @@ impl AgentConfig {
             awsvpc_subnet: None,
             awsvpc_cluster_cidr: "10.214.0.0/16".to_string(),
             allow_privileged: true,
+            user_namespace: None,
             log_max_bytes: gantry_runtime::logs::DEFAULT_LOG_MAX_BYTES,
             log_max_files: gantry_runtime::logs::DEFAULT_LOG_MAX_FILES,
             supervisor_exe: PathBuf::from("/proc/self/exe"),

@@ -201,6 +201,7 @@ pub fn merge(m: &MergeInput<'_>) -> Result<ContainerConfig, ConfigError> {
         cap_add,
         cap_drop,
         privileged,
+        user_namespace: None,
     })
 }
 

@@ -89,6 +89,12 @@ impl Registered {
 
 /// Prepares the state dir and the image store and registers with the control plane.
 pub async fn start(mut cfg: AgentConfig) -> Result<Registered, AgentError> {
+    match gantry_runtime::rlimit::raise_nofile() {
+        Ok((before, after)) => tracing::info!(before, after, "open-files soft limit"),
+        Err(e) => {
+            tracing::warn!("cannot raise the open-files limit: {e}; many tasks may exhaust it")
+        }
+    }
     let dirs = [cfg.state_dir.join("tasks"), cfg.state_dir.join("images")];
     for d in &dirs {
         std::fs::create_dir_all(d).map_err(|source| AgentError::StateDir {

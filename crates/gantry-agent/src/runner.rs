@@ -401,6 +401,20 @@ async fn prepare(
         if mode != gantry_net::Mode::Host {
             cfg.mounts.extend(etc.mounts());
         }
+        // Privileged containers stay in the host's user namespace (Docker's --userns=host).
+        if let Some(range) = ctx.cfg.user_namespace.filter(|_| !cfg.privileged) {
+            if cfg.network != NetworkMode::Host {
+                return Err((
+                    stop_code::TASK_FAILED_TO_START,
+                    format!(
+                        "CannotStartContainerError: container {name}: this agent runs containers in a user namespace (--user-namespace), which works with networkMode host only: libcontainer 0.7 joins the task's network namespace after creating the user namespace, and the kernel refuses that; use networkMode host or an agent without --user-namespace"
+                    ),
+                ));
+            }
+            own_for_user_namespace(range, &cfg, task_dir)
+                .map_err(|e| start_fail("could not hand the rootfs to the user namespace", &e))?;
+            cfg.user_namespace = Some(range);
+        }
         let oci = build_spec(&cfg).map_err(|e| start_fail(&name, &e))?;
         let bundle = cdir.join("bundle");
         std::fs::create_dir_all(&bundle)
@@ -476,8 +490,14 @@ async fn prepare(
 
     let stderr = std::fs::File::create(task_dir.join("supervisor.log"))
         .map_err(|e| start_fail("could not create supervisor.log", &e))?;
-    tokio::process::Command::new(&ctx.cfg.supervisor_exe)
-        .arg("supervise")
+    let mut cmd = tokio::process::Command::new(&ctx.cfg.supervisor_exe);
+    if let Some(soft) = gantry_runtime::rlimit::original_soft_nofile() {
+        cmd.env(
+            gantry_runtime::rlimit::INHERITED_NOFILE_ENV,
+            soft.to_string(),
+        );
+    }
+    cmd.arg("supervise")
         .arg(task_dir)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -519,4 +539,19 @@ fn schedule_removal(ctx: &RunnerCtx, task_dir: PathBuf) {
             tracing::warn!(dir = %task_dir.display(), error = %e, "could not remove a stopped task's directory");
         }
     });
+}
+
+/// The rootfs's top directory and the task's scratch volumes belong to the container's
+/// root; host paths mounted as volumes keep their owners.
+fn own_for_user_namespace(
+    range: gantry_runtime::spec::IdRange,
+    cfg: &gantry_runtime::spec::ContainerConfig,
+    task_dir: &std::path::Path,
+) -> std::io::Result<()> {
+    range.own_rootfs(&cfg.rootfs)?;
+    let scratch = task_dir.join("volumes");
+    for m in cfg.mounts.iter().filter(|m| m.source.starts_with(&scratch)) {
+        std::os::unix::fs::chown(&m.source, Some(range.first), Some(range.first))?;
+    }
+    Ok(())
 }

@@ -75,6 +75,7 @@ fn runc_run(dir: &Path, rootfs: &Path, i: usize) -> Result<Duration> {
         cap_add: vec![],
         cap_drop: vec![],
         privileged: false,
+        user_namespace: None,
     };
     build_spec(&cfg)?.save(bundle.join("config.json"))?;
     let t0 = Instant::now();

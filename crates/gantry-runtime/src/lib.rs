@@ -7,6 +7,7 @@
 //! - [`client`] is what the agent uses to read events and logs and stop a supervisor
 //!   (plain std).
 //! - [`logs`] is the container log format: JSON records, rotated by size.
+//! - [`rlimit`] raises the agent's open-files limit and restores it for containers.
 //!
 //! This crate must never start a container from a multi-threaded process, and never leave
 //! a cgroup, mount or process behind once a task has ended.
@@ -17,5 +18,6 @@ pub mod deps;
 pub mod event;
 pub mod logs;
 pub mod plan;
+pub mod rlimit;
 pub mod spec;
 pub mod supervisor;

@@ -139,3 +139,129 @@ fn fork_bomb_is_contained_by_the_pids_limit() -> Result<()> {
     eprintln!("fork refused {limited} times by the pids limit");
     bomb.assert_clean()
 }
+
+/// A busy loop in busybox sh.
+const SPIN: &str = "while :; do :; done";
+
+/// CPU time used by cgroup `path` so far, in nanoseconds.
+fn cpu_usage_ns(path: &str) -> Result<u64> {
+    let rel = path.trim_start_matches('/');
+    if gantry_runtime::cgroup::is_v2()? {
+        let file = format!("/sys/fs/cgroup/{rel}/cpu.stat");
+        let text = std::fs::read_to_string(&file).with_context(|| format!("read {file}"))?;
+        let usec: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("usage_usec "))
+            .context("no usage_usec in cpu.stat")?
+            .trim()
+            .parse()?;
+        return Ok(usec * 1000);
+    }
+    let mount =
+        libcgroups::v1::util::get_subsystem_mount_point(&libcgroups::v1::ControllerType::CpuAcct)?;
+    let file = mount.join(rel).join("cpuacct.usage");
+    let text = std::fs::read_to_string(&file).with_context(|| format!("read {file:?}"))?;
+    Ok(text.trim().parse()?)
+}
+
+/// Creates the task cgroup before the supervisor does and confines it to CPU 0, so its
+/// containers compete for one CPU whatever else the machine runs. The supervisor keeps
+/// the existing directory; libcgroups copies the parent's cpuset into each container's.
+fn pin_to_cpu0(task: &Task) -> Result<()> {
+    let rel = task.cgroup_parent().trim_start_matches('/').to_string();
+    let dir = if gantry_runtime::cgroup::is_v2()? {
+        let root = std::path::Path::new("/sys/fs/cgroup");
+        std::fs::write(root.join("cgroup.subtree_control"), "+cpuset")
+            .context("enable the cpuset controller")?;
+        let dir = root.join(&rel);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("cgroup.subtree_control"), "+cpuset +cpu")?;
+        dir
+    } else {
+        let root = libcgroups::v1::util::get_subsystem_mount_point(
+            &libcgroups::v1::ControllerType::CpuSet,
+        )?;
+        let dir = root.join(&rel);
+        std::fs::create_dir_all(&dir)?;
+        let mems = std::fs::read_to_string(root.join("cpuset.mems"))?;
+        std::fs::write(dir.join("cpuset.mems"), mems.trim())?;
+        dir
+    };
+    std::fs::write(dir.join("cpuset.cpus"), "0").context("write cpuset.cpus")?;
+    Ok(())
+}
+
+/// CPU used by each cgroup over `window`, in nanoseconds, measured once all have started.
+fn usage_over(paths: &[String], window: Duration) -> Result<Vec<u64>> {
+    let before = paths
+        .iter()
+        .map(|p| cpu_usage_ns(p))
+        .collect::<Result<Vec<_>>>()?;
+    std::thread::sleep(window);
+    let after = paths
+        .iter()
+        .map(|p| cpu_usage_ns(p))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(after.iter().zip(&before).map(|(a, b)| a - b).collect())
+}
+
+#[test]
+fn cpu_shares_divide_a_contended_cpu() -> Result<()> {
+    let mut task = Task::new("shares")?;
+    pin_to_cpu0(&task)?;
+    // ECS container `cpu` 1024 vs 256: two busy containers on one CPU.
+    task.add("big", &["sh", "-c", SPIN], true, 1, |c| {
+        c.cpu_shares = Some(1024)
+    })?;
+    task.add("small", &["sh", "-c", SPIN], true, 1, |c| {
+        c.cpu_shares = Some(256)
+    })?;
+    task.spawn()?;
+    task.wait_started("big")?;
+    task.wait_started("small")?;
+    let parent = task.cgroup_parent();
+    let paths = [format!("{parent}/big"), format!("{parent}/small")];
+    // Let both settle into the contended state first.
+    std::thread::sleep(Duration::from_millis(500));
+    let used = usage_over(&paths, Duration::from_secs(4))?;
+    let ratio = used[0] as f64 / used[1].max(1) as f64;
+    eprintln!(
+        "cpu over 4 s: big {:.2} s, small {:.2} s, ratio {ratio:.2}",
+        used[0] as f64 / 1e9,
+        used[1] as f64 / 1e9
+    );
+    // Both must have run, or the ratio says nothing.
+    ensure!(used[1] > 50_000_000, "small barely ran: {used:?}");
+    ensure!(
+        (2.5..=6.0).contains(&ratio),
+        "cpu shares 1024:256 gave a ratio of {ratio:.2} (expected about 4)"
+    );
+    client::request_stop(&task.dir)?;
+    task.wait_exit(Duration::from_secs(60))?;
+    task.assert_clean()
+}
+
+#[test]
+fn task_cpu_quota_caps_usage() -> Result<()> {
+    let mut task = Task::new("quota")?;
+    // Half a core for the task; the container tries to use two.
+    task.task_cpu = Some(512);
+    let script = format!("{SPIN} & {SPIN}");
+    task.add("spin", &["sh", "-c", &script], true, 1, |_| {})?;
+    task.spawn()?;
+    task.wait_started("spin")?;
+    std::thread::sleep(Duration::from_millis(500));
+    let window = Duration::from_secs(4);
+    let used = usage_over(&[task.cgroup_parent()], window)?[0];
+    let cores = used as f64 / window.as_nanos() as f64;
+    eprintln!("task with cpu 512 used {cores:.3} cores over {window:?}");
+    ensure!(
+        cores <= 0.55,
+        "cpu 512 should cap the task at half a core, it used {cores:.3}"
+    );
+    // It did run: the cap, not an idle container, kept the figure low.
+    ensure!(cores >= 0.2, "the busy loops barely ran: {cores:.3} cores");
+    client::request_stop(&task.dir)?;
+    task.wait_exit(Duration::from_secs(60))?;
+    task.assert_clean()
+}

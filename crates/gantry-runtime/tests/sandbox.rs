@@ -102,3 +102,74 @@ fn privileged_has_every_capability_and_no_seccomp() -> Result<()> {
     ensure!(field(&f, "unshare")? == "ok", "{f:?}");
     Ok(())
 }
+
+/// Host uid 100000 onwards: the range a user namespace maps container ids 0.. to.
+const USERNS_FIRST: u32 = 100_000;
+
+#[test]
+fn user_namespace_makes_container_root_an_unprivileged_host_user() -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mut task = Task::new("userns")?;
+    // A volume anyone may write to, and one only host root may write to.
+    let open = task.dir.join("open");
+    let root_only = task.dir.join("root-only");
+    for (dir, mode) in [(&open, 0o777), (&root_only, 0o755)] {
+        std::fs::create_dir(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
+    }
+    let script = r#"
+echo "uid_map: $(cat /proc/self/uid_map)"
+echo "gid_map: $(cat /proc/self/gid_map)"
+echo "id: $(id -u):$(id -g)"
+touch /open/made-inside && echo "open: ok"
+if touch /root-only/x 2>/dev/null; then echo "root-only: writable"; else echo "root-only: denied"; fi
+"#;
+    let range = gantry_runtime::spec::IdRange {
+        first: USERNS_FIRST,
+        count: 65536,
+    };
+    // What the agent does to the overlay rootfs of such a container.
+    range.own_rootfs(&task.rootfs)?;
+    let (o, r) = (open.clone(), root_only.clone());
+    task.add("probe", &["sh", "-c", script], true, 5, move |c| {
+        c.user_namespace = Some(range);
+
+        for (source, destination) in [(o, "/open"), (r, "/root-only")] {
+            c.mounts.push(gantry_runtime::spec::BindMount {
+                source,
+                destination: destination.into(),
+                readonly: false,
+            });
+        }
+    })?;
+    task.spawn()?;
+    let events = task.wait_exit(Duration::from_secs(30))?;
+    let out = task.output("probe", None);
+    eprintln!("{out}");
+    ensure!(exit_code(&events, "probe") == Some(0), "{events:#?}\n{out}");
+    let f: Vec<(String, String)> = out
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| {
+            (
+                k.trim().to_string(),
+                v.split_whitespace().collect::<Vec<_>>().join(" "),
+            )
+        })
+        .collect();
+    ensure!(field(&f, "uid_map")? == "0 100000 65536", "{f:?}");
+    ensure!(field(&f, "gid_map")? == "0 100000 65536", "{f:?}");
+    // Root inside...
+    ensure!(field(&f, "id")? == "0:0", "{f:?}");
+    ensure!(field(&f, "open")? == "ok", "{f:?}");
+    // ...is host uid 100000 outside, with no power over host root's files.
+    let made = std::fs::metadata(open.join("made-inside"))?;
+    ensure!(
+        (made.uid(), made.gid()) == (USERNS_FIRST, USERNS_FIRST),
+        "file made by container root is owned by {}:{} on the host",
+        made.uid(),
+        made.gid()
+    );
+    ensure!(field(&f, "root-only")? == "denied", "{f:?}");
+    task.assert_clean()
+}

@@ -49,13 +49,7 @@ async fn call(http: &reqwest::Client, ep: &str, op: &str, body: Value) -> Value 
 }
 
 fn status_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    gantry_tests::procs::kib(pid, "status", key)
 }
 
 async fn running(http: &reqwest::Client, ep: &str, cluster: &str, svc: &str) -> i64 {

@@ -119,16 +119,6 @@ fn runc_runs(n: usize) -> Vec<f64> {
     times
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 async fn idle_rss() -> (u64, u64) {
     let dir = gantry_tests::TempDir::new("bench-rss");
     let port = gantry_tests::free_port();
@@ -180,7 +170,10 @@ async fn idle_rss() -> (u64, u64) {
     .await;
     // Idle: a few heartbeats later.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let out = (rss_kib(server.id()), rss_kib(agent.id()));
+    let out = (
+        gantry_tests::procs::rss_kib(server.id()),
+        gantry_tests::procs::rss_kib(agent.id()),
+    );
     let _ = agent.kill();
     let _ = agent.wait();
     let _ = server.kill();

@@ -56,8 +56,26 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount,
 }
 
 /// /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue and /sys (read-only unless privileged).
-pub fn standard_mounts(privileged: bool) -> Result<Vec<Mount>, SpecError> {
+/// `bind_sys`: the kernel refuses a new sysfs to a user namespace that does not own the
+/// network namespace (a joined or the host's one), so the host's /sys is bound read-only
+/// instead, as runc does.
+pub fn standard_mounts(privileged: bool, bind_sys: bool) -> Result<Vec<Mount>, SpecError> {
     let sys_mode = if privileged { "rw" } else { "ro" };
+    let sys = if bind_sys {
+        mount(
+            "/sys",
+            "bind",
+            "/sys",
+            &["rbind", "rprivate", "nosuid", "noexec", "nodev", "ro"],
+        )?
+    } else {
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", sys_mode],
+        )?
+    };
     Ok(vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mount(
@@ -91,11 +109,6 @@ pub fn standard_mounts(privileged: bool) -> Result<Vec<Mount>, SpecError> {
             "mqueue",
             &["nosuid", "noexec", "nodev"],
         )?,
-        mount(
-            "/sys",
-            "sysfs",
-            "sysfs",
-            &["nosuid", "noexec", "nodev", sys_mode],
-        )?,
+        sys,
     ])
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use capabilities::ALL_CAPABILITIES;
 pub use defaults::{DEFAULT_CAPABILITIES, DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS};
-pub use user::{resolve_user, ResolvedUser};
+pub use user::{resolve_user, IdRange, ResolvedUser};
 
 /// OCI runtime-spec version we write.
 const OCI_VERSION: &str = "1.0.2";
@@ -84,6 +84,10 @@ pub struct ContainerConfig {
     /// writable /sys. Only set it where the agent's configuration allows it.
     #[serde(default)]
     pub privileged: bool,
+    /// Run in a new user namespace whose ids 0.. are host ids `first`.. (`count` of them):
+    /// the container's root is an unprivileged host user.
+    #[serde(default)]
+    pub user_namespace: Option<IdRange>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +131,10 @@ pub enum SpecError {
     UnknownCapability(String),
     #[error("cgroups path {0:?} must be absolute, without '..'")]
     CgroupsPath(String),
+    #[error(
+        "user namespace range {0:?} must start above 0, hold at least one id and end below 2^32"
+    )]
+    UserNamespaceRange(IdRange),
     #[error("building the OCI spec: {0}")]
     Oci(#[from] oci_spec::OciSpecError),
 }
@@ -175,8 +183,16 @@ pub fn build_spec(cfg: &ContainerConfig) -> Result<Spec, SpecError> {
             READONLY_PATHS.map(String::from).to_vec(),
         )
     };
+    let mut namespaces = namespaces(&cfg.network)?;
+    if cfg.user_namespace.is_some() {
+        namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::User)
+                .build()?,
+        );
+    }
     let mut linux = LinuxBuilder::default()
-        .namespaces(namespaces(&cfg.network)?)
+        .namespaces(namespaces)
         .masked_paths(masked)
         .readonly_paths(readonly)
         .resources(resources(cfg)?)
@@ -185,8 +201,14 @@ pub fn build_spec(cfg: &ContainerConfig) -> Result<Spec, SpecError> {
     if !cfg.privileged {
         linux.set_seccomp(Some(seccomp::profile(&caps)?));
     }
+    if let Some(range) = &cfg.user_namespace {
+        let map = vec![range.mapping()?];
+        linux.set_uid_mappings(Some(map.clone()));
+        linux.set_gid_mappings(Some(map));
+    }
 
-    let mut mounts = defaults::standard_mounts(cfg.privileged)?;
+    let bind_sys = cfg.user_namespace.is_some() && cfg.network != NetworkMode::New;
+    let mut mounts = defaults::standard_mounts(cfg.privileged, bind_sys)?;
     mounts.extend(bind_mounts(&cfg.mounts)?);
 
     let mut builder = SpecBuilder::default()

@@ -43,6 +43,7 @@ fn config() -> ContainerConfig {
         cap_add: vec![],
         cap_drop: vec![],
         privileged: false,
+        user_namespace: None,
     }
 }
 
@@ -372,4 +373,47 @@ fn privileged_drops_the_sandbox() {
         .as_ref()
         .expect("opts")
         .contains(&"rw".to_string()));
+}
+
+#[test]
+fn user_namespace_maps_ids_and_binds_sys_when_joining_a_netns() {
+    let mut cfg = config();
+    cfg.user_namespace = Some(IdRange {
+        first: 100_000,
+        count: 65_536,
+    });
+    let spec = build_spec(&cfg).expect("spec");
+    let linux = spec.linux().as_ref().expect("linux");
+    let ns = linux.namespaces().as_ref().expect("namespaces");
+    assert!(ns.iter().any(|n| n.typ() == LinuxNamespaceType::User));
+    for maps in [linux.uid_mappings(), linux.gid_mappings()] {
+        let m = &maps.as_ref().expect("mappings")[0];
+        assert_eq!(
+            (m.container_id(), m.host_id(), m.size()),
+            (0, 100_000, 65_536)
+        );
+    }
+    let sys = |spec: &oci_spec::runtime::Spec| {
+        spec.mounts()
+            .as_ref()
+            .and_then(|ms| ms.iter().find(|m| m.destination() == Path::new("/sys")))
+            .and_then(|m| m.typ().clone())
+    };
+    // A fresh network namespace is the user namespace's own: sysfs can be mounted.
+    assert_eq!(sys(&spec).as_deref(), Some("sysfs"));
+    cfg.network = NetworkMode::Host;
+    assert_eq!(
+        sys(&build_spec(&cfg).expect("spec")).as_deref(),
+        Some("bind")
+    );
+    for bad in [(0, 65_536), (100_000, 0), (u32::MAX, 2)] {
+        cfg.user_namespace = Some(IdRange {
+            first: bad.0,
+            count: bad.1,
+        });
+        assert!(matches!(
+            build_spec(&cfg),
+            Err(SpecError::UserNamespaceRange(_))
+        ));
+    }
 }

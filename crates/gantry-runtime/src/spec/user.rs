@@ -10,7 +10,39 @@ use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::Mode;
 
+use oci_spec::runtime::{LinuxIdMapping, LinuxIdMappingBuilder};
+use serde::{Deserialize, Serialize};
+
 use super::SpecError;
+
+/// Host ids that a user namespace maps container ids 0..`count` to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdRange {
+    pub first: u32,
+    pub count: u32,
+}
+
+impl IdRange {
+    /// The single `0 first count` line of uid_map and gid_map.
+    pub(super) fn mapping(&self) -> Result<LinuxIdMapping, SpecError> {
+        if self.first == 0 || self.count == 0 || self.first.checked_add(self.count).is_none() {
+            return Err(SpecError::UserNamespaceRange(*self));
+        }
+        Ok(LinuxIdMappingBuilder::default()
+            .container_id(0u32)
+            .host_id(self.first)
+            .size(self.count)
+            .build()?)
+    }
+
+    /// Hands the rootfs's top directory to the container's root (host uid and gid
+    /// `first`), so it can create mount points there. On an overlay rootfs this copies
+    /// only the directory's metadata up. Everything below keeps its owner: files owned by
+    /// host root show as `nobody` (65534) inside and root there cannot change them.
+    pub fn own_rootfs(&self, rootfs: &Path) -> std::io::Result<()> {
+        std::os::unix::fs::chown(rootfs, Some(self.first), Some(self.first))
+    }
+}
 
 /// A hostile image could ship a huge /etc/passwd; we never need more than this.
 const MAX_DB_BYTES: u64 = 4 << 20;

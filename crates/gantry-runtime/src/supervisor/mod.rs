@@ -102,6 +102,10 @@ struct Supervisor {
 /// been cleaned up (`TaskExited` written).
 pub fn run(task_dir: &Path) -> Result<(), SupervisorError> {
     let plan = TaskPlan::load(task_dir)?;
+    // Containers inherit the open-files limit the agent was given, not its raised one.
+    if let Err(e) = crate::rlimit::restore_inherited_nofile() {
+        tracing::warn!("cannot restore the inherited open-files limit: {e}");
+    }
     let signals = Signals::install().map_err(SupervisorError::Signals)?;
     nix::sys::prctl::set_child_subreaper(true).map_err(SupervisorError::Subreaper)?;
     let io = |what, path: PathBuf| {

@@ -146,6 +146,7 @@ impl Task {
             cap_add: vec![],
             cap_drop: vec![],
             privileged: false,
+            user_namespace: None,
         };
         tweak(&mut cfg);
         let bundle = self.dir.join("bundles").join(name);

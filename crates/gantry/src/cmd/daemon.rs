@@ -101,6 +101,11 @@ fn agent_config(
     cfg.task_cleanup_wait = Duration::from_secs(n.task_cleanup_wait);
     cfg.pids_limit = n.pids_limit;
     cfg.allow_privileged = !n.disable_privileged;
+    cfg.user_namespace = n
+        .user_namespace
+        .as_deref()
+        .map(parse_id_range)
+        .transpose()?;
     cfg.log_max_bytes = n.log_max_size.max(4096);
     cfg.log_max_files = n.log_max_files.max(1);
     if !n.cgroup_parent.starts_with('/') || n.cgroup_parent.contains("..") {
@@ -267,4 +272,44 @@ pub async fn sim_agents(a: SimArgs) -> anyhow::Result<()> {
     )
     .await
     .map_err(|e| anyhow!("simulated agents: {e}"))
+}
+
+/// `FIRST:COUNT`, e.g. `100000:65536`: a host id range that is not host root's.
+fn parse_id_range(s: &str) -> anyhow::Result<gantry_runtime::spec::IdRange> {
+    let bad = || {
+        anyhow!(
+            "--user-namespace {s:?} must be FIRST:COUNT with FIRST above 0 and COUNT of at least 1, e.g. 100000:65536"
+        )
+    };
+    let (first, count) = s.split_once(':').ok_or_else(bad)?;
+    let range = gantry_runtime::spec::IdRange {
+        first: first.trim().parse().map_err(|_| bad())?,
+        count: count.trim().parse().map_err(|_| bad())?,
+    };
+    if range.first == 0 || range.count == 0 || range.first.checked_add(range.count).is_none() {
+        return Err(bad());
+    }
+    Ok(range)
+}
+
+#[cfg(test)]
+mod id_range_tests {
+    use super::parse_id_range;
+
+    #[test]
+    fn user_namespace_ranges() {
+        let r = parse_id_range("100000:65536").expect("valid");
+        assert_eq!((r.first, r.count), (100_000, 65_536));
+        for bad in [
+            "",
+            "100000",
+            "0:65536",
+            "100000:0",
+            "a:b",
+            "4294967295:2",
+            "-1:5",
+        ] {
+            assert!(parse_id_range(bad).is_err(), "{bad}");
+        }
+    }
 }

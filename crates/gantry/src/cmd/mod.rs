@@ -137,6 +137,10 @@ pub struct NodeArgs {
     /// Refuse containers that ask for `privileged` (like ECS_DISABLE_PRIVILEGED=true).
     #[arg(long, env = "GANTRY_DISABLE_PRIVILEGED")]
     pub disable_privileged: bool,
+    /// Run containers in a user namespace: container uid/gid 0.. map to host ids FIRST..
+    /// (COUNT of them), e.g. 100000:65536. Privileged containers stay in the host's.
+    #[arg(long, env = "GANTRY_USER_NAMESPACE", value_name = "FIRST:COUNT")]
+    pub user_namespace: Option<String>,
     /// Bytes at which a container's log file is rotated.
     #[arg(long, env = "GANTRY_LOG_MAX_SIZE", default_value = "10485760")]
     pub log_max_size: u64,
