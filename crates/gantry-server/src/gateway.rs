@@ -22,7 +22,7 @@ use tokio::sync::{broadcast, mpsc, Notify};
 use crate::db::{self, Versioned};
 use crate::error::{Error, Result};
 use crate::records::{
-    instance_key, tasks_of, InstanceRecord, InstanceStatus, TaskRecord, TaskWhere,
+    instance_key, instances_of, tasks_of, InstanceRecord, InstanceStatus, TaskRecord, TaskWhere,
 };
 use crate::state::{now, AppState};
 use crate::{instances, protocol, reports, task_definitions};
@@ -367,9 +367,11 @@ async fn run_session<S: Store>(
     let (generation, kick, mut outbox) = st.sessions.connect(&id);
     // Subscribe before the first read, so no change falls between the two.
     let mut changes = st.store.watch(&tasks_of(&cluster));
+    let mut instances = st.store.watch(&instances_of(&cluster));
     let mut shutdown = st.shutdown.subscribe();
     let inputs = Inputs {
         changes: &mut changes,
+        instances: &mut instances,
         kick: &kick,
         outbox: &mut outbox,
         shutdown: &mut shutdown,
@@ -389,6 +391,8 @@ async fn run_session<S: Store>(
 struct Inputs<'a> {
     /// Store changes to the cluster's tasks.
     changes: &'a mut broadcast::Receiver<Event>,
+    /// Store changes to the cluster's instances (their slices and node addresses).
+    instances: &'a mut broadcast::Receiver<Event>,
     /// A newer session of the instance replaced this one, or liveness dropped it.
     kick: &'a Notify,
     /// Frames other handlers send down this session (logs requests).
@@ -405,6 +409,7 @@ async fn session_loop<S: Store>(
 ) -> Result<()> {
     let Inputs {
         changes,
+        instances,
         kick,
         outbox,
         shutdown,
@@ -418,6 +423,10 @@ async fn session_loop<S: Store>(
         .await
         .is_err()
     {
+        return Ok(());
+    }
+    let mut routes = PeerRoutes::default();
+    if !routes.push(st, cluster, id, &mut tx).await? {
         return Ok(());
     }
     loop {
@@ -486,6 +495,15 @@ async fn session_loop<S: Store>(
                     }
                 }
             }
+            ev = instances.recv() => {
+                if let Err(broadcast::error::RecvError::Closed) = ev {
+                    return Ok(());
+                }
+                while instances.try_recv().is_ok() {}
+                if !routes.push(st, cluster, id, &mut tx).await? {
+                    return Ok(());
+                }
+            }
             Some(frame) = outbox.recv() => {
                 if let Err(e) = tx.send(text(&frame)?).await {
                     send_err(e);
@@ -501,5 +519,32 @@ async fn session_loop<S: Store>(
                 return Ok(());
             }
         }
+    }
+}
+
+/// The peer routes last sent down a session: sent again only when they change.
+#[derive(Default)]
+struct PeerRoutes(Option<Vec<gantry_api::protocol::PeerRoute>>);
+
+impl PeerRoutes {
+    /// Sends the cluster's peer routes if the server hands out slices and they changed;
+    /// `Ok(false)` when the agent went away.
+    async fn push<S: Store, T>(&mut self, st: &AppState<S>, cluster: &str, id: &str, tx: &mut T) -> Result<bool>
+    where
+        T: SinkExt<Message> + Unpin,
+    {
+        if st.task_network.is_none() {
+            return Ok(true);
+        }
+        let now = crate::task_slices::peer_routes(st, cluster, id).await?;
+        if self.0.as_ref() == Some(&now) {
+            return Ok(true);
+        }
+        let frame = text(&ServerFrame::PeerRoutes { routes: now.clone() })?;
+        if tx.send(frame).await.is_err() {
+            return Ok(false);
+        }
+        self.0 = Some(now);
+        Ok(true)
     }
 }

@@ -36,6 +36,7 @@ mod tags;
 mod task_definitions;
 mod taskdef_ports;
 mod taskdef_rules;
+mod task_slices;
 mod tasks;
 
 pub use api::IMPLEMENTED;
@@ -43,3 +44,4 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ServerError};
 pub use server::{bind, router, serve, Bound};
 pub use state::{AppState, ControllerConfig, ServerConfig};
+pub use task_slices::TaskNetwork;

@@ -129,6 +129,7 @@ impl Server {
             reserved_ports: vec![22],
             attributes: vec![("ecs.cpu-architecture".into(), "x86_64".into())],
             agent_version: "0.1.0".into(),
+            node_address: None,
         };
         self.register_agent_with(&req).await
     }
