@@ -17,6 +17,8 @@ pub struct Dev {
     pub state: TempDir,
     http: reqwest::Client,
     extra: Vec<String>,
+    /// Node agents in their own namespaces (`--nodes`), 0 for the single in-process one.
+    pub nodes: usize,
 }
 
 /// Options for [`Dev::start_with`].
@@ -34,13 +36,30 @@ impl Dev {
     pub async fn start_with(opts: DevOptions) -> Self {
         let state = TempDir::new("dev");
         let port = crate::free_port();
+        let mut extra = opts.args;
+        let nodes = extra
+            .iter()
+            .position(|a| a == "--nodes")
+            .and_then(|i| extra.get(i + 1))
+            .and_then(|n| n.parse().ok())
+            .filter(|n: &usize| *n > 1)
+            .unwrap_or(0);
+        if nodes > 0 {
+            extra.extend([
+                "--node-net".to_string(),
+                crate::nodes::node_net(port),
+                "--node-subnet".to_string(),
+                crate::nodes::node_subnet(port),
+            ]);
+        }
         let mut dev = Self {
             child: None,
             port,
             endpoint: format!("http://127.0.0.1:{port}"),
             state,
             http: reqwest::Client::new(),
-            extra: opts.args,
+            extra,
+            nodes,
         };
         dev.spawn();
         dev.wait_ready().await;
@@ -86,7 +105,7 @@ impl Dev {
                 let out = self.call("ListContainerInstances", json!({})).await.ok()?;
                 out["containerInstanceArns"]
                     .as_array()
-                    .filter(|a| !a.is_empty())
+                    .filter(|a| a.len() >= self.nodes.max(1))
                     .map(|_| ())
             },
         )
@@ -140,6 +159,45 @@ impl Dev {
                 self.log()
             ),
         }
+    }
+
+    /// The container instance ARNs of the cluster, sorted.
+    pub async fn instances(&self) -> Vec<String> {
+        let out = self.ok("ListContainerInstances", json!({})).await;
+        let mut arns: Vec<String> = out["containerInstanceArns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(String::from))
+            .collect();
+        arns.sort();
+        arns
+    }
+
+    /// Which node (1-based, `--nodes`) the container instance is: the node whose agent state
+    /// holds that instance id.
+    pub fn node_of(&self, instance_arn: &str) -> usize {
+        let id = instance_arn.rsplit('/').next().unwrap_or_default();
+        (1..=self.nodes)
+            .find(|i| {
+                let f = crate::nodes::node_state(self.state.path(), *i).join("agent/instance-id");
+                std::fs::read_to_string(f).is_ok_and(|s| s.trim() == id)
+            })
+            .unwrap_or_else(|| panic!("no node holds instance {instance_arn}"))
+    }
+
+    /// Starts one task of `td` on the given container instance and returns its ARN.
+    pub async fn start_on(&self, td: &str, instance: &str) -> String {
+        let out = self
+            .ok(
+                "StartTask",
+                json!({ "taskDefinition": td, "containerInstances": [instance] }),
+            )
+            .await;
+        out["tasks"][0]["taskArn"]
+            .as_str()
+            .unwrap_or_else(|| panic!("StartTask started nothing: {out}"))
+            .to_string()
     }
 
     /// Registers a one-container task definition running `command` in the busybox image.
@@ -279,7 +337,43 @@ impl Dev {
         }
         leaks.extend(crate::leaks::remove_cgroup_parent(&self.cgroup_parent()));
         leaks.extend(self.remove_bridge());
+        leaks.extend(self.node_leaks());
         leaks
+    }
+
+    /// What the node agents and the node fabric left (`--nodes`), then removed.
+    fn node_leaks(&self) -> Vec<String> {
+        let mut leaks = Vec::new();
+        if self.nodes == 0 {
+            return leaks;
+        }
+        for i in 1..=self.nodes {
+            let (state, cg) = self.node_parts(i);
+            let found = crate::leaks::find(&state, &cg);
+            if !found.is_empty() {
+                crate::leaks::force_cleanup(&state, &cg);
+            }
+            leaks.extend(found);
+            // `gantry dev` removes the node cgroup parents itself: any left is a leak.
+            if crate::leaks::cgroup_roots()
+                .iter()
+                .any(|r| r.join(cg.trim_start_matches('/')).exists())
+            {
+                leaks.push(format!("cgroup parent {cg} of node {i} left"));
+            }
+            leaks.extend(crate::leaks::remove_cgroup_parent(&cg));
+        }
+        leaks.extend(crate::nodes::fabric_leaks(self.port));
+        crate::nodes::remove_fabric(self.port, self.nodes);
+        leaks
+    }
+
+    /// Node `i`'s state dir and cgroup parent.
+    fn node_parts(&self, i: usize) -> (PathBuf, String) {
+        (
+            crate::nodes::node_state(self.state.path(), i),
+            crate::nodes::node_cgroup_parent(&self.cgroup_parent(), i),
+        )
     }
 
     fn terminate(&mut self) {
@@ -290,7 +384,9 @@ impl Dev {
                     nix::sys::signal::Signal::SIGTERM,
                 );
             }
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            // With --nodes, gantry dev stops the nodes' tasks before it removes the nodes.
+            let grace = if self.nodes > 0 { 40 } else { 10 };
+            let deadline = std::time::Instant::now() + Duration::from_secs(grace);
             loop {
                 match c.try_wait() {
                     Ok(Some(_)) => break,
@@ -314,6 +410,7 @@ impl Drop for Dev {
             crate::leaks::force_cleanup(self.state.path(), &self.cgroup_parent());
             let _ = crate::leaks::remove_cgroup_parent(&self.cgroup_parent());
             let _ = self.remove_bridge();
+            let _ = self.node_leaks();
         }
     }
 }

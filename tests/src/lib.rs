@@ -9,6 +9,7 @@ pub mod aws;
 pub mod dev;
 pub mod images;
 pub mod leaks;
+pub mod nodes;
 pub mod registry;
 
 use std::path::PathBuf;

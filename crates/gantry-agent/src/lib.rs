@@ -75,7 +75,8 @@ impl Registered {
 
     /// Holds the session and runs the task engine until `shutdown` completes.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
-        let routes = peer_routes::PeerRoutes::new(self.network.clone(), self.cfg.awsvpc_subnet.clone());
+        let routes =
+            peer_routes::PeerRoutes::new(self.network.clone(), self.cfg.awsvpc_subnet.clone());
         let (engine, reports) = engine::Engine::new(self.cfg.clone(), self.images, self.network);
         let gc = {
             let engine = engine.clone();

@@ -37,7 +37,9 @@ impl PeerRoutes {
                 (Ok(s), Ok(v)) => {
                     wanted.insert((s, v));
                 }
-                _ => tracing::warn!(subnet = %r.subnet, via = %r.via, "ignoring a peer route that does not parse"),
+                _ => {
+                    tracing::warn!(subnet = %r.subnet, via = %r.via, "ignoring a peer route that does not parse")
+                }
             }
         }
         for (s, v) in self.installed.difference(&wanted) {
@@ -51,7 +53,9 @@ impl PeerRoutes {
                 Ok(()) => {
                     now.insert((*s, *v));
                 }
-                Err(e) => tracing::warn!(error = %e, "could not add a peer route; awsvpc tasks on that node are unreachable from here"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not add a peer route; awsvpc tasks on that node are unreachable from here")
+                }
             }
         }
         tracing::info!(routes = now.len(), "awsvpc peer routes in place");

@@ -529,7 +529,13 @@ struct PeerRoutes(Option<Vec<gantry_api::protocol::PeerRoute>>);
 impl PeerRoutes {
     /// Sends the cluster's peer routes if the server hands out slices and they changed;
     /// `Ok(false)` when the agent went away.
-    async fn push<S: Store, T>(&mut self, st: &AppState<S>, cluster: &str, id: &str, tx: &mut T) -> Result<bool>
+    async fn push<S: Store, T>(
+        &mut self,
+        st: &AppState<S>,
+        cluster: &str,
+        id: &str,
+        tx: &mut T,
+    ) -> Result<bool>
     where
         T: SinkExt<Message> + Unpin,
     {
@@ -540,7 +546,9 @@ impl PeerRoutes {
         if self.0.as_ref() == Some(&now) {
             return Ok(true);
         }
-        let frame = text(&ServerFrame::PeerRoutes { routes: now.clone() })?;
+        let frame = text(&ServerFrame::PeerRoutes {
+            routes: now.clone(),
+        })?;
         if tx.send(frame).await.is_err() {
             return Ok(false);
         }

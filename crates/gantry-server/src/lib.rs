@@ -34,9 +34,9 @@ mod services;
 mod state;
 mod tags;
 mod task_definitions;
+mod task_slices;
 mod taskdef_ports;
 mod taskdef_rules;
-mod task_slices;
 mod tasks;
 
 pub use api::IMPLEMENTED;

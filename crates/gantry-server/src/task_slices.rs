@@ -111,7 +111,10 @@ pub async fn claim<S: Store>(
             instance: rec.id.clone(),
         };
         rec.task_slice = Some(net.slice(index));
-        return Ok(Some((db::unchanged(&key, revision), db::put(&key, &holder)?)));
+        return Ok(Some((
+            db::unchanged(&key, revision),
+            db::put(&key, &holder)?,
+        )));
     }
     Err(Error::Api(gantry_api::ApiError::new(
         gantry_api::ErrorKind::Server,
@@ -129,18 +132,19 @@ pub async fn peer_routes<S: Store>(
     cluster: &str,
     id: &str,
 ) -> Result<Vec<PeerRoute>> {
-    let mut routes: Vec<PeerRoute> = db::list::<S, InstanceRecord>(&st.store, &instances_of(cluster))
-        .await?
-        .into_iter()
-        .map(|i| i.value)
-        .filter(|i| i.id != id && i.status != InstanceStatus::Inactive)
-        .filter_map(|i| {
-            Some(PeerRoute {
-                subnet: i.task_slice?,
-                via: i.node_address?,
+    let mut routes: Vec<PeerRoute> =
+        db::list::<S, InstanceRecord>(&st.store, &instances_of(cluster))
+            .await?
+            .into_iter()
+            .map(|i| i.value)
+            .filter(|i| i.id != id && i.status != InstanceStatus::Inactive)
+            .filter_map(|i| {
+                Some(PeerRoute {
+                    subnet: i.task_slice?,
+                    via: i.node_address?,
+                })
             })
-        })
-        .collect();
+            .collect();
     routes.sort();
     Ok(routes)
 }

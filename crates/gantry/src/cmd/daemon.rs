@@ -215,7 +215,10 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
     let addr = bound.local_addr()?;
     fabric.create()?;
     let bound = match bound
-        .listen_also(std::net::SocketAddr::from((fabric.host_address(), addr.port())))
+        .listen_also(std::net::SocketAddr::from((
+            fabric.host_address(),
+            addr.port(),
+        )))
         .await
     {
         Ok(b) => b,

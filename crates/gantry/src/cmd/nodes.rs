@@ -44,12 +44,15 @@ fn ip(args: &[&str]) -> anyhow::Result<()> {
 
 impl Fabric {
     pub fn new(name: &str, subnet: &str, nodes: usize) -> anyhow::Result<Self> {
-        if name.is_empty() || name.len() > 12 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        if name.is_empty()
+            || name.len() > 12
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
             bail!("--node-net {name:?} must be 1 to 12 letters, digits or '-' (link names get a node number appended and are limited to 15 characters)");
         }
-        let (addr, len) = subnet
-            .split_once('/')
-            .ok_or_else(|| anyhow!("--node-subnet {subnet:?} must be a CIDR such as 10.215.0.0/24"))?;
+        let (addr, len) = subnet.split_once('/').ok_or_else(|| {
+            anyhow!("--node-subnet {subnet:?} must be a CIDR such as 10.215.0.0/24")
+        })?;
         let addr: Ipv4Addr = addr
             .parse()
             .map_err(|_| anyhow!("--node-subnet {subnet:?}: {addr:?} is not an IPv4 address"))?;
@@ -57,10 +60,15 @@ impl Fabric {
             .parse()
             .ok()
             .filter(|p| (8..=29).contains(p))
-            .ok_or_else(|| anyhow!("--node-subnet {subnet:?}: the prefix length must be 8 to 29"))?;
+            .ok_or_else(|| {
+                anyhow!("--node-subnet {subnet:?}: the prefix length must be 8 to 29")
+            })?;
         let size = 1u64 << (32 - prefix);
         if nodes as u64 + 2 >= size {
-            bail!("--node-subnet {subnet} has room for {} nodes, not {nodes}", size - 3);
+            bail!(
+                "--node-subnet {subnet} has room for {} nodes, not {nodes}",
+                size - 3
+            );
         }
         let mask = u32::MAX << (32 - prefix);
         Ok(Self {
@@ -106,12 +114,22 @@ impl Fabric {
             let (ns, veth) = (self.netns(i), self.host_veth(i));
             let addr = format!("{}/{}", self.node_address(i), self.prefix);
             ip(&["netns", "add", &ns])?;
-            ip(&["link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns])?;
+            ip(&[
+                "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+            ])?;
             ip(&["link", "set", &veth, "master", &self.name, "up"])?;
             ip(&["-n", &ns, "addr", "add", &addr, "dev", "eth0"])?;
             ip(&["-n", &ns, "link", "set", "lo", "up"])?;
             ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
-            ip(&["-n", &ns, "route", "add", "default", "via", &self.host_address().to_string()])?;
+            ip(&[
+                "-n",
+                &ns,
+                "route",
+                "add",
+                "default",
+                "via",
+                &self.host_address().to_string(),
+            ])?;
         }
         Ok(())
     }
@@ -174,8 +192,14 @@ fn agent_flags(n: &NodeArgs, layouts: &[PathBuf]) -> Vec<String> {
     put("pids-limit", n.pids_limit.to_string());
     put("log-max-size", n.log_max_size.to_string());
     put("log-max-files", n.log_max_files.to_string());
-    put("image-cleanup-interval", n.image_cleanup_interval.to_string());
-    put("image-minimum-cleanup-age", n.image_minimum_cleanup_age.to_string());
+    put(
+        "image-cleanup-interval",
+        n.image_cleanup_interval.to_string(),
+    );
+    put(
+        "image-minimum-cleanup-age",
+        n.image_minimum_cleanup_age.to_string(),
+    );
     put("bridge", n.bridge.clone());
     put("bridge-subnet", n.bridge_subnet.clone());
     put("dynamic-host-ports", n.dynamic_host_ports.clone());
@@ -326,7 +350,10 @@ async fn stop_all_tasks(client: &Client, cluster: &str, stop_timeout: u64) -> an
     }
     for a in &arns {
         let _ = client
-            .call("StopTask", json!({ "cluster": cluster, "task": a, "reason": "gantry dev is shutting down" }))
+            .call(
+                "StopTask",
+                json!({ "cluster": cluster, "task": a, "reason": "gantry dev is shutting down" }),
+            )
             .await;
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(stop_timeout + 30);
@@ -335,7 +362,10 @@ async fn stop_all_tasks(client: &Client, cluster: &str, stop_timeout: u64) -> an
         let mut still = Vec::new();
         for chunk in left.chunks(100) {
             let out = client
-                .call("DescribeTasks", json!({ "cluster": cluster, "tasks": chunk }))
+                .call(
+                    "DescribeTasks",
+                    json!({ "cluster": cluster, "tasks": chunk }),
+                )
                 .await?;
             for t in out["tasks"].as_array().into_iter().flatten() {
                 if t["lastStatus"] != "STOPPED" {
