@@ -59,7 +59,11 @@ fn http_ok(addr: &str) -> bool {
 
 /// The IPv4 address configured on `eth0` in the task's pinned namespace.
 fn task_address(dev: &Dev, task_id: &str) -> Option<String> {
-    let ns = dev.state.path().join("agent/run/netns").join(task_id);
+    netns_address(&dev.state.path().join("agent/run/netns").join(task_id))
+}
+
+/// The IPv4 address of `eth0` in the network namespace pinned at `ns`.
+pub fn netns_address(ns: &std::path::Path) -> Option<String> {
     let out = std::process::Command::new("nsenter")
         .arg(format!("--net={}", ns.display()))
         .args(["ip", "-4", "-o", "addr", "show", "dev", "eth0"])
