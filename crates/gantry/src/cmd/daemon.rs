@@ -213,7 +213,11 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| a.node.awsvpc_cluster_cidr.clone());
     let bound = bind_server(&a.server, Some(&task_network)).await?;
     let addr = bound.local_addr()?;
-    fabric.create()?;
+    if let Err(e) = fabric.create() {
+        // Nothing half made stays behind.
+        fabric.remove();
+        return Err(e);
+    }
     let bound = match bound
         .listen_also(std::net::SocketAddr::from((
             fabric.host_address(),
