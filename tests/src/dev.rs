@@ -327,8 +327,14 @@ impl Dev {
     }
 
     /// Stops everything; returns the leaks found (empty when clean).
-    pub async fn shutdown(mut self) -> Vec<String> {
+    pub async fn shutdown(self) -> Vec<String> {
         self.stop_all().await;
+        self.terminate_and_check()
+    }
+
+    /// SIGTERM with tasks still running (a multi-node `gantry dev` must stop them and
+    /// remove its nodes itself); returns the leaks found.
+    pub fn terminate_and_check(mut self) -> Vec<String> {
         self.terminate();
         let mut leaks = crate::leaks::find(self.state.path(), &self.cgroup_parent());
         if !leaks.is_empty() {

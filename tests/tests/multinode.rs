@@ -184,3 +184,28 @@ async fn host_ports_answer_at_each_node_address_and_spread_over_nodes() {
     let leaks = dev.shutdown().await;
     assert!(leaks.is_empty(), "{leaks:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_tasks_and_removes_the_nodes() {
+    let dev = Dev::start_with(two_nodes()).await;
+    dev.register_busybox("sleeper", &["sleep", "3600"], json!({}))
+        .await;
+    let inst = dev.instances().await;
+    let mut arns = Vec::new();
+    for i in &inst {
+        arns.push(dev.start_on("sleeper", i).await);
+    }
+    for a in &arns {
+        let t = dev.wait_status(a, "RUNNING", T).await;
+        assert_eq!(t["lastStatus"], "RUNNING", "{t}");
+    }
+    let port = dev.port;
+    assert_eq!(
+        nodes::fabric_leaks(port).len(),
+        2 + 2 + 1,
+        "two netns, two veths, the bridge"
+    );
+    // No StopTask from the test: gantry dev stops the tasks, then removes its nodes.
+    let leaks = dev.terminate_and_check();
+    assert!(leaks.is_empty(), "{leaks:?}");
+}
