@@ -367,7 +367,11 @@ async fn run_session<S: Store>(
     let (generation, kick, mut outbox) = st.sessions.connect(&id);
     // Subscribe before the first read, so no change falls between the two.
     let mut changes = st.store.watch(&tasks_of(&cluster));
-    let mut instances = st.store.watch(&instances_of(&cluster));
+    // Only a server that hands out slices pushes peer routes, so only it watches instances.
+    let mut instances = st
+        .task_network
+        .is_some()
+        .then(|| st.store.watch(&instances_of(&cluster)));
     let mut shutdown = st.shutdown.subscribe();
     let inputs = Inputs {
         changes: &mut changes,
@@ -392,7 +396,7 @@ struct Inputs<'a> {
     /// Store changes to the cluster's tasks.
     changes: &'a mut broadcast::Receiver<Event>,
     /// Store changes to the cluster's instances (their slices and node addresses).
-    instances: &'a mut broadcast::Receiver<Event>,
+    instances: &'a mut Option<broadcast::Receiver<Event>>,
     /// A newer session of the instance replaced this one, or liveness dropped it.
     kick: &'a Notify,
     /// Frames other handlers send down this session (logs requests).
@@ -495,11 +499,10 @@ async fn session_loop<S: Store>(
                     }
                 }
             }
-            ev = instances.recv() => {
+            ev = next_change(instances) => {
                 if let Err(broadcast::error::RecvError::Closed) = ev {
                     return Ok(());
                 }
-                while instances.try_recv().is_ok() {}
                 if !routes.push(st, cluster, id, &mut tx).await? {
                     return Ok(());
                 }
@@ -520,6 +523,18 @@ async fn session_loop<S: Store>(
             }
         }
     }
+}
+
+/// The next change of a watch (a burst counts as one), or never without a watch.
+async fn next_change(
+    w: &mut Option<broadcast::Receiver<Event>>,
+) -> std::result::Result<(), broadcast::error::RecvError> {
+    let Some(rx) = w else {
+        return std::future::pending().await;
+    };
+    let first = rx.recv().await;
+    while rx.try_recv().is_ok() {}
+    first.map(|_| ())
 }
 
 /// The peer routes last sent down a session: sent again only when they change.
