@@ -92,24 +92,7 @@ pub async fn run(dev: &Dev, total: usize, batch: usize) -> ChurnReport {
     let mut done = 0;
     while done < total {
         let n = batch.min(total - done);
-        let mut arns = Vec::new();
-        while arns.len() < n {
-            let count = (n - arns.len()).min(10);
-            let out = dev
-                .ok(
-                    "RunTask",
-                    json!({ "taskDefinition": "churn", "count": count }),
-                )
-                .await;
-            let placed: Vec<String> = out["tasks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|t| t["taskArn"].as_str().map(String::from))
-                .collect();
-            assert_eq!(placed.len(), count, "RunTask placed too few: {out}");
-            arns.extend(placed);
-        }
+        let arns = run_tasks(dev, "churn", n).await;
         let running = wait_all(dev, &arns, "RUNNING").await;
         let mut ports: HashMap<u64, String> = HashMap::new();
         let mut addrs: HashMap<String, String> = HashMap::new();
@@ -161,6 +144,29 @@ pub async fn run(dev: &Dev, total: usize, batch: usize) -> ChurnReport {
         ports: seen_ports.into_iter().collect(),
         addresses: seen_addrs.into_iter().collect(),
     }
+}
+
+/// Runs `n` tasks of `td` with RunTask calls of up to 10, back to back; a call the server
+/// refused for contention (`RESOURCE:CONTENTION`) is made again, any other failure panics.
+pub async fn run_tasks(dev: &Dev, td: &str, n: usize) -> Vec<String> {
+    let mut arns = Vec::new();
+    while arns.len() < n {
+        let count = (n - arns.len()).min(10);
+        let out = dev
+            .ok("RunTask", json!({ "taskDefinition": td, "count": count }))
+            .await;
+        arns.extend(
+            out["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["taskArn"].as_str().map(String::from)),
+        );
+        for f in out["failures"].as_array().into_iter().flatten() {
+            assert_eq!(f["reason"], "RESOURCE:CONTENTION", "RunTask failed: {out}");
+        }
+    }
+    arns
 }
 
 /// Waits until every task is `status` (or STOPPED); returns their descriptions.

@@ -244,20 +244,7 @@ async fn burst(dev: &Dev, n: usize) -> f64 {
     )
     .await;
     let t0 = Instant::now();
-    let calls = (0..n.div_ceil(10)).map(|i| {
-        let count = (n - i * 10).min(10);
-        dev.ok(
-            "RunTask",
-            json!({ "taskDefinition": "burst", "count": count }),
-        )
-    });
-    let outs = futures_util::future::join_all(calls).await;
-    let arns: Vec<String> = outs
-        .iter()
-        .flat_map(|o| o["tasks"].as_array().cloned().unwrap_or_default())
-        .map(|t| arn(&t))
-        .collect();
-    assert_eq!(arns.len(), n, "{outs:?}");
+    let arns = churn::run_tasks(dev, "burst", n).await;
     let all = churn::wait_all(dev, &arns, "RUNNING").await;
     let secs = t0.elapsed().as_secs_f64();
     assert!(all.iter().all(|t| t["lastStatus"] == "RUNNING"));
