@@ -174,18 +174,6 @@ impl Dev {
         arns
     }
 
-    /// Which node (1-based, `--nodes`) the container instance is: the node whose agent state
-    /// holds that instance id.
-    pub fn node_of(&self, instance_arn: &str) -> usize {
-        let id = instance_arn.rsplit('/').next().unwrap_or_default();
-        (1..=self.nodes)
-            .find(|i| {
-                let f = crate::nodes::node_state(self.state.path(), *i).join("agent/instance-id");
-                std::fs::read_to_string(f).is_ok_and(|s| s.trim() == id)
-            })
-            .unwrap_or_else(|| panic!("no node holds instance {instance_arn}"))
-    }
-
     /// Starts one task of `td` on the given container instance and returns its ARN.
     pub async fn start_on(&self, td: &str, instance: &str) -> String {
         let out = self
@@ -345,41 +333,6 @@ impl Dev {
         leaks.extend(self.remove_bridge());
         leaks.extend(self.node_leaks());
         leaks
-    }
-
-    /// What the node agents and the node fabric left (`--nodes`), then removed.
-    fn node_leaks(&self) -> Vec<String> {
-        let mut leaks = Vec::new();
-        if self.nodes == 0 {
-            return leaks;
-        }
-        for i in 1..=self.nodes {
-            let (state, cg) = self.node_parts(i);
-            let found = crate::leaks::find(&state, &cg);
-            if !found.is_empty() {
-                crate::leaks::force_cleanup(&state, &cg);
-            }
-            leaks.extend(found);
-            // `gantry dev` removes the node cgroup parents itself: any left is a leak.
-            if crate::leaks::cgroup_roots()
-                .iter()
-                .any(|r| r.join(cg.trim_start_matches('/')).exists())
-            {
-                leaks.push(format!("cgroup parent {cg} of node {i} left"));
-            }
-            leaks.extend(crate::leaks::remove_cgroup_parent(&cg));
-        }
-        leaks.extend(crate::nodes::fabric_leaks(self.port));
-        crate::nodes::remove_fabric(self.port, self.nodes);
-        leaks
-    }
-
-    /// Node `i`'s state dir and cgroup parent.
-    fn node_parts(&self, i: usize) -> (PathBuf, String) {
-        (
-            crate::nodes::node_state(self.state.path(), i),
-            crate::nodes::node_cgroup_parent(&self.cgroup_parent(), i),
-        )
     }
 
     fn terminate(&mut self) {

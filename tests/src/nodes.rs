@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::dev::Dev;
+
 /// The host bridge and namespace prefix of the cluster on `port` (`gt<4 hex>`).
 pub fn node_net(port: u16) -> String {
     format!("gt{port:04x}")
@@ -89,4 +91,53 @@ pub fn in_node(port: u16, i: usize, cmd: &[&str]) -> std::process::Output {
         .args(cmd)
         .output()
         .expect("run ip netns exec")
+}
+
+impl Dev {
+    /// Which node (1-based, `--nodes`) the container instance is: the node whose agent state
+    /// holds that instance id.
+    pub fn node_of(&self, instance_arn: &str) -> usize {
+        let id = instance_arn.rsplit('/').next().unwrap_or_default();
+        (1..=self.nodes)
+            .find(|i| {
+                let f = crate::nodes::node_state(self.state.path(), *i).join("agent/instance-id");
+                std::fs::read_to_string(f).is_ok_and(|s| s.trim() == id)
+            })
+            .unwrap_or_else(|| panic!("no node holds instance {instance_arn}"))
+    }
+
+    /// What the node agents and the node fabric left (`--nodes`), then removed.
+    pub(crate) fn node_leaks(&self) -> Vec<String> {
+        let mut leaks = Vec::new();
+        if self.nodes == 0 {
+            return leaks;
+        }
+        for i in 1..=self.nodes {
+            let (state, cg) = self.node_parts(i);
+            let found = crate::leaks::find(&state, &cg);
+            if !found.is_empty() {
+                crate::leaks::force_cleanup(&state, &cg);
+            }
+            leaks.extend(found);
+            // `gantry dev` removes the node cgroup parents itself: any left is a leak.
+            if crate::leaks::cgroup_roots()
+                .iter()
+                .any(|r| r.join(cg.trim_start_matches('/')).exists())
+            {
+                leaks.push(format!("cgroup parent {cg} of node {i} left"));
+            }
+            leaks.extend(crate::leaks::remove_cgroup_parent(&cg));
+        }
+        leaks.extend(crate::nodes::fabric_leaks(self.port));
+        crate::nodes::remove_fabric(self.port, self.nodes);
+        leaks
+    }
+
+    /// Node `i`'s state dir and cgroup parent.
+    fn node_parts(&self, i: usize) -> (PathBuf, String) {
+        (
+            crate::nodes::node_state(self.state.path(), i),
+            crate::nodes::node_cgroup_parent(&self.cgroup_parent(), i),
+        )
+    }
 }

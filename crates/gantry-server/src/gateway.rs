@@ -340,7 +340,7 @@ pub async fn desired_state<S: Store>(
     Ok(ServerFrame::DesiredState { seq, tasks: specs })
 }
 
-fn text(frame: &ServerFrame) -> Result<Message> {
+pub(crate) fn text(frame: &ServerFrame) -> Result<Message> {
     serde_json::to_string(frame)
         .map(|s| Message::Text(s.into()))
         .map_err(|source| Error::Encode {
@@ -429,7 +429,7 @@ async fn session_loop<S: Store>(
     {
         return Ok(());
     }
-    let mut routes = PeerRoutes::default();
+    let mut routes = crate::task_slices::PeerRoutes::default();
     if !routes.push(st, cluster, id, &mut tx).await? {
         return Ok(());
     }
@@ -499,7 +499,7 @@ async fn session_loop<S: Store>(
                     }
                 }
             }
-            ev = next_change(instances) => {
+            ev = crate::task_slices::next_change(instances) => {
                 if let Err(broadcast::error::RecvError::Closed) = ev {
                     return Ok(());
                 }
@@ -522,52 +522,5 @@ async fn session_loop<S: Store>(
                 return Ok(());
             }
         }
-    }
-}
-
-/// The next change of a watch (a burst counts as one), or never without a watch.
-async fn next_change(
-    w: &mut Option<broadcast::Receiver<Event>>,
-) -> std::result::Result<(), broadcast::error::RecvError> {
-    let Some(rx) = w else {
-        return std::future::pending().await;
-    };
-    let first = rx.recv().await;
-    while rx.try_recv().is_ok() {}
-    first.map(|_| ())
-}
-
-/// The peer routes last sent down a session: sent again only when they change.
-#[derive(Default)]
-struct PeerRoutes(Option<Vec<gantry_api::protocol::PeerRoute>>);
-
-impl PeerRoutes {
-    /// Sends the cluster's peer routes if the server hands out slices and they changed;
-    /// `Ok(false)` when the agent went away.
-    async fn push<S: Store, T>(
-        &mut self,
-        st: &AppState<S>,
-        cluster: &str,
-        id: &str,
-        tx: &mut T,
-    ) -> Result<bool>
-    where
-        T: SinkExt<Message> + Unpin,
-    {
-        if st.task_network.is_none() {
-            return Ok(true);
-        }
-        let now = crate::task_slices::peer_routes(st, cluster, id).await?;
-        if self.0.as_ref() == Some(&now) {
-            return Ok(true);
-        }
-        let frame = text(&ServerFrame::PeerRoutes {
-            routes: now.clone(),
-        })?;
-        if tx.send(frame).await.is_err() {
-            return Ok(false);
-        }
-        self.0 = Some(now);
-        Ok(true)
     }
 }

@@ -6,9 +6,13 @@
 
 use std::net::Ipv4Addr;
 
-use gantry_api::protocol::PeerRoute;
+use axum::extract::ws::Message;
+use futures_util::SinkExt;
+use gantry_api::protocol::{PeerRoute, ServerFrame};
+use gantry_store::Event;
 use gantry_store::{Compare, Op, Store};
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
 use crate::db;
 use crate::error::{Error, Result};
@@ -147,6 +151,53 @@ pub async fn peer_routes<S: Store>(
             .collect();
     routes.sort();
     Ok(routes)
+}
+
+/// The next change of a watch (a burst counts as one), or never without a watch.
+pub async fn next_change(
+    w: &mut Option<broadcast::Receiver<Event>>,
+) -> std::result::Result<(), broadcast::error::RecvError> {
+    let Some(rx) = w else {
+        return std::future::pending().await;
+    };
+    let first = rx.recv().await;
+    while rx.try_recv().is_ok() {}
+    first.map(|_| ())
+}
+
+/// The peer routes last sent down a session: sent again only when they change.
+#[derive(Default)]
+pub struct PeerRoutes(Option<Vec<gantry_api::protocol::PeerRoute>>);
+
+impl PeerRoutes {
+    /// Sends the cluster's peer routes if the server hands out slices and they changed;
+    /// `Ok(false)` when the agent went away.
+    pub async fn push<S: Store, T>(
+        &mut self,
+        st: &AppState<S>,
+        cluster: &str,
+        id: &str,
+        tx: &mut T,
+    ) -> Result<bool>
+    where
+        T: SinkExt<Message> + Unpin,
+    {
+        if st.task_network.is_none() {
+            return Ok(true);
+        }
+        let now = peer_routes(st, cluster, id).await?;
+        if self.0.as_ref() == Some(&now) {
+            return Ok(true);
+        }
+        let frame = crate::gateway::text(&ServerFrame::PeerRoutes {
+            routes: now.clone(),
+        })?;
+        if tx.send(frame).await.is_err() {
+            return Ok(false);
+        }
+        self.0 = Some(now);
+        Ok(true)
+    }
 }
 
 #[cfg(test)]
