@@ -43,18 +43,7 @@ pub struct ChurnReport {
 }
 
 fn http_ok(addr: &str) -> bool {
-    use std::io::{Read, Write};
-    let Ok(a) = addr.parse() else { return false };
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.contains("Hello from Gantry")
+    crate::http_get(addr).is_some_and(|b| b.contains("Hello from Gantry"))
 }
 
 /// The IPv4 address configured on `eth0` in the task's pinned namespace.

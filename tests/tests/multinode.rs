@@ -4,7 +4,6 @@
 //! address on their host port, and the scheduler spreads static host ports over the nodes.
 //! Traffic goes only to the node and task addresses these tests create.
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use gantry_tests::dev::{Dev, DevOptions};
@@ -19,15 +18,7 @@ fn two_nodes() -> DevOptions {
     }
 }
 
-fn http_get(addr: &str) -> Option<String> {
-    let mut s =
-        std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
+use gantry_tests::http_get;
 
 fn eni_address(task: &Value) -> String {
     task["attachments"]
