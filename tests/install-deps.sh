@@ -7,7 +7,7 @@ apt-get update
 apt-get install -y --no-install-recommends \
   build-essential pkg-config libseccomp-dev \
   busybox-static skopeo umoci runc docker-registry apache2-utils \
-  iproute2 nftables conntrack util-linux systemd python3-venv python3-pip ca-certificates
+  iproute2 nftables conntrack iperf3 util-linux systemd python3-venv python3-pip ca-certificates
 if [[ ! -x /opt/gantry-venv/bin/aws ]]; then
   python3 -m venv /opt/gantry-venv
   /opt/gantry-venv/bin/pip install --quiet awscli

@@ -21,6 +21,8 @@ pub struct Dev {
     pub state: TempDir,
     http: reqwest::Client,
     pub(crate) opts: DevOptions,
+    /// Node agents in their own namespaces (`--nodes`), 0 for the single in-process one.
+    pub nodes: usize,
 }
 
 /// Options for [`Dev::start_with`].
@@ -67,6 +69,22 @@ impl Dev {
     pub async fn start_with(opts: DevOptions) -> Self {
         let state = TempDir::new("dev");
         let port = crate::free_port();
+        let mut extra = opts.args;
+        let nodes = extra
+            .iter()
+            .position(|a| a == "--nodes")
+            .and_then(|i| extra.get(i + 1))
+            .and_then(|n| n.parse().ok())
+            .filter(|n: &usize| *n > 1)
+            .unwrap_or(0);
+        if nodes > 0 {
+            extra.extend([
+                "--node-net".to_string(),
+                crate::nodes::node_net(port),
+                "--node-subnet".to_string(),
+                crate::nodes::node_subnet(port),
+            ]);
+        }
         let mut dev = Self {
             child: None,
             agent: None,
@@ -74,7 +92,11 @@ impl Dev {
             endpoint: format!("http://127.0.0.1:{port}"),
             state,
             http: reqwest::Client::new(),
-            opts,
+            opts: DevOptions {
+                args: extra,
+                ..opts
+            },
+            nodes,
         };
         if dev.opts.split {
             dev.start_server().await;
@@ -131,7 +153,7 @@ impl Dev {
                 let out = self.call("ListContainerInstances", json!({})).await.ok()?;
                 out["containerInstanceArns"]
                     .as_array()
-                    .filter(|a| !a.is_empty())
+                    .filter(|a| a.len() >= self.nodes.max(1))
                     .map(|_| ())
             },
         )
@@ -190,6 +212,33 @@ impl Dev {
                 self.log()
             ),
         }
+    }
+
+    /// The container instance ARNs of the cluster, sorted.
+    pub async fn instances(&self) -> Vec<String> {
+        let out = self.ok("ListContainerInstances", json!({})).await;
+        let mut arns: Vec<String> = out["containerInstanceArns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(String::from))
+            .collect();
+        arns.sort();
+        arns
+    }
+
+    /// Starts one task of `td` on the given container instance and returns its ARN.
+    pub async fn start_on(&self, td: &str, instance: &str) -> String {
+        let out = self
+            .ok(
+                "StartTask",
+                json!({ "taskDefinition": td, "containerInstances": [instance] }),
+            )
+            .await;
+        out["tasks"][0]["taskArn"]
+            .as_str()
+            .unwrap_or_else(|| panic!("StartTask started nothing: {out}"))
+            .to_string()
     }
 
     /// Registers a one-container task definition running `command` in the busybox image.
@@ -332,8 +381,14 @@ impl Dev {
     }
 
     /// Stops everything; returns the leaks found (empty when clean).
-    pub async fn shutdown(mut self) -> Vec<String> {
+    pub async fn shutdown(self) -> Vec<String> {
         self.stop_all().await;
+        self.terminate_and_check()
+    }
+
+    /// SIGTERM with tasks still running (a multi-node `gantry dev` must stop them and
+    /// remove its nodes itself); returns the leaks found.
+    pub fn terminate_and_check(mut self) -> Vec<String> {
         self.terminate();
         let mut leaks = crate::leaks::find(self.state.path(), &self.cgroup_parent());
         if !leaks.is_empty() {
@@ -342,12 +397,15 @@ impl Dev {
         }
         leaks.extend(crate::leaks::remove_cgroup_parent(&self.cgroup_parent()));
         leaks.extend(self.remove_bridge());
+        leaks.extend(self.node_leaks());
         leaks
     }
 
     fn terminate(&mut self) {
-        terminate(self.agent.take());
-        terminate(self.child.take());
+        // With --nodes, gantry dev stops the nodes' tasks before it removes the nodes.
+        let grace = Duration::from_secs(if self.nodes > 0 { 40 } else { 10 });
+        terminate(self.agent.take(), grace);
+        terminate(self.child.take(), grace);
     }
 }
 
@@ -359,8 +417,8 @@ pub(crate) fn kill9(child: Option<Child>) {
     }
 }
 
-/// SIGTERM, then SIGKILL after 10 s.
-fn terminate(child: Option<Child>) {
+/// SIGTERM, then SIGKILL after `grace`.
+fn terminate(child: Option<Child>, grace: Duration) {
     {
         if let Some(mut c) = child {
             if let Ok(pid) = i32::try_from(c.id()) {
@@ -369,7 +427,7 @@ fn terminate(child: Option<Child>) {
                     nix::sys::signal::Signal::SIGTERM,
                 );
             }
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let deadline = std::time::Instant::now() + grace;
             loop {
                 match c.try_wait() {
                     Ok(Some(_)) => break,
@@ -393,6 +451,7 @@ impl Drop for Dev {
             crate::leaks::force_cleanup(self.state.path(), &self.cgroup_parent());
             let _ = crate::leaks::remove_cgroup_parent(&self.cgroup_parent());
             let _ = self.remove_bridge();
+            let _ = self.node_leaks();
         }
     }
 }

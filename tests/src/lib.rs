@@ -6,9 +6,11 @@
 //! failing test cleans up too.
 
 pub mod aws;
+pub mod churn;
 pub mod dev;
 pub mod images;
 pub mod leaks;
+pub mod nodes;
 pub mod procs;
 pub mod registry;
 pub mod split;
@@ -99,4 +101,17 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// `GET /` over HTTP/1.0 to `addr` (host:port) with 2 s timeouts: the whole response, or
+/// `None` when nothing answers.
+pub fn http_get(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
 }

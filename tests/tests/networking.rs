@@ -2,7 +2,6 @@
 //! the host, containers of a task sharing localhost, and nothing left after they stop. Traffic
 //! goes only to loopback and to the addresses of the tasks these tests start.
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use gantry_tests::dev::{Dev, DevOptions};
@@ -10,15 +9,7 @@ use serde_json::json;
 
 const T: Duration = Duration::from_secs(60);
 
-fn http_get(addr: &str) -> Option<String> {
-    let mut s =
-        std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
+use gantry_tests::http_get;
 
 /// Each test gets its own bridge and subnet so suites can run side by side.
 fn bridge_opts(n: u8) -> DevOptions {

@@ -58,6 +58,9 @@ pub struct AgentConfig {
     /// network (traffic inside it is routed between nodes, not masqueraded).
     pub awsvpc_subnet: Option<String>,
     pub awsvpc_cluster_cidr: String,
+    /// The address other nodes reach this host at, reported to the server for the awsvpc
+    /// peer routes; when unset, the source address this host uses towards the server.
+    pub node_address: Option<std::net::Ipv4Addr>,
     /// The cgroup under which each task gets its own (`<parent>/<task-id>/<container>`).
     pub cgroup_parent: String,
     /// The binary re-executed as `<exe> supervise <task_dir>`.
@@ -92,6 +95,7 @@ impl AgentConfig {
             dynamic_ports: (49153, 65535),
             awsvpc_subnet: None,
             awsvpc_cluster_cidr: "10.214.0.0/16".to_string(),
+            node_address: None,
             allow_privileged: true,
             user_namespace: None,
             log_max_bytes: gantry_runtime::logs::DEFAULT_LOG_MAX_BYTES,

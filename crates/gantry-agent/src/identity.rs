@@ -58,6 +58,10 @@ pub async fn register(cfg: &AgentConfig) -> Result<RegisterResponse, AgentError>
         reserved_ports: cfg.reserved_ports.clone(),
         attributes,
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
+        node_address: cfg
+            .node_address
+            .or_else(|| source_address_towards(&cfg.server_url))
+            .map(|a| a.to_string()),
     };
     let url = format!("{}{}", cfg.server_url.trim_end_matches('/'), REGISTER_PATH);
     let client = reqwest::Client::new();
@@ -97,6 +101,21 @@ pub async fn register(cfg: &AgentConfig) -> Result<RegisterResponse, AgentError>
         }
     }
     Err(AgentError::Register { url, reason: last })
+}
+
+/// The address this host sends from towards the server (a connected UDP socket sends
+/// nothing), unless that is loopback: then the server runs on this host and the address
+/// says nothing about how other nodes reach it.
+fn source_address_towards(server_url: &str) -> Option<std::net::Ipv4Addr> {
+    let url = reqwest::Url::parse(server_url).ok()?;
+    let host = url.host_str()?.to_string();
+    let port = url.port_or_known_default()?;
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    sock.connect((host.as_str(), port)).ok()?;
+    match sock.local_addr().ok()?.ip() {
+        std::net::IpAddr::V4(a) if !a.is_loopback() && !a.is_unspecified() => Some(a),
+        _ => None,
+    }
 }
 
 /// Writes a file through a rename, so a reader sees the old or the new content, never half.

@@ -13,6 +13,7 @@ mod follow;
 mod identity;
 mod logs;
 mod netspec;
+mod peer_routes;
 mod runner;
 mod sealed_exe;
 mod session;
@@ -75,13 +76,15 @@ impl Registered {
 
     /// Holds the session and runs the task engine until `shutdown` completes.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let routes =
+            peer_routes::PeerRoutes::new(self.network.clone(), self.cfg.awsvpc_subnet.clone());
         let (engine, reports) = engine::Engine::new(self.cfg.clone(), self.images, self.network);
         let gc = {
             let engine = engine.clone();
             let (every, min_age) = (self.cfg.image_gc_interval, self.cfg.image_min_age);
             tokio::spawn(async move { engine.image_gc_loop(every, min_age).await })
         };
-        session::run(self.cfg, self.reg, engine, reports, shutdown).await;
+        session::run(self.cfg, self.reg, engine, reports, routes, shutdown).await;
         gc.abort();
         drop(self._sealed);
     }
@@ -108,7 +111,6 @@ pub async fn start(mut cfg: AgentConfig) -> Result<Registered, AgentError> {
         insecure_registries: cfg.insecure_registries.clone(),
         max_unpacked_bytes: cfg.max_unpacked_bytes,
     })?;
-    let network = Arc::new(KernelNetwork::new(cfg.net_config()).map_err(AgentError::Net)?);
     // Supervisors (and the containers they clone) run from a sealed copy of the binary.
     let sealed = sealed_exe::SealedExe::copy_of(&cfg.supervisor_exe).map_err(|source| {
         AgentError::SealExe {
@@ -117,11 +119,24 @@ pub async fn start(mut cfg: AgentConfig) -> Result<Registered, AgentError> {
         }
     })?;
     cfg.supervisor_exe = sealed.exec_path();
-    let cfg = Arc::new(cfg);
     let reg = identity::register(&cfg).await?;
+    if let (Some(slice), Some(net)) = (&reg.task_slice, &reg.task_network) {
+        if cfg.awsvpc_subnet.as_ref().is_some_and(|s| s != slice) {
+            tracing::warn!(
+                flag = ?cfg.awsvpc_subnet,
+                server = %slice,
+                "the server hands out awsvpc slices: using its slice, not --awsvpc-subnet"
+            );
+        }
+        cfg.awsvpc_subnet = Some(slice.clone());
+        cfg.awsvpc_cluster_cidr = net.clone();
+    }
+    let network = Arc::new(KernelNetwork::new(cfg.net_config()).map_err(AgentError::Net)?);
+    let cfg = Arc::new(cfg);
     tracing::info!(
         instance = %reg.container_instance_arn,
         cluster = %cfg.cluster,
+        awsvpc_subnet = ?cfg.awsvpc_subnet,
         "gantry agent registered"
     );
     Ok(Registered {

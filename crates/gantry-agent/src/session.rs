@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::engine::Engine;
+use crate::peer_routes::PeerRoutes;
 use crate::runner::now;
 use crate::AgentConfig;
 
@@ -22,6 +23,7 @@ pub async fn run(
     reg: RegisterResponse,
     engine: Engine,
     mut reports: mpsc::UnboundedReceiver<TaskReport>,
+    mut routes: PeerRoutes,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let base = cfg.server_url.trim_end_matches('/');
@@ -38,7 +40,7 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = &mut shutdown => return,
-            res = session(&url, &engine, &mut reports) => {
+            res = session(&url, &engine, &mut reports, &mut routes) => {
                 match res {
                     Ok(()) => backoff = Duration::from_millis(100),
                     Err(e) => tracing::warn!(error = %e, "session to the control plane ended; reconnecting"),
@@ -57,6 +59,7 @@ async fn session(
     url: &str,
     engine: &Engine,
     reports: &mut mpsc::UnboundedReceiver<TaskReport>,
+    routes: &mut PeerRoutes,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let (ws, _) = tokio_tungstenite::connect_async(url).await?;
     tracing::info!("connected to the control plane");
@@ -80,6 +83,7 @@ async fn session(
                                 send(&mut tx, &AgentFrame::Applied { seq }).await?;
                             }
                         }
+                        Ok(ServerFrame::PeerRoutes { routes: want }) => routes.apply(&want),
                         Ok(ServerFrame::HeartbeatAck { .. } | ServerFrame::ReportAck { .. }) => {}
                         Ok(ServerFrame::LogsRequest(req)) => {
                             let id = req.request_id;

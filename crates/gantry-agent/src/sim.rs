@@ -127,6 +127,7 @@ impl Fleet {
                 reserved_ports: Vec::new(),
                 attributes: vec![("gantry.simulated".to_string(), "true".to_string())],
                 agent_version: format!("{}-sim", env!("CARGO_PKG_VERSION")),
+                node_address: None,
             };
             let reg = register(&client, &base, &req).await?;
             fleet.sessions.push(tokio::spawn(hold(

@@ -40,6 +40,9 @@ pub struct RegisterRequest {
     #[serde(default)]
     pub attributes: Vec<(String, String)>,
     pub agent_version: String,
+    /// The address other nodes reach this host at (the awsvpc peer routes point to it).
+    #[serde(default)]
+    pub node_address: Option<String>,
 }
 
 /// The server's answer to a registration.
@@ -47,6 +50,20 @@ pub struct RegisterRequest {
 pub struct RegisterResponse {
     pub instance_id: String,
     pub container_instance_arn: String,
+    /// This node's slice of the cluster task network (CIDR), when the server hands them out:
+    /// the agent takes awsvpc task addresses from it. The same node always gets the same one.
+    #[serde(default)]
+    pub task_slice: Option<String>,
+    /// The whole task network (CIDR) the slices come from.
+    #[serde(default)]
+    pub task_network: Option<String>,
+}
+
+/// Another node's slice of the task network and the node address it is routed through.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PeerRoute {
+    pub subnet: String,
+    pub via: String,
 }
 
 /// One task the server wants on this node.
@@ -80,6 +97,9 @@ pub enum ServerFrame {
     LogsRequest(LogsRequest),
     /// Stop a `follow` logs request.
     LogsCancel { request_id: u64 },
+    /// The slices of the other nodes of the cluster and their node addresses: the agent
+    /// routes each slice through its node and removes routes to slices no longer listed.
+    PeerRoutes { routes: Vec<PeerRoute> },
 }
 
 /// What `gantry logs` asks of the agent.

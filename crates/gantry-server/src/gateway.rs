@@ -15,13 +15,13 @@ use axum::Json;
 use futures_util::{SinkExt, StreamExt};
 use gantry_api::protocol::{AgentFrame, RegisterRequest, ServerFrame, TaskSpec};
 use gantry_api::{ApiError, ErrorKind};
-use gantry_store::Store;
+use gantry_store::{Event, Store};
 use serde::Deserialize;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{broadcast, mpsc, Notify};
 
 use crate::db::{self, Versioned};
 use crate::error::{Error, Result};
-use crate::records::{instance_key, InstanceRecord, InstanceStatus};
+use crate::records::{instance_key, instances_of, InstanceRecord, InstanceStatus};
 use crate::state::{now, AppState};
 use crate::{instances, protocol, reports, task_definitions};
 
@@ -335,7 +335,7 @@ pub async fn desired_state<S: Store>(
     Ok(ServerFrame::DesiredState { seq, tasks: specs })
 }
 
-fn text(frame: &ServerFrame) -> Result<Message> {
+pub(crate) fn text(frame: &ServerFrame) -> Result<Message> {
     serde_json::to_string(frame)
         .map(|s| Message::Text(s.into()))
         .map_err(|source| Error::Encode {
@@ -353,9 +353,15 @@ async fn run_session<S: Store>(
     let (generation, kick, mut outbox) = st.sessions.connect(&id);
     // Taken before the first read, so no change falls between the two.
     let changes = st.routes.waker(&id);
+    // Only a server that hands out slices pushes peer routes, so only it watches instances.
+    let mut instances = st
+        .task_network
+        .is_some()
+        .then(|| st.store.watch(&instances_of(&cluster)));
     let mut shutdown = st.shutdown.subscribe();
     let inputs = Inputs {
         changes: &changes,
+        instances: &mut instances,
         kick: &kick,
         outbox: &mut outbox,
         shutdown: &mut shutdown,
@@ -375,6 +381,8 @@ async fn run_session<S: Store>(
 struct Inputs<'a> {
     /// One of this instance's tasks changed (see [`crate::routes`]).
     changes: &'a Notify,
+    /// Store changes to the cluster's instances (their slices and node addresses).
+    instances: &'a mut Option<broadcast::Receiver<Event>>,
     /// A newer session of the instance replaced this one, or liveness dropped it.
     kick: &'a Notify,
     /// Frames other handlers send down this session (logs requests).
@@ -391,6 +399,7 @@ async fn session_loop<S: Store>(
 ) -> Result<()> {
     let Inputs {
         changes,
+        instances,
         kick,
         outbox,
         shutdown,
@@ -404,6 +413,10 @@ async fn session_loop<S: Store>(
         .await
         .is_err()
     {
+        return Ok(());
+    }
+    let mut routes = crate::task_slices::PeerRoutes::default();
+    if !routes.push(st, cluster, id, &mut tx).await? {
         return Ok(());
     }
     loop {
@@ -453,6 +466,14 @@ async fn session_loop<S: Store>(
             () = changes.notified() => {
                 if let Err(e) = tx.send(text(&desired_state(st, cluster, id).await?)?).await {
                     send_err(e);
+                    return Ok(());
+                }
+            }
+            ev = crate::task_slices::next_change(instances) => {
+                if let Err(broadcast::error::RecvError::Closed) = ev {
+                    return Ok(());
+                }
+                if !routes.push(st, cluster, id, &mut tx).await? {
                     return Ok(());
                 }
             }

@@ -21,7 +21,7 @@ use crate::records::{
     instance_key, task_key, tasks_of, Allocation, InstanceRecord, InstanceStatus, TaskRecord,
 };
 use crate::state::{now, AppState};
-use crate::{constraints, paging, placement, tags};
+use crate::{constraints, paging, placement, tags, task_slices};
 
 /// Registers an agent's host, or refreshes the registration of one it had before.
 pub async fn register<S: Store>(
@@ -65,6 +65,8 @@ pub async fn register<S: Store>(
                     used: Allocation::default(),
                     agent_attributes: Vec::new(),
                     custom_attributes: Default::default(),
+                    task_slice: None,
+                    node_address: None,
                 },
                 0,
             ),
@@ -79,22 +81,31 @@ pub async fn register<S: Store>(
             rec.agent_attributes
                 .push(("ecs.os-type".to_string(), "linux".to_string()));
         }
+        if req.node_address.is_some() {
+            rec.node_address = req.node_address.clone();
+        }
         let key = instance_key(&cluster, &rec.id);
         // Comparing the cluster record keeps a concurrent DeleteCluster from missing us.
-        let ok = db::commit(
-            &st.store,
-            vec![
-                db::unchanged(&c.key, c.revision),
-                db::unchanged(&key, revision),
-            ],
-            vec![db::put(&key, &rec)?],
-        )
-        .await?;
+        let mut compares = vec![
+            db::unchanged(&c.key, c.revision),
+            db::unchanged(&key, revision),
+        ];
+        let mut ops = Vec::new();
+        if let Some(net) = &st.task_network {
+            if let Some((cmp, op)) = task_slices::claim(st, net, &mut rec).await? {
+                compares.push(cmp);
+                ops.push(op);
+            }
+        }
+        ops.push(db::put(&key, &rec)?);
+        let ok = db::commit(&st.store, compares, ops).await?;
         if ok {
-            tracing::info!(cluster = %cluster, instance = %rec.id, "container instance registered");
+            tracing::info!(cluster = %cluster, instance = %rec.id, task_slice = ?rec.task_slice, "container instance registered");
             return Ok(RegisterResponse {
                 container_instance_arn: st.arns.container_instance(&cluster, &rec.id),
                 instance_id: rec.id,
+                task_network: st.task_network.map(|n| n.cidr()),
+                task_slice: rec.task_slice,
             });
         }
     }

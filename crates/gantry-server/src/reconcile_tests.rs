@@ -78,6 +78,8 @@ fn instance(id: &str) -> InstanceRecord {
         used: Allocation::default(),
         agent_attributes: vec![],
         custom_attributes: Default::default(),
+        task_slice: None,
+        node_address: None,
     }
 }
 

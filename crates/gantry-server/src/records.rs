@@ -151,6 +151,12 @@ pub struct InstanceRecord {
     /// Attributes set with PutAttributes.
     #[serde(default)]
     pub custom_attributes: BTreeMap<String, Option<String>>,
+    /// This node's slice of the cluster task network (awsvpc), once the server gave it one.
+    #[serde(default)]
+    pub task_slice: Option<String>,
+    /// The address other nodes reach this one at, as the agent reported it.
+    #[serde(default)]
+    pub node_address: Option<String>,
 }
 
 impl InstanceRecord {

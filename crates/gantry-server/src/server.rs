@@ -40,6 +40,8 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
 #[derive(Debug)]
 pub struct Bound<S> {
     listener: TcpListener,
+    /// More addresses serving the same routes (`gantry dev --nodes`: the node bridge).
+    also: Vec<TcpListener>,
     state: Arc<AppState<S>>,
 }
 
@@ -51,6 +53,7 @@ pub async fn bind<S: Store>(cfg: ServerConfig, store: S) -> Result<Bound<S>, Ser
         .map_err(|source| ServerError::Bind { addr, source })?;
     Ok(Bound {
         listener,
+        also: Vec::new(),
         state: Arc::new(AppState::new(cfg, store)),
     })
 }
@@ -77,6 +80,24 @@ impl<S: Store> Bound<S> {
         self
     }
 
+    /// Hands each registering node a slice of `net` for its awsvpc tasks and tells every
+    /// agent the routes to the other nodes' slices.
+    pub fn with_task_network(mut self, net: crate::TaskNetwork) -> Self {
+        if let Some(st) = Arc::get_mut(&mut self.state) {
+            st.task_network = Some(net);
+        }
+        self
+    }
+
+    /// Serves on `addr` too (same routes, same state).
+    pub async fn listen_also(mut self, addr: SocketAddr) -> Result<Self, ServerError> {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        self.also.push(l);
+        Ok(self)
+    }
+
     /// The state handlers share (tests read the store through it).
     pub fn state(&self) -> Arc<AppState<S>> {
         self.state.clone()
@@ -95,6 +116,21 @@ impl<S: Store> Bound<S> {
         let services = tokio::spawn(controller::run(state.clone()));
         tracing::info!("gantry server listening on {addr}");
         let stop = state.shutdown.clone();
+        let extra: Vec<_> = self
+            .also
+            .into_iter()
+            .map(|l| {
+                let mut down = state.shutdown.subscribe();
+                let app = router(state.clone());
+                tokio::spawn(async move {
+                    axum::serve(l, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = down.wait_for(|v| *v).await;
+                        })
+                        .await
+                })
+            })
+            .collect();
         let result = axum::serve(self.listener, router(state))
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -105,6 +141,9 @@ impl<S: Store> Bound<S> {
         routes.abort();
         live.abort();
         services.abort();
+        for e in extra {
+            let _ = e.await;
+        }
         result
     }
 }

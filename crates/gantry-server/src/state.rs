@@ -9,6 +9,7 @@ use gantry_api::Timestamp;
 
 use crate::clock::{Clock, SystemClock};
 use crate::gateway::Sessions;
+use crate::task_slices::TaskNetwork;
 
 /// How the server is set up.
 #[derive(Debug, Clone)]
@@ -67,6 +68,8 @@ pub struct AppState<S> {
     pub started: Instant,
     /// Flips to `true` when the server shuts down; agent sessions close on it.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// The cluster task network nodes get awsvpc slices of (none: agents bring their own).
+    pub task_network: Option<TaskNetwork>,
 }
 
 impl<S> AppState<S> {
@@ -81,6 +84,7 @@ impl<S> AppState<S> {
             routes: crate::routes::TaskRoutes::default(),
             started: Instant::now(),
             shutdown: tokio::sync::watch::Sender::new(false),
+            task_network: None,
         }
     }
 }

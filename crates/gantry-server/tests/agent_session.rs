@@ -207,6 +207,7 @@ async fn reregistration_keeps_the_instance_and_its_tasks() {
             reserved_ports: vec![],
             attributes: vec![],
             agent_version: "0.1.1".into(),
+            node_address: None,
         })
         .await;
     assert_eq!(again.instance_id, reg.instance_id);

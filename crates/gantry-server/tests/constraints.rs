@@ -21,6 +21,7 @@ async fn node(s: &Server, host: &str, attrs: &[(&str, &str)]) -> (RegisterRespon
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             agent_version: "0.1.0".into(),
+            node_address: None,
         })
         .await;
     let mut agent = s.connect_agent(&reg.instance_id).await;

@@ -38,6 +38,19 @@ impl Server {
     }
 
     pub async fn start_with(f: impl FnOnce(&mut ServerConfig)) -> Server {
+        Self::start_full(f, None).await
+    }
+
+    /// A server that hands out slices of `task_network` (CIDR) to registering nodes.
+    pub async fn start_with_task_network(task_network: &str) -> Server {
+        let net = gantry_server::TaskNetwork::new(task_network, 24).unwrap();
+        Self::start_full(|_| {}, Some(net)).await
+    }
+
+    async fn start_full(
+        f: impl FnOnce(&mut ServerConfig),
+        net: Option<gantry_server::TaskNetwork>,
+    ) -> Server {
         let mut cfg = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             account_id: "123456789012".into(),
@@ -53,6 +66,10 @@ impl Server {
             .with_controllers(gantry_server::ControllerConfig {
                 service_resync: Duration::from_millis(200),
             });
+        let bound = match net {
+            Some(n) => bound.with_task_network(n),
+            None => bound,
+        };
         let addr = bound.local_addr().unwrap();
         let state = bound.state();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -129,6 +146,7 @@ impl Server {
             reserved_ports: vec![22],
             attributes: vec![("ecs.cpu-architecture".into(), "x86_64".into())],
             agent_version: "0.1.0".into(),
+            node_address: None,
         };
         self.register_agent_with(&req).await
     }

@@ -46,9 +46,23 @@ async fn open_store(state_dir: &std::path::Path) -> anyhow::Result<gantry_store:
         .with_context(|| format!("could not open the store {}", path.display()))
 }
 
-pub async fn server(a: ServerArgs) -> anyhow::Result<()> {
+/// Binds the server, with the task network it hands slices of, if any.
+async fn bind_server(
+    a: &ServerArgs,
+    task_network: Option<&str>,
+) -> anyhow::Result<gantry_server::Bound<gantry_store::SqliteStore>> {
     let store = open_store(&a.state_dir).await?;
-    let running = gantry_server::bind(server_config(&a), store).await?;
+    let mut bound = gantry_server::bind(server_config(a), store).await?;
+    if let Some(net) = task_network {
+        let net = gantry_server::TaskNetwork::new(net, a.task_slice_prefix)
+            .map_err(|e| anyhow!("--task-network: {e}"))?;
+        bound = bound.with_task_network(net);
+    }
+    Ok(bound)
+}
+
+pub async fn server(a: ServerArgs) -> anyhow::Result<()> {
+    let running = bind_server(&a, a.task_network.as_deref()).await?;
     tracing::info!(addr = %running.local_addr()?, "gantry server ready");
     crate::notify::ready();
     running.run(shutdown_signal()).await?;
@@ -139,6 +153,7 @@ fn agent_config(
     }
     cfg.awsvpc_subnet = n.awsvpc_subnet.clone();
     cfg.awsvpc_cluster_cidr = n.awsvpc_cluster_cidr.clone();
+    cfg.node_address = n.node_address;
     cfg.supervisor_exe = std::env::current_exe().context("could not find the gantry binary")?;
     Ok(cfg)
 }
@@ -153,8 +168,13 @@ pub async fn agent(a: AgentArgs) -> anyhow::Result<()> {
 }
 
 pub async fn dev(a: DevArgs) -> anyhow::Result<()> {
-    let store = open_store(&a.server.state_dir).await?;
-    let running = gantry_server::bind(server_config(&a.server), store).await?;
+    if a.nodes == 0 {
+        anyhow::bail!("--nodes must be at least 1");
+    }
+    if a.nodes > 1 {
+        return dev_nodes(a).await;
+    }
+    let running = bind_server(&a.server, a.server.task_network.as_deref()).await?;
     let addr = running.local_addr()?;
     let url = format!("http://{addr}");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -172,7 +192,7 @@ pub async fn dev(a: DevArgs) -> anyhow::Result<()> {
         }))
     };
     let client = Client::new(&url);
-    wait_for_instance(&client, &a.node.cluster).await?;
+    wait_for_instances(&client, &a.node.cluster, 1).await?;
     tracing::info!(endpoint = %url, cluster = %a.node.cluster, "gantry dev ready: aws ecs --endpoint-url {url} ... or gantry --endpoint {url} ...");
     crate::notify::ready();
     if a.demo {
@@ -187,7 +207,91 @@ pub async fn dev(a: DevArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_instance(client: &Client, cluster: &str) -> anyhow::Result<()> {
+/// `gantry dev --nodes N`: the server here, N agents in their own network namespaces.
+async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
+    let fabric = super::nodes::Fabric::new(&a.node_net, &a.node_subnet, a.nodes)?;
+    // Every node's awsvpc slice comes from the server.
+    let task_network = a
+        .server
+        .task_network
+        .clone()
+        .unwrap_or_else(|| a.node.awsvpc_cluster_cidr.clone());
+    let bound = bind_server(&a.server, Some(&task_network)).await?;
+    let addr = bound.local_addr()?;
+    if let Err(e) = fabric.create() {
+        // Nothing half made stays behind.
+        fabric.remove();
+        return Err(e);
+    }
+    let bound = match bound
+        .listen_also(std::net::SocketAddr::from((
+            fabric.host_address(),
+            addr.port(),
+        )))
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => {
+            fabric.remove();
+            return Err(e.into());
+        }
+    };
+    let url = format!("http://{addr}");
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server_task = tokio::spawn(bound.run(async move {
+        let _ = stop_rx.wait_for(|v| *v).await;
+    }));
+    let client = Client::new(&url);
+    let mut layouts = a.node.image_layouts.clone();
+    let default_layouts = a.server.state_dir.join("agent").join("layouts");
+    if layouts.is_empty() && default_layouts.is_dir() {
+        layouts.push(default_layouts);
+    }
+    let started = super::nodes::Nodes::start(
+        fabric.clone(),
+        addr.port(),
+        &a.server.state_dir,
+        &a.node,
+        &layouts,
+    );
+    let result = match started {
+        Ok(mut nodes) => {
+            let ready = wait_for_instances(&client, &a.node.cluster, a.nodes).await;
+            if ready.is_ok() {
+                tracing::info!(endpoint = %url, cluster = %a.node.cluster, nodes = a.nodes, node_bridge = %a.node_net, "gantry dev ready: aws ecs --endpoint-url {url} ... or gantry --endpoint {url} ...");
+                crate::notify::ready();
+                tokio::select! {
+                    _ = shutdown_signal() => {}
+                    _ = watch_nodes(&mut nodes) => {}
+                }
+            }
+            nodes
+                .shutdown(&client, &a.node.cluster, a.node.stop_timeout)
+                .await;
+            ready
+        }
+        Err(e) => {
+            fabric.remove();
+            Err(e)
+        }
+    };
+    let _ = stop_tx.send(true);
+    let _ = server_task.await;
+    result
+}
+
+/// Returns when a node agent exits on its own.
+async fn watch_nodes(nodes: &mut super::nodes::Nodes) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if nodes.any_exited() {
+            tracing::error!("a node agent exited; see its log above; shutting down");
+            return;
+        }
+    }
+}
+
+async fn wait_for_instances(client: &Client, cluster: &str, count: usize) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(out) = client
@@ -196,13 +300,13 @@ async fn wait_for_instance(client: &Client, cluster: &str) -> anyhow::Result<()>
         {
             if out["containerInstanceArns"]
                 .as_array()
-                .is_some_and(|a| !a.is_empty())
+                .is_some_and(|a| a.len() >= count)
             {
                 return Ok(());
             }
         }
         if tokio::time::Instant::now() > deadline {
-            anyhow::bail!("the local agent did not register within 30 s; see the log above");
+            anyhow::bail!("{count} agent(s) did not register within 30 s; see the log above");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

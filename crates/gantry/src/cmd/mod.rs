@@ -5,6 +5,7 @@ mod daemon;
 mod instance;
 mod log_streams;
 mod logs;
+mod nodes;
 mod task;
 mod taskdef;
 
@@ -84,6 +85,14 @@ pub struct ServerArgs {
     /// Seconds without a heartbeat before an agent counts as disconnected.
     #[arg(long, env = "GANTRY_AGENT_LOST_AFTER", default_value = "30")]
     pub agent_lost_after: u64,
+    /// The cluster task network for awsvpc (e.g. 10.214.0.0/16): each registering node gets
+    /// a slice of it and routes to the others'. Unset: each agent brings its own
+    /// --awsvpc-subnet.
+    #[arg(long, env = "GANTRY_TASK_NETWORK")]
+    pub task_network: Option<String>,
+    /// Prefix length of each node's slice of --task-network.
+    #[arg(long, env = "GANTRY_TASK_SLICE_PREFIX", default_value = "24")]
+    pub task_slice_prefix: u8,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -179,6 +188,10 @@ pub struct NodeArgs {
     /// The cgroup under which every task gets its own.
     #[arg(long, env = "GANTRY_CGROUP_PARENT", default_value = "/gantry")]
     pub cgroup_parent: String,
+    /// The address other nodes reach this host at (awsvpc peer routes point to it); default:
+    /// the address this host uses towards the server.
+    #[arg(long, env = "GANTRY_NODE_ADDRESS")]
+    pub node_address: Option<std::net::Ipv4Addr>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -220,6 +233,17 @@ pub struct DevArgs {
     /// Register and run a demo task once ready.
     #[arg(long)]
     pub demo: bool,
+    /// Run this many agents, each in its own network namespace acting as its own host
+    /// (1: one agent in this process, on this host).
+    #[arg(long, default_value = "1")]
+    pub nodes: usize,
+    /// With --nodes 2 or more: the host bridge the nodes hang off, also the prefix of their
+    /// namespaces (`<name>-<i>`).
+    #[arg(long, default_value = "gantry-nodes")]
+    pub node_net: String,
+    /// With --nodes 2 or more: the subnet of the node addresses (the bridge takes the first).
+    #[arg(long, default_value = "10.215.0.0/24")]
+    pub node_subnet: String,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
