@@ -129,6 +129,12 @@ impl<'a> Constraints<'a> {
     }
 
     /// No request left in this plan can go to instance `i`, whatever else changes.
+    /// Whether an instance can come to meet a constraint it fails now: only a `memberOf` on
+    /// task counts or groups can (placing a task makes `task:group == x` true).
+    pub(crate) fn is_dynamic(&self) -> bool {
+        self.dynamic
+    }
+
     pub(crate) fn retired(&self, i: usize, view: &InstanceView) -> bool {
         self.member_fail[i] != 0
             || (self.distinct

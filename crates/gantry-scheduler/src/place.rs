@@ -115,9 +115,13 @@ pub(crate) fn place_linear(
 
 fn drive(cluster: &mut Cluster<'_>, requests: &[TaskRequest], mut chooser: impl Chooser) -> Plan {
     let mut plan = Plan::default();
-    // Requests that failed since the last placement: nothing changed, so an identical
-    // request fails the same way without another scan (a full cluster otherwise costs a
-    // scan per remaining task).
+    // Requests that failed: an identical request fails the same way without another scan (a
+    // full cluster otherwise costs a scan per remaining task). A placement only takes cpu,
+    // memory and ports away and only makes `distinctInstance` and static `memberOf`
+    // stricter, so a failure stays a failure for the rest of the plan; only a `memberOf` on
+    // task groups or counts can start to hold, so with one the list is forgotten at each
+    // placement. (A remembered failure keeps the detail it was found with.)
+    let monotonic = cluster.constraints.as_ref().is_none_or(|c| !c.is_dynamic());
     let mut failed: Vec<(&TaskRequest, Reason, String)> = Vec::new();
     for (j, req) in requests.iter().enumerate() {
         if let Some((_, reason, detail)) = failed.iter().find(|(f, _, _)| *f == req) {
@@ -132,7 +136,9 @@ fn drive(cluster: &mut Cluster<'_>, requests: &[TaskRequest], mut chooser: impl 
             Some(i) => {
                 chooser.commit(cluster, i, j, req);
                 plan.placements.push((j, cluster.instances[i].id.clone()));
-                failed.clear();
+                if !monotonic {
+                    failed.clear();
+                }
             }
             None => {
                 let (reason, detail) = cluster.failure_reason(req);
