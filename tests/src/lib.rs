@@ -6,6 +6,7 @@
 //! failing test cleans up too.
 
 pub mod aws;
+pub mod bench;
 pub mod churn;
 pub mod dev;
 pub mod images;

@@ -179,19 +179,6 @@ async fn density(n: usize) -> Vec<String> {
 }
 
 fn main() {
-    let n: usize = std::env::var("GANTRY_BENCH_TASKS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    println!("binary: {}", gantry_tests::gantry_bin().display());
-    let problems = rt.block_on(density(n));
-    if !problems.is_empty() {
-        eprintln!("FAILED: {problems:#?}");
-        std::process::exit(1);
-    }
+    let n = gantry_tests::bench::count_from_env("GANTRY_BENCH_TASKS", 500);
+    gantry_tests::bench::run_checked(density(n));
 }

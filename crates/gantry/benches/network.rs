@@ -25,13 +25,7 @@ use gantry_tests::dev::{Dev, DevOptions};
 use iperf::Side;
 use serde_json::json;
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
+use gantry_tests::bench::percentile as pct;
 
 fn row(name: &str, mut v: Vec<f64>) {
     v.sort_by(|a, b| a.total_cmp(b));

@@ -149,20 +149,7 @@ async fn soak(n: usize) -> Vec<String> {
 }
 
 fn main() {
-    let n: usize = std::env::var("GANTRY_SOAK_TASKS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    println!("binary: {}", gantry_tests::gantry_bin().display());
-    let leaks = rt.block_on(soak(n.max(ROUND) / ROUND * ROUND));
-    if !leaks.is_empty() {
-        eprintln!("FAILED: {leaks:#?}");
-        std::process::exit(1);
-    }
+    let n = gantry_tests::bench::count_from_env("GANTRY_SOAK_TASKS", 1000);
+    gantry_tests::bench::run_checked(soak(n.max(ROUND) / ROUND * ROUND));
     println!("\nnothing left behind");
 }
