@@ -172,7 +172,6 @@ async fn user_namespace_option_maps_container_root_to_an_unprivileged_range() {
         "RegisterTaskDefinition",
         json!({
             "family": "userns",
-            // The only mode user namespaces work with (docs/agent.md says why).
             "networkMode": "host",
             "volumes": [
                 { "name": "shared", "host": { "sourcePath": shared.path() } },
@@ -207,14 +206,31 @@ async fn user_namespace_option_maps_container_root_to_an_unprivileged_range() {
     assert!(!log.contains("etc-writable"), "{log}");
     let made = std::fs::metadata(shared.path().join("made-inside")).unwrap();
     assert_eq!((made.uid(), made.gid()), (100_000, 100_000));
-    // A task that joins a network namespace is refused with a reason, not half started.
-    dev.register_busybox("userns-none", &["true"], json!({}))
-        .await;
+    // A task with its own network namespace (networkMode none: loopback only) runs in the
+    // user namespace too: the supervisor joins the task's network namespace first.
+    dev.register_busybox(
+        "userns-none",
+        &["sh", "-c", "cat /proc/self/uid_map; cat /proc/net/dev"],
+        json!({}),
+    )
+    .await;
     let none = dev.run_one("userns-none").await;
     let t = dev.wait_status(&none, "STOPPED", T).await;
-    assert_eq!(t["stopCode"], "TaskFailedToStart", "{t}");
-    let reason = t["stoppedReason"].as_str().unwrap_or_default();
-    assert!(reason.contains("networkMode host"), "{reason}");
+    let log = stdout_of(&dev, &none);
+    assert_eq!(t["containers"][0]["exitCode"], 0, "{t}\n{log}");
+    let map: Vec<&str> = log
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(map, ["0", "100000", "65536"], "{log}");
+    let links: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split_once(':').map(|(name, _)| name.trim()))
+        .filter(|n| !n.contains('|'))
+        .collect();
+    assert_eq!(links, ["lo"], "{log}");
     assert!(dev.shutdown().await.is_empty());
 }
 

@@ -356,6 +356,7 @@ async fn prepare(
     // Bundles.
     let volumes = td.volumes.clone().unwrap_or_default();
     let mut plans = Vec::with_capacity(defs.len());
+    let mut task_netns: Option<std::path::PathBuf> = None;
     for (def, img) in defs.iter().zip(&images) {
         let name = def.name.clone().unwrap_or_default();
         let cdir = task_dir.join("containers").join(&name);
@@ -403,13 +404,12 @@ async fn prepare(
         }
         // Privileged containers stay in the host's user namespace (Docker's --userns=host).
         if let Some(range) = ctx.cfg.user_namespace.filter(|_| !cfg.privileged) {
-            if cfg.network != NetworkMode::Host {
-                return Err((
-                    stop_code::TASK_FAILED_TO_START,
-                    format!(
-                        "CannotStartContainerError: container {name}: this agent runs containers in a user namespace (--user-namespace), which works with networkMode host only: libcontainer 0.7 joins the task's network namespace after creating the user namespace, and the kernel refuses that; use networkMode host or an agent without --user-namespace"
-                    ),
-                ));
+            // libcontainer joins a named network namespace from inside the new user
+            // namespace, which the kernel refuses; the supervisor joins it first instead and
+            // the container shares the supervisor's (`TaskPlan::netns`).
+            if let NetworkMode::Path(p) = &cfg.network {
+                task_netns = Some(p.clone());
+                cfg.network = NetworkMode::Host;
             }
             own_for_user_namespace(range, &cfg, task_dir)
                 .map_err(|e| start_fail("could not hand the rootfs to the user namespace", &e))?;
@@ -481,6 +481,7 @@ async fn prepare(
         containers: plans,
         log_max_bytes: ctx.cfg.log_max_bytes,
         log_max_files: ctx.cfg.log_max_files,
+        netns: task_netns,
     };
     let json = serde_json::to_vec_pretty(&plan).map_err(|e| start_fail("plan", &e))?;
     // No fsync: after a power loss there is no task left to adopt anyway; the rename only
@@ -549,6 +550,16 @@ fn own_for_user_namespace(
     task_dir: &std::path::Path,
 ) -> std::io::Result<()> {
     range.own_rootfs(&cfg.rootfs)?;
+    // Mount points for the task's /etc files, which container root cannot create there.
+    for m in cfg.mounts.iter() {
+        if let Some(name) = m
+            .destination
+            .strip_prefix("/etc/")
+            .filter(|n| !n.contains('/'))
+        {
+            gantry_runtime::spec::ensure_mount_file(&cfg.rootfs, "etc", name)?;
+        }
+    }
     let scratch = task_dir.join("volumes");
     for m in cfg.mounts.iter().filter(|m| m.source.starts_with(&scratch)) {
         std::os::unix::fs::chown(&m.source, Some(range.first), Some(range.first))?;

@@ -34,6 +34,12 @@ pub struct TaskPlan {
     /// Log files kept per container, the current one included (Docker's `max-file`).
     #[serde(default = "default_log_max_files")]
     pub log_max_files: u32,
+    /// A network namespace (an nsfs bind mount) the supervisor joins before it starts any
+    /// container, for containers whose spec shares the supervisor's network namespace
+    /// instead of naming one: with a user namespace, libcontainer would join a named one
+    /// from inside the new user namespace, which the kernel refuses.
+    #[serde(default)]
+    pub netns: Option<PathBuf>,
 }
 
 fn default_log_max_bytes() -> u64 {
@@ -337,6 +343,7 @@ mod tests {
             }],
             log_max_bytes: 1 << 20,
             log_max_files: 3,
+            netns: None,
         }
     }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use capabilities::ALL_CAPABILITIES;
 pub use defaults::{DEFAULT_CAPABILITIES, DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS};
-pub use user::{resolve_user, IdRange, ResolvedUser};
+pub use user::{ensure_mount_file, resolve_user, IdRange, ResolvedUser};
 
 /// OCI runtime-spec version we write.
 const OCI_VERSION: &str = "1.0.2";

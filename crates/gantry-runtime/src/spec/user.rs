@@ -44,6 +44,41 @@ impl IdRange {
     }
 }
 
+/// Creates the empty file `dir/name` inside `rootfs` if it is missing, as host root, so a
+/// bind mount can land on it: in a user namespace, container root cannot create it in an
+/// image directory owned by host root. `dir` is resolved as if `rootfs` were `/` (a link in
+/// the image cannot lead out), and `name` itself must not be a link. A missing `dir` is left
+/// alone (the mount then fails with libcontainer's own error).
+pub fn ensure_mount_file(rootfs: &Path, dir: &str, name: &str) -> std::io::Result<()> {
+    let root = File::open(rootfs)?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+        .mode(Mode::empty())
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = match openat2(std::os::fd::AsRawFd::as_raw_fd(&root), dir, how) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    // SAFETY: openat2 just returned this fd and nothing else owns it.
+    let dir_fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    match nix::fcntl::openat(
+        Some(std::os::fd::AsRawFd::as_raw_fd(&dir_fd)),
+        name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    ) {
+        Ok(fd) => {
+            // SAFETY: openat just returned this fd and nothing else owns it.
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+            Ok(())
+        }
+        // A directory there: the mount's business, not ours.
+        Err(Errno::EISDIR) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A hostile image could ship a huge /etc/passwd; we never need more than this.
 const MAX_DB_BYTES: u64 = 4 << 20;
 

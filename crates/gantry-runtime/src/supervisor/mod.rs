@@ -106,6 +106,11 @@ pub fn run(task_dir: &Path) -> Result<(), SupervisorError> {
     if let Err(e) = crate::rlimit::restore_inherited_nofile() {
         tracing::warn!("cannot restore the inherited open-files limit: {e}");
     }
+    // Before anything that forks: containers that share our network namespace get the
+    // task's (see `TaskPlan::netns`).
+    if let Some(ns) = &plan.netns {
+        join_netns(ns)?;
+    }
     let signals = Signals::install().map_err(SupervisorError::Signals)?;
     nix::sys::prctl::set_child_subreaper(true).map_err(SupervisorError::Subreaper)?;
     let io = |what, path: PathBuf| {
@@ -441,6 +446,21 @@ impl Supervisor {
             Err(SupervisorError::Cleanup(problems))
         }
     }
+}
+
+fn join_netns(ns: &Path) -> Result<(), SupervisorError> {
+    let file = std::fs::File::open(ns).map_err(|source| SupervisorError::Io {
+        what: "open network namespace",
+        path: ns.to_path_buf(),
+        source,
+    })?;
+    nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+        SupervisorError::Io {
+            what: "join network namespace",
+            path: ns.to_path_buf(),
+            source: e.into(),
+        }
+    })
 }
 
 pub(super) fn unmount_rootfs(dir: &Path) -> Result<(), String> {

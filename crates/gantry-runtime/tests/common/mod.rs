@@ -177,6 +177,7 @@ impl Task {
             containers: self.containers.clone(),
             log_max_bytes: self.log_max_bytes,
             log_max_files: self.log_max_files,
+            netns: None,
         }
     }
 
