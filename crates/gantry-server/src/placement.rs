@@ -20,7 +20,7 @@ use crate::state::AppState;
 use crate::tags;
 
 /// Re-planning rounds without progress before RunTask gives up on the remaining tasks.
-const ROUNDS_WITHOUT_PROGRESS: usize = 5;
+const ROUNDS_WITHOUT_PROGRESS: usize = 12;
 
 /// Why `a` does not fit on `i` now, in ECS's words, or `None` if it fits.
 pub fn misfit(i: &InstanceRecord, a: &Allocation) -> Option<&'static str> {
@@ -237,6 +237,13 @@ pub async fn run<S: Store>(
             break;
         }
         idle_rounds = if progress { 0 } else { idle_rounds + 1 };
+        if conflicted && !progress {
+            // Others won every instance we wanted: back off a random, growing while so
+            // concurrent placers stop colliding, instead of giving up.
+            let cap_ms = 1u64 << idle_rounds.min(6);
+            let wait = rand::random::<u64>() % (cap_ms * 1000);
+            tokio::time::sleep(std::time::Duration::from_micros(wait)).await;
+        }
     }
     if out.tasks.len() < count && out.failures.is_empty() {
         out.failures.push(Failure {

@@ -248,6 +248,32 @@ async fn concurrent_run_tasks_never_over_commit() {
     assert_eq!(list["taskArns"].as_array().unwrap().len(), 4);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_run_tasks_with_room_for_all_are_all_placed() {
+    // Sixteen callers racing for one instance collide on its record; they must back off and
+    // retry until placed, never answer RESOURCE:CONTENTION while there is room.
+    let s = std::sync::Arc::new(Server::start().await);
+    let reg = s.register_agent("default", 4096, 4096).await;
+    let mut agent = s.connect_agent(&reg.instance_id).await;
+    agent.desired().await;
+    s.register_taskdef("web", 64, 64).await;
+    let mut handles = Vec::new();
+    for _ in 0..16 {
+        let s = s.clone();
+        handles.push(tokio::spawn(async move {
+            s.ok("RunTask", json!({"taskDefinition": "web", "count": 2}))
+                .await
+        }));
+    }
+    let mut placed = 0;
+    for h in handles {
+        let out = h.await.unwrap();
+        assert_eq!(out["failures"], json!([]), "{out}");
+        placed += out["tasks"].as_array().unwrap().len();
+    }
+    assert_eq!(placed, 32);
+}
+
 #[tokio::test]
 async fn run_task_racing_a_service_never_over_commits() {
     let s = std::sync::Arc::new(Server::start().await);
