@@ -155,6 +155,23 @@ fn stdout_of(dev: &Dev, arn: &str) -> String {
     log
 }
 
+/// Runs one task of `family` (whose command starts with `cat /proc/self/uid_map`) to its
+/// exit, checks it exited 0 with container root mapped to host 100000, and returns its output.
+async fn run_in_user_namespace(dev: &Dev, family: &str) -> String {
+    let arn = dev.run_one(family).await;
+    let t = dev.wait_status(&arn, "STOPPED", T).await;
+    let log = stdout_of(dev, &arn);
+    assert_eq!(t["containers"][0]["exitCode"], 0, "{t}\n{log}");
+    let map: Vec<&str> = log
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(map, ["0", "100000", "65536"], "{log}");
+    log
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_namespace_option_maps_container_root_to_an_unprivileged_range() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -188,17 +205,7 @@ async fn user_namespace_option_maps_container_root_to_an_unprivileged_range() {
         }),
     )
     .await;
-    let arn = dev.run_one("userns").await;
-    let t = dev.wait_status(&arn, "STOPPED", T).await;
-    let log = stdout_of(&dev, &arn);
-    assert_eq!(t["containers"][0]["exitCode"], 0, "{t}\n{log}");
-    let map: Vec<&str> = log
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    assert_eq!(map, ["0", "100000", "65536"], "{log}");
+    let log = run_in_user_namespace(&dev, "userns").await;
     assert!(log.contains("uid=0\n"), "{log}");
     // The rootfs top, the scratch volume and a world-writable host dir are writable...
     assert!(log.contains("writes-ok"), "{log}");
@@ -214,17 +221,7 @@ async fn user_namespace_option_maps_container_root_to_an_unprivileged_range() {
         json!({}),
     )
     .await;
-    let none = dev.run_one("userns-none").await;
-    let t = dev.wait_status(&none, "STOPPED", T).await;
-    let log = stdout_of(&dev, &none);
-    assert_eq!(t["containers"][0]["exitCode"], 0, "{t}\n{log}");
-    let map: Vec<&str> = log
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    assert_eq!(map, ["0", "100000", "65536"], "{log}");
+    let log = run_in_user_namespace(&dev, "userns-none").await;
     let links: Vec<&str> = log
         .lines()
         .filter_map(|l| l.split_once(':').map(|(name, _)| name.trim()))
