@@ -9,7 +9,7 @@ use crate::{InstanceView, TaskRequest};
 
 /// The instance attribute ECS agents set when they can run `awsvpc` tasks (on ECS, tasks
 /// with an elastic network interface of their own).
-pub const TASK_ENI: &str = "ecs.capability.task-eni";
+pub const TASK_ENI: &str = gantry_api::protocol::TASK_ENI_ATTRIBUTE;
 
 /// The instance attributes a task of `network_mode` needs (what ECS adds to the task
 /// definition's `requiresAttributes`): `awsvpc` needs [`TASK_ENI`]; every agent runs

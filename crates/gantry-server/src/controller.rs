@@ -261,12 +261,21 @@ async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> 
         let make = |id: &str| run_task::make_task(cluster, id, &p, st.clock.now());
         match &s.instance {
             Some(id) => {
-                match placement::start_on(st, cluster, id, &p.allocation, || make(id), &p.tags)
-                    .await?
+                let mode = p.network_mode();
+                match placement::start_on(
+                    st,
+                    cluster,
+                    id,
+                    &p.allocation,
+                    mode,
+                    || make(id),
+                    &p.tags,
+                )
+                .await?
                 {
                     Ok(t) => started.push(t.id),
                     Err(reason) => {
-                        unplaced = Some(reconcile::unplaced_event(&svc.name, reason));
+                        unplaced = Some(reconcile::unplaced_event(&svc.name, reason.as_str()));
                     }
                 }
             }
@@ -291,6 +300,7 @@ async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> 
                     strategies: &strategies,
                     group: &group,
                     constraints: &all,
+                    network_mode: p.network_mode(),
                 };
                 let out = placement::run(st, cluster, s.count, &p.allocation, rules, &p.tags, make)
                     .await?;

@@ -222,6 +222,7 @@ pub fn unplaced_event(service: &str, reason: &str) -> String {
         "RESOURCE:CPU" => "has insufficient CPU units available",
         "RESOURCE:MEMORY" => "has insufficient memory available",
         "RESOURCE:PORTS" => "is already using a port required by your task",
+        "ATTRIBUTE" => "is missing an attribute required by your task",
         _ => "is not available (no ACTIVE container instance with a connected agent)",
     };
     format!(
