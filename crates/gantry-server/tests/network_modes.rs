@@ -68,7 +68,10 @@ async fn awsvpc_tasks_fail_with_attribute_on_nodes_without_task_eni() {
     assert_eq!(out["tasks"], json!([]), "{out}");
     assert_eq!(
         reasons(&out),
-        [(plain.container_instance_arn.clone(), "ATTRIBUTE".to_string())],
+        [(
+            plain.container_instance_arn.clone(),
+            "ATTRIBUTE".to_string()
+        )],
         "{out}"
     );
     let out = s
@@ -80,7 +83,10 @@ async fn awsvpc_tasks_fail_with_attribute_on_nodes_without_task_eni() {
     assert_eq!(out["tasks"], json!([]), "{out}");
     assert_eq!(
         reasons(&out),
-        [(plain.container_instance_arn.clone(), "ATTRIBUTE".to_string())]
+        [(
+            plain.container_instance_arn.clone(),
+            "ATTRIBUTE".to_string()
+        )]
     );
     // Nothing was committed on the node: a bridge task still fits, as before.
     let out = s.ok("RunTask", json!({"taskDefinition": "br"})).await;
@@ -105,7 +111,10 @@ async fn awsvpc_tasks_go_only_to_nodes_with_task_eni() {
     let tasks = out["tasks"].as_array().cloned().unwrap_or_default();
     assert_eq!(tasks.len(), 4, "{out}");
     for t in &tasks {
-        assert_eq!(t["containerInstanceArn"], vpc.container_instance_arn.as_str());
+        assert_eq!(
+            t["containerInstanceArn"],
+            vpc.container_instance_arn.as_str()
+        );
     }
 }
 
