@@ -129,13 +129,14 @@ async fn a_node_given_a_slice_advertises_task_eni() {
             json!({"containerInstances": [n.instance_id]}),
         )
         .await;
-    let names: Vec<&str> = out["containerInstances"][0]["attributes"]
+    let eni: Vec<&Value> = out["containerInstances"][0]["attributes"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|a| a["name"].as_str())
+        .filter(|a| a["name"] == TASK_ENI_ATTRIBUTE)
         .collect();
-    assert!(names.contains(&TASK_ENI_ATTRIBUTE), "{names:?}");
+    // As on ECS: the capability carries no value.
+    assert_eq!(eni, [&json!({"name": TASK_ENI_ATTRIBUTE})], "{out}");
     let mut agent = s.connect_agent(&n.instance_id).await;
     agent.desired().await;
     register(&s, "vpc", "awsvpc").await;
