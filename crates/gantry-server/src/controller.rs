@@ -28,7 +28,7 @@ use crate::service_records::{
 use crate::service_render::tasks_of_service;
 use crate::state::AppState;
 use crate::{constraints, run_task, task_definitions, tasks};
-use gantry_scheduler::Constraint;
+use gantry_scheduler::{Constraint, Reason};
 
 /// What needs a look.
 #[derive(Debug, Default)]
@@ -275,7 +275,7 @@ async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> 
                 {
                     Ok(t) => started.push(t.id),
                     Err(reason) => {
-                        unplaced = Some(reconcile::unplaced_event(&svc.name, reason.as_str()));
+                        unplaced = Some(reconcile::unplaced_event(&svc.name, reason));
                     }
                 }
             }
@@ -306,7 +306,8 @@ async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> 
                     .await?;
                 started.extend(out.tasks.into_iter().map(|t| t.id));
                 if let Some(f) = out.failures.first() {
-                    let reason = f.reason.as_deref().unwrap_or("MISSING");
+                    let reason = f.reason.as_deref().and_then(Reason::from_text);
+                    let reason = reason.unwrap_or(Reason::Missing);
                     unplaced = Some(reconcile::unplaced_event(&svc.name, reason));
                 }
             }
