@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use gantry_api::protocol::{RegisterRequest, RegisterResponse, REGISTER_PATH};
+use gantry_api::protocol::{RegisterRequest, RegisterResponse, REGISTER_PATH, TASK_ENI_ATTRIBUTE};
 
 use crate::{AgentConfig, AgentError};
 
@@ -48,6 +48,11 @@ pub async fn register(cfg: &AgentConfig) -> Result<RegisterResponse, AgentError>
             env!("CARGO_PKG_VERSION").to_string(),
         ),
     ];
+    // awsvpc needs a subnet: one of our own (--awsvpc-subnet) here, or else a slice the
+    // server hands out, and then the server adds the attribute when it gives us one.
+    if cfg.awsvpc_subnet.is_some() {
+        attributes.push((TASK_ENI_ATTRIBUTE.to_string(), String::new()));
+    }
     attributes.extend(cfg.attributes.iter().cloned());
     let req = RegisterRequest {
         cluster: cfg.cluster.clone(),

@@ -20,6 +20,9 @@ pub const REGISTER_PATH: &str = "/agent/v1/register";
 pub const SESSION_PATH: &str = "/agent/v1/session";
 /// How often the agent sends a heartbeat.
 pub const HEARTBEAT_INTERVAL_MS: u64 = 5_000;
+/// The registration attribute of a node that runs `awsvpc` tasks (ECS's name for it): the
+/// scheduler places awsvpc tasks only on nodes that carry it.
+pub const TASK_ENI_ATTRIBUTE: &str = "ecs.capability.task-eni";
 
 /// What an agent says about itself when it joins a cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

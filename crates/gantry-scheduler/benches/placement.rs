@@ -31,6 +31,7 @@ fn cluster(rng: &mut Lcg) -> Vec<InstanceView> {
             InstanceView {
                 id: format!("arn:aws:ecs:us-east-1:000000000000:container-instance/c/{n:032x}"),
                 schedulable: rng.next(50) != 0,
+                status: gantry_scheduler::Status::Active,
                 remaining_cpu: 16_384 - 1_024 * used as i64,
                 remaining_memory: 65_536 - 4_096 * used as i64,
                 used_ports: (0..used).map(|p| 8_000 + p as u16).collect::<BTreeSet<_>>(),
@@ -70,6 +71,7 @@ fn requests(rng: &mut Lcg) -> Vec<TaskRequest> {
                 Vec::new()
             },
             group: "service:web".into(),
+            required_attributes: Vec::new(),
         })
         .collect()
 }

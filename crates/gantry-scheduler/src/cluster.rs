@@ -3,31 +3,42 @@
 use std::collections::HashMap;
 
 use crate::constraint::{existing_in_group, single_group, Constraints, Violation};
-use crate::{InstanceView, TaskRequest};
+use crate::feasible::{check_attributes, check_resources};
+use crate::{InstanceView, Reason, TaskRequest};
 
-/// Why an instance cannot take a request, in the order the checks run.
+/// Why an instance cannot take a request, in the order the checks run; a `memberOf`
+/// violation keeps which expression failed, for the detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Reason {
+pub(crate) enum Excluded {
     Constraint(Violation),
+    Attribute,
     Cpu,
     Memory,
     Ports,
     Missing,
 }
 
-impl Reason {
-    pub(crate) fn as_str(self) -> &'static str {
+impl Excluded {
+    /// The reason ECS reports.
+    pub(crate) fn reason(self) -> Reason {
         match self {
-            Reason::Constraint(Violation::MemberOf(_)) => {
-                "MemberOf placement constraint unsatisfied."
-            }
-            Reason::Constraint(Violation::DistinctInstance) => {
-                "DistinctInstance placement constraint unsatisfied."
-            }
-            Reason::Cpu => "RESOURCE:CPU",
-            Reason::Memory => "RESOURCE:MEMORY",
-            Reason::Ports => "RESOURCE:PORTS",
-            Reason::Missing => "MISSING",
+            Excluded::Constraint(Violation::MemberOf(_)) => Reason::MemberOf,
+            Excluded::Constraint(Violation::DistinctInstance) => Reason::DistinctInstance,
+            Excluded::Attribute => Reason::Attribute,
+            Excluded::Cpu => Reason::Cpu,
+            Excluded::Memory => Reason::Memory,
+            Excluded::Ports => Reason::Ports,
+            Excluded::Missing => Reason::Missing,
+        }
+    }
+
+    fn of(reason: Reason) -> Excluded {
+        match reason {
+            Reason::Attribute => Excluded::Attribute,
+            Reason::Cpu => Excluded::Cpu,
+            Reason::Memory => Excluded::Memory,
+            Reason::Ports => Excluded::Ports,
+            _ => Excluded::Missing,
         }
     }
 }
@@ -125,30 +136,25 @@ impl<'a> Cluster<'a> {
         self.instances[i].schedulable
     }
 
-    /// The first check instance `i` fails for `req`, if any.
-    pub(crate) fn check(&self, i: usize, req: &TaskRequest) -> Result<(), Reason> {
+    /// The first check instance `i` fails for `req`, if any: constraints, then the checks
+    /// of [`crate::check`] on this plan's copy of the numbers.
+    pub(crate) fn check(&self, i: usize, req: &TaskRequest) -> Result<(), Excluded> {
         if let Some(c) = &self.constraints {
             c.check(i, &self.instances[i], req)
-                .map_err(Reason::Constraint)?;
+                .map_err(Excluded::Constraint)?;
         }
-        if self.cpu[i] < req.cpu {
-            return Err(Reason::Cpu);
+        let inst = &self.instances[i];
+        if !req.required_attributes.is_empty() {
+            check_attributes(&inst.attributes, req).map_err(Excluded::of)?;
         }
-        if self.memory[i] < req.memory {
-            return Err(Reason::Memory);
-        }
-        if !req.ports.is_empty() {
-            let used = &self.instances[i].used_ports;
-            let added = &self.added_ports[i];
-            if req
-                .ports
-                .iter()
-                .any(|p| used.contains(p) || added.contains(p))
-            {
-                return Err(Reason::Ports);
-            }
-        }
-        Ok(())
+        let added = &self.added_ports[i];
+        check_resources(
+            self.cpu[i],
+            self.memory[i],
+            |p| inst.used_ports.contains(&p) || added.contains(&p),
+            req,
+        )
+        .map_err(Excluded::of)
     }
 
     pub(crate) fn fits(&self, i: usize, req: &TaskRequest) -> bool {
@@ -179,12 +185,12 @@ impl<'a> Cluster<'a> {
     /// Why `req` fits nowhere, and the detail for a person. The reason is `MISSING` without
     /// any schedulable instance, otherwise the check that excluded the most schedulable
     /// instances (each instance counted once, for the first check it fails: constraints,
-    /// cpu, memory, ports; ties go to that same order). ECS lists a reason per instance; one
+    /// attributes, cpu, memory, ports; ties go to that same order). ECS lists a reason per instance; one
     /// reason per task is what `RunTask` failures carry, and the most common one is what an
     /// operator should act on. The detail counts every check.
-    pub(crate) fn failure_reason(&self, req: &TaskRequest) -> (Reason, String) {
+    pub(crate) fn failure_reason(&self, req: &TaskRequest) -> (Excluded, String) {
         // (reason, instances it excluded), in check order.
-        let mut counts: Vec<(Reason, usize)> = Vec::new();
+        let mut counts: Vec<(Excluded, usize)> = Vec::new();
         let mut unschedulable = 0;
         for i in 0..self.len() {
             if !self.schedulable(i) {
@@ -200,11 +206,11 @@ impl<'a> Cluster<'a> {
         }
         counts.sort_by_key(|(r, _)| order(*r));
         // Every memberOf counts toward the one reason ECS has for them.
-        let mut totals: Vec<(Reason, usize)> = Vec::new();
+        let mut totals: Vec<(Excluded, usize)> = Vec::new();
         for &(reason, n) in &counts {
             let reason = match reason {
-                Reason::Constraint(Violation::MemberOf(_)) => {
-                    Reason::Constraint(Violation::MemberOf(0))
+                Excluded::Constraint(Violation::MemberOf(_)) => {
+                    Excluded::Constraint(Violation::MemberOf(0))
                 }
                 r => r,
             };
@@ -213,20 +219,20 @@ impl<'a> Cluster<'a> {
                 None => totals.push((reason, n)),
             }
         }
-        let mut best: Option<(Reason, usize)> = None;
+        let mut best: Option<(Excluded, usize)> = None;
         for &(reason, count) in &totals {
             if best.is_none_or(|(_, c)| count > c) {
                 best = Some((reason, count));
             }
         }
-        let reason = best.map_or(Reason::Missing, |(r, _)| r);
+        let reason = best.map_or(Excluded::Missing, |(r, _)| r);
         (reason, self.detail(req, &counts, unschedulable))
     }
 
     fn detail(
         &self,
         req: &TaskRequest,
-        counts: &[(Reason, usize)],
+        counts: &[(Excluded, usize)],
         unschedulable: usize,
     ) -> String {
         if self.len() == 0 {
@@ -242,7 +248,7 @@ impl<'a> Cluster<'a> {
         }
         for &(reason, n) in counts {
             parts.push(match reason {
-                Reason::Constraint(Violation::MemberOf(k)) => {
+                Excluded::Constraint(Violation::MemberOf(k)) => {
                     let expr = self
                         .constraints
                         .as_ref()
@@ -251,7 +257,7 @@ impl<'a> Cluster<'a> {
                         .unwrap_or_default();
                     format!("{n} outside memberOf({expr})")
                 }
-                Reason::Constraint(Violation::DistinctInstance) => format!(
+                Excluded::Constraint(Violation::DistinctInstance) => format!(
                     "{n} already running a task of group {} (distinctInstance)",
                     if req.group.is_empty() {
                         "(none)"
@@ -259,10 +265,19 @@ impl<'a> Cluster<'a> {
                         &req.group
                     }
                 ),
-                Reason::Cpu => format!("{n} with less than {} CPU units left", req.cpu),
-                Reason::Memory => format!("{n} with less than {} MiB of memory left", req.memory),
-                Reason::Ports => format!("{n} with a port of {:?} in use", req.ports),
-                Reason::Missing => continue,
+                Excluded::Attribute => format!(
+                    "{n} without the attribute{} {}",
+                    if req.required_attributes.len() == 1 {
+                        ""
+                    } else {
+                        "s"
+                    },
+                    req.required_attributes.join(", ")
+                ),
+                Excluded::Cpu => format!("{n} with less than {} CPU units left", req.cpu),
+                Excluded::Memory => format!("{n} with less than {} MiB of memory left", req.memory),
+                Excluded::Ports => format!("{n} with a port of {:?} in use", req.ports),
+                Excluded::Missing => continue,
             });
         }
         if !parts.is_empty() {
@@ -275,14 +290,15 @@ impl<'a> Cluster<'a> {
 }
 
 /// Where a reason's check runs, for sorting counts.
-fn order(reason: Reason) -> (u8, u32) {
+fn order(reason: Excluded) -> (u8, u32) {
     match reason {
-        Reason::Constraint(Violation::MemberOf(k)) => (0, k),
-        Reason::Constraint(Violation::DistinctInstance) => (1, 0),
-        Reason::Cpu => (2, 0),
-        Reason::Memory => (3, 0),
-        Reason::Ports => (4, 0),
-        Reason::Missing => (5, 0),
+        Excluded::Constraint(Violation::MemberOf(k)) => (0, k),
+        Excluded::Constraint(Violation::DistinctInstance) => (1, 0),
+        Excluded::Attribute => (2, 0),
+        Excluded::Cpu => (3, 0),
+        Excluded::Memory => (4, 0),
+        Excluded::Ports => (5, 0),
+        Excluded::Missing => (6, 0),
     }
 }
 

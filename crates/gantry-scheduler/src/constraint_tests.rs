@@ -263,6 +263,7 @@ fn arb_requests() -> impl proptest::strategy::Strategy<Value = Vec<TaskRequest>>
                     memory,
                     ports: Vec::new(),
                     group: if single { g } else { own }.to_string(),
+                    ..TaskRequest::default()
                 })
                 .collect()
         })

@@ -1,6 +1,8 @@
 //! Task placement as a pure function: `(cluster snapshot, requests, seed) -> plan`.
-//! Feasibility (resources, ports, status, launch type) then ranking by the strategies in
-//! order. No I/O and no clock here: the caller commits the plan and re-checks each instance.
+//! Feasibility (status, attributes such as the network modes a node runs, resources, ports,
+//! constraints) then ranking by the strategies in order. No I/O and no clock here: the caller
+//! commits the plan and re-checks each instance with the same checks ([`check`]). Every
+//! placement failure reason is spelled here ([`Reason`]) and nowhere else.
 //! Also the cluster query language ([`query`]) that `memberOf` constraints are written in.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,8 +11,11 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InstanceView {
     pub id: String,
-    /// ACTIVE instances with a connected agent take tasks; anything else does not.
+    /// ACTIVE instances with a connected agent take tasks; anything else does not. The plan
+    /// reads this; `status` and `agent_connected` say why for [`check`].
     pub schedulable: bool,
+    /// ACTIVE, DRAINING or INACTIVE.
+    pub status: Status,
     pub remaining_cpu: i64,
     pub remaining_memory: i64,
     /// Host ports in use or reserved.
@@ -43,6 +48,9 @@ pub struct TaskRequest {
     /// The task group: RunTask's `group` (default `family:<family>`), or `service:<name>`.
     /// Empty means none: spread then counts every task on an instance.
     pub group: String,
+    /// Attributes an instance must have (any value), e.g. [`TASK_ENI`] for `awsvpc`: see
+    /// [`network_mode_attributes`].
+    pub required_attributes: Vec<String>,
 }
 
 /// A placement constraint. All constraints given to [`place_with`] must hold (ECS combines
@@ -76,13 +84,12 @@ pub enum Strategy {
     },
 }
 
-/// Why a task could not be placed, in ECS's words: `RESOURCE:CPU`, `RESOURCE:MEMORY`,
-/// `RESOURCE:PORTS`, `MemberOf placement constraint unsatisfied.`, `DistinctInstance
-/// placement constraint unsatisfied.`, or `MISSING` for no usable instance.
+/// Why a task could not be placed: [`Reason::Attribute`], `Cpu`, `Memory`, `Ports`,
+/// `MemberOf`, `DistinctInstance`, or `Missing` for no usable instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub request: usize,
-    pub reason: String,
+    pub reason: Reason,
     /// For a person: how many instances each check excluded.
     pub detail: String,
 }
@@ -96,6 +103,7 @@ pub struct Plan {
 
 mod cluster;
 mod constraint;
+mod feasible;
 mod index;
 mod keys;
 mod linear;
@@ -103,6 +111,10 @@ mod place;
 pub mod query;
 mod random;
 
+pub use feasible::{
+    check, check_attributes, check_available, check_resources, network_mode_attributes, Reason,
+    Status, TASK_ENI,
+};
 pub use place::{place, place_with};
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use crate::cluster::{Cluster, Reason};
+use crate::cluster::{Cluster, Excluded};
 use crate::constraint::Constraints;
 use crate::index::Index;
 use crate::keys::{ranking, Ranking};
@@ -36,8 +36,9 @@ pub fn place(
 ///
 /// An instance fits a request when it is schedulable, satisfies every constraint (each
 /// `memberOf` expression selects it; with `distinctInstance`, it runs no task of the request's
-/// group, counting the tasks this plan placed), has at least the request's cpu and memory left,
-/// and none of the request's ports is in use. Among the instances that fit, the
+/// group, counting the tasks this plan placed), has every attribute the request requires
+/// (such as [`crate::TASK_ENI`] for `awsvpc`), has at least the request's cpu and memory
+/// left, and none of the request's ports is in use. Among the instances that fit, the
 /// strategies pick, in order, as lexicographic keys: `binpack(cpu|memory)` prefers the least
 /// remaining resource, `spread(instanceId|host)` the instance with the fewest tasks,
 /// `spread(attribute:<name>)` an instance in the value group with the fewest tasks (instances
@@ -48,7 +49,8 @@ pub fn place(
 ///
 /// A request that fits nowhere gets a [`Failure`]: `MISSING` when no instance is
 /// schedulable, otherwise `MemberOf placement constraint unsatisfied.`, `DistinctInstance
-/// placement constraint unsatisfied.`, `RESOURCE:CPU`, `RESOURCE:MEMORY` or `RESOURCE:PORTS`,
+/// placement constraint unsatisfied.`, `ATTRIBUTE`, `RESOURCE:CPU`, `RESOURCE:MEMORY` or
+/// `RESOURCE:PORTS`,
 /// whichever check excluded the most instances, with a detail that counts them all (see
 /// `Cluster::failure_reason`).
 ///
@@ -122,12 +124,12 @@ fn drive(cluster: &mut Cluster<'_>, requests: &[TaskRequest], mut chooser: impl 
     // task groups or counts can start to hold, so with one the list is forgotten at each
     // placement. (A remembered failure keeps the detail it was found with.)
     let monotonic = cluster.constraints.as_ref().is_none_or(|c| !c.is_dynamic());
-    let mut failed: Vec<(&TaskRequest, Reason, String)> = Vec::new();
+    let mut failed: Vec<(&TaskRequest, Excluded, String)> = Vec::new();
     for (j, req) in requests.iter().enumerate() {
         if let Some((_, reason, detail)) = failed.iter().find(|(f, _, _)| *f == req) {
             plan.failures.push(Failure {
                 request: j,
-                reason: reason.as_str().to_string(),
+                reason: reason.reason(),
                 detail: detail.clone(),
             });
             continue;
@@ -144,7 +146,7 @@ fn drive(cluster: &mut Cluster<'_>, requests: &[TaskRequest], mut chooser: impl 
                 let (reason, detail) = cluster.failure_reason(req);
                 plan.failures.push(Failure {
                     request: j,
-                    reason: reason.as_str().to_string(),
+                    reason: reason.reason(),
                     detail: detail.clone(),
                 });
                 if failed.len() < 32 {

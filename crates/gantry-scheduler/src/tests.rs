@@ -262,10 +262,14 @@ fn arb_instance(n: usize) -> impl proptest::strategy::Strategy<Value = InstanceV
         prop::option::of(0u8..3),
         prop::option::of(0u8..2),
         0u32..4,
+        prop::bool::weighted(0.7),
     )
         .prop_map(
-            move |(schedulable, cpu, memory, used_ports, zone, rack, task_count)| {
+            move |(schedulable, cpu, memory, used_ports, zone, rack, task_count, eni)| {
                 let mut attributes = Vec::new();
+                if eni {
+                    attributes.push((crate::TASK_ENI.to_string(), String::new()));
+                }
                 if let Some(z) = zone {
                     attributes.push(("zone".to_string(), format!("z{z}")));
                 }
@@ -291,17 +295,26 @@ fn arb_instances() -> impl proptest::strategy::Strategy<Value = Vec<InstanceView
 }
 
 fn arb_request() -> impl proptest::strategy::Strategy<Value = TaskRequest> {
-    (0i64..800, 0i64..800, prop::collection::vec(80u16..84, 0..2)).prop_map(
-        |(cpu, memory, mut ports)| {
+    (
+        0i64..800,
+        0i64..800,
+        prop::collection::vec(80u16..84, 0..2),
+        prop::bool::weighted(0.3),
+    )
+        .prop_map(|(cpu, memory, mut ports, awsvpc)| {
             ports.dedup();
+            let mode = awsvpc.then_some("awsvpc");
             TaskRequest {
                 cpu,
                 memory,
                 ports,
+                required_attributes: crate::network_mode_attributes(mode)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
                 ..TaskRequest::default()
             }
-        },
-    )
+        })
 }
 
 fn arb_strategy() -> impl proptest::strategy::Strategy<Value = Strategy> {
@@ -353,6 +366,9 @@ fn check_plan(instances: &[InstanceView], requests: &[TaskRequest], plan: &Plan)
     );
     let fits = |cpu: &[i64], memory: &[i64], ports: &[BTreeSet<u16>], n: usize, r: &TaskRequest| {
         instances[n].schedulable
+            && r.required_attributes
+                .iter()
+                .all(|a| instances[n].attributes.iter().any(|(k, _)| k == a))
             && cpu[n] >= r.cpu
             && memory[n] >= r.memory
             && r.ports.iter().all(|p| !ports[n].contains(p))
@@ -378,7 +394,12 @@ fn check_plan(instances: &[InstanceView], requests: &[TaskRequest], plan: &Plan)
             );
             let any_schedulable = instances.iter().any(|i| i.schedulable);
             let expected: &[&str] = if any_schedulable {
-                &["RESOURCE:CPU", "RESOURCE:MEMORY", "RESOURCE:PORTS"]
+                &[
+                    "ATTRIBUTE",
+                    "RESOURCE:CPU",
+                    "RESOURCE:MEMORY",
+                    "RESOURCE:PORTS",
+                ]
             } else {
                 &["MISSING"]
             };

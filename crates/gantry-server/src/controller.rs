@@ -28,7 +28,7 @@ use crate::service_records::{
 use crate::service_render::tasks_of_service;
 use crate::state::AppState;
 use crate::{constraints, run_task, task_definitions, tasks};
-use gantry_scheduler::Constraint;
+use gantry_scheduler::{Constraint, Reason};
 
 /// What needs a look.
 #[derive(Debug, Default)]
@@ -261,8 +261,17 @@ async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> 
         let make = |id: &str| run_task::make_task(cluster, id, &p, st.clock.now());
         match &s.instance {
             Some(id) => {
-                match placement::start_on(st, cluster, id, &p.allocation, || make(id), &p.tags)
-                    .await?
+                let mode = p.network_mode();
+                match placement::start_on(
+                    st,
+                    cluster,
+                    id,
+                    &p.allocation,
+                    mode,
+                    || make(id),
+                    &p.tags,
+                )
+                .await?
                 {
                     Ok(t) => started.push(t.id),
                     Err(reason) => {
@@ -291,12 +300,14 @@ async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> 
                     strategies: &strategies,
                     group: &group,
                     constraints: &all,
+                    network_mode: p.network_mode(),
                 };
                 let out = placement::run(st, cluster, s.count, &p.allocation, rules, &p.tags, make)
                     .await?;
                 started.extend(out.tasks.into_iter().map(|t| t.id));
                 if let Some(f) = out.failures.first() {
-                    let reason = f.reason.as_deref().unwrap_or("MISSING");
+                    let reason = f.reason.as_deref().and_then(Reason::from_text);
+                    let reason = reason.unwrap_or(Reason::Missing);
                     unplaced = Some(reconcile::unplaced_event(&svc.name, reason));
                 }
             }

@@ -96,6 +96,12 @@ pub async fn register<S: Store>(
                 compares.push(cmp);
                 ops.push(op);
             }
+            // The agent takes its awsvpc addresses from the slice it is given, so a node
+            // with a slice runs awsvpc tasks: say so the way ECS agents do.
+            let eni = gantry_scheduler::TASK_ENI;
+            if rec.task_slice.is_some() && !rec.agent_attributes.iter().any(|(k, _)| k == eni) {
+                rec.agent_attributes.push((eni.to_string(), String::new()));
+            }
         }
         ops.push(db::put(&key, &rec)?);
         let ok = db::commit(&st.store, compares, ops).await?;

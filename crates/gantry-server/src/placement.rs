@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use gantry_api::model::Failure;
-use gantry_scheduler::{Constraint, InstanceView, Strategy, TaskRequest};
+use gantry_scheduler::{Constraint, InstanceView, Reason, Status, Strategy, TaskRequest};
 use gantry_store::Store;
 
 use crate::db::{self, Versioned};
@@ -22,28 +22,35 @@ use crate::tags;
 /// Re-planning rounds without progress before RunTask gives up on the remaining tasks.
 const ROUNDS_WITHOUT_PROGRESS: usize = 12;
 
-/// Why `a` does not fit on `i` now, in ECS's words, or `None` if it fits.
-pub fn misfit(i: &InstanceRecord, a: &Allocation) -> Option<&'static str> {
-    match i.status {
-        InstanceStatus::Active => {}
-        InstanceStatus::Draining => return Some("DRAINING"),
-        InstanceStatus::Inactive => return Some("INACTIVE"),
+/// What one task asks of its instance, as the scheduler checks it: its resources and the
+/// attributes its network mode needs ([`gantry_scheduler::network_mode_attributes`]).
+pub fn request(a: &Allocation, network_mode: Option<&str>, group: &str) -> TaskRequest {
+    let mut ports: Vec<u16> = a.tcp_ports.iter().copied().collect();
+    ports.extend(a.udp_ports.iter().copied());
+    TaskRequest {
+        cpu: a.cpu,
+        memory: a.memory,
+        ports,
+        group: group.to_string(),
+        required_attributes: gantry_scheduler::network_mode_attributes(network_mode)
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
     }
-    if !i.agent_connected {
-        return Some("AGENT");
-    }
-    if i.remaining_cpu() < a.cpu {
-        return Some("RESOURCE:CPU");
-    }
-    if i.remaining_memory() < a.memory {
-        return Some("RESOURCE:MEMORY");
-    }
-    let tcp = i.busy_tcp();
-    let udp = i.busy_udp();
-    if a.tcp_ports.iter().any(|p| tcp.contains(p)) || a.udp_ports.iter().any(|p| udp.contains(p)) {
-        return Some("RESOURCE:PORTS");
-    }
-    None
+}
+
+fn request_of(t: &TaskRecord) -> TaskRequest {
+    request(
+        &t.allocation,
+        t.definition.network_mode.as_deref(),
+        &t.group,
+    )
+}
+
+/// Why `req` does not fit on `i` now, or `None` if it fits: the scheduler's own checks
+/// ([`gantry_scheduler::check`]) on the record as it stands.
+pub fn misfit(i: &InstanceRecord, req: &TaskRequest) -> Option<Reason> {
+    gantry_scheduler::check(&view(i, BTreeMap::new()), req).err()
 }
 
 /// Writes `tasks` onto instance `i` if its record is still at the revision read, and every
@@ -59,7 +66,7 @@ pub async fn commit_on<S: Store>(
     let mut ops = Vec::new();
     for t in &tasks {
         // The scheduler promised this, but the invariant is ours to keep.
-        if misfit(&rec, &t.allocation).is_some() {
+        if misfit(&rec, &request_of(t)).is_some() {
             return Ok(None);
         }
         rec.take(&t.allocation);
@@ -91,6 +98,11 @@ fn view(i: &InstanceRecord, task_groups: BTreeMap<String, u32>) -> InstanceView 
     InstanceView {
         id: i.id.clone(),
         schedulable: i.status == InstanceStatus::Active && i.agent_connected,
+        status: match i.status {
+            InstanceStatus::Active => Status::Active,
+            InstanceStatus::Draining => Status::Draining,
+            InstanceStatus::Inactive => Status::Inactive,
+        },
         remaining_cpu: i.remaining_cpu(),
         remaining_memory: i.remaining_memory(),
         used_ports: i.busy_tcp().union(&i.busy_udp()).copied().collect(),
@@ -132,23 +144,25 @@ pub async fn snapshot<S: Store>(
 }
 
 /// One task made by `make` on instance `id` (StartTask, DAEMON services), re-checked at
-/// commit. `Err` holds ECS's failure reason (`MISSING`, `RESOURCE:MEMORY`, ...).
+/// commit. `Err` holds ECS's failure reason (`MISSING`, `RESOURCE:MEMORY`, `ATTRIBUTE`, ...).
 pub async fn start_on<S: Store>(
     st: &AppState<S>,
     cluster: &str,
     id: &str,
     allocation: &Allocation,
+    network_mode: Option<&str>,
     make: impl Fn() -> TaskRecord,
     tags: &BTreeMap<String, String>,
-) -> Result<std::result::Result<TaskRecord, &'static str>> {
+) -> Result<std::result::Result<TaskRecord, Reason>> {
+    let req = request(allocation, network_mode, "");
     for _ in 0..db::RETRIES {
         let Some(i) = db::get::<S, InstanceRecord>(&st.store, &instance_key(cluster, id))
             .await?
             .filter(|i| i.value.status != InstanceStatus::Inactive)
         else {
-            return Ok(Err("MISSING"));
+            return Ok(Err(Reason::Missing));
         };
-        if let Some(why) = misfit(&i.value, allocation) {
+        if let Some(why) = misfit(&i.value, &req) {
             return Ok(Err(why));
         }
         if let Some(mut done) = commit_on(st, &i, vec![make()], tags).await? {
@@ -157,17 +171,19 @@ pub async fn start_on<S: Store>(
             }
         }
     }
-    Ok(Err("RESOURCE:CONTENTION"))
+    Ok(Err(Reason::Contention))
 }
 
 /// How to choose among the instances that fit: the strategies, the task group the new
-/// tasks join (for `spread` and `distinctInstance`), and the placement constraints (the
-/// call's and the task definition's, parsed by [`crate::constraints`] before placing).
+/// tasks join (for `spread` and `distinctInstance`), the placement constraints (the
+/// call's and the task definition's, parsed by [`crate::constraints`] before placing), and
+/// the task definition's network mode (only nodes that run it are candidates).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rules<'a> {
     pub strategies: &'a [Strategy],
     pub group: &'a str,
     pub constraints: &'a [Constraint],
+    pub network_mode: Option<&'a str>,
 }
 
 /// The one call into the scheduler, for RunTask and services alike.
@@ -199,18 +215,11 @@ pub async fn run<S: Store>(
 ) -> Result<Outcome> {
     let mut out = Outcome::default();
     let mut idle_rounds = 0;
-    let mut ports: Vec<u16> = allocation.tcp_ports.iter().copied().collect();
-    ports.extend(allocation.udp_ports.iter().copied());
+    let request = request(allocation, rules.network_mode, rules.group);
     while out.tasks.len() < count && idle_rounds < ROUNDS_WITHOUT_PROGRESS {
         let (instances, views) = snapshot(st, cluster).await?;
         let wanted = count - out.tasks.len();
-        let request = TaskRequest {
-            cpu: allocation.cpu,
-            memory: allocation.memory,
-            ports: ports.clone(),
-            group: rules.group.to_string(),
-        };
-        let requests = vec![request; wanted];
+        let requests = vec![request.clone(); wanted];
         let plan = plan(&views, &requests, rules, rand::random());
         let mut by_instance: BTreeMap<&str, usize> = BTreeMap::new();
         for (_, id) in &plan.placements {
@@ -233,7 +242,7 @@ pub async fn run<S: Store>(
         }
         if !plan.failures.is_empty() && !conflicted {
             // The snapshot was current and still could not hold them: report, don't retry.
-            out.failures = explain(st, cluster, allocation, &plan.failures).await?;
+            out.failures = explain(st, cluster, &request, &plan.failures).await?;
             break;
         }
         idle_rounds = if progress { 0 } else { idle_rounds + 1 };
@@ -248,7 +257,7 @@ pub async fn run<S: Store>(
     if out.tasks.len() < count && out.failures.is_empty() {
         out.failures.push(Failure {
             arn: None,
-            reason: Some("RESOURCE:CONTENTION".to_string()),
+            reason: Some(Reason::Contention.to_string()),
             detail: Some(
                 "The cluster kept changing while these tasks were placed; run them again."
                     .to_string(),
@@ -262,7 +271,7 @@ pub async fn run<S: Store>(
 async fn explain<S: Store>(
     st: &AppState<S>,
     cluster: &str,
-    allocation: &Allocation,
+    request: &TaskRequest,
     planned: &[gantry_scheduler::Failure],
 ) -> Result<Vec<Failure>> {
     let mut out: Vec<Failure> = Vec::new();
@@ -271,7 +280,7 @@ async fn explain<S: Store>(
         if i.value.status != InstanceStatus::Active {
             continue;
         }
-        if let Some(reason) = misfit(&i.value, allocation) {
+        if let Some(reason) = misfit(&i.value, request) {
             out.push(Failure {
                 arn: Some(st.arns.container_instance(cluster, &i.value.id)),
                 reason: Some(reason.to_string()),
@@ -283,15 +292,14 @@ async fn explain<S: Store>(
     // fits one more task but not all of them, say what the scheduler saw.
     let fits_each = out.is_empty();
     for f in planned {
-        let constraint = f.reason.contains("placement constraint");
-        if (fits_each || constraint)
+        if (fits_each || f.reason.is_constraint())
             && !out
                 .iter()
                 .any(|o| o.reason.as_deref() == Some(f.reason.as_str()))
         {
             out.push(Failure {
                 arn: None,
-                reason: Some(f.reason.clone()),
+                reason: Some(f.reason.to_string()),
                 detail: Some(f.detail.clone()),
             });
         }

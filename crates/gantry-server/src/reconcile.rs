@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use gantry_api::status::stop_code;
 use gantry_api::{TaskStatus, Timestamp};
+use gantry_scheduler::Reason;
 
 use crate::records::{InstanceRecord, InstanceStatus, TaskRecord};
 use crate::service_records::{
@@ -217,11 +218,12 @@ pub fn started_events(service: &str, task_ids: &[String]) -> Vec<String> {
 }
 
 /// The event for tasks that could not be placed, ECS's wording.
-pub fn unplaced_event(service: &str, reason: &str) -> String {
+pub fn unplaced_event(service: &str, reason: Reason) -> String {
     let what = match reason {
-        "RESOURCE:CPU" => "has insufficient CPU units available",
-        "RESOURCE:MEMORY" => "has insufficient memory available",
-        "RESOURCE:PORTS" => "is already using a port required by your task",
+        Reason::Cpu => "has insufficient CPU units available",
+        Reason::Memory => "has insufficient memory available",
+        Reason::Ports => "is already using a port required by your task",
+        Reason::Attribute => "is missing an attribute required by your task",
         _ => "is not available (no ACTIVE container instance with a connected agent)",
     };
     format!(

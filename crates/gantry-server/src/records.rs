@@ -196,12 +196,13 @@ impl InstanceRecord {
             self.used.udp_ports.remove(p);
         }
     }
-    /// Every attribute, the agent's and the custom ones.
+    /// Every attribute, the agent's and the custom ones. An agent attribute with an empty
+    /// value has none, as ECS shows capabilities such as `ecs.capability.task-eni`.
     pub fn attributes(&self) -> Vec<(String, Option<String>)> {
         let mut all: BTreeMap<String, Option<String>> = self
             .agent_attributes
             .iter()
-            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .map(|(k, v)| (k.clone(), (!v.is_empty()).then(|| v.clone())))
             .collect();
         all.extend(self.custom_attributes.clone());
         all.into_iter().collect()

@@ -36,6 +36,14 @@ pub struct Prepared {
     pub constraints: Vec<gantry_scheduler::Constraint>,
 }
 
+impl Prepared {
+    /// The task definition's networkMode, if set (placement keeps tasks off nodes that
+    /// cannot run it).
+    pub fn network_mode(&self) -> Option<&str> {
+        self.def.definition.network_mode.as_deref()
+    }
+}
+
 fn container_override<'a>(
     o: Option<&'a TaskOverride>,
     name: &str,
@@ -339,6 +347,7 @@ pub async fn run_task<S: Store>(st: &AppState<S>, req: RunTaskRequest) -> Result
             strategies: &strategies,
             group: &p.group,
             constraints: &constraints,
+            network_mode: p.network_mode(),
         },
         &p.tags,
         |id| make_task(&cluster, id, &p, st.clock.now()),
@@ -383,7 +392,8 @@ pub async fn start_task<S: Store>(
     for target in &targets {
         let id = arn::short_id(target);
         let make = || make_task(&cluster, id, &p, st.clock.now());
-        match placement::start_on(st, &cluster, id, &p.allocation, make, &p.tags).await? {
+        let mode = p.network_mode();
+        match placement::start_on(st, &cluster, id, &p.allocation, mode, make, &p.tags).await? {
             Ok(task) => placed.push(task),
             Err(reason) => failures.push(Failure {
                 arn: Some(st.arns.container_instance(&cluster, id)),

@@ -65,6 +65,22 @@ impl TaskNetwork {
         format!("{}/{}", Ipv4Addr::from(start), self.slice_prefix)
     }
 
+    /// Whether `slice` is one of this network's slices (a slice kept from another task
+    /// network, before the operator or `gantry dev` chose a new one, is not).
+    pub fn holds(&self, slice: &str) -> bool {
+        let Some((addr, len)) = slice.split_once('/') else {
+            return false;
+        };
+        let (Ok(addr), Ok(len)) = (addr.parse::<Ipv4Addr>(), len.parse::<u8>()) else {
+            return false;
+        };
+        let start = u32::from(addr).wrapping_sub(self.base);
+        len == self.slice_prefix
+            && u32::from(addr) >= self.base
+            && (start >> (32 - u32::from(self.slice_prefix))) < self.slices()
+            && self.slice(start >> (32 - u32::from(self.slice_prefix))) == slice
+    }
+
     /// The whole network as a CIDR.
     pub fn cidr(&self) -> String {
         format!("{}/{}", Ipv4Addr::from(self.base), self.prefix)
@@ -90,8 +106,11 @@ pub async fn claim<S: Store>(
     net: &TaskNetwork,
     rec: &mut InstanceRecord,
 ) -> Result<Option<(Compare, Op)>> {
-    if rec.task_slice.is_some() {
-        return Ok(None);
+    match rec.task_slice.as_deref() {
+        Some(s) if net.holds(s) => return Ok(None),
+        // A slice of an earlier task network: take one of this network instead.
+        Some(_) => rec.task_slice = None,
+        None => {}
     }
     let held = db::list::<S, SliceRecord>(&st.store, "taskslices/").await?;
     for index in 0..net.slices() {
@@ -104,7 +123,8 @@ pub async fn claim<S: Store>(
                     &instance_key(&h.value.cluster, &h.value.instance),
                 )
                 .await?;
-                if owner.is_some_and(|o| o.value.status != InstanceStatus::Inactive) {
+                let mine = h.value.cluster == rec.cluster && h.value.instance == rec.id;
+                if !mine && owner.is_some_and(|o| o.value.status != InstanceStatus::Inactive) {
                     continue;
                 }
                 h.revision
@@ -212,6 +232,9 @@ mod tests {
         assert_eq!(n.slice(0), "10.214.0.0/24");
         assert_eq!(n.slice(3), "10.214.3.0/24");
         assert_eq!(n.slice(255), "10.214.255.0/24");
+        assert!(n.holds("10.214.3.0/24"));
+        assert!(!n.holds("10.218.3.0/24") && !n.holds("10.214.3.0/25"));
+        assert!(!n.holds("10.214.3.1/24") && !n.holds("9.0.0.0/24") && !n.holds("x"));
         assert!(TaskNetwork::new("10.214.0.0/24", 24).is_err());
         assert!(TaskNetwork::new("10.214.0.0", 24).is_err());
         assert!(TaskNetwork::new("10.0.0.0/8", 28).is_err());

@@ -224,7 +224,23 @@ async fn reregistration_keeps_the_instance_and_its_tasks() {
 #[tokio::test]
 async fn awsvpc_tasks_render_their_eni_from_the_agents_report() {
     let s = Server::start().await;
-    let reg = s.register_agent("default", 2048, 4096).await;
+    // A node that runs awsvpc says so (see tests/network_modes.rs for one that does not).
+    let reg = s
+        .register_agent_with(&gantry_api::protocol::RegisterRequest {
+            cluster: "default".into(),
+            instance_id: None,
+            hostname: "node-1".into(),
+            cpu: 2048,
+            memory: 4096,
+            reserved_ports: vec![22],
+            attributes: vec![(
+                gantry_api::protocol::TASK_ENI_ATTRIBUTE.into(),
+                String::new(),
+            )],
+            agent_version: "0.1.0".into(),
+            node_address: None,
+        })
+        .await;
     let mut agent = s.connect_agent(&reg.instance_id).await;
     agent.desired().await;
     s.ok(

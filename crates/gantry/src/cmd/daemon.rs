@@ -152,7 +152,9 @@ fn agent_config(
             .map_err(|e| anyhow!("--awsvpc-subnet {s:?}: {e}"))?;
     }
     cfg.awsvpc_subnet = n.awsvpc_subnet.clone();
-    cfg.awsvpc_cluster_cidr = n.awsvpc_cluster_cidr.clone();
+    if let Some(cidr) = &n.awsvpc_cluster_cidr {
+        cfg.awsvpc_cluster_cidr = cidr.clone();
+    }
     cfg.node_address = n.node_address;
     cfg.supervisor_exe = std::env::current_exe().context("could not find the gantry binary")?;
     Ok(cfg)
@@ -174,7 +176,8 @@ pub async fn dev(a: DevArgs) -> anyhow::Result<()> {
     if a.nodes > 1 {
         return dev_nodes(a).await;
     }
-    let running = bind_server(&a.server, a.server.task_network.as_deref()).await?;
+    let task_network = super::task_network::for_dev(&a, None)?;
+    let running = bind_server(&a.server, task_network.as_deref()).await?;
     let addr = running.local_addr()?;
     let url = format!("http://{addr}");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -211,12 +214,8 @@ pub async fn dev(a: DevArgs) -> anyhow::Result<()> {
 async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
     let fabric = super::nodes::Fabric::new(&a.node_net, &a.node_subnet, a.nodes)?;
     // Every node's awsvpc slice comes from the server.
-    let task_network = a
-        .server
-        .task_network
-        .clone()
-        .unwrap_or_else(|| a.node.awsvpc_cluster_cidr.clone());
-    let bound = bind_server(&a.server, Some(&task_network)).await?;
+    let task_network = super::task_network::for_dev(&a, Some(&a.node_subnet))?;
+    let bound = bind_server(&a.server, task_network.as_deref()).await?;
     let addr = bound.local_addr()?;
     if let Err(e) = fabric.create() {
         // Nothing half made stays behind.

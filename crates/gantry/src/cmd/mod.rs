@@ -7,6 +7,7 @@ mod log_streams;
 mod logs;
 mod nodes;
 mod task;
+mod task_network;
 mod taskdef;
 
 use std::net::SocketAddr;
@@ -178,13 +179,10 @@ pub struct NodeArgs {
     /// This node's slice of the cluster task network for networkMode awsvpc (e.g. 10.214.1.0/24).
     #[arg(long, env = "GANTRY_AWSVPC_SUBNET")]
     pub awsvpc_subnet: Option<String>,
-    /// The whole cluster task network for awsvpc (routed between nodes, never masqueraded).
-    #[arg(
-        long,
-        env = "GANTRY_AWSVPC_CLUSTER_CIDR",
-        default_value = "10.214.0.0/16"
-    )]
-    pub awsvpc_cluster_cidr: String,
+    /// The whole cluster task network for awsvpc (routed between nodes, never masqueraded);
+    /// default 10.214.0.0/16 (`gantry dev`: a range free on this host).
+    #[arg(long, env = "GANTRY_AWSVPC_CLUSTER_CIDR")]
+    pub awsvpc_cluster_cidr: Option<String>,
     /// The cgroup under which every task gets its own.
     #[arg(long, env = "GANTRY_CGROUP_PARENT", default_value = "/gantry")]
     pub cgroup_parent: String,

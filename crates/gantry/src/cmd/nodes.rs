@@ -203,7 +203,9 @@ fn agent_flags(n: &NodeArgs, layouts: &[PathBuf]) -> Vec<String> {
     put("bridge", n.bridge.clone());
     put("bridge-subnet", n.bridge_subnet.clone());
     put("dynamic-host-ports", n.dynamic_host_ports.clone());
-    put("awsvpc-cluster-cidr", n.awsvpc_cluster_cidr.clone());
+    if let Some(cidr) = &n.awsvpc_cluster_cidr {
+        put("awsvpc-cluster-cidr", cidr.clone());
+    }
     if n.disable_privileged {
         f.push("--disable-privileged".to_string());
     }
