@@ -9,15 +9,13 @@
 mod config;
 mod container_config;
 mod engine;
-mod follow;
 mod identity;
+mod image_gc;
 mod logs;
 mod netspec;
 mod peer_routes;
-mod runner;
 mod sealed_exe;
 mod session;
-pub mod sim;
 
 pub use config::AgentConfig;
 pub use identity::host_resources;
@@ -78,11 +76,22 @@ impl Registered {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let routes =
             peer_routes::PeerRoutes::new(self.network.clone(), self.cfg.awsvpc_subnet.clone());
-        let (engine, reports) = engine::Engine::new(self.cfg.clone(), self.images, self.network);
+        let images = Arc::new(self.images);
+        let launcher = gantry_runtime::client::Launcher::new(
+            self.cfg.supervisor_exe.clone(),
+            vec!["supervise".into()],
+        );
+        let fx = engine::Effects {
+            images: images.clone(),
+            rootfs: Arc::new(engine::KernelRootfs),
+            network: self.network,
+            supervisors: Arc::new(engine::ProcessSupervisors::new(launcher)),
+        };
+        let (engine, reports) = engine::Engine::new(self.cfg.clone(), fx);
         let gc = {
             let engine = engine.clone();
             let (every, min_age) = (self.cfg.image_gc_interval, self.cfg.image_min_age);
-            tokio::spawn(async move { engine.image_gc_loop(every, min_age).await })
+            tokio::spawn(image_gc::run(images, engine, every, min_age))
         };
         session::run(self.cfg, self.reg, engine, reports, routes, shutdown).await;
         gc.abort();
@@ -98,7 +107,7 @@ pub async fn start(mut cfg: AgentConfig) -> Result<Registered, AgentError> {
             tracing::warn!("cannot raise the open-files limit: {e}; many tasks may exhaust it")
         }
     }
-    let dirs = [cfg.state_dir.join("tasks"), cfg.state_dir.join("images")];
+    let dirs = [cfg.tasks_dir(), cfg.images_dir()];
     for d in &dirs {
         std::fs::create_dir_all(d).map_err(|source| AgentError::StateDir {
             path: d.clone(),
@@ -106,7 +115,7 @@ pub async fn start(mut cfg: AgentConfig) -> Result<Registered, AgentError> {
         })?;
     }
     let images = ImageStore::open(ImageStoreConfig {
-        root: cfg.state_dir.join("images"),
+        root: cfg.images_dir(),
         layouts: cfg.image_layouts.clone(),
         insecure_registries: cfg.insecure_registries.clone(),
         max_unpacked_bytes: cfg.max_unpacked_bytes,
