@@ -6,7 +6,8 @@ use std::time::Duration;
 use gantry_api::protocol::{RegisterRequest, RegisterResponse};
 use gantry_link::RegisterError;
 
-use crate::{AgentConfig, AgentError};
+use crate::config::AgentConfig;
+use crate::error::AgentError;
 
 /// CPU units (1024 a core) and MiB of memory of this host.
 pub fn host_resources() -> (i64, i64) {

@@ -9,6 +9,7 @@
 mod config;
 mod container_config;
 mod engine;
+mod error;
 mod identity;
 mod image_gc;
 mod logs;
@@ -18,6 +19,7 @@ mod sealed_exe;
 mod session;
 
 pub use config::AgentConfig;
+pub use error::AgentError;
 pub use identity::host_resources;
 
 use std::future::Future;
@@ -25,27 +27,6 @@ use std::sync::Arc;
 
 use gantry_image::{ImageStore, ImageStoreConfig};
 use gantry_net::KernelNetwork;
-
-/// Errors that end the agent.
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    #[error("could not prepare the state directory {path}: {source}")]
-    StateDir {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error("could not make a sealed copy of {path} for task supervisors: {source}; the agent needs memfd_create (Linux 3.17+)")]
-    SealExe {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error("task networking: {0}")]
-    Net(gantry_net::NetError),
-    #[error("image store: {0}")]
-    Image(#[from] gantry_image::ImageError),
-    #[error("could not register with the server at {url}: {reason}; check --server and that `gantry server` is running")]
-    Register { url: String, reason: String },
-}
 
 /// Runs the agent until `shutdown` completes. Tasks keep running after the agent stops.
 pub async fn run(

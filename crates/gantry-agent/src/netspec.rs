@@ -3,13 +3,10 @@
 
 use std::path::PathBuf;
 
-use gantry_api::model::{ContainerDefinition, NetworkBinding};
-use gantry_api::protocol::NetworkReport;
+use gantry_api::model::ContainerDefinition;
 use gantry_net::{Mode, PortMapping, Protocol, TaskNetSpec, TaskNetwork};
 use gantry_runtime::spec::BindMount;
 use gantry_runtime::TaskDir;
-
-use crate::engine::NetworkFacts;
 
 /// Why a task's port mappings cannot be honoured.
 #[derive(Debug, thiserror::Error)]
@@ -76,46 +73,6 @@ pub fn task_net_spec(
         TaskNetSpec::new(task_id, mode).with_port_mappings(mappings),
         counts,
     ))
-}
-
-/// What the task got, as its report carries it: bindings per container, and the interface.
-pub fn facts(net: &TaskNetwork, per_container: &[usize]) -> NetworkFacts {
-    let mut bindings = net.bindings.iter();
-    let per_container = per_container
-        .iter()
-        .map(|n| {
-            bindings
-                .by_ref()
-                .take(*n)
-                .map(|b| NetworkBinding {
-                    bind_ip: Some(b.bind_ip.to_string()),
-                    container_port: b
-                        .container_port_range
-                        .is_none()
-                        .then_some(i32::from(b.container_port)),
-                    host_port: b
-                        .host_port_range
-                        .is_none()
-                        .then_some(i32::from(b.host_port)),
-                    protocol: Some(b.protocol.as_str().to_string()),
-                    container_port_range: b.container_port_range.map(|(a, z)| format!("{a}-{z}")),
-                    host_port_range: b.host_port_range.map(|(a, z)| format!("{a}-{z}")),
-                })
-                .collect()
-        })
-        .collect();
-    let interface = match (net.ipv4, &net.mac) {
-        (Some(ip), Some(mac)) => Some(NetworkReport {
-            private_ipv4_address: ip.to_string(),
-            mac_address: mac.clone(),
-            subnet: net.subnet.clone().unwrap_or_default(),
-        }),
-        _ => None,
-    };
-    NetworkFacts {
-        bindings: per_container,
-        interface,
-    }
 }
 
 /// The generated `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname` of a task.

@@ -14,9 +14,9 @@ use gantry_link::{now, send};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::config::AgentConfig;
 use crate::engine::Engine;
 use crate::peer_routes::PeerRoutes;
-use crate::AgentConfig;
 
 pub async fn run(
     cfg: Arc<AgentConfig>,

@@ -74,10 +74,6 @@ impl Launcher {
         let stderr = std::fs::File::create(task.supervisor_log()).map_err(err)?;
         let mut cmd = self.command(task.root());
         cmd.stderr(stderr);
-        // Containers get the open-files limit the agent was started with, not its raised one.
-        if let Some(soft) = crate::rlimit::original_soft_nofile() {
-            cmd.env(crate::rlimit::INHERITED_NOFILE_ENV, soft.to_string());
-        }
         cmd.spawn().map_err(err)
     }
 
@@ -104,13 +100,19 @@ impl Launcher {
         cmd
     }
 
-    fn command(&self, task_dir: &Path) -> Command {
+    /// The supervisor command for `task_dir`, all but its stderr: stdin closed, stdout piped
+    /// (the doorbell), its own process group, and the open-files limit the agent was
+    /// started with for its containers (not the agent's raised one).
+    pub fn command(&self, task_dir: &Path) -> Command {
         let mut cmd = Command::new(&self.exe);
         cmd.args(&self.pre_args)
             .arg(task_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .process_group(0);
+        if let Some(soft) = crate::rlimit::original_soft_nofile() {
+            cmd.env(crate::rlimit::INHERITED_NOFILE_ENV, soft.to_string());
+        }
         cmd
     }
 }

@@ -90,7 +90,7 @@ pub struct Effects {
 
 /// What every task of the engine shares.
 pub struct TaskCtx {
-    pub cfg: Arc<crate::AgentConfig>,
+    pub cfg: Arc<crate::config::AgentConfig>,
     pub fx: Effects,
 }
 

@@ -10,7 +10,7 @@ use gantry_runtime::TaskDir;
 use tokio::sync::watch;
 
 use super::effects::{Supervised, TaskCtx, Wake};
-use super::known::StopRequest;
+use super::known::{NetworkFacts, StopRequest};
 use super::reporter::Tracked;
 use crate::netspec;
 
@@ -79,7 +79,7 @@ pub(super) async fn adopt(
         ctx.fx.network.lookup(&spec.task_id),
     ) {
         if let Ok((_, counts)) = netspec::task_net_spec(&spec.task_id, mode, defs) {
-            t.known.network(netspec::facts(&net, &counts));
+            t.known.network(NetworkFacts::of(&net, &counts));
         }
     }
     let sup = ctx.fx.supervisors.adopt(task);

@@ -33,14 +33,13 @@ use gantry_api::TaskStatus;
 use tokio::sync::{mpsc, watch};
 
 pub use effects::Effects;
-pub use known::NetworkFacts;
 pub use real::{KernelRootfs, ProcessSupervisors};
 
 use effects::TaskCtx;
 use known::StopRequest;
 use reporter::{lock, Reporter};
 
-use crate::AgentConfig;
+use crate::config::AgentConfig;
 
 struct Entry {
     stop: watch::Sender<Option<StopRequest>>,

@@ -15,8 +15,8 @@ use gantry_runtime::spec::{BindMount, ContainerConfig, NetworkMode};
 use gantry_runtime::TaskDir;
 
 use super::effects::Handover;
+use crate::config::AgentConfig;
 use crate::container_config::{self, merge, ConfigError, MergeInput};
-use crate::AgentConfig;
 
 /// Why a task cannot be planned.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use super::effects::{Supervised, TaskCtx};
 use super::follow;
-use super::known::{KnownTask, StopRequest};
+use super::known::{KnownTask, NetworkFacts, StopRequest};
 use super::plan_build::{self, PlanInput, TaskLaunch};
 use super::reporter::{TaskReporter, Tracked};
 use crate::netspec;
@@ -114,7 +114,7 @@ async fn prepare(
         .network
         .setup(&net_spec)
         .map_err(|e| start_fail("network setup failed", &e))?;
-    t.known.network(netspec::facts(&tasknet, &per_container));
+    t.known.network(NetworkFacts::of(&tasknet, &per_container));
     let network = match tasknet.attachment() {
         gantry_net::Attachment::Host => NetworkMode::Host,
         gantry_net::Attachment::Namespace(p) => NetworkMode::Path(p),

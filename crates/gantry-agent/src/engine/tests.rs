@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::fake::{Calls, FakeImages, FakeRootfs, FakeSupervisors, LoggedNetwork};
 use super::{Effects, Engine};
-use crate::AgentConfig;
+use crate::config::AgentConfig;
 
 const IMAGE: &str = "gantry.local/busybox:1";
 
