@@ -303,18 +303,29 @@ async fn an_older_desired_set_is_ignored() {
     // ...while the same set again is applied and starts nothing twice.
     assert!(h.engine.apply(5, vec![spec("a", TaskStatus::Running)]));
     h.sups.record("a", vec![started("main")]);
-    assert_eq!(h.report().await.last_status, Some(TaskStatus::Running));
-    assert!(
-        !h.calls().iter().any(|c| c.starts_with("stop")),
-        "{:?}",
-        h.calls()
-    );
-    assert_eq!(h.calls().iter().filter(|c| *c == "spawn a").count(), 1);
-    // A newer set does stop it.
+    let r = h.report().await;
+    assert_eq!((r.report_id, r.last_status), (1, Some(TaskStatus::Running)));
+    let started = [
+        "net reconcile a".to_string(),
+        "net setup a none".into(),
+        format!("pull {IMAGE}"),
+        "mount main".into(),
+        "spawn a".into(),
+    ];
+    assert_eq!(h.calls(), started);
+    // A newer set does stop it, with its own reason.
     assert!(h
         .engine
         .apply(6, vec![stopped("a", "UserInitiated", "new")]));
     h.saw("stop a").await;
+    h.sups
+        .record("a", vec![SupervisorEvent::TaskExited { at: 3.0 }]);
+    let r = h.report().await;
+    assert_eq!(r.last_status, Some(TaskStatus::Stopped));
+    assert_eq!(r.stopped_reason.as_deref(), Some("new"));
+    let mut all = started.to_vec();
+    all.extend(["stop a".to_string(), "net teardown a".into()]);
+    assert_eq!(h.calls(), all);
 }
 
 /// Leaves task `id` as an earlier agent would: its plan written, its supervisor known to
