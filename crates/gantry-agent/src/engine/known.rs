@@ -6,8 +6,9 @@ use gantry_api::model::NetworkBinding;
 use gantry_api::protocol::{ContainerReport, NetworkReport, TaskReport, TaskSpec};
 use gantry_api::status::stop_code;
 use gantry_api::{TaskStatus, Timestamp};
-use gantry_net::TaskNetwork;
 use gantry_runtime::event::{SupervisorEvent, OOM_KILLED_REASON};
+
+pub use super::network_facts::NetworkFacts;
 
 /// The lifecycle the agent reports for a task. Ordered: a transition only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -52,58 +53,6 @@ impl ContainerState {
 pub struct StopRequest {
     pub stop_code: Option<String>,
     pub reason: Option<String>,
-}
-
-/// What the network gave a task, as ECS reports it: bindings per container (in container
-/// order) and the task's own interface.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NetworkFacts {
-    pub bindings: Vec<Vec<NetworkBinding>>,
-    pub interface: Option<NetworkReport>,
-}
-
-impl NetworkFacts {
-    /// What the task got, as its report carries it: bindings per container, and the interface.
-    pub fn of(net: &TaskNetwork, per_container: &[usize]) -> Self {
-        let mut bindings = net.bindings.iter();
-        let per_container = per_container
-            .iter()
-            .map(|n| {
-                bindings
-                    .by_ref()
-                    .take(*n)
-                    .map(|b| NetworkBinding {
-                        bind_ip: Some(b.bind_ip.to_string()),
-                        container_port: b
-                            .container_port_range
-                            .is_none()
-                            .then_some(i32::from(b.container_port)),
-                        host_port: b
-                            .host_port_range
-                            .is_none()
-                            .then_some(i32::from(b.host_port)),
-                        protocol: Some(b.protocol.as_str().to_string()),
-                        container_port_range: b
-                            .container_port_range
-                            .map(|(a, z)| format!("{a}-{z}")),
-                        host_port_range: b.host_port_range.map(|(a, z)| format!("{a}-{z}")),
-                    })
-                    .collect()
-            })
-            .collect();
-        let interface = match (net.ipv4, &net.mac) {
-            (Some(ip), Some(mac)) => Some(NetworkReport {
-                private_ipv4_address: ip.to_string(),
-                mac_address: mac.clone(),
-                subnet: net.subnet.clone().unwrap_or_default(),
-            }),
-            _ => None,
-        };
-        Self {
-            bindings: per_container,
-            interface,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

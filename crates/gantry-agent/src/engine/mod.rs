@@ -9,7 +9,8 @@
 //! - `task.rs`: one task's life: prepare (network, pull, plan, mounts, bundles, spawn), adopt.
 //! - `follow.rs`: following a supervisor's journal until the task ends; salvage.
 //! - `plan_build.rs`: task spec + images -> validated `TaskPlan` (pure).
-//! - `reporter.rs`: reports out; `known.rs`: the task state machine (pure).
+//! - `reporter.rs`: reports out; `known.rs`: the task state machine (pure), fed with
+//!   `network_facts.rs` (what the network gave a task, pure).
 //! - `effects.rs`: the side-effect traits; `real.rs` and `fake.rs` (tests) implement them.
 
 mod effects;
@@ -17,6 +18,7 @@ mod effects;
 mod fake;
 mod follow;
 mod known;
+mod network_facts;
 mod plan_build;
 mod real;
 mod reporter;
