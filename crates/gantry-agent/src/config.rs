@@ -108,6 +108,16 @@ impl AgentConfig {
         }
     }
 
+    /// Where task directories live (one `TaskDir` each).
+    pub fn tasks_dir(&self) -> PathBuf {
+        self.state_dir.join("tasks")
+    }
+
+    /// The image store's root.
+    pub fn images_dir(&self) -> PathBuf {
+        self.state_dir.join("images")
+    }
+
     /// The task network configuration for `gantry-net`.
     pub fn net_config(&self) -> gantry_net::NetConfig {
         let mut reserved = self.reserved_ports.clone();

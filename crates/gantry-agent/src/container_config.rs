@@ -1,12 +1,13 @@
 //! Merges what the image says (Entrypoint, Cmd, Env, WorkingDir, User) with the container
 //! definition and the RunTask overrides, the way Docker and the ECS agent merge them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use gantry_api::model::{ContainerDefinition, ContainerOverride, KeyValuePair, Volume};
 use gantry_image::ImageConfig;
 use gantry_runtime::plan::{Condition, Dependency};
 use gantry_runtime::spec::{BindMount, ContainerConfig, NetworkMode, Ulimit};
+use gantry_runtime::TaskDir;
 
 /// Errors in a container definition that only show once the image is known.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +53,7 @@ pub fn depends_on(def: &ContainerDefinition) -> Result<Vec<Dependency>, ConfigEr
 /// What the merge needs besides the definition.
 pub struct MergeInput<'a> {
     pub task_id: &'a str,
-    pub task_dir: &'a Path,
+    pub task_dir: &'a TaskDir,
     pub def: &'a ContainerDefinition,
     pub over: Option<&'a ContainerOverride>,
     pub volumes: &'a [Volume],
@@ -126,7 +127,7 @@ pub fn merge(m: &MergeInput<'_>) -> Result<ContainerConfig, ConfigError> {
         let source = match v.host.as_ref().and_then(|h| h.source_path.clone()) {
             Some(p) => PathBuf::from(p),
             // A volume without a host path is scratch space that lives with the task.
-            None => m.task_dir.join("volumes").join(vol),
+            None => m.task_dir.volume(vol),
         };
         mounts.push(BindMount {
             source,
@@ -138,7 +139,7 @@ pub fn merge(m: &MergeInput<'_>) -> Result<ContainerConfig, ConfigError> {
     let mut ulimits = Vec::new();
     for u in m.def.ulimits.iter().flatten() {
         let n = u.name.clone().unwrap_or_default();
-        if !KNOWN_ULIMITS.contains(&n.as_str()) {
+        if !known_ulimit(&n) {
             return Err(ConfigError::BadUlimit {
                 container: name,
                 name: n,
@@ -205,23 +206,15 @@ pub fn merge(m: &MergeInput<'_>) -> Result<ContainerConfig, ConfigError> {
     })
 }
 
-const KNOWN_ULIMITS: &[&str] = &[
-    "core",
-    "cpu",
-    "data",
-    "fsize",
-    "locks",
-    "memlock",
-    "msgqueue",
-    "nice",
-    "nofile",
-    "nproc",
-    "rss",
-    "rtprio",
-    "rttime",
-    "sigpending",
-    "stack",
-];
+/// Whether `name` is one of the model's `UlimitName` values (the limits Linux knows).
+fn known_ulimit(name: &str) -> bool {
+    match gantry_api::ecs::validate::shape("UlimitName").map(|s| &s.kind) {
+        Some(gantry_api::ecs::validate::ShapeKind::String { enum_values, .. }) => {
+            enum_values.contains(&name)
+        }
+        _ => false,
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -237,10 +230,12 @@ mod tests {
         }
     }
 
+    static TASK: std::sync::LazyLock<TaskDir> = std::sync::LazyLock::new(|| TaskDir::new("/t"));
+
     fn input<'a>(def: &'a ContainerDefinition, img: &'a ImageConfig) -> MergeInput<'a> {
         MergeInput {
             task_id: "0123456789abcdef",
-            task_dir: Path::new("/t"),
+            task_dir: &TASK,
             def,
             over: None,
             volumes: &[],
@@ -304,6 +299,12 @@ mod tests {
         let mut m = input(&def, &img);
         m.over = Some(&over);
         assert_eq!(merge(&m).unwrap().args, vec!["b"]);
+    }
+
+    #[test]
+    fn ulimit_names_come_from_the_model() {
+        assert!(known_ulimit("nofile") && known_ulimit("rttime"));
+        assert!(!known_ulimit("bogus"));
     }
 
     #[test]

@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use gantry_api::protocol::{RegisterRequest, RegisterResponse, REGISTER_PATH, TASK_ENI_ATTRIBUTE};
+use gantry_api::protocol::{RegisterRequest, RegisterResponse, TASK_ENI_ATTRIBUTE};
+use gantry_link::RegisterError;
 
-use crate::{AgentConfig, AgentError};
+use crate::config::AgentConfig;
+use crate::error::AgentError;
 
 /// CPU units (1024 a core) and MiB of memory of this host.
 pub fn host_resources() -> (i64, i64) {
@@ -68,20 +70,15 @@ pub async fn register(cfg: &AgentConfig) -> Result<RegisterResponse, AgentError>
             .or_else(|| source_address_towards(&cfg.server_url))
             .map(|a| a.to_string()),
     };
-    let url = format!("{}{}", cfg.server_url.trim_end_matches('/'), REGISTER_PATH);
+    let url = gantry_link::register_url(&cfg.server_url);
     let client = reqwest::Client::new();
     let mut last = String::new();
     for attempt in 0..60u32 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt.min(8)))).await;
         }
-        match client.post(&url).json(&req).send().await {
-            Ok(resp) if resp.status().is_success() => {
-                let reg: RegisterResponse =
-                    resp.json().await.map_err(|e| AgentError::Register {
-                        url: url.clone(),
-                        reason: e.to_string(),
-                    })?;
+        match gantry_link::register(&client, &cfg.server_url, &req).await {
+            Ok(reg) => {
                 if let Err(source) = write_atomic(&id_file(cfg), reg.instance_id.as_bytes()) {
                     return Err(AgentError::StateDir {
                         path: id_file(cfg),
@@ -90,19 +87,14 @@ pub async fn register(cfg: &AgentConfig) -> Result<RegisterResponse, AgentError>
                 }
                 return Ok(reg);
             }
-            Ok(resp) => {
-                let status = resp.status();
-                let body = resp.text().await.unwrap_or_default();
-                // A refusal (bad cluster, bad request) will not get better by retrying.
-                if status.is_client_error() {
-                    return Err(AgentError::Register {
-                        url,
-                        reason: format!("{status}: {body}"),
-                    });
-                }
-                last = format!("{status}: {body}");
+            // A refusal (bad cluster, bad request) will not get better by retrying.
+            Err(e @ (RegisterError::Refused { .. } | RegisterError::BadAnswer(_))) => {
+                return Err(AgentError::Register {
+                    url,
+                    reason: e.to_string(),
+                });
             }
-            Err(e) => last = e.to_string(),
+            Err(RegisterError::Unavailable(e)) => last = e,
         }
     }
     Err(AgentError::Register { url, reason: last })
@@ -121,13 +113,6 @@ fn source_address_towards(server_url: &str) -> Option<std::net::Ipv4Addr> {
         std::net::IpAddr::V4(a) if !a.is_loopback() && !a.is_unspecified() => Some(a),
         _ => None,
     }
-}
-
-/// Writes a file through a rename, so a reader sees the old or the new content, never half.
-pub fn write_renamed(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, path)
 }
 
 /// Writes a file so that a crash leaves either the old or the new content.

@@ -9,17 +9,17 @@
 mod config;
 mod container_config;
 mod engine;
-mod follow;
+mod error;
 mod identity;
+mod image_gc;
 mod logs;
 mod netspec;
 mod peer_routes;
-mod runner;
 mod sealed_exe;
 mod session;
-pub mod sim;
 
 pub use config::AgentConfig;
+pub use error::AgentError;
 pub use identity::host_resources;
 
 use std::future::Future;
@@ -27,27 +27,6 @@ use std::sync::Arc;
 
 use gantry_image::{ImageStore, ImageStoreConfig};
 use gantry_net::KernelNetwork;
-
-/// Errors that end the agent.
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    #[error("could not prepare the state directory {path}: {source}")]
-    StateDir {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error("could not make a sealed copy of {path} for task supervisors: {source}; the agent needs memfd_create (Linux 3.17+)")]
-    SealExe {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error("task networking: {0}")]
-    Net(gantry_net::NetError),
-    #[error("image store: {0}")]
-    Image(#[from] gantry_image::ImageError),
-    #[error("could not register with the server at {url}: {reason}; check --server and that `gantry server` is running")]
-    Register { url: String, reason: String },
-}
 
 /// Runs the agent until `shutdown` completes. Tasks keep running after the agent stops.
 pub async fn run(
@@ -78,11 +57,22 @@ impl Registered {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let routes =
             peer_routes::PeerRoutes::new(self.network.clone(), self.cfg.awsvpc_subnet.clone());
-        let (engine, reports) = engine::Engine::new(self.cfg.clone(), self.images, self.network);
+        let images = Arc::new(self.images);
+        let launcher = gantry_runtime::client::Launcher::new(
+            self.cfg.supervisor_exe.clone(),
+            vec!["supervise".into()],
+        );
+        let fx = engine::Effects {
+            images: images.clone(),
+            rootfs: Arc::new(engine::KernelRootfs),
+            network: self.network,
+            supervisors: Arc::new(engine::ProcessSupervisors::new(launcher)),
+        };
+        let (engine, reports) = engine::Engine::new(self.cfg.clone(), fx);
         let gc = {
             let engine = engine.clone();
             let (every, min_age) = (self.cfg.image_gc_interval, self.cfg.image_min_age);
-            tokio::spawn(async move { engine.image_gc_loop(every, min_age).await })
+            tokio::spawn(image_gc::run(images, engine, every, min_age))
         };
         session::run(self.cfg, self.reg, engine, reports, routes, shutdown).await;
         gc.abort();
@@ -98,7 +88,7 @@ pub async fn start(mut cfg: AgentConfig) -> Result<Registered, AgentError> {
             tracing::warn!("cannot raise the open-files limit: {e}; many tasks may exhaust it")
         }
     }
-    let dirs = [cfg.state_dir.join("tasks"), cfg.state_dir.join("images")];
+    let dirs = [cfg.tasks_dir(), cfg.images_dir()];
     for d in &dirs {
         std::fs::create_dir_all(d).map_err(|source| AgentError::StateDir {
             path: d.clone(),
@@ -106,7 +96,7 @@ pub async fn start(mut cfg: AgentConfig) -> Result<Registered, AgentError> {
         })?;
     }
     let images = ImageStore::open(ImageStoreConfig {
-        root: cfg.state_dir.join("images"),
+        root: cfg.images_dir(),
         layouts: cfg.image_layouts.clone(),
         insecure_registries: cfg.insecure_registries.clone(),
         max_unpacked_bytes: cfg.max_unpacked_bytes,

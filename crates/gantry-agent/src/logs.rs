@@ -1,21 +1,22 @@
 //! Serves `gantry logs`: reads a task's container logs (the supervisor's record files) and
 //! sends them up the session in chunks, following new lines when asked.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use gantry_api::protocol::{AgentFrame, LogLine, LogsRequest};
 use gantry_runtime::logs::{LogRecord, Stream};
+use gantry_runtime::TaskDir;
 use tokio::sync::mpsc;
 
 const CHUNK: usize = 500;
 const FOLLOW_POLL: Duration = Duration::from_millis(250);
 
-fn containers(task_dir: &Path, only: Option<&str>) -> Vec<String> {
+fn containers(task: &TaskDir, only: Option<&str>) -> Vec<String> {
     if let Some(c) = only {
         return vec![c.to_string()];
     }
-    let mut names: Vec<String> = std::fs::read_dir(task_dir.join("logs"))
+    let mut names: Vec<String> = std::fs::read_dir(task.logs())
         .into_iter()
         .flatten()
         .flatten()
@@ -40,8 +41,8 @@ fn line(container: &str, r: LogRecord) -> LogLine {
     }
 }
 
-fn ended(task_dir: &Path) -> bool {
-    gantry_runtime::client::read_events(task_dir)
+fn ended(task: &TaskDir) -> bool {
+    gantry_runtime::client::read_events(task.root())
         .map(|evs| {
             evs.iter()
                 .any(|e| matches!(e, gantry_runtime::event::SupervisorEvent::TaskExited { .. }))
@@ -52,12 +53,12 @@ fn ended(task_dir: &Path) -> bool {
 /// Reads what is there now: per container, records after `since`, skipping the `seen` records
 /// that carry exactly `since` (they were sent already).
 fn read_once(
-    task_dir: &Path,
+    task: &TaskDir,
     names: &[String],
     since: &mut [(f64, usize)],
     tail: Option<usize>,
 ) -> Result<Vec<LogLine>, String> {
-    let log_dir = task_dir.join("logs");
+    let log_dir = task.logs();
     let mut out = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let (from, seen) = since[i];
@@ -87,7 +88,7 @@ fn read_once(
 
 /// Answers one request on `out`; returns when done (or when the session is gone).
 pub async fn serve(tasks_dir: PathBuf, req: LogsRequest, out: mpsc::UnboundedSender<AgentFrame>) {
-    let task_dir = tasks_dir.join(&req.task_id);
+    let task = TaskDir::under(&tasks_dir, &req.task_id);
     let send = |lines: Vec<LogLine>, done: bool, error: Option<String>| {
         out.send(AgentFrame::LogsChunk {
             request_id: req.request_id,
@@ -100,13 +101,13 @@ pub async fn serve(tasks_dir: PathBuf, req: LogsRequest, out: mpsc::UnboundedSen
     // A task placed a moment ago may not have its directory yet.
     if req.follow {
         for _ in 0..40 {
-            if task_dir.join("logs").is_dir() {
+            if task.logs().is_dir() {
                 break;
             }
             tokio::time::sleep(FOLLOW_POLL).await;
         }
     }
-    if !task_dir.is_dir() {
+    if !task.root().is_dir() {
         send(
             Vec::new(),
             true,
@@ -121,15 +122,15 @@ pub async fn serve(tasks_dir: PathBuf, req: LogsRequest, out: mpsc::UnboundedSen
     let mut since: Vec<(f64, usize)> = Vec::new();
     let mut tail = req.tail;
     loop {
-        let finished = ended(&task_dir);
+        let finished = ended(&task);
         // Containers start one after another: pick up log files that appeared since.
-        for n in containers(&task_dir, req.container.as_deref()) {
+        for n in containers(&task, req.container.as_deref()) {
             if !names.contains(&n) {
                 names.push(n);
                 since.push((req.since.unwrap_or(0.0), 0));
             }
         }
-        let dir = task_dir.clone();
+        let dir = task.clone();
         let ns = names.clone();
         let mut s = since.clone();
         let read = tokio::task::spawn_blocking(move || {

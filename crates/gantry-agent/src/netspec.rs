@@ -1,12 +1,12 @@
 //! From task definition to network request and back: the port mappings a task asks for, the
 //! bindings and interface it got (as ECS reports them), and the `/etc` files its containers see.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use gantry_api::model::{ContainerDefinition, NetworkBinding};
-use gantry_api::protocol::{NetworkReport, TaskReport};
+use gantry_api::model::ContainerDefinition;
 use gantry_net::{Mode, PortMapping, Protocol, TaskNetSpec, TaskNetwork};
 use gantry_runtime::spec::BindMount;
+use gantry_runtime::TaskDir;
 
 /// Why a task's port mappings cannot be honoured.
 #[derive(Debug, thiserror::Error)]
@@ -75,38 +75,6 @@ pub fn task_net_spec(
     ))
 }
 
-/// Puts what the task got into its report: bindings per container, and the interface.
-pub fn report_network(report: &mut TaskReport, net: &TaskNetwork, per_container: &[usize]) {
-    let mut bindings = net.bindings.iter();
-    for (c, n) in report.containers.iter_mut().zip(per_container) {
-        c.network_bindings = bindings
-            .by_ref()
-            .take(*n)
-            .map(|b| NetworkBinding {
-                bind_ip: Some(b.bind_ip.to_string()),
-                container_port: b
-                    .container_port_range
-                    .is_none()
-                    .then_some(i32::from(b.container_port)),
-                host_port: b
-                    .host_port_range
-                    .is_none()
-                    .then_some(i32::from(b.host_port)),
-                protocol: Some(b.protocol.as_str().to_string()),
-                container_port_range: b.container_port_range.map(|(a, z)| format!("{a}-{z}")),
-                host_port_range: b.host_port_range.map(|(a, z)| format!("{a}-{z}")),
-            })
-            .collect();
-    }
-    if let (Some(ip), Some(mac)) = (net.ipv4, &net.mac) {
-        report.network = Some(NetworkReport {
-            private_ipv4_address: ip.to_string(),
-            mac_address: mac.clone(),
-            subnet: net.subnet.clone().unwrap_or_default(),
-        });
-    }
-}
-
 /// The generated `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname` of a task.
 pub struct EtcFiles {
     dir: PathBuf,
@@ -128,12 +96,12 @@ impl EtcFiles {
 
 /// Writes the task's `/etc` files under `<task_dir>/etc`.
 pub fn write_etc_files(
-    task_dir: &Path,
+    task: &TaskDir,
     task_id: &str,
     mode: Mode,
     net: &TaskNetwork,
 ) -> std::io::Result<EtcFiles> {
-    let dir = task_dir.join("etc");
+    let dir = task.etc();
     std::fs::create_dir_all(&dir)?;
     let hostname: String = task_id.chars().take(12).collect();
     let own = net

@@ -6,17 +6,17 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use gantry_api::protocol::{
-    AgentFrame, RegisterResponse, ServerFrame, TaskReport, HEARTBEAT_INTERVAL_MS, SESSION_PATH,
+    AgentFrame, RegisterResponse, ServerFrame, TaskReport, HEARTBEAT_INTERVAL_MS,
 };
+use gantry_link::{now, send};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::config::AgentConfig;
 use crate::engine::Engine;
 use crate::peer_routes::PeerRoutes;
-use crate::runner::now;
-use crate::AgentConfig;
 
 pub async fn run(
     cfg: Arc<AgentConfig>,
@@ -26,15 +26,7 @@ pub async fn run(
     mut routes: PeerRoutes,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let base = cfg.server_url.trim_end_matches('/');
-    let ws_base = if let Some(rest) = base.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = base.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        format!("ws://{base}")
-    };
-    let url = format!("{ws_base}{SESSION_PATH}?instance={}", reg.instance_id);
+    let url = gantry_link::session_url(&cfg.server_url, &reg.instance_id);
     tokio::pin!(shutdown);
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -77,7 +69,7 @@ async fn session(
             msg = rx.next() => {
                 let Some(msg) = msg else { return Ok(()) };
                 match msg? {
-                    Message::Text(text) => match serde_json::from_str::<ServerFrame>(&text) {
+                    Message::Text(text) => match gantry_link::parse(&text) {
                         Ok(ServerFrame::DesiredState { seq, tasks }) => {
                             if engine.apply(seq, tasks) {
                                 send(&mut tx, &AgentFrame::Applied { seq }).await?;
@@ -117,17 +109,6 @@ async fn session(
             }
         }
     }
-}
-
-async fn send<S>(
-    tx: &mut S,
-    frame: &AgentFrame,
-) -> Result<(), tokio_tungstenite::tungstenite::Error>
-where
-    S: SinkExt<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
-{
-    let text = serde_json::to_string(frame).unwrap_or_default();
-    tx.send(Message::Text(text.into())).await
 }
 
 /// Log readers of one session; they end with it.

@@ -1,18 +1,20 @@
-//! The agent's side of the supervisor protocol, in plain std: spawn it, read its durable
-//! events, find it, ask it to stop. Safe to call from async code (short blocking calls).
+//! The agent's side of the supervisor protocol, in plain std: spawn it ([`Launcher`]), read
+//! its durable events, find it, ask it to stop, salvage what a dead one left. Safe to call
+//! from async code (short blocking calls).
 
+use std::ffi::OsString;
 use std::io::BufRead;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::event::SupervisorEvent;
 use crate::logs::LogRecord;
-use crate::plan::{EVENTS_FILE, PID_FILE};
+use crate::task_dir::TaskDir;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -35,6 +37,84 @@ pub enum ClientError {
     },
     #[error("cannot signal supervisor pid {pid}: {source}")]
     Signal { pid: i32, source: nix::Error },
+    #[error("cannot start the task supervisor {exe} for {dir}: {source}")]
+    Spawn {
+        exe: PathBuf,
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// How supervisors are started: `<exe> <pre_args...> <task_dir>` (the agent: the sealed
+/// `gantry` binary and `supervise`; tests: `gantry-runtime-supervise` and nothing).
+#[derive(Debug, Clone)]
+pub struct Launcher {
+    exe: PathBuf,
+    pre_args: Vec<OsString>,
+}
+
+impl Launcher {
+    pub fn new(exe: impl Into<PathBuf>, pre_args: Vec<OsString>) -> Self {
+        Self {
+            exe: exe.into(),
+            pre_args,
+        }
+    }
+
+    /// Starts the supervisor of `task`, whose plan must already be written
+    /// ([`crate::plan::TaskPlan::write`]). Its stdout is the event doorbell (piped); its
+    /// stderr goes to `supervisor.log`; it runs in its own process group, so a signal to
+    /// the agent's group never reaches a task, and is never killed with the agent.
+    pub fn spawn(&self, task: &TaskDir) -> Result<Child, ClientError> {
+        let err = |source| ClientError::Spawn {
+            exe: self.exe.clone(),
+            dir: task.root().to_path_buf(),
+            source,
+        };
+        let stderr = std::fs::File::create(task.supervisor_log()).map_err(err)?;
+        let mut cmd = self.command(task.root());
+        cmd.stderr(stderr);
+        cmd.spawn().map_err(err)
+    }
+
+    /// The command that salvages `task` after its supervisor died of `cause`
+    /// (`<exe> <pre_args...> --salvage <cause> <task_dir>`); stderr is appended to
+    /// `supervisor.log`.
+    pub fn salvage_command(&self, task: &TaskDir, cause: &str) -> Command {
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(&self.pre_args)
+            .arg("--salvage")
+            .arg(cause)
+            .arg(task.root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .process_group(0);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(task.supervisor_log());
+        cmd.stderr(match log {
+            Ok(f) => Stdio::from(f),
+            Err(_) => Stdio::null(),
+        });
+        cmd
+    }
+
+    /// The supervisor command for `task_dir`, all but its stderr: stdin closed, stdout piped
+    /// (the doorbell), its own process group, and the open-files limit the agent was
+    /// started with for its containers (not the agent's raised one).
+    pub fn command(&self, task_dir: &Path) -> Command {
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(&self.pre_args)
+            .arg(task_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .process_group(0);
+        if let Some(soft) = crate::rlimit::original_soft_nofile() {
+            cmd.env(crate::rlimit::INHERITED_NOFILE_ENV, soft.to_string());
+        }
+        cmd
+    }
 }
 
 /// The supervisor recorded in a task directory.
@@ -46,22 +126,17 @@ pub struct SupervisorProcess {
 }
 
 /// The command that runs a supervisor: `<exe> <pre_args...> <task_dir>`, stdin closed,
-/// stdout piped (the event doorbell; events are read from the journal), in its own process group so a terminal's ^C to the agent does
-/// not reach it.
+/// stdout piped (the event doorbell; events are read from the journal), in its own process
+/// group so a terminal's ^C to the agent does not reach it. For tests and benches that
+/// drive a supervisor by hand; the agent uses [`Launcher::spawn`].
 pub fn supervisor_command(exe: &Path, pre_args: &[&str], task_dir: &Path) -> Command {
-    let mut cmd = Command::new(exe);
-    cmd.args(pre_args)
-        .arg(task_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .process_group(0);
-    cmd
+    Launcher::new(exe, pre_args.iter().map(OsString::from).collect()).command(task_dir)
 }
 
 /// Every event recorded so far. A torn last line (the supervisor died mid-write) is
 /// skipped; a bad line anywhere else is an error.
 pub fn read_events(task_dir: &Path) -> Result<Vec<SupervisorEvent>, ClientError> {
-    let path = task_dir.join(EVENTS_FILE);
+    let path = TaskDir::new(task_dir).events();
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -114,7 +189,7 @@ pub fn read_logs(
 
 /// The supervisor's pid from `supervisor.pid`, and whether it is still running.
 pub fn supervisor_pid(task_dir: &Path) -> Option<SupervisorProcess> {
-    let pid: i32 = std::fs::read_to_string(task_dir.join(PID_FILE))
+    let pid: i32 = std::fs::read_to_string(TaskDir::new(task_dir).pid_file())
         .ok()?
         .trim()
         .parse()
@@ -172,6 +247,7 @@ pub fn request_stop(task_dir: &Path) -> Result<(), ClientError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{EVENTS_FILE, PID_FILE};
 
     #[test]
     fn torn_last_line_is_skipped_but_corruption_elsewhere_is_not() {

@@ -91,7 +91,7 @@ impl EventSink {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(task_dir.join(crate::plan::EVENTS_FILE))?;
+            .open(crate::task_dir::TaskDir::new(task_dir).events())?;
         set_nonblocking(std::io::stdout().as_fd());
         Ok(Self { file })
     }

@@ -4,8 +4,9 @@
 //! - [`plan`] is the task plan the agent writes for the supervisor.
 //! - [`supervisor`] is the per-task supervisor process: the only place that calls
 //!   libcontainer, from a single-threaded process, never from the agent's async runtime.
-//! - [`client`] is what the agent uses to read events and logs and stop a supervisor
-//!   (plain std).
+//! - [`client`] is what the agent uses to start a supervisor ([`client::Launcher`]), read
+//!   events and logs and stop it (plain std).
+//! - [`task_dir`] names every path of a task's directory ([`TaskDir`]).
 //! - [`logs`] is the container log format: JSON records, rotated by size.
 //! - [`rlimit`] raises the agent's open-files limit and restores it for containers.
 //!
@@ -21,3 +22,6 @@ pub mod plan;
 pub mod rlimit;
 pub mod spec;
 pub mod supervisor;
+pub mod task_dir;
+
+pub use task_dir::TaskDir;

@@ -5,6 +5,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::task_dir::TaskDir;
+
 pub const PLAN_FILE: &str = "plan.json";
 /// libcontainer's state root, one directory per container.
 pub const CONTAINERS_STATE_DIR: &str = "containers-state";
@@ -150,16 +152,21 @@ pub struct HealthCheck {
     pub start_period_secs: u64,
 }
 
+/// ECS's health-check defaults, for members a task definition leaves out.
+pub const DEFAULT_HEALTH_INTERVAL_SECS: u64 = 30;
+pub const DEFAULT_HEALTH_TIMEOUT_SECS: u64 = 5;
+pub const DEFAULT_HEALTH_RETRIES: u32 = 3;
+
 fn default_health_interval() -> u64 {
-    30
+    DEFAULT_HEALTH_INTERVAL_SECS
 }
 
 fn default_health_timeout() -> u64 {
-    5
+    DEFAULT_HEALTH_TIMEOUT_SECS
 }
 
 fn default_health_retries() -> u32 {
-    3
+    DEFAULT_HEALTH_RETRIES
 }
 
 impl HealthCheck {
@@ -220,7 +227,7 @@ impl TaskPlan {
     }
 
     pub fn load(task_dir: &Path) -> Result<Self, PlanError> {
-        let path = task_dir.join(PLAN_FILE);
+        let path = TaskDir::new(task_dir).plan();
         let bytes = std::fs::read(&path).map_err(|source| PlanError::Read {
             path: path.clone(),
             source,
@@ -231,11 +238,15 @@ impl TaskPlan {
         Ok(plan)
     }
 
-    /// Writes the plan atomically (temp file + rename) so a supervisor never reads half of it.
+    /// Validates the plan, then writes it atomically (temp file + rename) so a supervisor
+    /// never reads half of it. No fsync: the plan guards no acknowledged state (after a
+    /// power loss no supervisor is left to adopt, and a task with no plan was never
+    /// started), and the agent writes one on every task start.
     pub fn write(&self, task_dir: &Path) -> Result<(), PlanError> {
         self.validate()?;
-        let path = task_dir.join(PLAN_FILE);
-        let tmp = task_dir.join(format!(".{PLAN_FILE}.tmp"));
+        let dir = TaskDir::new(task_dir);
+        let path = dir.plan();
+        let tmp = dir.plan_tmp();
         let err = |source| PlanError::Write {
             path: path.clone(),
             source,
@@ -243,7 +254,7 @@ impl TaskPlan {
         let json = serde_json::to_vec_pretty(self).map_err(|e| err(std::io::Error::other(e)))?;
         let mut f = std::fs::File::create(&tmp).map_err(err)?;
         f.write_all(&json).map_err(err)?;
-        f.sync_all().map_err(err)?;
+        drop(f);
         std::fs::rename(&tmp, &path).map_err(err)
     }
 

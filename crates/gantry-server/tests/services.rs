@@ -1,12 +1,8 @@
 //! Services end to end: the real server and store, its service controller, and agents that
-//! speak the real protocol (the simulated agents of gantry-agent, compiled in from source so
-//! the server's tests never link the agent's runtime, and the hand-driven fake agent).
+//! speak the real protocol (the simulated agents of gantry-link, which links no container
+//! runtime, and the hand-driven fake agent).
 
 mod common;
-
-#[path = "../../gantry-agent/src/sim.rs"]
-#[allow(dead_code)]
-mod sim;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,9 +12,9 @@ use std::time::{Duration, Instant};
 use common::{eventually_within, Server};
 use gantry_api::protocol::{ContainerReport, TaskReport};
 use gantry_api::TaskStatus;
+use gantry_link::sim::{Behaviour, Fleet};
 use gantry_store::Store;
 use serde_json::{json, Value};
-use sim::{Behaviour, Fleet};
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -13,7 +13,8 @@ use libcontainer::container::{Container, ContainerStatus};
 use super::{launch, unmount_rootfs, SupervisorError};
 use crate::cgroup::TaskCgroup;
 use crate::event::{now, EventSink, SupervisorEvent, STOP_ESSENTIAL_EXITED, STOP_FAILED_TO_START};
-use crate::plan::{TaskPlan, CONTAINERS_STATE_DIR};
+use crate::plan::TaskPlan;
+use crate::task_dir::TaskDir;
 
 /// The environment variable that arms a failure point (tests only; inert unless set).
 pub const FAILPOINT_ENV: &str = "GANTRY_FAILPOINT";
@@ -66,7 +67,7 @@ pub fn salvage(task_dir: &Path, cause: &str) -> Result<(), SupervisorError> {
         path: task_dir.into(),
         source,
     })?;
-    let state_root = task_dir.join(CONTAINERS_STATE_DIR);
+    let state_root = TaskDir::new(task_dir).containers_state();
     let mut problems = Vec::new();
     let mut lost = Vec::new();
     for c in plan.containers.iter().rev() {

@@ -365,7 +365,7 @@ async fn demo(client: &Client, cluster: &str) -> anyhow::Result<()> {
 
 pub async fn sim_agents(a: SimArgs) -> anyhow::Result<()> {
     tracing::info!(count = a.count, server = %a.server, "starting simulated container instances");
-    gantry_agent::sim::run_simulated(
+    gantry_link::sim::run_simulated(
         &a.server,
         &a.cluster,
         a.count,
