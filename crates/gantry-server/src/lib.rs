@@ -8,42 +8,20 @@
 //! It must never run containers or touch a node: agents do that. A rejected request writes
 //! nothing.
 
-mod api;
-mod attributes;
+mod aws;
 mod clock;
-mod clusters;
-mod constraints;
-mod controller;
-mod db;
+mod controllers;
+mod ecs;
 mod error;
 mod gateway;
-mod instances;
-mod liveness;
-mod logs;
-mod paging;
-mod placement;
-mod protocol;
-mod reconcile;
-mod records;
-mod reports;
-mod routes;
-mod run_task;
+mod launch;
+mod persistence;
 mod server;
-mod service_records;
-mod service_render;
-mod services;
 mod state;
-mod tags;
-mod task_definitions;
-mod task_slices;
-mod taskdef_deps;
-mod taskdef_ports;
-mod taskdef_rules;
-mod tasks;
 
-pub use api::IMPLEMENTED;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use ecs::IMPLEMENTED;
 pub use error::{Error, ServerError};
+pub use gateway::task_slices::TaskNetwork;
 pub use server::{bind, router, serve, Bound};
 pub use state::{AppState, ControllerConfig, ServerConfig};
-pub use task_slices::TaskNetwork;

@@ -12,10 +12,15 @@ use gantry_api::{ApiError, ErrorKind};
 use gantry_store::Store;
 use tokio::net::TcpListener;
 
+use crate::aws::json as protocol;
 use crate::clock::Clock;
+use crate::controllers::liveness;
+use crate::controllers::service::controller;
 use crate::error::ServerError;
+use crate::gateway::logs;
+use crate::gateway::session as gateway;
+use crate::gateway::task_index as routes;
 use crate::state::{AppState, ControllerConfig, ServerConfig};
-use crate::{controller, gateway, liveness, logs, protocol, routes};
 
 /// The HTTP routes: the ECS API on `POST /`, the agent gateway and `gantry logs`.
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {

@@ -8,8 +8,8 @@ use gantry_api::arn::ArnBuilder;
 use gantry_api::Timestamp;
 
 use crate::clock::{Clock, SystemClock};
-use crate::gateway::Sessions;
-use crate::task_slices::TaskNetwork;
+use crate::gateway::session::Sessions;
+use crate::gateway::task_slices::TaskNetwork;
 
 /// How the server is set up.
 #[derive(Debug, Clone)]
@@ -63,7 +63,7 @@ pub struct AppState<S> {
     pub arns: ArnBuilder,
     pub sessions: Sessions,
     /// Which tasks each instance holds, for the agent sessions.
-    pub routes: crate::routes::TaskRoutes,
+    pub routes: crate::gateway::task_index::TaskRoutes,
     /// When this process started: instances nobody heard from since are judged from here.
     pub started: Instant,
     /// Flips to `true` when the server shuts down; agent sessions close on it.
@@ -81,7 +81,7 @@ impl<S> AppState<S> {
             store,
             config,
             sessions: Sessions::default(),
-            routes: crate::routes::TaskRoutes::default(),
+            routes: crate::gateway::task_index::TaskRoutes::default(),
             started: Instant::now(),
             shutdown: tokio::sync::watch::Sender::new(false),
             task_network: None,

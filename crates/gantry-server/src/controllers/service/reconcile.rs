@@ -22,8 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use gantry_api::status::stop_code;
 use gantry_api::{TaskStatus, Timestamp};
 
-use crate::records::{InstanceRecord, InstanceStatus, TaskRecord};
-use crate::service_records::{
+use crate::persistence::records::{InstanceRecord, InstanceStatus, TaskRecord};
+use crate::persistence::service_records::{
     DeploymentRecord, DeploymentStatus, RolloutState, SchedulingStrategy, ServiceRecord,
     ServiceStatus,
 };

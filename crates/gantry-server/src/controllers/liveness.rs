@@ -13,14 +13,14 @@ use gantry_api::status::stop_code;
 use gantry_api::TaskStatus;
 use gantry_store::Store;
 
-use crate::db;
+use crate::ecs::tasks::finish;
 use crate::error::{Error, Result};
-use crate::gateway::set_connected;
-use crate::records::{
+use crate::gateway::session::set_connected;
+use crate::persistence::db;
+use crate::persistence::records::{
     instance_key, task_key, tasks_of, InstanceRecord, InstanceStatus, TaskRecord,
 };
 use crate::state::AppState;
-use crate::tasks::finish;
 
 /// Is an agent last heard from at `last_seen` (or never, since `started`) lost at `now`?
 pub fn is_lost(

@@ -13,18 +13,20 @@ use gantry_api::{arn, ApiError, ErrorKind, Timestamp};
 use gantry_store::Store;
 use regex::Regex;
 
-use crate::clusters::{self, cluster_name};
-use crate::db::{self, Versioned};
+use crate::aws::paging;
+use crate::ecs::clusters::{self, cluster_name};
+use crate::ecs::run_task;
+use crate::ecs::service_render::render;
+use crate::ecs::tags;
 use crate::error::{invalid, Error, Result};
-use crate::run_task;
-use crate::service_records::{
+use crate::launch::constraints;
+use crate::persistence::db::{self, Versioned};
+use crate::persistence::service_records::{
     new_deployment_id, service_key, services_of, CircuitBreaker, DeploymentRecord,
     DeploymentSettings, DeploymentStatus, RolloutState, SchedulingStrategy, ServiceRecord,
     ServiceStatus,
 };
-use crate::service_render::render;
 use crate::state::AppState;
-use crate::{constraints, paging, tags};
 
 static NAME: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new("^[a-zA-Z0-9_-]{1,255}$").ok());
 
@@ -191,7 +193,7 @@ pub async fn create_service<S: Store>(
         }
         (SchedulingStrategy::Replica, Some(n)) => n,
     };
-    crate::run_task::check_launch_type(req.launch_type.as_deref())?;
+    crate::ecs::run_task::check_launch_type(req.launch_type.as_deref())?;
     if req
         .capacity_provider_strategy
         .as_ref()
@@ -380,7 +382,7 @@ pub async fn update_service<S: Store>(
         Ok(())
     })
     .await?;
-    let tasks = crate::service_render::tasks_of_service(st, &rec).await?;
+    let tasks = crate::ecs::service_render::tasks_of_service(st, &rec).await?;
     Ok(UpdateServiceResponse {
         service: Some(render(st, &rec, &tasks)),
     })
@@ -411,7 +413,7 @@ pub async fn delete_service<S: Store>(
     })
     .await?;
     tracing::info!(cluster = %cluster, service = %rec.name, "service deleted; draining");
-    let tasks = crate::service_render::tasks_of_service(st, &rec).await?;
+    let tasks = crate::ecs::service_render::tasks_of_service(st, &rec).await?;
     Ok(DeleteServiceResponse {
         service: Some(render(st, &rec, &tasks)),
     })

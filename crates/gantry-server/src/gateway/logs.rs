@@ -18,12 +18,12 @@ use gantry_store::Store;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use crate::clusters::{self, cluster_name};
-use crate::db;
+use crate::aws::json as protocol;
+use crate::ecs::clusters::{self, cluster_name};
 use crate::error::{client, invalid, Result};
-use crate::gateway::{LogsChannel, LogsPart};
-use crate::protocol;
-use crate::records::{task_key, TaskRecord};
+use crate::gateway::session::{LogsChannel, LogsPart};
+use crate::persistence::db;
+use crate::persistence::records::{task_key, TaskRecord};
 use crate::state::AppState;
 
 /// Path of the logs endpoint.

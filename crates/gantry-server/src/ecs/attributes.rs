@@ -12,11 +12,11 @@ use gantry_api::{arn, ApiError, ErrorKind};
 use gantry_store::Store;
 use regex::Regex;
 
-use crate::clusters::{self, cluster_name};
-use crate::db::{self, Versioned};
+use crate::aws::paging;
+use crate::ecs::clusters::{self, cluster_name};
 use crate::error::{invalid, Error, Result};
-use crate::paging;
-use crate::records::{instance_key, instances_of, InstanceRecord, InstanceStatus};
+use crate::persistence::db::{self, Versioned};
+use crate::persistence::records::{instance_key, instances_of, InstanceRecord, InstanceStatus};
 use crate::state::AppState;
 
 const TARGET_TYPE: &str = "container-instance";

@@ -12,7 +12,7 @@ use gantry_api::{ApiError, ErrorKind, CONTENT_TYPE, TARGET_PREFIX};
 use gantry_store::Store;
 use serde_json::Value;
 
-use crate::api;
+use crate::ecs as api;
 use crate::state::AppState;
 
 /// The handler of `POST /`.

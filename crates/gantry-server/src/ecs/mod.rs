@@ -1,5 +1,15 @@
-//! Dispatch of ECS operations to their handlers. An operation of the model that is not listed
+//! The ECS API: one file per resource or operation group, and the dispatch of ECS operations to their handlers. An operation of the model that is not listed
 //! here answers `ClientException: Gantry does not implement <Op> yet`.
+
+pub mod attributes;
+pub mod clusters;
+pub mod instances;
+pub mod run_task;
+pub mod service_render;
+pub mod services;
+pub mod tags;
+pub mod task_definitions;
+pub mod tasks;
 
 use gantry_store::Store;
 use serde::de::DeserializeOwned;
@@ -8,10 +18,6 @@ use serde_json::Value;
 
 use crate::error::{client, Error, Result};
 use crate::state::AppState;
-use crate::{
-    attributes, clusters, instances, run_task, service_render, services, tags, task_definitions,
-    tasks,
-};
 
 fn decode<T: DeserializeOwned>(value: Value) -> Result<T> {
     // `validate` already checked the shape, so this only fails on values it lets through

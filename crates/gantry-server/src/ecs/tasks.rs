@@ -10,15 +10,16 @@ use gantry_api::model::{
 use gantry_api::{arn, status::stop_code, TaskStatus};
 use gantry_store::Store;
 
-use crate::clusters::{self, cluster_name};
-use crate::db::{self, Versioned};
+use crate::aws::paging;
+use crate::ecs::clusters::{self, cluster_name};
+use crate::ecs::tags;
 use crate::error::{invalid, Error, Result};
-use crate::records::{
+use crate::persistence::db::{self, Versioned};
+use crate::persistence::records::{
     instance_key, task_key, tasks_of, InstanceRecord, InstanceStatus, TaskRecord,
 };
-use crate::service_records::service_group;
+use crate::persistence::service_records::service_group;
 use crate::state::AppState;
-use crate::{paging, tags};
 
 fn render_overrides(t: &TaskRecord) -> TaskOverride {
     let mut o = t.overrides.clone().unwrap_or_default();

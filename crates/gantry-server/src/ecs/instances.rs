@@ -14,14 +14,18 @@ use gantry_api::protocol::{RegisterRequest, RegisterResponse};
 use gantry_api::{arn, status::stop_code, TaskStatus};
 use gantry_store::Store;
 
-use crate::clusters::{self, cluster_name, DEFAULT_CLUSTER};
-use crate::db::{self, Versioned};
+use crate::aws::paging;
+use crate::ecs::clusters::{self, cluster_name, DEFAULT_CLUSTER};
+use crate::ecs::tags;
 use crate::error::{invalid, Error, Result};
-use crate::records::{
+use crate::gateway::task_slices;
+use crate::launch::constraints;
+use crate::launch::placement;
+use crate::persistence::db::{self, Versioned};
+use crate::persistence::records::{
     instance_key, task_key, tasks_of, Allocation, InstanceRecord, InstanceStatus, TaskRecord,
 };
 use crate::state::{now, AppState};
-use crate::{constraints, paging, placement, tags, task_slices};
 
 /// Registers an agent's host, or refreshes the registration of one it had before.
 pub async fn register<S: Store>(

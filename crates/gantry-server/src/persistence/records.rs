@@ -318,7 +318,7 @@ pub struct TaskNetwork {
     pub subnet: String,
 }
 
-/// The few fields of a [`TaskRecord`] that scans filter on, for [`crate::db::list_where`].
+/// The few fields of a [`TaskRecord`] that scans filter on, for [`crate::persistence::db::list_where`].
 #[derive(Debug, Clone, Deserialize)]
 pub struct TaskWhere {
     pub instance_id: Option<String>,

@@ -23,9 +23,9 @@ use gantry_store::{Event, Store};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{watch, Notify};
 
-use crate::db;
 use crate::error::Result;
-use crate::records::{TaskRecord, TaskWhere};
+use crate::persistence::db;
+use crate::persistence::records::{TaskRecord, TaskWhere};
 use crate::state::AppState;
 
 const TASKS: &str = "tasks/";

@@ -1,6 +1,10 @@
 //! RegisterTaskDefinition, DescribeTaskDefinition, DeregisterTaskDefinition,
 //! ListTaskDefinitions, ListTaskDefinitionFamilies.
 
+pub mod deps;
+pub mod ports;
+pub mod rules;
+
 use std::collections::BTreeMap;
 
 use gantry_api::arn;
@@ -13,13 +17,15 @@ use gantry_api::model::{
 };
 use gantry_store::Store;
 
-use crate::db::{self, Versioned};
+use crate::aws::paging;
+use crate::ecs::tags;
+use crate::ecs::task_definitions::rules as taskdef_rules;
 use crate::error::{client, Error, Result};
-use crate::records::{
+use crate::persistence::db::{self, Versioned};
+use crate::persistence::records::{
     family_key, taskdef_key, taskdefs_of, FamilyRecord, TaskDefRecord, TaskDefStatus, TASKDEFS,
 };
 use crate::state::{now, AppState};
-use crate::{paging, tags, taskdef_rules};
 
 /// The wire form of a stored task definition.
 pub fn render<S>(st: &AppState<S>, rec: &TaskDefRecord) -> TaskDefinition {

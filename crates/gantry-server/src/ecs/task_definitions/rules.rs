@@ -136,7 +136,7 @@ pub fn task_size(cpu: Option<&str>, memory: Option<&str>) -> Result<(Option<i64>
 fn check_container(
     c: &ContainerDefinition,
     task_memory: Option<i64>,
-    ports: &mut crate::taskdef_ports::TaskPorts,
+    ports: &mut crate::ecs::task_definitions::ports::TaskPorts,
     network_mode: &str,
 ) -> Result<()> {
     let name = c.name.as_deref().unwrap_or_default();
@@ -196,7 +196,7 @@ fn check_container(
         )));
     }
     for m in mappings {
-        crate::taskdef_ports::check_mapping(name, m, network_mode, ports)?;
+        crate::ecs::task_definitions::ports::check_mapping(name, m, network_mode, ports)?;
     }
     Ok(())
 }
@@ -217,7 +217,9 @@ pub fn check(req: &RegisterTaskDefinitionRequest) -> Result<()> {
             "requiresCompatibilities {c} is not supported yet; use EC2 or EXTERNAL."
         )));
     }
-    crate::constraints::of_definition(req.placement_constraints.as_deref().unwrap_or_default())?;
+    crate::launch::constraints::of_definition(
+        req.placement_constraints.as_deref().unwrap_or_default(),
+    )?;
     let (task_cpu, task_memory) = task_size(req.cpu.as_deref(), req.memory.as_deref())?;
     let containers = req.container_definitions.as_deref().unwrap_or_default();
     if containers.is_empty() {
@@ -226,7 +228,7 @@ pub fn check(req: &RegisterTaskDefinitionRequest) -> Result<()> {
         ));
     }
     let mut names = BTreeSet::new();
-    let mut ports = crate::taskdef_ports::TaskPorts::default();
+    let mut ports = crate::ecs::task_definitions::ports::TaskPorts::default();
     for c in containers {
         check_container(c, task_memory, &mut ports, network_mode)?;
         let name = c.name.clone().unwrap_or_default();
@@ -236,7 +238,7 @@ pub fn check(req: &RegisterTaskDefinitionRequest) -> Result<()> {
             )));
         }
     }
-    crate::taskdef_deps::check(containers)?;
+    crate::ecs::task_definitions::deps::check(containers)?;
     if !containers.iter().any(|c| c.essential.unwrap_or(true)) {
         return Err(client(
             "A task definition needs at least one essential container; set essential to true on one.",

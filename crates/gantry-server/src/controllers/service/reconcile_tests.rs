@@ -7,8 +7,8 @@ use gantry_api::model::{ContainerDefinition, HealthCheck, TaskDefinition};
 use proptest::prelude::*;
 
 use super::*;
-use crate::records::Allocation;
-use crate::service_records::{CircuitBreaker, DeploymentSettings};
+use crate::persistence::records::Allocation;
+use crate::persistence::service_records::{CircuitBreaker, DeploymentSettings};
 
 const NOW: f64 = 1_000.0;
 

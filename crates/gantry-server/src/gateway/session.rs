@@ -19,11 +19,14 @@ use gantry_store::{Event, Store};
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc, Notify};
 
-use crate::db::{self, Versioned};
+use crate::aws::json as protocol;
+use crate::ecs::instances;
+use crate::ecs::task_definitions;
 use crate::error::{Error, Result};
-use crate::records::{instance_key, instances_of, InstanceRecord, InstanceStatus};
+use crate::gateway::reports;
+use crate::persistence::db::{self, Versioned};
+use crate::persistence::records::{instance_key, instances_of, InstanceRecord, InstanceStatus};
 use crate::state::{now, AppState};
-use crate::{instances, protocol, reports, task_definitions};
 
 #[derive(Debug)]
 struct Entry {
@@ -307,15 +310,15 @@ pub async fn desired_state<S: Store>(
     // Read the revision first: whatever the list shows is at least that new.
     let seq = st.store.revision().await?;
     // Wanted running, or wanted stopped and not yet reported stopped.
-    let tasks = crate::routes::records_of(st, id).await?;
+    let tasks = crate::gateway::task_index::records_of(st, id).await?;
     let specs = tasks
         .into_iter()
         .filter(|t| t.cluster == cluster)
         .map(|t| {
-            let def_rec = crate::records::TaskDefRecord {
+            let def_rec = crate::persistence::records::TaskDefRecord {
                 family: t.family().to_string(),
                 revision: t.definition.revision.unwrap_or(0),
-                status: crate::records::TaskDefStatus::Active,
+                status: crate::persistence::records::TaskDefStatus::Active,
                 definition: t.definition.clone(),
             };
             let mut task_definition = task_definitions::render(st, &def_rec);
@@ -415,7 +418,7 @@ async fn session_loop<S: Store>(
     {
         return Ok(());
     }
-    let mut routes = crate::task_slices::PeerRoutes::default();
+    let mut routes = crate::gateway::task_slices::PeerRoutes::default();
     if !routes.push(st, cluster, id, &mut tx).await? {
         return Ok(());
     }
@@ -469,7 +472,7 @@ async fn session_loop<S: Store>(
                     return Ok(());
                 }
             }
-            ev = crate::task_slices::next_change(instances) => {
+            ev = crate::gateway::task_slices::next_change(instances) => {
                 if let Err(broadcast::error::RecvError::Closed) = ev {
                     return Ok(());
                 }

@@ -10,9 +10,9 @@ use gantry_api::model::{
 use gantry_api::{arn, ApiError, ErrorKind};
 use gantry_store::{Op, Store};
 
-use crate::db;
 use crate::error::{invalid, Error, Result};
-use crate::records::{
+use crate::persistence::db;
+use crate::persistence::records::{
     cluster_key, instance_key, tags_key, task_key, taskdef_key, ClusterRecord, ClusterStatus,
     TagsRecord,
 };
@@ -112,7 +112,7 @@ async fn existing<S: Store>(st: &AppState<S>, resource_arn: &str) -> Result<Stri
             st.arns.container_instance(cluster, id),
         ),
         ("service", [cluster, name]) => (
-            crate::service_records::service_key(cluster, name),
+            crate::persistence::service_records::service_key(cluster, name),
             st.arns.service(cluster, name),
         ),
         _ => {

@@ -14,9 +14,9 @@ use gantry_store::{Compare, Op, Store};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::db;
 use crate::error::{Error, Result};
-use crate::records::{instance_key, instances_of, InstanceRecord, InstanceStatus};
+use crate::persistence::db;
+use crate::persistence::records::{instance_key, instances_of, InstanceRecord, InstanceStatus};
 use crate::state::AppState;
 
 /// The task network slices are cut from.
@@ -189,7 +189,7 @@ impl PeerRoutes {
         if self.0.as_ref() == Some(&now) {
             return Ok(true);
         }
-        let frame = crate::gateway::text(&ServerFrame::PeerRoutes {
+        let frame = crate::gateway::session::text(&ServerFrame::PeerRoutes {
             routes: now.clone(),
         })?;
         if tx.send(frame).await.is_err() {

@@ -1,4 +1,4 @@
-//! The service controller's I/O shell around [`crate::reconcile::reconcile`]. It keeps a
+//! The service controller's I/O shell around [`crate::controllers::service::reconcile::reconcile`]. It keeps a
 //! set of services to look at, fed by store watches (a service, one of its tasks, or an
 //! instance of its cluster changed) and by a periodic resync that marks every service, and
 //! reconciles them one at a time, so two reconciles of one service never overlap.
@@ -16,18 +16,21 @@ use gantry_api::status::stop_code;
 use gantry_store::{Event, Store};
 use tokio::sync::broadcast::{self, error::TryRecvError};
 
-use crate::db;
+use crate::controllers::service::reconcile::{self, Actions};
+use crate::ecs::run_task;
+use crate::ecs::service_render::tasks_of_service;
+use crate::ecs::task_definitions;
+use crate::ecs::tasks;
 use crate::error::Result;
-use crate::placement::{self, Rules};
-use crate::reconcile::{self, Actions};
-use crate::records::{instances_of, InstanceRecord, TaskWhere};
-use crate::service_records::SchedulingStrategy;
-use crate::service_records::{
+use crate::launch::constraints;
+use crate::launch::placement::{self, Rules};
+use crate::persistence::db;
+use crate::persistence::records::{instances_of, InstanceRecord, TaskWhere};
+use crate::persistence::service_records::SchedulingStrategy;
+use crate::persistence::service_records::{
     service_group, service_key, services_of, EventRecord, ServiceRecord, ServiceStatus, SERVICES,
 };
-use crate::service_render::tasks_of_service;
 use crate::state::AppState;
-use crate::{constraints, run_task, task_definitions, tasks};
 use gantry_scheduler::Constraint;
 
 /// What needs a look.

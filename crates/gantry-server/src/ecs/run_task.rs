@@ -11,16 +11,20 @@ use gantry_api::{arn, ApiError, ErrorKind, TaskStatus, Timestamp};
 use gantry_scheduler::Strategy;
 use gantry_store::Store;
 
-use crate::clusters::{self, cluster_name};
-use crate::db;
+use crate::ecs::clusters::{self, cluster_name};
+use crate::ecs::tags;
+use crate::ecs::task_definitions;
+use crate::ecs::task_definitions::rules::{parse_cpu, parse_memory};
+use crate::ecs::tasks;
 use crate::error::{client, invalid, Error, Result};
-use crate::records::{
+use crate::launch::constraints;
+use crate::launch::placement;
+use crate::persistence::db;
+use crate::persistence::records::{
     instances_of, Allocation, ContainerRecord, InstanceRecord, InstanceStatus, TaskDefRecord,
     TaskDefStatus, TaskRecord,
 };
 use crate::state::AppState;
-use crate::taskdef_rules::{parse_cpu, parse_memory};
-use crate::{constraints, placement, tags, task_definitions, tasks};
 
 const MAX_COUNT: i32 = 10;
 

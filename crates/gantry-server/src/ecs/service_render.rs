@@ -8,14 +8,16 @@ use gantry_api::model::{
 use gantry_api::{arn, TaskStatus};
 use gantry_store::Store;
 
-use crate::clusters::{self, cluster_name};
-use crate::db;
+use crate::ecs::clusters::{self, cluster_name};
+use crate::ecs::services::find;
+use crate::ecs::tags;
 use crate::error::{invalid, Result};
-use crate::records::{tasks_of, TaskRecord, TaskWhere};
-use crate::service_records::{service_group, DeploymentStatus, ServiceRecord, ServiceStatus};
-use crate::services::find;
+use crate::persistence::db;
+use crate::persistence::records::{tasks_of, TaskRecord, TaskWhere};
+use crate::persistence::service_records::{
+    service_group, DeploymentStatus, ServiceRecord, ServiceStatus,
+};
 use crate::state::AppState;
-use crate::tags;
 
 /// Every task of `s`, in any status.
 pub async fn tasks_of_service<S: Store>(

@@ -6,11 +6,13 @@ use gantry_api::protocol::TaskReport;
 use gantry_api::{arn, TaskStatus, Timestamp};
 use gantry_store::Store;
 
-use crate::db;
+use crate::ecs::tasks::finish;
 use crate::error::{Error, Result};
-use crate::records::{instance_key, task_key, InstanceRecord, TaskNetwork, TaskRecord};
+use crate::persistence::db;
+use crate::persistence::records::{
+    instance_key, task_key, InstanceRecord, TaskNetwork, TaskRecord,
+};
 use crate::state::AppState;
-use crate::tasks::finish;
 
 /// What a report did to a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,7 +168,7 @@ pub async fn apply<S: Store>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{Allocation, ContainerRecord};
+    use crate::persistence::records::{Allocation, ContainerRecord};
     use gantry_api::model::TaskDefinition;
     use gantry_api::protocol::ContainerReport;
 

@@ -12,14 +12,15 @@ use gantry_api::{arn, ApiError, ErrorKind, TaskStatus};
 use gantry_store::Store;
 use regex::Regex;
 
-use crate::db::{self, Versioned};
+use crate::aws::paging;
+use crate::ecs::tags;
 use crate::error::{invalid, Error, Result};
-use crate::records::{
+use crate::persistence::db::{self, Versioned};
+use crate::persistence::records::{
     cluster_key, instances_of, tasks_of, ClusterRecord, ClusterStatus, InstanceRecord,
     InstanceStatus, TaskRecord, CLUSTERS,
 };
 use crate::state::{now, AppState};
-use crate::{paging, tags};
 
 /// The cluster used when a request names none.
 pub const DEFAULT_CLUSTER: &str = "default";
@@ -241,14 +242,14 @@ pub async fn delete_cluster<S: Store>(
                 "The Cluster cannot be deleted while Container Instances are active or draining. Deregister them with DeregisterContainerInstance first.",
             )));
         }
-        let services = db::list::<S, crate::service_records::ServiceRecord>(
+        let services = db::list::<S, crate::persistence::service_records::ServiceRecord>(
             &st.store,
-            &crate::service_records::services_of(&name),
+            &crate::persistence::service_records::services_of(&name),
         )
         .await?;
         if services
             .iter()
-            .any(|s| s.value.status != crate::service_records::ServiceStatus::Inactive)
+            .any(|s| s.value.status != crate::persistence::service_records::ServiceStatus::Inactive)
         {
             return Err(Error::Api(ApiError::new(
                 ErrorKind::ClusterContainsServices,

@@ -10,14 +10,14 @@ use gantry_api::model::Failure;
 use gantry_scheduler::{Constraint, InstanceView, Strategy, TaskRequest};
 use gantry_store::Store;
 
-use crate::db::{self, Versioned};
+use crate::ecs::tags;
 use crate::error::Result;
-use crate::records::{
+use crate::persistence::db::{self, Versioned};
+use crate::persistence::records::{
     instance_key, instances_of, task_key, tasks_of, Allocation, InstanceRecord, InstanceStatus,
     TaskRecord,
 };
 use crate::state::AppState;
-use crate::tags;
 
 /// Re-planning rounds without progress before RunTask gives up on the remaining tasks.
 const ROUNDS_WITHOUT_PROGRESS: usize = 12;

@@ -1,0 +1,4 @@
+//! The AWS wire framing every service Gantry speaks shares.
+
+pub mod json;
+pub mod paging;

@@ -1,0 +1,4 @@
+//! What RunTask, StartTask and the service controller share.
+
+pub mod constraints;
+pub mod placement;
