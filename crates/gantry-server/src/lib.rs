@@ -22,6 +22,6 @@ mod state;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ecs::IMPLEMENTED;
 pub use error::{Error, ServerError};
-pub use gateway::task_slices::TaskNetwork;
+pub use gateway::task_network::TaskNetwork;
 pub use server::{bind, router, serve, Bound};
 pub use state::{AppState, ControllerConfig, ServerConfig};

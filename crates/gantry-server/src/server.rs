@@ -18,8 +18,7 @@ use crate::controllers::liveness;
 use crate::controllers::service::controller;
 use crate::error::ServerError;
 use crate::gateway::logs;
-use crate::gateway::session as gateway;
-use crate::gateway::task_index as routes;
+use crate::gateway::{registration, session, task_index};
 use crate::state::{AppState, ControllerConfig, ServerConfig};
 
 /// The HTTP routes: the ECS API on `POST /`, the agent gateway and `gantry logs`.
@@ -27,8 +26,8 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
         .route("/", post(protocol::handle::<S>))
-        .route(REGISTER_PATH, post(gateway::register::<S>))
-        .route(SESSION_PATH, get(gateway::session::<S>))
+        .route(REGISTER_PATH, post(registration::register::<S>))
+        .route(SESSION_PATH, get(session::session::<S>))
         .route(logs::LOGS_PATH, get(logs::handle::<S>))
         .fallback(|| async {
             protocol::error_response(&ApiError::new(
@@ -116,7 +115,10 @@ impl<S: Store> Bound<S> {
     ) -> Result<(), ServerError> {
         let addr = self.local_addr()?;
         let state = self.state.clone();
-        let routes = tokio::spawn(routes::run(state.clone()));
+        let index = tokio::spawn({
+            let st = state.clone();
+            async move { task_index::run(&st.store, &st.task_index).await }
+        });
         let live = tokio::spawn(liveness::run(state.clone()));
         let services = tokio::spawn(controller::run(state.clone()));
         tracing::info!("gantry server listening on {addr}");
@@ -143,7 +145,7 @@ impl<S: Store> Bound<S> {
             })
             .await
             .map_err(ServerError::Serve);
-        routes.abort();
+        index.abort();
         live.abort();
         services.abort();
         for e in extra {

@@ -8,8 +8,9 @@ use gantry_api::arn::ArnBuilder;
 use gantry_api::Timestamp;
 
 use crate::clock::{Clock, SystemClock};
-use crate::gateway::session::Sessions;
-use crate::gateway::task_slices::TaskNetwork;
+use crate::gateway::sessions::Sessions;
+use crate::gateway::task_index::TaskIndex;
+use crate::gateway::task_network::TaskNetwork;
 
 /// How the server is set up.
 #[derive(Debug, Clone)]
@@ -63,7 +64,7 @@ pub struct AppState<S> {
     pub arns: ArnBuilder,
     pub sessions: Sessions,
     /// Which tasks each instance holds, for the agent sessions.
-    pub routes: crate::gateway::task_index::TaskRoutes,
+    pub task_index: TaskIndex,
     /// When this process started: instances nobody heard from since are judged from here.
     pub started: Instant,
     /// Flips to `true` when the server shuts down; agent sessions close on it.
@@ -81,7 +82,7 @@ impl<S> AppState<S> {
             store,
             config,
             sessions: Sessions::default(),
-            routes: crate::gateway::task_index::TaskRoutes::default(),
+            task_index: TaskIndex::default(),
             started: Instant::now(),
             shutdown: tokio::sync::watch::Sender::new(false),
             task_network: None,

@@ -13,9 +13,9 @@ use gantry_api::status::stop_code;
 use gantry_api::TaskStatus;
 use gantry_store::Store;
 
-use crate::ecs::tasks::finish;
 use crate::error::{Error, Result};
-use crate::gateway::session::set_connected;
+use crate::gateway::connection::set_connected;
+use crate::launch::stop::finish;
 use crate::persistence::db;
 use crate::persistence::records::{
     instance_key, task_key, tasks_of, InstanceRecord, InstanceStatus, TaskRecord,

@@ -1,4 +1,4 @@
-//! Container instances: registration (called by the agent gateway), ListContainerInstances,
+//! Container instances (registration is the agent gateway's): ListContainerInstances,
 //! DescribeContainerInstances, UpdateContainerInstancesState, DeregisterContainerInstance.
 
 use std::collections::{BTreeSet, HashMap};
@@ -10,15 +10,13 @@ use gantry_api::model::{
     ListContainerInstancesResponse, Resource, UpdateContainerInstancesStateRequest,
     UpdateContainerInstancesStateResponse, VersionInfo,
 };
-use gantry_api::protocol::{RegisterRequest, RegisterResponse};
 use gantry_api::{arn, status::stop_code, TaskStatus};
 use gantry_store::Store;
 
 use crate::aws::paging;
-use crate::ecs::clusters::{self, cluster_name, DEFAULT_CLUSTER};
+use crate::ecs::clusters::{self, cluster_name};
 use crate::ecs::tags;
 use crate::error::{invalid, Error, Result};
-use crate::gateway::task_slices;
 use crate::launch::constraints;
 use crate::launch::placement;
 use crate::persistence::db::{self, Versioned};
@@ -26,97 +24,6 @@ use crate::persistence::records::{
     instance_key, task_key, tasks_of, Allocation, InstanceRecord, InstanceStatus, TaskRecord,
 };
 use crate::state::{now, AppState};
-
-/// Registers an agent's host, or refreshes the registration of one it had before.
-pub async fn register<S: Store>(
-    st: &AppState<S>,
-    req: RegisterRequest,
-) -> Result<RegisterResponse> {
-    if req.cpu <= 0 || req.memory <= 0 {
-        return Err(invalid(format!(
-            "The agent registered cpu {} and memory {}; both must be positive. Check the agent's resource configuration.",
-            req.cpu, req.memory
-        )));
-    }
-    let cluster = cluster_name(Some(&req.cluster)).to_string();
-    for _ in 0..db::RETRIES {
-        // ECS creates the default cluster on first use; any other cluster must exist.
-        let c = if cluster == DEFAULT_CLUSTER {
-            clusters::ensure(st, &cluster, None).await?
-        } else {
-            clusters::active(st, &cluster).await?
-        };
-        let known = match &req.instance_id {
-            Some(id) => db::get::<S, InstanceRecord>(&st.store, &instance_key(&cluster, id))
-                .await?
-                .filter(|i| i.value.status != InstanceStatus::Inactive),
-            None => None,
-        };
-        let (mut rec, revision) = match known {
-            Some(i) => (i.value, i.revision),
-            None => (
-                InstanceRecord {
-                    id: uuid::Uuid::new_v4().simple().to_string(),
-                    cluster: cluster.clone(),
-                    hostname: String::new(),
-                    status: InstanceStatus::Active,
-                    agent_connected: false,
-                    agent_version: String::new(),
-                    registered_at: now(),
-                    cpu: 0,
-                    memory: 0,
-                    reserved_ports: BTreeSet::new(),
-                    used: Allocation::default(),
-                    agent_attributes: Vec::new(),
-                    custom_attributes: Default::default(),
-                    task_slice: None,
-                    node_address: None,
-                },
-                0,
-            ),
-        };
-        rec.hostname = req.hostname.clone();
-        rec.cpu = req.cpu;
-        rec.memory = req.memory;
-        rec.reserved_ports = req.reserved_ports.iter().copied().collect();
-        rec.agent_version = req.agent_version.clone();
-        rec.agent_attributes = req.attributes.clone();
-        if !rec.agent_attributes.iter().any(|(k, _)| k == "ecs.os-type") {
-            rec.agent_attributes
-                .push(("ecs.os-type".to_string(), "linux".to_string()));
-        }
-        if req.node_address.is_some() {
-            rec.node_address = req.node_address.clone();
-        }
-        let key = instance_key(&cluster, &rec.id);
-        // Comparing the cluster record keeps a concurrent DeleteCluster from missing us.
-        let mut compares = vec![
-            db::unchanged(&c.key, c.revision),
-            db::unchanged(&key, revision),
-        ];
-        let mut ops = Vec::new();
-        if let Some(net) = &st.task_network {
-            if let Some((cmp, op)) = task_slices::claim(st, net, &mut rec).await? {
-                compares.push(cmp);
-                ops.push(op);
-            }
-        }
-        ops.push(db::put(&key, &rec)?);
-        let ok = db::commit(&st.store, compares, ops).await?;
-        if ok {
-            tracing::info!(cluster = %cluster, instance = %rec.id, task_slice = ?rec.task_slice, "container instance registered");
-            return Ok(RegisterResponse {
-                container_instance_arn: st.arns.container_instance(&cluster, &rec.id),
-                instance_id: rec.id,
-                task_network: st.task_network.map(|n| n.cidr()),
-                task_slice: rec.task_slice,
-            });
-        }
-    }
-    Err(Error::Contention {
-        what: format!("registration in cluster {cluster}"),
-    })
-}
 
 fn int(name: &str, v: i64) -> Resource {
     Resource {

@@ -15,11 +15,11 @@ use regex::Regex;
 
 use crate::aws::paging;
 use crate::ecs::clusters::{self, cluster_name};
-use crate::ecs::run_task;
 use crate::ecs::service_render::render;
 use crate::ecs::tags;
 use crate::error::{invalid, Error, Result};
 use crate::launch::constraints;
+use crate::launch::{prepare, strategies};
 use crate::persistence::db::{self, Versioned};
 use crate::persistence::service_records::{
     new_deployment_id, service_key, services_of, CircuitBreaker, DeploymentRecord,
@@ -114,7 +114,7 @@ fn check_strategy(
             "Placement strategies are not supported with the DAEMON scheduling strategy.",
         ));
     }
-    run_task::strategies(list)?;
+    strategies::strategies(list)?;
     Ok(list.to_vec())
 }
 
@@ -145,7 +145,7 @@ fn deployment(task_definition: &str, now: Timestamp) -> DeploymentRecord {
 /// Resolves and checks a task definition for a service; returns `family:revision`.
 async fn task_definition<S: Store>(st: &AppState<S>, reference: &str) -> Result<String> {
     let p =
-        run_task::prepare_for_service(st, reference, String::new(), String::new(), false).await?;
+        prepare::prepare_for_service(st, reference, String::new(), String::new(), false).await?;
     Ok(format!("{}:{}", p.def.family, p.def.revision))
 }
 
@@ -193,7 +193,7 @@ pub async fn create_service<S: Store>(
         }
         (SchedulingStrategy::Replica, Some(n)) => n,
     };
-    crate::ecs::run_task::check_launch_type(req.launch_type.as_deref())?;
+    prepare::check_launch_type(req.launch_type.as_deref())?;
     if req
         .capacity_provider_strategy
         .as_ref()

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use crate::aws::json as protocol;
 use crate::ecs::clusters::{self, cluster_name};
 use crate::error::{client, invalid, Result};
-use crate::gateway::session::{LogsChannel, LogsPart};
+use crate::gateway::sessions::{LogsChannel, LogsPart};
 use crate::persistence::db;
 use crate::persistence::records::{task_key, TaskRecord};
 use crate::state::AppState;

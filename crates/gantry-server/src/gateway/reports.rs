@@ -6,8 +6,8 @@ use gantry_api::protocol::TaskReport;
 use gantry_api::{arn, TaskStatus, Timestamp};
 use gantry_store::Store;
 
-use crate::ecs::tasks::finish;
 use crate::error::{Error, Result};
+use crate::launch::stop::finish;
 use crate::persistence::db;
 use crate::persistence::records::{
     instance_key, task_key, InstanceRecord, TaskNetwork, TaskRecord,

@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use gantry_api::TaskStatus;
 use gantry_store::{Event, Store};
@@ -26,7 +27,6 @@ use tokio::sync::{watch, Notify};
 use crate::error::Result;
 use crate::persistence::db;
 use crate::persistence::records::{TaskRecord, TaskWhere};
-use crate::state::AppState;
 
 const TASKS: &str = "tasks/";
 
@@ -42,12 +42,12 @@ struct Inner {
 
 /// The index and the session wake-ups. See the module docs.
 #[derive(Debug)]
-pub struct TaskRoutes {
+pub struct TaskIndex {
     inner: Mutex<Inner>,
     ready: watch::Sender<bool>,
 }
 
-impl Default for TaskRoutes {
+impl Default for TaskIndex {
     fn default() -> Self {
         Self {
             inner: Mutex::default(),
@@ -56,7 +56,7 @@ impl Default for TaskRoutes {
     }
 }
 
-impl TaskRoutes {
+impl TaskIndex {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // Every edit leaves the maps consistent; a panic elsewhere cannot tear them.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -157,39 +157,39 @@ impl TaskRoutes {
     }
 }
 
-async fn list_all<S: Store>(st: &AppState<S>) -> Result<Vec<(String, TaskWhere)>> {
-    Ok(db::list::<S, TaskWhere>(&st.store, TASKS)
+async fn list_all<S: Store>(store: &S) -> Result<Vec<(String, TaskWhere)>> {
+    Ok(db::list::<S, TaskWhere>(store, TASKS)
         .await?
         .into_iter()
         .map(|v| (v.key, v.value))
         .collect())
 }
 
-/// Keeps `st.routes` in step with the store until the server stops.
-pub async fn run<S: Store>(st: Arc<AppState<S>>) {
-    let mut changes = st.store.watch(TASKS);
-    let mut backoff = std::time::Duration::from_millis(100);
+/// Keeps `index` in step with `store` until the server stops.
+pub async fn run<S: Store>(store: &S, index: &TaskIndex) {
+    let mut changes = store.watch(TASKS);
+    let mut backoff = Duration::from_millis(100);
     // Subscribed first, so nothing committed after the list is missed.
     loop {
-        match list_all(&st).await {
+        match list_all(store).await {
             Ok(all) => {
-                st.routes.rebuild(all);
+                index.rebuild(all);
                 break;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not list tasks to route them; retrying");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }
     loop {
         match changes.recv().await {
-            Ok(ev) => st.routes.apply(&ev),
+            Ok(ev) => index.apply(&ev),
             Err(RecvError::Lagged(n)) => {
                 tracing::info!(missed = n, "task routing fell behind; rebuilding its index");
-                match list_all(&st).await {
-                    Ok(all) => st.routes.rebuild(all),
+                match list_all(store).await {
+                    Ok(all) => index.rebuild(all),
                     Err(e) => tracing::warn!(error = %e, "could not list tasks to route them"),
                 }
             }
@@ -199,11 +199,15 @@ pub async fn run<S: Store>(st: Arc<AppState<S>>) {
 }
 
 /// The current records of instance `id`'s tasks that are not STOPPED.
-pub async fn records_of<S: Store>(st: &AppState<S>, id: &str) -> Result<Vec<TaskRecord>> {
-    st.routes.ready().await;
+pub async fn records_of<S: Store>(
+    store: &S,
+    index: &TaskIndex,
+    id: &str,
+) -> Result<Vec<TaskRecord>> {
+    index.ready().await;
     let mut out = Vec::new();
-    for key in st.routes.tasks_of(id) {
-        if let Some(v) = db::get::<S, TaskRecord>(&st.store, &key).await? {
+    for key in index.tasks_of(id) {
+        if let Some(v) = db::get::<S, TaskRecord>(store, &key).await? {
             let t = v.value;
             if t.instance_id.as_deref() == Some(id) && t.last_status != TaskStatus::Stopped {
                 out.push(t);
@@ -227,27 +231,27 @@ mod tests {
 
     #[test]
     fn follows_tasks_between_instances_and_forgets_stopped_ones() {
-        let r = TaskRoutes::default();
+        let r = TaskIndex::default();
         let mut g = r.lock();
         assert_eq!(
-            TaskRoutes::note(&mut g, "tasks/c/1", Some(&on("a", TaskStatus::Running))),
+            TaskIndex::note(&mut g, "tasks/c/1", Some(&on("a", TaskStatus::Running))),
             vec!["a"]
         );
-        TaskRoutes::note(&mut g, "tasks/c/2", Some(&on("a", TaskStatus::Pending)));
+        TaskIndex::note(&mut g, "tasks/c/2", Some(&on("a", TaskStatus::Pending)));
         assert_eq!(g.by_instance["a"].len(), 2);
         // Stopped: gone from the index, but its instance is still woken.
         assert_eq!(
-            TaskRoutes::note(&mut g, "tasks/c/1", Some(&on("a", TaskStatus::Stopped))),
+            TaskIndex::note(&mut g, "tasks/c/1", Some(&on("a", TaskStatus::Stopped))),
             vec!["a"]
         );
         assert_eq!(g.by_instance["a"].len(), 1);
         // Moved (a record rewritten elsewhere): both instances woken.
         assert_eq!(
-            TaskRoutes::note(&mut g, "tasks/c/2", Some(&on("b", TaskStatus::Running))),
+            TaskIndex::note(&mut g, "tasks/c/2", Some(&on("b", TaskStatus::Running))),
             vec!["a", "b"]
         );
         assert!(!g.by_instance.contains_key("a"));
-        assert_eq!(TaskRoutes::note(&mut g, "tasks/c/2", None), vec!["b"]);
+        assert_eq!(TaskIndex::note(&mut g, "tasks/c/2", None), vec!["b"]);
         assert!(g.by_instance.is_empty() && g.at.is_empty());
     }
 }

@@ -4,8 +4,6 @@
 //! one. Every agent is told the other nodes' slices and node addresses
 //! ([`gantry_api::protocol::ServerFrame::PeerRoutes`]) and routes them in its kernel.
 
-use std::net::Ipv4Addr;
-
 use axum::extract::ws::Message;
 use futures_util::SinkExt;
 use gantry_api::protocol::{PeerRoute, ServerFrame};
@@ -14,62 +12,11 @@ use gantry_store::{Compare, Op, Store};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use super::task_network::TaskNetwork;
 use crate::error::{Error, Result};
 use crate::persistence::db;
 use crate::persistence::records::{instance_key, instances_of, InstanceRecord, InstanceStatus};
 use crate::state::AppState;
-
-/// The task network slices are cut from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskNetwork {
-    base: u32,
-    prefix: u8,
-    slice_prefix: u8,
-}
-
-impl TaskNetwork {
-    /// `cidr` such as `10.214.0.0/16`, cut into slices of `/slice_prefix` (e.g. 24).
-    pub fn new(cidr: &str, slice_prefix: u8) -> std::result::Result<Self, String> {
-        let (addr, len) = cidr
-            .split_once('/')
-            .ok_or_else(|| format!("{cidr:?} is not a CIDR such as 10.214.0.0/16"))?;
-        let addr: Ipv4Addr = addr
-            .parse()
-            .map_err(|_| format!("{cidr:?}: {addr:?} is not an IPv4 address"))?;
-        let prefix: u8 = len
-            .parse()
-            .ok()
-            .filter(|p| *p <= 30)
-            .ok_or_else(|| format!("{cidr:?}: the prefix length must be 0 to 30"))?;
-        if slice_prefix <= prefix || slice_prefix > 30 || slice_prefix - prefix > 16 {
-            return Err(format!(
-                "slices of /{slice_prefix} do not fit {cidr}: they must be longer than /{prefix}, at most /30 and at most 65536 of them"
-            ));
-        }
-        let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-        Ok(Self {
-            base: u32::from(addr) & mask,
-            prefix,
-            slice_prefix,
-        })
-    }
-
-    /// How many slices there are.
-    pub fn slices(&self) -> u32 {
-        1 << (self.slice_prefix - self.prefix)
-    }
-
-    /// Slice `index` as a CIDR.
-    pub fn slice(&self, index: u32) -> String {
-        let start = self.base + (index << (32 - u32::from(self.slice_prefix)));
-        format!("{}/{}", Ipv4Addr::from(start), self.slice_prefix)
-    }
-
-    /// The whole network as a CIDR.
-    pub fn cidr(&self) -> String {
-        format!("{}/{}", Ipv4Addr::from(self.base), self.prefix)
-    }
-}
 
 /// Who holds a slice.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -189,7 +136,7 @@ impl PeerRoutes {
         if self.0.as_ref() == Some(&now) {
             return Ok(true);
         }
-        let frame = crate::gateway::session::text(&ServerFrame::PeerRoutes {
+        let frame = crate::gateway::desired::text(&ServerFrame::PeerRoutes {
             routes: now.clone(),
         })?;
         if tx.send(frame).await.is_err() {
@@ -197,23 +144,5 @@ impl PeerRoutes {
         }
         self.0 = Some(now);
         Ok(true)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slices_are_cut_from_the_network() {
-        let n = TaskNetwork::new("10.214.7.9/16", 24).unwrap();
-        assert_eq!(n.cidr(), "10.214.0.0/16");
-        assert_eq!(n.slices(), 256);
-        assert_eq!(n.slice(0), "10.214.0.0/24");
-        assert_eq!(n.slice(3), "10.214.3.0/24");
-        assert_eq!(n.slice(255), "10.214.255.0/24");
-        assert!(TaskNetwork::new("10.214.0.0/24", 24).is_err());
-        assert!(TaskNetwork::new("10.214.0.0", 24).is_err());
-        assert!(TaskNetwork::new("10.0.0.0/8", 28).is_err());
     }
 }

@@ -16,14 +16,13 @@ use gantry_api::status::stop_code;
 use gantry_store::{Event, Store};
 use tokio::sync::broadcast::{self, error::TryRecvError};
 
-use crate::controllers::service::reconcile::{self, Actions};
-use crate::ecs::run_task;
+use super::events;
+use super::reconcile::{self, Actions};
 use crate::ecs::service_render::tasks_of_service;
 use crate::ecs::task_definitions;
-use crate::ecs::tasks;
 use crate::error::Result;
-use crate::launch::constraints;
 use crate::launch::placement::{self, Rules};
+use crate::launch::{constraints, prepare, stop, strategies, task_record};
 use crate::persistence::db;
 use crate::persistence::records::{instances_of, InstanceRecord, TaskWhere};
 use crate::persistence::service_records::SchedulingStrategy;
@@ -241,7 +240,7 @@ async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> 
     let mut started = Vec::new();
     let mut unplaced: Option<String> = None;
     for s in &a.start {
-        let p = match run_task::prepare_for_service(
+        let p = match prepare::prepare_for_service(
             st,
             &s.task_definition,
             service_group(&svc.name),
@@ -261,7 +260,7 @@ async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> 
                 continue;
             }
         };
-        let make = |id: &str| run_task::make_task(cluster, id, &p, st.clock.now());
+        let make = |id: &str| task_record::make_task(cluster, id, &p, st.clock.now());
         match &s.instance {
             Some(id) => {
                 match placement::start_on(st, cluster, id, &p.allocation, || make(id), &p.tags)
@@ -269,12 +268,12 @@ async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> 
                 {
                     Ok(t) => started.push(t.id),
                     Err(reason) => {
-                        unplaced = Some(reconcile::unplaced_event(&svc.name, reason));
+                        unplaced = Some(events::unplaced_event(&svc.name, reason));
                     }
                 }
             }
             None => {
-                let strategies = run_task::strategies(&svc.placement_strategy)?;
+                let strategies = strategies::strategies(&svc.placement_strategy)?;
                 let group = service_group(&svc.name);
                 // Checked when the service was created or updated; a stored list that no
                 // longer parses places nothing and says why.
@@ -300,13 +299,13 @@ async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> 
                 started.extend(out.tasks.into_iter().map(|t| t.id));
                 if let Some(f) = out.failures.first() {
                     let reason = f.reason.as_deref().unwrap_or("MISSING");
-                    unplaced = Some(reconcile::unplaced_event(&svc.name, reason));
+                    unplaced = Some(events::unplaced_event(&svc.name, reason));
                 }
             }
         }
     }
     for (id, reason) in &a.stop {
-        tasks::stop(
+        stop::stop(
             st,
             cluster,
             id,
@@ -315,7 +314,7 @@ async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> 
         )
         .await?;
     }
-    let mut messages = reconcile::started_events(&svc.name, &started);
+    let mut messages = events::started_events(&svc.name, &started);
     messages.extend(unplaced);
     if !messages.is_empty() {
         add_events(st, svc, messages).await?;

@@ -7,8 +7,12 @@ use gantry_api::model::{ContainerDefinition, HealthCheck, TaskDefinition};
 use proptest::prelude::*;
 
 use super::*;
+use crate::controllers::service::breaker::failure_threshold;
 use crate::persistence::records::Allocation;
+use crate::persistence::service_records::DeploymentRecord;
 use crate::persistence::service_records::{CircuitBreaker, DeploymentSettings};
+use gantry_api::status::stop_code;
+use gantry_api::TaskStatus;
 
 const NOW: f64 = 1_000.0;
 
