@@ -13,13 +13,14 @@ use gantry_api::status::stop_code;
 use gantry_api::TaskStatus;
 use gantry_store::Store;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gateway::connection::set_connected;
 use crate::launch::stop::finish;
 use crate::persistence::db;
 use crate::persistence::records::{
     instance_key, task_key, tasks_of, InstanceRecord, InstanceStatus, TaskRecord,
 };
+use crate::persistence::update::{retry, Attempt};
 use crate::state::AppState;
 
 /// Is an agent last heard from at `last_seen` (or never, since `started`) lost at `now`?
@@ -82,44 +83,47 @@ pub async fn sweep<S: Store>(st: &AppState<S>, now: Instant) -> Result<usize> {
 /// instance record so the resources go back with them.
 async fn lose_tasks<S: Store>(st: &AppState<S>, cluster: &str, id: &str) -> Result<()> {
     let ikey = instance_key(cluster, id);
-    for _ in 0..db::RETRIES {
-        let lost: Vec<_> = db::list::<S, TaskRecord>(&st.store, &tasks_of(cluster))
-            .await?
-            .into_iter()
-            .filter(|t| {
-                t.value.instance_id.as_deref() == Some(id)
-                    && t.value.last_status != TaskStatus::Stopped
-            })
-            .collect();
-        if lost.is_empty() {
-            return Ok(());
-        }
-        let Some(mut inst) = db::get::<S, InstanceRecord>(&st.store, &ikey).await? else {
-            return Ok(());
-        };
-        let at = st.clock.now();
-        let mut compares = vec![db::unchanged(&ikey, inst.revision)];
-        let mut ops = Vec::new();
-        for t in &lost {
-            let mut task = t.value.clone();
-            lose(&mut task, id, st.config.agent_lost_after);
-            finish(&mut task, Some(&mut inst.value), at);
-            compares.push(db::unchanged(&t.key, t.revision));
-            ops.push(db::put(&task_key(cluster, &task.id), &task)?);
-        }
-        ops.push(db::put(&ikey, &inst.value)?);
-        if db::commit(&st.store, compares, ops).await? {
-            tracing::warn!(
-                instance = id,
-                tasks = lost.len(),
-                "instance lost; its tasks are STOPPED (InfrastructureHealth)"
-            );
-            return Ok(());
-        }
-    }
-    Err(Error::Contention {
-        what: format!("the tasks of lost instance {id}"),
-    })
+    let ikey = &ikey;
+    retry(
+        || format!("the tasks of lost instance {id}"),
+        || async move {
+            let lost: Vec<_> = db::list::<S, TaskRecord>(&st.store, &tasks_of(cluster))
+                .await?
+                .into_iter()
+                .filter(|t| {
+                    t.value.instance_id.as_deref() == Some(id)
+                        && t.value.last_status != TaskStatus::Stopped
+                })
+                .collect();
+            if lost.is_empty() {
+                return Ok(Attempt::Done(()));
+            }
+            let Some(mut inst) = db::get::<S, InstanceRecord>(&st.store, ikey).await? else {
+                return Ok(Attempt::Done(()));
+            };
+            let at = st.clock.now();
+            let mut compares = vec![db::unchanged(ikey, inst.revision)];
+            let mut ops = Vec::new();
+            for t in &lost {
+                let mut task = t.value.clone();
+                lose(&mut task, id, st.config.agent_lost_after);
+                finish(&mut task, Some(&mut inst.value), at);
+                compares.push(db::unchanged(&t.key, t.revision));
+                ops.push(db::put(&task_key(cluster, &task.id), &task)?);
+            }
+            ops.push(db::put(ikey, &inst.value)?);
+            if db::commit(&st.store, compares, ops).await? {
+                tracing::warn!(
+                    instance = id,
+                    tasks = lost.len(),
+                    "instance lost; its tasks are STOPPED (InfrastructureHealth)"
+                );
+                return Ok(Attempt::Done(()));
+            }
+            Ok(Attempt::Conflict)
+        },
+    )
+    .await
 }
 
 /// Sweeps every quarter of `agent_lost_after` until the task is aborted.

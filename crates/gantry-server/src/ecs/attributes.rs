@@ -17,6 +17,7 @@ use crate::ecs::clusters::{self, cluster_name};
 use crate::error::{invalid, Error, Result};
 use crate::persistence::db::{self, Versioned};
 use crate::persistence::records::{instance_key, instances_of, InstanceRecord, InstanceStatus};
+use crate::persistence::update::{retry, Attempt};
 use crate::state::AppState;
 
 const TARGET_TYPE: &str = "container-instance";
@@ -76,49 +77,52 @@ async fn apply<S: Store>(
     for a in attributes {
         check(a)?;
     }
-    for _ in 0..db::RETRIES {
-        let mut targets: BTreeMap<String, Versioned<InstanceRecord>> = BTreeMap::new();
-        for a in attributes {
-            let target = a.target_id.as_deref().ok_or_else(|| {
-                invalid(format!(
-                    "Attribute {} has no targetId; give the container instance it applies to.",
-                    a.name.as_deref().unwrap_or_default()
-                ))
-            })?;
-            let id = arn::short_id(target).to_string();
-            if !targets.contains_key(&id) {
-                let i = db::get::<S, InstanceRecord>(&st.store, &instance_key(cluster, &id))
-                    .await?
-                    .filter(|i| i.value.status != InstanceStatus::Inactive)
-                    .ok_or_else(|| target_missing(target))?;
-                targets.insert(id.clone(), i);
+    let change = &change;
+    retry(
+        || "the targeted container instances".to_string(),
+        || async move {
+            let mut targets: BTreeMap<String, Versioned<InstanceRecord>> = BTreeMap::new();
+            for a in attributes {
+                let target = a.target_id.as_deref().ok_or_else(|| {
+                    invalid(format!(
+                        "Attribute {} has no targetId; give the container instance it applies to.",
+                        a.name.as_deref().unwrap_or_default()
+                    ))
+                })?;
+                let id = arn::short_id(target).to_string();
+                if !targets.contains_key(&id) {
+                    let i = db::get::<S, InstanceRecord>(&st.store, &instance_key(cluster, &id))
+                        .await?
+                        .filter(|i| i.value.status != InstanceStatus::Inactive)
+                        .ok_or_else(|| target_missing(target))?;
+                    targets.insert(id.clone(), i);
+                }
+                if let Some(i) = targets.get_mut(&id) {
+                    change(&mut i.value, a);
+                }
             }
-            if let Some(i) = targets.get_mut(&id) {
-                change(&mut i.value, a);
+            let mut compares = Vec::new();
+            let mut ops = Vec::new();
+            for i in targets.values() {
+                if i.value.custom_attributes.len() > MAX_CUSTOM {
+                    return Err(Error::Api(ApiError::new(
+                        ErrorKind::AttributeLimitExceeded,
+                        format!(
+                            "Container instance {} would have more than {MAX_CUSTOM} custom attributes; delete some with DeleteAttributes first.",
+                            i.value.id
+                        ),
+                    )));
+                }
+                compares.push(db::unchanged(&i.key, i.revision));
+                ops.push(db::put(&i.key, &i.value)?);
             }
-        }
-        let mut compares = Vec::new();
-        let mut ops = Vec::new();
-        for i in targets.values() {
-            if i.value.custom_attributes.len() > MAX_CUSTOM {
-                return Err(Error::Api(ApiError::new(
-                    ErrorKind::AttributeLimitExceeded,
-                    format!(
-                        "Container instance {} would have more than {MAX_CUSTOM} custom attributes; delete some with DeleteAttributes first.",
-                        i.value.id
-                    ),
-                )));
+            if db::commit(&st.store, compares, ops).await? {
+                return Ok(Attempt::Done(()));
             }
-            compares.push(db::unchanged(&i.key, i.revision));
-            ops.push(db::put(&i.key, &i.value)?);
-        }
-        if db::commit(&st.store, compares, ops).await? {
-            return Ok(());
-        }
-    }
-    Err(Error::Contention {
-        what: "the targeted container instances".to_string(),
-    })
+            Ok(Attempt::Conflict)
+        },
+    )
+    .await
 }
 
 pub async fn put_attributes<S: Store>(

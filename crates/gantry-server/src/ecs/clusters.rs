@@ -20,6 +20,7 @@ use crate::persistence::records::{
     cluster_key, instances_of, tasks_of, ClusterRecord, ClusterStatus, InstanceRecord,
     InstanceStatus, TaskRecord, CLUSTERS,
 };
+use crate::persistence::update::{retry, Attempt};
 use crate::state::{now, AppState};
 
 /// The cluster used when a request names none.
@@ -65,34 +66,38 @@ pub async fn ensure<S: Store>(
     check_name(name)?;
     let tag_map = tags::validated(req.and_then(|r| r.tags.as_deref()).unwrap_or_default())?;
     let key = cluster_key(name);
-    for _ in 0..db::RETRIES {
-        let current = db::get::<S, ClusterRecord>(&st.store, &key).await?;
-        if let Some(c) = &current {
-            if c.value.status == ClusterStatus::Active {
-                return Ok(c.clone());
+    let key = &key;
+    let tag_map = &tag_map;
+    retry(
+        || format!("cluster {name}"),
+        || async move {
+            let current = db::get::<S, ClusterRecord>(&st.store, key).await?;
+            if let Some(c) = &current {
+                if c.value.status == ClusterStatus::Active {
+                    return Ok(Attempt::Done(c.clone()));
+                }
             }
-        }
-        let record = ClusterRecord {
-            name: name.to_string(),
-            status: ClusterStatus::Active,
-            created_at: now(),
-            settings: req.and_then(|r| r.settings.clone()).unwrap_or_default(),
-        };
-        let revision = current.map_or(0, |c| c.revision);
-        let ops = vec![
-            db::put(&key, &record)?,
-            tags::put_op(&st.arns.cluster(name), tag_map.clone())?,
-        ];
-        if db::commit(&st.store, vec![db::unchanged(&key, revision)], ops).await? {
-            tracing::info!(cluster = name, "cluster created");
-            if let Some(c) = db::get(&st.store, &key).await? {
-                return Ok(c);
+            let record = ClusterRecord {
+                name: name.to_string(),
+                status: ClusterStatus::Active,
+                created_at: now(),
+                settings: req.and_then(|r| r.settings.clone()).unwrap_or_default(),
+            };
+            let revision = current.map_or(0, |c| c.revision);
+            let ops = vec![
+                db::put(key, &record)?,
+                tags::put_op(&st.arns.cluster(name), tag_map.clone())?,
+            ];
+            if db::commit(&st.store, vec![db::unchanged(key, revision)], ops).await? {
+                tracing::info!(cluster = name, "cluster created");
+                if let Some(c) = db::get(&st.store, key).await? {
+                    return Ok(Attempt::Done(c));
+                }
             }
-        }
-    }
-    Err(Error::Contention {
-        what: format!("cluster {name}"),
-    })
+            Ok(Attempt::Conflict)
+        },
+    )
+    .await
 }
 
 struct Counts {
@@ -233,56 +238,59 @@ pub async fn delete_cluster<S: Store>(
     req: DeleteClusterRequest,
 ) -> Result<DeleteClusterResponse> {
     let name = cluster_name(req.cluster.as_deref()).to_string();
-    for _ in 0..db::RETRIES {
-        let c = active(st, &name).await?;
-        let n = counts(st, &name).await?;
-        if n.instances > 0 {
-            return Err(Error::Api(ApiError::new(
-                ErrorKind::ClusterContainsContainerInstances,
-                "The Cluster cannot be deleted while Container Instances are active or draining. Deregister them with DeregisterContainerInstance first.",
-            )));
-        }
-        let services = db::list::<S, crate::persistence::service_records::ServiceRecord>(
-            &st.store,
-            &crate::persistence::service_records::services_of(&name),
-        )
-        .await?;
-        if services
-            .iter()
-            .any(|s| s.value.status != crate::persistence::service_records::ServiceStatus::Inactive)
-        {
-            return Err(Error::Api(ApiError::new(
-                ErrorKind::ClusterContainsServices,
-                "The Cluster cannot be deleted while Services are active. Delete them with DeleteService first.",
-            )));
-        }
-        let tasks = db::list::<S, TaskRecord>(&st.store, &tasks_of(&name)).await?;
-        if tasks
-            .iter()
-            .any(|t| t.value.last_status != TaskStatus::Stopped)
-        {
-            return Err(Error::Api(ApiError::new(
-                ErrorKind::ClusterContainsTasks,
-                "The Cluster cannot be deleted while Tasks are active. Stop them with StopTask first.",
-            )));
-        }
-        let mut record = c.value.clone();
-        record.status = ClusterStatus::Inactive;
-        // Registrations compare the cluster record too, so no instance can slip in between
-        // the check above and this write.
-        if db::commit(
-            &st.store,
-            vec![db::unchanged(&c.key, c.revision)],
-            vec![db::put(&c.key, &record)?],
-        )
-        .await?
-        {
-            return Ok(DeleteClusterResponse {
-                cluster: Some(render(st, &record, &[]).await?),
-            });
-        }
-    }
-    Err(Error::Contention {
-        what: format!("cluster {name}"),
-    })
+    let name = &name;
+    retry(
+        || format!("cluster {name}"),
+        || async move {
+            let c = active(st, name).await?;
+            let n = counts(st, name).await?;
+            if n.instances > 0 {
+                return Err(Error::Api(ApiError::new(
+                    ErrorKind::ClusterContainsContainerInstances,
+                    "The Cluster cannot be deleted while Container Instances are active or draining. Deregister them with DeregisterContainerInstance first.",
+                )));
+            }
+            let services = db::list::<S, crate::persistence::service_records::ServiceRecord>(
+                &st.store,
+                &crate::persistence::service_records::services_of(name),
+            )
+            .await?;
+            if services
+                .iter()
+                .any(|s| s.value.status != crate::persistence::service_records::ServiceStatus::Inactive)
+            {
+                return Err(Error::Api(ApiError::new(
+                    ErrorKind::ClusterContainsServices,
+                    "The Cluster cannot be deleted while Services are active. Delete them with DeleteService first.",
+                )));
+            }
+            let tasks = db::list::<S, TaskRecord>(&st.store, &tasks_of(name)).await?;
+            if tasks
+                .iter()
+                .any(|t| t.value.last_status != TaskStatus::Stopped)
+            {
+                return Err(Error::Api(ApiError::new(
+                    ErrorKind::ClusterContainsTasks,
+                    "The Cluster cannot be deleted while Tasks are active. Stop them with StopTask first.",
+                )));
+            }
+            let mut record = c.value.clone();
+            record.status = ClusterStatus::Inactive;
+            // Registrations compare the cluster record too, so no instance can slip in between
+            // the check above and this write.
+            if db::commit(
+                &st.store,
+                vec![db::unchanged(&c.key, c.revision)],
+                vec![db::put(&c.key, &record)?],
+            )
+            .await?
+            {
+                return Ok(Attempt::Done(DeleteClusterResponse {
+                    cluster: Some(render(st, &record, &[]).await?),
+                }));
+            }
+            Ok(Attempt::Conflict)
+        },
+    )
+    .await
 }

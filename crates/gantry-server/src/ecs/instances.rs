@@ -23,6 +23,7 @@ use crate::persistence::db::{self, Versioned};
 use crate::persistence::records::{
     instance_key, task_key, tasks_of, Allocation, InstanceRecord, InstanceStatus, TaskRecord,
 };
+use crate::persistence::update::{retry, update, Attempt, Edit};
 use crate::state::{now, AppState};
 
 fn int(name: &str, v: i64) -> Resource {
@@ -219,26 +220,22 @@ pub async fn update_container_instances_state<S: Store>(
     for w in &wanted {
         let id = arn::short_id(w);
         let key = instance_key(&cluster, id);
-        let mut done = None;
-        for _ in 0..db::RETRIES {
-            let Some(mut i) = db::get::<S, InstanceRecord>(&st.store, &key).await? else {
-                break;
-            };
-            if i.value.status == InstanceStatus::Inactive {
-                break;
-            }
-            i.value.status = status;
-            if db::commit(
-                &st.store,
-                vec![db::unchanged(&key, i.revision)],
-                vec![db::put(&key, &i.value)?],
-            )
-            .await?
-            {
-                done = db::get::<S, InstanceRecord>(&st.store, &key).await?;
-                break;
-            }
-        }
+        let changed = update(&st.store, &key, |i: Option<InstanceRecord>| {
+            Ok(match i {
+                Some(mut i) if i.status != InstanceStatus::Inactive => {
+                    i.status = status;
+                    Edit::put(i, true)
+                }
+                _ => Edit::Keep(false),
+            })
+        })
+        .await;
+        let done = match changed {
+            Ok(true) => db::get::<S, InstanceRecord>(&st.store, &key).await?,
+            // As ECS: a target that could not be changed is a failure of its own.
+            Ok(false) | Err(Error::Contention { .. }) => None,
+            Err(e) => return Err(e),
+        };
         match done {
             Some(i) => out.push(render(st, &i, counts.get(id).copied().unwrap_or_default())),
             None => failures.push(Failure {
@@ -263,66 +260,71 @@ pub async fn deregister_container_instance<S: Store>(
     let id = arn::short_id(req.container_instance.as_deref().unwrap_or_default()).to_string();
     let key = instance_key(&cluster, &id);
     let force = req.force.unwrap_or(false);
-    for _ in 0..db::RETRIES {
-        let i = db::get::<S, InstanceRecord>(&st.store, &key)
-            .await?
-            .filter(|i| i.value.status != InstanceStatus::Inactive)
-            .ok_or_else(|| {
-                invalid(format!(
-                    "Container instance {id} was not found in cluster {cluster}; check the id with ListContainerInstances."
-                ))
-            })?;
-        let live: Vec<Versioned<TaskRecord>> =
-            db::list::<S, TaskRecord>(&st.store, &tasks_of(&cluster))
+    let key = &key;
+    let id = &id;
+    let cluster = &cluster;
+    retry(
+        || format!("container instance {id}"),
+        || async move {
+            let i = db::get::<S, InstanceRecord>(&st.store, key)
                 .await?
-                .into_iter()
-                .filter(|t| {
-                    t.value.instance_id.as_deref() == Some(&id)
-                        && t.value.last_status != TaskStatus::Stopped
-                })
-                .collect();
-        if !live.is_empty() && !force {
-            return Err(invalid(
-                "Found running tasks on the instance. Stop them first, or deregister with force to stop them.",
-            ));
-        }
-        let mut compares = vec![db::unchanged(&key, i.revision)];
-        let mut ops = Vec::new();
-        let at = now();
-        for t in &live {
-            let mut rec = t.value.clone();
-            rec.desired_status = TaskStatus::Stopped;
-            rec.last_status = TaskStatus::Stopped;
-            rec.stop_code
-                .get_or_insert_with(|| stop_code::INFRASTRUCTURE_HEALTH.to_string());
-            rec.stopped_reason.get_or_insert_with(|| {
-                "Container instance deregistration forced by user".to_string()
-            });
-            rec.stopping_at.get_or_insert(at);
-            rec.stopped_at = Some(at);
-            rec.released = true;
-            compares.push(db::unchanged(&t.key, t.revision));
-            ops.push(db::put(&task_key(&cluster, &rec.id), &rec)?);
-        }
-        let mut rec = i.value.clone();
-        rec.status = InstanceStatus::Inactive;
-        rec.agent_connected = false;
-        rec.used = Allocation::default();
-        ops.push(db::put(&key, &rec)?);
-        if db::commit(&st.store, compares, ops).await? {
-            tracing::info!(cluster = %cluster, instance = %id, "container instance deregistered");
-            let counts = (0, 0);
-            let after = Versioned {
-                key: key.clone(),
-                value: rec,
-                revision: i.revision,
-            };
-            return Ok(DeregisterContainerInstanceResponse {
-                container_instance: Some(render(st, &after, counts)),
-            });
-        }
-    }
-    Err(Error::Contention {
-        what: format!("container instance {id}"),
-    })
+                .filter(|i| i.value.status != InstanceStatus::Inactive)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "Container instance {id} was not found in cluster {cluster}; check the id with ListContainerInstances."
+                    ))
+                })?;
+            let live: Vec<Versioned<TaskRecord>> =
+                db::list::<S, TaskRecord>(&st.store, &tasks_of(cluster))
+                    .await?
+                    .into_iter()
+                    .filter(|t| {
+                        t.value.instance_id.as_deref() == Some(id)
+                            && t.value.last_status != TaskStatus::Stopped
+                    })
+                    .collect();
+            if !live.is_empty() && !force {
+                return Err(invalid(
+                    "Found running tasks on the instance. Stop them first, or deregister with force to stop them.",
+                ));
+            }
+            let mut compares = vec![db::unchanged(key, i.revision)];
+            let mut ops = Vec::new();
+            let at = now();
+            for t in &live {
+                let mut rec = t.value.clone();
+                rec.desired_status = TaskStatus::Stopped;
+                rec.last_status = TaskStatus::Stopped;
+                rec.stop_code
+                    .get_or_insert_with(|| stop_code::INFRASTRUCTURE_HEALTH.to_string());
+                rec.stopped_reason.get_or_insert_with(|| {
+                    "Container instance deregistration forced by user".to_string()
+                });
+                rec.stopping_at.get_or_insert(at);
+                rec.stopped_at = Some(at);
+                rec.released = true;
+                compares.push(db::unchanged(&t.key, t.revision));
+                ops.push(db::put(&task_key(cluster, &rec.id), &rec)?);
+            }
+            let mut rec = i.value.clone();
+            rec.status = InstanceStatus::Inactive;
+            rec.agent_connected = false;
+            rec.used = Allocation::default();
+            ops.push(db::put(key, &rec)?);
+            if db::commit(&st.store, compares, ops).await? {
+                tracing::info!(cluster = %cluster, instance = %id, "container instance deregistered");
+                let counts = (0, 0);
+                let after = Versioned {
+                    key: key.clone(),
+                    value: rec,
+                    revision: i.revision,
+                };
+                return Ok(Attempt::Done(DeregisterContainerInstanceResponse {
+                    container_instance: Some(render(st, &after, counts)),
+                }));
+            }
+            Ok(Attempt::Conflict)
+        },
+    )
+    .await
 }

@@ -26,6 +26,7 @@ use crate::persistence::service_records::{
     DeploymentSettings, DeploymentStatus, RolloutState, SchedulingStrategy, ServiceRecord,
     ServiceStatus,
 };
+use crate::persistence::update::{update, Edit};
 use crate::state::AppState;
 
 static NAME: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new("^[a-zA-Z0-9_-]{1,255}$").ok());
@@ -283,33 +284,26 @@ async fn modify<S: Store>(
     change: impl Fn(&mut ServiceRecord) -> Result<()>,
 ) -> Result<ServiceRecord> {
     let name = arn::short_id(reference).to_string();
-    for _ in 0..db::RETRIES {
-        let Some(v) = find(st, cluster, &name).await? else {
-            return Err(not_found(&name));
-        };
-        let ok = match v.value.status {
-            ServiceStatus::Active => true,
-            ServiceStatus::Draining => allow_draining,
-            ServiceStatus::Inactive => false,
-        };
-        if !ok {
-            return Err(not_active(&name));
-        }
-        let mut rec = v.value.clone();
-        change(&mut rec)?;
-        if db::commit(
-            &st.store,
-            vec![db::unchanged(&v.key, v.revision)],
-            vec![db::put(&v.key, &rec)?],
-        )
-        .await?
-        {
-            return Ok(rec);
-        }
-    }
-    Err(Error::Contention {
-        what: format!("service {name}"),
-    })
+    update(
+        &st.store,
+        &service_key(cluster, &name),
+        |v: Option<ServiceRecord>| {
+            let Some(mut rec) = v else {
+                return Err(not_found(&name));
+            };
+            let ok = match rec.status {
+                ServiceStatus::Active => true,
+                ServiceStatus::Draining => allow_draining,
+                ServiceStatus::Inactive => false,
+            };
+            if !ok {
+                return Err(not_active(&name));
+            }
+            change(&mut rec)?;
+            Ok(Edit::put(rec.clone(), rec))
+        },
+    )
+    .await
 }
 
 pub async fn update_service<S: Store>(

@@ -16,6 +16,7 @@ use crate::persistence::records::{
     cluster_key, instance_key, tags_key, task_key, taskdef_key, ClusterRecord, ClusterStatus,
     TagsRecord,
 };
+use crate::persistence::update::{update, Edit};
 use crate::state::AppState;
 
 const MAX_TAGS: usize = 50;
@@ -127,31 +128,27 @@ async fn existing<S: Store>(st: &AppState<S>, resource_arn: &str) -> Result<Stri
     }
 }
 
-async fn update<S: Store>(
+async fn change_tags<S: Store>(
     st: &AppState<S>,
     resource_arn: &str,
     change: impl Fn(&mut BTreeMap<String, String>) -> Result<()>,
 ) -> Result<()> {
     let canonical = existing(st, resource_arn).await?;
-    let key = tags_key(&canonical);
-    for _ in 0..db::RETRIES {
-        let current = db::get::<S, TagsRecord>(&st.store, &key).await?;
-        let revision = current.as_ref().map_or(0, |c| c.revision);
-        let mut tags = current.map(|c| c.value.tags).unwrap_or_default();
-        change(&mut tags)?;
-        if tags.len() > MAX_TAGS {
-            return Err(invalid(format!(
+    update(
+        &st.store,
+        &tags_key(&canonical),
+        |current: Option<TagsRecord>| {
+            let mut tags = current.map(|c| c.tags).unwrap_or_default();
+            change(&mut tags)?;
+            if tags.len() > MAX_TAGS {
+                return Err(invalid(format!(
                 "A resource can have at most {MAX_TAGS} tags; remove some with UntagResource first."
             )));
-        }
-        let op = db::put(&key, &TagsRecord { tags })?;
-        if db::commit(&st.store, vec![db::unchanged(&key, revision)], vec![op]).await? {
-            return Ok(());
-        }
-    }
-    Err(Error::Contention {
-        what: format!("the tags of {canonical}"),
-    })
+            }
+            Ok(Edit::put(TagsRecord { tags }, ()))
+        },
+    )
+    .await
 }
 
 pub async fn tag_resource<S: Store>(
@@ -160,7 +157,7 @@ pub async fn tag_resource<S: Store>(
 ) -> Result<TagResourceResponse> {
     let resource_arn = req.resource_arn.unwrap_or_default();
     let new = validated(req.tags.as_deref().unwrap_or_default())?;
-    update(st, &resource_arn, |tags| {
+    change_tags(st, &resource_arn, |tags| {
         tags.extend(new.clone());
         Ok(())
     })
@@ -174,7 +171,7 @@ pub async fn untag_resource<S: Store>(
 ) -> Result<UntagResourceResponse> {
     let resource_arn = req.resource_arn.unwrap_or_default();
     let keys = req.tag_keys.unwrap_or_default();
-    update(st, &resource_arn, |tags| {
+    change_tags(st, &resource_arn, |tags| {
         for k in &keys {
             tags.remove(k);
         }

@@ -2,9 +2,9 @@
 
 use gantry_store::Store;
 
-use crate::error::{Error, Result};
-use crate::persistence::db;
+use crate::error::Result;
 use crate::persistence::records::{instance_key, InstanceRecord, InstanceStatus};
+use crate::persistence::update::{update, Edit};
 use crate::state::AppState;
 
 /// Sets `agentConnected` on the instance record.
@@ -14,27 +14,24 @@ pub async fn set_connected<S: Store>(
     id: &str,
     connected: bool,
 ) -> Result<()> {
-    let key = instance_key(cluster, id);
-    for _ in 0..db::RETRIES {
-        let Some(mut i) = db::get::<S, InstanceRecord>(&st.store, &key).await? else {
-            return Ok(());
-        };
-        if i.value.agent_connected == connected || i.value.status == InstanceStatus::Inactive {
-            return Ok(());
-        }
-        i.value.agent_connected = connected;
-        if db::commit(
-            &st.store,
-            vec![db::unchanged(&key, i.revision)],
-            vec![db::put(&key, &i.value)?],
-        )
-        .await?
-        {
-            tracing::info!(instance = id, connected, "agent connection changed");
-            return Ok(());
-        }
+    let changed = update(
+        &st.store,
+        &instance_key(cluster, id),
+        |i: Option<InstanceRecord>| {
+            Ok(match i {
+                Some(mut i)
+                    if i.agent_connected != connected && i.status != InstanceStatus::Inactive =>
+                {
+                    i.agent_connected = connected;
+                    Edit::put(i, true)
+                }
+                _ => Edit::Keep(false),
+            })
+        },
+    )
+    .await?;
+    if changed {
+        tracing::info!(instance = id, connected, "agent connection changed");
     }
-    Err(Error::Contention {
-        what: format!("container instance {id}"),
-    })
+    Ok(())
 }

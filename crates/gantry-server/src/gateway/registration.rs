@@ -19,6 +19,7 @@ use crate::ecs::clusters::{self, cluster_name, DEFAULT_CLUSTER};
 use crate::error::{invalid, Error, Result};
 use crate::persistence::db;
 use crate::persistence::records::{instance_key, Allocation, InstanceRecord, InstanceStatus};
+use crate::persistence::update::{retry, Attempt};
 use crate::state::{now, AppState};
 
 pub fn error_response(e: &Error) -> Response {
@@ -56,81 +57,85 @@ pub async fn register_instance<S: Store>(
         )));
     }
     let cluster = cluster_name(Some(&req.cluster)).to_string();
-    for _ in 0..db::RETRIES {
-        // ECS creates the default cluster on first use; any other cluster must exist.
-        let c = if cluster == DEFAULT_CLUSTER {
-            clusters::ensure(st, &cluster, None).await?
-        } else {
-            clusters::active(st, &cluster).await?
-        };
-        let known = match &req.instance_id {
-            Some(id) => db::get::<S, InstanceRecord>(&st.store, &instance_key(&cluster, id))
-                .await?
-                .filter(|i| i.value.status != InstanceStatus::Inactive),
-            None => None,
-        };
-        let (mut rec, revision) = match known {
-            Some(i) => (i.value, i.revision),
-            None => (
-                InstanceRecord {
-                    id: uuid::Uuid::new_v4().simple().to_string(),
-                    cluster: cluster.clone(),
-                    hostname: String::new(),
-                    status: InstanceStatus::Active,
-                    agent_connected: false,
-                    agent_version: String::new(),
-                    registered_at: now(),
-                    cpu: 0,
-                    memory: 0,
-                    reserved_ports: BTreeSet::new(),
-                    used: Allocation::default(),
-                    agent_attributes: Vec::new(),
-                    custom_attributes: Default::default(),
-                    task_slice: None,
-                    node_address: None,
-                },
-                0,
-            ),
-        };
-        rec.hostname = req.hostname.clone();
-        rec.cpu = req.cpu;
-        rec.memory = req.memory;
-        rec.reserved_ports = req.reserved_ports.iter().copied().collect();
-        rec.agent_version = req.agent_version.clone();
-        rec.agent_attributes = req.attributes.clone();
-        if !rec.agent_attributes.iter().any(|(k, _)| k == "ecs.os-type") {
-            rec.agent_attributes
-                .push(("ecs.os-type".to_string(), "linux".to_string()));
-        }
-        if req.node_address.is_some() {
-            rec.node_address = req.node_address.clone();
-        }
-        let key = instance_key(&cluster, &rec.id);
-        // Comparing the cluster record keeps a concurrent DeleteCluster from missing us.
-        let mut compares = vec![
-            db::unchanged(&c.key, c.revision),
-            db::unchanged(&key, revision),
-        ];
-        let mut ops = Vec::new();
-        if let Some(net) = &st.task_network {
-            if let Some((cmp, op)) = task_slices::claim(st, net, &mut rec).await? {
-                compares.push(cmp);
-                ops.push(op);
+    let cluster = &cluster;
+    let req = &req;
+    retry(
+        || format!("registration in cluster {cluster}"),
+        || async move {
+            // ECS creates the default cluster on first use; any other cluster must exist.
+            let c = if cluster == DEFAULT_CLUSTER {
+                clusters::ensure(st, cluster, None).await?
+            } else {
+                clusters::active(st, cluster).await?
+            };
+            let known = match &req.instance_id {
+                Some(id) => db::get::<S, InstanceRecord>(&st.store, &instance_key(cluster, id))
+                    .await?
+                    .filter(|i| i.value.status != InstanceStatus::Inactive),
+                None => None,
+            };
+            let (mut rec, revision) = match known {
+                Some(i) => (i.value, i.revision),
+                None => (
+                    InstanceRecord {
+                        id: uuid::Uuid::new_v4().simple().to_string(),
+                        cluster: cluster.clone(),
+                        hostname: String::new(),
+                        status: InstanceStatus::Active,
+                        agent_connected: false,
+                        agent_version: String::new(),
+                        registered_at: now(),
+                        cpu: 0,
+                        memory: 0,
+                        reserved_ports: BTreeSet::new(),
+                        used: Allocation::default(),
+                        agent_attributes: Vec::new(),
+                        custom_attributes: Default::default(),
+                        task_slice: None,
+                        node_address: None,
+                    },
+                    0,
+                ),
+            };
+            rec.hostname = req.hostname.clone();
+            rec.cpu = req.cpu;
+            rec.memory = req.memory;
+            rec.reserved_ports = req.reserved_ports.iter().copied().collect();
+            rec.agent_version = req.agent_version.clone();
+            rec.agent_attributes = req.attributes.clone();
+            if !rec.agent_attributes.iter().any(|(k, _)| k == "ecs.os-type") {
+                rec.agent_attributes
+                    .push(("ecs.os-type".to_string(), "linux".to_string()));
             }
-        }
-        ops.push(db::put(&key, &rec)?);
-        let ok = db::commit(&st.store, compares, ops).await?;
-        if ok {
-            tracing::info!(cluster = %cluster, instance = %rec.id, task_slice = ?rec.task_slice, "container instance registered");
-            return Ok(RegisterResponse {
-                container_instance_arn: st.arns.container_instance(&cluster, &rec.id),
-                instance_id: rec.id,
-                task_network: st.task_network.map(|n| n.cidr()),
-                task_slice: rec.task_slice,
-            });
-        }
-    }
-    Err(Error::Contention {
-        what: format!("registration in cluster {cluster}"),
-    })
+            if req.node_address.is_some() {
+                rec.node_address = req.node_address.clone();
+            }
+            let key = instance_key(cluster, &rec.id);
+            // Comparing the cluster record keeps a concurrent DeleteCluster from missing us.
+            let mut compares = vec![
+                db::unchanged(&c.key, c.revision),
+                db::unchanged(&key, revision),
+            ];
+            let mut ops = Vec::new();
+            if let Some(net) = &st.task_network {
+                if let Some((cmp, op)) = task_slices::claim(st, net, &mut rec).await? {
+                    compares.push(cmp);
+                    ops.push(op);
+                }
+            }
+            ops.push(db::put(&key, &rec)?);
+            let ok = db::commit(&st.store, compares, ops).await?;
+            if ok {
+                tracing::info!(cluster = %cluster, instance = %rec.id, task_slice = ?rec.task_slice, "container instance registered");
+                return Ok(Attempt::Done(RegisterResponse {
+                    container_instance_arn: st.arns.container_instance(cluster, &rec.id),
+                    instance_id: rec.id,
+                    task_network: st.task_network.map(|n| n.cidr()),
+                    task_slice: rec.task_slice,
+                }));
+            }
+            Ok(Attempt::Conflict)
+        },
+    )
+    .await
 }

@@ -6,12 +6,13 @@ use gantry_api::protocol::TaskReport;
 use gantry_api::{arn, TaskStatus, Timestamp};
 use gantry_store::Store;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::launch::stop::finish;
 use crate::persistence::db;
 use crate::persistence::records::{
     instance_key, task_key, InstanceRecord, TaskNetwork, TaskRecord,
 };
+use crate::persistence::update::{retry, Attempt};
 use crate::state::AppState;
 
 /// What a report did to a task.
@@ -128,41 +129,45 @@ pub async fn apply<S: Store>(
     let task_id = arn::short_id(&report.task_arn);
     let key = task_key(cluster, task_id);
     let ikey = instance_key(cluster, instance_id);
-    for _ in 0..db::RETRIES {
-        let Some(t) = db::get::<S, TaskRecord>(&st.store, &key).await? else {
-            tracing::warn!(task = %report.task_arn, instance = instance_id, "report about an unknown task ignored");
-            return Ok(Effect::Stale);
-        };
-        if t.value.instance_id.as_deref() != Some(instance_id) {
-            tracing::warn!(task = %report.task_arn, instance = instance_id, "report about another instance's task ignored");
-            return Ok(Effect::Stale);
-        }
-        let mut task = t.value.clone();
-        let at = st.clock.now();
-        let effect = advance(&mut task, report, at);
-        let mut compares = vec![db::unchanged(&key, t.revision)];
-        let mut ops = Vec::new();
-        match effect {
-            Effect::Stale => return Ok(Effect::Stale),
-            Effect::Advanced => {}
-            Effect::Stopped => {
-                let inst = db::get::<S, InstanceRecord>(&st.store, &ikey).await?;
-                let mut inst_value = inst.as_ref().map(|i| i.value.clone());
-                finish(&mut task, inst_value.as_mut(), at);
-                if let (Some(i), Some(v)) = (inst, inst_value) {
-                    compares.push(db::unchanged(&ikey, i.revision));
-                    ops.push(db::put(&ikey, &v)?);
+    let key = &key;
+    let ikey = &ikey;
+    retry(
+        || format!("task {task_id}"),
+        || async move {
+            let Some(t) = db::get::<S, TaskRecord>(&st.store, key).await? else {
+                tracing::warn!(task = %report.task_arn, instance = instance_id, "report about an unknown task ignored");
+                return Ok(Attempt::Done(Effect::Stale));
+            };
+            if t.value.instance_id.as_deref() != Some(instance_id) {
+                tracing::warn!(task = %report.task_arn, instance = instance_id, "report about another instance's task ignored");
+                return Ok(Attempt::Done(Effect::Stale));
+            }
+            let mut task = t.value.clone();
+            let at = st.clock.now();
+            let effect = advance(&mut task, report, at);
+            let mut compares = vec![db::unchanged(key, t.revision)];
+            let mut ops = Vec::new();
+            match effect {
+                Effect::Stale => return Ok(Attempt::Done(Effect::Stale)),
+                Effect::Advanced => {}
+                Effect::Stopped => {
+                    let inst = db::get::<S, InstanceRecord>(&st.store, ikey).await?;
+                    let mut inst_value = inst.as_ref().map(|i| i.value.clone());
+                    finish(&mut task, inst_value.as_mut(), at);
+                    if let (Some(i), Some(v)) = (inst, inst_value) {
+                        compares.push(db::unchanged(ikey, i.revision));
+                        ops.push(db::put(ikey, &v)?);
+                    }
                 }
             }
-        }
-        ops.push(db::put(&key, &task)?);
-        if db::commit(&st.store, compares, ops).await? {
-            return Ok(effect);
-        }
-    }
-    Err(Error::Contention {
-        what: format!("task {task_id}"),
-    })
+            ops.push(db::put(key, &task)?);
+            if db::commit(&st.store, compares, ops).await? {
+                return Ok(Attempt::Done(effect));
+            }
+            Ok(Attempt::Conflict)
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

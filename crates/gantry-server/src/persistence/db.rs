@@ -100,5 +100,5 @@ pub async fn commit<S: Store>(store: &S, compares: Vec<Compare>, ops: Vec<Op>) -
     Ok(store.txn(compares, ops).await?.succeeded)
 }
 
-/// How many times a read-modify-write is retried on conflict before giving up.
-pub const RETRIES: usize = 8;
+/// Placement re-checks on the same bound (see [`super::update`]).
+pub use super::update::RETRIES;

@@ -3,3 +3,4 @@
 pub mod db;
 pub mod records;
 pub mod service_records;
+pub mod update;

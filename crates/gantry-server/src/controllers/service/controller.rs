@@ -29,6 +29,7 @@ use crate::persistence::service_records::SchedulingStrategy;
 use crate::persistence::service_records::{
     service_group, service_key, services_of, EventRecord, ServiceRecord, ServiceStatus, SERVICES,
 };
+use crate::persistence::update::{update, Edit};
 use crate::state::AppState;
 use gantry_scheduler::Constraint;
 
@@ -330,11 +331,11 @@ async fn add_events<S: Store>(
     messages: Vec<String>,
 ) -> Result<()> {
     let key = service_key(&svc.cluster, &svc.name);
-    for _ in 0..db::RETRIES {
-        let Some(v) = db::get::<S, ServiceRecord>(&st.store, &key).await? else {
-            return Ok(());
+    let now = st.clock.now();
+    let added = update(&st.store, &key, |v: Option<ServiceRecord>| {
+        let Some(mut rec) = v else {
+            return Ok(Edit::Keep(()));
         };
-        let mut rec = v.value.clone();
         let newest = rec.events.first().map(|e| e.message.clone());
         let fresh: Vec<String> = messages
             .iter()
@@ -342,18 +343,15 @@ async fn add_events<S: Store>(
             .cloned()
             .collect();
         if fresh.is_empty() {
-            return Ok(());
+            return Ok(Edit::Keep(()));
         }
-        rec.push_events(stamp(&fresh, st.clock.now()));
-        if db::commit(
-            &st.store,
-            vec![db::unchanged(&key, v.revision)],
-            vec![db::put(&key, &rec)?],
-        )
-        .await?
-        {
-            return Ok(());
-        }
+        rec.push_events(stamp(&fresh, now));
+        Ok(Edit::put(rec, ()))
+    })
+    .await;
+    match added {
+        // Events are news, not state: one lost to contention is not worth failing the round.
+        Err(crate::error::Error::Contention { .. }) => Ok(()),
+        other => other,
     }
-    Ok(())
 }

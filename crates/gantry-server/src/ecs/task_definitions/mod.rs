@@ -25,6 +25,7 @@ use crate::persistence::db::{self, Versioned};
 use crate::persistence::records::{
     family_key, taskdef_key, taskdefs_of, FamilyRecord, TaskDefRecord, TaskDefStatus, TASKDEFS,
 };
+use crate::persistence::update::{retry, Attempt};
 use crate::state::{now, AppState};
 
 /// The wire form of a stored task definition.
@@ -110,49 +111,55 @@ pub async fn register_task_definition<S: Store>(
     let tag_map = tags::validated(req.tags.as_deref().unwrap_or_default())?;
     let family = req.family.clone().unwrap_or_default();
     let fkey = family_key(&family);
-    for _ in 0..db::RETRIES {
-        let current = db::get::<S, FamilyRecord>(&st.store, &fkey).await?;
-        let (frev, latest) = current.map_or((0, 0), |c| (c.revision, c.value.latest_revision));
-        let revision = latest
-            .checked_add(1)
-            .ok_or_else(|| client(format!("Family {family} has run out of revisions.")))?;
-        let mut definition = build(&req, &st.config.account_id)?;
-        definition.revision = Some(revision);
-        let record = TaskDefRecord {
-            family: family.clone(),
-            revision,
-            status: TaskDefStatus::Active,
-            definition,
-        };
-        let key = taskdef_key(&family, revision);
-        let arn = st.arns.task_definition(&family, i64::from(revision));
-        // The family counter is the CAS point: two concurrent registrations read the same
-        // counter, only one commits, the other retries with the next revision.
-        let ok = db::commit(
-            &st.store,
-            vec![db::unchanged(&fkey, frev), db::unchanged(&key, 0)],
-            vec![
-                db::put(
-                    &fkey,
-                    &FamilyRecord {
-                        latest_revision: revision,
-                    },
-                )?,
-                db::put(&key, &record)?,
-                tags::put_op(&arn, tag_map.clone())?,
-            ],
-        )
-        .await?;
-        if ok {
-            return Ok(RegisterTaskDefinitionResponse {
-                task_definition: Some(render(st, &record)),
-                tags: Some(tags::render(&tag_map)),
-            });
-        }
-    }
-    Err(Error::Contention {
-        what: format!("task definition family {family}"),
-    })
+    let fkey = &fkey;
+    let req = &req;
+    let family = &family;
+    let tag_map = &tag_map;
+    retry(
+        || format!("task definition family {family}"),
+        || async move {
+            let current = db::get::<S, FamilyRecord>(&st.store, fkey).await?;
+            let (frev, latest) = current.map_or((0, 0), |c| (c.revision, c.value.latest_revision));
+            let revision = latest
+                .checked_add(1)
+                .ok_or_else(|| client(format!("Family {family} has run out of revisions.")))?;
+            let mut definition = build(req, &st.config.account_id)?;
+            definition.revision = Some(revision);
+            let record = TaskDefRecord {
+                family: family.clone(),
+                revision,
+                status: TaskDefStatus::Active,
+                definition,
+            };
+            let key = taskdef_key(family, revision);
+            let arn = st.arns.task_definition(family, i64::from(revision));
+            // The family counter is the CAS point: two concurrent registrations read the same
+            // counter, only one commits, the other retries with the next revision.
+            let ok = db::commit(
+                &st.store,
+                vec![db::unchanged(fkey, frev), db::unchanged(&key, 0)],
+                vec![
+                    db::put(
+                        fkey,
+                        &FamilyRecord {
+                            latest_revision: revision,
+                        },
+                    )?,
+                    db::put(&key, &record)?,
+                    tags::put_op(&arn, tag_map.clone())?,
+                ],
+            )
+            .await?;
+            if ok {
+                return Ok(Attempt::Done(RegisterTaskDefinitionResponse {
+                    task_definition: Some(render(st, &record)),
+                    tags: Some(tags::render(tag_map)),
+                }));
+            }
+            Ok(Attempt::Conflict)
+        },
+    )
+    .await
 }
 
 pub async fn describe_task_definition<S: Store>(
@@ -182,31 +189,34 @@ pub async fn deregister_task_definition<S: Store>(
             "DeregisterTaskDefinition needs a revision: give family:revision or the full ARN, not {reference:?}."
         )));
     }
-    for _ in 0..db::RETRIES {
-        let d = resolve(st, &reference).await?;
-        if d.value.status == TaskDefStatus::Inactive {
-            return Ok(DeregisterTaskDefinitionResponse {
-                task_definition: Some(render(st, &d.value)),
-            });
-        }
-        let mut rec = d.value.clone();
-        rec.status = TaskDefStatus::Inactive;
-        rec.definition.deregistered_at = Some(now());
-        if db::commit(
-            &st.store,
-            vec![db::unchanged(&d.key, d.revision)],
-            vec![db::put(&d.key, &rec)?],
-        )
-        .await?
-        {
-            return Ok(DeregisterTaskDefinitionResponse {
-                task_definition: Some(render(st, &rec)),
-            });
-        }
-    }
-    Err(Error::Contention {
-        what: format!("task definition {reference}"),
-    })
+    let reference = &reference;
+    retry(
+        || format!("task definition {reference}"),
+        || async move {
+            let d = resolve(st, reference).await?;
+            if d.value.status == TaskDefStatus::Inactive {
+                return Ok(Attempt::Done(DeregisterTaskDefinitionResponse {
+                    task_definition: Some(render(st, &d.value)),
+                }));
+            }
+            let mut rec = d.value.clone();
+            rec.status = TaskDefStatus::Inactive;
+            rec.definition.deregistered_at = Some(now());
+            if db::commit(
+                &st.store,
+                vec![db::unchanged(&d.key, d.revision)],
+                vec![db::put(&d.key, &rec)?],
+            )
+            .await?
+            {
+                return Ok(Attempt::Done(DeregisterTaskDefinitionResponse {
+                    task_definition: Some(render(st, &rec)),
+                }));
+            }
+            Ok(Attempt::Conflict)
+        },
+    )
+    .await
 }
 
 fn status_filter(status: Option<&str>, default: Option<TaskDefStatus>) -> Option<TaskDefStatus> {
