@@ -8,6 +8,11 @@
 //! once, keeps `instance → task keys` for the tasks not yet STOPPED, and wakes only the
 //! session of the instance a change touches.
 //!
+//! And only when the change touches what that node is told: a task joined or left its
+//! desired set (placed, moved, STOPPED, deleted) or its desired status changed. A report
+//! rewrites the task record on every step (PENDING, RUNNING, health, exit codes); those
+//! writes are the agent's own news and wake nobody, so N reports cause no push.
+//!
 //! The index is a hint for what to read, never the data: a session reads each task record
 //! from the store, after reading the store's revision, so the desired set is at least as new
 //! as its sequence number. A task committed but not yet indexed is simply absent from that
@@ -30,12 +35,21 @@ use crate::persistence::records::{TaskRecord, TaskWhere};
 
 const TASKS: &str = "tasks/";
 
+/// What an indexed task's node knows of it: where it runs and what it should be. A task
+/// change that leaves this alone is not pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Placed {
+    instance: String,
+    desired: TaskStatus,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     /// Instance id → keys of its tasks that are not STOPPED.
     by_instance: HashMap<String, BTreeSet<String>>,
-    /// Task key → the instance it is indexed under.
-    at: HashMap<String, String>,
+    /// Task key → the instance it is indexed under and its desired status: the part of
+    /// the task its node is told (see [`Placed`]).
+    at: HashMap<String, Placed>,
     /// Instance id → the wake-up of its session (created on first use).
     wake: HashMap<String, Arc<Notify>>,
 }
@@ -87,30 +101,39 @@ impl TaskIndex {
             .unwrap_or_default()
     }
 
-    /// Indexes one task; returns the instances to wake (where it was, where it is).
+    /// Indexes one task; returns the instances to wake: where it was and where it is, if
+    /// the part their agents are told changed, else none.
     fn note(g: &mut Inner, key: &str, t: Option<&TaskWhere>) -> Vec<String> {
-        let mut touched = Vec::new();
-        if let Some(old) = g.at.remove(key) {
-            if let Some(set) = g.by_instance.get_mut(&old) {
+        let old = g.at.remove(key);
+        if let Some(o) = &old {
+            if let Some(set) = g.by_instance.get_mut(&o.instance) {
                 set.remove(key);
                 if set.is_empty() {
-                    g.by_instance.remove(&old);
+                    g.by_instance.remove(&o.instance);
                 }
             }
-            touched.push(old);
         }
-        if let Some(t) = t {
-            if let Some(id) = &t.instance_id {
-                if t.last_status != TaskStatus::Stopped {
-                    g.by_instance
-                        .entry(id.clone())
-                        .or_default()
-                        .insert(key.to_string());
-                    g.at.insert(key.to_string(), id.clone());
-                }
-                if !touched.contains(id) {
-                    touched.push(id.clone());
-                }
+        let new = t.and_then(|t| {
+            let instance = t.instance_id.clone()?;
+            (t.last_status != TaskStatus::Stopped).then_some(Placed {
+                instance,
+                desired: t.desired_status,
+            })
+        });
+        if let Some(n) = &new {
+            g.by_instance
+                .entry(n.instance.clone())
+                .or_default()
+                .insert(key.to_string());
+            g.at.insert(key.to_string(), n.clone());
+        }
+        if old == new {
+            return Vec::new();
+        }
+        let mut touched: Vec<String> = old.into_iter().map(|o| o.instance).collect();
+        if let Some(n) = new {
+            if !touched.contains(&n.instance) {
+                touched.push(n.instance);
             }
         }
         touched
@@ -226,7 +249,43 @@ mod tests {
             instance_id: Some(id.to_string()),
             group: "g".to_string(),
             last_status: status,
+            desired_status: TaskStatus::Running,
         }
+    }
+
+    #[test]
+    fn wakes_only_when_the_desired_part_changes() {
+        let r = TaskIndex::default();
+        let mut g = r.lock();
+        assert_eq!(
+            TaskIndex::note(
+                &mut g,
+                "tasks/c/1",
+                Some(&on("a", TaskStatus::Provisioning))
+            ),
+            vec!["a"],
+            "placed"
+        );
+        // The agent's reports move lastStatus, health, exit codes: nobody is woken.
+        for s in [
+            TaskStatus::Pending,
+            TaskStatus::Running,
+            TaskStatus::Running,
+        ] {
+            assert!(TaskIndex::note(&mut g, "tasks/c/1", Some(&on("a", s))).is_empty());
+        }
+        let mut stopping = on("a", TaskStatus::Running);
+        stopping.desired_status = TaskStatus::Stopped;
+        assert_eq!(
+            TaskIndex::note(&mut g, "tasks/c/1", Some(&stopping)),
+            vec!["a"],
+            "StopTask"
+        );
+        assert!(TaskIndex::note(&mut g, "tasks/c/1", Some(&stopping)).is_empty());
+        // A STOPPED task that was never indexed concerns no node.
+        assert!(
+            TaskIndex::note(&mut g, "tasks/c/9", Some(&on("a", TaskStatus::Stopped))).is_empty()
+        );
     }
 
     #[test]
@@ -252,6 +311,7 @@ mod tests {
         );
         assert!(!g.by_instance.contains_key("a"));
         assert_eq!(TaskIndex::note(&mut g, "tasks/c/2", None), vec!["b"]);
+        assert!(TaskIndex::note(&mut g, "tasks/c/2", None).is_empty());
         assert!(g.by_instance.is_empty() && g.at.is_empty());
     }
 }

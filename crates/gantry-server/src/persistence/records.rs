@@ -324,6 +324,7 @@ pub struct TaskWhere {
     pub instance_id: Option<String>,
     pub group: String,
     pub last_status: TaskStatus,
+    pub desired_status: TaskStatus,
 }
 
 impl TaskRecord {
