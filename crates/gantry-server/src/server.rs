@@ -68,9 +68,10 @@ impl<S: Store> Bound<S> {
         self.listener.local_addr().map_err(ServerError::Serve)
     }
 
-    /// Uses `clock` for `now` in the controllers (tests pass a [`crate::ManualClock`]).
+    /// Uses `clock` for `now` everywhere (tests pass a [`crate::ManualClock`]).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         if let Some(st) = Arc::get_mut(&mut self.state) {
+            st.started = clock.now();
             st.clock = clock;
         }
         self

@@ -5,12 +5,15 @@
 //! session here, from the end of its last session, or from this server's start when it had
 //! none (after a restart nobody's session survives). When the agent comes back, the desired
 //! set it gets no longer holds those tasks, so it stops them.
+//!
+//! The rule is [`sweep`], a pure function of the instances, when each was last heard from
+//! and `now` (all by the server's [`crate::Clock`]); [`run`] reads, sweeps and applies.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gantry_api::status::stop_code;
-use gantry_api::TaskStatus;
+use gantry_api::{TaskStatus, Timestamp};
 use gantry_store::Store;
 
 use crate::error::Result;
@@ -25,12 +28,50 @@ use crate::state::AppState;
 
 /// Is an agent last heard from at `last_seen` (or never, since `started`) lost at `now`?
 pub fn is_lost(
-    last_seen: Option<Instant>,
-    started: Instant,
-    now: Instant,
+    last_seen: Option<Timestamp>,
+    started: Timestamp,
+    now: Timestamp,
     after: Duration,
 ) -> bool {
-    now.saturating_duration_since(last_seen.unwrap_or(started)) > after
+    now - last_seen.unwrap_or(started) > after.as_secs_f64()
+}
+
+/// What one sweep found to do about one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Its agent is silent and still marked connected: close its session, mark it
+    /// `agentConnected=false`.
+    Disconnect { cluster: String, id: String },
+    /// It is lost: stop its tasks that are not STOPPED yet (again every sweep, so a task
+    /// placed meanwhile does not outlive it).
+    LoseTasks { cluster: String, id: String },
+}
+
+/// One pass over `instances` at `now`: which are lost, and what to do about them. Pure.
+pub fn sweep(
+    instances: &[InstanceRecord],
+    last_seen: impl Fn(&str) -> Option<Timestamp>,
+    started: Timestamp,
+    now: Timestamp,
+    after: Duration,
+) -> Vec<Action> {
+    let mut out = Vec::new();
+    for r in instances {
+        if r.status == InstanceStatus::Inactive || !is_lost(last_seen(&r.id), started, now, after) {
+            continue;
+        }
+        if r.agent_connected {
+            out.push(Action::Disconnect {
+                cluster: r.cluster.clone(),
+                id: r.id.clone(),
+            });
+        }
+        out.push(Action::LoseTasks {
+            cluster: r.cluster.clone(),
+            id: r.id.clone(),
+        });
+    }
+    out
 }
 
 /// Says why `t`, a task of lost instance `instance_id`, stops; [`finish`] then stops it. A
@@ -51,30 +92,32 @@ pub fn lose(t: &mut TaskRecord, instance_id: &str, after: Duration) {
     ));
 }
 
-/// One pass: marks the silent instances and stops their tasks. Returns how many instances it
-/// found silent.
-pub async fn sweep<S: Store>(st: &AppState<S>, now: Instant) -> Result<usize> {
+/// One pass: reads the instances, sweeps them at the clock's `now` and applies the actions.
+/// Returns how many instances it marked disconnected.
+pub async fn sweep_once<S: Store>(st: &AppState<S>) -> Result<usize> {
+    let instances: Vec<InstanceRecord> = db::list::<S, InstanceRecord>(&st.store, "instances/")
+        .await?
+        .into_iter()
+        .map(|i| i.value)
+        .collect();
+    let actions = sweep(
+        &instances,
+        |id| st.sessions.last_seen(id),
+        st.started,
+        st.clock.now(),
+        st.config.agent_lost_after,
+    );
     let mut marked = 0;
-    for i in db::list::<S, InstanceRecord>(&st.store, "instances/").await? {
-        let r = &i.value;
-        if r.status == InstanceStatus::Inactive {
-            continue;
+    for a in actions {
+        match a {
+            Action::Disconnect { cluster, id } => {
+                tracing::warn!(instance = %id, cluster = %cluster, "agent silent too long; marking it disconnected");
+                st.sessions.drop_session(&id);
+                set_connected(st, &cluster, &id, false).await?;
+                marked += 1;
+            }
+            Action::LoseTasks { cluster, id } => lose_tasks(st, &cluster, &id).await?,
         }
-        if !is_lost(
-            st.sessions.last_seen(&r.id),
-            st.started,
-            now,
-            st.config.agent_lost_after,
-        ) {
-            continue;
-        }
-        if r.agent_connected {
-            tracing::warn!(instance = %r.id, cluster = %r.cluster, "agent silent too long; marking it disconnected");
-            st.sessions.drop_session(&r.id);
-            set_connected(st, &r.cluster, &r.id, false).await?;
-            marked += 1;
-        }
-        lose_tasks(st, &r.cluster, &r.id).await?;
     }
     Ok(marked)
 }
@@ -133,23 +176,12 @@ pub async fn run<S: Store>(st: Arc<AppState<S>>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = sweep(&st, Instant::now()).await {
+        if let Err(e) = sweep_once(&st).await {
             tracing::warn!(error = %e, "liveness sweep failed; retrying next period");
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn silence_longer_than_the_limit_is_lost() {
-        let t0 = Instant::now();
-        let after = Duration::from_secs(30);
-        assert!(!is_lost(Some(t0), t0, t0 + Duration::from_secs(10), after));
-        assert!(is_lost(Some(t0), t0, t0 + Duration::from_secs(31), after));
-        assert!(is_lost(None, t0, t0 + Duration::from_secs(31), after));
-        assert!(!is_lost(None, t0, t0 + Duration::from_secs(1), after));
-    }
-}
+#[path = "liveness_tests.rs"]
+mod tests;

@@ -21,7 +21,7 @@ use crate::persistence::records::{
     InstanceStatus, TaskRecord, CLUSTERS,
 };
 use crate::persistence::update::{retry, Attempt};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 
 /// The cluster used when a request names none.
 pub const DEFAULT_CLUSTER: &str = "default";
@@ -80,7 +80,7 @@ pub async fn ensure<S: Store>(
             let record = ClusterRecord {
                 name: name.to_string(),
                 status: ClusterStatus::Active,
-                created_at: now(),
+                created_at: st.clock.now(),
                 settings: req.and_then(|r| r.settings.clone()).unwrap_or_default(),
             };
             let revision = current.map_or(0, |c| c.revision);

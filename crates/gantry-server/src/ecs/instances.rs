@@ -24,7 +24,7 @@ use crate::persistence::records::{
     instance_key, task_key, tasks_of, Allocation, InstanceRecord, InstanceStatus, TaskRecord,
 };
 use crate::persistence::update::{retry, update, Attempt, Edit};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 
 fn int(name: &str, v: i64) -> Resource {
     Resource {
@@ -290,7 +290,7 @@ pub async fn deregister_container_instance<S: Store>(
             }
             let mut compares = vec![db::unchanged(key, i.revision)];
             let mut ops = Vec::new();
-            let at = now();
+            let at = st.clock.now();
             for t in &live {
                 let mut rec = t.value.clone();
                 rec.desired_status = TaskStatus::Stopped;

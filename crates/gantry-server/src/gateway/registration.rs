@@ -20,7 +20,7 @@ use crate::error::{invalid, Error, Result};
 use crate::persistence::db;
 use crate::persistence::records::{instance_key, Allocation, InstanceRecord, InstanceStatus};
 use crate::persistence::update::{retry, Attempt};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 
 pub fn error_response(e: &Error) -> Response {
     protocol::error_response(&e.to_api())
@@ -84,7 +84,7 @@ pub async fn register_instance<S: Store>(
                         status: InstanceStatus::Active,
                         agent_connected: false,
                         agent_version: String::new(),
-                        registered_at: now(),
+                        registered_at: st.clock.now(),
                         cpu: 0,
                         memory: 0,
                         reserved_ports: BTreeSet::new(),

@@ -23,7 +23,7 @@ use super::sessions::LogsPart;
 use crate::error::{Error, Result};
 use crate::persistence::db::{self, Versioned};
 use crate::persistence::records::{instances_of, InstanceRecord, InstanceStatus};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct SessionQuery {
@@ -67,7 +67,7 @@ async fn run_session<S: Store>(
     id: String,
     socket: WebSocket,
 ) -> Result<()> {
-    let (generation, kick, mut outbox) = st.sessions.connect(&id);
+    let (generation, kick, mut outbox) = st.sessions.connect(&id, st.clock.now());
     // Taken before the first read, so no change falls between the two.
     let changes = st.task_index.waker(&id);
     // Only a server that hands out slices pushes peer routes, so only it watches instances.
@@ -144,7 +144,7 @@ async fn session_loop<S: Store>(
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(_)) => continue,
                 };
-                st.sessions.seen(id);
+                st.sessions.seen(id, st.clock.now());
                 let frame: AgentFrame = match serde_json::from_str(msg.as_str()) {
                     Ok(f) => f,
                     Err(e) => {
@@ -153,7 +153,7 @@ async fn session_loop<S: Store>(
                     }
                 };
                 let reply = match frame {
-                    AgentFrame::Heartbeat { .. } => Some(ServerFrame::HeartbeatAck { at: now() }),
+                    AgentFrame::Heartbeat { .. } => Some(ServerFrame::HeartbeatAck { at: st.clock.now() }),
                     AgentFrame::Applied { seq } => {
                         tracing::debug!(instance = id, seq, "agent applied desired state");
                         None

@@ -1,17 +1,17 @@
 //! The live agent sessions of this server, by instance id, and the logs requests routed
 //! through them. Plain data behind locks: no store, no I/O.
 
+use gantry_api::protocol::ServerFrame;
+use gantry_api::Timestamp;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
-
-use gantry_api::protocol::ServerFrame;
 use tokio::sync::{mpsc, Notify};
 
 #[derive(Debug)]
 struct Entry {
     generation: u64,
-    last_seen: Instant,
+    /// By the server's clock.
+    last_seen: Timestamp,
     kick: Arc<Notify>,
     /// Frames other handlers (`gantry logs`) want sent down this session.
     outbox: mpsc::UnboundedSender<ServerFrame>,
@@ -50,7 +50,7 @@ pub struct Sessions {
     inner: Mutex<(u64, HashMap<String, Entry>)>,
     /// When each instance's last session ended: silence after a disconnect is measured
     /// from here, not from the server's start.
-    departed: Mutex<HashMap<String, Instant>>,
+    departed: Mutex<HashMap<String, Timestamp>>,
     /// Open logs requests by request id.
     logs: Mutex<(u64, HashMap<u64, LogsRoute>)>,
 }
@@ -61,7 +61,12 @@ impl Sessions {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn connect(&self, id: &str) -> (u64, Arc<Notify>, mpsc::UnboundedReceiver<ServerFrame>) {
+    /// Opens the session of `id` at `now`, replacing (and kicking) an older one.
+    pub fn connect(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> (u64, Arc<Notify>, mpsc::UnboundedReceiver<ServerFrame>) {
         let mut g = self.lock();
         g.0 += 1;
         let generation = g.0;
@@ -71,7 +76,7 @@ impl Sessions {
             id.to_string(),
             Entry {
                 generation,
-                last_seen: Instant::now(),
+                last_seen: now,
                 kick: kick.clone(),
                 outbox,
             },
@@ -156,21 +161,22 @@ impl Sessions {
         }
     }
 
-    fn depart(&self, id: &str, at: Instant) {
+    fn depart(&self, id: &str, at: Timestamp) {
         self.departed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.to_string(), at);
     }
 
-    pub fn seen(&self, id: &str) {
+    /// The agent of `id` was heard from at `now`.
+    pub fn seen(&self, id: &str, now: Timestamp) {
         if let Some(e) = self.lock().1.get_mut(id) {
-            e.last_seen = Instant::now();
+            e.last_seen = now;
         }
     }
 
     /// When the agent of `id` was last heard from, if it has a session here.
-    pub fn last_seen(&self, id: &str) -> Option<Instant> {
+    pub fn last_seen(&self, id: &str) -> Option<Timestamp> {
         if let Some(at) = self.lock().1.get(id).map(|e| e.last_seen) {
             return Some(at);
         }

@@ -1,6 +1,7 @@
-//! The service controller's I/O shell around [`crate::controllers::service::reconcile::reconcile`]. It keeps a
-//! set of services to look at, fed by store watches (a service, one of its tasks, or an
-//! instance of its cluster changed) and by a periodic resync that marks every service, and
+//! The service controller's I/O shell around [`super::reconcile`]. It keeps a set of
+//! services to look at (see [`super::dirty`]), fed by store watches (a service, one of its
+//! tasks, or an instance of its cluster changed), by a periodic resync that marks every
+//! service, and by the requeue time a reconcile asked for (a grace period ends), and
 //! reconciles them one at a time, so two reconciles of one service never overlap.
 //!
 //! A round: read the service, its tasks and the cluster's instances; compute the actions;
@@ -13,9 +14,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use gantry_api::status::stop_code;
-use gantry_store::{Event, Store};
-use tokio::sync::broadcast::{self, error::TryRecvError};
+use gantry_api::Timestamp;
+use gantry_store::Store;
 
+use super::dirty::{lift, sleep_for, Dirty, Requeue};
 use super::events;
 use super::reconcile::{self, Actions};
 use crate::ecs::service_render::tasks_of_service;
@@ -24,7 +26,7 @@ use crate::error::Result;
 use crate::launch::placement::{self, Rules};
 use crate::launch::{constraints, prepare, stop, strategies, task_record};
 use crate::persistence::db;
-use crate::persistence::records::{instances_of, InstanceRecord, TaskWhere};
+use crate::persistence::records::{instances_of, InstanceRecord};
 use crate::persistence::service_records::SchedulingStrategy;
 use crate::persistence::service_records::{
     service_group, service_key, services_of, EventRecord, ServiceRecord, ServiceStatus, SERVICES,
@@ -32,62 +34,6 @@ use crate::persistence::service_records::{
 use crate::persistence::update::{update, Edit};
 use crate::state::AppState;
 use gantry_scheduler::Constraint;
-
-/// What needs a look.
-#[derive(Debug, Default)]
-struct Dirty {
-    services: BTreeSet<String>,
-    clusters: BTreeSet<String>,
-    all: bool,
-}
-
-impl Dirty {
-    fn note(&mut self, ev: std::result::Result<Event, TryRecvError>) -> bool {
-        match ev {
-            Ok(Event::Put(rec)) => {
-                if rec.key.starts_with(SERVICES) {
-                    self.services.insert(rec.key);
-                } else if rec.key.starts_with("tasks/") {
-                    let cluster = rec.key.split('/').nth(1).unwrap_or_default().to_string();
-                    match serde_json::from_slice::<TaskWhere>(&rec.value) {
-                        Ok(t) => {
-                            if let Some(name) = t.group.strip_prefix("service:") {
-                                self.services.insert(service_key(&cluster, name));
-                            }
-                        }
-                        Err(_) => self.all = true,
-                    }
-                } else {
-                    match serde_json::from_slice::<InstanceRecord>(&rec.value) {
-                        Ok(i) => {
-                            self.clusters.insert(i.cluster);
-                        }
-                        Err(_) => self.all = true,
-                    }
-                }
-                true
-            }
-            Ok(Event::Delete { .. }) | Err(TryRecvError::Lagged(_)) => {
-                self.all = true;
-                true
-            }
-            Err(TryRecvError::Empty | TryRecvError::Closed) => false,
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        !self.all && self.services.is_empty() && self.clusters.is_empty()
-    }
-}
-
-fn lift(
-    r: std::result::Result<Event, broadcast::error::RecvError>,
-) -> std::result::Result<Event, TryRecvError> {
-    r.map_err(|e| match e {
-        broadcast::error::RecvError::Lagged(n) => TryRecvError::Lagged(n),
-        broadcast::error::RecvError::Closed => TryRecvError::Closed,
-    })
-}
 
 /// Runs the service controller until the task is aborted.
 pub async fn run<S: Store>(st: Arc<AppState<S>>) {
@@ -102,16 +48,20 @@ pub async fn run<S: Store>(st: Arc<AppState<S>>) {
         all: true,
         ..Default::default()
     };
+    let mut requeue = Requeue::default();
     loop {
         if dirty.is_empty() {
             let [a, b, c] = &mut watches;
+            let wake = requeue.next_in(st.clock.now());
             tokio::select! {
                 ev = a.recv() => { dirty.note(lift(ev)); }
                 ev = b.recv() => { dirty.note(lift(ev)); }
                 ev = c.recv() => { dirty.note(lift(ev)); }
                 _ = tick.tick() => dirty.all = true,
+                () = sleep_for(wake) => {}
             }
         }
+        requeue.take_due(st.clock.now(), &mut dirty);
         // Coalesce whatever else arrived.
         for w in &mut watches {
             while dirty.note(w.try_recv()) {}
@@ -126,8 +76,11 @@ pub async fn run<S: Store>(st: Arc<AppState<S>>) {
         };
         for key in keys {
             match reconcile_one(&st, &key).await {
-                Ok(true) => {}
-                Ok(false) => {
+                Ok(Round::Done { requeue_at }) => match requeue_at {
+                    Some(at) => requeue.at(&key, at),
+                    None => requeue.forget(&key),
+                },
+                Ok(Round::Changed) => {
                     dirty.services.insert(key);
                 }
                 Err(e) => {
@@ -153,13 +106,23 @@ async fn expand<S: Store>(st: &AppState<S>, d: Dirty) -> Result<BTreeSet<String>
     Ok(keys)
 }
 
-/// One round for the service at `key`. `Ok(false)`: it changed under us; look again.
-pub async fn reconcile_one<S: Store>(st: &AppState<S>, key: &str) -> Result<bool> {
+/// How one round for a service ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Round {
+    /// Applied; look again at `requeue_at` even if nothing changes.
+    Done { requeue_at: Option<Timestamp> },
+    /// The service changed under us: look again now.
+    Changed,
+}
+
+/// One round for the service at `key`.
+pub async fn reconcile_one<S: Store>(st: &AppState<S>, key: &str) -> Result<Round> {
+    let done = Round::Done { requeue_at: None };
     let Some(v) = db::get::<S, ServiceRecord>(&st.store, key).await? else {
-        return Ok(true);
+        return Ok(done);
     };
     if v.value.status == ServiceStatus::Inactive {
-        return Ok(true);
+        return Ok(done);
     }
     let svc = v.value.clone();
     let tasks = tasks_of_service(st, &svc).await?;
@@ -177,14 +140,16 @@ pub async fn reconcile_one<S: Store>(st: &AppState<S>, key: &str) -> Result<bool
         )
         .await?
         {
-            return Ok(false);
+            return Ok(Round::Changed);
         }
         if rec.status == ServiceStatus::Inactive {
             tracing::info!(service = %rec.name, cluster = %rec.cluster, "service drained; now INACTIVE");
         }
     }
     apply(st, &svc, &actions).await?;
-    Ok(true)
+    Ok(Round::Done {
+        requeue_at: actions.requeue_at,
+    })
 }
 
 /// The cluster's instances and, for a DAEMON service, the ids of those that do not meet its
@@ -355,3 +320,7 @@ async fn add_events<S: Store>(
         other => other,
     }
 }
+
+#[cfg(test)]
+#[path = "controller_tests.rs"]
+mod tests;

@@ -5,6 +5,7 @@ pub mod actions;
 pub mod breaker;
 pub mod controller;
 pub mod counting;
+pub mod dirty;
 pub mod events;
 pub mod reconcile;
 pub mod rollout;

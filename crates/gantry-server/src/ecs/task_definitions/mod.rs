@@ -7,7 +7,6 @@ pub mod rules;
 
 use std::collections::BTreeMap;
 
-use gantry_api::arn;
 use gantry_api::model::{
     DeregisterTaskDefinitionRequest, DeregisterTaskDefinitionResponse,
     DescribeTaskDefinitionRequest, DescribeTaskDefinitionResponse,
@@ -15,6 +14,7 @@ use gantry_api::model::{
     ListTaskDefinitionsRequest, ListTaskDefinitionsResponse, RegisterTaskDefinitionRequest,
     RegisterTaskDefinitionResponse, TaskDefinition,
 };
+use gantry_api::{arn, Timestamp};
 use gantry_store::Store;
 
 use crate::aws::paging;
@@ -26,7 +26,7 @@ use crate::persistence::records::{
     family_key, taskdef_key, taskdefs_of, FamilyRecord, TaskDefRecord, TaskDefStatus, TASKDEFS,
 };
 use crate::persistence::update::{retry, Attempt};
-use crate::state::{now, AppState};
+use crate::state::AppState;
 
 /// The wire form of a stored task definition.
 pub fn render<S>(st: &AppState<S>, rec: &TaskDefRecord) -> TaskDefinition {
@@ -66,7 +66,11 @@ pub async fn resolve<S: Store>(
     }
 }
 
-fn build(req: &RegisterTaskDefinitionRequest, account: &str) -> Result<TaskDefinition> {
+fn build(
+    req: &RegisterTaskDefinitionRequest,
+    account: &str,
+    now: Timestamp,
+) -> Result<TaskDefinition> {
     let (cpu, memory) = taskdef_rules::task_size(req.cpu.as_deref(), req.memory.as_deref())?;
     let containers = req
         .container_definitions
@@ -97,7 +101,7 @@ fn build(req: &RegisterTaskDefinitionRequest, account: &str) -> Result<TaskDefin
         runtime_platform: req.runtime_platform.clone(),
         ephemeral_storage: req.ephemeral_storage.clone(),
         enable_fault_injection: req.enable_fault_injection,
-        registered_at: Some(now()),
+        registered_at: Some(now),
         registered_by: Some(format!("arn:aws:iam::{account}:root")),
         ..Default::default()
     })
@@ -123,7 +127,7 @@ pub async fn register_task_definition<S: Store>(
             let revision = latest
                 .checked_add(1)
                 .ok_or_else(|| client(format!("Family {family} has run out of revisions.")))?;
-            let mut definition = build(req, &st.config.account_id)?;
+            let mut definition = build(req, &st.config.account_id, st.clock.now())?;
             definition.revision = Some(revision);
             let record = TaskDefRecord {
                 family: family.clone(),
@@ -201,7 +205,7 @@ pub async fn deregister_task_definition<S: Store>(
             }
             let mut rec = d.value.clone();
             rec.status = TaskDefStatus::Inactive;
-            rec.definition.deregistered_at = Some(now());
+            rec.definition.deregistered_at = Some(st.clock.now());
             if db::commit(
                 &st.store,
                 vec![db::unchanged(&d.key, d.revision)],
