@@ -8,7 +8,7 @@
 //! It must never run containers or touch a node: agents do that. A rejected request writes
 //! nothing.
 
-mod aws;
+pub mod aws;
 mod clock;
 mod controllers;
 mod ecs;
@@ -16,6 +16,7 @@ mod error;
 mod gateway;
 mod launch;
 mod persistence;
+pub mod registry;
 mod server;
 mod state;
 

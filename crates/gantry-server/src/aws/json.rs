@@ -1,6 +1,7 @@
-//! AWS JSON 1.1 framing: `POST /` with `X-Amz-Target`, a size-capped JSON body in, JSON or an
-//! ECS error `{"__type", "message"}` out. The SigV4 `Authorization` header is accepted and not
-//! yet verified.
+//! AWS JSON 1.0/1.1 framing: `POST /` with `X-Amz-Target`, a size-capped JSON body in, JSON
+//! or an error `{"__type", "message"}` out, with a request id. Which service the target
+//! names is [`crate::registry`]'s business. The SigV4 `Authorization` header is accepted and
+//! not yet verified.
 
 use std::sync::Arc;
 
@@ -8,11 +9,12 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use gantry_api::{ApiError, ErrorKind, CONTENT_TYPE, TARGET_PREFIX};
+use gantry_api::{ApiError, ErrorKind, CONTENT_TYPE};
 use gantry_store::Store;
 use serde_json::Value;
 
-use crate::ecs as api;
+use super::request_id;
+use crate::registry::Service;
 use crate::state::AppState;
 
 /// The handler of `POST /`.
@@ -50,16 +52,15 @@ async fn call<S: Store>(
         .await
         .map_err(|_| too_large())?;
 
-    let op = operation_name(headers)?;
-    if !api::implemented(op) {
+    let (service, op) = operation_name(headers)?;
+    if !service.implemented(op) {
         return Err(ApiError::client(format!(
             "Gantry does not implement {op} yet; gantry_server::IMPLEMENTED lists the operations it serves."
         )));
     }
     check_content_type(headers)?;
-    // The same parser the fuzz target (crates/gantry-api/fuzz) exercises.
-    let value = gantry_api::ecs::parse_request(op, &bytes)?;
-    api::dispatch(state, op, value).await.map_err(|e| {
+    let value = service.parse(op, &bytes)?;
+    service.dispatch(state, op, value).await.map_err(|e| {
         let api = e.to_api();
         if api.kind == ErrorKind::Server {
             tracing::error!(operation = op, error = %e, "request failed");
@@ -68,24 +69,29 @@ async fn call<S: Store>(
     })
 }
 
-fn operation_name(headers: &HeaderMap) -> Result<&str, ApiError> {
+fn operation_name(headers: &HeaderMap) -> Result<(Service, &str), ApiError> {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| {
             ApiError::new(
                 ErrorKind::UnknownOperation,
-                format!("The X-Amz-Target header is missing; send X-Amz-Target: {TARGET_PREFIX}<Operation>."),
+                format!(
+                    "The X-Amz-Target header is missing; send X-Amz-Target: {}<Operation>.",
+                    Service::default_target_prefix()
+                ),
             )
         })?;
-    let op = target.strip_prefix(TARGET_PREFIX).unwrap_or_default();
-    if op.is_empty() || gantry_api::ecs::operation(op).is_none() {
-        return Err(ApiError::new(
+    match Service::for_target(target) {
+        Some((service, op)) if !op.is_empty() && service.knows(op) => Ok((service, op)),
+        found => Err(ApiError::new(
             ErrorKind::UnknownOperation,
-            format!("{target} is not an operation of the ECS API; check the X-Amz-Target header."),
-        ));
+            format!(
+                "{target} is not an operation of the {} API; check the X-Amz-Target header.",
+                found.map_or(Service::Ecs.name(), |(s, _)| s.name())
+            ),
+        )),
     }
-    Ok(op)
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
@@ -107,13 +113,14 @@ fn respond(status: StatusCode, value: &Value) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-        h.insert("x-amzn-requestid", id);
+    if let Ok(id) = HeaderValue::from_str(&request_id::new()) {
+        h.insert(request_id::HEADER, id);
     }
     resp
 }
 
-/// The ECS error response for `err`.
+/// The JSON error response for `err`: `{"__type", "message"}`, its HTTP status and
+/// `x-amzn-ErrorType`.
 pub fn error_response(err: &ApiError) -> Response {
     let status =
         StatusCode::from_u16(err.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
