@@ -2,8 +2,8 @@
 //! instance (cpu, memory, host ports).
 
 use gantry_api::model::{ContainerOverride, TaskOverride};
+use gantry_api::units::{self, BadSize};
 
-use crate::ecs::task_definitions::rules::{parse_cpu, parse_memory};
 use crate::error::{invalid, Result};
 use crate::persistence::records::{Allocation, TaskDefRecord};
 
@@ -32,25 +32,10 @@ pub fn needs(def: &TaskDefRecord, overrides: Option<&TaskOverride>) -> Result<Al
             )));
         }
     }
-    let task_cpu = match overrides
-        .and_then(|o| o.cpu.as_deref())
-        .or(d.cpu.as_deref())
-    {
-        Some(s) => Some(
-            parse_cpu(s).ok_or_else(|| invalid(format!("Task cpu override {s:?} is invalid.")))?,
-        ),
-        None => None,
-    };
-    let task_memory = match overrides
-        .and_then(|o| o.memory.as_deref())
-        .or(d.memory.as_deref())
-    {
-        Some(s) => Some(
-            parse_memory(s)
-                .ok_or_else(|| invalid(format!("Task memory override {s:?} is invalid.")))?,
-        ),
-        None => None,
-    };
+    let task_cpu = units::task_cpu(d, overrides)
+        .map_err(|BadSize(s)| invalid(format!("Task cpu override {s:?} is invalid.")))?;
+    let task_memory = units::task_memory(d, overrides)
+        .map_err(|BadSize(s)| invalid(format!("Task memory override {s:?} is invalid.")))?;
     let mut cpu = 0i64;
     let mut memory = 0i64;
     let mut a = Allocation::default();
