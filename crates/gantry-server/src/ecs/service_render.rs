@@ -9,15 +9,23 @@ use gantry_api::{arn, TaskStatus};
 use gantry_store::Store;
 
 use crate::ecs::clusters::{self, cluster_name};
-use crate::ecs::services::find;
 use crate::ecs::tags;
 use crate::error::{invalid, Result};
-use crate::persistence::db;
+use crate::persistence::db::{self, Versioned};
 use crate::persistence::records::{tasks_of, TaskRecord, TaskWhere};
 use crate::persistence::service_records::{
-    service_group, DeploymentStatus, ServiceRecord, ServiceStatus,
+    service_group, service_key, DeploymentStatus, ServiceRecord, ServiceStatus,
 };
 use crate::state::AppState;
+
+/// The service named by `reference` (a name or an ARN) in `cluster`, in any status.
+pub async fn find<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+    reference: &str,
+) -> Result<Option<Versioned<ServiceRecord>>> {
+    db::get(&st.store, &service_key(cluster, arn::short_id(reference))).await
+}
 
 /// Every task of `s`, in any status.
 pub async fn tasks_of_service<S: Store>(

@@ -20,7 +20,7 @@ use crate::ecs::tags;
 use crate::error::{invalid, Error, Result};
 use crate::launch::constraints;
 use crate::launch::{prepare, strategies};
-use crate::persistence::db::{self, Versioned};
+use crate::persistence::db;
 use crate::persistence::service_records::{
     new_deployment_id, service_key, services_of, CircuitBreaker, DeploymentRecord,
     DeploymentSettings, DeploymentStatus, RolloutState, SchedulingStrategy, ServiceRecord,
@@ -43,15 +43,6 @@ fn not_active(name: &str) -> Error {
         ErrorKind::ServiceNotActive,
         format!("Service not active: {name} is being deleted or was deleted; create it again with CreateService."),
     ))
-}
-
-/// The service named by `reference` (a name or an ARN) in `cluster`, in any status.
-pub async fn find<S: Store>(
-    st: &AppState<S>,
-    cluster: &str,
-    reference: &str,
-) -> Result<Option<Versioned<ServiceRecord>>> {
-    db::get(&st.store, &service_key(cluster, arn::short_id(reference))).await
 }
 
 fn settings(

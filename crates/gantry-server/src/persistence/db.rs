@@ -100,5 +100,6 @@ pub async fn commit<S: Store>(store: &S, compares: Vec<Compare>, ops: Vec<Op>) -
     Ok(store.txn(compares, ops).await?.succeeded)
 }
 
-/// Placement re-checks on the same bound (see [`super::update`]).
-pub use super::update::RETRIES;
+/// How many times a read-modify-write is tried before giving up: [`super::update`]'s
+/// bound, and placement's re-checks.
+pub const RETRIES: usize = 8;

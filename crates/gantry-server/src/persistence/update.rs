@@ -16,8 +16,7 @@ use serde::Serialize;
 use super::db;
 use crate::error::{Error, Result};
 
-/// How many times a read-modify-write is tried before giving up.
-pub const RETRIES: usize = 8;
+pub use super::db::RETRIES;
 
 /// The outcome of one attempt of [`retry`].
 #[derive(Debug)]
