@@ -72,6 +72,20 @@ impl Service {
         }
     }
 
+    /// Runs a query-protocol request (only services listed in `QUERY_SCOPES` get here).
+    pub async fn dispatch_query<S: Store>(
+        self,
+        _st: &AppState<S>,
+        req: &crate::aws::query::QueryRequest,
+    ) -> axum::response::Response {
+        match self {
+            Self::Ecs => crate::aws::query::error_response(&ApiError::client(format!(
+                "ECS does not speak the query protocol; send {} as AWS JSON 1.1 with X-Amz-Target.",
+                req.action
+            ))),
+        }
+    }
+
     /// Runs operation `op` on a parsed body.
     pub async fn dispatch<S: Store>(
         self,

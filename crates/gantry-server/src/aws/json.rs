@@ -23,6 +23,10 @@ pub async fn handle<S: Store>(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // No target and a form body: the query protocol (IAM, STS, ELBv2), answered in XML.
+    if super::query::is_query(&headers) {
+        return super::query::handle(&state, &headers, body).await;
+    }
     match call(&state, &headers, body).await {
         Ok(value) => respond(StatusCode::OK, &value),
         Err(err) => error_response(&err),
@@ -34,24 +38,7 @@ async fn call<S: Store>(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Value, ApiError> {
-    let limit = state.config.max_body_bytes;
-    let too_large = || {
-        ApiError::new(
-            ErrorKind::RequestEntityTooLarge,
-            format!("The request body is larger than the {limit} bytes this server accepts; send a smaller request."),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large())?;
-
+    let bytes = super::body::read(state.config.max_body_bytes, headers, body).await?;
     let (service, op) = operation_name(headers)?;
     if !service.implemented(op) {
         return Err(ApiError::client(format!(

@@ -3,6 +3,7 @@
 //! shapes, request ids and paging tokens. Nothing here knows a service: the framing hands a
 //! parsed request to [`crate::registry`].
 
+pub mod body;
 pub mod json;
 pub mod paging;
 pub mod query;

@@ -7,12 +7,16 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use gantry_api::ApiError;
+use gantry_api::{ApiError, ErrorKind};
+use gantry_store::Store;
 
 use super::request_id;
 use super::xml::{self, Fault};
+use crate::registry::Service;
+use crate::state::AppState;
 
 /// Why a query request could not be read; the codes are AWS's common errors.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,6 +189,53 @@ pub fn malformed_response(err: &QueryError) -> Response {
     xml_response(StatusCode::BAD_REQUEST, body, &rid)
 }
 
+/// Is this a query-protocol request: a form body and no `X-Amz-Target`?
+pub fn is_query(headers: &HeaderMap) -> bool {
+    headers.get("x-amz-target").is_none()
+        && headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// The service of a SigV4 `Authorization` header's scope:
+/// `Credential=<key id>/<date>/<region>/<service>/aws4_request`.
+pub fn scope_service(headers: &HeaderMap) -> Option<&str> {
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let cred = auth
+        .split([' ', ','])
+        .find_map(|p| p.strip_prefix("Credential="))?;
+    let parts: Vec<&str> = cred.split('/').collect();
+    match parts.as_slice() {
+        [.., service, "aws4_request"] if parts.len() >= 5 => Some(service),
+        _ => None,
+    }
+}
+
+/// `POST /` in the query protocol: parse, find the service by the SigV4 scope, dispatch.
+pub async fn handle<S: Store>(st: &AppState<S>, headers: &HeaderMap, body: Body) -> Response {
+    let bytes = match super::body::read(st.config.max_body_bytes, headers, body).await {
+        Ok(b) => b,
+        Err(e) => return error_response(&e),
+    };
+    let req = match QueryRequest::parse(&bytes) {
+        Ok(r) => r,
+        Err(e) => return malformed_response(&e),
+    };
+    let scope = scope_service(headers);
+    match scope.and_then(Service::for_scope) {
+        Some(service) => service.dispatch_query(st, &req).await,
+        None => error_response(&ApiError::new(
+            ErrorKind::UnknownOperation,
+            format!(
+                "{} of service {} is not served here: this endpoint speaks the query protocol for no service yet; ECS is served as AWS JSON 1.1 with X-Amz-Target.",
+                req.action,
+                scope.unwrap_or("(no SigV4 scope)")
+            ),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +281,25 @@ mod tests {
                 .get("X"),
             Some("é")
         );
+    }
+
+    #[test]
+    fn the_scope_names_the_service() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=0"),
+        );
+        assert_eq!(scope_service(&h), Some("sts"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic x"));
+        assert_eq!(scope_service(&h), None);
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
+        );
+        assert!(is_query(&h));
+        h.insert("x-amz-target", HeaderValue::from_static("X.Y"));
+        assert!(!is_query(&h));
     }
 
     #[tokio::test]
