@@ -6,6 +6,7 @@ pub mod clusters;
 pub mod instances;
 pub mod run_task;
 pub mod service_render;
+pub mod service_settings;
 pub mod services;
 pub mod tags;
 pub mod task_definitions;

@@ -1,5 +1,5 @@
-//! RunTask and StartTask: resolve the task definition, work out what each task needs, place,
-//! commit (see [`crate::placement`]).
+//! RunTask and StartTask: check the request, prepare the launch, place and commit (see
+//! [`crate::launch`]).
 
 use gantry_api::model::{
     Failure, RunTaskRequest, RunTaskResponse, StartTaskRequest, StartTaskResponse,

@@ -96,7 +96,8 @@ async fn run_session<S: Store>(
 
 /// What a session waits on besides its socket.
 struct Inputs<'a> {
-    /// One of this instance's tasks changed (see [`crate::routes`]).
+    /// One of this instance's tasks changed in what its agent is told (see
+    /// [`crate::gateway::task_index`]).
     changes: &'a Notify,
     /// Store changes to the cluster's instances (their slices and node addresses).
     instances: &'a mut Option<broadcast::Receiver<Event>>,
