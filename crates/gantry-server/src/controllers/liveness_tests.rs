@@ -7,7 +7,7 @@ use crate::state::ServerConfig;
 const T0: Timestamp = 1_000_000.0;
 
 fn instance(id: &str, connected: bool) -> InstanceRecord {
-    let mut i = crate::persistence::records::testing::instance(id);
+    let mut i = crate::persistence::testing::instance(id);
     i.agent_connected = connected;
     i
 }
@@ -73,7 +73,7 @@ where
 }
 
 fn task_on(id: &str, instance: &str) -> TaskRecord {
-    let mut t = crate::persistence::records::testing::task(id);
+    let mut t = crate::persistence::testing::task(id);
     t.instance_id = Some(instance.to_string());
     t.last_status = TaskStatus::Running;
     t

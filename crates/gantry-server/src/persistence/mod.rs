@@ -3,4 +3,6 @@
 pub mod db;
 pub mod records;
 pub mod service_records;
+#[cfg(test)]
+pub mod testing;
 pub mod update;

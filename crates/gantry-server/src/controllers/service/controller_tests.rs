@@ -9,11 +9,11 @@ use gantry_store::SqliteStore;
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::persistence::records::testing;
 use crate::persistence::records::{instance_key, task_key, TaskRecord};
 use crate::persistence::service_records::{
     CircuitBreaker, DeploymentRecord, DeploymentSettings, DeploymentStatus, RolloutState,
 };
+use crate::persistence::testing;
 use crate::state::{ControllerConfig, ServerConfig};
 
 const T0: Timestamp = 1_000_000.0;
