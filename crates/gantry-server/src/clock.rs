@@ -1,7 +1,10 @@
-//! Where controllers get `now` from. The server runs on [`SystemClock`]; tests drive a
-//! [`ManualClock`] forward by hand, so timing rules (grace periods) are tested without sleeps.
+//! Where the control plane gets `now` from: every timestamp it writes and every timeout it
+//! judges (agent silence, grace periods, requeues) reads the one [`Clock`] in
+//! [`crate::AppState`]. The server runs on [`SystemClock`]; tests drive a [`ManualClock`]
+//! forward by hand, so timing rules are tested without sleeps.
 
 use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use gantry_api::Timestamp;
 
@@ -16,7 +19,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        crate::state::now()
+        wall_clock()
     }
 }
 
@@ -29,7 +32,7 @@ pub struct ManualClock {
 
 impl Default for ManualClock {
     fn default() -> Self {
-        Self::new(crate::state::now())
+        Self::new(wall_clock())
     }
 }
 
@@ -48,4 +51,11 @@ impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         *self.at.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Seconds since the epoch, as ECS timestamps are.
+fn wall_clock() -> Timestamp {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

@@ -1,49 +1,31 @@
-//! gantry-server: the control plane. It serves the ECS API (AWS JSON 1.1 on `POST /`), keeps
-//! every object in a [`gantry_store::Store`] as versioned records written by compare-and-swap,
-//! places tasks with [`gantry_scheduler::place_with`] and commits each instance's share with a
-//! re-check, runs the agent gateway that pushes desired task sets to node agents, and runs
-//! the controllers: node liveness and services (a pure reconciler, `reconcile`, inside an
-//! I/O loop, `controller`). `GET /gantry/v1/logs` relays a task's logs from its agent.
+//! gantry-server: the control plane. It serves the AWS APIs Gantry speaks on `POST /` (ECS
+//! as AWS JSON 1.1 today; the query protocol's framing is ready for IAM, STS and ELBv2),
+//! keeps every object in a [`gantry_store::Store`] as versioned records written by
+//! compare-and-swap, places tasks with [`gantry_scheduler::place_with`] and commits each
+//! instance's share with a re-check, runs the agent gateway that pushes desired task sets to
+//! node agents, and runs the controllers (node liveness, services), each a pure function of
+//! what it read and the clock, inside an I/O loop. `GET /gantry/v1/logs` relays a task's
+//! logs from its agent. The folders: `aws/` (framing), `ecs/` (one file per resource),
+//! `launch/`, `gateway/`, `controllers/`, `persistence/`; `registry.rs` lists the services.
 //!
 //! It must never run containers or touch a node: agents do that. A rejected request writes
 //! nothing.
 
-mod api;
-mod attributes;
+pub mod aws;
 mod clock;
-mod clusters;
-mod constraints;
-mod controller;
-mod db;
+mod controllers;
+mod ecs;
 mod error;
 mod gateway;
-mod instances;
-mod liveness;
-mod logs;
-mod paging;
-mod placement;
-mod protocol;
-mod reconcile;
-mod records;
-mod reports;
-mod routes;
-mod run_task;
+mod launch;
+mod persistence;
+pub mod registry;
 mod server;
-mod service_records;
-mod service_render;
-mod services;
 mod state;
-mod tags;
-mod task_definitions;
-mod task_slices;
-mod taskdef_deps;
-mod taskdef_ports;
-mod taskdef_rules;
-mod tasks;
 
-pub use api::IMPLEMENTED;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use ecs::IMPLEMENTED;
 pub use error::{Error, ServerError};
+pub use gateway::task_network::TaskNetwork;
 pub use server::{bind, router, serve, Bound};
 pub use state::{AppState, ControllerConfig, ServerConfig};
-pub use task_slices::TaskNetwork;

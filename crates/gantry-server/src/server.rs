@@ -12,18 +12,22 @@ use gantry_api::{ApiError, ErrorKind};
 use gantry_store::Store;
 use tokio::net::TcpListener;
 
+use crate::aws::json as protocol;
 use crate::clock::Clock;
+use crate::controllers::liveness;
+use crate::controllers::service::controller;
 use crate::error::ServerError;
+use crate::gateway::logs;
+use crate::gateway::{registration, session, task_index};
 use crate::state::{AppState, ControllerConfig, ServerConfig};
-use crate::{controller, gateway, liveness, logs, protocol, routes};
 
 /// The HTTP routes: the ECS API on `POST /`, the agent gateway and `gantry logs`.
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
         .route("/", post(protocol::handle::<S>))
-        .route(REGISTER_PATH, post(gateway::register::<S>))
-        .route(SESSION_PATH, get(gateway::session::<S>))
+        .route(REGISTER_PATH, post(registration::register::<S>))
+        .route(SESSION_PATH, get(session::session::<S>))
         .route(logs::LOGS_PATH, get(logs::handle::<S>))
         .fallback(|| async {
             protocol::error_response(&ApiError::new(
@@ -64,9 +68,10 @@ impl<S: Store> Bound<S> {
         self.listener.local_addr().map_err(ServerError::Serve)
     }
 
-    /// Uses `clock` for `now` in the controllers (tests pass a [`crate::ManualClock`]).
+    /// Uses `clock` for `now` everywhere (tests pass a [`crate::ManualClock`]).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         if let Some(st) = Arc::get_mut(&mut self.state) {
+            st.started = clock.now();
             st.clock = clock;
         }
         self
@@ -111,7 +116,10 @@ impl<S: Store> Bound<S> {
     ) -> Result<(), ServerError> {
         let addr = self.local_addr()?;
         let state = self.state.clone();
-        let routes = tokio::spawn(routes::run(state.clone()));
+        let index = tokio::spawn({
+            let st = state.clone();
+            async move { task_index::run(&st.store, &st.task_index).await }
+        });
         let live = tokio::spawn(liveness::run(state.clone()));
         let services = tokio::spawn(controller::run(state.clone()));
         tracing::info!("gantry server listening on {addr}");
@@ -138,7 +146,7 @@ impl<S: Store> Bound<S> {
             })
             .await
             .map_err(ServerError::Serve);
-        routes.abort();
+        index.abort();
         live.abort();
         services.abort();
         for e in extra {

@@ -2,14 +2,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use gantry_api::arn::ArnBuilder;
 use gantry_api::Timestamp;
 
 use crate::clock::{Clock, SystemClock};
-use crate::gateway::Sessions;
-use crate::task_slices::TaskNetwork;
+use crate::gateway::sessions::Sessions;
+use crate::gateway::task_index::TaskIndex;
+use crate::gateway::task_network::TaskNetwork;
 
 /// How the server is set up.
 #[derive(Debug, Clone)]
@@ -55,7 +56,7 @@ impl Default for ControllerConfig {
 /// Shared by every request and background loop.
 #[derive(Debug)]
 pub struct AppState<S> {
-    /// `now` for the controllers (and the timestamps they write).
+    /// `now` for everything the control plane timestamps or times out.
     pub clock: Arc<dyn Clock>,
     pub controllers: ControllerConfig,
     pub store: S,
@@ -63,9 +64,9 @@ pub struct AppState<S> {
     pub arns: ArnBuilder,
     pub sessions: Sessions,
     /// Which tasks each instance holds, for the agent sessions.
-    pub routes: crate::routes::TaskRoutes,
+    pub task_index: TaskIndex,
     /// When this process started: instances nobody heard from since are judged from here.
-    pub started: Instant,
+    pub started: Timestamp,
     /// Flips to `true` when the server shuts down; agent sessions close on it.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The cluster task network nodes get awsvpc slices of (none: agents bring their own).
@@ -74,24 +75,22 @@ pub struct AppState<S> {
 
 impl<S> AppState<S> {
     pub fn new(config: ServerConfig, store: S) -> Self {
+        Self::with_clock(config, store, Arc::new(SystemClock))
+    }
+
+    /// State whose `now` comes from `clock` (tests pass a [`crate::ManualClock`]).
+    pub fn with_clock(config: ServerConfig, store: S, clock: Arc<dyn Clock>) -> Self {
         Self {
-            clock: Arc::new(SystemClock),
+            started: clock.now(),
+            clock,
             controllers: ControllerConfig::default(),
             arns: ArnBuilder::new(config.region.clone(), config.account_id.clone()),
             store,
             config,
             sessions: Sessions::default(),
-            routes: crate::routes::TaskRoutes::default(),
-            started: Instant::now(),
+            task_index: TaskIndex::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
             task_network: None,
         }
     }
-}
-
-/// Seconds since the epoch, as ECS timestamps are.
-pub fn now() -> Timestamp {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }

@@ -1,0 +1,86 @@
+//! The ECS API: one file per resource or operation group, and the dispatch of ECS operations to their handlers. An operation of the model that is not listed
+//! here answers `ClientException: Gantry does not implement <Op> yet`.
+
+pub mod attributes;
+pub mod clusters;
+pub mod instances;
+pub mod run_task;
+pub mod service_render;
+pub mod service_settings;
+pub mod services;
+pub mod tags;
+pub mod task_definitions;
+pub mod tasks;
+
+use gantry_store::Store;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{client, Error, Result};
+use crate::state::AppState;
+
+fn decode<T: DeserializeOwned>(value: Value) -> Result<T> {
+    // `validate` already checked the shape, so this only fails on values it lets through
+    // (say, an integer too large for its Rust type).
+    serde_json::from_value(value)
+        .map_err(|e| client(format!("The request does not match the ECS model: {e}.")))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_value(value).map_err(|source| Error::Encode {
+        what: "the response",
+        source,
+    })
+}
+
+macro_rules! operations {
+    ($($name:literal => $handler:path,)*) => {
+        /// The operations Gantry serves.
+        pub const IMPLEMENTED: &[&str] = &[$($name,)*];
+
+        /// Runs operation `op` on a body that passed validation.
+        pub async fn dispatch<S: Store>(state: &AppState<S>, op: &str, body: Value) -> Result<Value> {
+            match op {
+                $($name => encode(&$handler(state, decode(body)?).await?),)*
+                other => Err(client(format!("Gantry does not implement {other} yet."))),
+            }
+        }
+    };
+}
+
+operations! {
+    "CreateCluster" => clusters::create_cluster,
+    "DeleteCluster" => clusters::delete_cluster,
+    "DescribeClusters" => clusters::describe_clusters,
+    "ListClusters" => clusters::list_clusters,
+    "RegisterTaskDefinition" => task_definitions::register_task_definition,
+    "DescribeTaskDefinition" => task_definitions::describe_task_definition,
+    "DeregisterTaskDefinition" => task_definitions::deregister_task_definition,
+    "ListTaskDefinitions" => task_definitions::list_task_definitions,
+    "ListTaskDefinitionFamilies" => task_definitions::list_task_definition_families,
+    "ListContainerInstances" => instances::list_container_instances,
+    "DescribeContainerInstances" => instances::describe_container_instances,
+    "UpdateContainerInstancesState" => instances::update_container_instances_state,
+    "DeregisterContainerInstance" => instances::deregister_container_instance,
+    "PutAttributes" => attributes::put_attributes,
+    "ListAttributes" => attributes::list_attributes,
+    "DeleteAttributes" => attributes::delete_attributes,
+    "TagResource" => tags::tag_resource,
+    "UntagResource" => tags::untag_resource,
+    "ListTagsForResource" => tags::list_tags_for_resource,
+    "RunTask" => run_task::run_task,
+    "StartTask" => run_task::start_task,
+    "StopTask" => tasks::stop_task,
+    "ListTasks" => tasks::list_tasks,
+    "DescribeTasks" => tasks::describe_tasks,
+    "CreateService" => services::create_service,
+    "UpdateService" => services::update_service,
+    "DeleteService" => services::delete_service,
+    "DescribeServices" => service_render::describe_services,
+    "ListServices" => services::list_services,
+}
+
+pub fn implemented(op: &str) -> bool {
+    IMPLEMENTED.contains(&op)
+}

@@ -1,0 +1,308 @@
+//! Committing a placement: the scheduler plans over a snapshot, then each instance's share is
+//! written in one transaction that compares the instance record's revision. The instance
+//! record carries everything committed on it (`used`), so a concurrent RunTask that changed
+//! the instance makes the compare fail, and the caller re-plans with a fresh snapshot. Two
+//! plans can never over-commit an instance.
+
+use std::collections::{BTreeMap, HashMap};
+
+use gantry_api::model::Failure;
+use gantry_scheduler::{Constraint, InstanceView, Reason, Status, Strategy, TaskRequest};
+use gantry_store::Store;
+
+use crate::ecs::tags;
+use crate::error::Result;
+use crate::persistence::db::{self, Versioned};
+use crate::persistence::records::{
+    instance_key, instances_of, task_key, tasks_of, Allocation, InstanceRecord, InstanceStatus,
+    TaskRecord,
+};
+use crate::state::AppState;
+
+/// Re-planning rounds without progress before RunTask gives up on the remaining tasks.
+const ROUNDS_WITHOUT_PROGRESS: usize = 12;
+
+/// What one task asks of its instance, as the scheduler checks it: its resources and the
+/// attributes its network mode needs ([`gantry_scheduler::network_mode_attributes`]).
+pub fn request(a: &Allocation, network_mode: Option<&str>, group: &str) -> TaskRequest {
+    let mut ports: Vec<u16> = a.tcp_ports.iter().copied().collect();
+    ports.extend(a.udp_ports.iter().copied());
+    TaskRequest {
+        cpu: a.cpu,
+        memory: a.memory,
+        ports,
+        group: group.to_string(),
+        required_attributes: gantry_scheduler::network_mode_attributes(network_mode)
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    }
+}
+
+fn request_of(t: &TaskRecord) -> TaskRequest {
+    request(
+        &t.allocation,
+        t.definition.network_mode.as_deref(),
+        &t.group,
+    )
+}
+
+/// Why `req` does not fit on `i` now, or `None` if it fits: the scheduler's own checks
+/// ([`gantry_scheduler::check`]) on the record as it stands.
+pub fn misfit(i: &InstanceRecord, req: &TaskRequest) -> Option<Reason> {
+    gantry_scheduler::check(&view(i, BTreeMap::new()), req).err()
+}
+
+/// Writes `tasks` onto instance `i` if its record is still at the revision read, and every
+/// task still fits. Returns the tasks as committed, or `None` when the instance changed.
+pub async fn commit_on<S: Store>(
+    st: &AppState<S>,
+    i: &Versioned<InstanceRecord>,
+    tasks: Vec<TaskRecord>,
+    tags: &BTreeMap<String, String>,
+) -> Result<Option<Vec<TaskRecord>>> {
+    let mut rec = i.value.clone();
+    let mut compares = vec![db::unchanged(&i.key, i.revision)];
+    let mut ops = Vec::new();
+    for t in &tasks {
+        // The scheduler promised this, but the invariant is ours to keep.
+        if misfit(&rec, &request_of(t)).is_some() {
+            return Ok(None);
+        }
+        rec.take(&t.allocation);
+        let key = task_key(&t.cluster, &t.id);
+        compares.push(db::unchanged(&key, 0));
+        ops.push(db::put(&key, t)?);
+        if !tags.is_empty() {
+            ops.push(tags::put_op(
+                &st.arns.task(&t.cluster, &t.id),
+                tags.clone(),
+            )?);
+        }
+    }
+    ops.push(db::put(&i.key, &rec)?);
+    if db::commit(&st.store, compares, ops).await? {
+        Ok(Some(tasks))
+    } else {
+        Ok(None)
+    }
+}
+
+fn view(i: &InstanceRecord, task_groups: BTreeMap<String, u32>) -> InstanceView {
+    let mut attributes: Vec<(String, String)> = i
+        .attributes()
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect();
+    attributes.push(("host".to_string(), i.hostname.clone()));
+    InstanceView {
+        id: i.id.clone(),
+        schedulable: i.status == InstanceStatus::Active && i.agent_connected,
+        status: match i.status {
+            InstanceStatus::Active => Status::Active,
+            InstanceStatus::Draining => Status::Draining,
+            InstanceStatus::Inactive => Status::Inactive,
+        },
+        remaining_cpu: i.remaining_cpu(),
+        remaining_memory: i.remaining_memory(),
+        used_ports: i.busy_tcp().union(&i.busy_udp()).copied().collect(),
+        attributes,
+        task_count: task_groups.values().sum(),
+        agent_connected: i.agent_connected,
+        agent_version: i.agent_version.clone(),
+        registered_at: i.registered_at,
+        task_groups,
+    }
+}
+
+/// The instances of `cluster` and the scheduler's view of each (same order), with the task
+/// groups of the tasks still holding resources on them.
+pub async fn snapshot<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+) -> Result<(Vec<Versioned<InstanceRecord>>, Vec<InstanceView>)> {
+    let instances = db::list::<S, InstanceRecord>(&st.store, &instances_of(cluster)).await?;
+    let tasks = db::list::<S, TaskRecord>(&st.store, &tasks_of(cluster)).await?;
+    let mut per_instance: HashMap<&str, BTreeMap<String, u32>> = HashMap::new();
+    for t in tasks.iter().filter(|t| !t.value.released) {
+        if let Some(id) = &t.value.instance_id {
+            *per_instance
+                .entry(id.as_str())
+                .or_default()
+                .entry(t.value.group.clone())
+                .or_default() += 1;
+        }
+    }
+    let views = instances
+        .iter()
+        .map(|i| {
+            let groups = per_instance.remove(i.value.id.as_str()).unwrap_or_default();
+            view(&i.value, groups)
+        })
+        .collect();
+    Ok((instances, views))
+}
+
+/// One task made by `make` on instance `id` (StartTask, DAEMON services), re-checked at
+/// commit. `Err` holds ECS's failure reason (`MISSING`, `RESOURCE:MEMORY`, `ATTRIBUTE`, ...).
+pub async fn start_on<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+    id: &str,
+    allocation: &Allocation,
+    network_mode: Option<&str>,
+    make: impl Fn() -> TaskRecord,
+    tags: &BTreeMap<String, String>,
+) -> Result<std::result::Result<TaskRecord, Reason>> {
+    let req = request(allocation, network_mode, "");
+    for _ in 0..db::RETRIES {
+        let Some(i) = db::get::<S, InstanceRecord>(&st.store, &instance_key(cluster, id))
+            .await?
+            .filter(|i| i.value.status != InstanceStatus::Inactive)
+        else {
+            return Ok(Err(Reason::Missing));
+        };
+        if let Some(why) = misfit(&i.value, &req) {
+            return Ok(Err(why));
+        }
+        if let Some(mut done) = commit_on(st, &i, vec![make()], tags).await? {
+            if let Some(t) = done.pop() {
+                return Ok(Ok(t));
+            }
+        }
+    }
+    Ok(Err(Reason::Contention))
+}
+
+/// How to choose among the instances that fit: the strategies, the task group the new
+/// tasks join (for `spread` and `distinctInstance`), the placement constraints (the
+/// call's and the task definition's, parsed by [`crate::constraints`] before placing), and
+/// the task definition's network mode (only nodes that run it are candidates).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rules<'a> {
+    pub strategies: &'a [Strategy],
+    pub group: &'a str,
+    pub constraints: &'a [Constraint],
+    pub network_mode: Option<&'a str>,
+}
+
+/// The one call into the scheduler, for RunTask and services alike.
+fn plan(
+    views: &[InstanceView],
+    requests: &[TaskRequest],
+    rules: Rules<'_>,
+    seed: u64,
+) -> gantry_scheduler::Plan {
+    gantry_scheduler::place_with(views, requests, rules.strategies, rules.constraints, seed)
+}
+
+/// What RunTask placed and what it could not.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub tasks: Vec<TaskRecord>,
+    pub failures: Vec<Failure>,
+}
+
+/// Places `count` tasks made by `make` (given the chosen instance id) in `cluster`.
+pub async fn run<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+    count: usize,
+    allocation: &Allocation,
+    rules: Rules<'_>,
+    tags: &BTreeMap<String, String>,
+    make: impl Fn(&str) -> TaskRecord,
+) -> Result<Outcome> {
+    let mut out = Outcome::default();
+    let mut idle_rounds = 0;
+    let request = request(allocation, rules.network_mode, rules.group);
+    while out.tasks.len() < count && idle_rounds < ROUNDS_WITHOUT_PROGRESS {
+        let (instances, views) = snapshot(st, cluster).await?;
+        let wanted = count - out.tasks.len();
+        let requests = vec![request.clone(); wanted];
+        let plan = plan(&views, &requests, rules, rand::random());
+        let mut by_instance: BTreeMap<&str, usize> = BTreeMap::new();
+        for (_, id) in &plan.placements {
+            *by_instance.entry(id.as_str()).or_default() += 1;
+        }
+        let mut progress = false;
+        let mut conflicted = false;
+        for (id, n) in by_instance {
+            let Some(i) = instances.iter().find(|i| i.value.id == id) else {
+                continue;
+            };
+            let batch = (0..n).map(|_| make(id)).collect();
+            match commit_on(st, i, batch, tags).await? {
+                Some(done) => {
+                    out.tasks.extend(done);
+                    progress = true;
+                }
+                None => conflicted = true,
+            }
+        }
+        if !plan.failures.is_empty() && !conflicted {
+            // The snapshot was current and still could not hold them: report, don't retry.
+            out.failures = explain(st, cluster, &request, &plan.failures).await?;
+            break;
+        }
+        idle_rounds = if progress { 0 } else { idle_rounds + 1 };
+        if conflicted && !progress {
+            // Others won every instance we wanted: back off a random, growing while so
+            // concurrent placers stop colliding, instead of giving up.
+            let cap_ms = 1u64 << idle_rounds.min(6);
+            let wait = rand::random::<u64>() % (cap_ms * 1000);
+            tokio::time::sleep(std::time::Duration::from_micros(wait)).await;
+        }
+    }
+    if out.tasks.len() < count && out.failures.is_empty() {
+        out.failures.push(Failure {
+            arn: None,
+            reason: Some(Reason::Contention.to_string()),
+            detail: Some(
+                "The cluster kept changing while these tasks were placed; run them again."
+                    .to_string(),
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// ECS reports why each instance could not take the task: `{arn: instance, reason}`.
+async fn explain<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+    request: &TaskRequest,
+    planned: &[gantry_scheduler::Failure],
+) -> Result<Vec<Failure>> {
+    let mut out: Vec<Failure> = Vec::new();
+    for i in db::list::<S, InstanceRecord>(&st.store, &instances_of(cluster)).await? {
+        // Draining instances take no tasks by choice; ECS does not list them as failures.
+        if i.value.status != InstanceStatus::Active {
+            continue;
+        }
+        if let Some(reason) = misfit(&i.value, request) {
+            out.push(Failure {
+                arn: Some(st.arns.container_instance(cluster, &i.value.id)),
+                reason: Some(reason.to_string()),
+                detail: None,
+            });
+        }
+    }
+    // Constraints are not the instances' fault: always say so. Otherwise, when each instance
+    // fits one more task but not all of them, say what the scheduler saw.
+    let fits_each = out.is_empty();
+    for f in planned {
+        if (fits_each || f.reason.is_constraint())
+            && !out
+                .iter()
+                .any(|o| o.reason.as_deref() == Some(f.reason.as_str()))
+        {
+            out.push(Failure {
+                arn: None,
+                reason: Some(f.reason.to_string()),
+                detail: Some(f.detail.clone()),
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,8 @@
+//! What the server keeps in the store and how it reads and writes it.
+
+pub mod db;
+pub mod records;
+pub mod service_records;
+#[cfg(test)]
+pub mod testing;
+pub mod update;

@@ -1,0 +1,117 @@
+//! The AWS services this endpoint speaks, in one place (DESIGN.md §3: one listener, several
+//! APIs). A JSON request names its service by the `X-Amz-Target` prefix; a query-protocol
+//! request (IAM, STS, ELBv2, when they come) by its SigV4 scope's service name. Adding a
+//! service is a folder beside `ecs/` and one row here plus its arms in [`Service`]'s
+//! methods; the framing in [`crate::aws`] never names a service.
+
+use gantry_api::ApiError;
+use gantry_store::Store;
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::state::AppState;
+
+/// An AWS service Gantry serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Ecs,
+}
+
+/// JSON services by the `X-Amz-Target` prefix their operations carry.
+const JSON_TARGETS: &[(&str, Service)] = &[(gantry_api::TARGET_PREFIX, Service::Ecs)];
+
+/// Query-protocol services by the service name of their SigV4 scope. None yet.
+const QUERY_SCOPES: &[(&str, Service)] = &[];
+
+impl Service {
+    /// The service and operation an `X-Amz-Target` header names.
+    pub fn for_target(target: &str) -> Option<(Self, &str)> {
+        JSON_TARGETS
+            .iter()
+            .find_map(|(prefix, s)| target.strip_prefix(prefix).map(|op| (*s, op)))
+    }
+
+    /// The query-protocol service of SigV4 scope service `name`.
+    pub fn for_scope(name: &str) -> Option<Self> {
+        QUERY_SCOPES
+            .iter()
+            .find_map(|(n, s)| (*n == name).then_some(*s))
+    }
+
+    /// The target prefix to suggest when a request names none.
+    pub fn default_target_prefix() -> &'static str {
+        JSON_TARGETS.first().map_or("", |(p, _)| p)
+    }
+
+    /// Its name in error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ecs => "ECS",
+        }
+    }
+
+    /// Is `op` an operation of its model (served or not)?
+    pub fn knows(self, op: &str) -> bool {
+        match self {
+            Self::Ecs => gantry_api::ecs::operation(op).is_some(),
+        }
+    }
+
+    /// Does Gantry serve `op` of this service?
+    pub fn implemented(self, op: &str) -> bool {
+        match self {
+            Self::Ecs => crate::ecs::implemented(op),
+        }
+    }
+
+    /// Checks a request body against the model and parses it.
+    pub fn parse(self, op: &str, body: &[u8]) -> std::result::Result<Value, ApiError> {
+        match self {
+            // The same parser the fuzz target (crates/gantry-api/fuzz) exercises.
+            Self::Ecs => gantry_api::ecs::parse_request(op, body),
+        }
+    }
+
+    /// Runs a query-protocol request (only services listed in `QUERY_SCOPES` get here).
+    pub async fn dispatch_query<S: Store>(
+        self,
+        _st: &AppState<S>,
+        req: &crate::aws::query::QueryRequest,
+    ) -> axum::response::Response {
+        match self {
+            Self::Ecs => crate::aws::query::error_response(&ApiError::client(format!(
+                "ECS does not speak the query protocol; send {} as AWS JSON 1.1 with X-Amz-Target.",
+                req.action
+            ))),
+        }
+    }
+
+    /// Runs operation `op` on a parsed body.
+    pub async fn dispatch<S: Store>(
+        self,
+        st: &AppState<S>,
+        op: &str,
+        body: Value,
+    ) -> Result<Value> {
+        match self {
+            Self::Ecs => crate::ecs::dispatch(st, op, body).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_name_their_service() {
+        assert_eq!(
+            Service::for_target("AmazonEC2ContainerServiceV20141113.RunTask"),
+            Some((Service::Ecs, "RunTask"))
+        );
+        assert_eq!(Service::for_target("Logs_20140328.PutLogEvents"), None);
+        assert!(Service::Ecs.knows("RunTask"));
+        assert!(!Service::Ecs.knows("Nope"));
+        assert_eq!(Service::for_scope("iam"), None);
+    }
+}
