@@ -11,12 +11,13 @@ use gantry_scheduler::{Constraint, InstanceView, Reason, Status, Strategy, TaskR
 use gantry_store::Store;
 
 use crate::ecs::tags;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::persistence::db::{self, Versioned};
 use crate::persistence::records::{
     instance_key, instances_of, task_key, tasks_of, Allocation, InstanceRecord, InstanceStatus,
     TaskRecord,
 };
+use crate::persistence::update::{retry, Attempt};
 use crate::state::AppState;
 
 /// Re-planning rounds without progress before RunTask gives up on the remaining tasks.
@@ -154,29 +155,40 @@ pub async fn start_on<S: Store>(
     make: impl Fn() -> TaskRecord,
     tags: &BTreeMap<String, String>,
 ) -> Result<std::result::Result<TaskRecord, Reason>> {
-    let req = request(allocation, network_mode, "");
-    for _ in 0..db::RETRIES {
-        let Some(i) = db::get::<S, InstanceRecord>(&st.store, &instance_key(cluster, id))
+    let req = &request(allocation, network_mode, "");
+    let make = &make;
+    let key = &instance_key(cluster, id);
+    let attempt = move || async move {
+        let Some(i) = db::get::<S, InstanceRecord>(&st.store, key)
             .await?
             .filter(|i| i.value.status != InstanceStatus::Inactive)
         else {
-            return Ok(Err(Reason::Missing));
+            return Ok(Attempt::Done(Err(Reason::Missing)));
         };
-        if let Some(why) = misfit(&i.value, &req) {
-            return Ok(Err(why));
+        if let Some(why) = misfit(&i.value, req) {
+            return Ok(Attempt::Done(Err(why)));
         }
-        if let Some(mut done) = commit_on(st, &i, vec![make()], tags).await? {
-            if let Some(t) = done.pop() {
-                return Ok(Ok(t));
-            }
-        }
+        Ok(
+            match commit_on(st, &i, vec![make()], tags)
+                .await?
+                .and_then(|mut d| d.pop())
+            {
+                Some(t) => Attempt::Done(Ok(t)),
+                None => Attempt::Conflict,
+            },
+        )
+    };
+    // Losing every race for one instance is a placement failure, as ECS reports it, not an
+    // error of the call.
+    match retry(|| format!("instance {id}"), attempt).await {
+        Err(Error::Contention { .. }) => Ok(Err(Reason::Contention)),
+        r => r,
     }
-    Ok(Err(Reason::Contention))
 }
 
 /// How to choose among the instances that fit: the strategies, the task group the new
 /// tasks join (for `spread` and `distinctInstance`), the placement constraints (the
-/// call's and the task definition's, parsed by [`crate::constraints`] before placing), and
+/// call's and the task definition's, parsed by [`crate::launch::constraints`] before placing), and
 /// the task definition's network mode (only nodes that run it are candidates).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rules<'a> {
