@@ -191,23 +191,20 @@ fn health_check(h: &EcsHealthCheck) -> HealthCheck {
     }
 }
 
-/// Task-level cpu units: the override, else the task definition's.
+/// Task-level cpu units, resolved as the server sized the placement (a size the server
+/// would have refused counts as none).
 fn task_cpu(spec: &TaskSpec) -> Option<u64> {
-    spec.overrides
-        .as_ref()
-        .and_then(|o| o.cpu.clone())
-        .or_else(|| spec.task_definition.cpu.clone())
-        .and_then(|s| gantry_api::units::parse_cpu(&s))
+    gantry_api::units::task_cpu(&spec.task_definition, spec.overrides.as_ref())
+        .ok()
+        .flatten()
         .and_then(|v| u64::try_from(v).ok())
 }
 
-/// Task-level memory in bytes: the override, else the task definition's.
+/// Task-level memory in bytes (see [`task_cpu`]).
 fn task_memory(spec: &TaskSpec) -> Option<i64> {
-    spec.overrides
-        .as_ref()
-        .and_then(|o| o.memory.clone())
-        .or_else(|| spec.task_definition.memory.clone())
-        .and_then(|s| gantry_api::units::parse_memory(&s))
+    gantry_api::units::task_memory(&spec.task_definition, spec.overrides.as_ref())
+        .ok()
+        .flatten()
         .map(|mib| mib * 1024 * 1024)
 }
 
