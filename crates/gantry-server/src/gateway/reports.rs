@@ -173,53 +173,12 @@ pub async fn apply<S: Store>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::persistence::records::{Allocation, ContainerRecord};
-    use gantry_api::model::TaskDefinition;
     use gantry_api::protocol::ContainerReport;
 
     fn task() -> TaskRecord {
         TaskRecord {
-            id: "t".into(),
-            cluster: "c".into(),
             instance_id: Some("i".into()),
-            definition: TaskDefinition::default(),
-            last_status: TaskStatus::Provisioning,
-            desired_status: TaskStatus::Running,
-            created_at: 1.0,
-            pull_started_at: None,
-            pull_stopped_at: None,
-            started_at: None,
-            stopping_at: None,
-            execution_stopped_at: None,
-            stopped_at: None,
-            stop_code: None,
-            stopped_reason: None,
-            started_by: None,
-            group: "family:x".into(),
-            launch_type: "EC2".into(),
-            overrides: None,
-            cpu: 1,
-            memory: 1,
-            containers: vec![ContainerRecord {
-                id: "c1".into(),
-                name: "app".into(),
-                image: None,
-                last_status: TaskStatus::Pending,
-                exit_code: None,
-                reason: None,
-                runtime_id: None,
-                image_digest: None,
-                network_bindings: vec![],
-                cpu: None,
-                memory: None,
-                memory_reservation: None,
-                health_status: None,
-            }],
-            allocation: Allocation::default(),
-            released: false,
-            health_status: None,
-            first_healthy_at: None,
-            network: None,
+            ..crate::persistence::testing::task("t")
         }
     }
 
