@@ -12,6 +12,7 @@ use std::time::Duration;
 use gantry_api::protocol::TaskSpec;
 use gantry_api::status::stop_code;
 use tokio::io::AsyncReadExt;
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
 use crate::engine::RunnerCtx;
@@ -42,11 +43,16 @@ pub(crate) async fn follow_child(
     ctx: &RunnerCtx,
     spec: &TaskSpec,
     task_dir: &Path,
-    mut child: tokio::process::Child,
+    mut child: std::process::Child,
     known: &mut Known,
     stop: &mut watch::Receiver<Option<StopRequest>>,
 ) {
-    let mut bell = child.stdout.take();
+    let mut bell = child
+        .stdout
+        .take()
+        .and_then(|s| tokio::process::ChildStdout::from_std(s).ok());
+    // Registered before the first `try_wait`, so no exit is missed; without it, polled.
+    let mut exits = signal(SignalKind::child()).ok();
     let mut buf = vec![0u8; 4096];
     let mut seen = 0;
     let mut stop_sent = false;
@@ -57,13 +63,30 @@ pub(crate) async fn follow_child(
             ended = true;
             break;
         }
+        match child.try_wait() {
+            Ok(Some(s)) => {
+                status = Some(Ok(s));
+                break;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                status = Some(Err(e));
+                break;
+            }
+        }
+        let exited = async {
+            match exits.as_mut() {
+                Some(s) => drop(s.recv().await),
+                None => tokio::time::sleep(ADOPT_POLL).await,
+            }
+        };
         tokio::select! {
             n = async { bell.as_mut()?.read(&mut buf).await.ok() }, if bell.is_some() => {
                 if n.unwrap_or(0) == 0 {
                     bell = None;
                 }
             }
-            s = child.wait() => status = Some(s),
+            () = exited => {}
             req = stop.wait_for(Option::is_some), if !stop_sent => {
                 stop_sent = true;
                 known.requested = req.ok().and_then(|r| r.clone());
@@ -73,12 +96,21 @@ pub(crate) async fn follow_child(
     }
     let status = match status {
         Some(s) => s,
-        None => child.wait().await,
+        // The task ended: the supervisor exits right after its last event.
+        None => loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break Ok(s),
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            }
+            match exits.as_mut() {
+                Some(s) => drop(s.recv().await),
+                None => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        },
     };
     if !ended && !read_new(task_dir, known, &mut seen) {
-        let pid = child
-            .id()
-            .map_or_else(String::new, |p| format!(" (pid {p})"));
+        let pid = format!(" (pid {})", child.id());
         let cause = match status {
             Ok(s) => match s.signal() {
                 Some(sig) => format!(

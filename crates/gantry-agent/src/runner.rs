@@ -279,7 +279,7 @@ async fn prepare(
     spec: &TaskSpec,
     task_dir: &Path,
     known: &mut Known,
-) -> Result<tokio::process::Child, Failure> {
+) -> Result<std::process::Child, Failure> {
     let td = &spec.task_definition;
     let start_fail = |what: &str, e: &dyn std::fmt::Display| {
         (
@@ -489,25 +489,34 @@ async fn prepare(
     crate::identity::write_renamed(&task_dir.join("plan.json"), &json)
         .map_err(|e| start_fail("could not write plan.json", &e))?;
 
+    // A supervisor already waiting takes the task (gantry_runtime::prespawn).
+    let exe = ctx.cfg.supervisor_exe.clone();
+    let prespawned = PRESPAWNED.get_or_init(|| {
+        gantry_runtime::prespawn::Prespawned::new(move |dir| supervisor_command(&exe, dir))
+    });
+    if let Some(child) = prespawned.hand_over(task_dir) {
+        return Ok(child);
+    }
     let stderr = std::fs::File::create(task_dir.join("supervisor.log"))
         .map_err(|e| start_fail("could not create supervisor.log", &e))?;
-    let mut cmd = tokio::process::Command::new(&ctx.cfg.supervisor_exe);
+    supervisor_command(&ctx.cfg.supervisor_exe, task_dir)
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| start_fail("could not start the task supervisor", &e))
+}
+
+static PRESPAWNED: std::sync::OnceLock<gantry_runtime::prespawn::Prespawned> =
+    std::sync::OnceLock::new();
+
+fn supervisor_command(exe: &Path, task_dir: &Path) -> std::process::Command {
+    let mut cmd = gantry_runtime::client::supervisor_command(exe, &["supervise"], task_dir);
     if let Some(soft) = gantry_runtime::rlimit::original_soft_nofile() {
         cmd.env(
             gantry_runtime::rlimit::INHERITED_NOFILE_ENV,
             soft.to_string(),
         );
     }
-    cmd.arg("supervise")
-        .arg(task_dir)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(stderr)
-        // Its own process group: a signal to the agent's group never reaches a task.
-        .process_group(0)
-        .kill_on_drop(false)
-        .spawn()
-        .map_err(|e| start_fail("could not start the task supervisor", &e))
+    cmd
 }
 
 /// Undoes what `prepare` did when the supervisor never started.

@@ -128,8 +128,9 @@ pub fn supervisor_pid(task_dir: &Path) -> Option<SupervisorProcess> {
     })
 }
 
-/// Alive and not a zombie, and its command line names this task directory, so a reused
-/// pid is not mistaken for the supervisor.
+/// Alive and not a zombie, and its command line names this task directory (or, for one
+/// started ahead of its task (`crate::prespawn`), its working directory is the task
+/// directory), so a reused pid is not mistaken for the supervisor.
 fn is_our_supervisor(pid: i32, task_dir: &Path) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
@@ -146,9 +147,17 @@ fn is_our_supervisor(pid: i32, task_dir: &Path) -> bool {
     let Some(name) = task_dir.file_name() else {
         return false;
     };
-    cmdline
+    let named = cmdline
         .split(|b| *b == 0)
-        .any(|arg| Path::new(std::ffi::OsStr::from_bytes(arg)).file_name() == Some(name))
+        .any(|arg| Path::new(std::ffi::OsStr::from_bytes(arg)).file_name() == Some(name));
+    named || works_in(pid, task_dir)
+}
+
+fn works_in(pid: i32, task_dir: &Path) -> bool {
+    let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
+        return false;
+    };
+    std::fs::canonicalize(task_dir).is_ok_and(|dir| dir == cwd)
 }
 
 /// Asks the supervisor to stop the task (SIGTERM; stop code `UserInitiated`). `Ok` when

@@ -5,7 +5,7 @@
 //! - [`supervisor`] is the per-task supervisor process: the only place that calls
 //!   libcontainer, from a single-threaded process, never from the agent's async runtime.
 //! - [`client`] is what the agent uses to read events and logs and stop a supervisor
-//!   (plain std).
+//!   (plain std); [`prespawn`] keeps one supervisor waiting for the next task.
 //! - [`logs`] is the container log format: JSON records, rotated by size.
 //! - [`rlimit`] raises the agent's open-files limit and restores it for containers.
 //!
@@ -18,6 +18,7 @@ pub mod deps;
 pub mod event;
 pub mod logs;
 pub mod plan;
+pub mod prespawn;
 pub mod rlimit;
 pub mod spec;
 pub mod supervisor;
