@@ -128,7 +128,7 @@ pub(crate) async fn follow_child(
         };
         salvage_and_report(ctx, task_dir, known, &mut seen, &cause).await;
     }
-    finish(ctx, spec, task_dir.to_path_buf());
+    finish(ctx, spec, task_dir.to_path_buf()).await;
 }
 
 /// Adopts a task started earlier: reads its journal and follows it until it ends.
@@ -180,7 +180,7 @@ pub(crate) async fn adopt(
             _ = stop.changed() => {}
         }
     }
-    finish(ctx, spec, task_dir.to_path_buf());
+    finish(ctx, spec, task_dir.to_path_buf()).await;
 }
 
 /// Runs `gantry supervise --salvage` for a task whose supervisor died, then reports what it

@@ -533,8 +533,13 @@ fn cleanup_unstarted(ctx: &RunnerCtx, spec: &TaskSpec, task_dir: &Path) {
     }
 }
 
-pub(crate) fn finish(ctx: &RunnerCtx, spec: &TaskSpec, task_dir: PathBuf) {
-    if let Err(e) = ctx.network.teardown(&spec.task_id) {
+pub(crate) async fn finish(ctx: &RunnerCtx, spec: &TaskSpec, task_dir: PathBuf) {
+    // Unmounts and fsyncs: on the blocking pool, so the next task's start (and the server,
+    // in `gantry dev`) keeps both async workers meanwhile.
+    let network = ctx.network.clone();
+    let task_id = spec.task_id.clone();
+    let done = tokio::task::spawn_blocking(move || network.teardown(&task_id)).await;
+    if let Ok(Err(e)) = done {
         tracing::warn!(task = %spec.task_id, error = %e, "network teardown failed");
     }
     schedule_removal(ctx, task_dir);

@@ -19,11 +19,16 @@ use crate::supervisor::WAIT_FOR_TASK;
 /// Makes the command of a supervisor (the launcher's, with `-` as the task directory).
 type MakeCommand = dyn Fn(&Path) -> Command + Send + Sync;
 
+/// Set to `0` in the agent's environment to start every supervisor afresh (to measure
+/// what the waiting one saves, or to rule it out).
+pub const PRESPAWN_ENV: &str = "GANTRY_SUPERVISOR_PRESPAWN";
+
 /// The one waiting supervisor (at most), shared by clones.
 #[derive(Clone)]
 pub struct Prespawned {
     slot: Arc<Mutex<Option<Child>>>,
     make: Arc<MakeCommand>,
+    enabled: bool,
 }
 
 impl std::fmt::Debug for Prespawned {
@@ -47,6 +52,7 @@ impl Prespawned {
         let p = Self {
             slot: Arc::new(Mutex::new(None)),
             make: Arc::new(make),
+            enabled: std::env::var_os(PRESPAWN_ENV).is_none_or(|v| v != "0"),
         };
         p.refill();
         p
@@ -78,6 +84,9 @@ impl Prespawned {
 
     /// Starts a waiting supervisor on a short-lived thread, unless one is already there.
     fn refill(&self) {
+        if !self.enabled {
+            return;
+        }
         let slot = Arc::clone(&self.slot);
         let make = Arc::clone(&self.make);
         let spawned = std::thread::Builder::new()
