@@ -30,6 +30,9 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Supervi
 /// (which is how `client::supervisor_pid` recognises a supervisor whose command line does
 /// not name its task).
 pub(super) fn wait_for_task() -> Result<Option<PathBuf>, SupervisorError> {
+    // While there is time: read the host's cgroup layout now (it is kept for the process),
+    // not on the task's start path.
+    let _ = crate::cgroup::cgroup_dirs("/");
     let mut line = Vec::new();
     std::io::stdin()
         .lock()
