@@ -61,8 +61,7 @@ async fn session(
     reports: &mut mpsc::UnboundedReceiver<TaskReport>,
     routes: &mut PeerRoutes,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-    // No Nagle: a report must not wait for the ACK of the previous frame (up to 40 ms).
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
+    let (ws, _) = tokio_tungstenite::connect_async(url).await?;
     tracing::info!("connected to the control plane");
     let (mut tx, mut rx) = ws.split();
     // Frames from log readers; each request runs as its own task, cancelled with the session.
