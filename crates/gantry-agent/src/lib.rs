@@ -61,7 +61,8 @@ impl Registered {
         let launcher = gantry_runtime::client::Launcher::new(
             self.cfg.supervisor_exe.clone(),
             vec!["supervise".into()],
-        );
+        )
+        .prespawned();
         let fx = engine::Effects {
             images: images.clone(),
             rootfs: Arc::new(engine::KernelRootfs),

@@ -53,7 +53,7 @@ async fn session(
     reports: &mut mpsc::UnboundedReceiver<TaskReport>,
     routes: &mut PeerRoutes,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-    let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let ws = gantry_link::connect(url).await?;
     tracing::info!("connected to the control plane");
     let (mut tx, mut rx) = ws.split();
     // Frames from log readers; each request runs as its own task, cancelled with the session.

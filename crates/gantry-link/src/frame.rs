@@ -13,6 +13,18 @@ pub type LinkError = tungstenite::Error;
 pub trait Sink: SinkExt<Message, Error = LinkError> + Unpin {}
 impl<S: SinkExt<Message, Error = LinkError> + Unpin> Sink for S {}
 
+/// A session's WebSocket.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Dials the session at `url` (see [`crate::session_url`]) with Nagle's algorithm off: a
+/// report is a small write, and held back behind an unacknowledged one it waits for the
+/// server's delayed ACK (40 ms on Linux) on the start path of every task.
+pub async fn connect(url: &str) -> Result<Socket, LinkError> {
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
+    Ok(ws)
+}
+
 /// Sends one frame.
 pub async fn send<S: Sink>(tx: &mut S, frame: &AgentFrame) -> Result<(), LinkError> {
     // An AgentFrame is plain data: serializing it cannot fail.

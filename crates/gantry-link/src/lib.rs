@@ -12,6 +12,6 @@ mod register;
 pub mod sim;
 mod url;
 
-pub use frame::{now, parse, send, LinkError, Sink};
+pub use frame::{connect, now, parse, send, LinkError, Sink, Socket};
 pub use register::{register, RegisterError};
 pub use url::{register_url, session_url};

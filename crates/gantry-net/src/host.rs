@@ -4,7 +4,6 @@
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use crate::{NetError, Protocol};
 
@@ -42,38 +41,23 @@ pub(crate) fn port_free(protocol: Protocol, port: u16) -> bool {
 
 /// Flushes conntrack entries of a torn-down task, so no flow (UDP above all) keeps being
 /// NATed to an address that is gone or reused: entries to or from the task's address and
-/// entries for its host ports. Needs the `conntrack` tool (package conntrack); without it
-/// this is skipped and the entries age out (UDP: 30 s, TCP established: 5 days, but dead
-/// once the peer is gone).
+/// entries for its host ports, over ctnetlink (`crate::conntrack`). Without conntrack in
+/// the kernel there is nothing to flush; any other failure is logged and the entries age
+/// out (UDP: 30 s, TCP established: 5 days, but dead once the peer is gone).
 pub(crate) fn flush_conntrack(ip: Option<Ipv4Addr>, ports: &[(Protocol, u16)]) {
-    let mut runs: Vec<Vec<String>> = Vec::new();
-    if let Some(ip) = ip {
-        runs.push(vec!["-s".into(), ip.to_string()]);
-        runs.push(vec!["--reply-src".into(), ip.to_string()]);
-    }
-    for (proto, port) in ports {
-        runs.push(vec![
-            "-p".into(),
-            proto.as_str().into(),
-            "--orig-port-dst".into(),
-            port.to_string(),
-        ]);
-    }
-    for args in runs {
-        // Exit status 1 means "no entry matched"; nothing to report either way.
-        match Command::new("conntrack")
-            .arg("-D")
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-        {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                tracing::debug!("conntrack tool not installed; entries will age out");
-                return;
-            }
-            Err(e) => tracing::warn!(error = %e, "conntrack -D failed"),
+    let t0 = std::time::Instant::now();
+    match crate::conntrack::flush(&crate::conntrack::Doomed { ip, ports }) {
+        Ok(n) => {
+            tracing::debug!(entries = n, elapsed = ?t0.elapsed(), "flushed the task's conntrack entries");
         }
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EOPNOTSUPP | libc::EPROTONOSUPPORT)
+            ) =>
+        {
+            tracing::debug!(error = %e, "no conntrack in this kernel; nothing to flush");
+        }
+        Err(e) => tracing::warn!(error = %e, "could not flush the task's conntrack entries"),
     }
 }

@@ -36,6 +36,7 @@
 
 mod alloc;
 mod config;
+mod conntrack;
 mod error;
 pub mod fake;
 mod host;

@@ -562,3 +562,139 @@ fn none_and_host_modes_keep_working() {
     // Nothing of bridge mode was made for them.
     assert!(sh(&["ip", "-o", "link", "show", "gnb7"]).is_empty());
 }
+
+/// Puts a flow into the host's conntrack table with the `conntrack` tool (test-only; the
+/// agent flushes over netlink).
+fn ct_insert(args: &[&str]) {
+    let st = Command::new("conntrack")
+        .arg("-I")
+        .args(args)
+        .args(["-t", "120"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("conntrack -I");
+    assert!(st.success(), "conntrack -I {args:?}");
+}
+
+fn ct_exists(args: &[&str]) -> bool {
+    Command::new("conntrack")
+        .arg("-G")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("conntrack -G")
+        .success()
+}
+
+#[test]
+fn teardown_flushes_the_tasks_conntrack_entries_and_no_others() {
+    if !root() || Command::new("conntrack").arg("--version").output().is_err() {
+        eprintln!("skipped: needs root and the conntrack tool");
+        return;
+    }
+    let node = Node::new(8, false);
+    let t = node.bridge_task(
+        "task-ct",
+        vec![PortMapping {
+            protocol: Protocol::Udp,
+            ..PortMapping::tcp(53, Some(20850))
+        }],
+    );
+    let ip = t.ipv4.expect("address").to_string();
+    let from_task = [
+        "-p",
+        "udp",
+        "-s",
+        &ip,
+        "-d",
+        "192.0.2.1",
+        "--sport",
+        "5000",
+        "--dport",
+        "53",
+    ];
+    let to_port = [
+        "-p",
+        "udp",
+        "-s",
+        "192.0.2.7",
+        "-d",
+        "192.0.2.8",
+        "--sport",
+        "40000",
+        "--dport",
+        "20850",
+    ];
+    // DNATed to the task: only the reply direction names its address.
+    let nated = [
+        "-p",
+        "tcp",
+        "-s",
+        "127.0.0.1",
+        "-d",
+        "127.0.0.1",
+        "--sport",
+        "40001",
+        "--dport",
+        "20851",
+        "--reply-src",
+        &ip,
+        "--reply-dst",
+        "127.0.0.1",
+        "--reply-port-src",
+        "80",
+        "--reply-port-dst",
+        "40001",
+        "--state",
+        "ESTABLISHED",
+    ];
+    // Someone else's flows: another address, the same port number over TCP.
+    let other = [
+        "-p",
+        "udp",
+        "-s",
+        "192.0.2.9",
+        "-d",
+        "192.0.2.10",
+        "--sport",
+        "5001",
+        "--dport",
+        "5002",
+    ];
+    let other_tcp = [
+        "-p",
+        "tcp",
+        "-s",
+        "192.0.2.9",
+        "-d",
+        "192.0.2.10",
+        "--sport",
+        "5003",
+        "--dport",
+        "20850",
+        "--state",
+        "ESTABLISHED",
+    ];
+    let ours: [&[&str]; 3] = [&from_task, &to_port, &nated];
+    let theirs: [&[&str]; 2] = [&other, &other_tcp];
+    for f in ours.iter().chain(&theirs) {
+        ct_insert(f);
+        assert!(ct_exists(f), "{f:?} was not inserted");
+    }
+    let t0 = std::time::Instant::now();
+    node.net.teardown("task-ct").expect("teardown");
+    eprintln!("teardown with conntrack flush: {:?}", t0.elapsed());
+    for f in ours {
+        assert!(!ct_exists(f), "{f:?} survived the task's teardown");
+    }
+    for f in theirs {
+        assert!(ct_exists(f), "{f:?} belonged to no task and was flushed");
+        let _ = Command::new("conntrack")
+            .arg("-D")
+            .args(f)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}

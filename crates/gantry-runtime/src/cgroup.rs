@@ -6,6 +6,7 @@
 //! children), so this module creates the directories and leaves the limits to `apply`.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use libcgroups::common::{
@@ -37,13 +38,32 @@ pub enum CgroupError {
     Oci(#[from] oci_spec::OciSpecError),
 }
 
-/// Which layout libcgroups drives here: v1 (legacy or hybrid) or unified v2.
+/// Which layout libcgroups drives here: v1 (legacy or hybrid) or unified v2. Read once per
+/// process: each look re-parses /proc/self/mountinfo, and the layout does not change under
+/// a running node.
 pub fn is_v2() -> Result<bool, CgroupError> {
-    match get_cgroup_setup() {
-        Ok(CgroupSetup::Unified) => Ok(true),
-        Ok(_) => Ok(false),
-        Err(e) => Err(CgroupError::Setup(e.to_string())),
-    }
+    static SETUP: OnceLock<Result<bool, String>> = OnceLock::new();
+    SETUP
+        .get_or_init(|| match get_cgroup_setup() {
+            Ok(CgroupSetup::Unified) => Ok(true),
+            Ok(_) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        })
+        .clone()
+        .map_err(CgroupError::Setup)
+}
+
+/// The v1 hierarchies' mount points, read once per process (see `is_v2`).
+fn v1_mounts() -> Result<Vec<PathBuf>, CgroupError> {
+    static MOUNTS: OnceLock<Result<Vec<PathBuf>, String>> = OnceLock::new();
+    MOUNTS
+        .get_or_init(|| {
+            libcgroups::v1::util::list_supported_mount_points()
+                .map(|m| m.into_values().collect())
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(CgroupError::Setup)
 }
 
 /// Every directory that backs cgroup `path` (e.g. "/gantry/t1"): one per v1 hierarchy, or
@@ -53,9 +73,7 @@ pub fn cgroup_dirs(path: &str) -> Result<Vec<PathBuf>, CgroupError> {
     if is_v2()? {
         return Ok(vec![Path::new(CGROUP_ROOT).join(rel)]);
     }
-    let mounts = libcgroups::v1::util::list_supported_mount_points()
-        .map_err(|e| CgroupError::Setup(e.to_string()))?;
-    let mut dirs: Vec<PathBuf> = mounts.values().map(|m| m.join(rel)).collect();
+    let mut dirs: Vec<PathBuf> = v1_mounts()?.iter().map(|m| m.join(rel)).collect();
     dirs.sort();
     dirs.dedup(); // co-mounted controllers (cpu,cpuacct) share a directory
     Ok(dirs)

@@ -14,6 +14,7 @@ use nix::unistd::Pid;
 
 use crate::event::SupervisorEvent;
 use crate::logs::LogRecord;
+use crate::prespawn::Prespawned;
 use crate::task_dir::TaskDir;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +52,8 @@ pub enum ClientError {
 pub struct Launcher {
     exe: PathBuf,
     pre_args: Vec<OsString>,
+    /// A supervisor already waiting for the next task, when [`Launcher::prespawned`].
+    warm: Option<Prespawned>,
 }
 
 impl Launcher {
@@ -58,7 +61,17 @@ impl Launcher {
         Self {
             exe: exe.into(),
             pre_args,
+            warm: None,
         }
+    }
+
+    /// Keeps one supervisor started ahead of its task ([`crate::prespawn`]), so that
+    /// [`Launcher::spawn`] hands the task to it instead of forking and executing one on the
+    /// start path. The first starts now, in the background.
+    pub fn prespawned(mut self) -> Self {
+        let plain = Self::new(self.exe.clone(), self.pre_args.clone());
+        self.warm = Some(Prespawned::new(move |dir| plain.command(dir)));
+        self
     }
 
     /// Starts the supervisor of `task`, whose plan must already be written
@@ -71,6 +84,10 @@ impl Launcher {
             dir: task.root().to_path_buf(),
             source,
         };
+        // The waiting supervisor opens supervisor.log itself once it has its task.
+        if let Some(child) = self.warm.as_ref().and_then(|w| w.hand_over(task.root())) {
+            return Ok(child);
+        }
         let stderr = std::fs::File::create(task.supervisor_log()).map_err(err)?;
         let mut cmd = self.command(task.root());
         cmd.stderr(stderr);
@@ -203,8 +220,9 @@ pub fn supervisor_pid(task_dir: &Path) -> Option<SupervisorProcess> {
     })
 }
 
-/// Alive and not a zombie, and its command line names this task directory, so a reused
-/// pid is not mistaken for the supervisor.
+/// Alive and not a zombie, and its command line names this task directory (or, for one
+/// started ahead of its task (`crate::prespawn`), its working directory is the task
+/// directory), so a reused pid is not mistaken for the supervisor.
 fn is_our_supervisor(pid: i32, task_dir: &Path) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
@@ -221,9 +239,17 @@ fn is_our_supervisor(pid: i32, task_dir: &Path) -> bool {
     let Some(name) = task_dir.file_name() else {
         return false;
     };
-    cmdline
+    let named = cmdline
         .split(|b| *b == 0)
-        .any(|arg| Path::new(std::ffi::OsStr::from_bytes(arg)).file_name() == Some(name))
+        .any(|arg| Path::new(std::ffi::OsStr::from_bytes(arg)).file_name() == Some(name));
+    named || works_in(pid, task_dir)
+}
+
+fn works_in(pid: i32, task_dir: &Path) -> bool {
+    let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
+        return false;
+    };
+    std::fs::canonicalize(task_dir).is_ok_and(|dir| dir == cwd)
 }
 
 /// Asks the supervisor to stop the task (SIGTERM; stop code `UserInitiated`). `Ok` when

@@ -5,7 +5,8 @@
 //! - [`supervisor`] is the per-task supervisor process: the only place that calls
 //!   libcontainer, from a single-threaded process, never from the agent's async runtime.
 //! - [`client`] is what the agent uses to start a supervisor ([`client::Launcher`]), read
-//!   events and logs and stop it (plain std).
+//!   events and logs and stop it (plain std); [`prespawn`] keeps one supervisor waiting
+//!   for the next task.
 //! - [`task_dir`] names every path of a task's directory ([`TaskDir`]).
 //! - [`logs`] is the container log format: JSON records, rotated by size.
 //! - [`rlimit`] raises the agent's open-files limit and restores it for containers.
@@ -19,6 +20,7 @@ pub mod deps;
 pub mod event;
 pub mod logs;
 pub mod plan;
+pub mod prespawn;
 pub mod rlimit;
 pub mod spec;
 pub mod supervisor;

@@ -301,3 +301,36 @@ fn readonly_rootfs_bind_mounts_and_hostname() -> Result<()> {
     );
     task.assert_clean()
 }
+
+#[test]
+fn a_waiting_supervisor_takes_its_task_and_is_known_as_its_supervisor() -> Result<()> {
+    let mut task = Task::new("prespawn")?;
+    task.add("main", &["sh", "-c", "sleep 0.5"], true, 5, |_| {})?;
+    task.plan().write(&task.dir)?;
+    let waiting = gantry_runtime::prespawn::Prespawned::new(|dir| {
+        client::supervisor_command(std::path::Path::new(common::SUPERVISOR), &[], dir)
+    });
+    // The first one starts in the background; take it once it is there.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let child = loop {
+        if let Some(c) = waiting.hand_over(&task.dir) {
+            break c;
+        }
+        ensure!(Instant::now() < deadline, "no supervisor ever waited");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    task.child = Some(child);
+    task.wait_started("main")?;
+    // Its command line names no task: the pid file and its working directory do.
+    ensure!(
+        client::supervisor_pid(&task.dir).is_some_and(|p| p.alive),
+        "a handed-over supervisor is not recognised as alive"
+    );
+    let events = task.wait_exit(Duration::from_secs(30))?;
+    ensure!(exit_code(&events, "main") == Some(0), "{events:#?}");
+    let log = std::fs::read_to_string(task.dir.join("supervisor.log"))?;
+    ensure!(log.contains("start-timing container=main"), "{log}");
+    // Dropping the last handle ends the next waiting supervisor (EOF on its stdin).
+    drop(waiting);
+    task.assert_clean()
+}

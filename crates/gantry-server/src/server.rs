@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use gantry_api::protocol::{REGISTER_PATH, SESSION_PATH};
 use gantry_api::{ApiError, ErrorKind};
@@ -131,7 +132,7 @@ impl<S: Store> Bound<S> {
                 let mut down = state.shutdown.subscribe();
                 let app = router(state.clone());
                 tokio::spawn(async move {
-                    axum::serve(l, app)
+                    axum::serve(l.tap_io(no_delay), app)
                         .with_graceful_shutdown(async move {
                             let _ = down.wait_for(|v| *v).await;
                         })
@@ -139,7 +140,7 @@ impl<S: Store> Bound<S> {
                 })
             })
             .collect();
-        let result = axum::serve(self.listener, router(state))
+        let result = axum::serve(self.listener.tap_io(no_delay), router(state))
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 stop.send_replace(true);
@@ -163,4 +164,12 @@ pub async fn serve<S: Store>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     bind(cfg, store).await?.run(shutdown).await
+}
+
+/// Small frames (desired sets, acks) go out at once: with Nagle's algorithm a push waits
+/// for the ACK of the previous frame, which the agent delays up to 40 ms.
+fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+    }
 }

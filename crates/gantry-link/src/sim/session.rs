@@ -92,7 +92,7 @@ async fn session(
     behaviour: &Behaviour,
     known: &mut HashMap<String, TaskStatus>,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-    let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let ws = crate::connect(url).await?;
     let (mut tx, mut rx) = ws.split();
     let mut beat = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS));
     let mut report_id = 0u64;

@@ -9,6 +9,8 @@ mod salvaging;
 mod signals;
 mod start;
 mod stop;
+mod timing;
+mod waiting;
 
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
@@ -27,9 +29,11 @@ use crate::plan::{ContainerPlan, PlanError, TaskPlan, CONTAINERS_STATE_DIR, PID_
 use health::Health;
 use output::Output;
 use signals::Signals;
+use timing::StartTiming;
 
 pub use launch::LaunchError;
 pub use salvaging::{failpoint, salvage, FAILPOINT_ENV};
+pub use waiting::WAIT_FOR_TASK;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -96,12 +100,26 @@ struct Supervisor {
     task_cgroup: Option<TaskCgroup>,
     log_max_bytes: u64,
     log_max_files: u32,
+    timing: StartTiming,
 }
 
 /// Runs the task in `task_dir` to completion. Returns once every container has exited and
-/// been cleaned up (`TaskExited` written).
+/// been cleaned up (`TaskExited` written). With [`WAIT_FOR_TASK`] as the directory, first
+/// waits for it on stdin (a supervisor started ahead of its task, see `waiting.rs`).
 pub fn run(task_dir: &Path) -> Result<(), SupervisorError> {
+    if task_dir == Path::new(WAIT_FOR_TASK) {
+        return match waiting::wait_for_task()? {
+            Some(dir) => run_task(&dir),
+            None => Ok(()),
+        };
+    }
+    run_task(task_dir)
+}
+
+fn run_task(task_dir: &Path) -> Result<(), SupervisorError> {
+    let mut timing = StartTiming::begin();
     let plan = TaskPlan::load(task_dir)?;
+    timing.plan = now();
     // Containers inherit the open-files limit the agent was given, not its raised one.
     if let Err(e) = crate::rlimit::restore_inherited_nofile() {
         tracing::warn!("cannot restore the inherited open-files limit: {e}");
@@ -150,10 +168,12 @@ pub fn run(task_dir: &Path) -> Result<(), SupervisorError> {
         task_cgroup: None,
         log_max_bytes: plan.log_max_bytes,
         log_max_files: plan.log_max_files,
+        timing,
     };
     match TaskCgroup::create(&plan.cgroup_parent, plan.cpu_quota_us(), plan.task_memory) {
         Ok(cg) => {
             sup.task_cgroup = Some(cg);
+            sup.timing.cgroup = now();
             if let Err(e) = sup.supervise() {
                 // We can no longer wait for signals: kill everything, clean up, report.
                 sup.kill_all();

@@ -104,6 +104,7 @@ impl Supervisor {
     fn start_one(&mut self, i: usize) -> bool {
         let plan = self.slots[i].plan.clone();
         self.slots[i].cgroups_path = launch::cgroups_path(&plan.bundle);
+        let launch_at = now();
         let started = Output::open(&plan.log_path, self.log_max_bytes, self.log_max_files)
             .map_err(|source| LaunchError::Log {
                 path: plan.log_path.clone(),
@@ -123,11 +124,13 @@ impl Supervisor {
                     .health_check
                     .as_ref()
                     .and_then(|c| Health::new(c, Instant::now()));
+                let at = now();
                 self.emit(SupervisorEvent::Started {
                     container: plan.name.clone(),
                     pid: pid.as_raw(),
-                    at: now(),
+                    at,
                 });
+                self.timing.log_started(&plan.name, launch_at, at);
                 true
             }
             Err(e) => {

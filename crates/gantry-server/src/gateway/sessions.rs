@@ -148,6 +148,11 @@ impl Sessions {
             .retain(|_, r| !(r.instance == id && r.generation == generation));
     }
 
+    /// Whether instance `id` has a live session here.
+    pub fn is_open(&self, id: &str) -> bool {
+        self.lock().1.contains_key(id)
+    }
+
     /// Forgets the session if it is still the current one; says whether it was.
     pub fn disconnect(&self, id: &str, generation: u64) -> bool {
         let mut g = self.lock();
