@@ -85,7 +85,10 @@ fn supervisor_pids(state: &Path) -> Vec<i32> {
         };
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains(" supervise ") && cmd.contains(&root) {
+        // A supervisor started for its task names the task directory; one that was waiting
+        // when its task came (`gantry supervise -`) works in it.
+        let cwd = std::fs::read_link(e.path().join("cwd")).unwrap_or_default();
+        if cmd.contains(" supervise ") && (cmd.contains(&root) || cwd.starts_with(state)) {
             pids.push(pid);
         }
     }

@@ -44,7 +44,8 @@ async fn a_running_task_survives_a_restart_and_is_not_run_twice() {
         .await;
     assert_eq!(after["lastStatus"], "RUNNING", "{after}");
     assert_eq!(after["startedAt"], before["startedAt"]);
-    // Exactly one supervisor for the task.
+    // Exactly one supervisor for the task: one started for it names its directory, one that
+    // was waiting when the task came works in it.
     let id = arn.rsplit('/').next().unwrap();
     let n = std::fs::read_dir("/proc")
         .unwrap()
@@ -52,7 +53,8 @@ async fn a_running_task_survives_a_restart_and_is_not_run_twice() {
         .filter(|e| {
             let c = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
             let c = String::from_utf8_lossy(&c);
-            c.contains("supervise") && c.contains(id)
+            let cwd = std::fs::read_link(e.path().join("cwd")).unwrap_or_default();
+            c.contains("supervise") && (c.contains(id) || cwd.ends_with(id))
         })
         .count();
     assert_eq!(n, 1);

@@ -46,7 +46,7 @@ pub(super) async fn run(
 
     if task.has_plan() {
         follow::adopt(&ctx, &spec, &task, &mut t, &mut stop).await;
-        finish(&ctx, &spec.task_id, task).await;
+        finish(&ctx, &spec.task_id, task);
         return;
     }
     if let Some(req) = requested {
@@ -69,7 +69,7 @@ pub(super) async fn run(
     match prepared {
         Ok(sup) => {
             follow::follow(&ctx, &task, sup, &mut t, &mut stop).await;
-            finish(&ctx, &spec.task_id, task).await;
+            finish(&ctx, &spec.task_id, task);
         }
         Err((code, reason)) => {
             t.known.requested(stop.borrow().clone());
@@ -245,15 +245,9 @@ fn cleanup_unstarted(ctx: &TaskCtx, task_id: &str, task: &TaskDir) {
 }
 
 /// After the task ended: its network goes now, its directory (logs included) later.
-async fn finish(ctx: &TaskCtx, task_id: &str, task: TaskDir) {
-    // Unmounts and fsyncs: on the blocking pool, so the next task's start (and the server,
-    // in `gantry dev`) keeps the async workers meanwhile.
-    let network = ctx.fx.network.clone();
-    let id = task_id.to_string();
-    match tokio::task::spawn_blocking(move || network.teardown(&id)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(task = %task_id, error = %e, "network teardown failed"),
-        Err(e) => tracing::warn!(task = %task_id, error = %e, "network teardown did not finish"),
+fn finish(ctx: &TaskCtx, task_id: &str, task: TaskDir) {
+    if let Err(e) = ctx.fx.network.teardown(task_id) {
+        tracing::warn!(task = %task_id, error = %e, "network teardown failed");
     }
     schedule_removal(ctx, task);
 }
