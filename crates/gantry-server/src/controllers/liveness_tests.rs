@@ -2,6 +2,7 @@ use gantry_store::SqliteStore;
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::persistence::testing::within;
 use crate::state::ServerConfig;
 
 const T0: Timestamp = 1_000_000.0;
@@ -52,24 +53,6 @@ fn a_sweep_disconnects_once_and_loses_tasks_every_time() {
             lose("marked"),
         ]
     );
-}
-
-/// Polls `f` on the paused clock, up to `limit` of tokio time. The store's writer is a
-/// thread of its own: while the runtime waits for it, paused time jumps ahead, so a fixed
-/// sleep can end before a write the loop already started has landed.
-async fn within<F, Fut>(limit: Duration, f: F) -> bool
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let step = Duration::from_millis(50);
-    for _ in 0..(limit.as_millis() / step.as_millis()) {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(step).await;
-    }
-    f().await
 }
 
 fn task_on(id: &str, instance: &str) -> TaskRecord {

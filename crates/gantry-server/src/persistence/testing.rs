@@ -1,6 +1,7 @@
 //! Records for unit tests elsewhere in the crate.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use gantry_api::model::TaskDefinition;
 use gantry_api::TaskStatus;
@@ -73,4 +74,22 @@ pub fn instance(id: &str) -> InstanceRecord {
         task_slice: None,
         node_address: None,
     }
+}
+
+/// Polls `f` on the paused clock, up to `limit` of tokio time. The store's writer is a
+/// thread of its own: while the runtime waits for it, paused time jumps ahead, so a fixed
+/// sleep can end before a write the loop already started has landed.
+pub async fn within<F, Fut>(limit: Duration, f: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let step = Duration::from_millis(50);
+    for _ in 0..(limit.as_millis() / step.as_millis()) {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(step).await;
+    }
+    f().await
 }

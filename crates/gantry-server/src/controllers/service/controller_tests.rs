@@ -14,6 +14,7 @@ use crate::persistence::service_records::{
     CircuitBreaker, DeploymentRecord, DeploymentSettings, DeploymentStatus, RolloutState,
 };
 use crate::persistence::testing;
+use crate::persistence::testing::within;
 use crate::state::{ControllerConfig, ServerConfig};
 
 const T0: Timestamp = 1_000_000.0;
@@ -79,24 +80,6 @@ fn unhealthy_task() -> TaskRecord {
         ..Default::default()
     };
     t
-}
-
-/// Polls `f` on the paused clock, up to `limit` of tokio time. The store's writer is a
-/// thread of its own: while the runtime waits for it, paused time jumps ahead, so a fixed
-/// sleep can end before a write the loop already started has landed.
-async fn within<F, Fut>(limit: Duration, f: F) -> bool
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let step = Duration::from_millis(50);
-    for _ in 0..(limit.as_millis() / step.as_millis()) {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(step).await;
-    }
-    f().await
 }
 
 async fn task(st: &AppState<SqliteStore>) -> TaskRecord {
