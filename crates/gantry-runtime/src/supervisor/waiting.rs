@@ -14,9 +14,6 @@ use std::path::{Path, PathBuf};
 
 use super::SupervisorError;
 
-/// The supervisor's stderr in its task directory (what the launcher gives a fresh one).
-const SUPERVISOR_LOG: &str = "supervisor.log";
-
 /// The task-directory argument that makes a supervisor wait for its task on stdin.
 pub const WAIT_FOR_TASK: &str = "-";
 
@@ -50,7 +47,7 @@ pub(super) fn wait_for_task() -> Result<Option<PathBuf>, SupervisorError> {
             source: std::io::ErrorKind::InvalidInput.into(),
         });
     }
-    let log_path = dir.join(SUPERVISOR_LOG);
+    let log_path = crate::task_dir::TaskDir::new(&dir).supervisor_log();
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
