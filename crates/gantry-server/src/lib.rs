@@ -11,12 +11,14 @@
 //! It must never run containers or touch a node: agents do that. A rejected request writes
 //! nothing.
 
+pub mod auth;
 pub mod aws;
 mod clock;
 mod controllers;
 mod ecs;
 mod error;
 mod gateway;
+pub mod iam;
 mod launch;
 mod persistence;
 pub mod registry;
@@ -28,4 +30,4 @@ pub use ecs::IMPLEMENTED;
 pub use error::{Error, ServerError};
 pub use gateway::task_network::TaskNetwork;
 pub use server::{bind, router, serve, Bound};
-pub use state::{AppState, ControllerConfig, ServerConfig};
+pub use state::{AccessKeyPair, AppState, ControllerConfig, ServerConfig};

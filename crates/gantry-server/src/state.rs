@@ -1,6 +1,7 @@
 //! The state every handler shares: the store, the configuration and the live agent sessions.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,27 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// An agent silent for this long is marked `agentConnected=false`.
     pub agent_lost_after: Duration,
+    /// Where the server keeps what is not in the store: the secret-encryption key, the
+    /// credentials file it writes on first start, the CA, the audit log (none: tests).
+    pub state_dir: Option<PathBuf>,
+    /// The administrator's access key, when the operator passes one.
+    pub admin_key: Option<AccessKeyPair>,
+}
+
+/// An access key id and its secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessKeyPair {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for AccessKeyPair {
+    // The secret never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKeyPair")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ServerConfig {
@@ -33,6 +55,8 @@ impl Default for ServerConfig {
             region: "local".to_string(),
             max_body_bytes: 1024 * 1024,
             agent_lost_after: Duration::from_secs(30),
+            state_dir: None,
+            admin_key: None,
         }
     }
 }

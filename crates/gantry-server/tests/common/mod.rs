@@ -57,6 +57,7 @@ impl Server {
             region: "us-east-1".into(),
             max_body_bytes: 64 * 1024,
             agent_lost_after: Duration::from_secs(30),
+            ..ServerConfig::default()
         };
         f(&mut cfg);
         let store = SqliteStore::open_in_memory().unwrap();

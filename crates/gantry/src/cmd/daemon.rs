@@ -34,6 +34,7 @@ fn server_config(a: &ServerArgs) -> gantry_server::ServerConfig {
         region: a.region.clone(),
         max_body_bytes: 1 << 20,
         agent_lost_after: Duration::from_secs(a.agent_lost_after),
+        ..Default::default()
     }
 }
 

@@ -1,0 +1,42 @@
+//! Who is calling, and may they. SKELETON: [`Caller`] and [`Principal`] are the interface
+//! between the auth gate (SigV4 verification, authorization, audit) and the services that
+//! need to know their caller (STS's GetCallerIdentity and AssumeRole, IAM's defaults).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// An IAM identity a request is made as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// `arn:aws:iam::<account>:user/<name>` or `arn:aws:sts::<account>:assumed-role/<role>/<session>`.
+    pub arn: String,
+    /// `AIDA…` for a user; `AROA…:<session>` for an assumed role (what `aws:userid` holds).
+    pub user_id: String,
+    pub account: String,
+    pub kind: PrincipalKind,
+    /// The principal's tags (`aws:PrincipalTag/*`).
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What kind of identity a [`Principal`] is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalKind {
+    User {
+        name: String,
+    },
+    AssumedRole {
+        role_name: String,
+        role_arn: String,
+        session_name: String,
+    },
+}
+
+/// An authenticated request's caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub principal: Principal,
+    pub access_key_id: String,
+    pub source_ip: IpAddr,
+    /// Came over TLS (`aws:SecureTransport`).
+    pub secure: bool,
+}
