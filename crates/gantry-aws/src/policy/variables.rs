@@ -31,7 +31,11 @@ pub(crate) fn parse_var(s: &str) -> Option<(Var, usize)> {
             // The default is a single-quoted string: `${aws:username, 'nobody'}`.
             let d = d.trim();
             let d = d.strip_prefix('\'')?.strip_suffix('\'')?;
-            (k.trim(), Some(d.to_string()))
+            // `''` inside the quotes is one quote; a lone quote ends it too early.
+            if d.replace("''", "").contains('\'') {
+                return None;
+            }
+            (k.trim(), Some(d.replace("''", "'")))
         }
         None => (body.trim(), None),
     };
@@ -110,6 +114,17 @@ mod tests {
                 32
             ))
         );
+        assert_eq!(
+            parse_var("${ aws:username , 'it''s' }"),
+            Some((
+                Var::Key {
+                    key: "aws:username".into(),
+                    default: Some("it's".into())
+                },
+                27
+            ))
+        );
+        assert_eq!(parse_var("${k, 'a'b'}"), None);
         assert_eq!(parse_var("${unclosed"), None);
         assert_eq!(parse_var("${}"), None);
     }
