@@ -12,6 +12,7 @@ pub(crate) struct ArnPattern {
     /// (`arn:partition:service:region:account:resource`).
     parts: Option<[std::ops::Range<usize>; 6]>,
     split: Vec<Tok>,
+    has_vars: bool,
 }
 
 impl ArnPattern {
@@ -51,10 +52,12 @@ impl ArnPattern {
                 b(4)..split.len(),
             ]
         });
+        let has_vars = split.iter().any(|t| matches!(t, Tok::Var { .. }));
         Self {
             whole,
             parts,
             split,
+            has_vars,
         }
     }
 
@@ -68,6 +71,12 @@ impl ArnPattern {
         if segs[5].is_none() {
             // Not an ARN (e.g. `*` for actions without resource-level permissions).
             return self.whole.matches(input, keys);
+        }
+        if !self.has_vars {
+            return Some(parts.iter().zip(segs).all(|(r, seg)| {
+                let p: &[Tok] = self.split.get(r.clone()).unwrap_or(&[]);
+                glob(p, seg.unwrap_or(""), false)
+            }));
         }
         let toks = resolve(&self.split, keys)?;
         let ok = parts.iter().zip(segs).all(|(r, seg)| {

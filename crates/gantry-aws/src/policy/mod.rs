@@ -114,6 +114,15 @@ impl Policy {
     }
 }
 
+/// IAM's wildcard match (as `StringLike` does it): `*` matches any run of characters, `?`
+/// exactly one; case-sensitive. For one-off checks: policies compile their patterns once.
+pub fn matches_wildcard(pattern: &str, value: &str) -> bool {
+    let none = BTreeMap::new();
+    wildcard::Pattern::parse(pattern, true, false, false)
+        .matches(value, &variables::Keys::new(&none))
+        .unwrap_or(false)
+}
+
 /// One request to authorize: one action on one resource.
 #[derive(Debug, Clone, Default)]
 pub struct Context {

@@ -86,8 +86,7 @@ impl Pattern {
     /// Whether `input` matches. `None`: a variable has no value (the statement does not apply).
     pub(crate) fn matches(&self, input: &str, keys: &Keys<'_>) -> Option<bool> {
         if !self.has_vars {
-            let g: GBuf<'_> = self.toks.iter().map(tok_static).collect();
-            return Some(glob(&g, input, self.ci));
+            return Some(glob(&self.toks, input, self.ci));
         }
         let g = resolve(&self.toks, keys)?;
         Some(glob(&g, input, self.ci))
@@ -127,13 +126,13 @@ fn flush(toks: &mut Vec<Tok>, lit: &mut String) {
 /// Wildcard match of `s` against the tokens: the classic greedy scan that, on a mismatch,
 /// retries from the last `*` one character further. Every non-star token has a fixed length,
 /// so going back to the last star is enough (no exponential backtracking).
-pub(crate) fn glob(p: &[G<'_>], s: &str, ci: bool) -> bool {
+pub(crate) fn glob<T: AsG>(p: &[T], s: &str, ci: bool) -> bool {
     let b = s.as_bytes();
     let (mut t, mut i) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     loop {
         if let Some(tok) = p.get(t) {
-            match *tok {
+            match tok.as_g() {
                 G::Star => {
                     star = Some((t, i));
                     t += 1;
@@ -163,6 +162,24 @@ pub(crate) fn glob(p: &[G<'_>], s: &str, ci: bool) -> bool {
             }
             _ => return false,
         }
+    }
+}
+
+/// A token as the matcher sees it: compiled tokens without variables are matched in place,
+/// without building a resolved copy.
+pub(crate) trait AsG {
+    fn as_g(&self) -> G<'_>;
+}
+
+impl AsG for G<'_> {
+    fn as_g(&self) -> G<'_> {
+        *self
+    }
+}
+
+impl AsG for Tok {
+    fn as_g(&self) -> G<'_> {
+        tok_static(self)
     }
 }
 
@@ -217,16 +234,6 @@ pub(crate) mod smallvec_like {
                 }
                 self.spill.push(g);
             }
-        }
-    }
-
-    impl<'a> FromIterator<G<'a>> for Buf<'a> {
-        fn from_iter<I: IntoIterator<Item = G<'a>>>(it: I) -> Self {
-            let mut b = Self::default();
-            for g in it {
-                b.push(g);
-            }
-            b
         }
     }
 
