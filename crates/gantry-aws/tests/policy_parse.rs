@@ -24,6 +24,16 @@ fn accepts_iam_grammar() {
     assert_eq!(s.len(), 2);
     assert_eq!((s[0].sid(), s[0].effect()), (Some("A"), Effect::Allow));
     assert_eq!((s[1].sid(), s[1].effect()), (Some("B"), Effect::Deny));
+    assert_eq!(
+        s[0].actions(),
+        (
+            false,
+            &["ecs:List*".to_string(), "ecs:Describe*".to_string()][..]
+        )
+    );
+    assert_eq!(s[0].resources(), Some((false, &["*".to_string()][..])));
+    assert!(s[1].actions().0);
+    assert_eq!(s[1].resources().map(|r| r.0), Some(true));
     // A single statement object, and the old version.
     let p = Policy::parse_identity(
         r#"{"Version":"2008-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
@@ -142,6 +152,27 @@ fn trust_policies() {
             r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Group":"x"},"Action":"sts:AssumeRole"}}"#,
             "Invalid principal in policy",
         ),
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{},"Action":"sts:AssumeRole"}}"#,
+            "Missing required field Principal cannot be empty!",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"*"}}"#,
+            "AssumeRole policy may only specify STS AssumeRole actions.",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","NotResource":"*"}}"#,
+            "AssumeRole policy must not contain resources.",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","NotPrincipal":{"AWS":"*"},"Action":"sts:AssumeRole"}}"#,
+            "Allow with NotPrincipal is not allowed.",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Statement":[]}"#,
+            "Could not parse the policy: Statement is empty!",
+        ),
+        ("{not json", "This policy contains invalid Json"),
     ];
     for (doc, want) in cases {
         assert_eq!(err(doc, t), want, "{doc}");

@@ -87,7 +87,9 @@ fn conditions_and_denies_apply() {
 #[test]
 fn not_principal_and_role_sessions() {
     let t = Policy::parse_trust(
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"999988887777"},"Action":"sts:AssumeRole"}]}"#,
+        r#"{"Version":"2012-10-17","Statement":[
+          {"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"},
+          {"Effect":"Deny","NotPrincipal":{"AWS":"111122223333"},"Action":"sts:AssumeRole"}]}"#,
     )
     .unwrap();
     assert_eq!(
@@ -96,7 +98,7 @@ fn not_principal_and_role_sessions() {
     );
     assert_eq!(
         evaluate_trust(&t, &caller(EVE, "999988887777")),
-        Decision::ImplicitDeny
+        Decision::ExplicitDeny
     );
     // A session of a role counts as the role.
     let r = trust(r#"{"AWS":"arn:aws:iam::111122223333:role/ci"}"#);

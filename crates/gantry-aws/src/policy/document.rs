@@ -20,6 +20,8 @@ pub enum Effect {
 pub(crate) struct Listed<T> {
     pub(crate) negated: bool,
     pub(crate) items: Vec<T>,
+    /// The element's strings as written.
+    pub(crate) raw: Vec<String>,
 }
 
 /// One compiled statement.
@@ -47,6 +49,16 @@ impl Statement {
     }
     pub fn conditions(&self) -> &[Condition] {
         &self.conditions
+    }
+    /// The `Action` (false) or `NotAction` (true) strings as written.
+    pub fn actions(&self) -> (bool, &[String]) {
+        (self.actions.negated, &self.actions.raw)
+    }
+    /// The `Resource` (false) or `NotResource` (true) strings as written, if any.
+    pub fn resources(&self) -> Option<(bool, &[String])> {
+        self.resources
+            .as_ref()
+            .map(|r| (r.negated, r.raw.as_slice()))
     }
 }
 
@@ -86,6 +98,11 @@ pub(crate) fn parse(doc: &Value, kind: Kind) -> Result<Parsed, PolicyError> {
     };
     let raw: Vec<&Map<String, Value>> = match top.get("Statement") {
         Some(Value::Object(s)) => vec![s],
+        Some(Value::Array(a)) if a.is_empty() && kind == Kind::Trust => {
+            return Err(PolicyError::new(
+                "Could not parse the policy: Statement is empty!",
+            ))
+        }
         Some(Value::Array(a)) if !a.is_empty() => a
             .iter()
             .map(|s| s.as_object().ok_or_else(PolicyError::syntax))
@@ -162,6 +179,9 @@ fn statement(s: &Map<String, Value>, kind: Kind, vars: bool) -> Result<Statement
         (Kind::Trust | Kind::Resource, None) => {
             return Err(PolicyError::new("Missing required field Principal"))
         }
+        (Kind::Trust | Kind::Resource, Some((true, _))) if effect == Effect::Allow => {
+            return Err(PolicyError::new("Allow with NotPrincipal is not allowed."))
+        }
         (_, Some((neg, p))) => Some((neg, Principal::parse(p)?)),
         (_, None) => None,
     };
@@ -184,9 +204,13 @@ fn statement(s: &Map<String, Value>, kind: Kind, vars: bool) -> Result<Statement
         (None, None) => None,
     };
     let resources = match (kind, resources) {
-        (Kind::Trust, Some((neg, _))) => {
-            let f = if neg { "NotResource" } else { "Resource" };
-            return Err(PolicyError::new(format!("Has prohibited field {f}")));
+        (Kind::Trust, Some((false, _))) => {
+            return Err(PolicyError::new("Has prohibited field Resource"))
+        }
+        (Kind::Trust, Some((true, _))) => {
+            return Err(PolicyError::new(
+                "AssumeRole policy must not contain resources.",
+            ))
         }
         (Kind::Identity | Kind::Resource, None) => {
             return Err(PolicyError::new("Policy statement must contain resources."))
@@ -201,6 +225,7 @@ fn statement(s: &Map<String, Value>, kind: Kind, vars: bool) -> Result<Statement
             Some(Listed {
                 negated: neg,
                 items: r.iter().map(|x| ArnPattern::parse(x, vars)).collect(),
+                raw: r,
             })
         }
         (_, None) => None,
@@ -220,6 +245,7 @@ fn statement(s: &Map<String, Value>, kind: Kind, vars: bool) -> Result<Statement
                 .iter()
                 .map(|a| Pattern::parse(a, true, false, true))
                 .collect(),
+            raw: actions,
         },
         resources,
         principal,
@@ -246,8 +272,14 @@ fn strings(s: &Map<String, Value>, field: &str) -> Result<Option<Vec<String>>, P
 }
 
 fn check_action(a: &str, kind: Kind) -> Result<(), PolicyError> {
+    let sts_only =
+        || PolicyError::new("AssumeRole policy may only specify STS AssumeRole actions.");
     if a == "*" {
-        return Ok(());
+        return if kind == Kind::Trust {
+            Err(sts_only())
+        } else {
+            Ok(())
+        };
     }
     let mut parts = a.split(':');
     let vendor = parts.next().unwrap_or("");
@@ -268,10 +300,8 @@ fn check_action(a: &str, kind: Kind) -> Result<(), PolicyError> {
     if !vendor_ok {
         return Err(PolicyError::new(format!("Vendor {vendor} is not valid")));
     }
-    if kind == Kind::Trust && !vendor.eq_ignore_ascii_case("sts") && vendor != "*" {
-        return Err(PolicyError::new(
-            "AssumeRole policy may only specify STS AssumeRole actions.",
-        ));
+    if kind == Kind::Trust && !vendor.eq_ignore_ascii_case("sts") {
+        return Err(sts_only());
     }
     Ok(())
 }

@@ -84,8 +84,11 @@ impl Policy {
     }
 
     pub fn parse_as(doc: &str, kind: PolicyKind) -> Result<Self, PolicyError> {
-        let doc: serde_json::Value =
-            serde_json::from_str(doc).map_err(|_| PolicyError::syntax())?;
+        // IAM answers a trust policy that is not JSON with other words than an identity one.
+        let doc: serde_json::Value = serde_json::from_str(doc).map_err(|_| match kind {
+            PolicyKind::Trust => PolicyError::new("This policy contains invalid Json"),
+            _ => PolicyError::syntax(),
+        })?;
         let p = document::parse(&doc, kind)?;
         Ok(Self {
             doc,

@@ -74,6 +74,9 @@ impl Principal {
                 }
                 Ok(Self::Map(out))
             }
+            serde_json::Value::Object(_) => Err(PolicyError::new(
+                "Missing required field Principal cannot be empty!",
+            )),
             serde_json::Value::String(_) => Err(PolicyError::new("Invalid principal in policy")),
             _ => Err(PolicyError::syntax()),
         }
@@ -178,6 +181,9 @@ mod tests {
         );
         assert!(Principal::parse(&json!({"Bogus": "x"})).is_err());
         assert!(Principal::parse(&json!("alice")).is_err());
-        assert!(Principal::parse(&json!({})).is_err());
+        assert_eq!(
+            Principal::parse(&json!({})).unwrap_err().to_string(),
+            "Missing required field Principal cannot be empty!"
+        );
     }
 }
