@@ -99,6 +99,10 @@ fn required_fields_and_formats() {
             "Vendor e c s is not valid",
         ),
         (
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ec*:Describe*","Resource":"*"}}"#,
+            "Vendor ec* is not valid",
+        ),
+        (
             r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"my-bucket"}}"#,
             "Resource my-bucket must be in ARN format or \"*\".",
         ),

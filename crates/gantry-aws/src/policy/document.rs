@@ -293,10 +293,12 @@ fn check_action(a: &str, kind: Kind) -> Result<(), PolicyError> {
             "Actions/Condition can contain only one colon.",
         ));
     }
+    // The service prefix is a name, never a pattern: only the part after the colon takes
+    // wildcards (`*` alone means every action).
     let vendor_ok = !vendor.is_empty()
         && vendor
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'*');
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
     if !vendor_ok {
         return Err(PolicyError::new(format!("Vendor {vendor} is not valid")));
     }
