@@ -157,3 +157,26 @@ fn an_unresolved_variable_also_disables_a_deny() {
         {"Effect":"Deny","Action":"s3:*","Resource":"arn:aws:s3:::b/${aws:PrincipalTag/team, 'x'}/*"}]}"#;
     assert_eq!(decide(&[with_default], &c), Decision::ExplicitDeny);
 }
+
+#[test]
+fn an_unresolved_variable_only_spoils_its_own_value() {
+    // Another listed resource still matches; with none matching, the statement does not apply.
+    let p = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":["arn:aws:s3:::b/${aws:userid}/*","arn:aws:s3:::public/*"]}]}"#;
+    assert_eq!(
+        decide(&[p], &ctx("s3:GetObject", "arn:aws:s3:::public/x")),
+        Decision::Allow
+    );
+    assert_eq!(
+        decide(&[p], &ctx("s3:GetObject", "arn:aws:s3:::b/u/x")),
+        Decision::ImplicitDeny
+    );
+    let n = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*","NotResource":["arn:aws:s3:::b/${aws:userid}/*","arn:aws:s3:::public/*"]}]}"#;
+    assert_eq!(
+        decide(&[n], &ctx("s3:GetObject", "arn:aws:s3:::other/x")),
+        Decision::ImplicitDeny
+    );
+    assert_eq!(
+        decide(&[n], &ctx("s3:GetObject", "arn:aws:s3:::public/x")),
+        Decision::ImplicitDeny
+    );
+}

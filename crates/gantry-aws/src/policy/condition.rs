@@ -207,22 +207,8 @@ impl Condition {
     /// without its negation).
     fn positive(&self, v: &str, keys: &Keys<'_>) -> Option<bool> {
         Some(match &self.test {
-            Test::Str(ps) => {
-                for p in ps {
-                    if p.matches(v, keys)? {
-                        return Some(true);
-                    }
-                }
-                false
-            }
-            Test::Arn(ps) => {
-                for p in ps {
-                    if p.matches(v, keys)? {
-                        return Some(true);
-                    }
-                }
-                false
-            }
+            Test::Str(ps) => return any_match(ps.iter().map(|p| p.matches(v, keys))),
+            Test::Arn(ps) => return any_match(ps.iter().map(|p| p.matches(v, keys))),
             Test::Num(c, ps) => match parse_number(v) {
                 Some(x) => ps.iter().flatten().any(|p| cmp(*c, x, *p)),
                 None => false,
@@ -237,6 +223,20 @@ impl Condition {
             Test::Null(_) => false,
         })
     }
+}
+
+/// True if any value matched; else `None` if some value's variable had no value (the
+/// statement does not apply); else false.
+pub(crate) fn any_match(results: impl Iterator<Item = Option<bool>>) -> Option<bool> {
+    let mut unresolved = false;
+    for r in results {
+        match r {
+            Some(true) => return Some(true),
+            Some(false) => {}
+            None => unresolved = true,
+        }
+    }
+    (!unresolved).then_some(false)
 }
 
 fn cmp<T: PartialOrd>(c: Cmp, x: T, p: T) -> bool {

@@ -1,5 +1,6 @@
 //! Whether a statement applies to a request, and the decision over many statements.
 
+use super::condition::any_match;
 use super::document::{Effect, Statement};
 use super::variables::Keys;
 use super::{Context, Decision};
@@ -62,19 +63,10 @@ pub(crate) fn applies(s: &Statement, ctx: &Context, keys: &Keys<'_>, need_princi
     }
 
     if let Some(res) = &s.resources {
-        let mut hit = false;
-        for p in &res.items {
-            match p.matches(&ctx.resource, keys) {
-                Some(true) => {
-                    hit = true;
-                    break;
-                }
-                Some(false) => {}
-                None => return false,
-            }
-        }
-        if hit == res.negated {
-            return false;
+        let hit = any_match(res.items.iter().map(|p| p.matches(&ctx.resource, keys)));
+        match hit {
+            Some(hit) if hit != res.negated => {}
+            _ => return false,
         }
     }
 
