@@ -180,3 +180,20 @@ fn an_unresolved_variable_only_spoils_its_own_value() {
         Decision::ImplicitDeny
     );
 }
+
+#[test]
+fn the_verdict_names_the_deciding_statement() {
+    use gantry_aws::policy::evaluate_explained;
+    let a = Policy::parse_identity(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecs:List*","Resource":"*"},{"Sid":"All","Effect":"Allow","Action":"*","Resource":"*"}]}"#).unwrap();
+    let d = Policy::parse_identity(r#"{"Version":"2012-10-17","Statement":[{"Sid":"NoRun","Effect":"Deny","Action":"ecs:RunTask","Resource":"*"}]}"#).unwrap();
+    let v = evaluate_explained(&[&a, &d], &ctx("ecs:RunTask", TD));
+    assert_eq!(
+        (v.decision, v.statement),
+        (Decision::ExplicitDeny, Some((1, 0)))
+    );
+    assert_eq!(d.statements()[0].sid(), Some("NoRun"));
+    let v = evaluate_explained(&[&a, &d], &ctx("ecs:StopTask", TD));
+    assert_eq!((v.decision, v.statement), (Decision::Allow, Some((0, 1))));
+    let v = evaluate_explained(&[&d], &ctx("ecs:StopTask", TD));
+    assert_eq!((v.decision, v.statement), (Decision::ImplicitDeny, None));
+}

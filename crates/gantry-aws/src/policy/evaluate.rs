@@ -5,32 +5,32 @@ use super::document::{Effect, Statement};
 use super::variables::Keys;
 use super::{Context, Decision};
 
-/// Explicit deny anywhere wins; else any allow; else the implicit deny.
+/// Explicit deny anywhere wins; else any allow; else the implicit deny. Also says which
+/// statement decided (policy index, statement index): the deny, or the first allow.
 pub(crate) fn decide<'a>(
     policies: impl Iterator<Item = &'a [Statement]>,
     ctx: &Context,
     need_principal: bool,
-) -> Decision {
+) -> (Decision, Option<(usize, usize)>) {
     let keys = Keys::new(&ctx.keys);
-    let mut allowed = false;
-    for statements in policies {
-        for s in statements {
+    let mut allowed: Option<(usize, usize)> = None;
+    for (pi, statements) in policies.enumerate() {
+        for (si, s) in statements.iter().enumerate() {
             // An allow already found only needs deny statements checked.
-            if allowed && s.effect == Effect::Allow {
+            if allowed.is_some() && s.effect == Effect::Allow {
                 continue;
             }
             if applies(s, ctx, &keys, need_principal) {
                 match s.effect {
-                    Effect::Deny => return Decision::ExplicitDeny,
-                    Effect::Allow => allowed = true,
+                    Effect::Deny => return (Decision::ExplicitDeny, Some((pi, si))),
+                    Effect::Allow => allowed = Some((pi, si)),
                 }
             }
         }
     }
-    if allowed {
-        Decision::Allow
-    } else {
-        Decision::ImplicitDeny
+    match allowed {
+        Some(at) => (Decision::Allow, Some(at)),
+        None => (Decision::ImplicitDeny, None),
     }
 }
 

@@ -155,7 +155,26 @@ pub enum Decision {
 /// A statement with a `Principal` (resource-based policies) applies only to the principal in
 /// `ctx.principal_arn`/`principal_account`.
 pub fn evaluate(policies: &[&Policy], ctx: &Context) -> Decision {
-    evaluate::decide(policies.iter().map(|p| p.statements()), ctx, false)
+    evaluate_explained(policies, ctx).decision
+}
+
+/// A decision and the statement that made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub decision: Decision,
+    /// For `ExplicitDeny` the denying statement, for `Allow` the first allowing one, as
+    /// (index into `policies`, index into that policy's [`Policy::statements`]).
+    pub statement: Option<(usize, usize)>,
+}
+
+/// [`evaluate`], also naming the deciding statement (for the audit log, or a simulator).
+pub fn evaluate_explained(policies: &[&Policy], ctx: &Context) -> Verdict {
+    let (decision, statement) =
+        evaluate::decide(policies.iter().map(|p| p.statements()), ctx, false);
+    Verdict {
+        decision,
+        statement,
+    }
 }
 
 /// Evaluates a role's trust policy (its `Principal` elements) for `ctx`
@@ -167,7 +186,7 @@ pub fn evaluate_trust(policy: &Policy, ctx: &Context) -> Decision {
             action: "sts:AssumeRole".into(),
             ..ctx.clone()
         };
-        return evaluate::decide(std::iter::once(policy.statements()), &ctx, true);
+        return evaluate::decide(std::iter::once(policy.statements()), &ctx, true).0;
     }
-    evaluate::decide(std::iter::once(policy.statements()), ctx, true)
+    evaluate::decide(std::iter::once(policy.statements()), ctx, true).0
 }
