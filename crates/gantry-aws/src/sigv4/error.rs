@@ -233,7 +233,7 @@ pub(super) fn expired(request_time: i64, now: i64) -> AuthError {
     AuthError::InvalidSignature(format!(
         "Signature expired: {} is now earlier than {} ({} - 5 min.)",
         format_basic(request_time),
-        format_basic(now - CLOCK_SKEW_SECS),
+        format_basic(now.saturating_sub(CLOCK_SKEW_SECS)),
         format_basic(now)
     ))
 }
@@ -242,7 +242,7 @@ pub(super) fn not_yet_current(request_time: i64, now: i64) -> AuthError {
     AuthError::InvalidSignature(format!(
         "Signature not yet current: {} is still later than {} ({} + 5 min.)",
         format_basic(request_time),
-        format_basic(now + CLOCK_SKEW_SECS),
+        format_basic(now.saturating_add(CLOCK_SKEW_SECS)),
         format_basic(now)
     ))
 }
