@@ -194,3 +194,27 @@ fn every_region_service_and_day() {
         verifies(&describe_clusters(&how), &how, how.time - 299);
     }
 }
+
+#[test]
+fn a_cached_signing_key_verifies_like_the_secret() {
+    let how = Signing::default();
+    let wire = describe_clusters(&how);
+    with_request(&wire, |req| {
+        let claim = sigv4::parse(req).unwrap();
+        let expect = Expect {
+            now: how.time,
+            region: how.region,
+            service: how.service,
+        };
+        let key = sigv4::signing_key(SECRET, &claim.scope_date, &claim.region, &claim.service);
+        assert_eq!(sigv4::verify_with_key(req, &claim, &key, &expect), Ok(()));
+        let yesterday = sigv4::signing_key(SECRET, "20231231", &claim.region, &claim.service);
+        assert!(sigv4::verify_with_key(req, &claim, &yesterday, &expect).is_err());
+        // The scope is still checked against the server's.
+        let elsewhere = Expect {
+            region: "eu-west-1",
+            ..expect
+        };
+        assert!(sigv4::verify_with_key(req, &claim, &key, &elsewhere).is_err());
+    });
+}

@@ -103,6 +103,19 @@ pub fn verify(
     verify::verify(req, claim, secret, expect)
 }
 
+/// [`verify`] with the scope's signing key in place of the secret: the key
+/// ([`signing_key`] of the secret, `claim.scope_date`, `claim.region`, `claim.service`)
+/// changes once a day per key, so a server may cache it and skip four of the five HMACs.
+/// The scope is checked against `expect` as in [`verify`].
+pub fn verify_with_key(
+    req: &Request<'_>,
+    claim: &Claim,
+    key: &[u8; 32],
+    expect: &Expect<'_>,
+) -> Result<(), AuthError> {
+    verify::verify_with_key(req, claim, key, expect)
+}
+
 /// The canonical request AWS would compute for `req` (for diagnostics and tests; [`verify`]
 /// hashes it without building it).
 pub fn canonical_request(req: &Request<'_>, claim: &Claim) -> String {

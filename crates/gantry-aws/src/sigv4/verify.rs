@@ -102,6 +102,27 @@ pub fn verify(
     expect: &Expect<'_>,
 ) -> Result<(), AuthError> {
     check_scope(claim, expect)?;
+    let key = signing_key(secret, &claim.scope_date, &claim.region, &claim.service);
+    verify_scoped(req, claim, &key, expect)
+}
+
+pub fn verify_with_key(
+    req: &Request<'_>,
+    claim: &Claim,
+    key: &[u8; 32],
+    expect: &Expect<'_>,
+) -> Result<(), AuthError> {
+    check_scope(claim, expect)?;
+    verify_scoped(req, claim, key, expect)
+}
+
+/// Everything after the scope check, with the scope's signing key.
+fn verify_scoped(
+    req: &Request<'_>,
+    claim: &Claim,
+    key: &[u8; 32],
+    expect: &Expect<'_>,
+) -> Result<(), AuthError> {
     check_time(claim, expect.now)?;
 
     let payload = canonical::payload_hash(req.body);
@@ -115,8 +136,7 @@ pub fn verify(
     canonical::write_canonical_request(&mut creq, req, claim, &payload);
     let creq_hash = creq.finish();
 
-    let key = signing_key(secret, &claim.scope_date, &claim.region, &claim.service);
-    let mut mac = HmacSha256::new_from_slice(&key).unwrap_or_else(|_| unreachable!());
+    let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!());
     canonical::write_string_to_sign(&mut MacSink(&mut mac), claim, &creq_hash);
 
     let sent = claimed_signature(&claim.signature).ok_or_else(error::mismatch)?;
