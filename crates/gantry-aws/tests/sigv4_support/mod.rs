@@ -10,7 +10,7 @@ use aws_sigv4::http_request::{
     sign, PayloadChecksumKind, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
 };
 use aws_sigv4::sign::v4;
-use gantry_aws::sigv4::{parse_basic, Request};
+use gantry_aws::sigv4::{self, parse_basic, AuthError, Expect, Request};
 
 pub const AKID: &str = "AKIAIOSFODNN7EXAMPLE";
 pub const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
@@ -192,4 +192,55 @@ pub fn describe_clusters(how: &Signing) -> Wire {
         br#"{"clusters":["default"]}"#,
         how,
     )
+}
+
+// --- Refusals: what the bad-request tests compare against ---
+
+pub const MISMATCH: &str = "The request signature we calculated does not match the signature you provided. \
+Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+
+pub fn outcome(
+    wire: &Wire,
+    secret: &str,
+    now: i64,
+    region: &str,
+    service: &str,
+) -> Result<(), AuthError> {
+    with_request(wire, |req| {
+        let claim = sigv4::parse(req)?;
+        sigv4::verify(
+            req,
+            &claim,
+            secret,
+            &Expect {
+                now,
+                region,
+                service,
+            },
+        )
+    })
+}
+
+pub fn at_ecs(wire: &Wire, now: i64) -> Result<(), AuthError> {
+    outcome(wire, SECRET, now, "us-east-1", "ecs")
+}
+
+pub fn invalid(text: &str) -> Result<(), AuthError> {
+    Err(AuthError::InvalidSignature(text.to_owned()))
+}
+
+pub fn incomplete(text: &str) -> Result<(), AuthError> {
+    Err(AuthError::IncompleteSignature(text.to_owned()))
+}
+
+pub fn base() -> (Wire, i64) {
+    let how = Signing::default();
+    (describe_clusters(&how), how.time)
+}
+
+/// Replaces the `Authorization` header's value.
+pub fn with_authorization(wire: &Wire, value: &str) -> Wire {
+    let mut w = wire.clone();
+    w.set_header("Authorization", value);
+    w
 }
