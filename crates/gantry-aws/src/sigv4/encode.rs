@@ -100,9 +100,50 @@ impl<I: Iterator<Item = u8>> Iterator for Encoded<I> {
     }
 }
 
-/// A query name or value as it appears in the canonical query string.
-pub fn canonical_query_component(raw: &str) -> Encoded<FormDecoded<'_>> {
-    Encoded::new(FormDecoded::new(raw), false)
+/// The bytes of a decoded query component: straight from the raw text, or (when escapes
+/// decode to something that is not UTF-8) the text with U+FFFD in place of the bad bytes.
+#[derive(Debug, Clone)]
+pub enum Component<'a> {
+    Raw(FormDecoded<'a>),
+    Repaired(std::vec::IntoIter<u8>),
+}
+
+impl Iterator for Component<'_> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        match self {
+            Self::Raw(it) => it.next(),
+            Self::Repaired(it) => it.next(),
+        }
+    }
+}
+
+/// Whether `raw` has an escape of a byte outside ASCII (only those can decode to bytes
+/// that are not UTF-8).
+fn escapes_non_ascii(raw: &str) -> bool {
+    raw.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!(w[1], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+            && unhex(w[2]).is_some()
+    })
+}
+
+/// A query name or value as it appears in the canonical query string. The SDKs (and AWS)
+/// read the query as UTF-8 text, so escapes that decode to invalid UTF-8 become U+FFFD
+/// (`%A0` signs as `%EF%BF%BD`).
+pub fn canonical_query_component(raw: &str) -> Encoded<Component<'_>> {
+    if !escapes_non_ascii(raw) {
+        return Encoded::new(Component::Raw(FormDecoded::new(raw)), false);
+    }
+    let bytes: Vec<u8> = FormDecoded::new(raw).collect();
+    let bytes = match String::from_utf8(bytes) {
+        Ok(s) => s.into_bytes(),
+        Err(e) => String::from_utf8_lossy(e.as_bytes())
+            .into_owned()
+            .into_bytes(),
+    };
+    Encoded::new(Component::Repaired(bytes.into_iter()), false)
 }
 
 /// A query value decoded to text (e.g. `X-Amz-Credential`); borrowed when nothing is encoded.
@@ -134,6 +175,8 @@ mod tests {
         assert_eq!(canon("100%"), "100%25");
         assert_eq!(canon("%zz"), "%25zz");
         assert_eq!(canon("ሴ"), "%E1%88%B4");
+        assert_eq!(canon("%E1%88%B4"), "%E1%88%B4");
+        assert_eq!(canon("%A0x"), "%EF%BF%BDx");
     }
 
     #[test]
