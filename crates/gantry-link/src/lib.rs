@@ -14,6 +14,8 @@ mod link;
 mod register;
 pub mod sign;
 pub mod sim;
+#[doc(hidden)]
+pub mod testing;
 mod url;
 
 pub use frame::{connect, now, parse, send, LinkError, Sink, Socket};

@@ -176,13 +176,15 @@ impl Files {
                     config: config_file.display().to_string(),
                 })
             }
-            (None, None) => return Err(CredsError::NotFound {
-                looked: format!(
+            (None, None) => {
+                return Err(CredsError::NotFound {
+                    looked: format!(
                     "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the profile \"default\" in {} and {}",
                     credentials_file.display(),
                     config_file.display()
                 ),
-            }),
+                })
+            }
         };
         let incomplete = |missing| CredsError::Incomplete {
             profile: profile.to_string(),
