@@ -136,10 +136,10 @@ impl<S: Store> Bound<S> {
                         l.tap_io(no_delay),
                         app.into_make_service_with_connect_info::<SocketAddr>(),
                     )
-                        .with_graceful_shutdown(async move {
-                            let _ = down.wait_for(|v| *v).await;
-                        })
-                        .await
+                    .with_graceful_shutdown(async move {
+                        let _ = down.wait_for(|v| *v).await;
+                    })
+                    .await
                 })
             })
             .collect();

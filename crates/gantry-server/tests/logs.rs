@@ -51,7 +51,9 @@ async fn the_agents_chunks_stream_back_as_ndjson() {
     let s = Server::start().await;
     let (mut agent, id) = running_task(&s).await;
     let pending = tokio::spawn({
-        let rb = s.signed_get(&format!("/gantry/v1/logs?task={id}&container=app&tail=10&since=1.5"));
+        let rb = s.signed_get(&format!(
+            "/gantry/v1/logs?task={id}&container=app&tail=10&since=1.5"
+        ));
         async move { rb.send().await.unwrap() }
     });
     let req = next_request(&mut agent).await;

@@ -27,8 +27,10 @@ impl Access {
 
     /// The same with condition key `key` = `values`.
     pub fn with(mut self, key: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.keys
-            .insert(key.to_string(), values.into_iter().map(Into::into).collect());
+        self.keys.insert(
+            key.to_string(),
+            values.into_iter().map(Into::into).collect(),
+        );
         self
     }
 

@@ -204,11 +204,7 @@ fn write_loop(dir: &Path, max: u64, keep: usize, rx: &Receiver<Record>, dropped:
             sink.file = None;
         }
     };
-    loop {
-        let rec = match rx.recv() {
-            Ok(r) => r,
-            Err(_) => break,
-        };
+    while let Ok(rec) = rx.recv() {
         write(&mut sink, &rec);
         // Write what else is queued, then flush, so `gantry audit` sees a request as soon
         // as it was answered while bursts still share one write.
@@ -218,7 +214,10 @@ fn write_loop(dir: &Path, max: u64, keep: usize, rx: &Receiver<Record>, dropped:
         sink.flush();
         let d = dropped.load(Ordering::Relaxed);
         if d > reported {
-            tracing::warn!(dropped = d, "audit log lines dropped (the writer fell behind or failed)");
+            tracing::warn!(
+                dropped = d,
+                "audit log lines dropped (the writer fell behind or failed)"
+            );
             reported = d;
         }
     }
@@ -287,7 +286,12 @@ mod tests {
     use super::*;
 
     fn rec(n: usize) -> Record {
-        let mut r = Record::begin(1_700_000_000.5, &format!("rid-{n}"), [127, 0, 0, 1].into(), "ecs");
+        let mut r = Record::begin(
+            1_700_000_000.5,
+            &format!("rid-{n}"),
+            [127, 0, 0, 1].into(),
+            "ecs",
+        );
         r.action = "ListClusters".into();
         r.decision = Decision::Allow;
         r
@@ -327,7 +331,10 @@ mod tests {
         assert!(!dir.join(format!("{FILE}.3")).exists());
         let line = fs::read_to_string(dir.join(FILE)).unwrap();
         assert!(line.contains(r#""requestId":"rid-11""#), "{line}");
-        assert!(line.contains(r#""time":"2023-11-14T22:13:20.500Z""#), "{line}");
+        assert!(
+            line.contains(r#""time":"2023-11-14T22:13:20.500Z""#),
+            "{line}"
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -13,7 +13,11 @@ fn civil(days: i64) -> (i64, u32, u32) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
 }
 
 fn split(secs: i64) -> (i64, u32, u32, i64, i64, i64) {
@@ -117,8 +121,14 @@ mod tests {
         for t in [0_i64, 951_782_400, 1_440_938_160, 1_796_000_000] {
             assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t as f64));
         }
-        assert_eq!(parse_rfc3339("2015-08-30T14:36:00+02:00"), Some(1_440_938_160.0));
-        assert_eq!(parse_rfc3339("2015-08-30T12:36:00.5Z"), Some(1_440_938_160.5));
+        assert_eq!(
+            parse_rfc3339("2015-08-30T14:36:00+02:00"),
+            Some(1_440_938_160.0)
+        );
+        assert_eq!(
+            parse_rfc3339("2015-08-30T12:36:00.5Z"),
+            Some(1_440_938_160.5)
+        );
         assert_eq!(parse_rfc3339("yesterday"), None);
         assert_eq!(parse_rfc3339("2015-13-30T12:36:00Z"), None);
     }

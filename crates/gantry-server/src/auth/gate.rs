@@ -102,9 +102,7 @@ pub async fn authenticate<S: Store>(
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "the access key lookup failed");
-            Refusal::Internal(
-                "The server could not look up the access key; try again.".to_string(),
-            )
+            Refusal::Internal("The server could not look up the access key; try again.".to_string())
         })?
         .filter(|k| k.active)
         .ok_or(AuthError::UnrecognizedClient)?;
@@ -211,7 +209,11 @@ impl Gated {
         st: &AppState<S>,
         mut resp: axum::response::Response,
     ) -> axum::response::Response {
-        let Self { rid, now, mut audit } = self;
+        let Self {
+            rid,
+            now,
+            mut audit,
+        } = self;
         if audit.error_code.is_none() && !resp.status().is_success() {
             audit.error_code = resp
                 .headers()

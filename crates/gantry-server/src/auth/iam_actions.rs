@@ -26,7 +26,12 @@ fn user(account: &str, req: &QueryRequest, caller: &Caller) -> String {
 fn tags(req: &QueryRequest) -> Vec<(String, String)> {
     req.structs("Tags")
         .into_iter()
-        .filter_map(|t| Some((t.get("Key")?.to_string(), t.get("Value").unwrap_or(&"").to_string())))
+        .filter_map(|t| {
+            Some((
+                t.get("Key")?.to_string(),
+                t.get("Value").unwrap_or(&"").to_string(),
+            ))
+        })
         .collect()
 }
 
@@ -48,7 +53,10 @@ pub fn accesses(account: &str, service: &str, req: &QueryRequest, caller: &Calle
         ("sts", "GetCallerIdentity" | "GetSessionToken") => Vec::new(),
         ("sts", "AssumeRole") => vec![Access::new(action, req.get("RoleArn").unwrap_or("*"))],
         ("iam", "CreateUser" | "TagUser") => {
-            vec![with_tags(Access::new(action, user(account, req, caller)), req)]
+            vec![with_tags(
+                Access::new(action, user(account, req, caller)),
+                req,
+            )]
         }
         ("iam", "UntagUser" | "UntagRole") => {
             let resource = if op == "UntagUser" {
@@ -60,16 +68,25 @@ pub fn accesses(account: &str, service: &str, req: &QueryRequest, caller: &Calle
         }
         (
             "iam",
-            "GetUser" | "UpdateUser" | "DeleteUser" | "CreateAccessKey" | "ListAccessKeys"
-            | "UpdateAccessKey" | "DeleteAccessKey" | "PutUserPolicy" | "GetUserPolicy"
-            | "ListUserPolicies" | "DeleteUserPolicy" | "ListAttachedUserPolicies"
-            | "ListGroupsForUser" | "ListUserTags",
+            "GetUser"
+            | "UpdateUser"
+            | "DeleteUser"
+            | "CreateAccessKey"
+            | "ListAccessKeys"
+            | "UpdateAccessKey"
+            | "DeleteAccessKey"
+            | "PutUserPolicy"
+            | "GetUserPolicy"
+            | "ListUserPolicies"
+            | "DeleteUserPolicy"
+            | "ListAttachedUserPolicies"
+            | "ListGroupsForUser"
+            | "ListUserTags",
         ) => vec![Access::new(action, user(account, req, caller))],
-        ("iam", "AttachUserPolicy" | "DetachUserPolicy") => vec![Access::new(
-            action,
-            user(account, req, caller),
-        )
-        .with("iam:PolicyARN", req.get("PolicyArn"))],
+        ("iam", "AttachUserPolicy" | "DetachUserPolicy") => {
+            vec![Access::new(action, user(account, req, caller))
+                .with("iam:PolicyARN", req.get("PolicyArn"))]
+        }
         ("iam", "AttachGroupPolicy" | "DetachGroupPolicy") => {
             vec![Access::new(action, named("group", "GroupName"))
                 .with("iam:PolicyARN", req.get("PolicyArn"))]
@@ -80,26 +97,50 @@ pub fn accesses(account: &str, service: &str, req: &QueryRequest, caller: &Calle
         }
         (
             "iam",
-            "CreateGroup" | "GetGroup" | "DeleteGroup" | "AddUserToGroup" | "RemoveUserFromGroup"
-            | "PutGroupPolicy" | "GetGroupPolicy" | "ListGroupPolicies" | "DeleteGroupPolicy"
+            "CreateGroup"
+            | "GetGroup"
+            | "DeleteGroup"
+            | "AddUserToGroup"
+            | "RemoveUserFromGroup"
+            | "PutGroupPolicy"
+            | "GetGroupPolicy"
+            | "ListGroupPolicies"
+            | "DeleteGroupPolicy"
             | "ListAttachedGroupPolicies",
         ) => vec![Access::new(action, named("group", "GroupName"))],
         ("iam", "CreateRole" | "TagRole") => {
-            vec![with_tags(Access::new(action, named("role", "RoleName")), req)]
+            vec![with_tags(
+                Access::new(action, named("role", "RoleName")),
+                req,
+            )]
         }
         (
             "iam",
-            "GetRole" | "DeleteRole" | "UpdateAssumeRolePolicy" | "PutRolePolicy"
-            | "GetRolePolicy" | "ListRolePolicies" | "DeleteRolePolicy"
-            | "ListAttachedRolePolicies" | "ListRoleTags",
+            "GetRole"
+            | "DeleteRole"
+            | "UpdateAssumeRolePolicy"
+            | "PutRolePolicy"
+            | "GetRolePolicy"
+            | "ListRolePolicies"
+            | "DeleteRolePolicy"
+            | "ListAttachedRolePolicies"
+            | "ListRoleTags",
         ) => vec![Access::new(action, named("role", "RoleName"))],
         ("iam", "CreatePolicy") => {
-            vec![with_tags(Access::new(action, named("policy", "PolicyName")), req)]
+            vec![with_tags(
+                Access::new(action, named("policy", "PolicyName")),
+                req,
+            )]
         }
         (
             "iam",
-            "GetPolicy" | "DeletePolicy" | "CreatePolicyVersion" | "GetPolicyVersion"
-            | "ListPolicyVersions" | "DeletePolicyVersion" | "SetDefaultPolicyVersion",
+            "GetPolicy"
+            | "DeletePolicy"
+            | "CreatePolicyVersion"
+            | "GetPolicyVersion"
+            | "ListPolicyVersions"
+            | "DeletePolicyVersion"
+            | "SetDefaultPolicyVersion",
         ) => vec![Access::new(action, req.get("PolicyArn").unwrap_or("*"))],
         _ => vec![Access::new(action, "*")],
     }

@@ -70,8 +70,12 @@ async fn tagged<S: Store>(st: &AppState<S>, a: Access) -> Result<Access> {
     let t = tags::read(st, &a.resource).await?;
     Ok(a.with_resource_tags(
         "ecs",
-        t.iter()
-            .map(|t| (t.key.as_deref().unwrap_or(""), t.value.as_deref().unwrap_or(""))),
+        t.iter().map(|t| {
+            (
+                t.key.as_deref().unwrap_or(""),
+                t.value.as_deref().unwrap_or(""),
+            )
+        }),
     ))
 }
 
@@ -85,16 +89,25 @@ pub async fn accesses<S: Store>(st: &AppState<S>, op: &str, body: &Value) -> Res
     let in_cluster = |resource: String| on(resource).with("ecs:cluster", [cluster_arn.clone()]);
     let instance = |id: &str| arns.container_instance(&cluster, arn::short_id(id));
     let mut out = match op {
-        "ListClusters" | "DescribeTaskDefinition" | "DeregisterTaskDefinition"
-        | "ListTaskDefinitions" | "ListTaskDefinitionFamilies" => vec![on("*".into())],
+        "ListClusters"
+        | "DescribeTaskDefinition"
+        | "DeregisterTaskDefinition"
+        | "ListTaskDefinitions"
+        | "ListTaskDefinitionFamilies" => vec![on("*".into())],
         "CreateCluster" | "RegisterTaskDefinition" => {
             vec![on("*".into()).with_request_tags(request_tags(body))]
         }
-        "DeleteCluster" | "ListContainerInstances" | "DeregisterContainerInstance"
+        "DeleteCluster"
+        | "ListContainerInstances"
+        | "DeregisterContainerInstance"
         | "ListAttributes" => vec![on(cluster_arn.clone())],
         "DescribeClusters" => {
             let named = strs(&body["clusters"]);
-            let names = if named.is_empty() { vec!["default"] } else { named };
+            let names = if named.is_empty() {
+                vec!["default"]
+            } else {
+                named
+            };
             names
                 .into_iter()
                 .map(|c| on(arns.cluster(cluster_name(Some(c)))))
@@ -143,10 +156,9 @@ pub async fn accesses<S: Store>(st: &AppState<S>, op: &str, body: &Value) -> Res
             }
             vec![a]
         }
-        "StopTask" => vec![in_cluster(arns.task(
-            &cluster,
-            arn::short_id(body["task"].as_str().unwrap_or("")),
-        ))],
+        "StopTask" => vec![in_cluster(
+            arns.task(&cluster, arn::short_id(body["task"].as_str().unwrap_or(""))),
+        )],
         "DescribeTasks" => strs(&body["tasks"])
             .into_iter()
             .map(|t| in_cluster(arns.task(&cluster, arn::short_id(t))))
@@ -168,9 +180,10 @@ pub async fn accesses<S: Store>(st: &AppState<S>, op: &str, body: &Value) -> Res
             }
             vec![a.with_request_tags(request_tags(body))]
         }
-        "DeleteService" => vec![in_cluster(
-            arns.service(&cluster, arn::short_id(body["service"].as_str().unwrap_or(""))),
-        )],
+        "DeleteService" => vec![in_cluster(arns.service(
+            &cluster,
+            arn::short_id(body["service"].as_str().unwrap_or("")),
+        ))],
         "DescribeServices" => strs(&body["services"])
             .into_iter()
             .map(|s| in_cluster(arns.service(&cluster, arn::short_id(s))))

@@ -34,8 +34,7 @@ pub async fn register<S: Store>(State(st): State<Arc<AppState<S>>>, req: Request
     let (parts, body) = req.into_parts();
     let wire = Wire::of(&parts);
     let mut gated = Gated::begin(&st, &wire, "ecs", "RegisterContainerInstance");
-    let bytes = match crate::aws::body::read(st.config.max_body_bytes, &parts.headers, body).await
-    {
+    let bytes = match crate::aws::body::read(st.config.max_body_bytes, &parts.headers, body).await {
         Ok(b) => b,
         Err(e) => return gated.finish(&st, protocol::error_response(&e)),
     };

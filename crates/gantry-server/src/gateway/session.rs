@@ -19,9 +19,9 @@ use super::connection::set_connected;
 use super::desired::{desired_state, text};
 use super::registration::error_response;
 use super::reports;
+use super::sessions::LogsPart;
 use crate::auth::gate::{Gated, Wire};
 use crate::auth::Access;
-use super::sessions::LogsPart;
 use crate::error::{Error, Result};
 use crate::persistence::db::{self, Versioned};
 use crate::persistence::records::{instances_of, InstanceRecord, InstanceStatus};
@@ -73,8 +73,11 @@ pub async fn session<S: Store>(
         Err(e) => return gated.finish(&st, error_response(&e)),
     };
     let cluster = st.arns.cluster(&inst.cluster);
-    let access = Access::new("ecs:Poll", st.arns.container_instance(&inst.cluster, &inst.id))
-        .with("ecs:cluster", [cluster]);
+    let access = Access::new(
+        "ecs:Poll",
+        st.arns.container_instance(&inst.cluster, &inst.id),
+    )
+    .with("ecs:cluster", [cluster]);
     if let Err(r) = gated.allow(&st, &caller, &[access]).await {
         return gated.refused(&st, &r);
     }

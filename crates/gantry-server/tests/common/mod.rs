@@ -95,6 +95,14 @@ impl Server {
         }
     }
 
+    /// A signed agent link to this server (the simulated fleets), with [`Self::key`].
+    pub fn link(&self) -> gantry_link::Link {
+        let mut creds = gantry_link::Credentials::new(&self.key.access_key_id, &self.key.secret);
+        creds.session_token.clone_from(&self.key.session_token);
+        gantry_link::Link::new(&self.url())
+            .with_signer(gantry_link::Signer::new(creds, sign::REGION))
+    }
+
     /// The server's `now`, which signatures are judged by (tests move a manual clock).
     pub fn now(&self) -> std::time::SystemTime {
         sign::at(self.state.clock.now())
@@ -108,7 +116,16 @@ impl Server {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Vec<(String, String)> {
-        sign::headers(&self.key, method, url, headers, body, "ecs", sign::REGION, self.now())
+        sign::headers(
+            &self.key,
+            method,
+            url,
+            headers,
+            body,
+            "ecs",
+            sign::REGION,
+            self.now(),
+        )
     }
 
     /// A signed `GET` of `path_and_query` (the logs endpoint), ready to send.
@@ -124,7 +141,10 @@ impl Server {
     /// A query-protocol `POST /` (form body) signed for `service` (`iam`, `sts`).
     pub async fn form(&self, body: &str, service: &str) -> reqwest::Response {
         let url = format!("http://{}/", self.addr);
-        let ct = [("content-type", "application/x-www-form-urlencoded; charset=utf-8")];
+        let ct = [(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )];
         let signed = sign::headers(
             &self.key,
             "POST",
@@ -239,7 +259,8 @@ impl Server {
             .unwrap();
         let signed = self.sign("GET", &format!("http://{}{path}", self.addr), &[], b"");
         for (k, v) in signed {
-            let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
+            let name =
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
             req.headers_mut().insert(name, v.parse().unwrap());
         }
         let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
