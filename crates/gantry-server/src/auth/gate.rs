@@ -85,10 +85,12 @@ pub async fn authenticate<S: Store>(
         return Ok(unauthenticated(st, wire));
     }
     let parts = wire.parts;
+    // Values are taken as UTF-8, not only visible ASCII, so a header the client signed with
+    // non-ASCII text still takes part; one that is not UTF-8 cannot have been signed as text.
     let headers: Vec<(&str, &str)> = parts
         .headers
         .iter()
-        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+        .filter_map(|(k, v)| Some((k.as_str(), std::str::from_utf8(v.as_bytes()).ok()?)))
         .collect();
     let req = Request {
         method: parts.method.as_str(),

@@ -46,6 +46,11 @@ impl Server {
         Self::start_full(f, None).await
     }
 
+    /// A server whose `now` is `clock` (signatures are judged by it too).
+    pub async fn start_with_clock(clock: Arc<gantry_server::ManualClock>) -> Server {
+        Self::start_clocked(|_| {}, None, Some(clock)).await
+    }
+
     /// A server that hands out slices of `task_network` (CIDR) to registering nodes.
     pub async fn start_with_task_network(task_network: &str) -> Server {
         let net = gantry_server::TaskNetwork::new(task_network, 24).unwrap();
@@ -55,6 +60,14 @@ impl Server {
     async fn start_full(
         f: impl FnOnce(&mut ServerConfig),
         net: Option<gantry_server::TaskNetwork>,
+    ) -> Server {
+        Self::start_clocked(f, net, None).await
+    }
+
+    async fn start_clocked(
+        f: impl FnOnce(&mut ServerConfig),
+        net: Option<gantry_server::TaskNetwork>,
+        clock: Option<Arc<gantry_server::ManualClock>>,
     ) -> Server {
         let mut cfg = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -78,6 +91,10 @@ impl Server {
             });
         let bound = match net {
             Some(n) => bound.with_task_network(n),
+            None => bound,
+        };
+        let bound = match clock {
+            Some(c) => bound.with_clock(c),
             None => bound,
         };
         let addr = bound.local_addr().unwrap();
