@@ -59,3 +59,6 @@ pub use gate::authenticate;
 pub struct Transport {
     pub secure: bool,
 }
+
+/// What each ECS operation is authorized on ([`crate::ecs::authz`]), for tests and benches.
+pub use crate::ecs::authz::accesses as ecs_accesses;
