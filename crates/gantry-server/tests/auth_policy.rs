@@ -69,11 +69,17 @@ async fn run_task_is_on_the_task_definition_with_the_cluster_condition() {
     }]}));
     let body = |c: &str| json!({"cluster": c, "taskDefinition": "web:1"});
     assert_eq!(
-        check(&s, &[only_prod.clone()], "RunTask", body("prod")).await,
+        check(
+            &s,
+            std::slice::from_ref(&only_prod),
+            "RunTask",
+            body("prod")
+        )
+        .await,
         Ok(())
     );
     assert_eq!(
-        check(&s, &[only_prod.clone()], "RunTask", body("dev")).await,
+        check(&s, std::slice::from_ref(&only_prod), "RunTask", body("dev")).await,
         Err("User: arn:aws:iam::123456789012:user/alice is not authorized to perform: ecs:RunTask on resource: arn:aws:ecs:us-east-1:123456789012:task-definition/web:1 because no identity-based policy allows the ecs:RunTask action".into())
     );
     let deny = policy(json!({"Version": "2012-10-17", "Statement": [
@@ -143,7 +149,7 @@ async fn tags_on_create_and_stored_tags_are_condition_keys() {
     assert_eq!(
         check(
             &s,
-            &[tagged_only.clone()],
+            std::slice::from_ref(&tagged_only),
             "CreateCluster",
             with(json!([{"key": "team", "value": "web"}]))
         )
@@ -152,7 +158,7 @@ async fn tags_on_create_and_stored_tags_are_condition_keys() {
     );
     assert!(check(
         &s,
-        &[tagged_only.clone()],
+        std::slice::from_ref(&tagged_only),
         "CreateCluster",
         with(json!([{"key": "team", "value": "db"}]))
     )
@@ -183,7 +189,7 @@ async fn tags_on_create_and_stored_tags_are_condition_keys() {
     assert_eq!(
         check(
             &s,
-            &[by_tag.clone()],
+            std::slice::from_ref(&by_tag),
             "DescribeClusters",
             json!({"clusters": ["web"]})
         )
@@ -230,7 +236,7 @@ async fn services_carry_their_task_definition_and_iam_names_users_by_variable() 
     let now = s.state.clock.now();
     assert_eq!(
         decide(
-            &[own_keys.clone()],
+            std::slice::from_ref(&own_keys),
             &alice(),
             now,
             &iam("Action=CreateAccessKey&Version=2010-05-08")
@@ -238,7 +244,7 @@ async fn services_carry_their_task_definition_and_iam_names_users_by_variable() 
         Ok(())
     );
     assert!(decide(
-        &[own_keys.clone()],
+        std::slice::from_ref(&own_keys),
         &alice(),
         now,
         &iam("Action=CreateAccessKey&Version=2010-05-08&UserName=bob")
