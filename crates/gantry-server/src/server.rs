@@ -132,15 +132,20 @@ impl<S: Store> Bound<S> {
                 let mut down = state.shutdown.subscribe();
                 let app = router(state.clone());
                 tokio::spawn(async move {
-                    axum::serve(l.tap_io(no_delay), app)
-                        .with_graceful_shutdown(async move {
-                            let _ = down.wait_for(|v| *v).await;
-                        })
-                        .await
+                    axum::serve(
+                        l.tap_io(no_delay),
+                        app.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(async move {
+                        let _ = down.wait_for(|v| *v).await;
+                    })
+                    .await
                 })
             })
             .collect();
-        let result = axum::serve(self.listener.tap_io(no_delay), router(state))
+        // The peer's address is the auth gate's aws:SourceIp and the audit log's sourceIp.
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener.tap_io(no_delay), app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 stop.send_replace(true);

@@ -4,6 +4,7 @@
 
 mod client;
 mod cmd;
+mod creds;
 mod logging;
 mod notify;
 mod table;

@@ -162,7 +162,8 @@ fn agent_config(
 }
 
 pub async fn agent(a: AgentArgs) -> anyhow::Result<()> {
-    let cfg = agent_config(a.server.clone(), a.state_dir.join("agent"), &a.node)?;
+    let mut cfg = agent_config(a.server.clone(), a.state_dir.join("agent"), &a.node)?;
+    a.auth.apply(&mut cfg)?;
     let agent = gantry_agent::start(cfg).await?;
     tracing::info!(instance = %agent.container_instance_arn(), "gantry agent ready");
     crate::notify::ready();
@@ -188,14 +189,16 @@ pub async fn dev(a: DevArgs) -> anyhow::Result<()> {
             let _ = rx.wait_for(|v| *v).await;
         }))
     };
-    let cfg = agent_config(url.clone(), a.server.state_dir.join("agent"), &a.node)?;
+    let admin = dev_admin(&a)?;
+    let mut cfg = agent_config(url.clone(), a.server.state_dir.join("agent"), &a.node)?;
+    cfg.signer = admin.clone();
     let agent_task = {
         let mut rx = stop_rx.clone();
         tokio::spawn(gantry_agent::run(cfg, async move {
             let _ = rx.wait_for(|v| *v).await;
         }))
     };
-    let client = Client::new(&url);
+    let client = dev_client(&url, admin)?;
     wait_for_instances(&client, &a.node.cluster, 1).await?;
     tracing::info!(endpoint = %url, cluster = %a.node.cluster, "gantry dev ready: aws ecs --endpoint-url {url} ... or gantry --endpoint {url} ...");
     crate::notify::ready();
@@ -241,7 +244,8 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
     let server_task = tokio::spawn(bound.run(async move {
         let _ = stop_rx.wait_for(|v| *v).await;
     }));
-    let client = Client::new(&url);
+    let admin = dev_admin(&a)?;
+    let client = dev_client(&url, admin.clone())?;
     let mut layouts = a.node.image_layouts.clone();
     let default_layouts = a.server.state_dir.join("agent").join("layouts");
     if layouts.is_empty() && default_layouts.is_dir() {
@@ -253,6 +257,7 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
         &a.server.state_dir,
         &a.node,
         &layouts,
+        admin.as_ref(),
     );
     let result = match started {
         Ok(mut nodes) => {
@@ -278,6 +283,24 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = server_task.await;
     result
+}
+
+/// The administrator key `gantry dev` gives its client and its agents.
+fn dev_admin(a: &DevArgs) -> anyhow::Result<Option<gantry_link::Signer>> {
+    let (id, secret) = super::dev_auth::admin_key_env();
+    super::dev_auth::admin_signer(
+        &a.server.state_dir,
+        &a.server.region,
+        id.as_deref(),
+        secret.as_deref(),
+    )
+}
+
+fn dev_client(url: &str, admin: Option<gantry_link::Signer>) -> anyhow::Result<Client> {
+    match admin {
+        Some(s) => Client::signed(url, s, None),
+        None => Ok(Client::new(url)),
+    }
 }
 
 /// Returns when a node agent exits on its own.
@@ -366,12 +389,14 @@ async fn demo(client: &Client, cluster: &str) -> anyhow::Result<()> {
 
 pub async fn sim_agents(a: SimArgs) -> anyhow::Result<()> {
     tracing::info!(count = a.count, server = %a.server, "starting simulated container instances");
-    gantry_link::sim::run_simulated(
-        &a.server,
+    let link = a.auth.link(&a.server)?;
+    gantry_link::sim::run_fleet_on(
+        &link,
         &a.cluster,
         a.count,
         a.cpu,
         a.memory,
+        gantry_link::sim::Behaviour::Healthy,
         shutdown_signal(),
     )
     .await

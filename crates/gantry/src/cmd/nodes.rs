@@ -234,6 +234,7 @@ impl Nodes {
         state_dir: &Path,
         n: &NodeArgs,
         layouts: &[PathBuf],
+        admin: Option<&gantry_link::Signer>,
     ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("could not find the gantry binary")?;
         let mut nodes = Self {
@@ -243,7 +244,15 @@ impl Nodes {
         };
         let server = format!("http://{}:{port}", nodes.fabric.host_address());
         for i in 1..=nodes.fabric.nodes() {
-            let child = tokio::process::Command::new("nsenter")
+            let mut cmd = tokio::process::Command::new("nsenter");
+            // The key goes through the environment, not argv, which anyone can read.
+            if let Some(s) = admin {
+                let c = s.credentials();
+                cmd.env("GANTRY_AGENT_ACCESS_KEY_ID", &c.access_key_id)
+                    .env("GANTRY_AGENT_SECRET_ACCESS_KEY", &c.secret_access_key)
+                    .env("GANTRY_REGION", s.region());
+            }
+            let child = cmd
                 .arg(format!("--net=/run/netns/{}", nodes.fabric.netns(i)))
                 .arg("--")
                 .arg(&exe)
