@@ -234,6 +234,42 @@ pub fn scope_service(headers: &HeaderMap) -> Option<&str> {
     }
 }
 
+/// The access key id of the `Authorization` header's credential scope.
+fn scope_key_id(headers: &HeaderMap) -> Option<&str> {
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let cred = auth
+        .split([' ', ','])
+        .find_map(|p| p.strip_prefix("Credential="))?;
+    cred.split('/').next()
+}
+
+// TEMPORARY until the auth gate lands: the caller is whoever the Credential scope's access
+// key id names, UNVERIFIED. The gate replaces this with the verified Caller.
+async fn temporary_caller<S: Store>(
+    st: &AppState<S>,
+    headers: &HeaderMap,
+) -> Result<crate::auth::Caller, Response> {
+    let invalid = || {
+        coded_error_response(
+            403,
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        )
+    };
+    let id = scope_key_id(headers).ok_or_else(invalid)?;
+    let key = crate::iam::identity::by_access_key(st, id)
+        .await
+        .map_err(|e| error_response(&e.to_api()))?
+        .filter(|k| k.active)
+        .ok_or_else(invalid)?;
+    Ok(crate::auth::Caller {
+        principal: key.principal,
+        access_key_id: id.to_string(),
+        source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        secure: false,
+    })
+}
+
 /// `POST /` in the query protocol: parse, find the service by the SigV4 scope, dispatch.
 pub async fn handle<S: Store>(st: &AppState<S>, headers: &HeaderMap, body: Body) -> Response {
     let bytes = match super::body::read(st.config.max_body_bytes, headers, body).await {
@@ -246,7 +282,10 @@ pub async fn handle<S: Store>(st: &AppState<S>, headers: &HeaderMap, body: Body)
     };
     let scope = scope_service(headers);
     match scope.and_then(Service::for_scope) {
-        Some(service) => service.dispatch_query(st, &req).await,
+        Some(service) => match temporary_caller(st, headers).await {
+            Ok(caller) => service.dispatch_query(st, &req, &caller).await,
+            Err(resp) => resp,
+        },
         None => error_response(&ApiError::new(
             ErrorKind::UnknownOperation,
             format!(

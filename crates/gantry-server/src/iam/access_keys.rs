@@ -70,7 +70,11 @@ pub async fn add_key<S: Store>(
             vec![store::put(&ukey, &u)?, store::put(&kkey, &key)?],
         )
         .await?;
-        Ok(if ok { Attempt::Done(key) } else { Attempt::Conflict })
+        Ok(if ok {
+            Attempt::Done(key)
+        } else {
+            Attempt::Conflict
+        })
     })
     .await
 }
@@ -104,7 +108,8 @@ pub async fn list_access_keys<S: Store>(
     let u = super::users::load(st, &user).await?;
     let mut keys = Vec::new();
     for id in &u.access_keys {
-        if let Some(k) = store::get::<S, AccessKeyRecord>(&st.store, &rec::access_key_key(id)).await?
+        if let Some(k) =
+            store::get::<S, AccessKeyRecord>(&st.store, &rec::access_key_key(id)).await?
         {
             keys.push(k.value);
         }
@@ -186,7 +191,11 @@ pub async fn delete_access_key<S: Store>(
             vec![store::put(&ukey, &record)?, store::delete(&kkey)],
         )
         .await?;
-        Ok(if ok { Attempt::Done(()) } else { Attempt::Conflict })
+        Ok(if ok {
+            Attempt::Done(())
+        } else {
+            Attempt::Conflict
+        })
     })
     .await?;
     Ok(|_: &mut Xml| {})

@@ -30,7 +30,12 @@ pub async fn attach<S: Store, T: Holder>(st: &AppState<S>, req: &QueryRequest) -
         if attached.len() >= MAX_ATTACHED {
             let kind = T::KIND;
             let mut k = kind.chars();
-            let kind: String = k.next().map(|c| c.to_ascii_uppercase()).into_iter().chain(k).collect();
+            let kind: String = k
+                .next()
+                .map(|c| c.to_ascii_uppercase())
+                .into_iter()
+                .chain(k)
+                .collect();
             return Err(IamError::limit_exceeded(format!(
                 "Cannot exceed quota for PoliciesPer{kind}: {MAX_ATTACHED}"
             )));
@@ -51,7 +56,9 @@ pub async fn detach<S: Store, T: Holder>(st: &AppState<S>, req: &QueryRequest) -
         let before = attached.len();
         attached.retain(|a| a != arn);
         if attached.len() == before {
-            return Err(IamError::no_such_entity(format!("Policy {arn} was not found.")));
+            return Err(IamError::no_such_entity(format!(
+                "Policy {arn} was not found."
+            )));
         }
         Ok(Edit::put(h, ()))
     })

@@ -51,15 +51,19 @@ pub async fn create_group<S: Store>(
         created: st.clock.now(),
         policies: Default::default(),
     };
-    let g = store::edit(&st.store, &rec::group_key(name), |cur: Option<GroupRecord>| {
-        if let Some(c) = cur {
-            return Err(IamError::already_exists(format!(
-                "Group with name {} already exists.",
-                c.name
-            )));
-        }
-        Ok(Edit::put(g.clone(), g.clone()))
-    })
+    let g = store::edit(
+        &st.store,
+        &rec::group_key(name),
+        |cur: Option<GroupRecord>| {
+            if let Some(c) = cur {
+                return Err(IamError::already_exists(format!(
+                    "Group with name {} already exists.",
+                    c.name
+                )));
+            }
+            Ok(Edit::put(g.clone(), g.clone()))
+        },
+    )
     .await?;
     let account = st.config.account_id.clone();
     Ok(move |x: &mut Xml| {
@@ -152,7 +156,11 @@ pub async fn delete_group<S: Store>(
             vec![store::delete(&key)],
         )
         .await?;
-        Ok(if ok { Attempt::Done(()) } else { Attempt::Conflict })
+        Ok(if ok {
+            Attempt::Done(())
+        } else {
+            Attempt::Conflict
+        })
     })
     .await?;
     Ok(|_: &mut Xml| {})
@@ -188,7 +196,11 @@ async fn membership<S: Store>(st: &AppState<S>, req: &QueryRequest, add: bool) -
             vec![store::put(&gkey, &g.value)?, store::put(&ukey, &record)?],
         )
         .await?;
-        Ok(if ok { Attempt::Done(()) } else { Attempt::Conflict })
+        Ok(if ok {
+            Attempt::Done(())
+        } else {
+            Attempt::Conflict
+        })
     })
     .await
 }

@@ -82,10 +82,9 @@ pub async fn by_access_key<S: Store>(
     st: &AppState<S>,
     access_key_id: &str,
 ) -> Result<Option<KeyIdentity>> {
-    let Some(k) =
-        store::get::<S, AccessKeyRecord>(&st.store, &rec::access_key_key(access_key_id))
-            .await
-            .map_err(to_error)?
+    let Some(k) = store::get::<S, AccessKeyRecord>(&st.store, &rec::access_key_key(access_key_id))
+        .await
+        .map_err(to_error)?
     else {
         return Ok(None);
     };
@@ -197,17 +196,21 @@ pub async fn bootstrap<S: Store>(st: &AppState<S>) -> Result<()> {
         Err(e) if e.code == "EntityAlreadyExists" => {}
         Err(e) => return Err(to_error(e)),
     }
-    store::edit(&st.store, &rec::user_key(ADMIN_USER), |cur: Option<UserRecord>| {
-        let Some(mut u) = cur else {
-            return Ok(Edit::Keep(()));
-        };
-        let arn = managed_policies::ADMINISTRATOR_ACCESS_ARN;
-        if u.policies.attached.iter().any(|a| a == arn) {
-            return Ok(Edit::Keep(()));
-        }
-        u.policies.attached.push(arn.to_string());
-        Ok(Edit::put(u, ()))
-    })
+    store::edit(
+        &st.store,
+        &rec::user_key(ADMIN_USER),
+        |cur: Option<UserRecord>| {
+            let Some(mut u) = cur else {
+                return Ok(Edit::Keep(()));
+            };
+            let arn = managed_policies::ADMINISTRATOR_ACCESS_ARN;
+            if u.policies.attached.iter().any(|a| a == arn) {
+                return Ok(Edit::Keep(()));
+            }
+            u.policies.attached.push(arn.to_string());
+            Ok(Edit::put(u, ()))
+        },
+    )
     .await
     .map_err(to_error)?;
     let id = &admin.access_key_id;

@@ -63,7 +63,10 @@ pub fn parse_arn<S>(st: &AppState<S>, arn: &str) -> IamResult<Named> {
         return Ok(Named::Aws(administrator_access()));
     }
     let local = format!("arn:aws:iam::{}:policy/", st.config.account_id);
-    match arn.strip_prefix(&local).and_then(|rest| rest.rsplit('/').next()) {
+    match arn
+        .strip_prefix(&local)
+        .and_then(|rest| rest.rsplit('/').next())
+    {
         Some(name) if !name.is_empty() => Ok(Named::Local(name.to_string())),
         _ if arn.starts_with("arn:") => Err(not_attachable(arn)),
         _ => Err(IamError::invalid_input(format!("ARN {arn} is not valid."))),
@@ -74,10 +77,12 @@ pub fn parse_arn<S>(st: &AppState<S>, arn: &str) -> IamResult<Named> {
 pub async fn find<S: Store>(st: &AppState<S>, arn: &str) -> IamResult<Option<PolicyRecord>> {
     match parse_arn(st, arn)? {
         Named::Aws(p) => Ok(Some(p)),
-        Named::Local(name) => Ok(store::get::<S, PolicyRecord>(&st.store, &rec::policy_key(&name))
-            .await?
-            .map(|v| v.value)
-            .filter(|p| arn_of(&st.config.account_id, p) == arn)),
+        Named::Local(name) => Ok(
+            store::get::<S, PolicyRecord>(&st.store, &rec::policy_key(&name))
+                .await?
+                .map(|v| v.value)
+                .filter(|p| arn_of(&st.config.account_id, p) == arn),
+        ),
     }
 }
 
@@ -134,7 +139,14 @@ fn write_version(x: &mut Xml, p: &PolicyRecord, v: &PolicyVersionRecord, documen
         x.leaf("Document", &url_encode(&v.document));
     }
     x.leaf("VersionId", &v.id)
-        .leaf("IsDefaultVersion", if v.id == p.default_version { "true" } else { "false" })
+        .leaf(
+            "IsDefaultVersion",
+            if v.id == p.default_version {
+                "true"
+            } else {
+                "false"
+            },
+        )
         .leaf("CreateDate", &iso(v.created));
 }
 
@@ -179,14 +191,18 @@ pub async fn create_policy<S: Store>(
         }],
         next_version: 2,
     };
-    let p = store::edit(&st.store, &rec::policy_key(name), |cur: Option<PolicyRecord>| {
-        if cur.is_some() {
-            return Err(IamError::already_exists(format!(
-                "A policy called {name} already exists. Duplicate names are not allowed."
-            )));
-        }
-        Ok(Edit::put(p.clone(), p.clone()))
-    })
+    let p = store::edit(
+        &st.store,
+        &rec::policy_key(name),
+        |cur: Option<PolicyRecord>| {
+            if cur.is_some() {
+                return Err(IamError::already_exists(format!(
+                    "A policy called {name} already exists. Duplicate names are not allowed."
+                )));
+            }
+            Ok(Edit::put(p.clone(), p.clone()))
+        },
+    )
     .await?;
     let account = st.config.account_id.clone();
     Ok(move |x: &mut Xml| {
@@ -248,7 +264,9 @@ pub async fn list_policies<S: Store>(
     }
     let (page, next) = values::page(req, counted, |(p, _)| p.name.to_lowercase())?;
     Ok(move |x: &mut Xml| {
-        x.list("Policies", &page, |m, (p, n)| write_policy(m, &account, p, *n, false));
+        x.list("Policies", &page, |m, (p, n)| {
+            write_policy(m, &account, p, *n, false)
+        });
         values::write_paging(x, next.as_deref());
     })
 }
@@ -268,13 +286,17 @@ async fn edit_local<S: Store, R>(
         Named::Local(n) => n,
     };
     let account = st.config.account_id.clone();
-    store::edit(&st.store, &rec::policy_key(&name), |cur: Option<PolicyRecord>| {
-        let mut p = cur
-            .filter(|p| arn_of(&account, p) == arn)
-            .ok_or_else(|| not_attachable(arn))?;
-        let r = f(&mut p)?;
-        Ok(Edit::put(p, r))
-    })
+    store::edit(
+        &st.store,
+        &rec::policy_key(&name),
+        |cur: Option<PolicyRecord>| {
+            let mut p = cur
+                .filter(|p| arn_of(&account, p) == arn)
+                .ok_or_else(|| not_attachable(arn))?;
+            let r = f(&mut p)?;
+            Ok(Edit::put(p, r))
+        },
+    )
     .await
 }
 
@@ -320,7 +342,9 @@ fn version_id(req: &QueryRequest) -> IamResult<&str> {
     let ok = v
         .strip_prefix('v')
         .and_then(|n| n.split('.').next())
-        .is_some_and(|n| !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()));
+        .is_some_and(|n| {
+            !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit())
+        });
     if !ok {
         return Err(IamError::validation(format!(
             "1 validation error detected: Value '{v}' at 'versionId' failed to satisfy constraint: Member must satisfy regular expression pattern: v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?"
@@ -330,7 +354,9 @@ fn version_id(req: &QueryRequest) -> IamResult<&str> {
 }
 
 fn no_version(arn: &str, v: &str) -> IamError {
-    IamError::no_such_entity(format!("Policy {arn} version {v} does not exist or is not attachable."))
+    IamError::no_such_entity(format!(
+        "Policy {arn} version {v} does not exist or is not attachable."
+    ))
 }
 
 pub async fn create_policy_version<S: Store>(

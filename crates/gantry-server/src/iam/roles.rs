@@ -63,8 +63,13 @@ pub async fn create_role<S: Store>(
     if let Some(d) = &description {
         values::check_len("Description", d, 0, 1000)?;
     }
-    let max_session = values::int(req, "MaxSessionDuration", DEFAULT_MAX_SESSION, MAX_MAX_SESSION)?
-        .unwrap_or(DEFAULT_MAX_SESSION);
+    let max_session = values::int(
+        req,
+        "MaxSessionDuration",
+        DEFAULT_MAX_SESSION,
+        MAX_MAX_SESSION,
+    )?
+    .unwrap_or(DEFAULT_MAX_SESSION);
     let r = RoleRecord {
         name: name.to_string(),
         path,
@@ -76,15 +81,19 @@ pub async fn create_role<S: Store>(
         tags: tags::parse(req)?,
         policies: Default::default(),
     };
-    let r = store::edit(&st.store, &rec::role_key(name), |cur: Option<RoleRecord>| {
-        if let Some(c) = cur {
-            return Err(IamError::already_exists(format!(
-                "Role with name {} already exists.",
-                c.name
-            )));
-        }
-        Ok(Edit::put(r.clone(), r.clone()))
-    })
+    let r = store::edit(
+        &st.store,
+        &rec::role_key(name),
+        |cur: Option<RoleRecord>| {
+            if let Some(c) = cur {
+                return Err(IamError::already_exists(format!(
+                    "Role with name {} already exists.",
+                    c.name
+                )));
+            }
+            Ok(Edit::put(r.clone(), r.clone()))
+        },
+    )
     .await?;
     let account = st.config.account_id.clone();
     Ok(move |x: &mut Xml| {
@@ -148,7 +157,11 @@ pub async fn delete_role<S: Store>(
             vec![store::delete(&key)],
         )
         .await?;
-        Ok(if ok { Attempt::Done(()) } else { Attempt::Conflict })
+        Ok(if ok {
+            Attempt::Done(())
+        } else {
+            Attempt::Conflict
+        })
     })
     .await?;
     Ok(|_: &mut Xml| {})

@@ -155,7 +155,11 @@ mod tests {
         assert_eq!(s.open("AKIA1", &sealed).unwrap(), "wJalrXUtnFEMI");
         assert!(s.open("AKIA2", &sealed).is_err(), "bound to its key id");
         assert!(Sealer::from_key(&[8; 32]).open("AKIA1", &sealed).is_err());
-        assert_ne!(sealed, s.seal("AKIA1", "wJalrXUtnFEMI").unwrap(), "fresh nonce");
+        assert_ne!(
+            sealed,
+            s.seal("AKIA1", "wJalrXUtnFEMI").unwrap(),
+            "fresh nonce"
+        );
     }
 
     #[test]

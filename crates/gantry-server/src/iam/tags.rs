@@ -100,7 +100,11 @@ async fn tag<S: Store, T: Tagged>(st: &AppState<S>, req: &QueryRequest) -> IamRe
 
 async fn untag<S: Store, T: Tagged>(st: &AppState<S>, req: &QueryRequest) -> IamResult<()> {
     let name = values::name(req, T::MEMBER, T::MAX_NAME)?;
-    let keys: Vec<String> = req.list("TagKeys").into_iter().map(str::to_string).collect();
+    let keys: Vec<String> = req
+        .list("TagKeys")
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     store::edit(&st.store, &T::key(name), |cur: Option<T>| {
         let mut r = cur.ok_or_else(|| T::not_found(name))?;
         r.tags_mut()
@@ -132,14 +136,18 @@ pub async fn tag_user<S: Store>(
     req: &QueryRequest,
     _: &Caller,
 ) -> IamResult<impl FnOnce(&mut Xml)> {
-    tag::<S, UserRecord>(st, req).await.map(|()| |_: &mut Xml| {})
+    tag::<S, UserRecord>(st, req)
+        .await
+        .map(|()| |_: &mut Xml| {})
 }
 pub async fn untag_user<S: Store>(
     st: &AppState<S>,
     req: &QueryRequest,
     _: &Caller,
 ) -> IamResult<impl FnOnce(&mut Xml)> {
-    untag::<S, UserRecord>(st, req).await.map(|()| |_: &mut Xml| {})
+    untag::<S, UserRecord>(st, req)
+        .await
+        .map(|()| |_: &mut Xml| {})
 }
 pub async fn list_user_tags<S: Store>(
     st: &AppState<S>,
@@ -153,14 +161,18 @@ pub async fn tag_role<S: Store>(
     req: &QueryRequest,
     _: &Caller,
 ) -> IamResult<impl FnOnce(&mut Xml)> {
-    tag::<S, RoleRecord>(st, req).await.map(|()| |_: &mut Xml| {})
+    tag::<S, RoleRecord>(st, req)
+        .await
+        .map(|()| |_: &mut Xml| {})
 }
 pub async fn untag_role<S: Store>(
     st: &AppState<S>,
     req: &QueryRequest,
     _: &Caller,
 ) -> IamResult<impl FnOnce(&mut Xml)> {
-    untag::<S, RoleRecord>(st, req).await.map(|()| |_: &mut Xml| {})
+    untag::<S, RoleRecord>(st, req)
+        .await
+        .map(|()| |_: &mut Xml| {})
 }
 pub async fn list_role_tags<S: Store>(
     st: &AppState<S>,

@@ -71,15 +71,19 @@ pub async fn create<S: Store>(
         groups: Vec::new(),
         access_keys: Vec::new(),
     };
-    store::edit(&st.store, &rec::user_key(name), |cur: Option<UserRecord>| {
-        if let Some(u) = cur {
-            return Err(IamError::already_exists(format!(
-                "User with name {} already exists.",
-                u.name
-            )));
-        }
-        Ok(Edit::put(user.clone(), user.clone()))
-    })
+    store::edit(
+        &st.store,
+        &rec::user_key(name),
+        |cur: Option<UserRecord>| {
+            if let Some(u) = cur {
+                return Err(IamError::already_exists(format!(
+                    "User with name {} already exists.",
+                    u.name
+                )));
+            }
+            Ok(Edit::put(user.clone(), user.clone()))
+        },
+    )
     .await
 }
 
@@ -227,7 +231,11 @@ pub async fn delete_user<S: Store>(
             vec![store::delete(&key)],
         )
         .await?;
-        Ok(if ok { Attempt::Done(()) } else { Attempt::Conflict })
+        Ok(if ok {
+            Attempt::Done(())
+        } else {
+            Attempt::Conflict
+        })
     })
     .await?;
     Ok(|_: &mut Xml| {})

@@ -101,7 +101,7 @@ pub fn path(req: &QueryRequest, member: &str) -> IamResult<String> {
 pub fn document<'a>(req: &'a QueryRequest, member: &str) -> IamResult<&'a str> {
     let doc = required(req, member)?;
     check_len(member, doc, 1, 131_072)?;
-    gantry_aws::policy::Policy::parse(doc)
+    gantry_aws::policy::Policy::parse_identity(doc)
         .map_err(|e| IamError::malformed_policy(e.to_string()))?;
     Ok(doc)
 }
@@ -257,6 +257,9 @@ mod tests {
         assert_eq!(secret_access_key().len(), 40);
         assert_eq!(unique_id("AIDA").len(), 21);
         assert_eq!(iso(1_700_000_000.7), "2023-11-14T22:13:20Z");
-        assert_eq!(url_encode(r#"{"a": "b/c"}"#), "%7B%22a%22%3A%20%22b%2Fc%22%7D");
+        assert_eq!(
+            url_encode(r#"{"a": "b/c"}"#),
+            "%7B%22a%22%3A%20%22b%2Fc%22%7D"
+        );
     }
 }

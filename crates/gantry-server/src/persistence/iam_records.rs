@@ -91,7 +91,10 @@ pub enum SessionOf {
     /// GetSessionToken: the user itself.
     User,
     /// AssumeRole.
-    Role { role_name: String, session_name: String },
+    Role {
+        role_name: String,
+        session_name: String,
+    },
 }
 
 /// A temporary credential's extra parts.
