@@ -1,0 +1,711 @@
+//! Inline and managed policies, groups, roles and tags through the query protocol, and the
+//! policies the auth gate sees for a principal.
+
+mod common;
+mod iam_support;
+
+use gantry_server::iam::identity;
+use iam_support::{iam, start, url_decode, ALLOW_ALL};
+
+const READ_ECS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecs:Describe*","Resource":"*"}]}"#;
+const TRUST_ACCOUNT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
+
+#[tokio::test]
+async fn inline_policies_on_users_groups_and_roles() {
+    let s = start().await;
+    iam(&s, "CreateUser", &[("UserName", "carol")]).await.ok();
+    iam(
+        &s,
+        "PutUserPolicy",
+        &[
+            ("UserName", "carol"),
+            ("PolicyName", "read"),
+            ("PolicyDocument", READ_ECS),
+        ],
+    )
+    .await
+    .ok();
+    let g = iam(
+        &s,
+        "GetUserPolicy",
+        &[("UserName", "carol"), ("PolicyName", "read")],
+    )
+    .await
+    .ok();
+    let doc = g.get("PolicyDocument").unwrap();
+    assert!(
+        doc.starts_with("%7B%22Version%22"),
+        "URL-encoded as IAM sends it: {doc}"
+    );
+    assert_eq!(url_decode(&doc), READ_ECS);
+    assert_eq!(g.get("UserName").unwrap(), "carol");
+    let l = iam(&s, "ListUserPolicies", &[("UserName", "carol")])
+        .await
+        .ok();
+    assert_eq!(l.all("member"), ["read"]);
+    iam(
+        &s,
+        "PutUserPolicy",
+        &[
+            ("UserName", "carol"),
+            ("PolicyName", "bad"),
+            ("PolicyDocument", "{not json"),
+        ],
+    )
+    .await
+    .err(400, "MalformedPolicyDocument");
+    iam(
+        &s,
+        "PutUserPolicy",
+        &[
+            ("UserName", "nobody"),
+            ("PolicyName", "p"),
+            ("PolicyDocument", READ_ECS),
+        ],
+    )
+    .await
+    .err(404, "NoSuchEntity");
+    iam(
+        &s,
+        "GetUserPolicy",
+        &[("UserName", "carol"), ("PolicyName", "nope")],
+    )
+    .await
+    .err(404, "NoSuchEntity");
+    iam(&s, "DeleteUser", &[("UserName", "carol")])
+        .await
+        .err(409, "DeleteConflict");
+    iam(
+        &s,
+        "DeleteUserPolicy",
+        &[("UserName", "carol"), ("PolicyName", "read")],
+    )
+    .await
+    .ok();
+    iam(
+        &s,
+        "DeleteUserPolicy",
+        &[("UserName", "carol"), ("PolicyName", "read")],
+    )
+    .await
+    .err(404, "NoSuchEntity");
+
+    iam(&s, "CreateGroup", &[("GroupName", "devs")]).await.ok();
+    iam(
+        &s,
+        "PutGroupPolicy",
+        &[
+            ("GroupName", "devs"),
+            ("PolicyName", "gp"),
+            ("PolicyDocument", READ_ECS),
+        ],
+    )
+    .await
+    .ok();
+    let gp = iam(
+        &s,
+        "GetGroupPolicy",
+        &[("GroupName", "devs"), ("PolicyName", "gp")],
+    )
+    .await
+    .ok();
+    assert_eq!(gp.get("GroupName").unwrap(), "devs");
+    assert_eq!(
+        iam(&s, "ListGroupPolicies", &[("GroupName", "devs")])
+            .await
+            .ok()
+            .all("member"),
+        ["gp"]
+    );
+
+    iam(
+        &s,
+        "CreateRole",
+        &[
+            ("RoleName", "worker"),
+            ("AssumeRolePolicyDocument", TRUST_ACCOUNT),
+        ],
+    )
+    .await
+    .ok();
+    iam(
+        &s,
+        "PutRolePolicy",
+        &[
+            ("RoleName", "worker"),
+            ("PolicyName", "rp"),
+            ("PolicyDocument", ALLOW_ALL),
+        ],
+    )
+    .await
+    .ok();
+    let rp = iam(
+        &s,
+        "GetRolePolicy",
+        &[("RoleName", "worker"), ("PolicyName", "rp")],
+    )
+    .await
+    .ok();
+    assert_eq!(url_decode(&rp.get("PolicyDocument").unwrap()), ALLOW_ALL);
+    iam(&s, "DeleteRole", &[("RoleName", "worker")])
+        .await
+        .err(409, "DeleteConflict");
+    iam(
+        &s,
+        "DeleteRolePolicy",
+        &[("RoleName", "worker"), ("PolicyName", "rp")],
+    )
+    .await
+    .ok();
+    iam(&s, "DeleteRole", &[("RoleName", "worker")]).await.ok();
+}
+
+#[tokio::test]
+async fn managed_policies_have_versions_and_attachments() {
+    let s = start().await;
+    let c = iam(
+        &s,
+        "CreatePolicy",
+        &[
+            ("PolicyName", "ecs-read"),
+            ("Path", "/ops/"),
+            ("PolicyDocument", READ_ECS),
+            ("Description", "read ECS"),
+        ],
+    )
+    .await
+    .ok();
+    let arn = c.get("Arn").unwrap();
+    assert_eq!(arn, "arn:aws:iam::123456789012:policy/ops/ecs-read");
+    assert_eq!(c.get("DefaultVersionId").unwrap(), "v1");
+    assert!(c.get("PolicyId").unwrap().starts_with("ANPA"));
+    iam(
+        &s,
+        "CreatePolicy",
+        &[("PolicyName", "ecs-read"), ("PolicyDocument", READ_ECS)],
+    )
+    .await
+    .err(409, "EntityAlreadyExists");
+    iam(
+        &s,
+        "CreatePolicy",
+        &[("PolicyName", "x"), ("PolicyDocument", "[]")],
+    )
+    .await
+    .err(400, "MalformedPolicyDocument");
+
+    let admin = iam(
+        &s,
+        "GetPolicy",
+        &[("PolicyArn", "arn:aws:iam::aws:policy/AdministratorAccess")],
+    )
+    .await
+    .ok();
+    assert_eq!(
+        admin.get("AttachmentCount").unwrap(),
+        "1",
+        "the administrator has it"
+    );
+    iam(
+        &s,
+        "GetPolicy",
+        &[("PolicyArn", "arn:aws:iam::123456789012:policy/nope")],
+    )
+    .await
+    .err(404, "NoSuchEntity");
+    let local = iam(&s, "ListPolicies", &[("Scope", "Local")]).await.ok();
+    assert_eq!(local.all("PolicyName"), ["ecs-read"]);
+    let all = iam(&s, "ListPolicies", &[]).await.ok();
+    assert_eq!(all.all("PolicyName"), ["AdministratorAccess", "ecs-read"]);
+
+    let v2 = iam(
+        &s,
+        "CreatePolicyVersion",
+        &[
+            ("PolicyArn", &arn),
+            ("PolicyDocument", ALLOW_ALL),
+            ("SetAsDefault", "true"),
+        ],
+    )
+    .await
+    .ok();
+    assert_eq!(v2.get("VersionId").unwrap(), "v2");
+    assert_eq!(v2.get("IsDefaultVersion").unwrap(), "true");
+    let got = iam(
+        &s,
+        "GetPolicyVersion",
+        &[("PolicyArn", &arn), ("VersionId", "v1")],
+    )
+    .await
+    .ok();
+    assert_eq!(url_decode(&got.get("Document").unwrap()), READ_ECS);
+    assert_eq!(got.get("IsDefaultVersion").unwrap(), "false");
+    let vs = iam(&s, "ListPolicyVersions", &[("PolicyArn", &arn)])
+        .await
+        .ok();
+    assert_eq!(vs.all("VersionId"), ["v2", "v1"]);
+    iam(
+        &s,
+        "DeletePolicyVersion",
+        &[("PolicyArn", &arn), ("VersionId", "v2")],
+    )
+    .await
+    .err(409, "DeleteConflict");
+    iam(
+        &s,
+        "SetDefaultPolicyVersion",
+        &[("PolicyArn", &arn), ("VersionId", "v1")],
+    )
+    .await
+    .ok();
+    iam(
+        &s,
+        "SetDefaultPolicyVersion",
+        &[("PolicyArn", &arn), ("VersionId", "v9")],
+    )
+    .await
+    .err(404, "NoSuchEntity");
+    for _ in 0..3 {
+        iam(
+            &s,
+            "CreatePolicyVersion",
+            &[("PolicyArn", &arn), ("PolicyDocument", READ_ECS)],
+        )
+        .await
+        .ok();
+    }
+    iam(
+        &s,
+        "CreatePolicyVersion",
+        &[("PolicyArn", &arn), ("PolicyDocument", READ_ECS)],
+    )
+    .await
+    .err(409, "LimitExceeded");
+
+    iam(&s, "CreateUser", &[("UserName", "dave")]).await.ok();
+    iam(
+        &s,
+        "AttachUserPolicy",
+        &[("UserName", "dave"), ("PolicyArn", &arn)],
+    )
+    .await
+    .ok();
+    iam(
+        &s,
+        "AttachUserPolicy",
+        &[
+            ("UserName", "dave"),
+            ("PolicyArn", "arn:aws:iam::123456789012:policy/nope"),
+        ],
+    )
+    .await
+    .err(404, "NoSuchEntity");
+    let att = iam(&s, "ListAttachedUserPolicies", &[("UserName", "dave")])
+        .await
+        .ok();
+    assert_eq!(att.all("PolicyName"), ["ecs-read"]);
+    assert_eq!(
+        iam(&s, "GetPolicy", &[("PolicyArn", &arn)])
+            .await
+            .ok()
+            .get("AttachmentCount")
+            .unwrap(),
+        "1"
+    );
+    iam(&s, "DeletePolicy", &[("PolicyArn", &arn)])
+        .await
+        .err(409, "DeleteConflict");
+    iam(&s, "DeleteUser", &[("UserName", "dave")])
+        .await
+        .err(409, "DeleteConflict");
+    iam(
+        &s,
+        "DetachUserPolicy",
+        &[("UserName", "dave"), ("PolicyArn", &arn)],
+    )
+    .await
+    .ok();
+    iam(
+        &s,
+        "DetachUserPolicy",
+        &[("UserName", "dave"), ("PolicyArn", &arn)],
+    )
+    .await
+    .err(404, "NoSuchEntity");
+
+    iam(&s, "CreateGroup", &[("GroupName", "ops")]).await.ok();
+    iam(
+        &s,
+        "AttachGroupPolicy",
+        &[("GroupName", "ops"), ("PolicyArn", &arn)],
+    )
+    .await
+    .ok();
+    assert_eq!(
+        iam(&s, "ListAttachedGroupPolicies", &[("GroupName", "ops")])
+            .await
+            .ok()
+            .all("PolicyArn"),
+        [arn.clone()]
+    );
+    iam(
+        &s,
+        "CreateRole",
+        &[
+            ("RoleName", "r"),
+            ("AssumeRolePolicyDocument", TRUST_ACCOUNT),
+        ],
+    )
+    .await
+    .ok();
+    iam(
+        &s,
+        "AttachRolePolicy",
+        &[("RoleName", "r"), ("PolicyArn", &arn)],
+    )
+    .await
+    .ok();
+    assert_eq!(
+        iam(&s, "ListAttachedRolePolicies", &[("RoleName", "r")])
+            .await
+            .ok()
+            .all("PolicyArn"),
+        [arn.clone()]
+    );
+    iam(
+        &s,
+        "DetachRolePolicy",
+        &[("RoleName", "r"), ("PolicyArn", &arn)],
+    )
+    .await
+    .ok();
+    iam(
+        &s,
+        "DetachGroupPolicy",
+        &[("GroupName", "ops"), ("PolicyArn", &arn)],
+    )
+    .await
+    .ok();
+
+    iam(&s, "DeletePolicy", &[("PolicyArn", &arn)])
+        .await
+        .err(409, "DeleteConflict");
+    for v in ["v2", "v3", "v4", "v5"] {
+        iam(
+            &s,
+            "DeletePolicyVersion",
+            &[("PolicyArn", &arn), ("VersionId", v)],
+        )
+        .await
+        .ok();
+    }
+    iam(&s, "DeletePolicy", &[("PolicyArn", &arn)]).await.ok();
+    iam(
+        &s,
+        "DeletePolicy",
+        &[("PolicyArn", "arn:aws:iam::aws:policy/AdministratorAccess")],
+    )
+    .await
+    .err(400, "UnmodifiableEntity");
+}
+
+#[tokio::test]
+async fn groups_hold_users_and_lend_them_their_policies() {
+    let s = start().await;
+    iam(&s, "CreateUser", &[("UserName", "erin")]).await.ok();
+    let g = iam(
+        &s,
+        "CreateGroup",
+        &[("GroupName", "readers"), ("Path", "/x/")],
+    )
+    .await
+    .ok();
+    assert_eq!(
+        g.get("Arn").unwrap(),
+        "arn:aws:iam::123456789012:group/x/readers"
+    );
+    assert!(g.get("GroupId").unwrap().starts_with("AGPA"));
+    iam(&s, "CreateGroup", &[("GroupName", "readers")])
+        .await
+        .err(409, "EntityAlreadyExists");
+    iam(
+        &s,
+        "AddUserToGroup",
+        &[("GroupName", "readers"), ("UserName", "erin")],
+    )
+    .await
+    .ok();
+    iam(
+        &s,
+        "AddUserToGroup",
+        &[("GroupName", "nope"), ("UserName", "erin")],
+    )
+    .await
+    .err(404, "NoSuchEntity");
+    let got = iam(&s, "GetGroup", &[("GroupName", "readers")]).await.ok();
+    assert_eq!(got.all("UserName"), ["erin"]);
+    assert_eq!(
+        iam(&s, "ListGroups", &[]).await.ok().all("GroupName"),
+        ["readers"]
+    );
+    assert_eq!(
+        iam(&s, "ListGroupsForUser", &[("UserName", "erin")])
+            .await
+            .ok()
+            .all("GroupName"),
+        ["readers"]
+    );
+
+    iam(
+        &s,
+        "PutGroupPolicy",
+        &[
+            ("GroupName", "readers"),
+            ("PolicyName", "read"),
+            ("PolicyDocument", READ_ECS),
+        ],
+    )
+    .await
+    .ok();
+    iam(
+        &s,
+        "PutUserPolicy",
+        &[
+            ("UserName", "erin"),
+            ("PolicyName", "own"),
+            ("PolicyDocument", ALLOW_ALL),
+        ],
+    )
+    .await
+    .ok();
+    let k = iam(&s, "CreateAccessKey", &[("UserName", "erin")])
+        .await
+        .ok();
+    let who = identity::by_access_key(&s.state, &k.get("AccessKeyId").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        identity::policies_of(&s.state, &who.principal)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "her own and her group's"
+    );
+
+    iam(&s, "DeleteGroup", &[("GroupName", "readers")])
+        .await
+        .err(409, "DeleteConflict");
+    iam(&s, "DeleteUser", &[("UserName", "erin")])
+        .await
+        .err(409, "DeleteConflict");
+    iam(
+        &s,
+        "RemoveUserFromGroup",
+        &[("GroupName", "readers"), ("UserName", "erin")],
+    )
+    .await
+    .ok();
+    iam(
+        &s,
+        "RemoveUserFromGroup",
+        &[("GroupName", "readers"), ("UserName", "erin")],
+    )
+    .await
+    .err(404, "NoSuchEntity");
+    assert_eq!(
+        identity::policies_of(&s.state, &who.principal)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    iam(&s, "DeleteGroup", &[("GroupName", "readers")])
+        .await
+        .err(409, "DeleteConflict");
+    iam(
+        &s,
+        "DeleteGroupPolicy",
+        &[("GroupName", "readers"), ("PolicyName", "read")],
+    )
+    .await
+    .ok();
+    iam(&s, "DeleteGroup", &[("GroupName", "readers")])
+        .await
+        .ok();
+    iam(&s, "GetGroup", &[("GroupName", "readers")])
+        .await
+        .err(404, "NoSuchEntity");
+}
+
+#[tokio::test]
+async fn roles_carry_trust_policies_session_limits_and_tags() {
+    let s = start().await;
+    let r = iam(
+        &s,
+        "CreateRole",
+        &[
+            ("RoleName", "deployer"),
+            ("Path", "/ci/"),
+            ("AssumeRolePolicyDocument", TRUST_ACCOUNT),
+            ("MaxSessionDuration", "7200"),
+            ("Description", "CI"),
+            ("Tags.member.1.Key", "env"),
+            ("Tags.member.1.Value", "prod"),
+        ],
+    )
+    .await
+    .ok();
+    assert_eq!(
+        r.get("Arn").unwrap(),
+        "arn:aws:iam::123456789012:role/ci/deployer"
+    );
+    assert!(r.get("RoleId").unwrap().starts_with("AROA"));
+    assert_eq!(
+        url_decode(&r.get("AssumeRolePolicyDocument").unwrap()),
+        TRUST_ACCOUNT
+    );
+    assert_eq!(r.get("MaxSessionDuration").unwrap(), "7200");
+    iam(
+        &s,
+        "CreateRole",
+        &[
+            ("RoleName", "deployer"),
+            ("AssumeRolePolicyDocument", TRUST_ACCOUNT),
+        ],
+    )
+    .await
+    .err(409, "EntityAlreadyExists");
+    iam(
+        &s,
+        "CreateRole",
+        &[("RoleName", "x"), ("AssumeRolePolicyDocument", "nope")],
+    )
+    .await
+    .err(400, "MalformedPolicyDocument");
+    iam(
+        &s,
+        "CreateRole",
+        &[
+            ("RoleName", "x"),
+            ("AssumeRolePolicyDocument", TRUST_ACCOUNT),
+            ("MaxSessionDuration", "60"),
+        ],
+    )
+    .await
+    .err(400, "ValidationError");
+    iam(&s, "CreateRole", &[("RoleName", "x")])
+        .await
+        .err(400, "ValidationError");
+
+    let g = iam(&s, "GetRole", &[("RoleName", "deployer")]).await.ok();
+    assert_eq!(g.get("Description").unwrap(), "CI");
+    assert_eq!(
+        iam(&s, "ListRoles", &[]).await.ok().all("RoleName"),
+        ["deployer"]
+    );
+    iam(&s, "GetRole", &[("RoleName", "nope")])
+        .await
+        .err(404, "NoSuchEntity");
+
+    iam(
+        &s,
+        "TagRole",
+        &[
+            ("RoleName", "deployer"),
+            ("Tags.member.1.Key", "team"),
+            ("Tags.member.1.Value", "infra"),
+            ("Tags.member.2.Key", "ENV"),
+            ("Tags.member.2.Value", "dev"),
+        ],
+    )
+    .await
+    .ok();
+    let t = iam(&s, "ListRoleTags", &[("RoleName", "deployer")])
+        .await
+        .ok();
+    assert_eq!(t.all("Key"), ["env", "team"]);
+    assert_eq!(
+        t.all("Value"),
+        ["dev", "infra"],
+        "tag keys are case-insensitive"
+    );
+    iam(
+        &s,
+        "UntagRole",
+        &[("RoleName", "deployer"), ("TagKeys.member.1", "team")],
+    )
+    .await
+    .ok();
+    assert_eq!(
+        iam(&s, "ListRoleTags", &[("RoleName", "deployer")])
+            .await
+            .ok()
+            .all("Key"),
+        ["env"]
+    );
+
+    iam(&s, "CreateUser", &[("UserName", "frank")]).await.ok();
+    iam(
+        &s,
+        "TagUser",
+        &[
+            ("UserName", "frank"),
+            ("Tags.member.1.Key", "team"),
+            ("Tags.member.1.Value", "web"),
+        ],
+    )
+    .await
+    .ok();
+    assert_eq!(
+        iam(&s, "ListUserTags", &[("UserName", "frank")])
+            .await
+            .ok()
+            .all("Value"),
+        ["web"]
+    );
+    iam(
+        &s,
+        "UntagUser",
+        &[("UserName", "frank"), ("TagKeys.member.1", "team")],
+    )
+    .await
+    .ok();
+    assert!(iam(&s, "ListUserTags", &[("UserName", "frank")])
+        .await
+        .ok()
+        .all("Key")
+        .is_empty());
+    iam(
+        &s,
+        "TagUser",
+        &[
+            ("UserName", "nobody"),
+            ("Tags.member.1.Key", "a"),
+            ("Tags.member.1.Value", "b"),
+        ],
+    )
+    .await
+    .err(404, "NoSuchEntity");
+    iam(
+        &s,
+        "TagUser",
+        &[
+            ("UserName", "frank"),
+            ("Tags.member.1.Key", "a"),
+            ("Tags.member.1.Value", "b"),
+            ("Tags.member.2.Key", "A"),
+            ("Tags.member.2.Value", "c"),
+        ],
+    )
+    .await
+    .err(400, "InvalidInput");
+
+    iam(&s, "DeleteRole", &[("RoleName", "deployer")])
+        .await
+        .ok();
+    iam(&s, "DeleteRole", &[("RoleName", "deployer")])
+        .await
+        .err(404, "NoSuchEntity");
+}
