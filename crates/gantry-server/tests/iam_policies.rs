@@ -346,7 +346,7 @@ async fn managed_policies_have_versions_and_attachments() {
             .await
             .ok()
             .all("PolicyArn"),
-        [arn.clone()]
+        [arn.as_str()]
     );
     iam(
         &s,
@@ -370,7 +370,7 @@ async fn managed_policies_have_versions_and_attachments() {
             .await
             .ok()
             .all("PolicyArn"),
-        [arn.clone()]
+        [arn.as_str()]
     );
     iam(
         &s,
