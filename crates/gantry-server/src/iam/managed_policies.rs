@@ -1,13 +1,15 @@
-//! Managed policies and their versions: Create/Get/List/DeletePolicy,
-//! Create/Get/List/DeletePolicyVersion, SetDefaultPolicyVersion. AWS's own
-//! `AdministratorAccess` exists in every account, read-only.
+//! Managed policies: Create/Get/List/DeletePolicy (their versions are in
+//! [`super::policy_versions`]). AWS's own `AdministratorAccess` exists in every account,
+//! read-only.
+
+use std::collections::HashMap;
 
 use gantry_api::Timestamp;
 use gantry_store::Store;
 
 use super::error::{IamError, IamResult};
 use super::store::{self, Attempt};
-use super::values::{self, iso, url_encode};
+use super::values::{self, iso};
 use crate::auth::Caller;
 use crate::aws::query::QueryRequest;
 use crate::aws::xml::Xml;
@@ -43,6 +45,15 @@ fn administrator_access() -> PolicyRecord {
 
 pub fn arn_of(account: &str, p: &PolicyRecord) -> String {
     values::arn(account, "policy", &p.path, &p.name)
+}
+
+/// A policy's ARN, AWS's own or the account's.
+fn policy_arn(account: &str, p: &PolicyRecord) -> String {
+    if p.id == administrator_access().id {
+        ADMINISTRATOR_ACCESS_ARN.to_string()
+    } else {
+        arn_of(account, p)
+    }
 }
 
 pub fn not_attachable(arn: &str) -> IamError {
@@ -86,7 +97,7 @@ pub async fn find<S: Store>(st: &AppState<S>, arn: &str) -> IamResult<Option<Pol
     }
 }
 
-async fn load<S: Store>(st: &AppState<S>, arn: &str) -> IamResult<PolicyRecord> {
+pub async fn load<S: Store>(st: &AppState<S>, arn: &str) -> IamResult<PolicyRecord> {
     find(st, arn).await?.ok_or_else(|| not_attachable(arn))
 }
 
@@ -100,23 +111,31 @@ pub async fn default_document<S: Store>(st: &AppState<S>, arn: &str) -> IamResul
     }))
 }
 
-/// How many users, groups and roles have `arn` attached.
-pub async fn attachment_count<S: Store>(st: &AppState<S>, arn: &str) -> IamResult<usize> {
-    let has = |a: &Vec<String>| a.iter().any(|x| x == arn);
+/// How many users, groups and roles have each policy ARN attached.
+pub async fn attachment_counts<S: Store>(st: &AppState<S>) -> IamResult<HashMap<String, usize>> {
     let users: Vec<UserRecord> = store::list(&st.store, rec::USERS).await?;
     let groups: Vec<GroupRecord> = store::list(&st.store, rec::GROUPS).await?;
     let roles: Vec<RoleRecord> = store::list(&st.store, rec::ROLES).await?;
-    Ok(users.iter().filter(|u| has(&u.policies.attached)).count()
-        + groups.iter().filter(|g| has(&g.policies.attached)).count()
-        + roles.iter().filter(|r| has(&r.policies.attached)).count())
+    let mut counts = HashMap::new();
+    let attached = users
+        .iter()
+        .map(|u| &u.policies)
+        .chain(groups.iter().map(|g| &g.policies))
+        .chain(roles.iter().map(|r| &r.policies))
+        .flat_map(|p| p.attached.iter());
+    for arn in attached {
+        *counts.entry(arn.clone()).or_insert(0) += 1;
+    }
+    Ok(counts)
 }
 
-fn write_policy(x: &mut Xml, account: &str, p: &PolicyRecord, attached: usize, full: bool) {
-    let arn = if p.id == administrator_access().id {
-        ADMINISTRATOR_ACCESS_ARN.to_string()
-    } else {
-        arn_of(account, p)
-    };
+/// How many users, groups and roles have `arn` attached.
+pub async fn attachment_count<S: Store>(st: &AppState<S>, arn: &str) -> IamResult<usize> {
+    Ok(attachment_counts(st).await?.get(arn).copied().unwrap_or(0))
+}
+
+pub fn write_policy(x: &mut Xml, account: &str, p: &PolicyRecord, attached: usize, full: bool) {
+    let arn = policy_arn(account, p);
     x.leaf("PolicyName", &p.name)
         .leaf("PolicyId", &p.id)
         .leaf("Arn", &arn)
@@ -132,22 +151,6 @@ fn write_policy(x: &mut Xml, account: &str, p: &PolicyRecord, attached: usize, f
     }
     x.leaf("CreateDate", &iso(p.created))
         .leaf("UpdateDate", &iso(p.updated));
-}
-
-fn write_version(x: &mut Xml, p: &PolicyRecord, v: &PolicyVersionRecord, document: bool) {
-    if document {
-        x.leaf("Document", &url_encode(&v.document));
-    }
-    x.leaf("VersionId", &v.id)
-        .leaf(
-            "IsDefaultVersion",
-            if v.id == p.default_version {
-                "true"
-            } else {
-                "false"
-            },
-        )
-        .leaf("CreateDate", &iso(v.created));
 }
 
 pub async fn create_policy<S: Store>(
@@ -250,14 +253,10 @@ pub async fn list_policies<S: Store>(
     }
     all.retain(|p| p.path.starts_with(prefix));
     let account = st.config.account_id.clone();
+    let counts = attachment_counts(st).await?;
     let mut counted = Vec::new();
     for p in all {
-        let arn = if p.id == administrator_access().id {
-            ADMINISTRATOR_ACCESS_ARN.to_string()
-        } else {
-            arn_of(&account, &p)
-        };
-        let n = attachment_count(st, &arn).await?;
+        let n = counts.get(&policy_arn(&account, &p)).copied().unwrap_or(0);
         if !only_attached || n > 0 {
             counted.push((p, n));
         }
@@ -272,34 +271,6 @@ pub async fn list_policies<S: Store>(
 }
 
 /// Runs `f` on the customer managed policy `arn` (AWS's own cannot be changed).
-async fn edit_local<S: Store, R>(
-    st: &AppState<S>,
-    arn: &str,
-    mut f: impl FnMut(&mut PolicyRecord) -> IamResult<R>,
-) -> IamResult<R> {
-    let name = match parse_arn(st, arn)? {
-        Named::Aws(_) => {
-            return Err(IamError::unmodifiable(format!(
-                "Cannot perform the operation on the protected policy {arn}."
-            )))
-        }
-        Named::Local(n) => n,
-    };
-    let account = st.config.account_id.clone();
-    store::edit(
-        &st.store,
-        &rec::policy_key(&name),
-        |cur: Option<PolicyRecord>| {
-            let mut p = cur
-                .filter(|p| arn_of(&account, p) == arn)
-                .ok_or_else(|| not_attachable(arn))?;
-            let r = f(&mut p)?;
-            Ok(Edit::put(p, r))
-        },
-    )
-    .await
-}
-
 pub async fn delete_policy<S: Store>(
     st: &AppState<S>,
     req: &QueryRequest,
@@ -332,143 +303,6 @@ pub async fn delete_policy<S: Store>(
         )
         .await?;
         Ok(if ok { Attempt::Done(()) } else { Attempt::Conflict })
-    })
-    .await?;
-    Ok(|_: &mut Xml| {})
-}
-
-fn version_id(req: &QueryRequest) -> IamResult<&str> {
-    let v = values::required(req, "VersionId")?;
-    let ok = v
-        .strip_prefix('v')
-        .and_then(|n| n.split('.').next())
-        .is_some_and(|n| {
-            !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit())
-        });
-    if !ok {
-        return Err(IamError::validation(format!(
-            "1 validation error detected: Value '{v}' at 'versionId' failed to satisfy constraint: Member must satisfy regular expression pattern: v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?"
-        )));
-    }
-    Ok(v)
-}
-
-fn no_version(arn: &str, v: &str) -> IamError {
-    IamError::no_such_entity(format!(
-        "Policy {arn} version {v} does not exist or is not attachable."
-    ))
-}
-
-pub async fn create_policy_version<S: Store>(
-    st: &AppState<S>,
-    req: &QueryRequest,
-    _: &Caller,
-) -> IamResult<impl FnOnce(&mut Xml)> {
-    let arn = values::required(req, "PolicyArn")?;
-    let doc = values::document(req, "PolicyDocument")?;
-    let set_default = req.get("SetAsDefault") == Some("true");
-    let now = st.clock.now();
-    let (p, v) = edit_local(st, arn, |p| {
-        if p.versions.len() >= MAX_VERSIONS {
-            return Err(IamError::limit_exceeded(format!("A managed policy can have up to {MAX_VERSIONS} versions. Before you create a new version, you must delete an existing version.")));
-        }
-        let v = PolicyVersionRecord {
-            id: format!("v{}", p.next_version),
-            document: doc.to_string(),
-            created: now,
-        };
-        p.next_version += 1;
-        p.versions.push(v.clone());
-        if set_default {
-            p.default_version.clone_from(&v.id);
-            p.updated = now;
-        }
-        Ok((p.clone(), v))
-    })
-    .await?;
-    Ok(move |x: &mut Xml| {
-        x.element("PolicyVersion", |e| write_version(e, &p, &v, false));
-    })
-}
-
-pub async fn get_policy_version<S: Store>(
-    st: &AppState<S>,
-    req: &QueryRequest,
-    _: &Caller,
-) -> IamResult<impl FnOnce(&mut Xml)> {
-    let arn = values::required(req, "PolicyArn")?;
-    let vid = version_id(req)?;
-    let p = find(st, arn).await?.ok_or_else(|| no_version(arn, vid))?;
-    let v = p
-        .versions
-        .iter()
-        .find(|v| v.id == vid)
-        .cloned()
-        .ok_or_else(|| no_version(arn, vid))?;
-    Ok(move |x: &mut Xml| {
-        x.element("PolicyVersion", |e| write_version(e, &p, &v, true));
-    })
-}
-
-pub async fn list_policy_versions<S: Store>(
-    st: &AppState<S>,
-    req: &QueryRequest,
-    _: &Caller,
-) -> IamResult<impl FnOnce(&mut Xml)> {
-    let arn = values::required(req, "PolicyArn")?;
-    let p = load(st, arn).await?;
-    // Newest first, as IAM lists them.
-    let mut versions = p.versions.clone();
-    versions.reverse();
-    let (page, next) = values::page(req, versions, |v| {
-        let n: u32 = v.id[1..].parse().unwrap_or(0);
-        format!("{:010}", u32::MAX - n)
-    })?;
-    Ok(move |x: &mut Xml| {
-        x.list("Versions", &page, |m, v| write_version(m, &p, v, false));
-        values::write_paging(x, next.as_deref());
-    })
-}
-
-pub async fn delete_policy_version<S: Store>(
-    st: &AppState<S>,
-    req: &QueryRequest,
-    _: &Caller,
-) -> IamResult<impl FnOnce(&mut Xml)> {
-    let arn = values::required(req, "PolicyArn")?;
-    let vid = version_id(req)?;
-    edit_local(st, arn, |p| {
-        if p.default_version == vid {
-            return Err(IamError::delete_conflict(
-                "Cannot delete the default version of a policy.",
-            ));
-        }
-        let before = p.versions.len();
-        p.versions.retain(|v| v.id != vid);
-        if p.versions.len() == before {
-            return Err(no_version(arn, vid));
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(|_: &mut Xml| {})
-}
-
-pub async fn set_default_policy_version<S: Store>(
-    st: &AppState<S>,
-    req: &QueryRequest,
-    _: &Caller,
-) -> IamResult<impl FnOnce(&mut Xml)> {
-    let arn = values::required(req, "PolicyArn")?;
-    let vid = version_id(req)?;
-    let now = st.clock.now();
-    edit_local(st, arn, |p| {
-        if !p.versions.iter().any(|v| v.id == vid) {
-            return Err(no_version(arn, vid));
-        }
-        p.default_version = vid.to_string();
-        p.updated = now;
-        Ok(())
     })
     .await?;
     Ok(|_: &mut Xml| {})

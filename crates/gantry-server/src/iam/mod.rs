@@ -12,6 +12,7 @@ pub mod holders;
 pub mod identity;
 pub mod inline_policies;
 pub mod managed_policies;
+pub mod policy_versions;
 pub mod roles;
 pub mod secrets;
 pub mod store;
@@ -126,11 +127,11 @@ operations! {
     "GetPolicy" => managed_policies::get_policy,
     "ListPolicies" => managed_policies::list_policies,
     "DeletePolicy" => managed_policies::delete_policy,
-    "CreatePolicyVersion" => managed_policies::create_policy_version,
-    "GetPolicyVersion" => managed_policies::get_policy_version,
-    "ListPolicyVersions" => managed_policies::list_policy_versions,
-    "DeletePolicyVersion" => managed_policies::delete_policy_version,
-    "SetDefaultPolicyVersion" => managed_policies::set_default_policy_version,
+    "CreatePolicyVersion" => policy_versions::create_policy_version,
+    "GetPolicyVersion" => policy_versions::get_policy_version,
+    "ListPolicyVersions" => policy_versions::list_policy_versions,
+    "DeletePolicyVersion" => policy_versions::delete_policy_version,
+    "SetDefaultPolicyVersion" => policy_versions::set_default_policy_version,
     "AttachUserPolicy" => attach_user_policy,
     "DetachUserPolicy" => detach_user_policy,
     "ListAttachedUserPolicies" => list_attached_user_policies,
