@@ -284,3 +284,85 @@ async fn get_session_token_is_for_permanent_user_keys() {
         );
     }
 }
+
+#[tokio::test]
+async fn sessions_die_with_their_user_or_role_even_if_the_name_comes_back() {
+    let s = start().await;
+    iam(&s, "CreateUser", &[("UserName", "hal")]).await.ok();
+    let key = iam(&s, "CreateAccessKey", &[("UserName", "hal")])
+        .await
+        .ok()
+        .get("AccessKeyId")
+        .unwrap();
+    let session = sts(&s, &key, "GetSessionToken", &[])
+        .await
+        .ok()
+        .get("AccessKeyId")
+        .unwrap();
+    assert!(identity::by_access_key(&s.state, &session)
+        .await
+        .unwrap()
+        .is_some());
+    iam(
+        &s,
+        "DeleteAccessKey",
+        &[("UserName", "hal"), ("AccessKeyId", &key)],
+    )
+    .await
+    .ok();
+    iam(&s, "DeleteUser", &[("UserName", "hal")]).await.ok();
+    assert!(identity::by_access_key(&s.state, &session)
+        .await
+        .unwrap()
+        .is_none());
+    iam(&s, "CreateUser", &[("UserName", "hal")]).await.ok();
+    assert!(
+        identity::by_access_key(&s.state, &session)
+            .await
+            .unwrap()
+            .is_none(),
+        "a new hal is not the old one"
+    );
+
+    let arn = iam(
+        &s,
+        "CreateRole",
+        &[
+            ("RoleName", "r"),
+            ("AssumeRolePolicyDocument", TRUST_ACCOUNT),
+        ],
+    )
+    .await
+    .ok()
+    .get("Arn")
+    .unwrap();
+    let assumed = sts(
+        &s,
+        ADMIN_ID,
+        "AssumeRole",
+        &[("RoleArn", &arn), ("RoleSessionName", "s1")],
+    )
+    .await
+    .ok()
+    .get("AccessKeyId")
+    .unwrap();
+    assert!(identity::by_access_key(&s.state, &assumed)
+        .await
+        .unwrap()
+        .is_some());
+    iam(&s, "DeleteRole", &[("RoleName", "r")]).await.ok();
+    iam(
+        &s,
+        "CreateRole",
+        &[
+            ("RoleName", "r"),
+            ("AssumeRolePolicyDocument", TRUST_ACCOUNT),
+        ],
+    )
+    .await
+    .ok();
+    assert!(identity::by_access_key(&s.state, &assumed)
+        .await
+        .unwrap()
+        .is_none());
+}

@@ -101,10 +101,20 @@ pub async fn by_access_key<S: Store>(
             .await
             .map_err(to_error)
     };
+    let issued_to = k.session.as_ref().map(|s| s.principal_id.as_str());
     let principal = match k.session.as_ref().map(|s| &s.of) {
         None | Some(SessionOf::User) => match user().await? {
-            Some(u) => user_principal(account, &u.value),
-            None => return Ok(None),
+            // A permanent key is the user's while the user lists it; a session while the
+            // user is the one it was issued to.
+            Some(u)
+                if issued_to.map_or_else(
+                    || u.value.access_keys.iter().any(|i| i == access_key_id),
+                    |id| id == u.value.id,
+                ) =>
+            {
+                user_principal(account, &u.value)
+            }
+            _ => return Ok(None),
         },
         Some(SessionOf::Role {
             role_name,
@@ -113,8 +123,10 @@ pub async fn by_access_key<S: Store>(
             .await
             .map_err(to_error)?
         {
-            Some(r) => role_principal(account, &r.value, session_name),
-            None => return Ok(None),
+            Some(r) if issued_to == Some(r.value.id.as_str()) => {
+                role_principal(account, &r.value, session_name)
+            }
+            _ => return Ok(None),
         },
     };
     let session_token = k.session.as_ref().map(|s| open(&s.token)).transpose()?;

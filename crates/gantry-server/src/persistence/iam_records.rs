@@ -101,6 +101,9 @@ pub enum SessionOf {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     pub of: SessionOf,
+    /// The unique id of the user or role it was issued for: a user or role deleted and made
+    /// again under the same name is another principal, and the session is not theirs.
+    pub principal_id: String,
     /// The session token, sealed like the secret.
     pub token: String,
     /// Unix seconds.

@@ -75,6 +75,7 @@ async fn issue<S: Store>(
     st: &AppState<S>,
     user_name: &str,
     of: SessionOf,
+    principal_id: &str,
     duration: i64,
 ) -> IamResult<Issued> {
     let sealer = sealer(st)?;
@@ -94,6 +95,7 @@ async fn issue<S: Store>(
         last_used: None,
         session: Some(Session {
             of,
+            principal_id: principal_id.to_string(),
             token: sealer.seal(&id, &token).map_err(service_failure)?,
             expires_at,
         }),
@@ -235,6 +237,7 @@ pub async fn assume_role<S: Store>(
             role_name: role.name.clone(),
             session_name: session.to_string(),
         },
+        &role.id,
         duration,
     )
     .await?;
@@ -272,6 +275,13 @@ pub async fn get_session_token<S: Store>(
             "Cannot call GetSessionToken with session credentials",
         ));
     }
-    let issued = issue(st, name, SessionOf::User, duration).await?;
+    let issued = issue(
+        st,
+        name,
+        SessionOf::User,
+        &caller.principal.user_id,
+        duration,
+    )
+    .await?;
     Ok(move |x: &mut Xml| write_credentials(x, &issued))
 }
