@@ -293,3 +293,28 @@ async fn the_administrator_is_a_user_with_administrator_access() {
     let r = iam_support::call_as(&s, "iam", "AKIAUNKNOWNKEY000000", "ListUsers", &[]).await;
     assert_eq!((r.status, r.code().as_str()), (403, "InvalidClientTokenId"));
 }
+
+#[tokio::test]
+async fn with_a_state_dir_the_sealing_key_is_a_0600_file_there() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("gantry-iam-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.clone();
+    let s = common::Server::start_with(move |c| {
+        c.state_dir = Some(d);
+        c.admin_key = Some(gantry_server::AccessKeyPair {
+            access_key_id: ADMIN_ID.into(),
+            secret_access_key: ADMIN_SECRET.into(),
+        });
+    })
+    .await;
+    let meta = std::fs::metadata(dir.join("secret.key")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(meta.len(), 32);
+    let admin = identity::by_access_key(&s.state, ADMIN_ID)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(admin.secret, ADMIN_SECRET);
+    let _ = std::fs::remove_dir_all(&dir);
+}
