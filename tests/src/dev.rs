@@ -149,15 +149,27 @@ impl Dev {
     }
 
     pub(crate) async fn wait_ready(&self) {
+        // Registered is not enough: a task started before an agent's session is up fails
+        // with reason AGENT.
         crate::wait_for(
-            "gantry dev to register its agent",
+            "gantry dev's agents to register and connect",
             Duration::from_secs(30),
             || async {
                 let out = self.call("ListContainerInstances", json!({})).await.ok()?;
-                out["containerInstanceArns"]
+                let arns = out["containerInstanceArns"]
                     .as_array()
-                    .filter(|a| a.len() >= self.nodes.max(1))
-                    .map(|_| ())
+                    .filter(|a| a.len() >= self.nodes.max(1))?
+                    .clone();
+                let d = self
+                    .call(
+                        "DescribeContainerInstances",
+                        json!({ "containerInstances": arns }),
+                    )
+                    .await
+                    .ok()?;
+                let all = d["containerInstances"].as_array()?;
+                (all.len() == arns.len() && all.iter().all(|i| i["agentConnected"] == true))
+                    .then_some(())
             },
         )
         .await;
