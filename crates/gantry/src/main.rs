@@ -4,6 +4,7 @@
 
 mod client;
 mod cmd;
+mod credentials_file;
 mod logging;
 mod notify;
 mod table;
