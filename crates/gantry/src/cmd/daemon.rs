@@ -57,6 +57,9 @@ struct Started {
     bound: gantry_server::Bound<gantry_store::SqliteStore>,
     /// Where the administrator key came from.
     key: KeySource,
+    /// The administrator key the server uses (what `gantry dev` hands its agents and client).
+    #[allow(dead_code)]
+    admin: AccessKeyPair,
     /// The TLS of every listener that serves it (`bridge`'s too, when the main one is plain).
     tls: Option<ServerTls>,
 }
@@ -108,7 +111,7 @@ async fn bind_server(
         None
     };
     let store = open_store(&a.state_dir).await?;
-    let mut bound = gantry_server::bind(server_config(a, admin), store).await?;
+    let mut bound = gantry_server::bind(server_config(a, admin.clone()), store).await?;
     if let (true, Some(t)) = (main_tls, &tls) {
         bound = bound.with_tls(t.clone());
     }
@@ -117,7 +120,12 @@ async fn bind_server(
             .map_err(|e| anyhow!("--task-network: {e}"))?;
         bound = bound.with_task_network(net);
     }
-    Ok(Started { bound, key, tls })
+    Ok(Started {
+        bound,
+        key,
+        admin,
+        tls,
+    })
 }
 
 pub async fn server(a: ServerArgs) -> anyhow::Result<()> {
