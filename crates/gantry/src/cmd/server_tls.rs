@@ -52,28 +52,41 @@ pub fn server_tls(
     Ok(ServerTls::new(source)?)
 }
 
-/// Reloads `tls` on every SIGHUP until the process ends. A bad certificate is logged and the
-/// one in use stays.
+/// Reloads `tls` on every SIGHUP, and twice a day on its own (so a made certificate is
+/// re-issued 30 days before it expires, and an operator's renewed files are picked up),
+/// until the process ends. A certificate that cannot be used is logged and the one in use
+/// stays.
 pub fn reload_on_sighup(tls: ServerTls) {
+    const RECHECK: std::time::Duration = std::time::Duration::from_secs(12 * 60 * 60);
     tokio::spawn(async move {
         let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(s) => s,
+            Ok(s) => Some(s),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot watch SIGHUP; certificates reload only on restart");
-                return;
+                tracing::warn!(error = %e, "cannot watch SIGHUP; certificates reload twice a day only");
+                None
             }
         };
-        while hup.recv().await.is_some() {
+        let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + RECHECK, RECHECK);
+        loop {
+            let why = tokio::select! {
+                Some(()) = next_hup(&mut hup) => "SIGHUP",
+                _ = recheck.tick() => "the twice-daily check",
+            };
             match tls.reload() {
-                Ok(()) => tracing::info!("SIGHUP: reloaded the TLS certificate"),
-                Err(e) => {
-                    tracing::error!(
-                        "SIGHUP: kept the TLS certificate in use, the new one cannot be used: {e}"
-                    )
-                }
+                Ok(()) => tracing::info!("{why}: reloaded the TLS certificate"),
+                Err(e) => tracing::error!(
+                    "{why}: kept the TLS certificate in use, the new one cannot be used: {e}"
+                ),
             }
         }
     });
+}
+
+async fn next_hup(hup: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match hup {
+        Some(h) => h.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Every address of this host's interfaces (for a wildcard --listen).
