@@ -61,4 +61,6 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("cannot set up the administrator's access key: {0}")]
     Bootstrap(#[source] Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }

@@ -25,6 +25,7 @@ pub mod registry;
 mod server;
 mod state;
 pub mod sts;
+pub mod tls;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ecs::IMPLEMENTED;

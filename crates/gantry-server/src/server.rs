@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::Router;
 use gantry_api::protocol::{REGISTER_PATH, SESSION_PATH};
 use gantry_api::{ApiError, ErrorKind};
@@ -21,6 +20,7 @@ use crate::error::ServerError;
 use crate::gateway::logs;
 use crate::gateway::{registration, session, task_index};
 use crate::state::{AppState, ControllerConfig, ServerConfig};
+use crate::tls::{GantryListener, Peer, ServerTls};
 
 /// The HTTP routes: the ECS API on `POST /`, the agent gateway and `gantry logs`.
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
@@ -45,8 +45,10 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
 #[derive(Debug)]
 pub struct Bound<S> {
     listener: TcpListener,
+    /// The main listener's TLS; none: plain HTTP, allowed on loopback only.
+    tls: Option<ServerTls>,
     /// More addresses serving the same routes (`gantry dev --nodes`: the node bridge).
-    also: Vec<TcpListener>,
+    also: Vec<GantryListener>,
     state: Arc<AppState<S>>,
 }
 
@@ -62,6 +64,7 @@ pub async fn bind<S: Store>(cfg: ServerConfig, store: S) -> Result<Bound<S>, Ser
         .map_err(ServerError::Bootstrap)?;
     Ok(Bound {
         listener,
+        tls: None,
         also: Vec::new(),
         state,
     })
@@ -71,6 +74,24 @@ impl<S: Store> Bound<S> {
     /// The address actually bound.
     pub fn local_addr(&self) -> Result<SocketAddr, ServerError> {
         self.listener.local_addr().map_err(ServerError::Serve)
+    }
+
+    /// The URL clients reach the main listener at (`https://` when it serves TLS).
+    pub fn url(&self) -> Result<String, ServerError> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        Ok(format!("{scheme}://{}", self.local_addr()?))
+    }
+
+    /// Serves HTTPS with `tls` on the main listener (and on the [`Bound::listen_also`]
+    /// addresses added after this).
+    pub fn with_tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The main listener's TLS, if any.
+    pub fn tls(&self) -> Option<&ServerTls> {
+        self.tls.as_ref()
     }
 
     /// Uses `clock` for `now` everywhere (tests pass a [`crate::ManualClock`]).
@@ -99,12 +120,22 @@ impl<S: Store> Bound<S> {
         self
     }
 
-    /// Serves on `addr` too (same routes, same state).
-    pub async fn listen_also(mut self, addr: SocketAddr) -> Result<Self, ServerError> {
+    /// Serves on `addr` too (same routes, same state, the main listener's TLS).
+    pub async fn listen_also(self, addr: SocketAddr) -> Result<Self, ServerError> {
+        let tls = self.tls.clone();
+        self.listen_also_with(addr, tls).await
+    }
+
+    /// Serves on `addr` too, with `tls` (none: plain HTTP, loopback only).
+    pub async fn listen_also_with(
+        mut self,
+        addr: SocketAddr,
+        tls: Option<ServerTls>,
+    ) -> Result<Self, ServerError> {
         let l = TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;
-        self.also.push(l);
+        self.also.push(GantryListener::new(l, tls));
         Ok(self)
     }
 
@@ -120,6 +151,13 @@ impl<S: Store> Bound<S> {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let addr = self.local_addr()?;
+        let main = GantryListener::new(self.listener, self.tls);
+        // Plain HTTP on a network address is refused before anything serves.
+        for l in std::iter::once(&main).chain(&self.also) {
+            if l.tls().is_none() {
+                crate::tls::check_plain(l.local_addr().map_err(ServerError::Serve)?)?;
+            }
+        }
         let state = self.state.clone();
         let index = tokio::spawn({
             let st = state.clone();
@@ -136,20 +174,16 @@ impl<S: Store> Bound<S> {
                 let mut down = state.shutdown.subscribe();
                 let app = router(state.clone());
                 tokio::spawn(async move {
-                    axum::serve(
-                        l.tap_io(no_delay),
-                        app.into_make_service_with_connect_info::<SocketAddr>(),
-                    )
-                    .with_graceful_shutdown(async move {
-                        let _ = down.wait_for(|v| *v).await;
-                    })
-                    .await
+                    axum::serve(l, app.into_make_service_with_connect_info::<Peer>())
+                        .with_graceful_shutdown(async move {
+                            let _ = down.wait_for(|v| *v).await;
+                        })
+                        .await
                 })
             })
             .collect();
-        // The peer's address is the auth gate's aws:SourceIp and the audit log's sourceIp.
-        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(self.listener.tap_io(no_delay), app)
+        let app = router(state).into_make_service_with_connect_info::<Peer>();
+        let result = axum::serve(main, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 stop.send_replace(true);
@@ -173,12 +207,4 @@ pub async fn serve<S: Store>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     bind(cfg, store).await?.run(shutdown).await
-}
-
-/// Small frames (desired sets, acks) go out at once: with Nagle's algorithm a push waits
-/// for the ACK of the previous frame, which the agent delays up to 40 ms.
-fn no_delay(tcp: &mut tokio::net::TcpStream) {
-    if let Err(e) = tcp.set_nodelay(true) {
-        tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
-    }
 }

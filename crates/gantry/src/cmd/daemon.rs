@@ -8,8 +8,12 @@ use gantry_agent::AgentConfig;
 use gantry_image::RegistryAuth;
 use serde_json::json;
 
-use super::{AgentArgs, DevArgs, NodeArgs, ServerArgs, SimArgs};
+use gantry_server::tls::ServerTls;
+use gantry_server::AccessKeyPair;
+
+use super::{server_tls, AgentArgs, DevArgs, NodeArgs, ServerArgs, SimArgs};
 use crate::client::Client;
+use crate::credentials_file::{self, KeySource};
 
 async fn shutdown_signal() {
     let term = async {
@@ -27,14 +31,16 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn server_config(a: &ServerArgs) -> gantry_server::ServerConfig {
+fn server_config(a: &ServerArgs, admin: AccessKeyPair) -> gantry_server::ServerConfig {
     gantry_server::ServerConfig {
         listen: a.listen,
         account_id: a.account_id.clone(),
         region: a.region.clone(),
         max_body_bytes: 1 << 20,
         agent_lost_after: Duration::from_secs(a.agent_lost_after),
-        ..Default::default()
+        state_dir: Some(a.state_dir.clone()),
+        admin_key: Some(admin),
+        authenticate: true,
     }
 }
 
@@ -47,26 +53,86 @@ async fn open_store(state_dir: &std::path::Path) -> anyhow::Result<gantry_store:
         .with_context(|| format!("could not open the store {}", path.display()))
 }
 
-/// Binds the server, with the task network it hands slices of, if any.
+/// A bound server and what its ready line tells the user.
+struct Started {
+    bound: gantry_server::Bound<gantry_store::SqliteStore>,
+    /// Where the administrator key came from.
+    key: KeySource,
+    /// The administrator key the server uses (what `gantry dev` hands its agents and client).
+    admin: AccessKeyPair,
+    /// The TLS of every listener that serves it (`bridge`'s too, when the main one is plain).
+    tls: Option<ServerTls>,
+}
+
+impl Started {
+    /// `<what> ready on <url> (credentials: <file>, CA: <ca.pem>)`. Never the secret.
+    fn ready_line(&self, what: &str) -> anyhow::Result<String> {
+        let url = self.bound.url()?;
+        let mut notes = vec![match self.key.path() {
+            Some(p) => format!("credentials: {}", p.display()),
+            None => "credentials: the --admin-access-key-id key".to_string(),
+        }];
+        if let Some(ca) = self.tls.as_ref().and_then(ServerTls::ca_bundle) {
+            notes.push(format!("CA: {}", ca.display()));
+        }
+        Ok(format!("{what} ready on {url} ({})", notes.join(", ")))
+    }
+}
+
+/// Binds the server, with the task network it hands slices of, if any. `bridge`: an address
+/// it will also listen on (`gantry dev --nodes`), which then serves TLS.
 async fn bind_server(
     a: &ServerArgs,
     task_network: Option<&str>,
-) -> anyhow::Result<gantry_server::Bound<gantry_store::SqliteStore>> {
+    bridge: Option<std::net::SocketAddr>,
+) -> anyhow::Result<Started> {
+    let sec = &a.security;
+    let main_tls = server_tls::wants_tls(sec, a.listen)?;
+    if let (Some(b), true) = (bridge, sec.no_tls) {
+        gantry_server::tls::check_plain(b)?;
+    }
+    std::fs::create_dir_all(&a.state_dir).with_context(|| {
+        format!(
+            "could not create the state directory {}",
+            a.state_dir.display()
+        )
+    })?;
+    let (admin, key) = credentials_file::admin_key(
+        &a.state_dir,
+        sec.admin_access_key_id.as_deref(),
+        sec.admin_secret_access_key.as_deref(),
+    )?;
+    let tls = if main_tls || bridge.is_some() {
+        let listens: Vec<_> = std::iter::once(a.listen).chain(bridge).collect();
+        let tls = server_tls::server_tls(sec, &a.state_dir, &listens)?;
+        server_tls::reload_on_sighup(tls.clone());
+        Some(tls)
+    } else {
+        None
+    };
     let store = open_store(&a.state_dir).await?;
-    let mut bound = gantry_server::bind(server_config(a), store).await?;
+    let mut bound = gantry_server::bind(server_config(a, admin.clone()), store).await?;
+    if let (true, Some(t)) = (main_tls, &tls) {
+        bound = bound.with_tls(t.clone());
+    }
     if let Some(net) = task_network {
         let net = gantry_server::TaskNetwork::new(net, a.task_slice_prefix)
             .map_err(|e| anyhow!("--task-network: {e}"))?;
         bound = bound.with_task_network(net);
     }
-    Ok(bound)
+    Ok(Started {
+        bound,
+        key,
+        admin,
+        tls,
+    })
 }
 
 pub async fn server(a: ServerArgs) -> anyhow::Result<()> {
-    let running = bind_server(&a, a.task_network.as_deref()).await?;
-    tracing::info!(addr = %running.local_addr()?, "gantry server ready");
+    let started = bind_server(&a, a.task_network.as_deref(), None).await?;
+    tracing::info!("{}", started.ready_line("gantry server")?);
     crate::notify::ready();
-    running.run(shutdown_signal()).await?;
+    started.bound.run(shutdown_signal()).await?;
     Ok(())
 }
 
@@ -179,9 +245,12 @@ pub async fn dev(a: DevArgs) -> anyhow::Result<()> {
         return dev_nodes(a).await;
     }
     let task_network = super::task_network::for_dev(&a, None)?;
-    let running = bind_server(&a.server, task_network.as_deref()).await?;
-    let addr = running.local_addr()?;
-    let url = format!("http://{addr}");
+    let started = bind_server(&a.server, task_network.as_deref(), None).await?;
+    let ready_line = started.ready_line("gantry dev")?;
+    let admin = super::dev_auth::admin_signer(&started.admin, &a.server.region);
+    let ca = super::dev_auth::cluster_ca(started.tls.as_ref())?.map(|(_, pem)| pem);
+    let running = started.bound;
+    let url = running.url()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server_task = {
         let mut rx = stop_rx.clone();
@@ -189,18 +258,18 @@ pub async fn dev(a: DevArgs) -> anyhow::Result<()> {
             let _ = rx.wait_for(|v| *v).await;
         }))
     };
-    let admin = dev_admin(&a)?;
     let mut cfg = agent_config(url.clone(), a.server.state_dir.join("agent"), &a.node)?;
-    cfg.signer = admin.clone();
+    cfg.signer = Some(admin.clone());
+    cfg.ca_bundle = ca.clone();
     let agent_task = {
         let mut rx = stop_rx.clone();
         tokio::spawn(gantry_agent::run(cfg, async move {
             let _ = rx.wait_for(|v| *v).await;
         }))
     };
-    let client = dev_client(&url, admin)?;
+    let client = Client::signed(&url, admin, ca.as_deref())?;
     wait_for_instances(&client, &a.node.cluster, 1).await?;
-    tracing::info!(endpoint = %url, cluster = %a.node.cluster, "gantry dev ready: aws ecs --endpoint-url {url} ... or gantry --endpoint {url} ...");
+    tracing::info!(cluster = %a.node.cluster, "{ready_line}: aws ecs --endpoint-url {url} ... or gantry --endpoint {url} ...");
     crate::notify::ready();
     if a.demo {
         if let Err(e) = demo(&client, &a.node.cluster).await {
@@ -219,7 +288,14 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
     let fabric = super::nodes::Fabric::new(&a.node_net, &a.node_subnet, a.nodes)?;
     // Every node's awsvpc slice comes from the server.
     let task_network = super::task_network::for_dev(&a, Some(&a.node_subnet))?;
-    let bound = bind_server(&a.server, task_network.as_deref()).await?;
+    // The nodes reach the server on the bridge, a network address: that listener is TLS.
+    let bridge = std::net::SocketAddr::from((fabric.host_address(), a.server.listen.port()));
+    let started = bind_server(&a.server, task_network.as_deref(), Some(bridge)).await?;
+    let ready_line = started.ready_line("gantry dev")?;
+    let admin = super::dev_auth::admin_signer(&started.admin, &a.server.region);
+    let ca = super::dev_auth::cluster_ca(started.tls.as_ref())?;
+    let bridge_tls = started.tls.clone();
+    let bound = started.bound;
     let addr = bound.local_addr()?;
     if let Err(e) = fabric.create() {
         // Nothing half made stays behind.
@@ -227,10 +303,10 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
         return Err(e);
     }
     let bound = match bound
-        .listen_also(std::net::SocketAddr::from((
-            fabric.host_address(),
-            addr.port(),
-        )))
+        .listen_also_with(
+            std::net::SocketAddr::from((fabric.host_address(), addr.port())),
+            bridge_tls,
+        )
         .await
     {
         Ok(b) => b,
@@ -239,13 +315,14 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
             return Err(e.into());
         }
     };
-    let url = format!("http://{addr}");
+    let url = bound.url()?;
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server_task = tokio::spawn(bound.run(async move {
         let _ = stop_rx.wait_for(|v| *v).await;
     }));
-    let admin = dev_admin(&a)?;
-    let client = dev_client(&url, admin.clone())?;
+    // The main listener is TLS only with --tls; the CA is the same either way.
+    let main_ca = ca.as_ref().filter(|_| url.starts_with("https://"));
+    let client = Client::signed(&url, admin.clone(), main_ca.map(|(_, pem)| pem.as_slice()))?;
     let mut layouts = a.node.image_layouts.clone();
     let default_layouts = a.server.state_dir.join("agent").join("layouts");
     if layouts.is_empty() && default_layouts.is_dir() {
@@ -257,13 +334,14 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
         &a.server.state_dir,
         &a.node,
         &layouts,
-        admin.as_ref(),
+        &admin,
+        ca.as_ref().map(|(path, _)| path.as_path()),
     );
     let result = match started {
         Ok(mut nodes) => {
             let ready = wait_for_instances(&client, &a.node.cluster, a.nodes).await;
             if ready.is_ok() {
-                tracing::info!(endpoint = %url, cluster = %a.node.cluster, nodes = a.nodes, node_bridge = %a.node_net, "gantry dev ready: aws ecs --endpoint-url {url} ... or gantry --endpoint {url} ...");
+                tracing::info!(cluster = %a.node.cluster, nodes = a.nodes, node_bridge = %a.node_net, "{ready_line}: aws ecs --endpoint-url {url} ... or gantry --endpoint {url} ...");
                 crate::notify::ready();
                 tokio::select! {
                     _ = shutdown_signal() => {}
@@ -283,24 +361,6 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = server_task.await;
     result
-}
-
-/// The administrator key `gantry dev` gives its client and its agents.
-fn dev_admin(a: &DevArgs) -> anyhow::Result<Option<gantry_link::Signer>> {
-    let (id, secret) = super::dev_auth::admin_key_env();
-    super::dev_auth::admin_signer(
-        &a.server.state_dir,
-        &a.server.region,
-        id.as_deref(),
-        secret.as_deref(),
-    )
-}
-
-fn dev_client(url: &str, admin: Option<gantry_link::Signer>) -> anyhow::Result<Client> {
-    match admin {
-        Some(s) => Client::signed(url, s, None),
-        None => Ok(Client::new(url)),
-    }
 }
 
 /// Returns when a node agent exits on its own.

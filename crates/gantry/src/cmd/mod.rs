@@ -8,6 +8,8 @@ mod instance;
 mod log_streams;
 mod logs;
 mod nodes;
+mod security_args;
+mod server_tls;
 mod task;
 mod task_network;
 mod taskdef;
@@ -84,7 +86,8 @@ pub enum Command {
 
 #[derive(Debug, Args, Clone)]
 pub struct ServerArgs {
-    /// Address to listen on. Until request auth is configured, keep it on loopback.
+    /// Address to listen on. A loopback address serves plain HTTP unless --tls; any other
+    /// serves HTTPS.
     #[arg(long, env = "GANTRY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Where the control plane keeps its store.
@@ -107,6 +110,8 @@ pub struct ServerArgs {
     /// Prefix length of each node's slice of --task-network.
     #[arg(long, env = "GANTRY_TASK_SLICE_PREFIX", default_value = "24")]
     pub task_slice_prefix: u8,
+    #[command(flatten)]
+    pub security: security_args::SecurityArgs,
 }
 
 #[derive(Debug, Args, Clone)]

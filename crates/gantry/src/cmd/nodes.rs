@@ -234,7 +234,8 @@ impl Nodes {
         state_dir: &Path,
         n: &NodeArgs,
         layouts: &[PathBuf],
-        admin: Option<&gantry_link::Signer>,
+        admin: &gantry_link::Signer,
+        ca: Option<&Path>,
     ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("could not find the gantry binary")?;
         let mut nodes = Self {
@@ -242,15 +243,18 @@ impl Nodes {
             cgroup_parent: n.cgroup_parent.clone(),
             fabric,
         };
-        let server = format!("http://{}:{port}", nodes.fabric.host_address());
+        // The bridge listener serves HTTPS with the cluster CA (a network address).
+        let scheme = if ca.is_some() { "https" } else { "http" };
+        let server = format!("{scheme}://{}:{port}", nodes.fabric.host_address());
         for i in 1..=nodes.fabric.nodes() {
             let mut cmd = tokio::process::Command::new("nsenter");
             // The key goes through the environment, not argv, which anyone can read.
-            if let Some(s) = admin {
-                let c = s.credentials();
-                cmd.env("GANTRY_AGENT_ACCESS_KEY_ID", &c.access_key_id)
-                    .env("GANTRY_AGENT_SECRET_ACCESS_KEY", &c.secret_access_key)
-                    .env("GANTRY_REGION", s.region());
+            let c = admin.credentials();
+            cmd.env("GANTRY_AGENT_ACCESS_KEY_ID", &c.access_key_id)
+                .env("GANTRY_AGENT_SECRET_ACCESS_KEY", &c.secret_access_key)
+                .env("GANTRY_REGION", admin.region());
+            if let Some(ca) = ca {
+                cmd.env("GANTRY_CA_BUNDLE", ca);
             }
             let child = cmd
                 .arg(format!("--net=/run/netns/{}", nodes.fabric.netns(i)))
