@@ -24,6 +24,9 @@ use crate::state::AppState;
 pub const ADMINISTRATOR_ACCESS: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
+/// The ARN of AWS's `AdministratorAccess` managed policy.
+pub use super::managed_policies::ADMINISTRATOR_ACCESS_ARN;
+
 /// The administrator [`bootstrap`] makes.
 pub const ADMIN_USER: &str = "admin";
 

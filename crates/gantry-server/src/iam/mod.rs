@@ -4,21 +4,21 @@
 //! record in the store ([`crate::persistence::iam_records`]). [`identity`] is what the auth
 //! gate reads; secrets are sealed at rest by [`secrets`].
 
-pub mod access_keys;
-pub mod attached_policies;
+pub(crate) mod access_keys;
+pub(crate) mod attached_policies;
 pub mod error;
-pub mod groups;
-pub mod holders;
+pub(crate) mod groups;
+pub(crate) mod holders;
 pub mod identity;
-pub mod inline_policies;
-pub mod managed_policies;
-pub mod policy_versions;
-pub mod roles;
+pub(crate) mod inline_policies;
+pub(crate) mod managed_policies;
+pub(crate) mod policy_versions;
+pub(crate) mod roles;
 pub mod secrets;
-pub mod store;
-pub mod tags;
-pub mod users;
-pub mod values;
+pub(crate) mod store;
+pub(crate) mod tags;
+pub(crate) mod users;
+pub(crate) mod values;
 
 use axum::response::Response;
 use gantry_store::Store;
