@@ -10,6 +10,11 @@ use gantry_image::{PullPolicy, RegistryAuth};
 pub struct AgentConfig {
     /// Base URL of the control plane, e.g. `http://127.0.0.1:8080`.
     pub server_url: String,
+    /// The credentials registration and the session are signed with (SigV4, service
+    /// `ecs`, the server's region); none: unsigned, for a server that does not check.
+    pub signer: Option<gantry_link::Signer>,
+    /// PEM certificates trusted for an `https` server (the cluster CA); none: the system's.
+    pub ca_bundle: Option<Vec<u8>>,
     pub cluster: String,
     /// Root of all node state (task dirs, images, the instance identity).
     pub state_dir: PathBuf,
@@ -73,6 +78,8 @@ impl AgentConfig {
     pub fn new(server_url: impl Into<String>, state_dir: impl Into<PathBuf>) -> Self {
         Self {
             server_url: server_url.into(),
+            signer: None,
+            ca_bundle: None,
             cluster: "default".to_string(),
             state_dir: state_dir.into(),
             cpu_units: None,
@@ -106,6 +113,18 @@ impl AgentConfig {
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| "localhost".to_string()),
         }
+    }
+
+    /// How to reach the server: its URL with the CA bundle and the signer.
+    pub fn link(&self) -> Result<gantry_link::Link, gantry_link::SetupError> {
+        let mut link = gantry_link::Link::new(&self.server_url);
+        if let Some(pem) = &self.ca_bundle {
+            link = link.with_ca_pem(pem)?;
+        }
+        if let Some(s) = &self.signer {
+            link = link.with_signer(s.clone());
+        }
+        Ok(link)
     }
 
     /// Where task directories live (one `TaskDir` each).

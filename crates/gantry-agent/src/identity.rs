@@ -71,13 +71,16 @@ pub async fn register(cfg: &AgentConfig) -> Result<RegisterResponse, AgentError>
             .map(|a| a.to_string()),
     };
     let url = gantry_link::register_url(&cfg.server_url);
-    let client = reqwest::Client::new();
+    let link = cfg.link().map_err(|e| AgentError::Register {
+        url: url.clone(),
+        reason: e.to_string(),
+    })?;
     let mut last = String::new();
     for attempt in 0..60u32 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt.min(8)))).await;
         }
-        match gantry_link::register(&client, &cfg.server_url, &req).await {
+        match link.register(&req).await {
             Ok(reg) => {
                 if let Err(source) = write_atomic(&id_file(cfg), reg.instance_id.as_bytes()) {
                     return Err(AgentError::StateDir {
@@ -88,7 +91,11 @@ pub async fn register(cfg: &AgentConfig) -> Result<RegisterResponse, AgentError>
                 return Ok(reg);
             }
             // A refusal (bad cluster, bad request) will not get better by retrying.
-            Err(e @ (RegisterError::Refused { .. } | RegisterError::BadAnswer(_))) => {
+            Err(
+                e @ (RegisterError::Refused { .. }
+                | RegisterError::BadAnswer(_)
+                | RegisterError::Unsigned(_)),
+            ) => {
                 return Err(AgentError::Register {
                     url,
                     reason: e.to_string(),

@@ -26,13 +26,20 @@ pub async fn run(
     mut routes: PeerRoutes,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let url = gantry_link::session_url(&cfg.server_url, &reg.instance_id);
+    // Registration already built this link, so it cannot fail here.
+    let link = match cfg.link() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot reach the control plane");
+            return;
+        }
+    };
     tokio::pin!(shutdown);
     let mut backoff = Duration::from_millis(100);
     loop {
         tokio::select! {
             _ = &mut shutdown => return,
-            res = session(&url, &engine, &mut reports, &mut routes) => {
+            res = session(&link, &reg.instance_id, &engine, &mut reports, &mut routes) => {
                 match res {
                     Ok(()) => backoff = Duration::from_millis(100),
                     Err(e) => tracing::warn!(error = %e, "session to the control plane ended; reconnecting"),
@@ -48,12 +55,13 @@ pub async fn run(
 }
 
 async fn session(
-    url: &str,
+    link: &gantry_link::Link,
+    instance_id: &str,
     engine: &Engine,
     reports: &mut mpsc::UnboundedReceiver<TaskReport>,
     routes: &mut PeerRoutes,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-    let ws = gantry_link::connect(url).await?;
+    let ws = link.connect(instance_id).await?;
     tracing::info!("connected to the control plane");
     let (mut tx, mut rx) = ws.split();
     // Frames from log readers; each request runs as its own task, cancelled with the session.

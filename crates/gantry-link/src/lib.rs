@@ -1,17 +1,25 @@
 //! The agent's end of the agent<->server link: the URLs it dials (registration, the session
-//! WebSocket), the frames it sends and reads there, and a simulated fleet of agents built on
-//! the same code, for measuring the control plane at scale without running containers.
+//! WebSocket), the frames it sends and reads there, the SigV4 signer every client of the
+//! control plane signs with, and a simulated fleet of agents built on the same code, for
+//! measuring the control plane at scale without running containers.
 //!
 //! Both the real agent (`gantry-agent`'s session) and the simulated one use this crate, so
-//! the wire handling exists once. It depends only on `gantry-api` and the networking crates:
-//! the server's tests link it without linking the container runtime. It must never hold
-//! node state or run containers.
+//! the wire handling exists once; the `gantry` CLI and the test harness sign with
+//! [`sign::Signer`] too. It depends only on `gantry-api` and the networking crates: the
+//! server's tests link it without linking the container runtime. It must never hold node
+//! state or run containers.
 
 mod frame;
+mod link;
 mod register;
+pub mod sign;
 pub mod sim;
+#[doc(hidden)]
+pub mod testing;
 mod url;
 
 pub use frame::{connect, now, parse, send, LinkError, Sink, Socket};
+pub use link::{https_client, Link, SetupError};
 pub use register::{register, RegisterError};
+pub use sign::{Credentials, Signer};
 pub use url::{register_url, session_url};

@@ -8,6 +8,7 @@ use gantry_api::ApiError;
 use gantry_store::Store;
 use serde_json::Value;
 
+use crate::auth::Caller;
 use crate::error::Result;
 use crate::state::AppState;
 
@@ -50,6 +51,25 @@ impl Service {
         }
     }
 
+    /// The name its requests are signed for (the SigV4 scope's service).
+    pub fn signing_name(self) -> &'static str {
+        match self {
+            Self::Ecs => "ecs",
+        }
+    }
+
+    /// The accesses operation `op` with parsed body `body` is authorized on.
+    pub async fn accesses<S: Store>(
+        self,
+        st: &AppState<S>,
+        op: &str,
+        body: &Value,
+    ) -> Result<Vec<crate::auth::Access>> {
+        match self {
+            Self::Ecs => crate::ecs::authz::accesses(st, op, body).await,
+        }
+    }
+
     /// Is `op` an operation of its model (served or not)?
     pub fn knows(self, op: &str) -> bool {
         match self {
@@ -77,6 +97,7 @@ impl Service {
         self,
         _st: &AppState<S>,
         req: &crate::aws::query::QueryRequest,
+        _caller: &Caller,
     ) -> axum::response::Response {
         match self {
             Self::Ecs => crate::aws::query::error_response(&ApiError::client(format!(
@@ -92,6 +113,7 @@ impl Service {
         st: &AppState<S>,
         op: &str,
         body: Value,
+        _caller: &Caller,
     ) -> Result<Value> {
         match self {
             Self::Ecs => crate::ecs::dispatch(st, op, body).await,

@@ -4,9 +4,11 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::Router;
+use axum::serve::ListenerExt;
+use axum::{Extension, Router};
 use gantry_api::protocol::{REGISTER_PATH, SESSION_PATH};
 use gantry_api::{ApiError, ErrorKind};
 use gantry_store::Store;
@@ -20,7 +22,7 @@ use crate::error::ServerError;
 use crate::gateway::logs;
 use crate::gateway::{registration, session, task_index};
 use crate::state::{AppState, ControllerConfig, ServerConfig};
-use crate::tls::{GantryListener, Peer, ServerTls};
+use crate::tls::{Conn, GantryListener, ServerTls};
 
 /// The HTTP routes: the ECS API on `POST /`, the agent gateway and `gantry logs`.
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
@@ -168,9 +170,9 @@ impl<S: Store> Bound<S> {
             .into_iter()
             .map(|l| {
                 let mut down = state.shutdown.subscribe();
-                let app = router(state.clone());
+                let app = service(router(state.clone()), l.tls().is_some());
                 tokio::spawn(async move {
-                    axum::serve(l, app.into_make_service_with_connect_info::<Peer>())
+                    axum::serve(l.tap_io(no_delay), app)
                         .with_graceful_shutdown(async move {
                             let _ = down.wait_for(|v| *v).await;
                         })
@@ -178,8 +180,8 @@ impl<S: Store> Bound<S> {
                 })
             })
             .collect();
-        let app = router(state).into_make_service_with_connect_info::<Peer>();
-        let result = axum::serve(main, app)
+        let app = service(router(state), main.tls().is_some());
+        let result = axum::serve(main.tap_io(no_delay), app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 stop.send_replace(true);
@@ -203,4 +205,24 @@ pub async fn serve<S: Store>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     bind(cfg, store).await?.run(shutdown).await
+}
+
+/// The routes as one listener serves them: handlers see the peer's address
+/// (`ConnectInfo<SocketAddr>`: aws:SourceIp, the audit log) and, on TLS listeners,
+/// `Transport { secure: true }` (aws:SecureTransport).
+fn service(app: Router, secure: bool) -> IntoMakeServiceWithConnectInfo<Router, SocketAddr> {
+    let app = if secure {
+        app.layer(Extension(crate::auth::Transport { secure: true }))
+    } else {
+        app
+    };
+    app.into_make_service_with_connect_info::<SocketAddr>()
+}
+
+/// Small frames (desired sets, acks) go out at once: with Nagle's algorithm a push waits
+/// for the ACK of the previous frame, which the agent delays up to 40 ms.
+fn no_delay(conn: &mut Conn) {
+    if let Some(Err(e)) = conn.tcp().map(|t| t.set_nodelay(true)) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+    }
 }

@@ -29,6 +29,9 @@ pub struct ServerConfig {
     pub state_dir: Option<PathBuf>,
     /// The administrator's access key, when the operator passes one.
     pub admin_key: Option<AccessKeyPair>,
+    /// Verify signatures and authorize requests. Always on in a real server; off only for
+    /// the throughput bench's baseline (not a CLI flag).
+    pub authenticate: bool,
 }
 
 /// An access key id and its secret.
@@ -57,6 +60,7 @@ impl Default for ServerConfig {
             agent_lost_after: Duration::from_secs(30),
             state_dir: None,
             admin_key: None,
+            authenticate: true,
         }
     }
 }
@@ -95,6 +99,8 @@ pub struct AppState<S> {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The cluster task network nodes get awsvpc slices of (none: agents bring their own).
     pub task_network: Option<TaskNetwork>,
+    /// Where every request's decision is written (`<state_dir>/audit`).
+    pub audit: crate::auth::audit::AuditLog,
 }
 
 impl<S> AppState<S> {
@@ -104,7 +110,12 @@ impl<S> AppState<S> {
 
     /// State whose `now` comes from `clock` (tests pass a [`crate::ManualClock`]).
     pub fn with_clock(config: ServerConfig, store: S, clock: Arc<dyn Clock>) -> Self {
+        let audit = match &config.state_dir {
+            Some(dir) => crate::auth::audit::AuditLog::open(dir.join("audit")),
+            None => crate::auth::audit::AuditLog::off(),
+        };
         Self {
+            audit,
             started: clock.now(),
             clock,
             controllers: ControllerConfig::default(),

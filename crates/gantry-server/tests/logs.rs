@@ -22,9 +22,7 @@ fn lines_of(body: &str) -> Vec<Value> {
 }
 
 async fn get(s: &Server, query: &str) -> reqwest::Response {
-    reqwest::get(format!("{}/gantry/v1/logs?{query}", s.url()))
-        .await
-        .unwrap()
+    s.get(&format!("/gantry/v1/logs?{query}")).await
 }
 
 /// The next LogsRequest the agent receives, skipping other frames.
@@ -53,11 +51,10 @@ async fn the_agents_chunks_stream_back_as_ndjson() {
     let s = Server::start().await;
     let (mut agent, id) = running_task(&s).await;
     let pending = tokio::spawn({
-        let url = format!(
-            "{}/gantry/v1/logs?task={id}&container=app&tail=10&since=1.5",
-            s.url()
-        );
-        async move { reqwest::get(url).await.unwrap() }
+        let rb = s.signed_get(&format!(
+            "/gantry/v1/logs?task={id}&container=app&tail=10&since=1.5"
+        ));
+        async move { rb.send().await.unwrap() }
     });
     let req = next_request(&mut agent).await;
     assert_eq!(req.task_id, id);
@@ -100,8 +97,8 @@ async fn an_agent_error_ends_the_stream_with_an_error_line() {
     let s = Server::start().await;
     let (mut agent, id) = running_task(&s).await;
     let pending = tokio::spawn({
-        let url = format!("{}/gantry/v1/logs?cluster=default&task={id}", s.url());
-        async move { reqwest::get(url).await.unwrap() }
+        let rb = s.signed_get(&format!("/gantry/v1/logs?cluster=default&task={id}"));
+        async move { rb.send().await.unwrap() }
     });
     let req = next_request(&mut agent).await;
     agent
@@ -121,8 +118,8 @@ async fn a_follow_ends_when_the_agent_disconnects() {
     let s = Server::start().await;
     let (mut agent, id) = running_task(&s).await;
     let pending = tokio::spawn({
-        let url = format!("{}/gantry/v1/logs?task={id}&follow=true", s.url());
-        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
+        let rb = s.signed_get(&format!("/gantry/v1/logs?task={id}&follow=true"));
+        async move { rb.send().await.unwrap().text().await.unwrap() }
     });
     let req = next_request(&mut agent).await;
     assert!(req.follow);
@@ -147,8 +144,8 @@ async fn a_reader_that_leaves_cancels_the_request() {
     let s = Server::start().await;
     let (mut agent, id) = running_task(&s).await;
     let resp = tokio::spawn({
-        let url = format!("{}/gantry/v1/logs?task={id}&follow=true", s.url());
-        async move { reqwest::get(url).await.unwrap() }
+        let rb = s.signed_get(&format!("/gantry/v1/logs?task={id}&follow=true"));
+        async move { rb.send().await.unwrap() }
     });
     let req = next_request(&mut agent).await;
     agent

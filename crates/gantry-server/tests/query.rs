@@ -6,17 +6,7 @@ mod common;
 use common::Server;
 
 async fn post_form(s: &Server, body: &'static str, scope: &str) -> (u16, String, String) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/", s.url()))
-        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
-        .header(
-            "authorization",
-            format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/{scope}/aws4_request, SignedHeaders=host, Signature=0"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let resp = s.form(body, scope).await;
     let status = resp.status().as_u16();
     let rid = resp.headers()["x-amzn-requestid"]
         .to_str()

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn fleet(s: &Server, n: usize, cpu: i64, memory: i64, b: Behaviour) -> Fleet {
-    Fleet::start(&s.url(), "default", n, cpu, memory, b)
+    Fleet::start_on(&s.link(), "default", n, cpu, memory, b)
         .await
         .unwrap()
 }

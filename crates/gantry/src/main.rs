@@ -5,6 +5,7 @@
 mod client;
 mod cmd;
 mod credentials_file;
+mod creds;
 mod logging;
 mod notify;
 mod table;

@@ -1,5 +1,22 @@
-//! Signature Version 4 verification. SKELETON: the types are the interface the server's
-//! auth gate uses; the bodies are placeholders that refuse everything.
+//! Signature Version 4 verification, exactly as AWS's JSON and query services do it.
+//!
+//! [`parse`] reads what a request claims (the `Authorization` header, or the query-string
+//! form of a presigned request) and refuses malformed ones with AWS's texts; the server then
+//! looks up the claimed access key and calls [`verify`] with its secret. No I/O and no clock:
+//! `now` comes in through [`Expect`].
+
+mod canonical;
+mod encode;
+mod error;
+mod fields;
+mod header;
+mod presign;
+mod time;
+mod verify;
+
+pub use error::{AuthError, Protocol, CLOCK_SKEW_SECS, MAX_AUTHORIZATION_LEN, MAX_PRESIGN_EXPIRES};
+pub use time::{format_basic, parse_basic};
+pub use verify::signing_key;
 
 /// A request as it arrived on the wire.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +49,8 @@ pub struct Claim {
     pub request_time: i64,
     /// `X-Amz-Security-Token`, when sent.
     pub security_token: Option<String>,
-    /// Query-string (presigned) authentication: `X-Amz-Expires` in seconds.
+    /// Query-string (presigned) authentication: `X-Amz-Expires` in seconds. `Some` exactly
+    /// when the request used the query-string form.
     pub presigned_expires: Option<u64>,
 }
 
@@ -47,82 +65,59 @@ pub struct Expect<'a> {
     pub service: &'a str,
 }
 
-/// Why a request is not authenticated. [`AuthError::code`] and [`AuthError::message`] give
-/// AWS's own exception names and texts for the JSON and the query protocol.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
-    /// No `Authorization` header and no `X-Amz-Signature` query parameter.
-    #[error("Missing Authentication Token")]
-    MissingAuthenticationToken,
-    /// A malformed or incomplete signature (the text says what is missing).
-    #[error("{0}")]
-    IncompleteSignature(String),
-    /// The signature does not match, or the date is outside the window (the text says which).
-    #[error("{0}")]
-    InvalidSignature(String),
-    /// Unknown, inactive or deleted access key, or a token that does not belong to it.
-    #[error("The security token included in the request is invalid.")]
-    UnrecognizedClient,
-    /// Temporary credentials past their expiry.
-    #[error("The security token included in the request is expired")]
-    ExpiredToken,
-}
-
-/// Which wire protocol the error is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    Json,
-    Query,
-}
-
-impl AuthError {
-    /// The exception name (`__type` in JSON, `Code` in query XML).
-    pub fn code(&self, proto: Protocol) -> &'static str {
-        match (self, proto) {
-            (Self::MissingAuthenticationToken, Protocol::Json) => {
-                "MissingAuthenticationTokenException"
-            }
-            (Self::MissingAuthenticationToken, Protocol::Query) => "MissingAuthenticationToken",
-            (Self::IncompleteSignature(_), Protocol::Json) => "IncompleteSignatureException",
-            (Self::IncompleteSignature(_), Protocol::Query) => "IncompleteSignature",
-            (Self::InvalidSignature(_), Protocol::Json) => "InvalidSignatureException",
-            (Self::InvalidSignature(_), Protocol::Query) => "SignatureDoesNotMatch",
-            (Self::UnrecognizedClient, Protocol::Json) => "UnrecognizedClientException",
-            (Self::UnrecognizedClient, Protocol::Query) => "InvalidClientTokenId",
-            (Self::ExpiredToken, Protocol::Json) => "ExpiredTokenException",
-            (Self::ExpiredToken, Protocol::Query) => "ExpiredToken",
-        }
-    }
-
-    /// The message text.
-    pub fn message(&self) -> String {
-        self.to_string()
-    }
-
-    /// The HTTP status AWS answers with.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::MissingAuthenticationToken | Self::IncompleteSignature(_) => 400,
-            Self::InvalidSignature(_) | Self::UnrecognizedClient | Self::ExpiredToken => 403,
-        }
-    }
-}
-
 /// Reads the claim of `req` (header or query-string form).
+///
+/// An `Authorization` header wins over query-string parameters; neither is
+/// [`AuthError::MissingAuthenticationToken`]. Several `Authorization` headers, one over
+/// [`MAX_AUTHORIZATION_LEN`] bytes, a missing part, an algorithm other than
+/// `AWS4-HMAC-SHA256`, or `host` and the date header not among the signed headers are
+/// [`AuthError::IncompleteSignature`]; a scope not ending in `aws4_request` is
+/// [`AuthError::InvalidSignature`].
 pub fn parse(req: &Request<'_>) -> Result<Claim, AuthError> {
-    let _ = req;
-    Err(AuthError::MissingAuthenticationToken)
+    let mut auth = None;
+    for (name, value) in req.headers {
+        if name.eq_ignore_ascii_case("authorization") {
+            if auth.is_some() {
+                return Err(error::repeated_authorization());
+            }
+            auth = Some(*value);
+        }
+    }
+    match auth {
+        Some(value) => header::parse(req, value),
+        None if presign::is_presigned(req.query) => presign::parse(req),
+        None => Err(AuthError::MissingAuthenticationToken),
+    }
 }
 
-/// Checks `claim` (from [`parse`] of the same request) against `secret` and `expect`.
+/// Checks `claim` (from [`parse`] of the same request) against `secret` and `expect`: the
+/// scope's date, region and service, the 5-minute window (and `X-Amz-Expires` when
+/// presigned), `x-amz-content-sha256` against the body, and the signature in constant time.
+/// Every failure is [`AuthError::InvalidSignature`] with AWS's text.
 pub fn verify(
     req: &Request<'_>,
     claim: &Claim,
     secret: &str,
     expect: &Expect<'_>,
 ) -> Result<(), AuthError> {
-    let _ = (req, claim, secret, expect);
-    Err(AuthError::InvalidSignature(
-        "SigV4 verification is not built yet".into(),
-    ))
+    verify::verify(req, claim, secret, expect)
+}
+
+/// The canonical request AWS would compute for `req` (for diagnostics and tests; [`verify`]
+/// hashes it without building it).
+pub fn canonical_request(req: &Request<'_>, claim: &Claim) -> String {
+    let payload = canonical::payload_hash(req.body);
+    let mut out = Vec::with_capacity(256);
+    canonical::write_canonical_request(&mut out, req, claim, &payload);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The string to sign for `req` (for diagnostics and tests).
+pub fn string_to_sign(req: &Request<'_>, claim: &Claim) -> String {
+    let payload = canonical::payload_hash(req.body);
+    let mut creq = canonical::HashSink::new();
+    canonical::write_canonical_request(&mut creq, req, claim, &payload);
+    let mut out = Vec::with_capacity(160);
+    canonical::write_string_to_sign(&mut out, claim, &creq.finish());
+    String::from_utf8_lossy(&out).into_owned()
 }

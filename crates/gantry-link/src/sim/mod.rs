@@ -6,7 +6,7 @@
 //! reported STOPPED (exit code 0). Heartbeats go at the real agent's interval, and a dropped
 //! session is redialled, after which the server's full desired set is acknowledged again.
 //!
-//! The URL and frame code is the real agent's (`crate::session_url`, `crate::send`).
+//! The URL, signing and frame code is the real agent's ([`crate::Link`], `crate::send`).
 
 mod session;
 
@@ -76,7 +76,21 @@ pub async fn run_fleet(
     behaviour: Behaviour,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
-    let fleet = Fleet::start(server_url, cluster, count, cpu, memory, behaviour).await?;
+    let link = crate::Link::new(server_url);
+    run_fleet_on(&link, cluster, count, cpu, memory, behaviour, shutdown).await
+}
+
+/// [`run_fleet`] over `link` (signed when it has credentials).
+pub async fn run_fleet_on(
+    link: &crate::Link,
+    cluster: &str,
+    count: usize,
+    cpu: i64,
+    memory: i64,
+    behaviour: Behaviour,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    let fleet = Fleet::start_on(link, cluster, count, cpu, memory, behaviour).await?;
     shutdown.await;
     fleet.stop().await;
     Ok(())
@@ -92,7 +106,7 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Registers the instances and starts their sessions.
+    /// Registers the instances and starts their sessions, unsigned (see [`Fleet::start_on`]).
     pub async fn start(
         server_url: &str,
         cluster: &str,
@@ -101,8 +115,27 @@ impl Fleet {
         memory: i64,
         behaviour: Behaviour,
     ) -> Result<Fleet, String> {
-        let base = server_url.trim_end_matches('/').to_string();
-        let client = reqwest::Client::new();
+        Self::start_on(
+            &crate::Link::new(server_url),
+            cluster,
+            count,
+            cpu,
+            memory,
+            behaviour,
+        )
+        .await
+    }
+
+    /// Registers the instances over `link` (signed when it has credentials) and starts
+    /// their sessions.
+    pub async fn start_on(
+        link: &crate::Link,
+        cluster: &str,
+        count: usize,
+        cpu: i64,
+        memory: i64,
+        behaviour: Behaviour,
+    ) -> Result<Fleet, String> {
         let (stop, _) = watch::channel(false);
         let mut fleet = Fleet {
             instances: Vec::with_capacity(count),
@@ -121,9 +154,10 @@ impl Fleet {
                 agent_version: format!("{}-sim", env!("CARGO_PKG_VERSION")),
                 node_address: None,
             };
-            let reg = register(&client, &base, &req).await?;
+            let reg = register(link, &req).await?;
             fleet.sessions.push(tokio::spawn(session::hold(
-                crate::session_url(&base, &reg.instance_id),
+                link.clone(),
+                reg.instance_id.clone(),
                 behaviour.clone(),
                 fleet.stop.subscribe(),
             )));
@@ -149,23 +183,20 @@ impl Fleet {
     }
 }
 
-async fn register(
-    client: &reqwest::Client,
-    base: &str,
-    req: &RegisterRequest,
-) -> Result<RegisterResponse, String> {
-    let url = crate::register_url(base);
-    crate::register(client, base, req)
-        .await
-        .map_err(|e| match e {
-            crate::RegisterError::Refused { status, body } => {
-                format!("registering a simulated instance at {url} failed with {status}: {body}")
-            }
-            crate::RegisterError::Unavailable(e) => {
-                format!("could not register a simulated instance at {url}: {e}")
-            }
-            crate::RegisterError::BadAnswer(e) => {
-                format!("the registration answer from {url} is not a RegisterResponse: {e}")
-            }
-        })
+async fn register(link: &crate::Link, req: &RegisterRequest) -> Result<RegisterResponse, String> {
+    let url = crate::register_url(link.server_url());
+    link.register(req).await.map_err(|e| match e {
+        crate::RegisterError::Refused { status, body } => {
+            format!("registering a simulated instance at {url} failed with {status}: {body}")
+        }
+        crate::RegisterError::Unavailable(e) => {
+            format!("could not register a simulated instance at {url}: {e}")
+        }
+        crate::RegisterError::Unsigned(e) => {
+            format!("could not sign a simulated instance's registration at {url}: {e}")
+        }
+        crate::RegisterError::BadAnswer(e) => {
+            format!("the registration answer from {url} is not a RegisterResponse: {e}")
+        }
+    })
 }

@@ -16,7 +16,12 @@ use super::Behaviour;
 use crate::{now, send};
 
 /// Holds one instance's session, redialling until told to stop.
-pub(super) async fn hold(url: String, behaviour: Behaviour, mut stop: watch::Receiver<bool>) {
+pub(super) async fn hold(
+    link: crate::Link,
+    instance_id: String,
+    behaviour: Behaviour,
+    mut stop: watch::Receiver<bool>,
+) {
     // What this instance last reported per task ARN; survives reconnects like the real
     // agent's state does.
     let mut known: HashMap<String, TaskStatus> = HashMap::new();
@@ -24,7 +29,7 @@ pub(super) async fn hold(url: String, behaviour: Behaviour, mut stop: watch::Rec
     loop {
         tokio::select! {
             _ = stop.changed() => return,
-            r = session(&url, &behaviour, &mut known) => {
+            r = session(&link, &instance_id, &behaviour, &mut known) => {
                 if let Err(e) = r {
                     tracing::debug!(error = %e, "simulated session ended; redialling");
                 }
@@ -88,11 +93,12 @@ fn acknowledge(
 }
 
 async fn session(
-    url: &str,
+    link: &crate::Link,
+    instance_id: &str,
     behaviour: &Behaviour,
     known: &mut HashMap<String, TaskStatus>,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-    let ws = crate::connect(url).await?;
+    let ws = link.connect(instance_id).await?;
     let (mut tx, mut rx) = ws.split();
     let mut beat = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS));
     let mut report_id = 0u64;

@@ -40,3 +40,22 @@ pub struct Caller {
     /// Came over TLS (`aws:SecureTransport`).
     pub secure: bool,
 }
+
+pub mod access;
+pub mod audit;
+pub mod authorize;
+pub mod dates;
+pub mod deny;
+pub mod gate;
+pub mod iam_actions;
+pub mod respond;
+
+pub use access::Access;
+pub use gate::authenticate;
+
+/// How a request reached the server, set as a request extension by the listener (the TLS
+/// acceptor inserts `Transport { secure: true }`); absent means plain HTTP.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Transport {
+    pub secure: bool,
+}

@@ -13,8 +13,16 @@ use axum::response::{IntoResponse, Response};
 use gantry_api::{ApiError, ErrorKind};
 use gantry_store::Store;
 
+use axum::http::request::Parts;
+use gantry_aws::sigv4::Protocol;
+
 use super::request_id;
 use super::xml::{self, Fault};
+use crate::auth::audit::{Decision, Record};
+use crate::auth::authorize::authorize;
+use crate::auth::deny::Refusal;
+use crate::auth::gate::{self, Wire};
+use crate::auth::{iam_actions, respond};
 use crate::registry::Service;
 use crate::state::AppState;
 
@@ -170,23 +178,25 @@ pub fn respond(action: &str, namespace: &str, result: impl FnOnce(&mut xml::Xml)
 /// The XML error answer for `err`: its HTTP status, `Sender` or `Receiver` by that status,
 /// and the exception name as the code.
 pub fn error_response(err: &ApiError) -> Response {
+    error_response_with(err, &request_id::new())
+}
+
+/// [`error_response`] with request id `rid`.
+pub fn error_response_with(err: &ApiError, rid: &str) -> Response {
     let status = err.kind.http_status();
-    let rid = request_id::new();
-    let body = xml::error(
-        Fault::of_status(status),
-        err.kind.name(),
-        &err.message,
-        &rid,
-    );
+    let body = xml::error(Fault::of_status(status), err.kind.name(), &err.message, rid);
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    xml_response(status, body, &rid)
+    xml_response(status, body, rid)
 }
 
 /// The XML error answer for a request that could not be read.
 pub fn malformed_response(err: &QueryError) -> Response {
-    let rid = request_id::new();
-    let body = xml::error(Fault::Sender, err.code(), &err.to_string(), &rid);
-    xml_response(StatusCode::BAD_REQUEST, body, &rid)
+    malformed_response_with(err, &request_id::new())
+}
+
+fn malformed_response_with(err: &QueryError, rid: &str) -> Response {
+    let body = xml::error(Fault::Sender, err.code(), &err.to_string(), rid);
+    xml_response(StatusCode::BAD_REQUEST, body, rid)
 }
 
 /// Is this a query-protocol request: a form body and no `X-Amz-Target`?
@@ -212,28 +222,73 @@ pub fn scope_service(headers: &HeaderMap) -> Option<&str> {
     }
 }
 
-/// `POST /` in the query protocol: parse, find the service by the SigV4 scope, dispatch.
-pub async fn handle<S: Store>(st: &AppState<S>, headers: &HeaderMap, body: Body) -> Response {
-    let bytes = match super::body::read(st.config.max_body_bytes, headers, body).await {
-        Ok(b) => b,
-        Err(e) => return error_response(&e),
+/// `POST /` in the query protocol: authenticate (the scope names the service), parse,
+/// authorize ([`crate::auth::iam_actions`]), dispatch; audited and dated like JSON requests.
+pub async fn handle<S: Store>(st: &AppState<S>, parts: &Parts, body: Body) -> Response {
+    let rid = request_id::new();
+    let wire = Wire::of(parts);
+    let now = st.clock.now();
+    let scope = scope_service(&parts.headers).unwrap_or("").to_string();
+    let mut audit = Record::begin(now, &rid, wire.source_ip, &scope);
+    let mut resp = match call(st, &wire, body, &scope, &mut audit).await {
+        Ok(resp) => resp,
+        Err(Failure::Refused(r)) => {
+            audit.error_code = Some(r.code(Protocol::Query).to_string());
+            respond::refusal(&r, Protocol::Query, &rid)
+        }
+        Err(Failure::Api(e)) => {
+            audit.error_code = Some(e.kind.name().to_string());
+            error_response_with(&e, &rid)
+        }
+        Err(Failure::Malformed(e)) => {
+            audit.error_code = Some(e.code().to_string());
+            malformed_response_with(&e, &rid)
+        }
     };
-    let req = match QueryRequest::parse(&bytes) {
-        Ok(r) => r,
-        Err(e) => return malformed_response(&e),
-    };
-    let scope = scope_service(headers);
-    match scope.and_then(Service::for_scope) {
-        Some(service) => service.dispatch_query(st, &req).await,
-        None => error_response(&ApiError::new(
+    st.audit.record(audit);
+    respond::stamp(&mut resp, now);
+    resp
+}
+
+enum Failure {
+    Refused(Refusal),
+    Api(ApiError),
+    Malformed(QueryError),
+}
+
+async fn call<S: Store>(
+    st: &AppState<S>,
+    wire: &Wire<'_>,
+    body: Body,
+    scope: &str,
+    audit: &mut Record,
+) -> Result<Response, Failure> {
+    let bytes = super::body::read(st.config.max_body_bytes, &wire.parts.headers, body)
+        .await
+        .map_err(Failure::Api)?;
+    let caller = gate::authenticate(st, wire, &bytes, scope)
+        .await
+        .map_err(Failure::Refused)?;
+    audit.caller(&caller);
+    let req = QueryRequest::parse(&bytes).map_err(Failure::Malformed)?;
+    audit.action.clone_from(&req.action);
+    let Some(service) = Service::for_scope(scope) else {
+        return Err(Failure::Api(ApiError::new(
             ErrorKind::UnknownOperation,
             format!(
                 "{} of service {} is not served here: this endpoint speaks the query protocol for no service yet; ECS is served as AWS JSON 1.1 with X-Amz-Target.",
                 req.action,
-                scope.unwrap_or("(no SigV4 scope)")
+                if scope.is_empty() { "(no SigV4 scope)" } else { scope }
             ),
-        )),
-    }
+        )));
+    };
+    let accesses = iam_actions::accesses(&st.config.account_id, scope, &req, &caller);
+    audit.accesses(&accesses);
+    authorize(st, &caller, &accesses)
+        .await
+        .map_err(Failure::Refused)?;
+    audit.decision = Decision::Allow;
+    Ok(service.dispatch_query(st, &req, &caller).await)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! here answers `ClientException: Gantry does not implement <Op> yet`.
 
 pub mod attributes;
+pub mod authz;
 pub mod clusters;
 pub mod instances;
 pub mod run_task;

@@ -8,8 +8,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gantry_api::protocol::{LogsRequest, ServerFrame};
@@ -18,6 +17,8 @@ use gantry_store::Store;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use crate::auth::gate::{Gated, Wire};
+use crate::auth::Access;
 use crate::aws::json as protocol;
 use crate::ecs::clusters::{self, cluster_name};
 use crate::error::{client, invalid, Result};
@@ -45,23 +46,38 @@ pub struct LogsQuery {
     follow: bool,
 }
 
-/// The handler of `GET /gantry/v1/logs`.
-pub async fn handle<S: Store>(
-    State(st): State<Arc<AppState<S>>>,
-    query: std::result::Result<Query<LogsQuery>, QueryRejection>,
-) -> Response {
-    let q = match query {
+/// The handler of `GET /gantry/v1/logs`: signed for `ecs` and authorized as
+/// `logs:GetLogEvents` (what reading a container's output takes in AWS, from CloudWatch
+/// Logs) on the task's ARN, with `ecs:cluster`.
+pub async fn handle<S: Store>(State(st): State<Arc<AppState<S>>>, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let wire = Wire::of(&parts);
+    let mut gated = Gated::begin(&st, &wire, "ecs", "GetLogs");
+    let caller = match gated.check(&st, &wire, b"", "ecs").await {
+        Ok(c) => c,
+        Err(r) => return gated.refused(&st, &r),
+    };
+    let q = match Query::<LogsQuery>::try_from_uri(&parts.uri) {
         Ok(Query(q)) => q,
         Err(e) => {
-            return protocol::error_response(&ApiError::invalid_parameter(format!(
+            let resp = protocol::error_response(&ApiError::invalid_parameter(format!(
                 "The logs query is not valid ({e}); send task=<id> and optionally cluster, container, since, tail, follow."
-            )))
+            )));
+            return gated.finish(&st, resp);
         }
     };
-    match open(&st, q).await {
-        Ok(chan) => stream(st, chan),
-        Err(e) => protocol::error_response(&e.to_api()),
+    let cluster = cluster_name(q.cluster.as_deref()).to_string();
+    let task = st.arns.task(&cluster, arn::short_id(&q.task));
+    let access =
+        Access::new("logs:GetLogEvents", task).with("ecs:cluster", [st.arns.cluster(&cluster)]);
+    if let Err(r) = gated.allow(&st, &caller, &[access]).await {
+        return gated.refused(&st, &r);
     }
+    let resp = match open(&st, q).await {
+        Ok(chan) => stream(st.clone(), chan),
+        Err(e) => protocol::error_response(&e.to_api()),
+    };
+    gated.finish(&st, resp)
 }
 
 /// Checks the request, opens a logs request on the task's agent session and sends it.

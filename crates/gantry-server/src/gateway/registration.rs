@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,6 +14,8 @@ use gantry_api::ApiError;
 use gantry_store::Store;
 
 use super::task_slices;
+use crate::auth::gate::{Gated, Wire};
+use crate::auth::Access;
 use crate::aws::json as protocol;
 use crate::ecs::clusters::{self, cluster_name, DEFAULT_CLUSTER};
 use crate::error::{invalid, Error, Result};
@@ -26,23 +28,39 @@ pub fn error_response(e: &Error) -> Response {
     protocol::error_response(&e.to_api())
 }
 
-/// `POST /agent/v1/register`.
-pub async fn register<S: Store>(
-    State(st): State<Arc<AppState<S>>>,
-    body: std::result::Result<Json<RegisterRequest>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let req = match body {
-        Ok(Json(r)) => r,
+/// `POST /agent/v1/register`: signed for `ecs` and authorized as
+/// `ecs:RegisterContainerInstance` on the cluster's ARN.
+pub async fn register<S: Store>(State(st): State<Arc<AppState<S>>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let wire = Wire::of(&parts);
+    let mut gated = Gated::begin(&st, &wire, "ecs", "RegisterContainerInstance");
+    let bytes = match crate::aws::body::read(st.config.max_body_bytes, &parts.headers, body).await {
+        Ok(b) => b,
+        Err(e) => return gated.finish(&st, protocol::error_response(&e)),
+    };
+    let caller = match gated.check(&st, &wire, &bytes, "ecs").await {
+        Ok(c) => c,
+        Err(r) => return gated.refused(&st, &r),
+    };
+    let req: RegisterRequest = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
         Err(e) => {
-            return protocol::error_response(&ApiError::client(format!(
+            let resp = protocol::error_response(&ApiError::client(format!(
                 "The registration request is not a valid RegisterRequest: {e}"
-            )))
+            )));
+            return gated.finish(&st, resp);
         }
     };
-    match register_instance(&st, req).await {
+    let cluster = st.arns.cluster(cluster_name(Some(&req.cluster)));
+    let access = Access::new("ecs:RegisterContainerInstance", cluster);
+    if let Err(r) = gated.allow(&st, &caller, &[access]).await {
+        return gated.refused(&st, &r);
+    }
+    let resp = match register_instance(&st, req).await {
         Ok(resp) => (StatusCode::OK, Json(resp)).into_response(),
         Err(e) => error_response(&e),
-    }
+    };
+    gated.finish(&st, resp)
 }
 
 /// Registers an agent's host, or refreshes the registration of one it had before.

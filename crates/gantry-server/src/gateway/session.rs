@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use gantry_api::protocol::{AgentFrame, ServerFrame};
@@ -20,6 +20,8 @@ use super::desired::{desired_state, text};
 use super::registration::error_response;
 use super::reports;
 use super::sessions::LogsPart;
+use crate::auth::gate::{Gated, Wire};
+use crate::auth::Access;
 use crate::error::{Error, Result};
 use crate::persistence::db::{self, Versioned};
 use crate::persistence::records::{instances_of, InstanceRecord, InstanceStatus};
@@ -43,22 +45,50 @@ async fn find_instance<S: Store>(st: &AppState<S>, id: &str) -> Result<Versioned
         })
 }
 
-/// `GET /agent/v1/session?instance=<id>`.
+/// `GET /agent/v1/session?instance=<id>`: signed for `ecs` and authorized as `ecs:Poll` on
+/// the container instance's ARN (with `ecs:cluster`), before the upgrade.
 pub async fn session<S: Store>(
     State(st): State<Arc<AppState<S>>>,
-    Query(q): Query<SessionQuery>,
     ws: WebSocketUpgrade,
+    req: Request,
 ) -> Response {
+    let (parts, _) = req.into_parts();
+    let wire = Wire::of(&parts);
+    let mut gated = Gated::begin(&st, &wire, "ecs", "Poll");
+    let caller = match gated.check(&st, &wire, b"", "ecs").await {
+        Ok(c) => c,
+        Err(r) => return gated.refused(&st, &r),
+    };
+    let q = match Query::<SessionQuery>::try_from_uri(&parts.uri) {
+        Ok(Query(q)) => q,
+        Err(e) => {
+            let resp = error_response(&Error::Api(ApiError::invalid_parameter(format!(
+                "The session query is not valid ({e}); send instance=<container instance id>."
+            ))));
+            return gated.finish(&st, resp);
+        }
+    };
     let inst = match find_instance(&st, &q.instance).await {
         Ok(i) => i.value,
-        Err(e) => return error_response(&e),
+        Err(e) => return gated.finish(&st, error_response(&e)),
     };
-    ws.on_upgrade(move |socket| async move {
+    let cluster = st.arns.cluster(&inst.cluster);
+    let access = Access::new(
+        "ecs:Poll",
+        st.arns.container_instance(&inst.cluster, &inst.id),
+    )
+    .with("ecs:cluster", [cluster]);
+    if let Err(r) = gated.allow(&st, &caller, &[access]).await {
+        return gated.refused(&st, &r);
+    }
+    let session_st = st.clone();
+    let resp = ws.on_upgrade(move |socket| async move {
         let id = inst.id.clone();
-        if let Err(e) = run_session(st, inst.cluster, inst.id, socket).await {
+        if let Err(e) = run_session(session_st, inst.cluster, inst.id, socket).await {
             tracing::warn!(instance = %id, error = %e, "agent session ended with an error");
         }
-    })
+    });
+    gated.finish(&st, resp)
 }
 
 async fn run_session<S: Store>(

@@ -1,6 +1,9 @@
-//! A real server on 127.0.0.1:0 over an in-memory SQLite store, a raw AWS JSON 1.1 client,
+//! A real server on 127.0.0.1:0 over an in-memory SQLite store, a raw AWS JSON 1.1 client
+//! that signs every request (SigV4, with the administrator key the server is started with),
 //! and a fake agent speaking the WebSocket protocol.
 #![allow(dead_code)]
+
+pub mod sign;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +21,8 @@ pub struct Server {
     pub addr: std::net::SocketAddr,
     pub state: Arc<AppState<SqliteStore>>,
     client: reqwest::Client,
+    /// The key requests are signed with (the administrator's unless a test changes it).
+    pub key: sign::Key,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -41,6 +46,11 @@ impl Server {
         Self::start_full(f, None).await
     }
 
+    /// A server whose `now` is `clock` (signatures are judged by it too).
+    pub async fn start_with_clock(clock: Arc<gantry_server::ManualClock>) -> Server {
+        Self::start_clocked(|_| {}, None, Some(clock)).await
+    }
+
     /// A server that hands out slices of `task_network` (CIDR) to registering nodes.
     pub async fn start_with_task_network(task_network: &str) -> Server {
         let net = gantry_server::TaskNetwork::new(task_network, 24).unwrap();
@@ -51,12 +61,24 @@ impl Server {
         f: impl FnOnce(&mut ServerConfig),
         net: Option<gantry_server::TaskNetwork>,
     ) -> Server {
+        Self::start_clocked(f, net, None).await
+    }
+
+    async fn start_clocked(
+        f: impl FnOnce(&mut ServerConfig),
+        net: Option<gantry_server::TaskNetwork>,
+        clock: Option<Arc<gantry_server::ManualClock>>,
+    ) -> Server {
         let mut cfg = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             account_id: "123456789012".into(),
             region: "us-east-1".into(),
             max_body_bytes: 64 * 1024,
             agent_lost_after: Duration::from_secs(30),
+            admin_key: Some(gantry_server::AccessKeyPair {
+                access_key_id: sign::ACCESS_KEY_ID.into(),
+                secret_access_key: sign::SECRET_ACCESS_KEY.into(),
+            }),
             ..ServerConfig::default()
         };
         f(&mut cfg);
@@ -71,6 +93,10 @@ impl Server {
             Some(n) => bound.with_task_network(n),
             None => bound,
         };
+        let bound = match clock {
+            Some(c) => bound.with_clock(c),
+            None => bound,
+        };
         let addr = bound.local_addr().unwrap();
         let state = bound.state();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -81,21 +107,98 @@ impl Server {
             addr,
             state,
             client: reqwest::Client::new(),
+            key: sign::Key::admin(),
             _stop: tx,
         }
     }
 
-    pub async fn raw(&self, target: &str, body: impl Into<reqwest::Body>) -> Reply {
-        let resp = self
-            .client
-            .post(format!("http://{}/", self.addr))
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", target)
-            .header("authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=0")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+    /// A signed agent link to this server (the simulated fleets), with [`Self::key`].
+    pub fn link(&self) -> gantry_link::Link {
+        let mut creds = gantry_link::Credentials::new(&self.key.access_key_id, &self.key.secret);
+        creds.session_token.clone_from(&self.key.session_token);
+        gantry_link::Link::new(&self.url())
+            .with_signer(gantry_link::Signer::new(creds, sign::REGION))
+    }
+
+    /// The server's `now`, which signatures are judged by (tests move a manual clock).
+    pub fn now(&self) -> std::time::SystemTime {
+        sign::at(self.state.clock.now())
+    }
+
+    /// The signing headers for a request to `url` signed for `ecs` with [`Self::key`].
+    pub fn sign(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Vec<(String, String)> {
+        sign::headers(
+            &self.key,
+            method,
+            url,
+            headers,
+            body,
+            "ecs",
+            sign::REGION,
+            self.now(),
+        )
+    }
+
+    /// A signed `GET` of `path_and_query` (the logs endpoint), ready to send.
+    pub fn signed_get(&self, path_and_query: &str) -> reqwest::RequestBuilder {
+        let url = format!("http://{}{path_and_query}", self.addr);
+        let mut rb = self.client.get(&url);
+        for (k, v) in self.sign("GET", &url, &[], b"") {
+            rb = rb.header(k, v);
+        }
+        rb
+    }
+
+    /// A query-protocol `POST /` (form body) signed for `service` (`iam`, `sts`).
+    pub async fn form(&self, body: &str, service: &str) -> reqwest::Response {
+        let url = format!("http://{}/", self.addr);
+        let ct = [(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )];
+        let signed = sign::headers(
+            &self.key,
+            "POST",
+            &url,
+            &ct,
+            body.as_bytes(),
+            service,
+            sign::REGION,
+            self.now(),
+        );
+        let mut rb = self.client.post(&url).header(ct[0].0, ct[0].1);
+        for (k, v) in signed {
+            rb = rb.header(k, v);
+        }
+        rb.body(body.to_string()).send().await.unwrap()
+    }
+
+    /// A signed `GET` of `path_and_query`.
+    pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
+        self.signed_get(path_and_query).send().await.unwrap()
+    }
+
+    pub async fn raw(&self, target: &str, body: impl Into<Vec<u8>>) -> Reply {
+        let body = body.into();
+        let url = format!("http://{}/", self.addr);
+        let headers = [
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", target),
+        ];
+        let mut rb = self.client.post(&url);
+        for (k, v) in headers {
+            rb = rb.header(k, v);
+        }
+        for (k, v) in self.sign("POST", &url, &headers, &body) {
+            rb = rb.header(k, v);
+        }
+        let resp = rb.body(body).send().await.unwrap();
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -153,20 +256,31 @@ impl Server {
     }
 
     pub async fn register_agent_with(&self, req: &RegisterRequest) -> RegisterResponse {
-        let resp = self
-            .client
-            .post(format!("http://{}/agent/v1/register", self.addr))
-            .json(req)
-            .send()
-            .await
-            .unwrap();
+        let url = format!("http://{}/agent/v1/register", self.addr);
+        let body = serde_json::to_vec(req).unwrap();
+        let ct = [("content-type", "application/json")];
+        let mut rb = self.client.post(&url).header(ct[0].0, ct[0].1);
+        for (k, v) in self.sign("POST", &url, &ct, &body) {
+            rb = rb.header(k, v);
+        }
+        let resp = rb.body(body).send().await.unwrap();
         assert_eq!(resp.status().as_u16(), 200);
         resp.json().await.unwrap()
     }
 
     pub async fn connect_agent(&self, instance_id: &str) -> Agent {
-        let url = format!("ws://{}/agent/v1/session?instance={instance_id}", self.addr);
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let path = format!("/agent/v1/session?instance={instance_id}");
+        let mut req = format!("ws://{}{path}", self.addr)
+            .into_client_request()
+            .unwrap();
+        let signed = self.sign("GET", &format!("http://{}{path}", self.addr), &[], b"");
+        for (k, v) in signed {
+            let name =
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
+            req.headers_mut().insert(name, v.parse().unwrap());
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
         Agent { ws }
     }
 }

@@ -40,6 +40,7 @@ fn server_config(a: &ServerArgs, admin: AccessKeyPair) -> gantry_server::ServerC
         agent_lost_after: Duration::from_secs(a.agent_lost_after),
         state_dir: Some(a.state_dir.clone()),
         admin_key: Some(admin),
+        ..Default::default()
     }
 }
 
@@ -58,7 +59,6 @@ struct Started {
     /// Where the administrator key came from.
     key: KeySource,
     /// The administrator key the server uses (what `gantry dev` hands its agents and client).
-    #[allow(dead_code)]
     admin: AccessKeyPair,
     /// The TLS of every listener that serves it (`bridge`'s too, when the main one is plain).
     tls: Option<ServerTls>,
@@ -228,7 +228,8 @@ fn agent_config(
 }
 
 pub async fn agent(a: AgentArgs) -> anyhow::Result<()> {
-    let cfg = agent_config(a.server.clone(), a.state_dir.join("agent"), &a.node)?;
+    let mut cfg = agent_config(a.server.clone(), a.state_dir.join("agent"), &a.node)?;
+    a.auth.apply(&mut cfg)?;
     let agent = gantry_agent::start(cfg).await?;
     tracing::info!(instance = %agent.container_instance_arn(), "gantry agent ready");
     crate::notify::ready();
@@ -246,8 +247,8 @@ pub async fn dev(a: DevArgs) -> anyhow::Result<()> {
     let task_network = super::task_network::for_dev(&a, None)?;
     let started = bind_server(&a.server, task_network.as_deref(), None).await?;
     let ready_line = started.ready_line("gantry dev")?;
+    let url = started.bound.url()?;
     let running = started.bound;
-    let url = running.url()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server_task = {
         let mut rx = stop_rx.clone();
@@ -255,14 +256,18 @@ pub async fn dev(a: DevArgs) -> anyhow::Result<()> {
             let _ = rx.wait_for(|v| *v).await;
         }))
     };
-    let cfg = agent_config(url.clone(), a.server.state_dir.join("agent"), &a.node)?;
+    let admin = dev_signer(&a, &started.admin);
+    let ca = ca_pem(started.tls.as_ref())?;
+    let mut cfg = agent_config(url.clone(), a.server.state_dir.join("agent"), &a.node)?;
+    cfg.signer = Some(admin.clone());
+    cfg.ca_bundle = ca.clone();
     let agent_task = {
         let mut rx = stop_rx.clone();
         tokio::spawn(gantry_agent::run(cfg, async move {
             let _ = rx.wait_for(|v| *v).await;
         }))
     };
-    let client = Client::new(&url);
+    let client = Client::signed(&url, admin, ca.as_deref())?;
     wait_for_instances(&client, &a.node.cluster, 1).await?;
     tracing::info!(cluster = %a.node.cluster, "{ready_line}: aws ecs --endpoint-url {url} ... or gantry --endpoint {url} ...");
     crate::notify::ready();
@@ -288,6 +293,7 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
     let started = bind_server(&a.server, task_network.as_deref(), Some(bridge)).await?;
     let ready_line = started.ready_line("gantry dev")?;
     let bridge_tls = started.tls.clone();
+    let admin = dev_signer(&a, &started.admin);
     let bound = started.bound;
     let addr = bound.local_addr()?;
     if let Err(e) = fabric.create() {
@@ -295,6 +301,9 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
         fabric.remove();
         return Err(e);
     }
+    let bound_tls_main = bound.tls().is_some();
+    let bridge_tls_ref = bridge_tls.clone();
+    let bridge_ca = bridge_tls.as_ref().and_then(ServerTls::ca_bundle);
     let bound = match bound
         .listen_also_with(
             std::net::SocketAddr::from((fabric.host_address(), addr.port())),
@@ -313,7 +322,12 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
     let server_task = tokio::spawn(bound.run(async move {
         let _ = stop_rx.wait_for(|v| *v).await;
     }));
-    let client = Client::new(&url);
+    // The main listener is TLS only with --tls (or a non-loopback --listen).
+    let main_ca = match bound_tls_main {
+        true => ca_pem(bridge_tls_ref.as_ref())?,
+        false => None,
+    };
+    let client = Client::signed(&url, admin.clone(), main_ca.as_deref())?;
     let mut layouts = a.node.image_layouts.clone();
     let default_layouts = a.server.state_dir.join("agent").join("layouts");
     if layouts.is_empty() && default_layouts.is_dir() {
@@ -325,6 +339,8 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
         &a.server.state_dir,
         &a.node,
         &layouts,
+        Some(&admin),
+        bridge_ca.as_deref(),
     );
     let result = match started {
         Ok(mut nodes) => {
@@ -350,6 +366,22 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = server_task.await;
     result
+}
+
+/// The administrator key `gantry dev` gives its client and its agents, for the region it
+/// serves.
+fn dev_signer(a: &DevArgs, admin: &AccessKeyPair) -> gantry_link::Signer {
+    let creds = gantry_link::Credentials::new(&admin.access_key_id, &admin.secret_access_key);
+    gantry_link::Signer::new(creds, a.server.region.clone())
+}
+
+/// The cluster CA's PEM, which `gantry dev`'s client and agents trust when it serves TLS.
+fn ca_pem(tls: Option<&ServerTls>) -> anyhow::Result<Option<Vec<u8>>> {
+    tls.and_then(ServerTls::ca_bundle)
+        .map(|p| {
+            std::fs::read(&p).with_context(|| format!("could not read the CA {}", p.display()))
+        })
+        .transpose()
 }
 
 /// Returns when a node agent exits on its own.
@@ -438,12 +470,14 @@ async fn demo(client: &Client, cluster: &str) -> anyhow::Result<()> {
 
 pub async fn sim_agents(a: SimArgs) -> anyhow::Result<()> {
     tracing::info!(count = a.count, server = %a.server, "starting simulated container instances");
-    gantry_link::sim::run_simulated(
-        &a.server,
+    let link = a.auth.link(&a.server)?;
+    gantry_link::sim::run_fleet_on(
+        &link,
         &a.cluster,
         a.count,
         a.cpu,
         a.memory,
+        gantry_link::sim::Behaviour::Healthy,
         shutdown_signal(),
     )
     .await

@@ -1,4 +1,5 @@
-//! `gantry logs`: a task's container output, streamed by the server from the task's agent.
+//! `gantry logs`: a task's container output, streamed by the server from the task's agent
+//! (`GET /gantry/v1/logs`, SigV4-signed for `ecs`).
 
 use std::time::Duration;
 
@@ -39,11 +40,11 @@ pub struct LogsArgs {
     pub streams: bool,
 }
 
-pub async fn run(endpoint: &str, a: LogsArgs) -> anyhow::Result<()> {
-    let client = crate::client::Client::new(endpoint);
-    let (task, container) = super::log_streams::resolve(&client, &a).await?;
+pub async fn run(client: &crate::client::Client, a: LogsArgs) -> anyhow::Result<()> {
+    let endpoint = client.endpoint();
+    let (task, container) = super::log_streams::resolve(client, &a).await?;
     if a.streams {
-        let streams = super::log_streams::of_task(&client, &a.cluster, &task).await?;
+        let streams = super::log_streams::of_task(client, &a.cluster, &task).await?;
         super::log_streams::print(&streams);
         return Ok(());
     }
@@ -78,19 +79,8 @@ pub async fn run(endpoint: &str, a: LogsArgs) -> anyhow::Result<()> {
             q.append_pair("tail", &n.to_string());
         }
     }
-    let resp = reqwest::Client::new()
-        .get(url)
-        .send()
-        .await
-        .with_context(|| format!("could not reach the Gantry API at {endpoint}"))?;
-    if !resp.status().is_success() {
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        return match serde_json::from_str::<gantry_api::error::ErrorBody>(&text) {
-            Ok(e) => Err(anyhow!("{}: {}", e.kind, e.message)),
-            Err(_) => Err(anyhow!("the API answered {status}: {text}")),
-        };
-    }
+    // Signed like every API call: logs can hold anything a container printed.
+    let resp = client.get(url).await?;
     let mut body = resp.bytes_stream();
     let mut buf: Vec<u8> = Vec::new();
     let mut containers = std::collections::BTreeSet::new();

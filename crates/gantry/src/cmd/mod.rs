@@ -1,5 +1,6 @@
 //! The command line.
 
+mod agent_auth;
 mod cluster;
 mod daemon;
 mod instance;
@@ -32,6 +33,17 @@ pub struct Cli {
         default_value = "http://127.0.0.1:8080"
     )]
     pub endpoint: String,
+    /// The profile of the shared credentials and config files to sign with (default:
+    /// $AWS_PROFILE, else `default`).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// The region to sign for: the server's (default: $AWS_REGION, $AWS_DEFAULT_REGION, the
+    /// profile's, else us-east-1). `gantry server`/`gantry dev`: the region they serve.
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// PEM bundle of the CAs to trust for an https endpoint (default: $AWS_CA_BUNDLE).
+    #[arg(long, global = true)]
+    pub ca_bundle: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -206,6 +218,8 @@ pub struct AgentArgs {
     #[arg(long, env = "GANTRY_STATE_DIR", default_value = "/var/lib/gantry")]
     pub state_dir: PathBuf,
     #[command(flatten)]
+    pub auth: agent_auth::AgentAuthArgs,
+    #[command(flatten)]
     pub node: NodeArgs,
 }
 
@@ -225,6 +239,8 @@ pub struct SimArgs {
     /// MiB of memory of each instance.
     #[arg(long, default_value = "16384")]
     pub memory: i64,
+    #[command(flatten)]
+    pub auth: agent_auth::AgentAuthArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -250,18 +266,24 @@ pub struct DevArgs {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let client = || crate::client::Client::new(&cli.endpoint);
+    let flags = crate::creds::Flags {
+        profile: cli.profile.clone(),
+        region: cli.region.clone(),
+        ca_bundle: cli.ca_bundle.clone(),
+    };
+    // Resolved only by the commands that call the API.
+    let client = || crate::client::Client::from_chain(&cli.endpoint, &flags);
     match cli.command {
         Command::Server(a) => daemon::server(a).await,
         Command::Agent(a) => daemon::agent(a).await,
         Command::Dev(a) => daemon::dev(a).await,
         Command::Supervise { .. } => Ok(()),
         Command::SimAgents(a) => daemon::sim_agents(a).await,
-        Command::Cluster(c) => cluster::run(&client(), c).await,
-        Command::Taskdef(c) => taskdef::run(&client(), c).await,
-        Command::Task(c) => task::run(&client(), c).await,
-        Command::Instance(c) => instance::run(&client(), c).await,
-        Command::Logs(a) => logs::run(&cli.endpoint, a).await,
+        Command::Cluster(c) => cluster::run(&client()?, c).await,
+        Command::Taskdef(c) => taskdef::run(&client()?, c).await,
+        Command::Task(c) => task::run(&client()?, c).await,
+        Command::Instance(c) => instance::run(&client()?, c).await,
+        Command::Logs(a) => logs::run(&client()?, a).await,
     }
 }
 
@@ -277,4 +299,47 @@ pub(crate) fn s(v: &serde_json::Value, key: &str) -> String {
 /// The last path part of an ARN.
 pub(crate) fn short(v: &serde_json::Value, key: &str) -> String {
     gantry_api::arn::short_id(&s(v, key)).to_string()
+}
+
+#[cfg(test)]
+mod cli_tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn region_is_the_clients_before_a_command_and_the_servers_after_server() {
+        let cli = Cli::parse_from(["gantry", "--region", "eu-west-1", "task", "ls"]);
+        assert_eq!(cli.region.as_deref(), Some("eu-west-1"));
+        let cli = Cli::parse_from(["gantry", "task", "ls", "--region", "eu-west-1"]);
+        assert_eq!(cli.region.as_deref(), Some("eu-west-1"));
+        let cli = Cli::parse_from(["gantry", "server", "--region", "local"]);
+        let Command::Server(a) = cli.command else {
+            panic!("not server")
+        };
+        assert_eq!(a.region, "local");
+        let cli = Cli::parse_from([
+            "gantry",
+            "agent",
+            "--region",
+            "local",
+            "--ca-bundle",
+            "/ca.pem",
+            "--access-key-id",
+            "AKIAX",
+        ]);
+        let Command::Agent(a) = cli.command else {
+            panic!("not agent")
+        };
+        assert_eq!(a.auth.region, "local");
+        assert_eq!(
+            a.auth.ca_bundle.as_deref(),
+            Some(std::path::Path::new("/ca.pem"))
+        );
+    }
 }

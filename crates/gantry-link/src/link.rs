@@ -1,0 +1,155 @@
+//! How an agent reaches its control plane: the server's URL, the certificate authorities it
+//! trusts for `https`/`wss`, and the credentials it signs registration and sessions with.
+
+use std::sync::Arc;
+
+use gantry_api::protocol::{RegisterRequest, RegisterResponse};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::sign::Signer;
+use crate::{LinkError, RegisterError, Socket};
+
+/// Why a [`Link`] could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("the CA bundle holds no PEM certificate")]
+    NoCertificate,
+    #[error("the CA bundle is not valid PEM: {0}")]
+    BadPem(String),
+    #[error("the CA bundle's certificate is not usable: {0}")]
+    BadCertificate(String),
+    #[error("could not build the HTTPS client: {0}")]
+    Client(String),
+}
+
+/// A server URL with what it takes to talk to it. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Link {
+    server_url: String,
+    http: reqwest::Client,
+    signer: Option<Signer>,
+    /// TLS for `wss://` with the CA bundle; none: tokio-tungstenite's default roots.
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Link {
+    /// An unsigned link (a server that does not check credentials, e.g. in tests).
+    pub fn new(server_url: &str) -> Self {
+        Self {
+            server_url: server_url.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+            signer: None,
+            tls: None,
+        }
+    }
+
+    /// Signs every request with `signer`.
+    pub fn with_signer(mut self, signer: Signer) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// Trusts only the certificates in `pem` (a PEM bundle: the cluster CA) for `https` and
+    /// `wss`.
+    pub fn with_ca_pem(mut self, pem: &[u8]) -> Result<Self, SetupError> {
+        self.http = https_client(pem)?;
+        self.tls = Some(Arc::new(rustls_config(pem)?));
+        Ok(self)
+    }
+
+    pub fn server_url(&self) -> &str {
+        &self.server_url
+    }
+
+    pub fn signer(&self) -> Option<&Signer> {
+        self.signer.as_ref()
+    }
+
+    /// The HTTP client (with the CA bundle), for callers that sign with [`Link::sign`].
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Signs `req` if this link has credentials.
+    pub fn sign(&self, req: &mut reqwest::Request) -> Result<(), crate::sign::SignError> {
+        match &self.signer {
+            Some(s) => s.sign_reqwest(req),
+            None => Ok(()),
+        }
+    }
+
+    /// Registers once (`POST <server>/agent/v1/register`).
+    pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse, RegisterError> {
+        crate::register::register_signed(self, req).await
+    }
+
+    /// Dials `instance_id`'s session WebSocket with a signed upgrade request.
+    pub async fn connect(&self, instance_id: &str) -> Result<Socket, LinkError> {
+        let mut req = crate::session_url(&self.server_url, instance_id).into_client_request()?;
+        if let Some(s) = &self.signer {
+            s.sign_ws(&mut req).map_err(|e| {
+                LinkError::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+            })?;
+        }
+        let connector = self.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+        // Nagle off: see `crate::connect`.
+        let (ws, _) =
+            tokio_tungstenite::connect_async_tls_with_config(req, None, true, connector).await?;
+        Ok(ws)
+    }
+}
+
+fn certificates(pem: &[u8]) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, SetupError> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SetupError::BadPem(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(SetupError::NoCertificate);
+    }
+    Ok(certs)
+}
+
+/// An HTTP client that trusts only the certificates in `pem` for `https` (as the AWS CLI
+/// does with `--ca-bundle`).
+pub fn https_client(pem: &[u8]) -> Result<reqwest::Client, SetupError> {
+    let certs = certificates(pem)?
+        .iter()
+        .map(|der| reqwest::Certificate::from_der(der))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SetupError::BadCertificate(e.to_string()))?;
+    reqwest::Client::builder()
+        .tls_certs_only(certs)
+        .build()
+        .map_err(|e| SetupError::Client(e.to_string()))
+}
+
+/// The `wss` client config: the bundle's certificates as the only roots (an agent given a
+/// cluster CA talks to that cluster only).
+fn rustls_config(pem: &[u8]) -> Result<rustls::ClientConfig, SetupError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for der in certificates(pem)? {
+        roots
+            .add(der)
+            .map_err(|e| SetupError::BadCertificate(e.to_string()))?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SetupError::Client(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bundle_without_certificates_is_refused() {
+        assert!(matches!(
+            Link::new("https://h").with_ca_pem(b"not pem"),
+            Err(SetupError::NoCertificate)
+        ));
+    }
+}

@@ -1,0 +1,98 @@
+//! Authorization: may the caller do each [`Access`] a request needs. IAM's rule over the
+//! caller's identity-based policies ([`crate::iam::identity::policies_of`]): an explicit
+//! deny wins, then an allow, else the request is denied. Every access must be allowed.
+
+use std::collections::BTreeMap;
+
+use gantry_aws::policy::{self, Context, Decision, Policy};
+use gantry_store::Store;
+
+use super::deny::{Denial, Refusal};
+use super::{dates, Access, Caller, PrincipalKind};
+use crate::iam::identity;
+use crate::state::AppState;
+
+/// The global condition keys of a request (the service's own come with each [`Access`]).
+pub fn global_keys(caller: &Caller, now: f64) -> BTreeMap<String, Vec<String>> {
+    let p = &caller.principal;
+    let mut k = BTreeMap::new();
+    let mut put = |key: &str, v: String| {
+        k.insert(key.to_string(), vec![v]);
+    };
+    #[allow(clippy::cast_possible_truncation)]
+    let secs = now.floor() as i64;
+    put("aws:CurrentTime", dates::rfc3339(secs));
+    put("aws:EpochTime", secs.to_string());
+    put("aws:SourceIp", caller.source_ip.to_string());
+    put("aws:SecureTransport", caller.secure.to_string());
+    put("aws:PrincipalArn", p.arn.clone());
+    put("aws:PrincipalAccount", p.account.clone());
+    put("aws:userid", p.user_id.clone());
+    match &p.kind {
+        PrincipalKind::User { name } => {
+            put("aws:username", name.clone());
+            put("aws:PrincipalType", "User".into());
+        }
+        PrincipalKind::AssumedRole { role_arn, .. } => {
+            // An assumed role's aws:PrincipalArn is the role's ARN, as IAM evaluates it.
+            put("aws:PrincipalArn", role_arn.clone());
+            put("aws:PrincipalType", "AssumedRole".into());
+        }
+    }
+    for (tk, tv) in &p.tags {
+        put(&format!("aws:PrincipalTag/{tk}"), tv.clone());
+    }
+    k
+}
+
+/// Decides every access against `policies`; the first one not allowed is the denial.
+pub fn decide(
+    policies: &[Policy],
+    caller: &Caller,
+    now: f64,
+    accesses: &[Access],
+) -> Result<(), Denial> {
+    let refs: Vec<&Policy> = policies.iter().collect();
+    let global = global_keys(caller, now);
+    for a in accesses {
+        let mut keys = global.clone();
+        keys.extend(a.keys.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let ctx = Context {
+            action: a.action.clone(),
+            resource: a.resource.clone(),
+            keys,
+            principal_arn: Some(caller.principal.arn.clone()),
+            principal_account: Some(caller.principal.account.clone()),
+        };
+        match policy::evaluate(&refs, &ctx) {
+            Decision::Allow => {}
+            d => {
+                return Err(Denial {
+                    principal_arn: caller.principal.arn.clone(),
+                    action: a.action.clone(),
+                    resource: a.resource.clone(),
+                    explicit: d == Decision::ExplicitDeny,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `caller` may do all of `accesses`.
+pub async fn authorize<S: Store>(
+    st: &AppState<S>,
+    caller: &Caller,
+    accesses: &[Access],
+) -> Result<(), Refusal> {
+    if !st.config.authenticate || accesses.is_empty() {
+        return Ok(());
+    }
+    let policies = identity::policies_of(st, &caller.principal)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading the caller's policies failed");
+            Refusal::Internal("The server could not read the caller's policies; try again.".into())
+        })?;
+    decide(&policies, caller, st.clock.now(), accesses).map_err(Refusal::Denied)
+}
