@@ -1,4 +1,5 @@
-//! The AWS CLI (`pip install awscli`), pointed at a Gantry endpoint with dummy credentials.
+//! The AWS CLI (`pip install awscli`), pointed at a Gantry endpoint with the test cluster's
+//! administrator key ([`crate::ACCESS_KEY_ID`]).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -23,9 +24,11 @@ pub fn ecs(endpoint: &str, args: &[&str]) -> Result<Value, String> {
         .arg("ecs")
         .args(args)
         .args(["--endpoint-url", endpoint, "--output", "json"])
-        .env("AWS_ACCESS_KEY_ID", "AKIDGANTRYTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "gantry-test-secret")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", crate::ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", crate::SECRET_ACCESS_KEY)
+        .env("AWS_DEFAULT_REGION", crate::REGION)
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_SESSION_TOKEN")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env_remove("AWS_PROFILE")
         .output()

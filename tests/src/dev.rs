@@ -136,7 +136,10 @@ impl Dev {
                 .arg(self.cgroup_parent())
                 .args(&self.opts.args);
         }
-        cmd.envs(self.opts.env.iter().map(|(k, v)| (k, v)))
+        // The test key, as the administrator's (server, dev) and the agents' key; a test's
+        // own environment comes after, so it can replace it.
+        cmd.envs(crate::key_env())
+            .envs(self.opts.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
@@ -146,15 +149,27 @@ impl Dev {
     }
 
     pub(crate) async fn wait_ready(&self) {
+        // Registered is not enough: a task started before an agent's session is up fails
+        // with reason AGENT.
         crate::wait_for(
-            "gantry dev to register its agent",
+            "gantry dev's agents to register and connect",
             Duration::from_secs(30),
             || async {
                 let out = self.call("ListContainerInstances", json!({})).await.ok()?;
-                out["containerInstanceArns"]
+                let arns = out["containerInstanceArns"]
                     .as_array()
-                    .filter(|a| a.len() >= self.nodes.max(1))
-                    .map(|_| ())
+                    .filter(|a| a.len() >= self.nodes.max(1))?
+                    .clone();
+                let d = self
+                    .call(
+                        "DescribeContainerInstances",
+                        json!({ "containerInstances": arns }),
+                    )
+                    .await
+                    .ok()?;
+                let all = d["containerInstances"].as_array()?;
+                (all.len() == arns.len() && all.iter().all(|i| i["agentConnected"] == true))
+                    .then_some(())
             },
         )
         .await;
@@ -180,18 +195,21 @@ impl Dev {
         self.wait_ready().await;
     }
 
+    /// `gantry` (the CLI) against this cluster, signing with the test key.
+    pub fn cli(&self) -> Command {
+        crate::gantry_cli(&self.endpoint)
+    }
+
+    /// Posts `body` to the ECS operation `op` as it is (valid JSON or not), signed with the
+    /// test key.
+    pub async fn post_raw(&self, op: &str, body: Vec<u8>) -> reqwest::Result<reqwest::Response> {
+        crate::post_ecs(&self.http, &self.endpoint, op, body).await
+    }
+
     /// Calls an ECS operation; `Err` carries the `__type` and the body.
     pub async fn call(&self, op: &str, body: Value) -> Result<Value, (String, Value)> {
         let resp = self
-            .http
-            .post(format!("{}/", self.endpoint))
-            .header("Content-Type", "application/x-amz-json-1.1")
-            .header(
-                "X-Amz-Target",
-                format!("AmazonEC2ContainerServiceV20141113.{op}"),
-            )
-            .body(body.to_string())
-            .send()
+            .post_raw(op, body.to_string().into_bytes())
             .await
             .map_err(|e| ("Transport".to_string(), json!(e.to_string())))?;
         let ok = resp.status().is_success();

@@ -19,6 +19,69 @@ pub mod split;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// The administrator key every test cluster is started with, and that every client the
+/// tests run (the AWS CLI, the Rust SDK, `gantry`, the harness's own calls) signs with.
+pub const ACCESS_KEY_ID: &str = "AKIAGANTRYTESTKEY001";
+pub const SECRET_ACCESS_KEY: &str = "GantryTestSecretKey0123456789abcdefghijk";
+/// The region test clusters serve (`gantry server`'s default) and clients sign for.
+pub const REGION: &str = "us-east-1";
+
+/// The environment that gives a `gantry` process the test key: the administrator's for
+/// `gantry server`/`gantry dev`, the signing key for the CLI and `gantry agent`.
+pub fn key_env() -> [(&'static str, &'static str); 5] {
+    [
+        ("GANTRY_ADMIN_ACCESS_KEY_ID", ACCESS_KEY_ID),
+        ("GANTRY_ADMIN_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY),
+        ("AWS_REGION", REGION),
+    ]
+}
+
+/// The signer of the harness's own API calls.
+pub fn signer() -> gantry_link::Signer {
+    gantry_link::Signer::new(
+        gantry_link::Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+        REGION,
+    )
+}
+
+/// Posts `body` to the ECS operation `op` at `endpoint` as it is (valid JSON or not),
+/// signed with the test key.
+pub async fn post_ecs(
+    http: &reqwest::Client,
+    endpoint: &str,
+    op: &str,
+    body: Vec<u8>,
+) -> reqwest::Result<reqwest::Response> {
+    let mut req = http
+        .post(format!("{}/", endpoint.trim_end_matches('/')))
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header(
+            "X-Amz-Target",
+            format!("AmazonEC2ContainerServiceV20141113.{op}"),
+        )
+        .body(body)
+        .build()?;
+    // A body in memory on a URL with a host always signs.
+    if let Err(e) = signer().sign_reqwest(&mut req) {
+        panic!("could not sign {op}: {e}");
+    }
+    http.execute(req).await
+}
+
+/// `gantry` (the CLI) against `endpoint`, signing with the test key whatever the
+/// environment of the test run holds.
+pub fn gantry_cli(endpoint: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(gantry_bin());
+    cmd.arg("--endpoint")
+        .arg(endpoint)
+        .envs(key_env())
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN");
+    cmd
+}
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -134,17 +134,7 @@ async fn each_bad_request_gets_its_exception_and_writes_nothing() {
     }
 
     // Malformed JSON and an oversized body, sent raw.
-    let http = reqwest::Client::new();
-    let raw = |body: Vec<u8>| {
-        http.post(format!("{}/", dev.endpoint))
-            .header("Content-Type", "application/x-amz-json-1.1")
-            .header(
-                "X-Amz-Target",
-                "AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition",
-            )
-            .body(body)
-            .send()
-    };
+    let raw = |body: Vec<u8>| dev.post_raw("RegisterTaskDefinition", body);
     let r = raw(b"{\"family\": ".to_vec()).await.unwrap();
     assert_eq!(r.status().as_u16(), 400);
     let v: Value = r.json().await.unwrap();

@@ -1,14 +1,14 @@
 //! `gantry logs`: container output served by the server from the task's agent.
 
-use std::process::Command;
 use std::time::Duration;
 
 use gantry_tests::dev::Dev;
 use serde_json::json;
 
 fn gantry_logs(dev: &Dev, args: &[&str]) -> (String, String) {
-    let out = Command::new(gantry_tests::gantry_bin())
-        .args(["--endpoint", &dev.endpoint, "logs"])
+    let out = dev
+        .cli()
+        .arg("logs")
         .args(args)
         .output()
         .expect("gantry logs");
@@ -59,18 +59,16 @@ async fn logs_tail_container_and_follow() {
     let (out, _) = gantry_logs(&dev, &[&id, "--since", "1h", "--timestamps"]);
     assert!(out.lines().all(|l| l.starts_with("20")), "{out}");
 
-    let missing = Command::new(gantry_tests::gantry_bin())
-        .args(["--endpoint", &dev.endpoint, "logs", "no-such-task"])
-        .output()
-        .unwrap();
+    let missing = dev.cli().args(["logs", "no-such-task"]).output().unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("InvalidParameterException"));
     assert!(dev.shutdown().await.is_empty());
 }
 
 fn gantry_logs_err(dev: &Dev, args: &[&str]) -> String {
-    let out = Command::new(gantry_tests::gantry_bin())
-        .args(["--endpoint", &dev.endpoint, "logs"])
+    let out = dev
+        .cli()
+        .arg("logs")
         .args(args)
         .output()
         .expect("gantry logs");

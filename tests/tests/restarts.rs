@@ -240,17 +240,9 @@ async fn a_fast_writer_is_never_blocked_while_the_agent_is_down_and_loses_no_lin
         seq.len(),
         want.len()
     );
-    let out = std::process::Command::new(gantry_tests::gantry_bin())
-        .args([
-            "--endpoint",
-            &dev.endpoint,
-            "logs",
-            &arn,
-            "--container",
-            "main",
-            "--tail",
-            "2",
-        ])
+    let out = dev
+        .cli()
+        .args(["logs", &arn, "--container", "main", "--tail", "2"])
         .output()
         .expect("gantry logs");
     let text = String::from_utf8_lossy(&out.stdout);

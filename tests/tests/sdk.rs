@@ -9,11 +9,11 @@ use gantry_tests::dev::Dev;
 fn client(endpoint: &str) -> aws_sdk_ecs::Client {
     let conf = aws_sdk_ecs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
+        .region(Region::new(gantry_tests::REGION))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new(
-            "AKIDGANTRYTEST",
-            "gantry-test-secret",
+            gantry_tests::ACCESS_KEY_ID,
+            gantry_tests::SECRET_ACCESS_KEY,
             None,
             None,
             "test",

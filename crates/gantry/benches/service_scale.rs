@@ -25,6 +25,7 @@ fn spawn(args: &[&str]) -> Proc {
     Proc(
         Command::new(gantry_tests::gantry_bin())
             .args(args)
+            .envs(gantry_tests::key_env())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -34,15 +35,7 @@ fn spawn(args: &[&str]) -> Proc {
 }
 
 async fn call(http: &reqwest::Client, ep: &str, op: &str, body: Value) -> Value {
-    let r = http
-        .post(format!("{ep}/"))
-        .header(
-            "X-Amz-Target",
-            format!("AmazonEC2ContainerServiceV20141113.{op}"),
-        )
-        .header("Content-Type", "application/x-amz-json-1.1")
-        .body(body.to_string())
-        .send()
+    let r = gantry_tests::post_ecs(http, ep, op, body.to_string().into_bytes())
         .await
         .expect("request");
     r.json().await.unwrap_or(Value::Null)

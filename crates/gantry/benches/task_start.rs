@@ -337,6 +337,7 @@ async fn idle_rss() -> (u64, u64) {
             "--state-dir",
         ])
         .arg(dir.path())
+        .envs(gantry_tests::key_env())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -350,23 +351,21 @@ async fn idle_rss() -> (u64, u64) {
         ])
         .arg(dir.path())
         .args(["--cgroup-parent", &format!("/gantry-bench-{port}")])
+        .envs(gantry_tests::key_env())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("gantry agent");
     let http = reqwest::Client::new();
     gantry_tests::wait_for("the agent to register", Duration::from_secs(30), || async {
-        let r = http
-            .post(format!("http://127.0.0.1:{port}/"))
-            .header(
-                "X-Amz-Target",
-                "AmazonEC2ContainerServiceV20141113.ListContainerInstances",
-            )
-            .header("Content-Type", "application/x-amz-json-1.1")
-            .body("{}")
-            .send()
-            .await
-            .ok()?;
+        let r = gantry_tests::post_ecs(
+            &http,
+            &format!("http://127.0.0.1:{port}"),
+            "ListContainerInstances",
+            b"{}".to_vec(),
+        )
+        .await
+        .ok()?;
         let v: serde_json::Value = r.json().await.ok()?;
         v["containerInstanceArns"]
             .as_array()

@@ -9,8 +9,7 @@ use serde_json::Value;
 pub struct Client {
     endpoint: String,
     http: reqwest::Client,
-    /// None: unsigned (only for a server that checks no credentials).
-    signer: Option<Signer>,
+    signer: Signer,
 }
 
 impl Client {
@@ -24,7 +23,7 @@ impl Client {
         Ok(Self {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             http,
-            signer: Some(signer),
+            signer,
         })
     }
 
@@ -56,9 +55,7 @@ impl Client {
 
     /// Signs and sends `req`.
     async fn send(&self, mut req: reqwest::Request) -> anyhow::Result<reqwest::Response> {
-        if let Some(s) = &self.signer {
-            s.sign_reqwest(&mut req)?;
-        }
+        self.signer.sign_reqwest(&mut req)?;
         self.http
             .execute(req)
             .await

@@ -32,6 +32,8 @@ impl<'a> Wire<'a> {
     /// The connection's address comes from `ConnectInfo` (the server is served with
     /// `into_make_service_with_connect_info`), TLS from the [`Transport`] extension.
     pub fn of(parts: &'a Parts) -> Self {
+        // `Bound::run` serves every listener with the peer's address, and TLS listeners
+        // with `Transport { secure: true }`.
         let source_ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

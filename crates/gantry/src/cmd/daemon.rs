@@ -247,8 +247,10 @@ pub async fn dev(a: DevArgs) -> anyhow::Result<()> {
     let task_network = super::task_network::for_dev(&a, None)?;
     let started = bind_server(&a.server, task_network.as_deref(), None).await?;
     let ready_line = started.ready_line("gantry dev")?;
-    let url = started.bound.url()?;
+    let admin = super::dev_auth::admin_signer(&started.admin, &a.server.region);
+    let ca = super::dev_auth::cluster_ca(started.tls.as_ref())?.map(|(_, pem)| pem);
     let running = started.bound;
+    let url = running.url()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server_task = {
         let mut rx = stop_rx.clone();
@@ -256,8 +258,6 @@ pub async fn dev(a: DevArgs) -> anyhow::Result<()> {
             let _ = rx.wait_for(|v| *v).await;
         }))
     };
-    let admin = dev_signer(&a, &started.admin);
-    let ca = ca_pem(started.tls.as_ref())?;
     let mut cfg = agent_config(url.clone(), a.server.state_dir.join("agent"), &a.node)?;
     cfg.signer = Some(admin.clone());
     cfg.ca_bundle = ca.clone();
@@ -292,8 +292,9 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
     let bridge = std::net::SocketAddr::from((fabric.host_address(), a.server.listen.port()));
     let started = bind_server(&a.server, task_network.as_deref(), Some(bridge)).await?;
     let ready_line = started.ready_line("gantry dev")?;
+    let admin = super::dev_auth::admin_signer(&started.admin, &a.server.region);
+    let ca = super::dev_auth::cluster_ca(started.tls.as_ref())?;
     let bridge_tls = started.tls.clone();
-    let admin = dev_signer(&a, &started.admin);
     let bound = started.bound;
     let addr = bound.local_addr()?;
     if let Err(e) = fabric.create() {
@@ -301,9 +302,6 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
         fabric.remove();
         return Err(e);
     }
-    let bound_tls_main = bound.tls().is_some();
-    let bridge_tls_ref = bridge_tls.clone();
-    let bridge_ca = bridge_tls.as_ref().and_then(ServerTls::ca_bundle);
     let bound = match bound
         .listen_also_with(
             std::net::SocketAddr::from((fabric.host_address(), addr.port())),
@@ -322,12 +320,9 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
     let server_task = tokio::spawn(bound.run(async move {
         let _ = stop_rx.wait_for(|v| *v).await;
     }));
-    // The main listener is TLS only with --tls (or a non-loopback --listen).
-    let main_ca = match bound_tls_main {
-        true => ca_pem(bridge_tls_ref.as_ref())?,
-        false => None,
-    };
-    let client = Client::signed(&url, admin.clone(), main_ca.as_deref())?;
+    // The main listener is TLS only with --tls; the CA is the same either way.
+    let main_ca = ca.as_ref().filter(|_| url.starts_with("https://"));
+    let client = Client::signed(&url, admin.clone(), main_ca.map(|(_, pem)| pem.as_slice()))?;
     let mut layouts = a.node.image_layouts.clone();
     let default_layouts = a.server.state_dir.join("agent").join("layouts");
     if layouts.is_empty() && default_layouts.is_dir() {
@@ -339,8 +334,8 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
         &a.server.state_dir,
         &a.node,
         &layouts,
-        Some(&admin),
-        bridge_ca.as_deref(),
+        &admin,
+        ca.as_ref().map(|(path, _)| path.as_path()),
     );
     let result = match started {
         Ok(mut nodes) => {
@@ -366,22 +361,6 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = server_task.await;
     result
-}
-
-/// The administrator key `gantry dev` gives its client and its agents, for the region it
-/// serves.
-fn dev_signer(a: &DevArgs, admin: &AccessKeyPair) -> gantry_link::Signer {
-    let creds = gantry_link::Credentials::new(&admin.access_key_id, &admin.secret_access_key);
-    gantry_link::Signer::new(creds, a.server.region.clone())
-}
-
-/// The cluster CA's PEM, which `gantry dev`'s client and agents trust when it serves TLS.
-fn ca_pem(tls: Option<&ServerTls>) -> anyhow::Result<Option<Vec<u8>>> {
-    tls.and_then(ServerTls::ca_bundle)
-        .map(|p| {
-            std::fs::read(&p).with_context(|| format!("could not read the CA {}", p.display()))
-        })
-        .transpose()
 }
 
 /// Returns when a node agent exits on its own.

@@ -3,6 +3,7 @@
 mod agent_auth;
 mod cluster;
 mod daemon;
+mod dev_auth;
 mod instance;
 mod log_streams;
 mod logs;

@@ -227,15 +227,15 @@ pub struct Nodes {
 
 impl Nodes {
     /// Starts one `gantry agent` per node namespace, joining the server at `port` on the
-    /// fabric's host address (over https, trusting `ca_bundle`, when given).
+    /// fabric's host address.
     pub fn start(
         fabric: Fabric,
         port: u16,
         state_dir: &Path,
         n: &NodeArgs,
         layouts: &[PathBuf],
-        admin: Option<&gantry_link::Signer>,
-        ca_bundle: Option<&Path>,
+        admin: &gantry_link::Signer,
+        ca: Option<&Path>,
     ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("could not find the gantry binary")?;
         let mut nodes = Self {
@@ -243,19 +243,18 @@ impl Nodes {
             cgroup_parent: n.cgroup_parent.clone(),
             fabric,
         };
-        let scheme = if ca_bundle.is_some() { "https" } else { "http" };
+        // The bridge listener serves HTTPS with the cluster CA (a network address).
+        let scheme = if ca.is_some() { "https" } else { "http" };
         let server = format!("{scheme}://{}:{port}", nodes.fabric.host_address());
         for i in 1..=nodes.fabric.nodes() {
             let mut cmd = tokio::process::Command::new("nsenter");
-            if let Some(ca) = ca_bundle {
-                cmd.env("GANTRY_CA_BUNDLE", ca);
-            }
             // The key goes through the environment, not argv, which anyone can read.
-            if let Some(s) = admin {
-                let c = s.credentials();
-                cmd.env("GANTRY_AGENT_ACCESS_KEY_ID", &c.access_key_id)
-                    .env("GANTRY_AGENT_SECRET_ACCESS_KEY", &c.secret_access_key)
-                    .env("GANTRY_REGION", s.region());
+            let c = admin.credentials();
+            cmd.env("GANTRY_AGENT_ACCESS_KEY_ID", &c.access_key_id)
+                .env("GANTRY_AGENT_SECRET_ACCESS_KEY", &c.secret_access_key)
+                .env("GANTRY_REGION", admin.region());
+            if let Some(ca) = ca {
+                cmd.env("GANTRY_CA_BUNDLE", ca);
             }
             let child = cmd
                 .arg(format!("--net=/run/netns/{}", nodes.fabric.netns(i)))
