@@ -226,3 +226,62 @@ fn no_delay(conn: &mut Conn) {
         tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::ConnectInfo;
+
+    use super::*;
+    use crate::auth::Transport;
+    use crate::tls::{CertSource, ClusterFiles};
+
+    /// What a handler behind `service` sees of its connection.
+    async fn seen(tls: Option<ServerTls>, client: reqwest::Client) -> String {
+        let app =
+            Router::new().route(
+                "/",
+                get(
+                    |ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                     t: Option<Extension<Transport>>| async move {
+                        format!("{} {}", peer.ip(), t.is_some_and(|t| t.secure))
+                    },
+                ),
+            );
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let secure = tls.is_some();
+        let l = GantryListener::new(tcp, tls);
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(l.tap_io(no_delay), service(app, secure)).await;
+        });
+        let body = client
+            .get(format!("{scheme}://127.0.0.1:{}/", addr.port()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        server.abort();
+        body
+    }
+
+    #[tokio::test]
+    async fn handlers_see_the_peer_and_whether_the_connection_is_tls() {
+        assert_eq!(seen(None, reqwest::Client::new()).await, "127.0.0.1 false");
+        let dir = std::env::temp_dir().join(format!("gantry-server-secure-{}", std::process::id()));
+        let tls = ServerTls::new(CertSource::Cluster {
+            files: ClusterFiles::new(&dir),
+            names: vec!["127.0.0.1".into()],
+        })
+        .unwrap();
+        let ca = std::fs::read(dir.join("ca.pem")).unwrap();
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+            .build()
+            .unwrap();
+        assert_eq!(seen(Some(tls), client).await, "127.0.0.1 true");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
