@@ -80,6 +80,7 @@ fn list_clusters(endpoint: &str, credentials: &Path, extra: &[&str]) -> Result<V
         .env("AWS_CONFIG_FILE", "/nonexistent")
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_MAX_ATTEMPTS", "1")
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env_remove("AWS_SESSION_TOKEN")
@@ -140,6 +141,15 @@ async fn the_credentials_file_is_all_the_aws_cli_needs() {
     .await;
     assert!(out["clusterArns"].is_array(), "{out}");
     assert!(!first.log().contains(&secret), "the secret is in the log");
+    // Another key is refused: the file's key is what lets the CLI in.
+    let forged = logs.path().join("forged");
+    std::fs::write(
+        &forged,
+        "[default]\naws_access_key_id = AKIAFORGEDFORGED0001\naws_secret_access_key = ForgedForgedForgedForgedForgedForged0001\n",
+    )
+    .unwrap();
+    let e = list_clusters(&endpoint, &forged, &[]).unwrap_err();
+    assert!(e.contains("UnrecognizedClientException"), "{e}");
 
     // A second start on the same state dir keeps the key.
     drop(first);
@@ -224,6 +234,19 @@ async fn the_admin_flags_replace_the_file() {
         "{line}"
     );
     assert!(!state.path().join("credentials").exists());
+    let file = logs.path().join("credentials");
+    std::fs::write(
+        &file,
+        "[default]\naws_access_key_id = AKIAFIRSTSTARTTEST01\naws_secret_access_key = FirstStartTestSecret0123456789abcdefghij\n",
+    )
+    .unwrap();
+    let endpoint = format!("http://{listen}");
+    wait_for(
+        "aws with the flags' key",
+        Duration::from_secs(20),
+        || async { list_clusters(&endpoint, &file, &[]).ok() },
+    )
+    .await;
     assert!(!server.log().contains("FirstStartTestSecret"));
 }
 

@@ -4,9 +4,11 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::Router;
+use axum::serve::ListenerExt;
+use axum::{Extension, Router};
 use gantry_api::protocol::{REGISTER_PATH, SESSION_PATH};
 use gantry_api::{ApiError, ErrorKind};
 use gantry_store::Store;
@@ -20,7 +22,7 @@ use crate::error::ServerError;
 use crate::gateway::logs;
 use crate::gateway::{registration, session, task_index};
 use crate::state::{AppState, ControllerConfig, ServerConfig};
-use crate::tls::{GantryListener, Peer, ServerTls};
+use crate::tls::{Conn, GantryListener, ServerTls};
 
 /// The HTTP routes: the ECS API on `POST /`, the agent gateway and `gantry logs`.
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
@@ -172,9 +174,9 @@ impl<S: Store> Bound<S> {
             .into_iter()
             .map(|l| {
                 let mut down = state.shutdown.subscribe();
-                let app = router(state.clone());
+                let app = service(router(state.clone()), l.tls().is_some());
                 tokio::spawn(async move {
-                    axum::serve(l, app.into_make_service_with_connect_info::<Peer>())
+                    axum::serve(l.tap_io(no_delay), app)
                         .with_graceful_shutdown(async move {
                             let _ = down.wait_for(|v| *v).await;
                         })
@@ -182,8 +184,8 @@ impl<S: Store> Bound<S> {
                 })
             })
             .collect();
-        let app = router(state).into_make_service_with_connect_info::<Peer>();
-        let result = axum::serve(main, app)
+        let app = service(router(state), main.tls().is_some());
+        let result = axum::serve(main.tap_io(no_delay), app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 stop.send_replace(true);
@@ -207,4 +209,83 @@ pub async fn serve<S: Store>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     bind(cfg, store).await?.run(shutdown).await
+}
+
+/// The routes as one listener serves them: handlers see the peer's address
+/// (`ConnectInfo<SocketAddr>`: aws:SourceIp, the audit log) and, on TLS listeners,
+/// `Transport { secure: true }` (aws:SecureTransport).
+fn service(app: Router, secure: bool) -> IntoMakeServiceWithConnectInfo<Router, SocketAddr> {
+    let app = if secure {
+        app.layer(Extension(crate::auth::Transport { secure: true }))
+    } else {
+        app
+    };
+    app.into_make_service_with_connect_info::<SocketAddr>()
+}
+
+/// Small frames (desired sets, acks) go out at once: with Nagle's algorithm a push waits
+/// for the ACK of the previous frame, which the agent delays up to 40 ms.
+fn no_delay(conn: &mut Conn) {
+    if let Some(Err(e)) = conn.tcp().map(|t| t.set_nodelay(true)) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::ConnectInfo;
+
+    use super::*;
+    use crate::auth::Transport;
+    use crate::tls::{CertSource, ClusterFiles};
+
+    /// What a handler behind `service` sees of its connection.
+    async fn seen(tls: Option<ServerTls>, client: reqwest::Client) -> String {
+        let app =
+            Router::new().route(
+                "/",
+                get(
+                    |ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                     t: Option<Extension<Transport>>| async move {
+                        format!("{} {}", peer.ip(), t.is_some_and(|t| t.secure))
+                    },
+                ),
+            );
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let secure = tls.is_some();
+        let l = GantryListener::new(tcp, tls);
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(l.tap_io(no_delay), service(app, secure)).await;
+        });
+        let body = client
+            .get(format!("{scheme}://127.0.0.1:{}/", addr.port()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        server.abort();
+        body
+    }
+
+    #[tokio::test]
+    async fn handlers_see_the_peer_and_whether_the_connection_is_tls() {
+        assert_eq!(seen(None, reqwest::Client::new()).await, "127.0.0.1 false");
+        let dir = std::env::temp_dir().join(format!("gantry-server-secure-{}", std::process::id()));
+        let tls = ServerTls::new(CertSource::Cluster {
+            files: ClusterFiles::new(&dir),
+            names: vec!["127.0.0.1".into()],
+        })
+        .unwrap();
+        let ca = std::fs::read(dir.join("ca.pem")).unwrap();
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+            .build()
+            .unwrap();
+        assert_eq!(seen(Some(tls), client).await, "127.0.0.1 true");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

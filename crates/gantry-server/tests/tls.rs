@@ -52,10 +52,12 @@ fn cluster(dir: &Path, list: &[&str]) -> CertSource {
     }
 }
 
-/// Serves the API on 127.0.0.1:0 with `tls` until the returned sender is dropped.
+/// Serves the API on 127.0.0.1:0 with `tls` until the returned sender is dropped. It checks
+/// no signatures: these tests are about the transport (tests/auth*.rs sign).
 async fn serve(tls: Option<ServerTls>) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let cfg = ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
+        authenticate: false,
         ..ServerConfig::default()
     };
     let mut bound = gantry_server::bind(cfg, SqliteStore::open_in_memory().unwrap())
@@ -80,6 +82,7 @@ fn client_trusting(ca: &Path) -> reqwest::Client {
         .unwrap()
 }
 
+/// An ECS call over `client`: `Ok` with the HTTP status when the server answered.
 async fn list_clusters(client: &reqwest::Client, url: &str) -> Result<u16, String> {
     client
         .post(format!("{url}/"))

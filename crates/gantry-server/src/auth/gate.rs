@@ -32,23 +32,16 @@ impl<'a> Wire<'a> {
     /// The connection's address comes from `ConnectInfo` (the server is served with
     /// `into_make_service_with_connect_info`), TLS from the [`Transport`] extension.
     pub fn of(parts: &'a Parts) -> Self {
-        // Served by `Bound::run`, connections carry tls's `Peer`; a bare router may carry
-        // a plain address.
-        let peer = parts
+        // `Bound::run` serves every listener with the peer's address, and TLS listeners
+        // with `Transport { secure: true }`.
+        let source_ip = parts
             .extensions
-            .get::<ConnectInfo<crate::tls::Peer>>()
-            .map(|c| c.0);
-        let source_ip = peer.map(|p| p.addr.ip()).unwrap_or_else(|| {
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
-        });
-        let secure = peer.is_some_and(|p| p.secure)
-            || parts
-                .extensions
-                .get::<Transport>()
-                .is_some_and(|t| t.secure);
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        let secure = parts
+            .extensions
+            .get::<Transport>()
+            .is_some_and(|t| t.secure);
         Self {
             parts,
             source_ip,

@@ -1,6 +1,7 @@
-//! The listener axum serves: TCP with TCP_NODELAY, and TLS on top when configured. The TLS
-//! handshake runs inside the connection's own task (on its first read or write), so a slow
-//! or silent client never holds up accepting the next one.
+//! The listener axum serves: TCP, and TLS on top when configured. The TLS handshake runs
+//! inside the connection's own task (on its first read or write), so a slow or silent client
+//! never holds up accepting the next one. Its address type is the peer's `SocketAddr`, so
+//! `.tap_io(..)` over it gives handlers `ConnectInfo<SocketAddr>` as for a plain listener.
 
 use std::future::Future;
 use std::io;
@@ -9,8 +10,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
@@ -21,22 +20,6 @@ use super::ServerTls;
 
 /// A client that has not finished its handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Who is on the other end of a connection, as handlers see it through
-/// `axum::extract::ConnectInfo<Peer>` (the source address for `aws:SourceIp` and the audit
-/// log; `secure` for `aws:SecureTransport`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Peer {
-    pub addr: SocketAddr,
-    /// The connection is TLS.
-    pub secure: bool,
-}
-
-impl Connected<IncomingStream<'_, GantryListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, GantryListener>) -> Self {
-        *stream.remote_addr()
-    }
-}
 
 /// A bound TCP listener, serving TLS when it has a configuration.
 #[derive(Debug)]
@@ -61,26 +44,14 @@ impl GantryListener {
 
 impl axum::serve::Listener for GantryListener {
     type Io = Conn;
-    type Addr = Peer;
+    type Addr = SocketAddr;
 
-    async fn accept(&mut self) -> (Conn, Peer) {
+    async fn accept(&mut self) -> (Conn, SocketAddr) {
         loop {
             match self.tcp.accept().await {
                 Ok((tcp, addr)) => {
-                    // Small frames (desired sets, acks) go out at once: with Nagle's
-                    // algorithm a push waits for the ACK of the previous frame, which the
-                    // agent delays up to 40 ms.
-                    if let Err(e) = tcp.set_nodelay(true) {
-                        tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
-                    }
                     return match &self.tls {
-                        None => (
-                            Conn::Plain(tcp),
-                            Peer {
-                                addr,
-                                secure: false,
-                            },
-                        ),
+                        None => (Conn::Plain(tcp), addr),
                         Some(tls) => {
                             let accept = TlsAcceptor::from(tls.config()).accept(tcp);
                             (
@@ -89,7 +60,7 @@ impl axum::serve::Listener for GantryListener {
                                     deadline: Box::pin(tokio::time::sleep(HANDSHAKE_TIMEOUT)),
                                     peer: addr,
                                 },
-                                Peer { addr, secure: true },
+                                addr,
                             )
                         }
                     };
@@ -99,11 +70,8 @@ impl axum::serve::Listener for GantryListener {
         }
     }
 
-    fn local_addr(&self) -> io::Result<Peer> {
-        Ok(Peer {
-            addr: self.tcp.local_addr()?,
-            secure: self.tls.is_some(),
-        })
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
     }
 }
 
@@ -146,6 +114,16 @@ impl std::fmt::Debug for Conn {
 }
 
 impl Conn {
+    /// The TCP socket under it (none once closed).
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Self::Plain(s) => Some(s),
+            Self::Handshaking { accept, .. } => accept.get_ref(),
+            Self::Tls(s) => Some(s.get_ref().0),
+            Self::Closed => None,
+        }
+    }
+
     /// Drives the handshake; ready once the stream can carry data.
     fn poll_established(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {

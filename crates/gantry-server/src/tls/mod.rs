@@ -14,7 +14,7 @@ use std::time::SystemTime;
 pub use cluster_ca::{
     ensure, verifier_for, ClusterFiles, Ensured, CA_VALIDITY, RENEW_BEFORE, SERVER_VALIDITY,
 };
-pub use listener::{Conn, GantryListener, Peer};
+pub use listener::{Conn, GantryListener};
 pub use names::{check_plain, is_loopback, listen_names};
 
 /// Errors making, loading or serving certificates.

@@ -40,7 +40,7 @@ fn server_config(a: &ServerArgs, admin: AccessKeyPair) -> gantry_server::ServerC
         agent_lost_after: Duration::from_secs(a.agent_lost_after),
         state_dir: Some(a.state_dir.clone()),
         admin_key: Some(admin),
-        authenticate: true,
+        ..Default::default()
     }
 }
 
