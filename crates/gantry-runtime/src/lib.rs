@@ -9,6 +9,7 @@
 //!   for the next task.
 //! - [`task_dir`] names every path of a task's directory ([`TaskDir`]).
 //! - [`logs`] is the container log format: JSON records, rotated by size.
+//! - [`seccomp_bpf`] compiles each seccomp profile once and writes bundles with it.
 //! - [`rlimit`] raises the agent's open-files limit and restores it for containers.
 //!
 //! This crate must never start a container from a multi-threaded process, and never leave
@@ -22,6 +23,7 @@ pub mod logs;
 pub mod plan;
 pub mod prespawn;
 pub mod rlimit;
+pub mod seccomp_bpf;
 pub mod spec;
 pub mod supervisor;
 pub mod task_dir;
