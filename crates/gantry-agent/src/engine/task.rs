@@ -88,6 +88,8 @@ async fn prepare(
     task: &TaskDir,
     t: &mut Tracked,
 ) -> Result<Box<dyn Supervised>, Failure> {
+    // The kernel's wait for the container's cgroup attach runs while we prepare.
+    ctx.fx.supervisors.warm();
     let td = &spec.task_definition;
     std::fs::create_dir_all(task.logs())
         .map_err(|e| start_fail("could not create the task directory", &e))?;
