@@ -9,11 +9,14 @@
 //!   for the next task.
 //! - [`task_dir`] names every path of a task's directory ([`TaskDir`]).
 //! - [`logs`] is the container log format: JSON records, rotated by size.
+//! - [`seccomp_bpf`] compiles each seccomp profile once and writes bundles with it.
+//! - [`attach_warm`] overlaps the kernel's wait for a cgroup attach with a task's start.
 //! - [`rlimit`] raises the agent's open-files limit and restores it for containers.
 //!
 //! This crate must never start a container from a multi-threaded process, and never leave
 //! a cgroup, mount or process behind once a task has ended.
 
+pub mod attach_warm;
 pub mod cgroup;
 pub mod client;
 pub mod deps;
@@ -22,6 +25,7 @@ pub mod logs;
 pub mod plan;
 pub mod prespawn;
 pub mod rlimit;
+pub mod seccomp_bpf;
 pub mod spec;
 pub mod supervisor;
 pub mod task_dir;

@@ -77,6 +77,9 @@ pub trait Supervisors: Send + Sync {
     /// Cleans up after a supervisor that died of `cause` and records the end of the task in
     /// its journal. False when that left problems (see `supervisor.log`).
     fn salvage<'a>(&'a self, task: &'a TaskDir, cause: &'a str) -> BoxFuture<'a, bool>;
+    /// A task is about to be prepared: get ready for its start (see
+    /// `gantry_runtime::attach_warm`). Nothing by default.
+    fn warm(&self) {}
 }
 
 /// The side effects the engine uses, shared by every task.

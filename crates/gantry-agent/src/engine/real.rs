@@ -70,6 +70,10 @@ impl ProcessSupervisors {
 }
 
 impl Supervisors for ProcessSupervisors {
+    fn warm(&self) {
+        gantry_runtime::attach_warm::warm();
+    }
+
     fn spawn(&self, task: &TaskDir) -> Result<Box<dyn Supervised>, ClientError> {
         let mut child = self.launcher.spawn(task)?;
         let bell = child

@@ -88,6 +88,8 @@ async fn prepare(
     task: &TaskDir,
     t: &mut Tracked,
 ) -> Result<Box<dyn Supervised>, Failure> {
+    // The kernel's wait for the container's cgroup attach runs while we prepare.
+    ctx.fx.supervisors.warm();
     let td = &spec.task_definition;
     std::fs::create_dir_all(task.logs())
         .map_err(|e| start_fail("could not create the task directory", &e))?;
@@ -223,8 +225,8 @@ fn materialize(ctx: &TaskCtx, task: &TaskDir, launch: &TaskLaunch) -> Result<(),
         let oci = build_spec(&c.config).map_err(|e| start_fail(&c.name, &e))?;
         std::fs::create_dir_all(task.bundle(&c.name))
             .map_err(|e| start_fail("could not create the bundle directory", &e))?;
-        let json = serde_json::to_vec_pretty(&oci).map_err(|e| start_fail(&c.name, &e))?;
-        std::fs::write(task.bundle_config(&c.name), json)
+        // The seccomp profile is compiled once per profile, not in every container's init.
+        gantry_runtime::seccomp_bpf::write_bundle(&task.bundle(&c.name), &oci)
             .map_err(|e| start_fail("could not write config.json", &e))?;
     }
     Ok(())

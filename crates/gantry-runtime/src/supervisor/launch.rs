@@ -14,6 +14,7 @@ use oci_spec::runtime::Spec;
 
 use super::output::ContainerEnds;
 use crate::plan::ContainerPlan;
+use crate::seccomp_bpf::{self, Program, SeccompBpfError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
@@ -28,11 +29,28 @@ pub enum LaunchError {
     Libcontainer(#[from] LibcontainerError),
     #[error("container started but libcontainer recorded no pid")]
     NoPid,
+    #[error("reading the container's config.json: {0}")]
+    Spec(#[from] oci_spec::OciSpecError),
+    #[error("the container's seccomp program: {0}")]
+    Seccomp(#[from] SeccompBpfError),
 }
 
-/// The default executor, after restoring the signal state the supervisor changed.
+/// The default executor, after restoring the signal state the supervisor changed, with
+/// the container's precompiled seccomp program (`crate::seccomp_bpf`), if its bundle has one.
 #[derive(Clone)]
-struct ContainerExecutor;
+struct ContainerExecutor {
+    seccomp: Option<Program>,
+}
+
+impl ContainerExecutor {
+    /// The executor for the container whose bundle is `bundle`: reads its seccomp program
+    /// before anything is cloned (the container's init cannot reach the bundle any more).
+    fn for_bundle(bundle: &Path) -> Result<Self, LaunchError> {
+        let spec = Spec::load(bundle.join("config.json"))?;
+        let seccomp = seccomp_bpf::read_for_bundle(bundle, &spec)?;
+        Ok(Self { seccomp })
+    }
+}
 
 impl Executor for ContainerExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
@@ -40,8 +58,22 @@ impl Executor for ContainerExecutor {
         DefaultExecutor {}.exec(spec)
     }
 
+    /// libcontainer calls this in the container's init where it would load a seccomp
+    /// profile of its own (capabilities dropped, no_new_privs set, just before it reports
+    /// the container ready), and fails the create when it errs: a container whose bundle
+    /// asks for a program never starts without it.
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        DefaultExecutor {}.validate(spec)
+        DefaultExecutor {}.validate(spec)?;
+        match &self.seccomp {
+            Some(program) => seccomp_bpf::load(program)
+                .map_err(|e| ExecutorValidationError::ArgValidationError(e.to_string())),
+            None if seccomp_bpf::wants_program(spec) => {
+                Err(ExecutorValidationError::ArgValidationError(
+                    "the container's seccomp program was not loaded".into(),
+                ))
+            }
+            None => Ok(()),
+        }
     }
 }
 
@@ -54,11 +86,12 @@ pub fn start(
     ends: ContainerEnds,
 ) -> Result<Pid, LaunchError> {
     let stdin = File::open("/dev/null").map_err(LaunchError::DevNull)?;
+    let executor = ContainerExecutor::for_bundle(&plan.bundle)?;
 
     let mut container = ContainerBuilder::new(plan.container_id.clone(), SyscallType::default())
         .validate_id()?
         .with_root_path(state_root)?
-        .with_executor(ContainerExecutor)
+        .with_executor(executor)
         .with_stdin(stdin)
         .with_stdout(ends.stdout)
         .with_stderr(ends.stderr)
@@ -111,9 +144,10 @@ pub fn exec_in(
     let user = Spec::load(bundle.join("config.json"))
         .ok()
         .and_then(|s| s.process().as_ref().map(|p| p.user().clone()));
+    let executor = ContainerExecutor::for_bundle(bundle)?;
     let mut builder = ContainerBuilder::new(container_id.to_string(), SyscallType::default())
         .with_root_path(state_root)?
-        .with_executor(ContainerExecutor)
+        .with_executor(executor)
         .with_stdin(null()?)
         .with_stdout(null_w()?)
         .with_stderr(null_w()?)

@@ -151,7 +151,8 @@ impl Task {
         tweak(&mut cfg);
         let bundle = self.dir.join("bundles").join(name);
         std::fs::create_dir_all(&bundle)?;
-        build_spec(&cfg)?.save(bundle.join("config.json"))?;
+        // As the agent writes it: the seccomp profile precompiled beside config.json.
+        gantry_runtime::seccomp_bpf::write_bundle(&bundle, &build_spec(&cfg)?)?;
         let plan = ContainerPlan {
             name: name.into(),
             container_id: TaskPlan::container_id(&self.id, name),
