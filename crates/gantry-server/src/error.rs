@@ -59,4 +59,6 @@ pub enum ServerError {
     },
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
+    #[error("cannot set up the administrator's access key: {0}")]
+    Bootstrap(#[source] Error),
 }

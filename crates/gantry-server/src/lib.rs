@@ -24,6 +24,7 @@ mod persistence;
 pub mod registry;
 mod server;
 mod state;
+pub mod sts;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ecs::IMPLEMENTED;

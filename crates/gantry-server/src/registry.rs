@@ -16,13 +16,15 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
     Ecs,
+    Iam,
+    Sts,
 }
 
 /// JSON services by the `X-Amz-Target` prefix their operations carry.
 const JSON_TARGETS: &[(&str, Service)] = &[(gantry_api::TARGET_PREFIX, Service::Ecs)];
 
-/// Query-protocol services by the service name of their SigV4 scope. None yet.
-const QUERY_SCOPES: &[(&str, Service)] = &[];
+/// Query-protocol services by the service name of their SigV4 scope.
+const QUERY_SCOPES: &[(&str, Service)] = &[("iam", Service::Iam), ("sts", Service::Sts)];
 
 impl Service {
     /// The service and operation an `X-Amz-Target` header names.
@@ -48,6 +50,8 @@ impl Service {
     pub fn name(self) -> &'static str {
         match self {
             Self::Ecs => "ECS",
+            Self::Iam => "IAM",
+            Self::Sts => "STS",
         }
     }
 
@@ -74,6 +78,8 @@ impl Service {
     pub fn knows(self, op: &str) -> bool {
         match self {
             Self::Ecs => gantry_api::ecs::operation(op).is_some(),
+            Self::Iam => crate::iam::IMPLEMENTED.contains(&op),
+            Self::Sts => crate::sts::IMPLEMENTED.contains(&op),
         }
     }
 
@@ -81,6 +87,8 @@ impl Service {
     pub fn implemented(self, op: &str) -> bool {
         match self {
             Self::Ecs => crate::ecs::implemented(op),
+            Self::Iam => crate::iam::IMPLEMENTED.contains(&op),
+            Self::Sts => crate::sts::IMPLEMENTED.contains(&op),
         }
     }
 
@@ -89,17 +97,27 @@ impl Service {
         match self {
             // The same parser the fuzz target (crates/gantry-api/fuzz) exercises.
             Self::Ecs => gantry_api::ecs::parse_request(op, body),
+            Self::Iam | Self::Sts => Err(self.not_json(op)),
         }
+    }
+
+    fn not_json(self, op: &str) -> ApiError {
+        ApiError::client(format!(
+            "{} speaks the query protocol; send {op} as a form-encoded POST, not AWS JSON.",
+            self.name()
+        ))
     }
 
     /// Runs a query-protocol request (only services listed in `QUERY_SCOPES` get here).
     pub async fn dispatch_query<S: Store>(
         self,
-        _st: &AppState<S>,
+        st: &AppState<S>,
         req: &crate::aws::query::QueryRequest,
-        _caller: &Caller,
+        caller: &Caller,
     ) -> axum::response::Response {
         match self {
+            Self::Iam => crate::iam::dispatch(st, req, caller).await,
+            Self::Sts => crate::sts::dispatch(st, req, caller).await,
             Self::Ecs => crate::aws::query::error_response(&ApiError::client(format!(
                 "ECS does not speak the query protocol; send {} as AWS JSON 1.1 with X-Amz-Target.",
                 req.action
@@ -117,6 +135,7 @@ impl Service {
     ) -> Result<Value> {
         match self {
             Self::Ecs => crate::ecs::dispatch(st, op, body).await,
+            Self::Iam | Self::Sts => Err(self.not_json(op).into()),
         }
     }
 }
@@ -134,6 +153,8 @@ mod tests {
         assert_eq!(Service::for_target("Logs_20140328.PutLogEvents"), None);
         assert!(Service::Ecs.knows("RunTask"));
         assert!(!Service::Ecs.knows("Nope"));
-        assert_eq!(Service::for_scope("iam"), None);
+        assert_eq!(Service::for_scope("iam"), Some(Service::Iam));
+        assert_eq!(Service::for_scope("sts"), Some(Service::Sts));
+        assert_eq!(Service::for_scope("elasticloadbalancing"), None);
     }
 }

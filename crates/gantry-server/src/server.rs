@@ -56,10 +56,14 @@ pub async fn bind<S: Store>(cfg: ServerConfig, store: S) -> Result<Bound<S>, Ser
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
+    let state = Arc::new(AppState::new(cfg, store));
+    crate::iam::identity::bootstrap(&state)
+        .await
+        .map_err(ServerError::Bootstrap)?;
     Ok(Bound {
         listener,
         also: Vec::new(),
-        state: Arc::new(AppState::new(cfg, store)),
+        state,
     })
 }
 

@@ -19,15 +19,19 @@ async fn post_form(s: &Server, body: &'static str, scope: &str) -> (u16, String,
 #[tokio::test]
 async fn query_requests_get_xml_errors() {
     let s = Server::start().await;
-    let (status, rid, body) =
-        post_form(&s, "Action=GetCallerIdentity&Version=2011-06-15", "sts").await;
+    let (status, rid, body) = post_form(
+        &s,
+        "Action=DescribeLoadBalancers&Version=2015-12-01",
+        "elasticloadbalancing",
+    )
+    .await;
     assert_eq!(status, 400);
     assert!(
         body.starts_with("<ErrorResponse><Error><Type>Sender</Type><Code>"),
         "{body}"
     );
     assert!(
-        body.contains("GetCallerIdentity of service sts is not served here"),
+        body.contains("DescribeLoadBalancers of service elasticloadbalancing is not served here"),
         "{body}"
     );
     assert!(body.ends_with(&format!("<RequestId>{rid}</RequestId></ErrorResponse>")));

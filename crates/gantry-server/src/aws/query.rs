@@ -120,6 +120,20 @@ impl QueryRequest {
         self.params.get(name).map(String::as_str)
     }
 
+    /// Was member `name` sent at all (as a scalar, or as a list, structure or map)?
+    pub fn has_prefix(&self, name: &str) -> bool {
+        let dotted = format!("{name}.");
+        self.params
+            .range(name.to_string()..)
+            .next()
+            .is_some_and(|(k, _)| k == name || k.starts_with(&dotted))
+            || self
+                .params
+                .range(dotted.clone()..)
+                .next()
+                .is_some_and(|(k, _)| k.starts_with(&dotted))
+    }
+
     /// A list of scalars, `name.member.1` onwards, in order, up to the first gap.
     pub fn list(&self, name: &str) -> Vec<&str> {
         (1..)
@@ -187,6 +201,14 @@ pub fn error_response_with(err: &ApiError, rid: &str) -> Response {
     let body = xml::error(Fault::of_status(status), err.kind.name(), &err.message, rid);
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     xml_response(status, body, rid)
+}
+
+/// The XML error answer with a service's own `code` (IAM's `NoSuchEntity`, …) and `status`.
+pub fn coded_error_response(status: u16, code: &str, message: &str) -> Response {
+    let rid = request_id::new();
+    let body = xml::error(Fault::of_status(status), code, message, &rid);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    xml_response(status, body, &rid)
 }
 
 /// The XML error answer for a request that could not be read.
@@ -292,7 +314,7 @@ async fn call<S: Store>(
         return Err(Failure::Api(ApiError::new(
             ErrorKind::UnknownOperation,
             format!(
-                "{} of service {} is not served here: this endpoint speaks the query protocol for no service yet; ECS is served as AWS JSON 1.1 with X-Amz-Target.",
+                "{} of service {} is not served here: this endpoint speaks the query protocol for IAM and STS only; ECS is served as AWS JSON 1.1 with X-Amz-Target.",
                 req.action,
                 if scope.is_empty() { "(no SigV4 scope)" } else { scope }
             ),

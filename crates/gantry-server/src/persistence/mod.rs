@@ -1,6 +1,7 @@
 //! What the server keeps in the store and how it reads and writes it.
 
 pub mod db;
+pub mod iam_records;
 pub mod records;
 pub mod service_records;
 #[cfg(test)]
