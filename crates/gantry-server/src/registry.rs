@@ -59,6 +59,8 @@ impl Service {
     pub fn signing_name(self) -> &'static str {
         match self {
             Self::Ecs => "ecs",
+            Self::Iam => "iam",
+            Self::Sts => "sts",
         }
     }
 
@@ -68,9 +70,17 @@ impl Service {
         st: &AppState<S>,
         op: &str,
         body: &Value,
+        resource_tags: bool,
     ) -> Result<Vec<crate::auth::Access>> {
         match self {
-            Self::Ecs => crate::ecs::authz::accesses(st, op, body).await,
+            Self::Ecs => crate::ecs::authz::accesses(st, op, body, resource_tags).await,
+            // Query services are authorized by `crate::auth::iam_actions`; a JSON request for
+            // one never gets this far (`parse` refuses it), and if it did it would need
+            // the action on `*`.
+            Self::Iam | Self::Sts => Ok(vec![crate::auth::Access::new(
+                format!("{}:{op}", self.signing_name()),
+                "*",
+            )]),
         }
     }
 

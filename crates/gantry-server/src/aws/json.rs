@@ -18,7 +18,7 @@ use super::request_id;
 use crate::auth::audit::{Decision, Record};
 use crate::auth::deny::Refusal;
 use crate::auth::gate::Wire;
-use crate::auth::{authorize::authorize, gate, respond};
+use crate::auth::{authorize, gate, respond};
 use crate::registry::Service;
 use crate::state::AppState;
 
@@ -91,14 +91,16 @@ async fn call<S: Store>(
     }
     check_content_type(headers)?;
     let value = service.parse(op, &bytes)?;
+    let policies = authorize::policies(state, &caller)
+        .await
+        .map_err(Failure::Refused)?;
+    let tags = authorize::mention_resource_tags(&policies);
     let accesses = service
-        .accesses(state, op, &value)
+        .accesses(state, op, &value, tags)
         .await
         .map_err(|e| e.to_api())?;
     audit.accesses(&accesses);
-    authorize(state, &caller, &accesses)
-        .await
-        .map_err(Failure::Refused)?;
+    authorize::authorize_with(state, &caller, &policies, &accesses).map_err(Failure::Refused)?;
     audit.decision = Decision::Allow;
     let out = service
         .dispatch(state, op, value, &caller)
