@@ -3,13 +3,14 @@
 //! deny wins, then an allow, else the request is denied. Every access must be allowed.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use gantry_aws::policy::{self, Context, Decision, Policy};
 use gantry_store::Store;
 
+use super::cache::Policies;
 use super::deny::{Denial, Refusal};
 use super::{dates, Access, Caller, PrincipalKind};
-use crate::iam::identity;
 use crate::state::AppState;
 
 /// The global condition keys of a request (the service's own come with each [`Access`]).
@@ -79,12 +80,19 @@ pub fn decide(
     Ok(())
 }
 
-/// The caller's identity-based policies (none needed when authentication is off).
-pub async fn policies<S: Store>(st: &AppState<S>, caller: &Caller) -> Result<Vec<Policy>, Refusal> {
+/// The caller's identity-based policies, parsed (none needed when authentication is off).
+pub async fn policies<S: Store>(
+    st: &AppState<S>,
+    caller: &Caller,
+) -> Result<Arc<Policies>, Refusal> {
     if !st.config.authenticate {
-        return Ok(Vec::new());
+        return Ok(Arc::new(Policies {
+            policies: Vec::new(),
+            resource_tags: false,
+        }));
     }
-    identity::policies_of(st, &caller.principal)
+    st.auth_cache
+        .policies(st, &caller.principal)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "reading the caller's policies failed");
@@ -96,7 +104,11 @@ pub async fn policies<S: Store>(st: &AppState<S>, caller: &Caller) -> Result<Vec
 /// tags read for its condition keys: a read per resource is most of authorization's cost.
 pub fn mention_resource_tags(policies: &[Policy]) -> bool {
     fn walk(v: &serde_json::Value) -> bool {
-        let hit = |s: &str| s.to_ascii_lowercase().contains("resourcetag/");
+        let hit = |s: &str| {
+            s.as_bytes()
+                .windows(12)
+                .any(|w| w.eq_ignore_ascii_case(b"resourcetag/"))
+        };
         match v {
             serde_json::Value::String(s) => hit(s),
             serde_json::Value::Array(a) => a.iter().any(walk),
@@ -130,5 +142,5 @@ pub async fn authorize<S: Store>(
         return Ok(());
     }
     let policies = policies(st, caller).await?;
-    authorize_with(st, caller, &policies, accesses)
+    authorize_with(st, caller, &policies.policies, accesses)
 }

@@ -94,14 +94,15 @@ async fn call<S: Store>(
     let policies = authorize::policies(state, &caller)
         .await
         .map_err(Failure::Refused)?;
-    let tags = authorize::mention_resource_tags(&policies);
     let accesses = service
-        .accesses(state, op, &value, tags)
+        .accesses(state, op, &value, policies.resource_tags)
         .await
         .map_err(|e| e.to_api())?;
     audit.accesses(&accesses);
-    authorize::authorize_with(state, &caller, &policies, &accesses).map_err(Failure::Refused)?;
+    authorize::authorize_with(state, &caller, &policies.policies, &accesses)
+        .map_err(Failure::Refused)?;
     audit.decision = Decision::Allow;
+    gate::used(state, &caller, service.signing_name()).await;
     let out = service
         .dispatch(state, op, value, &caller)
         .await

@@ -326,6 +326,7 @@ async fn call<S: Store>(
         .await
         .map_err(Failure::Refused)?;
     audit.decision = Decision::Allow;
+    gate::used(st, &caller, scope).await;
     Ok(service.dispatch_query(st, &req, &caller).await)
 }
 
