@@ -50,21 +50,19 @@ impl AuthCache {
                 g.watch = Some(st.store.watch(IAM_PREFIX));
                 true
             }
-            Some(rx) => loop {
-                match rx.try_recv() {
-                    Ok(_) | Err(TryRecvError::Lagged(_)) => {
-                        // Keep draining: one clear covers them all.
-                        while !matches!(
-                            rx.try_recv(),
-                            Err(TryRecvError::Empty | TryRecvError::Closed)
-                        ) {}
-                        break true;
-                    }
-                    Err(TryRecvError::Empty) => break false,
-                    Err(TryRecvError::Closed) => {
-                        g.watch = None;
-                        break true;
-                    }
+            Some(rx) => match rx.try_recv() {
+                Ok(_) | Err(TryRecvError::Lagged(_)) => {
+                    // Drain the rest: one clear covers them all.
+                    while !matches!(
+                        rx.try_recv(),
+                        Err(TryRecvError::Empty | TryRecvError::Closed)
+                    ) {}
+                    true
+                }
+                Err(TryRecvError::Empty) => false,
+                Err(TryRecvError::Closed) => {
+                    g.watch = None;
+                    true
                 }
             },
         };
