@@ -70,11 +70,17 @@ impl Service {
         st: &AppState<S>,
         op: &str,
         body: &Value,
+        resource_tags: bool,
     ) -> Result<Vec<crate::auth::Access>> {
         match self {
-            Self::Ecs => crate::ecs::authz::accesses(st, op, body).await,
-            // Query requests are authorized through crate::auth::iam_actions.
-            Self::Iam | Self::Sts => Err(self.not_json(op).into()),
+            Self::Ecs => crate::ecs::authz::accesses(st, op, body, resource_tags).await,
+            // Query services are authorized by `crate::auth::iam_actions`; a JSON request for
+            // one never gets this far (`parse` refuses it), and if it did it would need
+            // the action on `*`.
+            Self::Iam | Self::Sts => Ok(vec![crate::auth::Access::new(
+                format!("{}:{op}", self.signing_name()),
+                "*",
+            )]),
         }
     }
 

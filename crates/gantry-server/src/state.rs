@@ -101,6 +101,8 @@ pub struct AppState<S> {
     pub task_network: Option<TaskNetwork>,
     /// Where every request's decision is written (`<state_dir>/audit`).
     pub audit: crate::auth::audit::AuditLog,
+    /// The IAM identities and policies the auth gate reads, until IAM changes.
+    pub auth_cache: crate::auth::cache::AuthCache,
 }
 
 impl<S> AppState<S> {
@@ -116,6 +118,7 @@ impl<S> AppState<S> {
         };
         Self {
             audit,
+            auth_cache: Default::default(),
             started: clock.now(),
             clock,
             controllers: ControllerConfig::default(),

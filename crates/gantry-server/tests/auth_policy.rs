@@ -35,7 +35,8 @@ fn policy(doc: Value) -> Policy {
 }
 
 async fn check(s: &Server, policies: &[Policy], op: &str, body: Value) -> Result<(), String> {
-    let acc = gantry_server::auth::ecs_accesses(&s.state, op, &body)
+    let tags = gantry_server::auth::authorize::mention_resource_tags(policies);
+    let acc = gantry_server::auth::ecs_accesses(&s.state, op, &body, tags)
         .await
         .unwrap();
     decide(policies, &alice(), s.state.clock.now(), &acc).map_err(|d| d.message())
@@ -49,6 +50,7 @@ async fn run_task_is_on_the_task_definition_with_the_cluster_condition() {
         &s.state,
         "RunTask",
         &json!({"cluster": "prod", "taskDefinition": "web"}),
+        true,
     )
     .await
     .unwrap();
@@ -99,7 +101,7 @@ async fn run_task_is_on_the_task_definition_with_the_cluster_condition() {
 #[tokio::test]
 async fn list_operations_are_on_star_and_describes_on_each_resource() {
     let s = Server::start().await;
-    let acc = gantry_server::auth::ecs_accesses(&s.state, "ListClusters", &json!({}))
+    let acc = gantry_server::auth::ecs_accesses(&s.state, "ListClusters", &json!({}), true)
         .await
         .unwrap();
     assert_eq!(
@@ -110,6 +112,7 @@ async fn list_operations_are_on_star_and_describes_on_each_resource() {
         &s.state,
         "DescribeTasks",
         &json!({"cluster": "c", "tasks": ["t1", "arn:aws:ecs:us-east-1:123456789012:task/c/t2"]}),
+        true,
     )
     .await
     .unwrap();
@@ -214,6 +217,7 @@ async fn services_carry_their_task_definition_and_iam_names_users_by_variable() 
         &s.state,
         "CreateService",
         &json!({"cluster": "prod", "serviceName": "api", "taskDefinition": "api"}),
+        true,
     )
     .await
     .unwrap();

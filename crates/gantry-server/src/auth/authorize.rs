@@ -3,13 +3,14 @@
 //! deny wins, then an allow, else the request is denied. Every access must be allowed.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use gantry_aws::policy::{self, Context, Decision, Policy};
 use gantry_store::Store;
 
+use super::cache::Policies;
 use super::deny::{Denial, Refusal};
 use super::{dates, Access, Caller, PrincipalKind};
-use crate::iam::identity;
 use crate::state::AppState;
 
 /// The global condition keys of a request (the service's own come with each [`Access`]).
@@ -79,6 +80,58 @@ pub fn decide(
     Ok(())
 }
 
+/// The caller's identity-based policies, parsed (none needed when authentication is off).
+pub async fn policies<S: Store>(
+    st: &AppState<S>,
+    caller: &Caller,
+) -> Result<Arc<Policies>, Refusal> {
+    if !st.config.authenticate {
+        return Ok(Arc::new(Policies {
+            policies: Vec::new(),
+            resource_tags: false,
+        }));
+    }
+    st.auth_cache
+        .policies(st, &caller.principal)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading the caller's policies failed");
+            Refusal::Internal("The server could not read the caller's policies; try again.".into())
+        })
+}
+
+/// Does any of `policies` name a `…:ResourceTag/…` key? Only then are a resource's stored
+/// tags read for its condition keys: a read per resource is most of authorization's cost.
+pub fn mention_resource_tags(policies: &[Policy]) -> bool {
+    fn walk(v: &serde_json::Value) -> bool {
+        let hit = |s: &str| {
+            s.as_bytes()
+                .windows(12)
+                .any(|w| w.eq_ignore_ascii_case(b"resourcetag/"))
+        };
+        match v {
+            serde_json::Value::String(s) => hit(s),
+            serde_json::Value::Array(a) => a.iter().any(walk),
+            serde_json::Value::Object(o) => o.iter().any(|(k, v)| hit(k) || walk(v)),
+            _ => false,
+        }
+    }
+    policies.iter().any(|p| walk(p.document()))
+}
+
+/// Checks that `caller` may do all of `accesses` under `policies` (from [`policies`]).
+pub fn authorize_with<S>(
+    st: &AppState<S>,
+    caller: &Caller,
+    policies: &[Policy],
+    accesses: &[Access],
+) -> Result<(), Refusal> {
+    if !st.config.authenticate || accesses.is_empty() {
+        return Ok(());
+    }
+    decide(policies, caller, st.clock.now(), accesses).map_err(Refusal::Denied)
+}
+
 /// Checks that `caller` may do all of `accesses`.
 pub async fn authorize<S: Store>(
     st: &AppState<S>,
@@ -88,11 +141,6 @@ pub async fn authorize<S: Store>(
     if !st.config.authenticate || accesses.is_empty() {
         return Ok(());
     }
-    let policies = identity::policies_of(st, &caller.principal)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "reading the caller's policies failed");
-            Refusal::Internal("The server could not read the caller's policies; try again.".into())
-        })?;
-    decide(&policies, caller, st.clock.now(), accesses).map_err(Refusal::Denied)
+    let policies = policies(st, caller).await?;
+    authorize_with(st, caller, &policies.policies, accesses)
 }

@@ -102,7 +102,9 @@ pub async fn authenticate<S: Store>(
         body,
     };
     let claim = sigv4::parse(&req)?;
-    let key = identity::by_access_key(st, &claim.access_key_id)
+    let key = st
+        .auth_cache
+        .key(st, &claim.access_key_id)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "the access key lookup failed");
@@ -133,6 +135,7 @@ pub async fn authenticate<S: Store>(
     if key.expires_at.is_some_and(|t| now >= t) {
         return Err(AuthError::ExpiredToken.into());
     }
+
     Ok(Caller {
         principal: key.principal,
         access_key_id: claim.access_key_id,
@@ -151,6 +154,18 @@ mod tests {
         assert!(!same(b"token", b"tokeN"));
         assert!(!same(b"token", b"token2"));
         assert!(!same(b"", b"x"));
+    }
+}
+
+/// Notes an authorized request's key use for GetAccessKeyLastUsed (a store write at most
+/// once a minute per key and service; a refused request writes nothing).
+pub async fn used<S: Store>(st: &AppState<S>, caller: &Caller, service: &str) {
+    if caller.access_key_id.is_empty() {
+        return;
+    }
+    let region = st.config.region.as_str();
+    if let Err(e) = identity::record_use(st, &caller.access_key_id, service, region).await {
+        tracing::warn!(error = %e, "could not record the access key's use");
     }
 }
 
@@ -196,6 +211,7 @@ impl Gated {
         self.audit.accesses(accesses);
         super::authorize::authorize(st, caller, accesses).await?;
         self.audit.decision = super::audit::Decision::Allow;
+        used(st, caller, &self.audit.service).await;
         Ok(())
     }
 

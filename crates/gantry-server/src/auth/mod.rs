@@ -44,6 +44,7 @@ pub struct Caller {
 pub mod access;
 pub mod audit;
 pub mod authorize;
+pub mod cache;
 pub mod dates;
 pub mod deny;
 pub mod gate;

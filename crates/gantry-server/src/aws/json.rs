@@ -18,7 +18,7 @@ use super::request_id;
 use crate::auth::audit::{Decision, Record};
 use crate::auth::deny::Refusal;
 use crate::auth::gate::Wire;
-use crate::auth::{authorize::authorize, gate, respond};
+use crate::auth::{authorize, gate, respond};
 use crate::registry::Service;
 use crate::state::AppState;
 
@@ -91,15 +91,18 @@ async fn call<S: Store>(
     }
     check_content_type(headers)?;
     let value = service.parse(op, &bytes)?;
+    let policies = authorize::policies(state, &caller)
+        .await
+        .map_err(Failure::Refused)?;
     let accesses = service
-        .accesses(state, op, &value)
+        .accesses(state, op, &value, policies.resource_tags)
         .await
         .map_err(|e| e.to_api())?;
     audit.accesses(&accesses);
-    authorize(state, &caller, &accesses)
-        .await
+    authorize::authorize_with(state, &caller, &policies.policies, &accesses)
         .map_err(Failure::Refused)?;
     audit.decision = Decision::Allow;
+    gate::used(state, &caller, service.signing_name()).await;
     let out = service
         .dispatch(state, op, value, &caller)
         .await

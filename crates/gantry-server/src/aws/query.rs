@@ -244,13 +244,29 @@ pub fn scope_service(headers: &HeaderMap) -> Option<&str> {
     }
 }
 
+/// The service of a presigned request's `X-Amz-Credential` query parameter.
+fn presigned_scope_service(query: &str) -> Option<String> {
+    let cred = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("X-Amz-Credential="))?;
+    let cred = decode(cred).ok()?;
+    let parts: Vec<&str> = cred.split('/').collect();
+    match parts.as_slice() {
+        [.., service, "aws4_request"] if parts.len() >= 5 => Some((*service).to_string()),
+        _ => None,
+    }
+}
+
 /// `POST /` in the query protocol: authenticate (the scope names the service), parse,
 /// authorize ([`crate::auth::iam_actions`]), dispatch; audited and dated like JSON requests.
 pub async fn handle<S: Store>(st: &AppState<S>, parts: &Parts, body: Body) -> Response {
     let rid = request_id::new();
     let wire = Wire::of(parts);
     let now = st.clock.now();
-    let scope = scope_service(&parts.headers).unwrap_or("").to_string();
+    let scope = scope_service(&parts.headers)
+        .map(str::to_string)
+        .or_else(|| presigned_scope_service(parts.uri.query().unwrap_or("")))
+        .unwrap_or_default();
     let mut audit = Record::begin(now, &rid, wire.source_ip, &scope);
     let mut resp = match call(st, &wire, body, &scope, &mut audit).await {
         Ok(resp) => resp,
@@ -298,7 +314,7 @@ async fn call<S: Store>(
         return Err(Failure::Api(ApiError::new(
             ErrorKind::UnknownOperation,
             format!(
-                "{} of service {} is not served here: this endpoint speaks the query protocol for no service yet; ECS is served as AWS JSON 1.1 with X-Amz-Target.",
+                "{} of service {} is not served here: this endpoint speaks the query protocol for IAM and STS only; ECS is served as AWS JSON 1.1 with X-Amz-Target.",
                 req.action,
                 if scope.is_empty() { "(no SigV4 scope)" } else { scope }
             ),
@@ -310,6 +326,7 @@ async fn call<S: Store>(
         .await
         .map_err(Failure::Refused)?;
     audit.decision = Decision::Allow;
+    gate::used(st, &caller, scope).await;
     Ok(service.dispatch_query(st, &req, &caller).await)
 }
 
@@ -370,6 +387,10 @@ mod tests {
         assert_eq!(scope_service(&h), Some("sts"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic x"));
         assert_eq!(scope_service(&h), None);
+        assert_eq!(
+            presigned_scope_service("Action=X&X-Amz-Credential=AKID%2F20240101%2Fus-east-1%2Fiam%2Faws4_request&X-Amz-Signature=0"),
+            Some("iam".to_string())
+        );
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),

@@ -79,8 +79,15 @@ async fn tagged<S: Store>(st: &AppState<S>, a: Access) -> Result<Access> {
     ))
 }
 
-/// The accesses ECS operation `op` with (validated) body `body` needs.
-pub async fn accesses<S: Store>(st: &AppState<S>, op: &str, body: &Value) -> Result<Vec<Access>> {
+/// The accesses ECS operation `op` with (validated) body `body` needs, with the stored tags
+/// of each resource as `ecs:ResourceTag/*` keys when `resource_tags` (see
+/// [`crate::auth::authorize::mention_resource_tags`]).
+pub async fn accesses<S: Store>(
+    st: &AppState<S>,
+    op: &str,
+    body: &Value,
+    resource_tags: bool,
+) -> Result<Vec<Access>> {
     let arns = &st.arns;
     let action = format!("ecs:{op}");
     let cluster = cluster_name(body["cluster"].as_str()).to_string();
@@ -194,6 +201,9 @@ pub async fn accesses<S: Store>(st: &AppState<S>, op: &str, body: &Value) -> Res
     if out.is_empty() {
         // A request naming no resource (an empty list the model allows) still needs the action.
         out.push(in_cluster("*".into()));
+    }
+    if !resource_tags {
+        return Ok(out);
     }
     let mut with_tags = Vec::with_capacity(out.len());
     for a in out {

@@ -10,13 +10,19 @@ pub const ADMIN_ID: &str = "AKIAGANTRYADMINTEST7";
 pub const ADMIN_SECRET: &str = "gantry/admin/secret/for/tests/0123456789";
 
 pub async fn start() -> Server {
-    Server::start_with(|c| {
+    let mut s = Server::start_with(|c| {
         c.admin_key = Some(AccessKeyPair {
             access_key_id: ADMIN_ID.into(),
             secret_access_key: ADMIN_SECRET.into(),
         });
     })
-    .await
+    .await;
+    s.key = crate::common::sign::Key {
+        access_key_id: ADMIN_ID.into(),
+        secret: ADMIN_SECRET.into(),
+        session_token: None,
+    };
+    s
 }
 
 /// An answer: status and XML body.
@@ -125,22 +131,53 @@ pub async fn call_as(
     for (k, v) in params {
         body.push_str(&format!("&{}={}", encode(k), encode(v)));
     }
-    let resp = reqwest::Client::new()
-        .post(format!("{}/", s.url()))
-        .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
-        .header(
-            "authorization",
-            format!("AWS4-HMAC-SHA256 Credential={key_id}/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
-        )
-        .body(body)
-        .send()
+    // The client holds its key's secret (and session token); the test reads them from the
+    // server's store instead of threading them through every call. An unknown key signs with
+    // a made-up secret, as a client with a stale key would.
+    let known = gantry_server::iam::identity::by_access_key(&s.state, key_id)
         .await
         .unwrap();
+    let key = crate::common::sign::Key {
+        access_key_id: key_id.to_string(),
+        secret: known
+            .as_ref()
+            .map_or_else(|| "unknown-secret".to_string(), |k| k.secret.clone()),
+        session_token: known.and_then(|k| k.session_token),
+    };
+    let resp = sign_and_post(s, &key, service, body).await;
     let status = resp.status().as_u16();
     Answer {
         status,
         body: resp.text().await.unwrap(),
     }
+}
+
+async fn sign_and_post(
+    s: &Server,
+    key: &crate::common::sign::Key,
+    service: &str,
+    body: String,
+) -> reqwest::Response {
+    let url = format!("{}/", s.url());
+    let ct = [(
+        "content-type",
+        "application/x-www-form-urlencoded; charset=utf-8",
+    )];
+    let signed = crate::common::sign::headers(
+        key,
+        "POST",
+        &url,
+        &ct,
+        body.as_bytes(),
+        service,
+        crate::common::sign::REGION,
+        s.now(),
+    );
+    let mut rb = reqwest::Client::new().post(&url).header(ct[0].0, ct[0].1);
+    for (k, v) in signed {
+        rb = rb.header(k, v);
+    }
+    rb.body(body).send().await.unwrap()
 }
 
 /// An IAM call as the administrator.

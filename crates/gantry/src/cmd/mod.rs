@@ -1,6 +1,7 @@
 //! The command line.
 
 mod agent_auth;
+mod audit;
 mod cluster;
 mod daemon;
 mod dev_auth;
@@ -82,6 +83,8 @@ pub enum Command {
     Instance(instance::InstanceCmd),
     /// Print a task's container output.
     Logs(logs::LogsArgs),
+    /// Read the server's audit log (on the server's host).
+    Audit(audit::AuditArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -285,6 +288,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Task(c) => task::run(&client()?, c).await,
         Command::Instance(c) => instance::run(&client()?, c).await,
         Command::Logs(a) => logs::run(&client()?, a).await,
+        Command::Audit(a) => audit::run(&a),
     }
 }
 
