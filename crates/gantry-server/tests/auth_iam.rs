@@ -183,3 +183,58 @@ async fn temporary_credentials_need_their_token_and_stop_at_expiry() {
         "The security token included in the request is expired"
     );
 }
+
+/// An agent's key needs the node policy docs/security.md gives
+/// (`ecs:RegisterContainerInstance` and `ecs:Poll`): with it the node registers and holds
+/// its session (the cluster sees it connected); without it registration is refused with
+/// AWS's text; the node key itself can do nothing else on the API.
+#[tokio::test]
+async fn a_node_policy_key_joins_and_a_key_without_it_is_refused() {
+    use gantry_link::sim::{Behaviour, Fleet};
+
+    let mut s = Server::start().await;
+    let admin = s.key.clone();
+    let node = user(&s, "node").await;
+    let nobody = user(&s, "nobody").await;
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecs:RegisterContainerInstance","ecs:Poll"],"Resource":"*"}]}"#;
+    admin_iam(
+        &s,
+        "PutUserPolicy",
+        &[
+            ("UserName", "node"),
+            ("PolicyName", "gantry-node"),
+            ("PolicyDocument", doc),
+        ],
+    )
+    .await
+    .ok();
+
+    s.key = nobody;
+    let refused = Fleet::start_on(&s.link(), "default", 1, 1024, 1024, Behaviour::Healthy)
+        .await
+        .expect_err("a key without the node policy must not register");
+    assert!(
+        refused.contains("user/nobody is not authorized to perform: ecs:RegisterContainerInstance"),
+        "{refused}"
+    );
+
+    s.key = node;
+    let fleet = Fleet::start_on(&s.link(), "default", 1, 1024, 1024, Behaviour::Healthy)
+        .await
+        .expect("the node policy lets the agent register");
+    let r = s.call("ListClusters", json!({})).await;
+    assert_eq!(r.kind(), "AccessDeniedException", "{}", r.body);
+
+    s.key = admin;
+    let id = fleet.instances[0].instance_id.clone();
+    common::eventually("the node's session to be up", || async {
+        let d = s
+            .ok(
+                "DescribeContainerInstances",
+                json!({"containerInstances": [id.clone()]}),
+            )
+            .await;
+        d["containerInstances"][0]["agentConnected"] == true
+    })
+    .await;
+}

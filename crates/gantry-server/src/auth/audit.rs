@@ -316,8 +316,13 @@ mod tests {
             log.record(rec(n));
         }
         // Rotation keeps 2 old files, so the oldest lines are gone; what is left is in order.
+        // The writer thread works behind a queue: wait until it wrote the last record (and
+        // so every rotation before it), not merely until some rotation happened.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !dir.join(format!("{FILE}.2")).exists() && std::time::Instant::now() < deadline {
+        while !fs::read_to_string(dir.join(FILE))
+            .is_ok_and(|t| t.contains(r#""requestId":"rid-11""#))
+            && std::time::Instant::now() < deadline
+        {
             std::thread::yield_now();
         }
         drop(log);
