@@ -4,10 +4,13 @@
 //!    evaluation over a 20-statement policy; p50/p99 in µs;
 //! 2. API throughput on loopback, DescribeTasks, signed by the client in both cases, against
 //!    a server with `ServerConfig::authenticate` on and one with it off, phases interleaved
-//!    (off, on, off, on) in one run. Both servers write the audit log.
+//!    (off, on, off, on, …) in one run. Both servers write the audit log. Each server runs on
+//!    its own thread and one-thread runtime, the clients on another; a client signs once per
+//!    phase, so what is compared is the server's work.
 //!
 //! Run: `cargo bench -p gantry-server --bench auth` (GANTRY_BENCH_SECS per phase, default 5;
-//! GANTRY_BENCH_CLIENTS, default 16; GANTRY_BENCH_ITERS, default 20000).
+//! GANTRY_BENCH_ROUNDS, default 4; GANTRY_BENCH_CLIENTS, default 16; GANTRY_BENCH_ITERS,
+//! default 20000).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -238,12 +241,15 @@ async fn load(addr: std::net::SocketAddr, clients: usize, secs: u64) -> f64 {
                 ("content-type", "application/x-amz-json-1.1"),
                 ("x-amz-target", TARGET),
             ];
+            // Signed once per phase (a signature stays valid for 5 minutes), so the
+            // client's own signing does not compete with the server for CPU.
+            let auth = signed(&url, &base, body.as_bytes(), SystemTime::now());
             while Instant::now() < stop {
                 let mut rb = http.post(&url);
                 for (k, v) in base {
                     rb = rb.header(k, v);
                 }
-                for (k, v) in signed(&url, &base, body.as_bytes(), SystemTime::now()) {
+                for (k, v) in &auth {
                     rb = rb.header(k, v);
                 }
                 let r = rb.body(body.clone()).send().await.expect("request");
@@ -280,6 +286,32 @@ async fn start(
     tokio::spawn(bound.run(async move {
         let _ = rx.await;
     }));
+    create_cluster(addr).await;
+    (addr, tx)
+}
+
+/// Runs a server on its own thread with a one-thread runtime, as the clients run on theirs:
+/// the two compete for the 2 cores only as two processes would.
+fn start_apart(authenticate: bool, dir: std::path::PathBuf) -> std::net::SocketAddr {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        rt.block_on(async move {
+            let (addr, stop) = start(authenticate, &dir).await;
+            addr_tx.send(addr).expect("send the address");
+            // Serves until the process ends.
+            std::future::pending::<()>().await;
+            drop(stop);
+        });
+    });
+    addr_rx.recv().expect("the server's address")
+}
+
+/// Creates the cluster the requests name.
+async fn create_cluster(addr: std::net::SocketAddr) {
     // The cluster the requests name.
     let http = reqwest::Client::new();
     let url = format!("http://{addr}/");
@@ -307,10 +339,9 @@ async fn start(
             .as_u16(),
         200
     );
-    (addr, tx)
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let iters = usize::try_from(env("GANTRY_BENCH_ITERS", 20_000)).unwrap_or(20_000);
     let secs = env("GANTRY_BENCH_SECS", 5);
@@ -318,20 +349,23 @@ async fn main() {
     direct(iters).await;
 
     let root = std::env::temp_dir().join(format!("gantry-auth-bench-{}", std::process::id()));
-    let (on, _stop_on) = start(true, &root.join("on")).await;
-    let (off, _stop_off) = start(false, &root.join("off")).await;
+    let on = start_apart(true, root.join("on"));
+    let off = start_apart(false, root.join("off"));
     // Warm both up, then interleave so drift in the machine's load hits both alike.
     load(on, clients, 1).await;
     load(off, clients, 1).await;
+    let rounds = env("GANTRY_BENCH_ROUNDS", 4);
     let (mut r_on, mut r_off) = (Vec::new(), Vec::new());
-    for _ in 0..2 {
+    for _ in 0..rounds {
         r_off.push(load(off, clients, secs).await);
         r_on.push(load(on, clients, secs).await);
     }
     #[allow(clippy::cast_precision_loss)]
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let (m_on, m_off) = (mean(&r_on), mean(&r_off));
-    println!("throughput, DescribeTasks on loopback, {clients} clients, 2 x {secs} s per side:");
+    println!(
+        "throughput, DescribeTasks on loopback, {clients} clients, {rounds} x {secs} s per side:"
+    );
     println!("  auth off: {m_off:>9.0} req/s  (phases {r_off:.0?})");
     println!("  auth on:  {m_on:>9.0} req/s  (phases {r_on:.0?})");
     println!(
