@@ -5,7 +5,7 @@
 use gantry_store::Store;
 
 use super::error::{IamError, IamResult};
-use super::holders::Holder;
+use super::holders::{self, Holder};
 use super::store::{self, Attempt};
 use super::users::{self, write_user};
 use super::values::{self, iso};
@@ -140,15 +140,8 @@ pub async fn delete_group<S: Store>(
                 "Cannot delete entity, must remove users from group first.",
             ));
         }
-        if !cur.value.policies.inline.is_empty() {
-            return Err(IamError::delete_conflict(
-                "Cannot delete entity, must delete policies first.",
-            ));
-        }
-        if !cur.value.policies.attached.is_empty() {
-            return Err(IamError::delete_conflict(
-                "Cannot delete entity, must detach all policies first.",
-            ));
+        if let Some(why) = holders::policies_left(&cur.value.policies) {
+            return Err(IamError::delete_conflict(why));
         }
         let ok = store::commit(
             &st.store,

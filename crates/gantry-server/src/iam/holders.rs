@@ -79,3 +79,15 @@ impl Holder for RoleRecord {
         &mut self.policies
     }
 }
+
+/// Why a user, group or role cannot be deleted yet because of its policies (IAM's
+/// DeleteConflict texts), or None.
+pub fn policies_left(p: &Policies) -> Option<&'static str> {
+    if !p.inline.is_empty() {
+        Some("Cannot delete entity, must delete policies first.")
+    } else if !p.attached.is_empty() {
+        Some("Cannot delete entity, must detach all policies first.")
+    } else {
+        None
+    }
+}

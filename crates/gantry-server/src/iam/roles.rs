@@ -4,7 +4,7 @@
 use gantry_store::Store;
 
 use super::error::{IamError, IamResult};
-use super::holders::Holder;
+use super::holders::{self, Holder};
 use super::store::{self, Attempt};
 use super::tags;
 use super::values::{self, iso, url_encode};
@@ -141,15 +141,8 @@ pub async fn delete_role<S: Store>(
         let cur = store::get::<S, RoleRecord>(&st.store, &key)
             .await?
             .ok_or_else(|| RoleRecord::not_found(name))?;
-        if !cur.value.policies.inline.is_empty() {
-            return Err(IamError::delete_conflict(
-                "Cannot delete entity, must delete policies first.",
-            ));
-        }
-        if !cur.value.policies.attached.is_empty() {
-            return Err(IamError::delete_conflict(
-                "Cannot delete entity, must detach all policies first.",
-            ));
+        if let Some(why) = holders::policies_left(&cur.value.policies) {
+            return Err(IamError::delete_conflict(why));
         }
         let ok = store::commit(
             &st.store,

@@ -213,10 +213,8 @@ pub async fn delete_user<S: Store>(
         // IAM refuses while anything still hangs off the user, in this order.
         let conflict = if !u.access_keys.is_empty() {
             Some("Cannot delete entity, must delete access keys first.")
-        } else if !u.policies.inline.is_empty() {
-            Some("Cannot delete entity, must delete policies first.")
-        } else if !u.policies.attached.is_empty() {
-            Some("Cannot delete entity, must detach all policies first.")
+        } else if let Some(why) = super::holders::policies_left(&u.policies) {
+            Some(why)
         } else if !u.groups.is_empty() {
             Some("Cannot delete entity, must remove users from group first.")
         } else {
