@@ -7,6 +7,7 @@ pub mod depends;
 pub mod ecs;
 pub mod error;
 pub mod logconfig;
+pub mod node;
 pub mod protocol;
 pub mod status;
 pub mod units;

@@ -111,6 +111,8 @@ pub async fn register_instance<S: Store>(
                         custom_attributes: Default::default(),
                         task_slice: None,
                         node_address: None,
+                        launch_type: Default::default(),
+                        node_id: None,
                     },
                     0,
                 ),

@@ -157,6 +157,34 @@ pub struct InstanceRecord {
     /// The address other nodes reach this one at, as the agent reported it.
     #[serde(default)]
     pub node_address: Option<String>,
+    /// How the host joined: `EC2` (a join token, or before node identities) or `EXTERNAL`
+    /// (an SSM activation).
+    #[serde(default)]
+    pub launch_type: InstanceLaunchType,
+    /// The node id its credential is bound to: `mi-…` (EXTERNAL, ECS's managed-instance id)
+    /// or `i-…` (EC2, shown as `ec2InstanceId`). None: registered without a node identity.
+    #[serde(default)]
+    pub node_id: Option<String>,
+}
+
+/// The launch type of the tasks an instance takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InstanceLaunchType {
+    #[default]
+    #[serde(rename = "EC2")]
+    Ec2,
+    #[serde(rename = "EXTERNAL")]
+    External,
+}
+
+impl InstanceLaunchType {
+    #[allow(dead_code)] // skeleton for issue 11: used once EXTERNAL lands
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ec2 => "EC2",
+            Self::External => "EXTERNAL",
+        }
+    }
 }
 
 impl InstanceRecord {

@@ -73,6 +73,8 @@ pub fn instance(id: &str) -> InstanceRecord {
         custom_attributes: Default::default(),
         task_slice: None,
         node_address: None,
+        launch_type: Default::default(),
+        node_id: None,
     }
 }
 
