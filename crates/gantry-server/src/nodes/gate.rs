@@ -24,9 +24,22 @@ pub async fn check<S: Store>(
     if !st.config.authenticate {
         return Ok(None);
     }
-    let v = verify(st, parts, body).await.inspect_err(|r| {
-        tracing::info!(reason = %r.message(), action = %gated.audit.action, "node request refused");
-    })?;
+    let v = match verify(st, parts, body).await {
+        Ok(v) => v,
+        Err(r) => {
+            // A revoked or expired certificate did verify: the refusal is the node's.
+            if let NodeRefusal::Revoked { node_id, .. } | NodeRefusal::Expired { node_id, .. } = &r
+            {
+                gated.audit.principal_arn = Some(super::records::principal_arn(
+                    &st.config.region,
+                    &st.config.account_id,
+                    node_id,
+                ));
+            }
+            tracing::info!(reason = %r.message(), action = %gated.audit.action, "node request refused");
+            return Err(r);
+        }
+    };
     gated.audit.principal_arn = Some(v.principal_arn.clone());
     Ok(Some(v))
 }

@@ -73,7 +73,7 @@ impl Server {
         Self::start_clocked(f, net, None).await
     }
 
-    async fn start_clocked(
+    pub async fn start_clocked(
         f: impl FnOnce(&mut ServerConfig),
         net: Option<gantry_server::TaskNetwork>,
         clock: Option<Arc<gantry_server::ManualClock>>,
@@ -428,6 +428,24 @@ impl Agent {
             let (seq, tasks) = self.desired().await;
             if f(&tasks) {
                 return (seq, tasks);
+            }
+        }
+    }
+
+    /// Reads until the server closes the session; the close frame's code and reason (none:
+    /// the connection ended without one). Panics after `limit`.
+    pub async fn closed_within(&mut self, limit: Duration) -> Option<(u16, String)> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .expect("the server did not close the session in time");
+            match msg {
+                None | Some(Err(_)) => return None,
+                Some(Ok(Message::Close(f))) => {
+                    return f.map(|f| (u16::from(f.code), f.reason.to_string()))
+                }
+                Some(Ok(_)) => {}
             }
         }
     }
