@@ -90,10 +90,10 @@ async fn join_node<S: Store>(
     req: &JoinRequest,
 ) -> Result<NodeCredential> {
     Authority::check_csr(&req.csr_pem).map_err(csr_error)?;
-    // The cluster must be there to register into (ECS makes `default` on first use).
-    if cluster == DEFAULT_CLUSTER {
-        clusters::ensure(st, cluster, None).await?;
-    } else {
+    // The cluster must be there to register into; `default` is made by the first
+    // registration, as ECS makes it on first use (a join writes nothing before its grant
+    // is good).
+    if cluster != DEFAULT_CLUSTER {
         clusters::active(st, cluster).await?;
     }
     let authority = st
