@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod node;
+pub mod restrict;
 pub mod sign;
 
 use std::sync::Arc;
