@@ -40,7 +40,12 @@ pub async fn trust(cfg: &AgentConfig, store: &NodeStore) -> Result<Option<Vec<u8
                 tracing::info!(sha256 = %pin, "pinned the cluster CA");
                 return Ok(Some(pem));
             }
-            Err(e) if e.is_unavailable() => last = Some(e),
+            Err(e) if e.is_unavailable() => {
+                if attempt % 10 == 0 {
+                    tracing::warn!(error = %e, "could not fetch the cluster CA yet; retrying");
+                }
+                last = Some(e);
+            }
             Err(e) => return Err(AgentError::CaPin(e.to_string())),
         }
     }
@@ -103,7 +108,14 @@ pub async fn obtain(
                 store.save_refused(grant, &said)?;
                 return Err(AgentError::JoinRefused { reason: said });
             }
-            Err(e) if e.is_unavailable() => last = e.to_string(),
+            Err(e) if e.is_unavailable() => {
+                // Said once, then at every tenth attempt: a server that is not up yet is
+                // normal on a host's first boot.
+                if attempt % 10 == 0 {
+                    tracing::warn!(error = %e, "could not reach the server to join yet; retrying");
+                }
+                last = e.to_string();
+            }
             Err(e) => {
                 return Err(AgentError::Join {
                     url,

@@ -153,7 +153,7 @@ pub async fn fetch_ca_pinned(server_url: &str, pin: &str) -> Result<Vec<u8>, Pin
     let url = format!("{}{CA_PATH}", server_url.trim_end_matches('/'));
     let unreachable = |e: reqwest::Error| PinError::Unreachable {
         url: url.clone(),
-        reason: e.to_string(),
+        reason: crate::register::chain(&e),
     };
     // Not verified on purpose: the CA is not known yet; the pin checks what comes back.
     let client = reqwest::Client::builder()

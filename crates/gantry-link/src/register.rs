@@ -58,7 +58,7 @@ pub async fn register(
         .post(crate::register_url(server_url))
         .json(req)
         .build()
-        .map_err(|e| RegisterError::Unavailable(e.to_string()))?;
+        .map_err(|e| RegisterError::Unavailable(chain(&e)))?;
     send(client, http).await
 }
 
@@ -83,7 +83,7 @@ pub(crate) async fn post<Req: serde::Serialize, Resp: serde::de::DeserializeOwne
         .post(url)
         .json(req)
         .build()
-        .map_err(|e| RegisterError::Unavailable(e.to_string()))?;
+        .map_err(|e| RegisterError::Unavailable(chain(&e)))?;
     if signed {
         link.sign(&mut http).map_err(RegisterError::Unsigned)?;
     }
@@ -97,7 +97,7 @@ async fn send<Resp: serde::de::DeserializeOwned>(
     let resp = client
         .execute(http)
         .await
-        .map_err(|e| RegisterError::Unavailable(e.to_string()))?;
+        .map_err(|e| RegisterError::Unavailable(chain(&e)))?;
     let status = resp.status();
     if !status.is_success() {
         let body = resp.text().await.unwrap_or_default();
@@ -110,4 +110,17 @@ async fn send<Resp: serde::de::DeserializeOwned>(
     resp.json()
         .await
         .map_err(|e| RegisterError::BadAnswer(e.to_string()))
+}
+
+/// An error with its causes (`error sending request: … : certificate …`): reqwest's own text
+/// names only the first.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }

@@ -36,8 +36,9 @@ pub struct AgentAuthArgs {
     /// contact the agent trusts the server's CA only if it has this hash.
     #[arg(long, env = "GANTRY_CA_SHA256")]
     pub ca_sha256: Option<String>,
-    /// PEM bundle of the CAs to trust for an https server: its cluster CA (default:
-    /// $AWS_CA_BUNDLE, else the CA pinned on first contact).
+    /// PEM bundle of the CAs to trust for an https server: its cluster CA (default: the CA
+    /// pinned on first contact). $AWS_CA_BUNDLE is the AWS CLI's and is not read: on most
+    /// hosts it names the system bundle, which does not hold the cluster CA.
     #[arg(long, env = "GANTRY_CA_BUNDLE")]
     pub ca_bundle: Option<PathBuf>,
 }
@@ -65,15 +66,13 @@ impl AgentAuthArgs {
 
     /// The CA bundle's PEM, when one is named.
     pub fn ca_pem(&self) -> anyhow::Result<Option<Vec<u8>>> {
-        let path = self
-            .ca_bundle
-            .clone()
-            .or_else(|| std::env::var_os("AWS_CA_BUNDLE").map(PathBuf::from));
-        path.map(|p| {
-            std::fs::read(&p)
-                .with_context(|| format!("could not read the CA bundle {}", p.display()))
-        })
-        .transpose()
+        self.ca_bundle
+            .as_ref()
+            .map(|p| {
+                std::fs::read(&p)
+                    .with_context(|| format!("could not read the CA bundle {}", p.display()))
+            })
+            .transpose()
     }
 
     /// Puts the grant, the pin and the CA bundle into an agent's configuration.
