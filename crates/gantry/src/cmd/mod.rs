@@ -1,5 +1,6 @@
 //! The command line.
 
+mod activation;
 mod agent_auth;
 mod audit;
 mod cluster;
@@ -89,6 +90,9 @@ pub enum Command {
     /// Cluster join tokens, for joining hosts (`gantry agent --join-token`).
     #[command(subcommand)]
     Token(token::TokenCmd),
+    /// SSM activations, for joining hosts as EXTERNAL instances (ECS Anywhere).
+    #[command(subcommand)]
+    Activation(activation::ActivationCmd),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -294,6 +298,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Logs(a) => logs::run(&client()?, a).await,
         Command::Audit(a) => audit::run(&a),
         Command::Token(c) => token::run(&client()?, c).await,
+        Command::Activation(c) => activation::run(&client()?, c).await,
     }
 }
 
