@@ -7,9 +7,9 @@ use gantry_server::IMPLEMENTED;
 
 /// Operations that work but leave out part of what ECS does, and what.
 const PARTIAL: &[(&str, &str)] = &[
-    ("RunTask", "EC2 launch type only; capacity providers are refused with a clear error; placementConstraints (distinctInstance, memberOf) and the task definition's memberOf constraints apply; awsvpc networkConfiguration is accepted but informational (the task's address comes from its node's task subnet, shown as an ElasticNetworkInterface attachment)"),
-    ("StartTask", "as RunTask; StartTask has no placementConstraints and names its instances, so the task definition's constraints are not checked there"),
-    ("CreateService", "EC2 launch type and the ECS (rolling) deployment controller only; REPLICA and DAEMON; load balancers, service registries and capacity providers are refused with a clear error; placementConstraints apply to REPLICA placement (not yet to DAEMON); awsvpc networkConfiguration is accepted but informational; tags are not propagated to tasks"),
+    ("RunTask", "EC2 and EXTERNAL launch types (EXTERNAL tasks only on instances joined with an SSM activation, EC2 tasks never there; awsvpc with EXTERNAL is refused as ECS Anywhere refuses it); capacity providers are refused with a clear error; placementConstraints (distinctInstance, memberOf) and the task definition's memberOf constraints apply; awsvpc networkConfiguration is accepted but informational (the task's address comes from its node's task subnet, shown as an ElasticNetworkInterface attachment)"),
+    ("StartTask", "as RunTask; StartTask has no placementConstraints and names its instances, so the task definition's constraints are not checked there; each task takes its instance's launch type"),
+    ("CreateService", "EC2 and EXTERNAL launch types (as RunTask; a DAEMON service runs on the instances of its launch type) and the ECS (rolling) deployment controller only; REPLICA and DAEMON; load balancers, service registries and capacity providers are refused with a clear error; placementConstraints apply to REPLICA placement (not yet to DAEMON); awsvpc networkConfiguration is accepted but informational; tags are not propagated to tasks"),
     ("UpdateService", "as CreateService: desiredCount, taskDefinition, forceNewDeployment, deploymentConfiguration, placementStrategy, placementConstraints, healthCheckGracePeriodSeconds"),
     ("DeleteService", "DRAINING until its tasks are stopped, then INACTIVE; an INACTIVE name can be created again"),
     ("ListContainerInstances", "the `filter` cluster query language is applied (a parse error names its position)"),
@@ -50,8 +50,35 @@ fn render() -> String {
         OPERATIONS.len() - done - partial,
         OPERATIONS.len()
     ));
+    out.push_str(SSM);
+    for op in gantry_server::ssm::IMPLEMENTED {
+        let note = SSM_NOTES
+            .iter()
+            .find(|(n, _)| n == op)
+            .map_or("", |(_, n)| *n);
+        out.push_str(&format!("| {op} | done | {note} |\n"));
+    }
     out
 }
+
+/// The SSM section: the part of Systems Manager ECS Anywhere uses.
+const SSM: &str = "\n## SSM (activations and managed instances)\n\n\
+    `X-Amz-Target: AmazonSSM.<Operation>`, AWS JSON 1.1, signed for `ssm`, shapes and exception\n\
+    names from `botocore/data/ssm/2014-11-06/service-2.json`; each operation is authorized as\n\
+    `ssm:<Operation>` (DeregisterManagedInstance and the tagging operations on\n\
+    `arn:aws:ssm:<region>:<account>:managed-instance/<mi-id>`, the others on `*`). The other SSM\n\
+    operations (Parameter Store, Run Command, ...) answer `UnknownOperationException`.\n\n\
+    | operation | status | notes |\n| --- | --- | --- |\n";
+
+const SSM_NOTES: &[(&str, &str)] = &[
+    ("CreateActivation", "RegistrationLimit 1–1000 (default 1), ExpirationDate default 24 h and at most 30 days ahead; the code is stored only as its SHA-256; RegistrationMetadata is refused; IamRole is stored, not checked against IAM"),
+    ("DescribeActivations", "filters ActivationIds, DefaultInstanceName, IamRole; MaxResults 1–50"),
+    ("DescribeInstanceInformation", "managed instances registered through activations; PingStatus Online while the host's agent is connected; Filters (InstanceIds, PingStatus, ActivationIds, IamRole, ResourceType, PlatformTypes, AgentVersion, tag:<key>, tag-key) or InstanceInformationFilterList; MaxResults 5–50 (default 10)"),
+    ("DeregisterManagedInstance", "revokes the host's node credential at once; the ECS container instance stays until DeregisterContainerInstance"),
+    ("AddTagsToResource", "ResourceType ManagedInstance only"),
+    ("ListTagsForResource", "ResourceType ManagedInstance only"),
+    ("RemoveTagsFromResource", "ResourceType ManagedInstance only"),
+];
 
 #[test]
 fn api_coverage_doc_is_current() {
