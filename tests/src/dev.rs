@@ -43,6 +43,8 @@ pub struct DevOptions {
     /// Split mode: `gantry server --tls` on loopback; the harness trusts its cluster CA and
     /// the agent pins it on first contact by the hash CreateJoinToken returns.
     pub tls: bool,
+    /// Split mode: extra flags for `gantry server`.
+    pub server_args: Vec<String>,
 }
 
 impl Dev {
@@ -139,6 +141,9 @@ impl Dev {
         }
         if what == "server" && self.opts.tls {
             cmd.arg("--tls");
+        }
+        if what == "server" {
+            cmd.args(&self.opts.server_args);
         }
         if what != "server" {
             // Test defaults, unless the options set them.

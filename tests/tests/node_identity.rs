@@ -2,7 +2,7 @@
 //! keeps its credential (private modes) in its state dir, so a restarted agent comes back as
 //! the same node and instance without joining again; a used-up token is refused with the
 //! server's text and not sent again; a wrong `--ca-sha256` refuses to join, the right one
-//! pins the cluster CA.
+//! pins the cluster CA; the credential rotates itself before it expires.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -170,6 +170,38 @@ async fn a_wrong_ca_hash_refuses_to_join_and_the_right_one_pins_the_ca() {
     dev.kill9_agent();
     dev.start_agent().await;
     assert_eq!(dev.instances().await.len(), 1);
+    let leaks = dev.shutdown().await;
+    assert!(leaks.is_empty(), "{leaks:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_credential_rotates_at_two_thirds_of_its_life_and_the_session_goes_on() {
+    // 15 s certificates: the agent rotates 10 s after each one arrives.
+    let mut dev = Dev::start_split(DevOptions {
+        server_args: vec!["--node-credential-ttl".into(), "15s".into()],
+        ..Default::default()
+    })
+    .await;
+    let node = dev.node_id().expect("joined");
+    let generation = |dev: &Dev| -> u64 {
+        std::fs::read_to_string(dev.node_dir().join("node.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["generation"].as_u64())
+            .unwrap_or(0)
+    };
+    gantry_tests::wait_for("a rotation", Duration::from_secs(40), || async {
+        (generation(&dev) >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(dev.node_id().as_deref(), Some(node.as_str()), "same node");
+    // A restarted agent registers and connects with the rotated credential.
+    dev.kill9_agent();
+    dev.wait_agent_connected(false).await;
+    dev.start_agent().await;
+    let log = dev.log();
+    assert!(log.contains("rotated the node credential"), "{log}");
+    assert!(!log.contains("refused this node"), "{log}");
     let leaks = dev.shutdown().await;
     assert!(leaks.is_empty(), "{leaks:?}");
 }

@@ -73,10 +73,15 @@ async fn scale(instances: usize, tasks: usize) {
     })
     .await;
     call(&http, &ep, "CreateCluster", json!({"clusterName": "scale"})).await;
+    // Simulated instances join like real ones, each with its own node credential.
+    let limit = u32::try_from(instances).unwrap_or(u32::MAX);
+    let (token, _) = gantry_tests::join_token(&http, &ep, "scale", limit).await;
     let _sims = spawn(&[
         "sim-agents",
         "--server",
         &ep,
+        "--join-token",
+        &token,
         "--cluster",
         "scale",
         "--count",
@@ -179,7 +184,16 @@ async fn failure_detection(lost_after: u64) {
         http.post(format!("{ep}/")).send().await.ok().map(|_| ())
     })
     .await;
-    let a = spawn(&["sim-agents", "--server", &ep, "--count", "1"]);
+    let (token_a, _) = gantry_tests::join_token(&http, &ep, "default", 1).await;
+    let a = spawn(&[
+        "sim-agents",
+        "--server",
+        &ep,
+        "--join-token",
+        &token_a,
+        "--count",
+        "1",
+    ]);
     gantry_tests::wait_for("instance a", Duration::from_secs(30), || async {
         let l = call(&http, &ep, "ListContainerInstances", json!({})).await;
         (l["containerInstanceArns"].as_array().map_or(0, Vec::len) == 1).then_some(())
@@ -204,7 +218,16 @@ async fn failure_detection(lost_after: u64) {
         (running(&http, &ep, "default", "fd").await == 1).then_some(())
     })
     .await;
-    let _b = spawn(&["sim-agents", "--server", &ep, "--count", "1"]);
+    let (token_b, _) = gantry_tests::join_token(&http, &ep, "default", 1).await;
+    let _b = spawn(&[
+        "sim-agents",
+        "--server",
+        &ep,
+        "--join-token",
+        &token_b,
+        "--count",
+        "1",
+    ]);
     gantry_tests::wait_for("instance b", Duration::from_secs(30), || async {
         let l = call(&http, &ep, "ListContainerInstances", json!({})).await;
         (l["containerInstanceArns"].as_array().map_or(0, Vec::len) == 2).then_some(())

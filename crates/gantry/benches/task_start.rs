@@ -342,6 +342,21 @@ async fn idle_rss() -> (u64, u64) {
         .stderr(Stdio::null())
         .spawn()
         .expect("gantry server");
+    // The agent joins with a join token made once the server answers.
+    let http = reqwest::Client::new();
+    let ep = format!("http://127.0.0.1:{port}");
+    let made = gantry_tests::wait_for("a join token", Duration::from_secs(30), || async {
+        gantry_tests::call_nodes_api(
+            &http,
+            &ep,
+            "CreateJoinToken",
+            serde_json::json!({ "cluster": "default" }),
+        )
+        .await
+        .ok()
+    })
+    .await;
+    let token = made["token"].as_str().unwrap_or_default().to_string();
     let mut agent = Command::new(&bin)
         .args([
             "agent",
@@ -352,11 +367,11 @@ async fn idle_rss() -> (u64, u64) {
         .arg(dir.path())
         .args(["--cgroup-parent", &format!("/gantry-bench-{port}")])
         .envs(gantry_tests::key_env())
+        .env("GANTRY_JOIN_TOKEN", &token)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("gantry agent");
-    let http = reqwest::Client::new();
     gantry_tests::wait_for("the agent to register", Duration::from_secs(30), || async {
         let r = gantry_tests::post_ecs(
             &http,

@@ -38,6 +38,7 @@ fn server_config(a: &ServerArgs, admin: AccessKeyPair) -> gantry_server::ServerC
         region: a.region.clone(),
         max_body_bytes: 1 << 20,
         agent_lost_after: Duration::from_secs(a.agent_lost_after),
+        node_credential_ttl: a.node_credential_ttl,
         state_dir: Some(a.state_dir.clone()),
         admin_key: Some(admin),
         ..Default::default()

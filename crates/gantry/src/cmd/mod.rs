@@ -113,6 +113,9 @@ pub struct ServerArgs {
     /// Seconds without a heartbeat before an agent counts as disconnected.
     #[arg(long, env = "GANTRY_AGENT_LOST_AFTER", default_value = "30")]
     pub agent_lost_after: u64,
+    /// How long a node certificate is valid (agents rotate at two thirds of it), e.g. 24h.
+    #[arg(long, env = "GANTRY_NODE_CREDENTIAL_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub node_credential_ttl: std::time::Duration,
     /// The cluster task network for awsvpc (e.g. 10.214.0.0/16): each registering node gets
     /// a slice of it and routes to the others'. Unset: each agent brings its own
     /// --awsvpc-subnet.
