@@ -169,6 +169,7 @@ pub fn key_args(sub: &Command) -> Vec<&Arg> {
 }
 
 /// The key names of `sub`.
+#[cfg(test)]
 pub fn keys(sub: &Command) -> Vec<String> {
     key_args(sub)
         .iter()
@@ -258,6 +259,40 @@ pub fn to_args(
         });
     }
     Ok(out)
+}
+
+/// The keys of the flags `m` shows typed on the command line, valued as a file would hold
+/// them: what `gantry agent install -- FLAGS` writes into agent.toml.
+pub fn given_to_table(sub: &Command, m: &ArgMatches) -> toml::Table {
+    let typed = |want: Scalar, raw: &str| {
+        match want {
+            Scalar::Int => raw.parse().map(toml::Value::Integer).ok(),
+            Scalar::Float => raw.parse().map(toml::Value::Float).ok(),
+            Scalar::Bool => raw.parse().map(toml::Value::Boolean).ok(),
+            Scalar::Str => None,
+        }
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+    };
+    let mut table = toml::Table::new();
+    for arg in key_args(sub) {
+        let (id, Some(key)) = (arg.get_id().as_str(), arg.get_long()) else {
+            continue;
+        };
+        if m.value_source(id) != Some(ValueSource::CommandLine) {
+            continue;
+        }
+        let raws: Vec<String> = m
+            .get_raw(id)
+            .map(|v| v.map(|s| s.to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        let value = match kind(arg) {
+            Kind::Switch => toml::Value::Boolean(!matches!(arg.get_action(), ArgAction::SetFalse)),
+            Kind::One(want) => typed(want, raws.first().map_or("", String::as_str)),
+            Kind::List(want) => toml::Value::Array(raws.iter().map(|r| typed(want, r)).collect()),
+        };
+        table.insert(key.to_string(), value);
+    }
+    table
 }
 
 /// What a key's value must be.
