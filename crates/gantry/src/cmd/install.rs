@@ -175,6 +175,8 @@ pub fn plan(a: &InstallArgs) -> Result<Plan, InstallError> {
         (Some(t), None, None) => {
             put("join-token", t);
         }
+        // A host that has joined already (a re-install, an upgrade) needs no new grant.
+        (None, None, None) if has_credential(&a.root, &a.state_dir) => {}
         (None, None, None) => return Err(invalid(
             "a grant is needed to join: --activation-id with --activation-code (`aws ssm create-activation`, `gantry activation create`) or --join-token (`gantry token create`)",
         )),
@@ -233,6 +235,11 @@ pub fn plan(a: &InstallArgs) -> Result<Plan, InstallError> {
         config,
         wait: a.wait_timeout,
     })
+}
+
+/// Whether the agent under `root` has a node credential (nodeagent's `<state-dir>/agent/node/node.json`).
+fn has_credential(root: &Path, state_dir: &Path) -> bool {
+    under(root, state_dir.join("agent/node/node.json")).is_file()
 }
 
 /// The trailing `gantry agent` flags as agent.toml keys, checked by the agent's own parser.

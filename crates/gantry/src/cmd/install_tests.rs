@@ -162,6 +162,21 @@ fn install_into_a_root_writes_the_binary_config_and_unit() {
     ])
     .expect("install again");
     assert_eq!(mode(&host.at(CONFIG)), 0o600);
+    // A host that has joined needs no grant to be installed again.
+    let e = host
+        .install(&["--ca-sha256", HASH])
+        .expect_err("no credential yet");
+    assert!(e.to_string().contains("a grant is needed"), "{e}");
+    let node = host.at("/var/lib/gantry/agent/node");
+    std::fs::create_dir_all(&node).expect("node dir");
+    std::fs::write(node.join("node.json"), b"{}").expect("credential");
+    host.install(&["--ca-sha256", HASH])
+        .expect("re-install without a grant");
+    let table = agent_toml(&host);
+    assert!(
+        !GRANT_KEYS.iter().any(|k| table.contains_key(*k)),
+        "{table:?}"
+    );
 }
 
 #[test]

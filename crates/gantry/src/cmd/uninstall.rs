@@ -103,9 +103,12 @@ pub fn uninstall(a: &UninstallArgs) -> Result<(), InstallError> {
     } else {
         remove_file(&under(&root, BINARY), &mut removed)?;
     }
-    if a.purge && agent_dir.exists() {
-        std::fs::remove_dir_all(&agent_dir).map_err(io("remove", &agent_dir))?;
-        removed.push(agent_dir.display().to_string());
+    if a.purge {
+        if agent_dir.exists() {
+            std::fs::remove_dir_all(&agent_dir).map_err(io("remove", &agent_dir))?;
+            removed.push(agent_dir.display().to_string());
+        }
+        // Install made it; a control plane's state beside the agent's keeps it.
         remove_empty_dir(&state);
     }
     if !a.purge && !running.is_empty() {
