@@ -125,7 +125,8 @@ pub fn under(root: &Path, path: impl AsRef<Path>) -> PathBuf {
 #[derive(Debug)]
 pub struct Plan {
     pub root: PathBuf,
-    pub systemd: bool,
+    /// The systemctl to run; none under `--root`.
+    pub systemctl: Option<PathBuf>,
     pub binary: PathBuf,
     pub state_dir: PathBuf,
     pub cluster: String,
@@ -227,7 +228,7 @@ pub fn plan(a: &InstallArgs) -> Result<Plan, InstallError> {
         )));
     }
     Ok(Plan {
-        systemd: root == Path::new("/"),
+        systemctl: (root == Path::new("/")).then(|| PathBuf::from("systemctl")),
         root,
         binary,
         state_dir: a.state_dir.clone(),
@@ -282,27 +283,31 @@ pub fn is_root() -> bool {
 
 fn install(a: &InstallArgs) -> Result<(), InstallError> {
     let plan = plan(a)?;
-    if plan.systemd && !is_root() {
+    if plan.systemctl.is_some() && !is_root() {
         return Err(InstallError::NotRoot("install"));
     }
+    println!("{}", apply(&plan)?);
+    Ok(())
+}
+
+/// Writes the files and, with systemctl, starts the agent and waits until it has joined.
+/// Returns what to tell the user.
+pub fn apply(plan: &Plan) -> Result<String, InstallError> {
     let started = agent_status::now_secs();
-    write_files(&plan)?;
-    if !plan.systemd {
-        println!(
-            "wrote {}, {} and {} under {}; the unit is enabled and joins the cluster on first boot",
-            BINARY,
-            CONFIG,
-            UNIT,
+    write_files(plan)?;
+    let Some(exe) = &plan.systemctl else {
+        return Ok(format!(
+            "wrote {BINARY}, {CONFIG} and {UNIT} under {}; the unit is enabled and joins the cluster on first boot",
             plan.root.display()
-        );
-        return Ok(());
-    }
-    let _ = std::fs::remove_file(agent_status::path(&plan.state_dir));
-    systemctl(&["daemon-reload"])?;
-    systemctl(&["enable", UNIT_NAME])?;
+        ));
+    };
+    let state_dir = under(&plan.root, &plan.state_dir);
+    let _ = std::fs::remove_file(agent_status::path(&state_dir));
+    systemctl(exe, &["daemon-reload"])?;
+    systemctl(exe, &["enable", UNIT_NAME])?;
     // restart, not start: a second install (an upgrade) must run the new binary.
-    systemctl(&["restart", "--no-block", UNIT_NAME])?;
-    let status = wait_registered(&plan.state_dir, started, plan.wait)?;
+    systemctl(exe, &["restart", "--no-block", UNIT_NAME])?;
+    let status = wait_registered(exe, &state_dir, started, plan.wait)?;
     // The grant is spent: a restarted agent uses its node credential.
     let mut config = plan.config.clone();
     config.retain(|k, _| !GRANT_KEYS.contains(&k));
@@ -313,11 +318,10 @@ fn install(a: &InstallArgs) -> Result<(), InstallError> {
         .as_deref()
         .map(|n| format!(", node {n}"))
         .unwrap_or_default();
-    println!(
+    Ok(format!(
         "joined cluster {} as container instance {}{node}; the agent runs as the systemd unit {UNIT_NAME} (systemctl status {UNIT_NAME})",
         plan.cluster, status.container_instance_arn
-    );
-    Ok(())
+    ))
 }
 
 /// The binary, agent.toml, the unit and its enabling symlink, each written whole or not at all.
@@ -341,7 +345,7 @@ pub fn write_files(plan: &Plan) -> Result<(), InstallError> {
     copy_binary(&plan.binary, &bin)?;
     write_atomic(&config, config_text(&plan.config).as_bytes(), 0o600)?;
     write_atomic(&unit, UNIT_TEXT.as_bytes(), 0o644)?;
-    if !plan.systemd {
+    if plan.systemctl.is_none() {
         let link = under(&plan.root, UNIT_LINK);
         if let Some(dir) = link.parent() {
             std::fs::create_dir_all(dir).map_err(io("create", dir))?;
@@ -408,8 +412,8 @@ pub fn write_atomic(path: &Path, body: &[u8], mode: u32) -> Result<(), InstallEr
     })
 }
 
-pub fn systemctl(args: &[&str]) -> Result<(), InstallError> {
-    let out = std::process::Command::new("systemctl")
+pub fn systemctl(exe: &Path, args: &[&str]) -> Result<(), InstallError> {
+    let out = std::process::Command::new(exe)
         .args(args)
         .output()
         .map_err(io("run", Path::new("systemctl")))?;
@@ -423,8 +427,8 @@ pub fn systemctl(args: &[&str]) -> Result<(), InstallError> {
     })
 }
 
-fn unit_active() -> bool {
-    std::process::Command::new("systemctl")
+fn unit_active(exe: &Path) -> bool {
+    std::process::Command::new(exe)
         .args(["is-active", "--quiet", UNIT_NAME])
         .status()
         .is_ok_and(|s| s.success())
@@ -432,6 +436,7 @@ fn unit_active() -> bool {
 
 /// Waits for the status file of an agent started after `since` while the unit is active.
 fn wait_registered(
+    exe: &Path,
     state_dir: &Path,
     since: u64,
     wait: Duration,
@@ -439,7 +444,7 @@ fn wait_registered(
     let deadline = std::time::Instant::now() + wait;
     loop {
         if let Some(s) = agent_status::read(state_dir).filter(|s| s.ready_at >= since) {
-            if unit_active() {
+            if unit_active(exe) {
                 return Ok(s);
             }
         }

@@ -81,7 +81,7 @@ pub fn uninstall(a: &UninstallArgs) -> Result<(), InstallError> {
     if systemd && unit.exists() {
         // Only the agent stops (KillMode=process); a failure to stop is reported, not fatal,
         // so that a broken unit can still be removed.
-        if let Err(e) = systemctl(&["disable", "--now", UNIT_NAME]) {
+        if let Err(e) = systemctl(Path::new("systemctl"), &["disable", "--now", UNIT_NAME]) {
             eprintln!("gantry: {e}");
         }
     }
@@ -89,7 +89,7 @@ pub fn uninstall(a: &UninstallArgs) -> Result<(), InstallError> {
     remove_file(&under(&root, UNIT_LINK), &mut removed)?;
     remove_file(&unit, &mut removed)?;
     if systemd && !removed.is_empty() {
-        systemctl(&["daemon-reload"])?;
+        systemctl(Path::new("systemctl"), &["daemon-reload"])?;
     }
     let config = under(&root, CONFIG);
     remove_file(&config, &mut removed)?;
