@@ -1,3 +1,4 @@
+use std::any::TypeId;
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -5,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{CommandFactory, Parser, Subcommand};
 use gantry_tests::TempDir;
 
+use super::values::{kind, Kind, Scalar};
 use super::*;
 
 /// A command of its own, with environment variables nothing else reads.

@@ -5,7 +5,6 @@
 //! agent uses). `--root DIR` writes the same files under DIR and enables the unit by its
 //! symlink, without systemctl: for tests and image builders.
 
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,6 +12,8 @@ use clap::{Args, Subcommand};
 
 use super::agent_status;
 use super::uninstall::{self, UninstallArgs};
+pub use files::{config_text, write_atomic, write_files};
+pub use plan::{plan, Plan};
 
 pub const BINARY: &str = "/usr/local/bin/gantry";
 pub const CONFIG: &str = "/etc/gantry/agent.toml";
@@ -20,11 +21,11 @@ pub const UNIT: &str = "/etc/systemd/system/gantry-agent.service";
 /// What `systemctl enable` makes for `WantedBy=multi-user.target`.
 pub const UNIT_LINK: &str = "/etc/systemd/system/multi-user.target.wants/gantry-agent.service";
 pub const UNIT_NAME: &str = "gantry-agent";
-const UNIT_TEXT: &str = include_str!("../../../../systemd/gantry-agent.service");
+pub(crate) const UNIT_TEXT: &str = include_str!("../../../../systemd/gantry-agent.service");
 /// The keys of agent.toml that hold the grant: spent once the host has joined.
 pub const GRANT_KEYS: [&str; 3] = ["join-token", "activation-id", "activation-code"];
 /// The keys install sets from its own flags, which the trailing agent flags may not repeat.
-const OWN_KEYS: [&str; 7] = [
+pub(crate) const OWN_KEYS: [&str; 7] = [
     "server",
     "cluster",
     "state-dir",
@@ -121,162 +122,6 @@ pub fn under(root: &Path, path: impl AsRef<Path>) -> PathBuf {
     root.join(p.strip_prefix("/").unwrap_or(p))
 }
 
-/// What install will write, every input checked.
-#[derive(Debug)]
-pub struct Plan {
-    pub root: PathBuf,
-    /// The systemctl to run; none under `--root`.
-    pub systemctl: Option<PathBuf>,
-    pub binary: PathBuf,
-    pub state_dir: PathBuf,
-    pub cluster: String,
-    /// agent.toml.
-    pub config: toml::Table,
-    pub wait: Duration,
-}
-
-fn invalid(msg: impl Into<String>) -> InstallError {
-    InstallError::Invalid(msg.into())
-}
-
-pub fn plan(a: &InstallArgs) -> Result<Plan, InstallError> {
-    let url = reqwest::Url::parse(&a.server)
-        .map_err(|e| invalid(format!("--server {:?} is not a URL: {e}", a.server)))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(invalid(format!(
-            "--server {:?} must look like https://HOST:PORT",
-            a.server
-        )));
-    }
-    let name_ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    if a.cluster.is_empty() || a.cluster.len() > 255 || !a.cluster.chars().all(name_ok) {
-        return Err(invalid(format!(
-            "--cluster {:?} must be 1 to 255 letters, digits, hyphens and underscores",
-            a.cluster
-        )));
-    }
-    let mut config = toml::Table::new();
-    let mut put = |k: &str, v: &str| config.insert(k.to_string(), toml::Value::String(v.into()));
-    put("server", &a.server);
-    put("cluster", &a.cluster);
-    fn trimmed(v: &Option<String>) -> Option<&str> {
-        v.as_deref().map(str::trim)
-    }
-    match (
-        trimmed(&a.join_token),
-        trimmed(&a.activation_id),
-        trimmed(&a.activation_code),
-    ) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            return Err(invalid(
-                "give either --join-token or --activation-id with --activation-code, not both",
-            ))
-        }
-        (Some(""), None, None) => return Err(invalid("--join-token may not be empty")),
-        (Some(t), None, None) => {
-            put("join-token", t);
-        }
-        // A host that has joined already (a re-install, an upgrade) needs no new grant.
-        (None, None, None) if has_credential(&a.root, &a.state_dir) => {}
-        (None, None, None) => return Err(invalid(
-            "a grant is needed to join: --activation-id with --activation-code (`aws ssm create-activation`, `gantry activation create`) or --join-token (`gantry token create`)",
-        )),
-        (None, Some(id), Some(code)) if !id.is_empty() && !code.is_empty() => {
-            put("activation-id", id);
-            put("activation-code", code);
-        }
-        (None, _, _) => {
-            return Err(invalid(
-                "--activation-id and --activation-code go together (and neither may be empty)",
-            ))
-        }
-    }
-    match (&a.ca_sha256, url.scheme()) {
-        (Some(h), _) => {
-            let h = h.trim().to_ascii_lowercase();
-            if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(invalid(format!(
-                    "--ca-sha256 {h:?} must be the 64 hex digits of the SHA-256 of the server's CA certificate"
-                )));
-            }
-            put("ca-sha256", &h);
-        }
-        (None, "https") => return Err(invalid(
-            "--ca-sha256 is needed for an https server: it pins the server's cluster CA on first contact (the join command from `gantry activation create` or `gantry token create` carries it)",
-        )),
-        (None, _) => {}
-    }
-    if !a.state_dir.is_absolute() {
-        return Err(invalid(format!(
-            "--state-dir {} must be an absolute path",
-            a.state_dir.display()
-        )));
-    }
-    put("state-dir", &a.state_dir.to_string_lossy());
-    for (k, v) in agent_flags(&a.agent_flags)? {
-        config.insert(k, v);
-    }
-    let root = std::path::absolute(&a.root).map_err(io("resolve", &a.root))?;
-    let binary = match &a.binary {
-        Some(b) => b.clone(),
-        None => std::env::current_exe().map_err(io("find", Path::new("the running gantry")))?,
-    };
-    if !binary.is_file() {
-        return Err(invalid(format!(
-            "--binary {} is not a file",
-            binary.display()
-        )));
-    }
-    Ok(Plan {
-        systemctl: (root == Path::new("/")).then(|| PathBuf::from("systemctl")),
-        root,
-        binary,
-        state_dir: a.state_dir.clone(),
-        cluster: a.cluster.clone(),
-        config,
-        wait: a.wait_timeout,
-    })
-}
-
-/// Whether the agent under `root` has a node credential (nodeagent's `<state-dir>/agent/node/node.json`).
-fn has_credential(root: &Path, state_dir: &Path) -> bool {
-    under(root, state_dir.join("agent/node/node.json")).is_file()
-}
-
-/// The trailing `gantry agent` flags as agent.toml keys, checked by the agent's own parser.
-fn agent_flags(flags: &[String]) -> Result<toml::Table, InstallError> {
-    if flags.is_empty() {
-        return Ok(toml::Table::new());
-    }
-    let cmd = <super::Cli as clap::CommandFactory>::command();
-    let argv = ["gantry", "agent"]
-        .into_iter()
-        .map(String::from)
-        .chain(flags.iter().cloned());
-    let m = cmd
-        .clone()
-        .try_get_matches_from(argv)
-        .map_err(|e| invalid(format!("the agent flags after `--`: {}", e.render())))?;
-    let (Some(sub), Some((_, given))) = (cmd.find_subcommand("agent"), m.subcommand()) else {
-        return Err(invalid(
-            "the agent flags after `--` are not `gantry agent` flags",
-        ));
-    };
-    let table = crate::config_file::given_to_table(sub, given);
-    if let Some(k) = table.keys().find(|k| OWN_KEYS.contains(&k.as_str())) {
-        return Err(invalid(format!(
-            "--{k} after `--`: give it to `gantry agent install` itself"
-        )));
-    }
-    Ok(table)
-}
-
-/// agent.toml's text.
-pub fn config_text(config: &toml::Table) -> String {
-    let body = toml::to_string(config).unwrap_or_default();
-    format!("# Written by `gantry agent install`. The keys are the flags of `gantry agent` (docs/install.md).\n{body}")
-}
-
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
@@ -322,94 +167,6 @@ pub fn apply(plan: &Plan) -> Result<String, InstallError> {
         "joined cluster {} as container instance {}{node}; the agent runs as the systemd unit {UNIT_NAME} (systemctl status {UNIT_NAME})",
         plan.cluster, status.container_instance_arn
     ))
-}
-
-/// The binary, agent.toml, the unit and its enabling symlink, each written whole or not at all.
-pub fn write_files(plan: &Plan) -> Result<(), InstallError> {
-    let bin = under(&plan.root, BINARY);
-    let config = under(&plan.root, CONFIG);
-    let unit = under(&plan.root, UNIT);
-    for (dir, mode) in [
-        (bin.parent(), 0o755),
-        (config.parent(), 0o700),
-        (unit.parent(), 0o755),
-        (Some(under(&plan.root, &plan.state_dir).as_path()), 0o700),
-    ] {
-        let Some(dir) = dir else { continue };
-        std::fs::create_dir_all(dir).map_err(io("create", dir))?;
-        if mode == 0o700 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
-                .map_err(io("set the mode of", dir))?;
-        }
-    }
-    copy_binary(&plan.binary, &bin)?;
-    write_atomic(&config, config_text(&plan.config).as_bytes(), 0o600)?;
-    write_atomic(&unit, UNIT_TEXT.as_bytes(), 0o644)?;
-    if plan.systemctl.is_none() {
-        let link = under(&plan.root, UNIT_LINK);
-        if let Some(dir) = link.parent() {
-            std::fs::create_dir_all(dir).map_err(io("create", dir))?;
-        }
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(UNIT, &link).map_err(io("link", &link))?;
-    }
-    Ok(())
-}
-
-/// Copies the binary next to its place and renames it there: a running agent keeps its old
-/// inode, and nobody ever sees half a binary.
-fn copy_binary(src: &Path, dst: &Path) -> Result<(), InstallError> {
-    let same =
-        |a: &std::fs::Metadata, b: &std::fs::Metadata| a.dev() == b.dev() && a.ino() == b.ino();
-    if let (Ok(s), Ok(d)) = (std::fs::metadata(src), std::fs::metadata(dst)) {
-        if same(&s, &d) {
-            return Ok(());
-        }
-    }
-    let tmp = dst.with_file_name(format!(".gantry.install-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let copied = std::fs::copy(src, &tmp)
-        .and_then(|_| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)))
-        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, dst));
-    copied.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        InstallError::Io {
-            what: "install the binary at",
-            path: dst.to_path_buf(),
-            source: e,
-        }
-    })
-}
-
-/// Writes `path` with `mode` from its first byte (never briefly readable by others).
-pub fn write_atomic(path: &Path, body: &[u8], mode: u32) -> Result<(), InstallError> {
-    use std::io::Write;
-    let name = path
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .and_then(|mut f| {
-            // The umask may have narrowed the mode; make it exact.
-            f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-            f.write_all(body)?;
-            f.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&tmp, path));
-    written.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        InstallError::Io {
-            what: "write",
-            path: path.to_path_buf(),
-            source: e,
-        }
-    })
 }
 
 pub fn systemctl(exe: &Path, args: &[&str]) -> Result<(), InstallError> {
@@ -462,6 +219,11 @@ fn wait_registered(
         std::thread::sleep(Duration::from_millis(250));
     }
 }
+
+#[path = "install_files.rs"]
+mod files;
+#[path = "install_plan.rs"]
+mod plan;
 
 #[cfg(test)]
 #[path = "install_tests.rs"]
