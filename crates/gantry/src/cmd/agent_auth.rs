@@ -69,7 +69,7 @@ impl AgentAuthArgs {
         self.ca_bundle
             .as_ref()
             .map(|p| {
-                std::fs::read(&p)
+                std::fs::read(p)
                     .with_context(|| format!("could not read the CA bundle {}", p.display()))
             })
             .transpose()
