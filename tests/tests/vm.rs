@@ -208,3 +208,60 @@ async fn gantry_in_a_debian_12_guest() {
     install_gantry(&vm);
     task_limits_and_port_in_the_guest(&mut vm).await;
 }
+
+/// `tests/vm/run.sh`: runs the nextest archive `$GANTRY_VM_ARCHIVE` (the project's own
+/// privileged suites, built on the host) inside a fresh guest, with the filter arguments in
+/// `$GANTRY_VM_NEXTEST_ARGS`, and fails if any test there failed. Not part of the normal run.
+#[test]
+#[ignore = "run by tests/vm/run.sh"]
+fn suites_in_the_guest() {
+    let Some(archive) = std::env::var_os("GANTRY_VM_ARCHIVE") else {
+        panic!("set GANTRY_VM_ARCHIVE to a `cargo nextest archive` file (tests/vm/run.sh does)");
+    };
+    let args = std::env::var("GANTRY_VM_NEXTEST_ARGS").unwrap_or_default();
+    let vm = Vm::boot();
+    guest_is_debian_12_with_systemd_and_pure_cgroup_v2(&vm);
+    vm.copy_file(&gantry_tests::gantry_bin(), GUEST_BIN);
+    // The suites find the test images and the workspace where the host built them, so the
+    // guest gets the same paths.
+    let ws = gantry_tests::workspace();
+    let ws = ws.display();
+    vm.copy_in(&gantry_tests::images::layouts(), &format!("{ws}/target"));
+    vm.copy_in(
+        &gantry_tests::workspace().join("rootfs-tools"),
+        &ws.to_string(),
+    );
+    vm.copy_file(
+        &gantry_tests::workspace().join("Cargo.toml"),
+        &format!("{ws}/Cargo.toml"),
+    );
+    let nextest = String::from_utf8_lossy(
+        &std::process::Command::new("sh")
+            .args(["-c", "command -v cargo-nextest"])
+            .output()
+            .map(|o| o.stdout)
+            .unwrap_or_default(),
+    )
+    .trim()
+    .to_string();
+    assert!(
+        !nextest.is_empty(),
+        "cargo-nextest is not on the host's PATH"
+    );
+    vm.copy_file(
+        std::path::Path::new(&nextest),
+        "/usr/local/bin/cargo-nextest",
+    );
+    vm.copy_file(std::path::Path::new(&archive), "/root/tests.tar.zst");
+    let script = format!(
+        "cd {ws} && GANTRY_BIN={GUEST_BIN} cargo-nextest nextest run --archive-file /root/tests.tar.zst \
+         --workspace-remap {ws} --no-fail-fast {args} 2>&1; echo \"nextest exit $?\""
+    );
+    let out = vm.run(&script);
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}");
+    assert!(
+        text.trim_end().ends_with("nextest exit 0"),
+        "tests failed in the guest (see above)"
+    );
+}

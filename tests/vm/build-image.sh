@@ -49,7 +49,10 @@ packages=systemd-sysv,udev,dbus,kmod,linux-image-amd64,initramfs-tools,openssh-s
 packages+=,iproute2,nftables,conntrack,util-linux,busybox-static,libseccomp2,ca-certificates
 packages+=,procps,psmisc,less
 echo "debootstrap bookworm from $mirror (a few minutes)" >&2
-debootstrap --variant=minbase --include="$packages" bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+# Downloaded packages are kept in the cache (not in the image), so a rebuild after a script
+# change downloads only what changed.
+mkdir -p "$cache/debs"
+debootstrap --variant=minbase --cache-dir="$cache/debs" --include="$packages" bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
   tail -n 30 "$work/debootstrap.log" >&2
   exit 1
 }
@@ -100,7 +103,7 @@ mkdir -p "$out"
 mv "$work"/rootfs.ext4 "$work"/vmlinuz "$work"/initrd.img "$work"/id_ed25519 "$work"/id_ed25519.pub "$work"/cmdline "$out"/
 touch "$out/.built"
 # Only the newest image is kept.
-for old in "$cache"/bookworm-*; do
+for old in "$cache"/bookworm-* "$cache"/.work-*; do
   [[ "$old" == "$out" ]] || rm -rf "$old"
 done
 echo "built $out in $(($(date +%s) - start)) s" >&2
