@@ -254,7 +254,7 @@ fn suites_in_the_guest() {
     );
     vm.copy_file(std::path::Path::new(&archive), "/root/tests.tar.zst");
     let script = format!(
-        "cd {ws} && GANTRY_BIN={GUEST_BIN} cargo-nextest nextest run --archive-file /root/tests.tar.zst \
+        "mkdir -p {ws}/tests && cd {ws} && GANTRY_BIN={GUEST_BIN} cargo-nextest nextest run --archive-file /root/tests.tar.zst \
          --workspace-remap {ws} --no-fail-fast {args} 2>&1; echo \"nextest exit $?\""
     );
     let out = vm.run(&script);
