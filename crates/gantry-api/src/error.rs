@@ -24,6 +24,21 @@ pub enum ErrorKind {
     UnsupportedFeature,
     Conflict,
     Server,
+    // SSM's exceptions (the `ssm` model names them without the `Exception` suffix).
+    SsmInvalidActivation,
+    SsmInvalidActivationId,
+    SsmInvalidParameters,
+    SsmInvalidFilter,
+    SsmInvalidFilterKey,
+    SsmInvalidInstanceInformationFilterValue,
+    SsmInvalidNextToken,
+    SsmInvalidInstanceId,
+    SsmInvalidResourceType,
+    SsmInvalidResourceId,
+    SsmTooManyTags,
+    SsmTooManyUpdates,
+    SsmInternalServerError,
+    Validation,
 }
 
 impl ErrorKind {
@@ -49,13 +64,29 @@ impl ErrorKind {
             Self::UnsupportedFeature => "UnsupportedFeatureException",
             Self::Conflict => "ConflictException",
             Self::Server => "ServerException",
+            Self::SsmInvalidActivation => "InvalidActivation",
+            Self::SsmInvalidActivationId => "InvalidActivationId",
+            Self::SsmInvalidParameters => "InvalidParameters",
+            Self::SsmInvalidFilter => "InvalidFilter",
+            Self::SsmInvalidFilterKey => "InvalidFilterKey",
+            Self::SsmInvalidInstanceInformationFilterValue => {
+                "InvalidInstanceInformationFilterValue"
+            }
+            Self::SsmInvalidNextToken => "InvalidNextToken",
+            Self::SsmInvalidInstanceId => "InvalidInstanceId",
+            Self::SsmInvalidResourceType => "InvalidResourceType",
+            Self::SsmInvalidResourceId => "InvalidResourceId",
+            Self::SsmTooManyTags => "TooManyTagsError",
+            Self::SsmTooManyUpdates => "TooManyUpdates",
+            Self::SsmInternalServerError => "InternalServerError",
+            Self::Validation => "ValidationException",
         }
     }
 
     /// The HTTP status ECS answers with.
     pub fn http_status(self) -> u16 {
         match self {
-            Self::Server => 500,
+            Self::Server | Self::SsmInternalServerError => 500,
             Self::RequestEntityTooLarge => 413,
             _ => 400,
         }
@@ -89,6 +120,20 @@ const ALL: &[ErrorKind] = &[
     ErrorKind::UnsupportedFeature,
     ErrorKind::Conflict,
     ErrorKind::Server,
+    ErrorKind::SsmInvalidActivation,
+    ErrorKind::SsmInvalidActivationId,
+    ErrorKind::SsmInvalidParameters,
+    ErrorKind::SsmInvalidFilter,
+    ErrorKind::SsmInvalidFilterKey,
+    ErrorKind::SsmInvalidInstanceInformationFilterValue,
+    ErrorKind::SsmInvalidNextToken,
+    ErrorKind::SsmInvalidInstanceId,
+    ErrorKind::SsmInvalidResourceType,
+    ErrorKind::SsmInvalidResourceId,
+    ErrorKind::SsmTooManyTags,
+    ErrorKind::SsmTooManyUpdates,
+    ErrorKind::SsmInternalServerError,
+    ErrorKind::Validation,
 ];
 
 /// An error as an ECS client sees it.

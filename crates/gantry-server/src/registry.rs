@@ -18,10 +18,17 @@ pub enum Service {
     Ecs,
     Iam,
     Sts,
+    /// Gantry's own: cluster join tokens for hosts (`gantry token create`).
+    Nodes,
+    Ssm,
 }
 
 /// JSON services by the `X-Amz-Target` prefix their operations carry.
-const JSON_TARGETS: &[(&str, Service)] = &[(gantry_api::TARGET_PREFIX, Service::Ecs)];
+const JSON_TARGETS: &[(&str, Service)] = &[
+    (gantry_api::TARGET_PREFIX, Service::Ecs),
+    (crate::nodes::api::TARGET_PREFIX, Service::Nodes),
+    (crate::ssm::TARGET_PREFIX, Service::Ssm),
+];
 
 /// Query-protocol services by the service name of their SigV4 scope.
 const QUERY_SCOPES: &[(&str, Service)] = &[("iam", Service::Iam), ("sts", Service::Sts)];
@@ -52,6 +59,8 @@ impl Service {
             Self::Ecs => "ECS",
             Self::Iam => "IAM",
             Self::Sts => "STS",
+            Self::Nodes => "Gantry nodes",
+            Self::Ssm => "SSM",
         }
     }
 
@@ -61,6 +70,8 @@ impl Service {
             Self::Ecs => "ecs",
             Self::Iam => "iam",
             Self::Sts => "sts",
+            Self::Nodes => crate::nodes::api::SIGNING_NAME,
+            Self::Ssm => "ssm",
         }
     }
 
@@ -74,6 +85,8 @@ impl Service {
     ) -> Result<Vec<crate::auth::Access>> {
         match self {
             Self::Ecs => crate::ecs::authz::accesses(st, op, body, resource_tags).await,
+            Self::Nodes => crate::nodes::api::accesses(st, op, body).await,
+            Self::Ssm => Ok(crate::ssm::accesses(st, op, body)),
             // Query services are authorized by `crate::auth::iam_actions`; a JSON request for
             // one never gets this far (`parse` refuses it), and if it did it would need
             // the action on `*`.
@@ -88,6 +101,8 @@ impl Service {
     pub fn knows(self, op: &str) -> bool {
         match self {
             Self::Ecs => gantry_api::ecs::operation(op).is_some(),
+            Self::Nodes => crate::nodes::api::IMPLEMENTED.contains(&op),
+            Self::Ssm => crate::ssm::IMPLEMENTED.contains(&op),
             Self::Iam => crate::iam::IMPLEMENTED.contains(&op),
             Self::Sts => crate::sts::IMPLEMENTED.contains(&op),
         }
@@ -97,6 +112,8 @@ impl Service {
     pub fn implemented(self, op: &str) -> bool {
         match self {
             Self::Ecs => crate::ecs::implemented(op),
+            Self::Nodes => crate::nodes::api::IMPLEMENTED.contains(&op),
+            Self::Ssm => crate::ssm::IMPLEMENTED.contains(&op),
             Self::Iam => crate::iam::IMPLEMENTED.contains(&op),
             Self::Sts => crate::sts::IMPLEMENTED.contains(&op),
         }
@@ -107,6 +124,8 @@ impl Service {
         match self {
             // The same parser the fuzz target (crates/gantry-api/fuzz) exercises.
             Self::Ecs => gantry_api::ecs::parse_request(op, body),
+            Self::Nodes => crate::nodes::api::parse(op, body),
+            Self::Ssm => crate::ssm::parse(body),
             Self::Iam | Self::Sts => Err(self.not_json(op)),
         }
     }
@@ -128,10 +147,13 @@ impl Service {
         match self {
             Self::Iam => crate::iam::dispatch(st, req, caller).await,
             Self::Sts => crate::sts::dispatch(st, req, caller).await,
-            Self::Ecs => crate::aws::query::error_response(&ApiError::client(format!(
-                "ECS does not speak the query protocol; send {} as AWS JSON 1.1 with X-Amz-Target.",
+            Self::Ecs | Self::Nodes | Self::Ssm => {
+                crate::aws::query::error_response(&ApiError::client(format!(
+                "{} does not speak the query protocol; send {} as AWS JSON 1.1 with X-Amz-Target.",
+                self.name(),
                 req.action
-            ))),
+            )))
+            }
         }
     }
 
@@ -145,6 +167,8 @@ impl Service {
     ) -> Result<Value> {
         match self {
             Self::Ecs => crate::ecs::dispatch(st, op, body).await,
+            Self::Nodes => crate::nodes::api::dispatch(st, op, body).await,
+            Self::Ssm => crate::ssm::dispatch(st, op, body).await,
             Self::Iam | Self::Sts => Err(self.not_json(op).into()),
         }
     }
@@ -161,10 +185,18 @@ mod tests {
             Some((Service::Ecs, "RunTask"))
         );
         assert_eq!(Service::for_target("Logs_20140328.PutLogEvents"), None);
+        assert_eq!(
+            Service::for_target("AmazonSSM.CreateActivation"),
+            Some((Service::Ssm, "CreateActivation"))
+        );
         assert!(Service::Ecs.knows("RunTask"));
         assert!(!Service::Ecs.knows("Nope"));
         assert_eq!(Service::for_scope("iam"), Some(Service::Iam));
         assert_eq!(Service::for_scope("sts"), Some(Service::Sts));
         assert_eq!(Service::for_scope("elasticloadbalancing"), None);
+        assert_eq!(
+            Service::for_target("GantryNodes_20261201.CreateJoinToken"),
+            Some((Service::Nodes, "CreateJoinToken"))
+        );
     }
 }

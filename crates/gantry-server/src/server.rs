@@ -9,6 +9,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::{Extension, Router};
+use gantry_api::node::{JOIN_PATH, ROTATE_PATH};
 use gantry_api::protocol::{REGISTER_PATH, SESSION_PATH};
 use gantry_api::{ApiError, ErrorKind};
 use gantry_store::Store;
@@ -21,6 +22,7 @@ use crate::controllers::service::controller;
 use crate::error::ServerError;
 use crate::gateway::logs;
 use crate::gateway::{registration, session, task_index};
+use crate::nodes;
 use crate::state::{AppState, ControllerConfig, ServerConfig};
 use crate::tls::{Conn, GantryListener, ServerTls};
 
@@ -31,6 +33,9 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route("/", post(protocol::handle::<S>))
         .route(REGISTER_PATH, post(registration::register::<S>))
         .route(SESSION_PATH, get(session::session::<S>))
+        .route(JOIN_PATH, post(nodes::join::join::<S>))
+        .route(ROTATE_PATH, post(nodes::join::rotate::<S>))
+        .route(nodes::join::CA_PATH, get(nodes::join::ca::<S>))
         .route(logs::LOGS_PATH, get(logs::handle::<S>))
         .fallback(|| async {
             protocol::error_response(&ApiError::new(
@@ -64,6 +69,9 @@ pub async fn bind<S: Store>(cfg: ServerConfig, store: S) -> Result<Bound<S>, Ser
     crate::iam::identity::bootstrap(&state)
         .await
         .map_err(ServerError::Bootstrap)?;
+    // The cluster CA issues node certificates whatever the listener serves (plain HTTP on
+    // loopback, the operator's certificate): made under <state_dir>/tls on first start.
+    state.nodes.authority()?;
     Ok(Bound {
         listener,
         tls: None,

@@ -32,6 +32,9 @@ pub struct ServerConfig {
     /// Verify signatures and authorize requests. Always on in a real server; off only for
     /// the throughput bench's baseline (not a CLI flag).
     pub authenticate: bool,
+    /// How long a node certificate the cluster CA issues (at join and at each rotation) is
+    /// valid; the agent rotates at two thirds of it.
+    pub node_credential_ttl: Duration,
 }
 
 /// An access key id and its secret.
@@ -61,6 +64,7 @@ impl Default for ServerConfig {
             state_dir: None,
             admin_key: None,
             authenticate: true,
+            node_credential_ttl: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -103,6 +107,8 @@ pub struct AppState<S> {
     pub audit: crate::auth::audit::AuditLog,
     /// The IAM identities and policies the auth gate reads, until IAM changes.
     pub auth_cache: crate::auth::cache::AuthCache,
+    /// The cluster CA that issues node certificates, and the node verification cache.
+    pub nodes: crate::nodes::NodeState,
 }
 
 impl<S> AppState<S> {
@@ -119,6 +125,7 @@ impl<S> AppState<S> {
         Self {
             audit,
             auth_cache: Default::default(),
+            nodes: crate::nodes::NodeState::new(config.state_dir.as_deref()),
             started: clock.now(),
             clock,
             controllers: ControllerConfig::default(),

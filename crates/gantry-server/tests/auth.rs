@@ -331,10 +331,17 @@ async fn the_gateway_and_the_logs_endpoint_refuse_the_unsigned() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 400);
+    assert_eq!(resp.status().as_u16(), 403);
     assert!(resp.headers().contains_key("date"));
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["__type"], "MissingAuthenticationTokenException");
+    assert_eq!(body["__type"], "AccessDeniedException");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs a node signature"),
+        "{body}"
+    );
     assert_eq!(
         s.revision().await,
         before,
@@ -348,7 +355,7 @@ async fn the_gateway_and_the_logs_endpoint_refuse_the_unsigned() {
         s.addr, inst.instance_id
     );
     match tokio_tungstenite::connect_async(url).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 400),
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 403),
         other => panic!(
             "an unsigned session was not refused: {:?}",
             other.map(|_| ())

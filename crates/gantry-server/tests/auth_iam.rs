@@ -184,18 +184,19 @@ async fn temporary_credentials_need_their_token_and_stop_at_expiry() {
     );
 }
 
-/// An agent's key needs the node policy docs/security.md gives
-/// (`ecs:RegisterContainerInstance` and `ecs:Poll`): with it the node registers and holds
-/// its session (the cluster sees it connected); without it registration is refused with
-/// AWS's text; the node key itself can do nothing else on the API.
+/// An IAM key, even one with the old node policy (`ecs:RegisterContainerInstance`,
+/// `ecs:Poll`), no longer registers a host: the gateway takes node credentials only and
+/// says how to get one. Who may hand out join tokens is IAM's to say: a key without
+/// `gantry:CreateJoinToken` is refused with AWS's text, one with it gets a token, and the
+/// host that joins with the token registers.
 #[tokio::test]
-async fn a_node_policy_key_joins_and_a_key_without_it_is_refused() {
+async fn iam_keys_do_not_register_hosts_and_iam_governs_join_tokens() {
     use gantry_link::sim::{Behaviour, Fleet};
 
     let mut s = Server::start().await;
     let admin = s.key.clone();
     let node = user(&s, "node").await;
-    let nobody = user(&s, "nobody").await;
+    let operator = user(&s, "operator").await;
     let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecs:RegisterContainerInstance","ecs:Poll"],"Resource":"*"}]}"#;
     admin_iam(
         &s,
@@ -209,32 +210,44 @@ async fn a_node_policy_key_joins_and_a_key_without_it_is_refused() {
     .await
     .ok();
 
-    s.key = nobody;
+    s.key = node;
     let refused = Fleet::start_on(&s.link(), "default", 1, 1024, 1024, Behaviour::Healthy)
         .await
-        .expect_err("a key without the node policy must not register");
+        .expect_err("an IAM key must not register a host");
     assert!(
-        refused.contains("user/nobody is not authorized to perform: ecs:RegisterContainerInstance"),
+        refused.contains("403")
+            && refused.contains("Agent sessions take a node credential, not an IAM access key"),
         "{refused}"
     );
 
-    s.key = node;
-    let fleet = Fleet::start_on(&s.link(), "default", 1, 1024, 1024, Behaviour::Healthy)
-        .await
-        .expect("the node policy lets the agent register");
-    let r = s.call("ListClusters", json!({})).await;
+    s.key = operator.clone();
+    let r = s
+        .nodes_api("CreateJoinToken", json!({"cluster": "default"}))
+        .await;
     assert_eq!(r.kind(), "AccessDeniedException", "{}", r.body);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("user/operator is not authorized to perform: gantry:CreateJoinToken on resource: arn:aws:ecs:us-east-1:123456789012:cluster/default"),
+        "{}",
+        r.body
+    );
 
     s.key = admin;
-    let id = fleet.instances[0].instance_id.clone();
-    common::eventually("the node's session to be up", || async {
-        let d = s
-            .ok(
-                "DescribeContainerInstances",
-                json!({"containerInstances": [id.clone()]}),
-            )
-            .await;
-        d["containerInstances"][0]["agentConnected"] == true
-    })
-    .await;
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"gantry:CreateJoinToken","Resource":"arn:aws:ecs:*:*:cluster/default"}]}"#;
+    admin_iam(
+        &s,
+        "PutUserPolicy",
+        &[
+            ("UserName", "operator"),
+            ("PolicyName", "tokens"),
+            ("PolicyDocument", doc),
+        ],
+    )
+    .await
+    .ok();
+    s.key = operator;
+    let inst = s.register_agent("default", 1024, 1024).await;
+    assert!(!inst.instance_id.is_empty());
 }

@@ -77,7 +77,7 @@ async fn tasks(s: &Server, service: &str, desired: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn create_service_runs_tasks_and_reaches_steady_state() {
-    let s = Server::start().await;
+    let s = Server::start_open().await;
     let f = fleet(&s, 2, 1024, 1024, Behaviour::Healthy).await;
     s.register_taskdef("web", 128, 128).await;
     let created = s
@@ -194,7 +194,7 @@ fn report(id: u64, arn: &str, s: TaskStatus, exit: Option<i32>) -> TaskReport {
 
 #[tokio::test]
 async fn a_task_that_dies_is_replaced() {
-    let s = Server::start().await;
+    let s = Server::start_open().await;
     let reg = s.register_agent("default", 1024, 1024).await;
     let mut agent = s.connect_agent(&reg.instance_id).await;
     agent.desired().await;
@@ -270,7 +270,7 @@ fn observe(s: &Server, armed: Arc<AtomicUsize>) -> Arc<std::sync::Mutex<(usize, 
 
 #[tokio::test]
 async fn a_new_revision_rolls_out_within_min_and_max() {
-    let s = Server::start().await;
+    let s = Server::start_open().await;
     let f = fleet(&s, 3, 4096, 4096, Behaviour::Healthy).await;
     s.register_taskdef("web", 128, 128).await;
     s.ok(
@@ -334,7 +334,7 @@ async fn a_new_revision_rolls_out_within_min_and_max() {
 
 #[tokio::test]
 async fn the_circuit_breaker_trips_and_rolls_back() {
-    let s = Server::start().await;
+    let s = Server::start_open().await;
     let f = fleet(
         &s,
         2,
@@ -392,7 +392,7 @@ async fn the_circuit_breaker_trips_and_rolls_back() {
 
 #[tokio::test]
 async fn a_daemon_runs_on_every_instance_including_new_ones() {
-    let s = Server::start().await;
+    let s = Server::start_open().await;
     let f = fleet(&s, 3, 1024, 1024, Behaviour::Healthy).await;
     s.register_taskdef("agent", 64, 64).await;
     s.ok(
@@ -439,7 +439,11 @@ async fn a_daemon_runs_on_every_instance_including_new_ones() {
 #[tokio::test]
 async fn tasks_of_a_lost_instance_are_replaced_elsewhere() {
     let lost_after = Duration::from_millis(800);
-    let s = Server::start_with(|c| c.agent_lost_after = lost_after).await;
+    let s = Server::start_with(|c| {
+        c.agent_lost_after = lost_after;
+        c.authenticate = false;
+    })
+    .await;
     let mut doomed = fleet(&s, 1, 1024, 1024, Behaviour::Healthy).await;
     s.register_taskdef("web", 256, 256).await;
     s.ok(
@@ -509,7 +513,7 @@ async fn tasks_of_a_lost_instance_are_replaced_elsewhere() {
 
 #[tokio::test]
 async fn five_hundred_tasks_on_fifty_simulated_instances() {
-    let s = Server::start().await;
+    let s = Server::start_open().await;
     let n_instances = 50;
     let n_tasks = 500;
     let f = fleet(&s, n_instances, 4096, 8192, Behaviour::Healthy).await;

@@ -313,6 +313,11 @@ pub async fn deregister_container_instance<S: Store>(
             ops.push(db::put(key, &rec)?);
             if db::commit(&st.store, compares, ops).await? {
                 tracing::info!(cluster = %cluster, instance = %id, "container instance deregistered");
+                // The host's credential goes with it: its session closes now and it cannot
+                // come back without joining again.
+                if let Some(node) = &rec.node_id {
+                    crate::nodes::revoke(st, node, &format!("container instance {id} was deregistered")).await?;
+                }
                 let counts = (0, 0);
                 let after = Versioned {
                     key: key.clone(),

@@ -23,6 +23,8 @@ pub enum Effect {
     Advanced,
     /// Advanced to STOPPED: release its resources.
     Stopped,
+    /// About a task that is not on the reporting instance: refused, nothing changed.
+    Foreign,
 }
 
 /// Moves `t` forward as far as `r` allows. Pure: `at` is the server's clock.
@@ -139,8 +141,8 @@ pub async fn apply<S: Store>(
                 return Ok(Attempt::Done(Effect::Stale));
             };
             if t.value.instance_id.as_deref() != Some(instance_id) {
-                tracing::warn!(task = %report.task_arn, instance = instance_id, "report about another instance's task ignored");
-                return Ok(Attempt::Done(Effect::Stale));
+                tracing::warn!(task = %report.task_arn, instance = instance_id, "report about another instance's task refused");
+                return Ok(Attempt::Done(Effect::Foreign));
             }
             let mut task = t.value.clone();
             let at = st.clock.now();
@@ -148,7 +150,7 @@ pub async fn apply<S: Store>(
             let mut compares = vec![db::unchanged(key, t.revision)];
             let mut ops = Vec::new();
             match effect {
-                Effect::Stale => return Ok(Attempt::Done(Effect::Stale)),
+                Effect::Stale | Effect::Foreign => return Ok(Attempt::Done(effect)),
                 Effect::Advanced => {}
                 Effect::Stopped => {
                     let inst = db::get::<S, InstanceRecord>(&st.store, ikey).await?;

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, Request, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
@@ -23,6 +23,8 @@ use super::sessions::LogsPart;
 use crate::auth::gate::{Gated, Wire};
 use crate::auth::Access;
 use crate::error::{Error, Result};
+use crate::nodes::gate as node_gate;
+use crate::nodes::refusal::NodeRefusal;
 use crate::persistence::db::{self, Versioned};
 use crate::persistence::records::{instances_of, InstanceRecord, InstanceStatus};
 use crate::state::AppState;
@@ -45,8 +47,9 @@ async fn find_instance<S: Store>(st: &AppState<S>, id: &str) -> Result<Versioned
         })
 }
 
-/// `GET /agent/v1/session?instance=<id>`: signed for `ecs` and authorized as `ecs:Poll` on
-/// the container instance's ARN (with `ecs:cluster`), before the upgrade.
+/// `GET /agent/v1/session?instance=<id>`: signed by the node the instance is bound to,
+/// before the upgrade. A server that does not authenticate takes any session, as before
+/// node identities.
 pub async fn session<S: Store>(
     State(st): State<Arc<AppState<S>>>,
     ws: WebSocketUpgrade,
@@ -55,9 +58,17 @@ pub async fn session<S: Store>(
     let (parts, _) = req.into_parts();
     let wire = Wire::of(&parts);
     let mut gated = Gated::begin(&st, &wire, "ecs", "Poll");
-    let caller = match gated.check(&st, &wire, b"", "ecs").await {
-        Ok(c) => c,
-        Err(r) => return gated.refused(&st, &r),
+    let node = match node_gate::check(&st, &mut gated, &parts, b"").await {
+        Ok(n) => n,
+        Err(r) => return node_gate::refused(&st, gated, &r),
+    };
+    let caller = if node.is_none() {
+        match gated.check(&st, &wire, b"", "ecs").await {
+            Ok(c) => Some(c),
+            Err(r) => return gated.refused(&st, &r),
+        }
+    } else {
+        None
     };
     let q = match Query::<SessionQuery>::try_from_uri(&parts.uri) {
         Ok(Query(q)) => q,
@@ -73,28 +84,59 @@ pub async fn session<S: Store>(
         Err(e) => return gated.finish(&st, error_response(&e)),
     };
     let cluster = st.arns.cluster(&inst.cluster);
-    let access = Access::new(
-        "ecs:Poll",
-        st.arns.container_instance(&inst.cluster, &inst.id),
-    )
-    .with("ecs:cluster", [cluster]);
-    if let Err(r) = gated.allow(&st, &caller, &[access]).await {
-        return gated.refused(&st, &r);
-    }
+    let inst_arn = st.arns.container_instance(&inst.cluster, &inst.id);
+    let audit_as = match (&node, caller) {
+        (Some(v), _) => {
+            if inst.node_id.as_deref() != Some(v.node.node_id.as_str()) {
+                gated.audit.resources.push(inst_arn);
+                let r = NodeRefusal::Forbidden(format!(
+                    "The node {} cannot open a session for container instance {}: a node holds the session of its own instance only.",
+                    v.node.node_id, inst.id
+                ));
+                tracing::warn!(node = %v.node.node_id, instance = %inst.id, "session for another instance refused");
+                return node_gate::refused(&st, gated, &r);
+            }
+            node_gate::allowed(&mut gated, &[inst_arn, cluster]);
+            Some(NodeSession {
+                node_id: v.node.node_id.clone(),
+                principal_arn: v.principal_arn.clone(),
+                source_ip: wire.source_ip,
+            })
+        }
+        (None, caller) => {
+            let access = Access::new("ecs:Poll", inst_arn).with("ecs:cluster", [cluster]);
+            if let Some(caller) = caller {
+                if let Err(r) = gated.allow(&st, &caller, &[access]).await {
+                    return gated.refused(&st, &r);
+                }
+            }
+            None
+        }
+    };
     let session_st = st.clone();
     let resp = ws.on_upgrade(move |socket| async move {
         let id = inst.id.clone();
-        if let Err(e) = run_session(session_st, inst.cluster, inst.id, socket).await {
+        if let Err(e) = run_session(session_st, inst.cluster, inst.id, audit_as, socket).await {
             tracing::warn!(instance = %id, error = %e, "agent session ended with an error");
         }
     });
     gated.finish(&st, resp)
 }
 
+/// The node a session belongs to, for the close on revocation and the audit of refused
+/// reports.
+#[derive(Debug, Clone)]
+struct NodeSession {
+    node_id: String,
+    principal_arn: String,
+    source_ip: std::net::IpAddr,
+}
+
 async fn run_session<S: Store>(
     st: Arc<AppState<S>>,
     cluster: String,
     id: String,
+    node: Option<NodeSession>,
     socket: WebSocket,
 ) -> Result<()> {
     let (generation, kick, mut outbox) = st.sessions.connect(&id, st.clock.now());
@@ -112,6 +154,7 @@ async fn run_session<S: Store>(
         kick: &kick,
         outbox: &mut outbox,
         shutdown: &mut shutdown,
+        node: node.as_ref(),
     };
     let result = session_loop(&st, &cluster, &id, socket, inputs).await;
     st.sessions.end_logs(&id, generation);
@@ -122,6 +165,38 @@ async fn run_session<S: Store>(
     }
     tracing::info!(instance = %id, "agent session closed");
     result
+}
+
+/// The close frame for a session kicked because its node was revoked (none: kicked for
+/// another reason, a newer session or liveness).
+async fn revoked_close<S: Store>(
+    st: &AppState<S>,
+    node: Option<&NodeSession>,
+) -> Option<CloseFrame> {
+    let n = node?;
+    let rec = st.nodes.cache.node(st, &n.node_id).await.ok()??;
+    rec.revoked_at?;
+    Some(CloseFrame {
+        code: REVOKED_CLOSE_CODE,
+        reason: "node credential revoked".into(),
+    })
+}
+
+/// The WebSocket close code a revoked node's session ends with (4000-4999: private use;
+/// 4403 reads as HTTP's Forbidden).
+pub const REVOKED_CLOSE_CODE: u16 = 4403;
+
+/// Writes the audit record of a report the node may not make (about a task that is not on
+/// its instance).
+fn audit_foreign_report<S>(st: &AppState<S>, node: &NodeSession, task_arn: &str) {
+    let now = st.clock.now();
+    let rid = crate::aws::request_id::new();
+    let mut rec = crate::auth::audit::Record::begin(now, &rid, node.source_ip, "ecs");
+    rec.action = "SubmitTaskStateChange".into();
+    rec.principal_arn = Some(node.principal_arn.clone());
+    rec.resources = vec![task_arn.to_string()];
+    rec.error_code = Some("AccessDeniedException".into());
+    st.audit.record(rec);
 }
 
 /// What a session waits on besides its socket.
@@ -136,6 +211,8 @@ struct Inputs<'a> {
     /// Frames other handlers send down this session (logs requests).
     outbox: &'a mut mpsc::UnboundedReceiver<ServerFrame>,
     shutdown: &'a mut tokio::sync::watch::Receiver<bool>,
+    /// The node the session belongs to (none: a server that does not authenticate).
+    node: Option<&'a NodeSession>,
 }
 
 async fn session_loop<S: Store>(
@@ -151,6 +228,7 @@ async fn session_loop<S: Store>(
         kick,
         outbox,
         shutdown,
+        node,
     } = inputs;
     set_connected(st, cluster, id, true).await?;
     tracing::info!(instance = id, cluster, "agent session open");
@@ -195,6 +273,13 @@ async fn session_loop<S: Store>(
                     }
                     AgentFrame::TaskStateChange(report) => {
                         match reports::apply(st, cluster, id, &report).await {
+                            Ok(reports::Effect::Foreign) => {
+                                if let Some(n) = node {
+                                    audit_foreign_report(st, n, &report.task_arn);
+                                }
+                                // Acked: sending it again would not change the answer.
+                                Some(ServerFrame::ReportAck { report_id: report.report_id })
+                            }
                             Ok(_) => Some(ServerFrame::ReportAck { report_id: report.report_id }),
                             // No ack: the agent sends the report again.
                             Err(e) => {
@@ -232,7 +317,7 @@ async fn session_loop<S: Store>(
                 }
             }
             _ = kick.notified() => {
-                let _ = tx.send(Message::Close(None)).await;
+                let _ = tx.send(Message::Close(revoked_close(st, node).await)).await;
                 return Ok(());
             }
             _ = shutdown.changed() => {

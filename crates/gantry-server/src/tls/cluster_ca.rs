@@ -100,7 +100,31 @@ pub fn ensure(
     })
 }
 
-fn make_ca(files: &ClusterFiles, now: SystemTime) -> Result<(), TlsError> {
+/// Makes the CA under `files` if there is none (no `ca.pem`); says whether it did. For a
+/// server that needs the CA to issue node certificates but not a server certificate
+/// (plain HTTP on loopback, or the operator's own TLS certificate).
+pub fn ensure_ca(files: &ClusterFiles, now: SystemTime) -> Result<bool, TlsError> {
+    std::fs::create_dir_all(&files.dir).map_err(|source| TlsError::Write {
+        path: files.dir.clone(),
+        source,
+    })?;
+    if files.ca_cert().exists() {
+        if !files.ca_key().exists() {
+            return Err(TlsError::CaKeyMissing {
+                cert: files.ca_cert(),
+                key: files.ca_key(),
+            });
+        }
+        return Ok(false);
+    }
+    // No ca.pem means no client can trust this CA yet, so a lone ca.key (a start that died
+    // half way) is safe to replace.
+    make_ca(files, now)?;
+    Ok(true)
+}
+
+/// A new CA certificate (PEM) and its key, in memory.
+pub fn new_ca(now: SystemTime) -> Result<(String, KeyPair), TlsError> {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
@@ -122,9 +146,14 @@ fn make_ca(files: &ClusterFiles, now: SystemTime) -> Result<(), TlsError> {
     params.not_before = (now - BACKDATE).into();
     params.not_after = (now + CA_VALIDITY).into();
     let cert = params.self_signed(&key)?;
+    Ok((cert.pem(), key))
+}
+
+fn make_ca(files: &ClusterFiles, now: SystemTime) -> Result<(), TlsError> {
+    let (cert, key) = new_ca(now)?;
     // The key first: a ca.pem without its key could never issue again.
     write_private(&files.ca_key(), key.serialize_pem().as_bytes())?;
-    write_public(&files.ca_cert(), cert.pem().as_bytes())?;
+    write_public(&files.ca_cert(), cert.as_bytes())?;
     Ok(())
 }
 

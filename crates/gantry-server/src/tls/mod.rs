@@ -12,7 +12,8 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 pub use cluster_ca::{
-    ensure, verifier_for, ClusterFiles, Ensured, CA_VALIDITY, RENEW_BEFORE, SERVER_VALIDITY,
+    ensure, ensure_ca, new_ca, verifier_for, ClusterFiles, Ensured, CA_VALIDITY, RENEW_BEFORE,
+    SERVER_VALIDITY,
 };
 pub use listener::{Conn, GantryListener};
 pub use names::{check_plain, is_loopback, listen_names};

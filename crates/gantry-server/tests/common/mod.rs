@@ -3,6 +3,7 @@
 //! and a fake agent speaking the WebSocket protocol.
 #![allow(dead_code)]
 
+pub mod node;
 pub mod sign;
 
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub struct Server {
     client: reqwest::Client,
     /// The key requests are signed with (the administrator's unless a test changes it).
     pub key: sign::Key,
+    /// The node identity each registered instance was registered with.
+    nodes: std::sync::Mutex<std::collections::HashMap<String, Arc<node::NodeKey>>>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -40,6 +43,12 @@ impl Reply {
 impl Server {
     pub async fn start() -> Server {
         Self::start_with(|_| {}).await
+    }
+
+    /// A server that does not authenticate, for the simulated fleets (`gantry_link::sim`
+    /// signs with an IAM key, which an authenticating gateway refuses).
+    pub async fn start_open() -> Server {
+        Self::start_with(|c| c.authenticate = false).await
     }
 
     pub async fn start_with(f: impl FnOnce(&mut ServerConfig)) -> Server {
@@ -64,7 +73,7 @@ impl Server {
         Self::start_clocked(f, net, None).await
     }
 
-    async fn start_clocked(
+    pub async fn start_clocked(
         f: impl FnOnce(&mut ServerConfig),
         net: Option<gantry_server::TaskNetwork>,
         clock: Option<Arc<gantry_server::ManualClock>>,
@@ -108,6 +117,7 @@ impl Server {
             state,
             client: reqwest::Client::new(),
             key: sign::Key::admin(),
+            nodes: Default::default(),
             _stop: tx,
         }
     }
@@ -185,6 +195,11 @@ impl Server {
     }
 
     pub async fn raw(&self, target: &str, body: impl Into<Vec<u8>>) -> Reply {
+        self.raw_for(target, body, "ecs").await
+    }
+
+    /// An AWS JSON 1.1 request for `target`, signed for `service`.
+    pub async fn raw_for(&self, target: &str, body: impl Into<Vec<u8>>, service: &str) -> Reply {
         let body = body.into();
         let url = format!("http://{}/", self.addr);
         let headers = [
@@ -195,7 +210,17 @@ impl Server {
         for (k, v) in headers {
             rb = rb.header(k, v);
         }
-        for (k, v) in self.sign("POST", &url, &headers, &body) {
+        let signed = sign::headers(
+            &self.key,
+            "POST",
+            &url,
+            &headers,
+            &body,
+            service,
+            sign::REGION,
+            self.now(),
+        );
+        for (k, v) in signed {
             rb = rb.header(k, v);
         }
         let resp = rb.body(body).send().await.unwrap();
@@ -203,6 +228,56 @@ impl Server {
         let bytes = resp.bytes().await.unwrap();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Reply { status, body }
+    }
+
+    /// A call of the join-token API (`GantryNodes_20261201.<op>`, signed for `gantry`).
+    pub async fn nodes_api(&self, op: &str, body: Value) -> Reply {
+        self.raw_for(
+            &format!("GantryNodes_20261201.{op}"),
+            body.to_string(),
+            "gantry",
+        )
+        .await
+    }
+
+    /// A join token for `cluster` (one registration, a day), made through the API.
+    pub async fn token(&self, cluster: &str) -> String {
+        let r = self
+            .nodes_api("CreateJoinToken", json!({"cluster": cluster}))
+            .await;
+        assert_eq!(r.status, 200, "CreateJoinToken failed: {}", r.body);
+        r.body["token"].as_str().unwrap().to_string()
+    }
+
+    /// A host joined to `cluster` with a fresh token.
+    pub async fn join_node(&self, cluster: &str) -> node::NodeKey {
+        let token = self.token(cluster).await;
+        node::NodeKey::join(&self.url(), cluster, &token).await
+    }
+
+    /// The node that registered instance `id` through [`Self::register_agent_with`].
+    pub fn node_of(&self, instance_id: &str) -> Option<Arc<node::NodeKey>> {
+        self.nodes.lock().unwrap().get(instance_id).cloned()
+    }
+
+    /// `POST /agent/v1/register` signed by `node` (none: unsigned), as sent.
+    pub async fn register_as(
+        &self,
+        node: Option<&node::NodeKey>,
+        req: &RegisterRequest,
+    ) -> reqwest::Response {
+        let path = "/agent/v1/register";
+        let body = serde_json::to_vec(req).unwrap();
+        let mut rb = self
+            .client
+            .post(format!("http://{}{path}", self.addr))
+            .header("content-type", "application/json");
+        if let Some(n) = node {
+            for (k, v) in n.headers_at("POST", path, &body, self.now()) {
+                rb = rb.header(k, v);
+            }
+        }
+        rb.body(body).send().await.unwrap()
     }
 
     pub async fn call(&self, op: &str, body: Value) -> Reply {
@@ -255,33 +330,65 @@ impl Server {
         self.register_agent_with(&req).await
     }
 
+    /// Registers as a node: a re-registration of an instance this server registered goes
+    /// with that instance's node, a first one joins a new host to the cluster.
     pub async fn register_agent_with(&self, req: &RegisterRequest) -> RegisterResponse {
-        let url = format!("http://{}/agent/v1/register", self.addr);
-        let body = serde_json::to_vec(req).unwrap();
-        let ct = [("content-type", "application/json")];
-        let mut rb = self.client.post(&url).header(ct[0].0, ct[0].1);
-        for (k, v) in self.sign("POST", &url, &ct, &body) {
-            rb = rb.header(k, v);
-        }
-        let resp = rb.body(body).send().await.unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
-        resp.json().await.unwrap()
+        let known = req.instance_id.as_deref().and_then(|id| self.node_of(id));
+        let node = match known {
+            Some(n) => n,
+            None => Arc::new(self.join_node(&req.cluster).await),
+        };
+        let resp = self.register_as(Some(&node), req).await;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        assert_eq!(status, 200, "registration failed: {text}");
+        let out: RegisterResponse = serde_json::from_str(&text).unwrap();
+        self.nodes
+            .lock()
+            .unwrap()
+            .insert(out.instance_id.clone(), node);
+        out
     }
 
+    /// Opens the session of `instance_id` as the node that registered it.
     pub async fn connect_agent(&self, instance_id: &str) -> Agent {
+        let node = self.node_of(instance_id);
+        self.connect_as(node.as_deref(), instance_id)
+            .await
+            .unwrap_or_else(|e| panic!("the session of {instance_id} was refused: {e}"))
+    }
+
+    /// Opens the session of `instance_id` signed by `node` (none: unsigned).
+    pub async fn connect_as(
+        &self,
+        node: Option<&node::NodeKey>,
+        instance_id: &str,
+    ) -> Result<Agent, String> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let path = format!("/agent/v1/session?instance={instance_id}");
         let mut req = format!("ws://{}{path}", self.addr)
             .into_client_request()
             .unwrap();
-        let signed = self.sign("GET", &format!("http://{}{path}", self.addr), &[], b"");
-        for (k, v) in signed {
-            let name =
-                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
-            req.headers_mut().insert(name, v.parse().unwrap());
+        if let Some(n) = node {
+            for (k, v) in n.headers_at("GET", &path, b"", self.now()) {
+                let name =
+                    tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes())
+                        .unwrap();
+                req.headers_mut().insert(name, v.parse().unwrap());
+            }
         }
-        let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-        Agent { ws }
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((ws, _)) => Ok(Agent { ws }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                let body = resp
+                    .body()
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).to_string())
+                    .unwrap_or_default();
+                Err(format!("{} {body}", resp.status().as_u16()))
+            }
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 
@@ -321,6 +428,24 @@ impl Agent {
             let (seq, tasks) = self.desired().await;
             if f(&tasks) {
                 return (seq, tasks);
+            }
+        }
+    }
+
+    /// Reads until the server closes the session; the close frame's code and reason (none:
+    /// the connection ended without one). Panics after `limit`.
+    pub async fn closed_within(&mut self, limit: Duration) -> Option<(u16, String)> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .expect("the server did not close the session in time");
+            match msg {
+                None | Some(Err(_)) => return None,
+                Some(Ok(Message::Close(f))) => {
+                    return f.map(|f| (u16::from(f.code), f.reason.to_string()))
+                }
+                Some(Ok(_)) => {}
             }
         }
     }
