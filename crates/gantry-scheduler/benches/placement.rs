@@ -48,6 +48,7 @@ fn cluster(rng: &mut Lcg) -> Vec<InstanceView> {
                 task_count: used as u32,
                 agent_connected: true,
                 agent_version: "1.80.0".into(),
+                launch_type: Default::default(),
                 registered_at: 1_700_000_000.0,
                 task_groups: if used == 0 {
                     BTreeMap::new()
@@ -72,6 +73,7 @@ fn requests(rng: &mut Lcg) -> Vec<TaskRequest> {
             },
             group: "service:web".into(),
             required_attributes: Vec::new(),
+            launch_type: Default::default(),
         })
         .collect()
 }

@@ -139,6 +139,9 @@ impl<'a> Cluster<'a> {
     /// The first check instance `i` fails for `req`, if any: constraints, then the checks
     /// of [`crate::check`] on this plan's copy of the numbers.
     pub(crate) fn check(&self, i: usize, req: &TaskRequest) -> Result<(), Excluded> {
+        if self.instances[i].launch_type != req.launch_type {
+            return Err(Excluded::Missing);
+        }
         if let Some(c) = &self.constraints {
             c.check(i, &self.instances[i], req)
                 .map_err(Excluded::Constraint)?;
@@ -192,7 +195,14 @@ impl<'a> Cluster<'a> {
         // (reason, instances it excluded), in check order.
         let mut counts: Vec<(Excluded, usize)> = Vec::new();
         let mut unschedulable = 0;
+        // Instances of the other launch type are no candidates: they never decide the
+        // reason, only the detail mentions them.
+        let mut other_type = 0;
         for i in 0..self.len() {
+            if self.instances[i].launch_type != req.launch_type {
+                other_type += 1;
+                continue;
+            }
             if !self.schedulable(i) {
                 unschedulable += 1;
                 continue;
@@ -226,7 +236,7 @@ impl<'a> Cluster<'a> {
             }
         }
         let reason = best.map_or(Excluded::Missing, |(r, _)| r);
-        (reason, self.detail(req, &counts, unschedulable))
+        (reason, self.detail(req, &counts, unschedulable, other_type))
     }
 
     fn detail(
@@ -234,6 +244,7 @@ impl<'a> Cluster<'a> {
         req: &TaskRequest,
         counts: &[(Excluded, usize)],
         unschedulable: usize,
+        other_type: usize,
     ) -> String {
         if self.len() == 0 {
             return "The cluster has no container instances.".to_string();
@@ -243,6 +254,16 @@ impl<'a> Cluster<'a> {
             self.len()
         );
         let mut parts = Vec::new();
+        if other_type > 0 {
+            let other = match req.launch_type {
+                crate::LaunchType::Ec2 => "EXTERNAL",
+                crate::LaunchType::External => "EC2",
+            };
+            parts.push(format!(
+                "{other_type} of launch type {other}, not {}",
+                req.launch_type.as_str()
+            ));
+        }
         if unschedulable > 0 {
             parts.push(format!("{unschedulable} not ACTIVE with a connected agent"));
         }

@@ -120,6 +120,16 @@ pub fn check_available(instance: &InstanceView) -> Result<(), Reason> {
     }
 }
 
+/// Whether `instance` is of the launch type `req` runs on. An instance of the other type is
+/// not a candidate at all, as in ECS, so it fails as `MISSING`.
+pub fn check_launch_type(instance: &InstanceView, req: &TaskRequest) -> Result<(), Reason> {
+    if instance.launch_type == req.launch_type {
+        Ok(())
+    } else {
+        Err(Reason::Missing)
+    }
+}
+
 /// Whether the instance carries every attribute `req` needs.
 pub fn check_attributes(attributes: &[(String, String)], req: &TaskRequest) -> Result<(), Reason> {
     let has = |name: &String| attributes.iter().any(|(n, _)| n == name);
@@ -155,6 +165,7 @@ pub fn check_resources(
 /// `RESOURCE:CPU`, `RESOURCE:MEMORY`, `RESOURCE:PORTS`. Placement constraints need the
 /// whole plan and are not checked here.
 pub fn check(instance: &InstanceView, req: &TaskRequest) -> Result<(), Reason> {
+    check_launch_type(instance, req)?;
     check_available(instance)?;
     check_attributes(&instance.attributes, req)?;
     check_resources(
@@ -207,6 +218,22 @@ mod tests {
         }
         assert_eq!(Reason::from_text("RESOURCE:GPU"), None);
         assert!(Reason::MemberOf.is_constraint() && !Reason::Cpu.is_constraint());
+    }
+
+    #[test]
+    fn launch_types_never_mix() {
+        let mut i = active(1024, 1024);
+        i.launch_type = crate::LaunchType::External;
+        let mut r = req(1, 1);
+        assert_eq!(
+            check(&i, &r),
+            Err(Reason::Missing),
+            "EC2 tasks stay off EXTERNAL hosts"
+        );
+        r.launch_type = crate::LaunchType::External;
+        assert_eq!(check(&i, &r), Ok(()));
+        i.launch_type = crate::LaunchType::Ec2;
+        assert_eq!(check(&i, &r), Err(Reason::Missing));
     }
 
     #[test]

@@ -36,6 +36,27 @@ pub struct InstanceView {
     /// `spread` and `distinctInstance`, which count tasks of the request's group, and for
     /// `task:group` in queries.
     pub task_groups: BTreeMap<String, u32>,
+    /// How the host joined: EXTERNAL instances (ECS Anywhere) take only EXTERNAL tasks, and
+    /// EC2 instances only EC2 tasks.
+    pub launch_type: LaunchType,
+}
+
+/// The launch type of a task, and of the instances that take it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum LaunchType {
+    #[default]
+    Ec2,
+    External,
+}
+
+impl LaunchType {
+    /// ECS's name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LaunchType::Ec2 => "EC2",
+            LaunchType::External => "EXTERNAL",
+        }
+    }
 }
 
 /// What one task needs.
@@ -51,6 +72,9 @@ pub struct TaskRequest {
     /// Attributes an instance must have (any value), e.g. [`TASK_ENI`] for `awsvpc`: see
     /// [`network_mode_attributes`].
     pub required_attributes: Vec<String>,
+    /// Only instances of this launch type are candidates (ECS places each launch type on
+    /// its own instances; the others are not part of the choice at all).
+    pub launch_type: LaunchType,
 }
 
 /// A placement constraint. All constraints given to [`place_with`] must hold (ECS combines
@@ -112,8 +136,8 @@ pub mod query;
 mod random;
 
 pub use feasible::{
-    check, check_attributes, check_available, check_resources, network_mode_attributes, Reason,
-    Status, TASK_ENI,
+    check, check_attributes, check_available, check_launch_type, check_resources,
+    network_mode_attributes, Reason, Status, TASK_ENI,
 };
 pub use place::{place, place_with};
 

@@ -436,3 +436,45 @@ proptest! {
         );
     }
 }
+
+#[test]
+fn launch_types_place_only_on_their_own_instances() {
+    use crate::LaunchType;
+    let mut ext = inst("ext", 4096, 8192);
+    ext.launch_type = LaunchType::External;
+    let instances = [inst("ec2", 4096, 8192), ext];
+    let mut e = req(256, 256);
+    e.launch_type = LaunchType::External;
+    let plan = place(&instances, &[e.clone(), e.clone(), e], &[], 7);
+    assert_eq!(hosts(&plan), ["ext", "ext", "ext"]);
+    let plan = place(&instances, &[req(256, 256), req(256, 256)], &[], 7);
+    assert_eq!(hosts(&plan), ["ec2", "ec2"]);
+
+    // No instance of the task's launch type: MISSING, and the detail says why.
+    let plan = place(
+        &instances[..1],
+        &[{
+            let mut r = req(1, 1);
+            r.launch_type = LaunchType::External;
+            r
+        }],
+        &[],
+        7,
+    );
+    assert_eq!(reasons(&plan), [(0, "MISSING")]);
+    assert!(
+        plan.failures[0]
+            .detail
+            .contains("1 of launch type EC2, not EXTERNAL"),
+        "{}",
+        plan.failures[0].detail
+    );
+    // Too little memory on the one EXTERNAL host is that host's reason, whatever the EC2
+    // hosts have.
+    let mut small = inst("ext", 4096, 128);
+    small.launch_type = LaunchType::External;
+    let mut r = req(1, 256);
+    r.launch_type = LaunchType::External;
+    let plan = place(&[inst("a", 1, 1), inst("b", 1, 1), small], &[r], &[], 7);
+    assert_eq!(reasons(&plan), [(0, "RESOURCE:MEMORY")]);
+}

@@ -83,6 +83,8 @@ fn render<S>(
     let r = &i.value;
     ContainerInstance {
         container_instance_arn: Some(st.arns.container_instance(&r.cluster, &r.id)),
+        // The node id: `mi-…` for an EXTERNAL host, `i-…` for an EC2 join, as ECS shows them.
+        ec2_instance_id: r.node_id.clone(),
         version: Some(i64::try_from(i.revision).unwrap_or(i64::MAX)),
         version_info: Some(VersionInfo {
             agent_version: Some(r.agent_version.clone()),

@@ -10,7 +10,7 @@ use gantry_store::Store;
 use crate::ecs::clusters::{self, cluster_name};
 use crate::ecs::tasks;
 use crate::error::{invalid, Error, Result};
-use crate::launch::prepare::{check_launch_type, prepare};
+use crate::launch::prepare::{check_launch_type, check_network_mode, prepare};
 use crate::launch::strategies::strategies;
 use crate::launch::task_record::make_task;
 use crate::launch::{constraints, placement};
@@ -36,7 +36,7 @@ pub async fn run_task<S: Store>(st: &AppState<S>, req: RunTaskRequest) -> Result
             "count is {count}; it must be between 1 and {MAX_COUNT}."
         )));
     }
-    check_launch_type(req.launch_type.as_deref())?;
+    let launch_type = check_launch_type(req.launch_type.as_deref())?;
     if req
         .capacity_provider_strategy
         .as_ref()
@@ -59,6 +59,7 @@ pub async fn run_task<S: Store>(st: &AppState<S>, req: RunTaskRequest) -> Result
         false,
     )
     .await?;
+    check_network_mode(launch_type, p.network_mode())?;
     constraints.extend(p.constraints.iter().cloned());
     let registered = db::list::<S, InstanceRecord>(&st.store, &instances_of(&cluster))
         .await?
@@ -78,9 +79,10 @@ pub async fn run_task<S: Store>(st: &AppState<S>, req: RunTaskRequest) -> Result
             group: &p.group,
             constraints: &constraints,
             network_mode: p.network_mode(),
+            launch_type,
         },
         &p.tags,
-        |id| make_task(&cluster, id, &p, st.clock.now()),
+        |id| make_task(&cluster, id, &p, launch_type, st.clock.now()),
     )
     .await?;
     Ok(RunTaskResponse {
@@ -121,9 +123,12 @@ pub async fn start_task<S: Store>(
     // One task on each named instance, as ECS does.
     for target in &targets {
         let id = arn::short_id(target);
-        let make = || make_task(&cluster, id, &p, st.clock.now());
+        // StartTask names its instances: each task takes its instance's launch type.
+        let make = |lt| make_task(&cluster, id, &p, lt, st.clock.now());
         let mode = p.network_mode();
-        match placement::start_on(st, &cluster, id, &p.allocation, mode, make, &p.tags).await? {
+        match placement::start_on(st, &cluster, id, &p.allocation, mode, None, make, &p.tags)
+            .await?
+        {
             Ok(task) => placed.push(task),
             Err(reason) => failures.push(Failure {
                 arn: Some(st.arns.container_instance(&cluster, id)),

@@ -46,8 +46,18 @@ fn not_active(name: &str) -> Error {
 
 /// Resolves and checks a task definition for a service; returns `family:revision`.
 async fn task_definition<S: Store>(st: &AppState<S>, reference: &str) -> Result<String> {
+    task_definition_for(st, reference, gantry_scheduler::LaunchType::Ec2).await
+}
+
+/// [`task_definition`], checked for a service of `launch_type` (EXTERNAL: no awsvpc).
+async fn task_definition_for<S: Store>(
+    st: &AppState<S>,
+    reference: &str,
+    launch_type: gantry_scheduler::LaunchType,
+) -> Result<String> {
     let p =
         prepare::prepare_for_service(st, reference, String::new(), String::new(), false).await?;
+    prepare::check_network_mode(launch_type, p.network_mode())?;
     Ok(format!("{}:{}", p.def.family, p.def.revision))
 }
 
@@ -95,7 +105,7 @@ pub async fn create_service<S: Store>(
         }
         (SchedulingStrategy::Replica, Some(n)) => n,
     };
-    prepare::check_launch_type(req.launch_type.as_deref())?;
+    let launch_type = prepare::check_launch_type(req.launch_type.as_deref())?;
     if req
         .capacity_provider_strategy
         .as_ref()
@@ -128,7 +138,12 @@ pub async fn create_service<S: Store>(
     let placement_strategy = check_strategy(strategy, req.placement_strategy.as_deref())?;
     let grace = check_grace(req.health_check_grace_period_seconds)?;
     let service_tags = tags::validated(req.tags.as_deref().unwrap_or_default())?;
-    let td = task_definition(st, req.task_definition.as_deref().unwrap_or_default()).await?;
+    let td = task_definition_for(
+        st,
+        req.task_definition.as_deref().unwrap_or_default(),
+        launch_type,
+    )
+    .await?;
 
     let key = service_key(&cluster, &name);
     let existing = db::get::<S, ServiceRecord>(&st.store, &key).await?;
@@ -150,7 +165,7 @@ pub async fn create_service<S: Store>(
         placement_strategy,
         placement_constraints: req.placement_constraints.clone().unwrap_or_default(),
         health_check_grace_period_seconds: grace,
-        launch_type: "EC2".to_string(),
+        launch_type: launch_type.as_str().to_string(),
         created_at: now,
         deployments: vec![deployment(&td, now)],
         last_completed: None,

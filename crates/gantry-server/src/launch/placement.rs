@@ -7,15 +7,17 @@
 use std::collections::{BTreeMap, HashMap};
 
 use gantry_api::model::Failure;
-use gantry_scheduler::{Constraint, InstanceView, Reason, Status, Strategy, TaskRequest};
+use gantry_scheduler::{
+    Constraint, InstanceView, LaunchType, Reason, Status, Strategy, TaskRequest,
+};
 use gantry_store::Store;
 
 use crate::ecs::tags;
 use crate::error::{Error, Result};
 use crate::persistence::db::{self, Versioned};
 use crate::persistence::records::{
-    instance_key, instances_of, task_key, tasks_of, Allocation, InstanceRecord, InstanceStatus,
-    TaskRecord,
+    instance_key, instances_of, task_key, tasks_of, Allocation, InstanceLaunchType, InstanceRecord,
+    InstanceStatus, TaskRecord,
 };
 use crate::persistence::update::{retry, Attempt};
 use crate::state::AppState;
@@ -25,7 +27,12 @@ const ROUNDS_WITHOUT_PROGRESS: usize = 12;
 
 /// What one task asks of its instance, as the scheduler checks it: its resources and the
 /// attributes its network mode needs ([`gantry_scheduler::network_mode_attributes`]).
-pub fn request(a: &Allocation, network_mode: Option<&str>, group: &str) -> TaskRequest {
+pub fn request(
+    a: &Allocation,
+    network_mode: Option<&str>,
+    group: &str,
+    launch_type: LaunchType,
+) -> TaskRequest {
     let mut ports: Vec<u16> = a.tcp_ports.iter().copied().collect();
     ports.extend(a.udp_ports.iter().copied());
     TaskRequest {
@@ -37,6 +44,15 @@ pub fn request(a: &Allocation, network_mode: Option<&str>, group: &str) -> TaskR
             .iter()
             .map(ToString::to_string)
             .collect(),
+        launch_type,
+    }
+}
+
+/// The launch type of the tasks instance `i` takes.
+pub fn launch_type_of(i: &InstanceRecord) -> LaunchType {
+    match i.launch_type {
+        InstanceLaunchType::Ec2 => LaunchType::Ec2,
+        InstanceLaunchType::External => LaunchType::External,
     }
 }
 
@@ -45,6 +61,7 @@ fn request_of(t: &TaskRecord) -> TaskRequest {
         &t.allocation,
         t.definition.network_mode.as_deref(),
         &t.group,
+        super::prepare::launch_type_of(&t.launch_type),
     )
 }
 
@@ -113,6 +130,7 @@ fn view(i: &InstanceRecord, task_groups: BTreeMap<String, u32>) -> InstanceView 
         agent_version: i.agent_version.clone(),
         registered_at: i.registered_at,
         task_groups,
+        launch_type: launch_type_of(i),
     }
 }
 
@@ -144,18 +162,22 @@ pub async fn snapshot<S: Store>(
     Ok((instances, views))
 }
 
-/// One task made by `make` on instance `id` (StartTask, DAEMON services), re-checked at
-/// commit. `Err` holds ECS's failure reason (`MISSING`, `RESOURCE:MEMORY`, `ATTRIBUTE`, ...).
+/// One task made by `make` (given the instance's launch type) on instance `id` (StartTask,
+/// DAEMON services), re-checked at commit. `launch_type` None takes the instance's own
+/// (StartTask names its instance); a DAEMON service's is its own. `Err` holds ECS's failure
+/// reason (`MISSING`, `RESOURCE:MEMORY`, `ATTRIBUTE`, ...).
+#[allow(clippy::too_many_arguments)]
 pub async fn start_on<S: Store>(
     st: &AppState<S>,
     cluster: &str,
     id: &str,
     allocation: &Allocation,
     network_mode: Option<&str>,
-    make: impl Fn() -> TaskRecord,
+    launch_type: Option<LaunchType>,
+    make: impl Fn(LaunchType) -> TaskRecord,
     tags: &BTreeMap<String, String>,
 ) -> Result<std::result::Result<TaskRecord, Reason>> {
-    let req = &request(allocation, network_mode, "");
+    let base = &request(allocation, network_mode, "", LaunchType::Ec2);
     let make = &make;
     let key = &instance_key(cluster, id);
     let attempt = move || async move {
@@ -165,11 +187,13 @@ pub async fn start_on<S: Store>(
         else {
             return Ok(Attempt::Done(Err(Reason::Missing)));
         };
-        if let Some(why) = misfit(&i.value, req) {
+        let mut req = base.clone();
+        req.launch_type = launch_type.unwrap_or_else(|| launch_type_of(&i.value));
+        if let Some(why) = misfit(&i.value, &req) {
             return Ok(Attempt::Done(Err(why)));
         }
         Ok(
-            match commit_on(st, &i, vec![make()], tags)
+            match commit_on(st, &i, vec![make(req.launch_type)], tags)
                 .await?
                 .and_then(|mut d| d.pop())
             {
@@ -196,6 +220,8 @@ pub struct Rules<'a> {
     pub group: &'a str,
     pub constraints: &'a [Constraint],
     pub network_mode: Option<&'a str>,
+    /// Only instances of this launch type are candidates.
+    pub launch_type: LaunchType,
 }
 
 /// The one call into the scheduler, for RunTask and services alike.
@@ -227,7 +253,12 @@ pub async fn run<S: Store>(
 ) -> Result<Outcome> {
     let mut out = Outcome::default();
     let mut idle_rounds = 0;
-    let request = request(allocation, rules.network_mode, rules.group);
+    let request = request(
+        allocation,
+        rules.network_mode,
+        rules.group,
+        rules.launch_type,
+    );
     while out.tasks.len() < count && idle_rounds < ROUNDS_WITHOUT_PROGRESS {
         let (instances, views) = snapshot(st, cluster).await?;
         let wanted = count - out.tasks.len();
@@ -290,6 +321,10 @@ async fn explain<S: Store>(
     for i in db::list::<S, InstanceRecord>(&st.store, &instances_of(cluster)).await? {
         // Draining instances take no tasks by choice; ECS does not list them as failures.
         if i.value.status != InstanceStatus::Active {
+            continue;
+        }
+        // Nor instances of the other launch type: they were never candidates.
+        if launch_type_of(&i.value) != request.launch_type {
             continue;
         }
         if let Some(reason) = misfit(&i.value, request) {

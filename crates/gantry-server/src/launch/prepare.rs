@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use gantry_api::model::TaskOverride;
+use gantry_scheduler::LaunchType;
 use gantry_store::Store;
 
 use super::constraints;
@@ -107,12 +108,33 @@ pub async fn prepare_for_service<S: Store>(
     Ok(p)
 }
 
-/// RunTask, StartTask and services place EC2 tasks only, for now.
-pub fn check_launch_type(launch_type: Option<&str>) -> Result<()> {
+/// The launch type RunTask and services place on: EC2 (the default) or EXTERNAL (hosts
+/// joined with an SSM activation, as in ECS Anywhere). Fargate has no Gantry equivalent.
+pub fn check_launch_type(launch_type: Option<&str>) -> Result<LaunchType> {
     match launch_type {
-        None | Some("EC2") => Ok(()),
+        None | Some("EC2") => Ok(LaunchType::Ec2),
+        Some("EXTERNAL") => Ok(LaunchType::External),
         Some(other) => Err(invalid(format!(
-            "launchType {other} is not supported yet; use EC2 (the default)."
+            "launchType {other} is not supported; use EC2 (the default) or EXTERNAL."
         ))),
+    }
+}
+
+/// EXTERNAL tasks run bridge, host or none, as ECS Anywhere's do (ECS's words).
+pub fn check_network_mode(launch_type: LaunchType, network_mode: Option<&str>) -> Result<()> {
+    if launch_type == LaunchType::External && network_mode == Some("awsvpc") {
+        return Err(invalid(
+            "Tasks that run on external instances must use the bridge, host, or none network modes. The awsvpc network mode isn't supported.",
+        ));
+    }
+    Ok(())
+}
+
+/// The launch type a task record names.
+pub fn launch_type_of(name: &str) -> LaunchType {
+    if name == "EXTERNAL" {
+        LaunchType::External
+    } else {
+        LaunchType::Ec2
     }
 }

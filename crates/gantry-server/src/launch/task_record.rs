@@ -5,8 +5,14 @@ use gantry_api::{TaskStatus, Timestamp};
 use super::prepare::Prepared;
 use crate::persistence::records::{ContainerRecord, TaskDefStatus, TaskRecord};
 
-/// A new task of `p` on `instance_id`, created at `now`.
-pub fn make_task(cluster: &str, instance_id: &str, p: &Prepared, now: Timestamp) -> TaskRecord {
+/// A new task of `p` on `instance_id` of launch type `launch_type`, created at `now`.
+pub fn make_task(
+    cluster: &str,
+    instance_id: &str,
+    p: &Prepared,
+    launch_type: gantry_scheduler::LaunchType,
+    now: Timestamp,
+) -> TaskRecord {
     let containers = p
         .def
         .definition
@@ -36,7 +42,7 @@ pub fn make_task(cluster: &str, instance_id: &str, p: &Prepared, now: Timestamp)
         stopped_reason: None,
         started_by: p.started_by.clone(),
         group: p.group.clone(),
-        launch_type: "EC2".to_string(),
+        launch_type: launch_type.as_str().to_string(),
         overrides: p.overrides.clone(),
         cpu: p.allocation.cpu,
         memory: p.allocation.memory,

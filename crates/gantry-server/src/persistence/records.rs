@@ -167,6 +167,9 @@ pub struct InstanceRecord {
     pub node_id: Option<String>,
 }
 
+/// The attribute of an EXTERNAL instance, as ECS reports it (no value).
+pub const EXTERNAL_CAPABILITY: &str = "ecs.capability.external";
+
 /// The launch type of the tasks an instance takes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InstanceLaunchType {
@@ -178,7 +181,7 @@ pub enum InstanceLaunchType {
 }
 
 impl InstanceLaunchType {
-    #[allow(dead_code)] // skeleton for issue 11: used once EXTERNAL lands
+    #[allow(dead_code)] // for the node side's messages
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ec2 => "EC2",
@@ -233,6 +236,10 @@ impl InstanceRecord {
             .map(|(k, v)| (k.clone(), (!v.is_empty()).then(|| v.clone())))
             .collect();
         all.extend(self.custom_attributes.clone());
+        // What ECS shows on every ECS Anywhere instance (the agent's ECS_EXTERNAL capability).
+        if self.launch_type == InstanceLaunchType::External {
+            all.insert(EXTERNAL_CAPABILITY.to_string(), None);
+        }
         all.into_iter().collect()
     }
 }

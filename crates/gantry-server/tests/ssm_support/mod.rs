@@ -98,3 +98,40 @@ pub async fn set_identity(s: &Server, cluster: &str, id: &str, launch_type: &str
             .succeeded
     );
 }
+
+/// Stores an ACTIVE, connected container instance `id` of `cluster` directly (no agent):
+/// `launch_type` `EC2` or `EXTERNAL`, with `node_id` if given.
+pub async fn put_instance(
+    s: &Server,
+    cluster: &str,
+    id: &str,
+    launch_type: &str,
+    node_id: Option<&str>,
+) {
+    let v = json!({
+        "id": id,
+        "cluster": cluster,
+        "hostname": format!("host-{id}"),
+        "status": "ACTIVE",
+        "agent_connected": true,
+        "agent_version": "0.1.0",
+        "registered_at": s.state.clock.now(),
+        "cpu": 4096,
+        "memory": 8192,
+        "node_address": "192.0.2.7:7000",
+        "launch_type": launch_type,
+        "node_id": node_id,
+    });
+    let put = Op::Put {
+        key: format!("instances/{cluster}/{id}"),
+        value: serde_json::to_vec(&v).unwrap(),
+    };
+    assert!(
+        s.state
+            .store
+            .txn(vec![], vec![put])
+            .await
+            .unwrap()
+            .succeeded
+    );
+}

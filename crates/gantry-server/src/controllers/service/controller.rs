@@ -178,10 +178,13 @@ async fn instances_for<S: Store>(
             .unwrap_or_default(),
     )?);
     let (instances, views) = placement::snapshot(st, &svc.cluster).await?;
+    let launch_type = prepare::launch_type_of(&svc.launch_type);
     for v in &views {
-        let outside = all
-            .iter()
-            .any(|c| matches!(c, Constraint::MemberOf(e) if !e.matches(v)));
+        // A daemon runs on the instances of its launch type only.
+        let outside = v.launch_type != launch_type
+            || all
+                .iter()
+                .any(|c| matches!(c, Constraint::MemberOf(e) if !e.matches(v)));
         if outside {
             unmatched.insert(v.id.clone());
         }
@@ -226,7 +229,8 @@ async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> 
                 continue;
             }
         };
-        let make = |id: &str| task_record::make_task(cluster, id, &p, st.clock.now());
+        let launch_type = prepare::launch_type_of(&svc.launch_type);
+        let make = |id: &str| task_record::make_task(cluster, id, &p, launch_type, st.clock.now());
         match &s.instance {
             Some(id) => {
                 let mode = p.network_mode();
@@ -236,7 +240,8 @@ async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> 
                     id,
                     &p.allocation,
                     mode,
-                    || make(id),
+                    Some(launch_type),
+                    |_| make(id),
                     &p.tags,
                 )
                 .await?
@@ -269,6 +274,7 @@ async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> 
                     group: &group,
                     constraints: &all,
                     network_mode: p.network_mode(),
+                    launch_type,
                 };
                 let out = placement::run(st, cluster, s.count, &p.allocation, rules, &p.tags, make)
                     .await?;
