@@ -19,10 +19,15 @@ pub struct Dev {
     pub port: u16,
     pub endpoint: String,
     pub state: TempDir,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     pub(crate) opts: DevOptions,
     /// Node agents in their own namespaces (`--nodes`), 0 for the single in-process one.
     pub nodes: usize,
+    /// Split mode: the join token the agent joined with (it keeps its node credential in
+    /// its state dir, so a restarted agent comes back without it).
+    pub(crate) join_token: Option<String>,
+    /// Split mode with TLS: the CA hash the agent pins.
+    pub(crate) ca_sha256: Option<String>,
 }
 
 /// Options for [`Dev::start_with`].
@@ -35,6 +40,9 @@ pub struct DevOptions {
     /// Run `gantry server` and `gantry agent` as two processes, so each can be killed and
     /// restarted alone (`kill9_server`, `kill9_agent`, ...).
     pub split: bool,
+    /// Split mode: `gantry server --tls` on loopback; the harness trusts its cluster CA and
+    /// the agent pins it on first contact by the hash CreateJoinToken returns.
+    pub tls: bool,
 }
 
 impl Dev {
@@ -97,7 +105,13 @@ impl Dev {
                 ..opts
             },
             nodes,
+            join_token: None,
+            ca_sha256: None,
         };
+        if dev.opts.tls {
+            assert!(dev.opts.split, "DevOptions::tls needs split");
+            dev.endpoint = format!("https://127.0.0.1:{port}");
+        }
         if dev.opts.split {
             dev.start_server().await;
             dev.start_agent().await;
@@ -123,6 +137,9 @@ impl Dev {
         } else {
             cmd.arg("--listen").arg(format!("127.0.0.1:{}", self.port));
         }
+        if what == "server" && self.opts.tls {
+            cmd.arg("--tls");
+        }
         if what != "server" {
             // Test defaults, unless the options set them.
             for (flag, default) in [("--stop-timeout", "2"), ("--task-cleanup-wait", "3600")] {
@@ -138,6 +155,12 @@ impl Dev {
         }
         // The test key, as the administrator's (server, dev) and the agents' key; a test's
         // own environment comes after, so it can replace it.
+        if let (true, Some(t)) = (what == "agent", &self.join_token) {
+            cmd.env("GANTRY_JOIN_TOKEN", t);
+        }
+        if let (true, Some(h)) = (what == "agent", &self.ca_sha256) {
+            cmd.env("GANTRY_CA_SHA256", h);
+        }
         cmd.envs(crate::key_env())
             .envs(self.opts.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
@@ -342,6 +365,18 @@ impl Dev {
     /// The cgroup this cluster's tasks live under: one per test, removed at shutdown.
     pub fn cgroup_parent(&self) -> String {
         format!("/gantry-test-{}", self.port)
+    }
+
+    /// The agent's node credential directory (`<state>/agent/node`).
+    pub fn node_dir(&self) -> PathBuf {
+        self.state.path().join("agent").join("node")
+    }
+
+    /// The node id of the agent's stored credential.
+    pub fn node_id(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.node_dir().join("node.json")).ok()?;
+        let v: Value = serde_json::from_str(&text).ok()?;
+        v["node_id"].as_str().map(String::from)
     }
 
     /// The state dir of the agent's task directories.

@@ -71,6 +71,54 @@ pub async fn post_ecs(
     http.execute(req).await
 }
 
+/// Calls an operation of the join-token API (`GantryNodes_20261201.<op>`, signed for the
+/// service `gantry` with the test key); `Err` carries the status and the body.
+pub async fn call_nodes_api(
+    http: &reqwest::Client,
+    endpoint: &str,
+    op: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let mut req = http
+        .post(format!("{}/", endpoint.trim_end_matches('/')))
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header("X-Amz-Target", format!("GantryNodes_20261201.{op}"))
+        .body(body.to_string())
+        .build()
+        .map_err(|e| e.to_string())?;
+    signer()
+        .with_service("gantry")
+        .sign_reqwest(&mut req)
+        .map_err(|e| e.to_string())?;
+    let resp = http.execute(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let text = resp.text().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{op}: {status} {text}"));
+    }
+    serde_json::from_str(&text).map_err(|e| format!("{op}: {e}: {text}"))
+}
+
+/// A join token for `limit` hosts of `cluster` (CreateJoinToken with the test key): the
+/// answer's `token` and `caSha256`.
+pub async fn join_token(
+    http: &reqwest::Client,
+    endpoint: &str,
+    cluster: &str,
+    limit: u32,
+) -> (String, String) {
+    let out = call_nodes_api(
+        http,
+        endpoint,
+        "CreateJoinToken",
+        serde_json::json!({ "cluster": cluster, "ttlSeconds": 3600, "registrationLimit": limit }),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("could not make a join token: {e}"));
+    let field = |k: &str| out[k].as_str().unwrap_or_default().to_string();
+    (field("token"), field("caSha256"))
+}
+
 /// `gantry` (the CLI) against `endpoint`, signing with the test key whatever the
 /// environment of the test run holds.
 pub fn gantry_cli(endpoint: &str) -> std::process::Command {

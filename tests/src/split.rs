@@ -12,6 +12,14 @@ impl Dev {
     pub async fn start_server(&mut self) {
         assert!(self.opts.split, "start_server needs DevOptions::split");
         self.child = Some(self.spawn("server"));
+        if self.opts.tls {
+            let ca = self.state.path().join("tls").join("ca.pem");
+            let pem = crate::wait_for("the cluster CA", Duration::from_secs(30), || async {
+                std::fs::read(&ca).ok().filter(|p| !p.is_empty())
+            })
+            .await;
+            self.http = gantry_link::https_client(&pem).expect("the cluster CA is usable");
+        }
         crate::wait_for(
             "gantry server to answer",
             Duration::from_secs(30),
@@ -20,11 +28,51 @@ impl Dev {
         .await;
     }
 
-    /// Starts `gantry agent` and waits until the server shows it connected.
+    /// Starts `gantry agent` and waits until the server shows it connected. The first
+    /// start joins with a join token made with the test key; later ones use the node
+    /// credential the agent keeps in its state dir.
     pub async fn start_agent(&mut self) {
         assert!(self.opts.split, "start_agent needs DevOptions::split");
+        self.ensure_join_token().await;
         self.agent = Some(self.spawn("agent"));
         self.wait_agent_connected(true).await;
+    }
+
+    /// Makes the agent's join token unless it has one or has joined (a test's own
+    /// `GANTRY_JOIN_TOKEN` in the options wins).
+    pub async fn ensure_join_token(&mut self) {
+        let own = self.opts.env.iter().any(|(k, _)| k == "GANTRY_JOIN_TOKEN");
+        if self.join_token.is_none() && !own && self.node_id().is_none() {
+            let (token, ca_sha256) = self.new_join_token(1).await;
+            self.join_token = Some(token);
+            self.ca_sha256 = Some(ca_sha256).filter(|_| self.opts.tls);
+        }
+    }
+
+    /// A new join token for `limit` hosts of the agent's cluster: (token, caSha256).
+    pub async fn new_join_token(&self, limit: u32) -> (String, String) {
+        let cluster = self.agent_cluster();
+        crate::join_token(&self.http, &self.endpoint, &cluster, limit).await
+    }
+
+    /// The token the agent joined with (split mode).
+    pub fn used_join_token(&self) -> Option<&str> {
+        self.join_token.as_deref()
+    }
+
+    /// The CA hash the agent pinned (split mode with TLS).
+    pub fn ca_sha256(&self) -> Option<&str> {
+        self.ca_sha256.as_deref()
+    }
+
+    /// The cluster the agent joins (`--cluster` in the options, else `default`).
+    pub fn agent_cluster(&self) -> String {
+        let args = &self.opts.args;
+        args.iter()
+            .position(|a| a == "--cluster")
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+            .unwrap_or_else(|| "default".to_string())
     }
 
     /// `kill -9` the server (split mode); tasks and the agent keep running.

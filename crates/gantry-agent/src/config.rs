@@ -10,10 +10,14 @@ use gantry_image::{PullPolicy, RegistryAuth};
 pub struct AgentConfig {
     /// Base URL of the control plane, e.g. `http://127.0.0.1:8080`.
     pub server_url: String,
-    /// The credentials registration and the session are signed with (SigV4, service
-    /// `ecs`, the server's region); none: unsigned, for a server that does not check.
-    pub signer: Option<gantry_link::Signer>,
-    /// PEM certificates trusted for an `https` server (the cluster CA); none: the system's.
+    /// What the host joins with when it has no node credential yet (a join token or an SSM
+    /// activation); used once, then the credential under `<state_dir>/node` is.
+    pub grant: Option<gantry_api::node::JoinGrant>,
+    /// The hex SHA-256 of the cluster CA certificate's DER: on first contact the agent
+    /// fetches the CA and trusts it only if it has this hash.
+    pub ca_sha256: Option<String>,
+    /// PEM certificates trusted for an `https` server (the cluster CA); none: the one
+    /// pinned on first contact, else the system's.
     pub ca_bundle: Option<Vec<u8>>,
     pub cluster: String,
     /// Root of all node state (task dirs, images, the instance identity).
@@ -78,7 +82,8 @@ impl AgentConfig {
     pub fn new(server_url: impl Into<String>, state_dir: impl Into<PathBuf>) -> Self {
         Self {
             server_url: server_url.into(),
-            signer: None,
+            grant: None,
+            ca_sha256: None,
             ca_bundle: None,
             cluster: "default".to_string(),
             state_dir: state_dir.into(),
@@ -115,16 +120,14 @@ impl AgentConfig {
         }
     }
 
-    /// How to reach the server: its URL with the CA bundle and the signer.
-    pub fn link(&self) -> Result<gantry_link::Link, gantry_link::SetupError> {
-        let mut link = gantry_link::Link::new(&self.server_url);
-        if let Some(pem) = &self.ca_bundle {
-            link = link.with_ca_pem(pem)?;
+    /// How to reach the server: its URL, trusting `ca` (PEM) when given; unsigned (the
+    /// node credential is added once the agent has one).
+    pub fn link(&self, ca: Option<&[u8]>) -> Result<gantry_link::Link, gantry_link::SetupError> {
+        let link = gantry_link::Link::new(&self.server_url);
+        match ca {
+            Some(pem) => link.with_ca_pem(pem),
+            None => Ok(link),
         }
-        if let Some(s) = &self.signer {
-            link = link.with_signer(s.clone());
-        }
-        Ok(link)
     }
 
     /// Where task directories live (one `TaskDir` each).

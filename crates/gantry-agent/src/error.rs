@@ -19,4 +19,18 @@ pub enum AgentError {
     Image(#[from] gantry_image::ImageError),
     #[error("could not register with the server at {url}: {reason}; check --server and that `gantry server` is running")]
     Register { url: String, reason: String },
+    #[error("the server refused this node's registration: {reason}")]
+    CredentialRefused { reason: String },
+    #[error("this host has no node credential in {dir} and nothing to join with: start the agent with --join-token (from `gantry token create`) or --activation-id and --activation-code (from `aws ssm create-activation`)")]
+    NoCredential { dir: std::path::PathBuf },
+    #[error("the server refused to let this host join: {reason}. Ask for a new join token (`gantry token create`) or activation and start the agent with it")]
+    JoinRefused { reason: String },
+    #[error("could not join the server at {url}: {reason}; check --server and that `gantry server` is running")]
+    Join { url: String, reason: String },
+    #[error("{0}")]
+    CaPin(String),
+    #[error("the node credential: {0}")]
+    Store(#[from] crate::node_store::StoreError),
+    #[error("the server's address or CA bundle is not usable: {0}")]
+    Setup(#[from] gantry_link::SetupError),
 }

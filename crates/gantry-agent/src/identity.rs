@@ -1,5 +1,6 @@
 //! Who this host is: its resources, and the container instance id kept in the state dir so a
-//! restarted agent comes back as the same instance.
+//! restarted agent comes back as the same instance (the node credential it registers with is
+//! in `crate::node_store`).
 
 use std::time::Duration;
 
@@ -28,8 +29,18 @@ fn id_file(cfg: &AgentConfig) -> std::path::PathBuf {
     cfg.state_dir.join("instance-id")
 }
 
-/// Registers with the server, retrying for a while when it is not up yet.
-pub async fn register(cfg: &AgentConfig) -> Result<RegisterResponse, AgentError> {
+/// Forgets the container instance of an earlier credential: a host that joined anew is a
+/// new node and registers as a new instance.
+pub fn forget_instance(cfg: &AgentConfig) {
+    let _ = std::fs::remove_file(id_file(cfg));
+}
+
+/// Registers with the server over `link` (node-signed), retrying for a while when it is not
+/// up yet.
+pub async fn register(
+    cfg: &AgentConfig,
+    link: &gantry_link::Link,
+) -> Result<RegisterResponse, AgentError> {
     let (cpu, mem) = host_resources();
     let known = std::fs::read_to_string(id_file(cfg))
         .ok()
@@ -71,10 +82,6 @@ pub async fn register(cfg: &AgentConfig) -> Result<RegisterResponse, AgentError>
             .map(|a| a.to_string()),
     };
     let url = gantry_link::register_url(&cfg.server_url);
-    let link = cfg.link().map_err(|e| AgentError::Register {
-        url: url.clone(),
-        reason: e.to_string(),
-    })?;
     let mut last = String::new();
     for attempt in 0..60u32 {
         if attempt > 0 {
@@ -90,6 +97,11 @@ pub async fn register(cfg: &AgentConfig) -> Result<RegisterResponse, AgentError>
                 }
                 return Ok(reg);
             }
+            Err(e) if e.is_credential_refused() => {
+                return Err(AgentError::CredentialRefused {
+                    reason: e.server_message(),
+                });
+            }
             // A refusal (bad cluster, bad request) will not get better by retrying.
             Err(
                 e @ (RegisterError::Refused { .. }
@@ -98,7 +110,7 @@ pub async fn register(cfg: &AgentConfig) -> Result<RegisterResponse, AgentError>
             ) => {
                 return Err(AgentError::Register {
                     url,
-                    reason: e.to_string(),
+                    reason: e.server_message(),
                 });
             }
             Err(RegisterError::Unavailable(e)) => last = e,

@@ -1,4 +1,6 @@
-//! The node agent. It registers the host with the control plane, holds one session to it,
+//! The node agent. It joins the cluster once (a key pair made here, a certificate from the
+//! cluster CA: `credential`, `node_store`), registers the host with the control plane with
+//! that node credential, rotates it in the background, holds one session,
 //! and runs a level-triggered task engine: the server's desired task set in, the known state
 //! of each task out. Containers are started by a per-task supervisor process (a re-exec of
 //! the `gantry` binary), never from inside this multi-threaded async process.
@@ -8,12 +10,14 @@
 
 mod config;
 mod container_config;
+mod credential;
 mod engine;
 mod error;
 mod identity;
 mod image_gc;
 mod logs;
 mod netspec;
+mod node_store;
 mod peer_routes;
 mod sealed_exe;
 mod session;
@@ -21,6 +25,11 @@ mod session;
 pub use config::AgentConfig;
 pub use error::AgentError;
 pub use identity::host_resources;
+
+/// Whether the agent with state dir `agent_state_dir` has joined (holds a node credential).
+pub fn has_node_credential(agent_state_dir: &std::path::Path) -> bool {
+    node_store::NodeStore::new(agent_state_dir).exists()
+}
 
 use std::future::Future;
 use std::sync::Arc;
@@ -41,6 +50,10 @@ pub async fn run(
 pub struct Registered {
     cfg: Arc<AgentConfig>,
     reg: gantry_api::protocol::RegisterResponse,
+    /// Signed with the node credential, which `rotation` keeps fresh.
+    link: gantry_link::Link,
+    store: node_store::NodeStore,
+    meta: node_store::Meta,
     images: ImageStore,
     network: Arc<KernelNetwork>,
     /// Kept open while the agent runs: `cfg.supervisor_exe` points into it.
@@ -51,6 +64,11 @@ impl Registered {
     /// The container instance this host registered as.
     pub fn container_instance_arn(&self) -> &str {
         &self.reg.container_instance_arn
+    }
+
+    /// The node id of this host's credential (`i-…` or `mi-…`).
+    pub fn node_id(&self) -> &str {
+        &self.meta.node_id
     }
 
     /// Holds the session and runs the task engine until `shutdown` completes.
@@ -75,7 +93,14 @@ impl Registered {
             let (every, min_age) = (self.cfg.image_gc_interval, self.cfg.image_min_age);
             tokio::spawn(image_gc::run(images, engine, every, min_age))
         };
-        session::run(self.cfg, self.reg, engine, reports, routes, shutdown).await;
+        let rotation = tokio::spawn(credential::rotate_forever(
+            self.link.clone(),
+            self.store,
+            self.meta,
+            self.cfg.hostname.clone(),
+        ));
+        session::run(self.link, self.reg, engine, reports, routes, shutdown).await;
+        rotation.abort();
         gc.abort();
         drop(self._sealed);
     }
@@ -110,7 +135,15 @@ pub async fn start(mut cfg: AgentConfig) -> Result<Registered, AgentError> {
         }
     })?;
     cfg.supervisor_exe = sealed.exec_path();
-    let reg = identity::register(&cfg).await?;
+    let store = node_store::NodeStore::new(&cfg.state_dir);
+    let ca = credential::trust(&cfg, &store).await?;
+    let base = cfg.link(ca.as_deref())?;
+    let cred = credential::obtain(&cfg, &store, &base).await?;
+    if cred.joined {
+        identity::forget_instance(&cfg);
+    }
+    let link = base.with_node(cred.identity);
+    let reg = identity::register(&cfg, &link).await?;
     if let (Some(slice), Some(net)) = (&reg.task_slice, &reg.task_network) {
         if cfg.awsvpc_subnet.as_ref().is_some_and(|s| s != slice) {
             tracing::warn!(
@@ -126,6 +159,7 @@ pub async fn start(mut cfg: AgentConfig) -> Result<Registered, AgentError> {
     let cfg = Arc::new(cfg);
     tracing::info!(
         instance = %reg.container_instance_arn,
+        node = %cred.meta.node_id,
         cluster = %cfg.cluster,
         awsvpc_subnet = ?cfg.awsvpc_subnet,
         "gantry agent registered"
@@ -134,6 +168,9 @@ pub async fn start(mut cfg: AgentConfig) -> Result<Registered, AgentError> {
         _sealed: sealed,
         cfg,
         reg,
+        link,
+        store,
+        meta: cred.meta,
         images,
         network,
     })

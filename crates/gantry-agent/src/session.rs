@@ -1,9 +1,10 @@
 //! The one long-lived connection to the control plane: desired state down, reports and
-//! heartbeats up. It always dials out, and redials with backoff when the link drops; after a
-//! reconnect the server resends the whole desired set and the agent resends its latest reports.
+//! heartbeats up. It always dials out, and redials with jittered backoff when the link drops;
+//! after a reconnect the server resends the whole desired set and the agent resends its
+//! latest reports. A refusal of the node's credential (expired, revoked, unknown) is logged
+//! once with the server's text, and redialled slowly: it will not get better by itself.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -14,44 +15,98 @@ use gantry_link::{now, send};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::config::AgentConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::credential::jittered;
 use crate::engine::Engine;
 use crate::peer_routes::PeerRoutes;
 
+/// Redials after a dropped link start here and double up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// After the server refused the credential: from 5 s up to 5 minutes.
+const REFUSED_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_REFUSED_BACKOFF: Duration = Duration::from_secs(300);
+/// The close code of a session the server ended because the node's credential was revoked.
+const CLOSE_REVOKED: u16 = 4403;
+
+/// How a session ended without a transport error.
+enum End {
+    /// The server closed it (or the stream ended) in the ordinary way.
+    Closed,
+    /// The server refused or closed it over the node's credential, with its text.
+    Refused(String),
+}
+
 pub async fn run(
-    cfg: Arc<AgentConfig>,
+    link: gantry_link::Link,
     reg: RegisterResponse,
     engine: Engine,
     mut reports: mpsc::UnboundedReceiver<TaskReport>,
     mut routes: PeerRoutes,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    // Registration already built this link, so it cannot fail here.
-    let link = match cfg.link() {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot reach the control plane");
-            return;
-        }
-    };
     tokio::pin!(shutdown);
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = MIN_BACKOFF;
+    let mut refused_backoff = REFUSED_BACKOFF;
+    // The last refusal logged: the same text is not logged again on every redial.
+    let mut last_refusal: Option<String> = None;
     loop {
-        tokio::select! {
+        let res = tokio::select! {
             _ = &mut shutdown => return,
-            res = session(&link, &reg.instance_id, &engine, &mut reports, &mut routes) => {
-                match res {
-                    Ok(()) => backoff = Duration::from_millis(100),
-                    Err(e) => tracing::warn!(error = %e, "session to the control plane ended; reconnecting"),
-                }
+            res = session(&link, &reg.instance_id, &engine, &mut reports, &mut routes) => res,
+        };
+        let res = res.map_err(|e| match refused(&e) {
+            Some(text) => Ok(End::Refused(text)),
+            None => Err(e),
+        });
+        let wait = match res {
+            Ok(End::Closed) => {
+                backoff = MIN_BACKOFF;
+                refused_backoff = REFUSED_BACKOFF;
+                last_refusal = None;
+                jittered(backoff)
             }
-        }
+            Ok(End::Refused(text)) | Err(Ok(End::Refused(text))) => {
+                if last_refusal.as_deref() != Some(text.as_str()) {
+                    tracing::error!("the server refused this node's session: {text}");
+                    last_refusal = Some(text);
+                }
+                let w = jittered(refused_backoff);
+                refused_backoff = (refused_backoff * 2).min(MAX_REFUSED_BACKOFF);
+                w
+            }
+            Err(Ok(End::Closed)) => jittered(backoff),
+            Err(Err(e)) => {
+                tracing::warn!(error = %e, "session to the control plane ended; reconnecting");
+                let w = jittered(backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                w
+            }
+        };
         tokio::select! {
             _ = &mut shutdown => return,
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
+}
+
+/// The server's text when it answered the handshake 401/403 (a refusal of the node's
+/// credential): the `message` of its JSON error body.
+fn refused(e: &tokio_tungstenite::tungstenite::Error) -> Option<String> {
+    let tokio_tungstenite::tungstenite::Error::Http(resp) = e else {
+        return None;
+    };
+    if !matches!(resp.status().as_u16(), 401 | 403) {
+        return None;
+    }
+    let body = resp.body().as_deref().unwrap_or_default();
+    Some(
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(String::from))
+            .unwrap_or_else(|| format!("{} {}", resp.status(), String::from_utf8_lossy(body))),
+    )
 }
 
 async fn session(
@@ -60,7 +115,7 @@ async fn session(
     engine: &Engine,
     reports: &mut mpsc::UnboundedReceiver<TaskReport>,
     routes: &mut PeerRoutes,
-) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+) -> Result<End, tokio_tungstenite::tungstenite::Error> {
     let ws = link.connect(instance_id).await?;
     tracing::info!("connected to the control plane");
     let (mut tx, mut rx) = ws.split();
@@ -75,7 +130,7 @@ async fn session(
     loop {
         tokio::select! {
             msg = rx.next() => {
-                let Some(msg) = msg else { return Ok(()) };
+                let Some(msg) = msg else { return Ok(End::Closed) };
                 match msg? {
                     Message::Text(text) => match gantry_link::parse(&text) {
                         Ok(ServerFrame::DesiredState { seq, tasks }) => {
@@ -99,7 +154,7 @@ async fn session(
                         }
                         Err(e) => tracing::warn!(error = %e, "ignoring a frame the agent does not understand"),
                     },
-                    Message::Close(_) => return Ok(()),
+                    Message::Close(frame) => return Ok(closed(frame)),
                     _ => {}
                 }
             }
@@ -116,6 +171,17 @@ async fn session(
                 send(&mut tx, &AgentFrame::Heartbeat { at: now() }).await?;
             }
         }
+    }
+}
+
+/// A close frame with the revocation code is a refusal, with the server's reason.
+fn closed(frame: Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>) -> End {
+    match frame {
+        Some(f) if f.code == CloseCode::from(CLOSE_REVOKED) => End::Refused(format!(
+            "the server closed the session: {}; join the host again with a new token or activation (remove the agent's node directory first)",
+            f.reason
+        )),
+        _ => End::Closed,
     }
 }
 

@@ -3,6 +3,9 @@
 //! control plane signs with, and a simulated fleet of agents built on the same code, for
 //! measuring the control plane at scale without running containers.
 //!
+//! An agent signs with its node credential ([`NodeSigner`], issued when it [`Link::join`]s);
+//! an access key ([`sign::Signer`]) is for the CLI and for tests.
+//!
 //! Both the real agent (`gantry-agent`'s session) and the simulated one use this crate, so
 //! the wire handling exists once; the `gantry` CLI and the test harness sign with
 //! [`sign::Signer`] too. It depends only on `gantry-api` and the networking crates: the
@@ -10,7 +13,9 @@
 //! state or run containers.
 
 mod frame;
+mod join;
 mod link;
+pub mod node;
 mod register;
 pub mod sign;
 pub mod sim;
@@ -19,7 +24,9 @@ pub mod testing;
 mod url;
 
 pub use frame::{connect, now, parse, send, LinkError, Sink, Socket};
+pub use join::{fetch_ca_pinned, JoinError, Joined, PinError, CA_PATH};
 pub use link::{https_client, Link, SetupError};
+pub use node::{NodeError, NodeIdentity, NodeKey, NodeSigner};
 pub use register::{register, RegisterError};
 pub use sign::{Credentials, Signer};
 pub use url::{register_url, session_url};

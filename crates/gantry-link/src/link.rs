@@ -1,13 +1,24 @@
 //! How an agent reaches its control plane: the server's URL, the certificate authorities it
-//! trusts for `https`/`wss`, and the credentials it signs registration and sessions with.
+//! trusts for `https`/`wss`, and the credentials it signs registration and sessions with: the
+//! node's own ([`crate::NodeIdentity`], what an agent uses) or an access key (SigV4, for
+//! clients and tests of servers that still take one).
 
 use std::sync::Arc;
 
 use gantry_api::protocol::{RegisterRequest, RegisterResponse};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use crate::node::NodeIdentity;
 use crate::sign::Signer;
 use crate::{LinkError, RegisterError, Socket};
+
+/// What a link signs with.
+#[derive(Debug, Clone)]
+enum Auth {
+    None,
+    SigV4(Signer),
+    Node(NodeIdentity),
+}
 
 /// Why a [`Link`] could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +38,7 @@ pub enum SetupError {
 pub struct Link {
     server_url: String,
     http: reqwest::Client,
-    signer: Option<Signer>,
+    auth: Auth,
     /// TLS for `wss://` with the CA bundle; none: tokio-tungstenite's default roots.
     tls: Option<Arc<rustls::ClientConfig>>,
 }
@@ -38,14 +49,21 @@ impl Link {
         Self {
             server_url: server_url.trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
-            signer: None,
+            auth: Auth::None,
             tls: None,
         }
     }
 
-    /// Signs every request with `signer`.
+    /// Signs every request with the access key of `signer` (SigV4).
     pub fn with_signer(mut self, signer: Signer) -> Self {
-        self.signer = Some(signer);
+        self.auth = Auth::SigV4(signer);
+        self
+    }
+
+    /// Signs every request with the node's credential (whichever is current when the
+    /// request is made: a rotation applies to every later request and connection).
+    pub fn with_node(mut self, identity: NodeIdentity) -> Self {
+        self.auth = Auth::Node(identity);
         self
     }
 
@@ -62,7 +80,18 @@ impl Link {
     }
 
     pub fn signer(&self) -> Option<&Signer> {
-        self.signer.as_ref()
+        match &self.auth {
+            Auth::SigV4(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The node identity this link signs with, if it is a node's.
+    pub fn node(&self) -> Option<&NodeIdentity> {
+        match &self.auth {
+            Auth::Node(n) => Some(n),
+            _ => None,
+        }
     }
 
     /// The HTTP client (with the CA bundle), for callers that sign with [`Link::sign`].
@@ -71,10 +100,11 @@ impl Link {
     }
 
     /// Signs `req` if this link has credentials.
-    pub fn sign(&self, req: &mut reqwest::Request) -> Result<(), crate::sign::SignError> {
-        match &self.signer {
-            Some(s) => s.sign_reqwest(req),
-            None => Ok(()),
+    pub fn sign(&self, req: &mut reqwest::Request) -> Result<(), String> {
+        match &self.auth {
+            Auth::None => Ok(()),
+            Auth::SigV4(s) => s.sign_reqwest(req).map_err(|e| e.to_string()),
+            Auth::Node(n) => n.current().sign_reqwest(req).map_err(|e| e.to_string()),
         }
     }
 
@@ -86,10 +116,15 @@ impl Link {
     /// Dials `instance_id`'s session WebSocket with a signed upgrade request.
     pub async fn connect(&self, instance_id: &str) -> Result<Socket, LinkError> {
         let mut req = crate::session_url(&self.server_url, instance_id).into_client_request()?;
-        if let Some(s) = &self.signer {
-            s.sign_ws(&mut req).map_err(|e| {
-                LinkError::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
-            })?;
+        let unsigned =
+            |e: String| LinkError::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, e));
+        match &self.auth {
+            Auth::None => {}
+            Auth::SigV4(s) => s.sign_ws(&mut req).map_err(|e| unsigned(e.to_string()))?,
+            Auth::Node(n) => n
+                .current()
+                .sign_ws(&mut req)
+                .map_err(|e| unsigned(e.to_string()))?,
         }
         let connector = self.tls.clone().map(tokio_tungstenite::Connector::Rustls);
         // Nagle off: see `crate::connect`.

@@ -64,15 +64,39 @@ impl Client {
 
     /// Calls an ECS operation; ECS errors come back as `<Exception>: <message>`.
     pub async fn call(&self, op: &str, body: Value) -> anyhow::Result<Value> {
-        let req = self
+        let target = format!("{}{op}", gantry_api::TARGET_PREFIX);
+        self.call_target(&target, None, body).await
+    }
+
+    /// Calls another JSON 1.1 API of the server (`X-Amz-Target: <target>`), signed for
+    /// `service` (none: the client's, `ecs`).
+    pub async fn call_target(
+        &self,
+        target: &str,
+        service: Option<&str>,
+        body: Value,
+    ) -> anyhow::Result<Value> {
+        let mut req = self
             .http
             .post(format!("{}/", self.endpoint))
             .header("Content-Type", gantry_api::CONTENT_TYPE)
-            .header("X-Amz-Target", format!("{}{op}", gantry_api::TARGET_PREFIX))
+            .header("X-Amz-Target", target)
             .body(body.to_string())
             .build()
             .context("building the request")?;
-        let resp = self.send(req).await?;
+        let resp = match service {
+            None => self.send(req).await?,
+            Some(svc) => {
+                self.signer
+                    .clone()
+                    .with_service(svc)
+                    .sign_reqwest(&mut req)?;
+                self.http
+                    .execute(req)
+                    .await
+                    .with_context(|| self.unreachable())?
+            }
+        };
         let status = resp.status();
         let text = resp.text().await.context("reading the API response")?;
         if status.is_success() {

@@ -12,6 +12,7 @@ mod session;
 
 use std::future::Future;
 
+use gantry_api::node::JoinGrant;
 use gantry_api::protocol::{RegisterRequest, RegisterResponse, TaskSpec};
 use tokio::sync::watch;
 
@@ -96,6 +97,25 @@ pub async fn run_fleet_on(
     Ok(())
 }
 
+/// [`run_fleet_on`] with instances that each join with `grant` (a join token with a
+/// registration limit of at least `count`) and sign with their own node credential.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_fleet_joined(
+    link: &crate::Link,
+    grant: &JoinGrant,
+    cluster: &str,
+    count: usize,
+    cpu: i64,
+    memory: i64,
+    behaviour: Behaviour,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    let fleet = Fleet::start_joined(link, grant, cluster, count, cpu, memory, behaviour).await?;
+    shutdown.await;
+    fleet.stop().await;
+    Ok(())
+}
+
 /// Running simulated instances; [`Fleet::stop`] ends their sessions.
 #[derive(Debug)]
 pub struct Fleet {
@@ -136,6 +156,32 @@ impl Fleet {
         memory: i64,
         behaviour: Behaviour,
     ) -> Result<Fleet, String> {
+        Self::start_with(link, None, cluster, count, cpu, memory, behaviour).await
+    }
+
+    /// Every instance first joins with `grant` and then signs its registration and session
+    /// with its own node credential, as a real agent does.
+    pub async fn start_joined(
+        link: &crate::Link,
+        grant: &JoinGrant,
+        cluster: &str,
+        count: usize,
+        cpu: i64,
+        memory: i64,
+        behaviour: Behaviour,
+    ) -> Result<Fleet, String> {
+        Self::start_with(link, Some(grant), cluster, count, cpu, memory, behaviour).await
+    }
+
+    async fn start_with(
+        link: &crate::Link,
+        grant: Option<&JoinGrant>,
+        cluster: &str,
+        count: usize,
+        cpu: i64,
+        memory: i64,
+        behaviour: Behaviour,
+    ) -> Result<Fleet, String> {
         let (stop, _) = watch::channel(false);
         let mut fleet = Fleet {
             instances: Vec::with_capacity(count),
@@ -154,9 +200,23 @@ impl Fleet {
                 agent_version: format!("{}-sim", env!("CARGO_PKG_VERSION")),
                 node_address: None,
             };
-            let reg = register(link, &req).await?;
+            let link = match grant {
+                None => link.clone(),
+                Some(g) => {
+                    let joined = link.join(cluster, g, &req.hostname).await.map_err(|e| {
+                        format!(
+                            "simulated instance {n} could not join at {}: {}",
+                            link.server_url(),
+                            e.server_message()
+                        )
+                    })?;
+                    link.clone()
+                        .with_node(crate::NodeIdentity::new(joined.signer))
+                }
+            };
+            let reg = register(&link, &req).await?;
             fleet.sessions.push(tokio::spawn(session::hold(
-                link.clone(),
+                link,
                 reg.instance_id.clone(),
                 behaviour.clone(),
                 fleet.stop.subscribe(),

@@ -1,95 +1,102 @@
-//! How `gantry agent` (and `gantry sim-agents`) prove who they are to the agent gateway: an
-//! access key (until nodes get their own identity, one with a node policy), the server's
-//! region it signs for, and the CA bundle of an `https` server.
+//! How `gantry agent` (and `gantry sim-agents`) get their node identity: the grant a host
+//! joins with once (a cluster join token or an SSM activation), the hash that pins the
+//! server's CA on first contact, and a CA bundle for an `https` server. Access keys no longer
+//! open agent sessions: the node's own credential, kept in its state dir, does.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use gantry_link::{Credentials, Signer};
+use gantry_api::node::JoinGrant;
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct AgentAuthArgs {
-    /// The access key id registration and the session are signed with (default:
-    /// $AWS_ACCESS_KEY_ID).
-    #[arg(long, env = "GANTRY_AGENT_ACCESS_KEY_ID")]
-    pub access_key_id: Option<String>,
-    /// Its secret access key (default: $AWS_SECRET_ACCESS_KEY). Prefer the environment: a
-    /// flag shows in the process list.
-    #[arg(long, env = "GANTRY_AGENT_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub secret_access_key: Option<String>,
-    /// The session token of temporary credentials (default: $AWS_SESSION_TOKEN).
-    #[arg(long, env = "GANTRY_AGENT_SESSION_TOKEN", hide_env_values = true)]
-    pub session_token: Option<String>,
-    /// The server's region, which signatures are scoped to.
-    #[arg(long, env = "GANTRY_REGION", default_value = crate::creds::DEFAULT_REGION)]
-    pub region: String,
-    /// PEM bundle of the CAs to trust for an https server: its cluster CA (default:
-    /// $AWS_CA_BUNDLE).
+    /// A cluster join token (`gantry token create`), used once when the host has no node
+    /// credential yet: the host joins as an EC2 instance.
+    #[arg(
+        long,
+        env = "GANTRY_JOIN_TOKEN",
+        hide_env_values = true,
+        conflicts_with_all = ["activation_id", "activation_code"]
+    )]
+    pub join_token: Option<String>,
+    /// An SSM activation id (`aws ssm create-activation`), with --activation-code: the host
+    /// joins as an EXTERNAL managed instance.
+    #[arg(long, env = "GANTRY_ACTIVATION_ID", requires = "activation_code")]
+    pub activation_id: Option<String>,
+    /// The activation's code.
+    #[arg(
+        long,
+        env = "GANTRY_ACTIVATION_CODE",
+        hide_env_values = true,
+        requires = "activation_id"
+    )]
+    pub activation_code: Option<String>,
+    /// The hex SHA-256 of the cluster CA certificate (DER), from the join command: on first
+    /// contact the agent trusts the server's CA only if it has this hash.
+    #[arg(long, env = "GANTRY_CA_SHA256")]
+    pub ca_sha256: Option<String>,
+    /// PEM bundle of the CAs to trust for an https server: its cluster CA (default: the CA
+    /// pinned on first contact). $AWS_CA_BUNDLE is the AWS CLI's and is not read: on most
+    /// hosts it names the system bundle, which does not hold the cluster CA.
     #[arg(long, env = "GANTRY_CA_BUNDLE")]
     pub ca_bundle: Option<PathBuf>,
 }
 
 impl AgentAuthArgs {
-    /// The signer, from the flags or else the AWS_* environment; none when neither gives a
-    /// key (the server then refuses the agent, and says so).
-    pub fn signer(&self) -> anyhow::Result<Option<Signer>> {
-        self.signer_from(&|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-    }
-
-    fn signer_from(&self, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Option<Signer>> {
-        let (id, secret, token) = match (&self.access_key_id, &self.secret_access_key) {
-            (Some(id), Some(secret)) => (id.clone(), secret.clone(), self.session_token.clone()),
-            (None, None) => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-                (Some(id), Some(secret)) => (id, secret, env("AWS_SESSION_TOKEN")),
-                _ => return Ok(None),
-            },
-            _ => anyhow::bail!(
-                "--access-key-id and --secret-access-key go together (or GANTRY_AGENT_ACCESS_KEY_ID and GANTRY_AGENT_SECRET_ACCESS_KEY)"
-            ),
-        };
-        let creds = Credentials {
-            access_key_id: id,
-            secret_access_key: secret,
-            session_token: token,
-        };
-        Ok(Some(Signer::new(creds, self.region.clone())))
+    /// The grant of the flags, if any.
+    pub fn grant(&self) -> Option<JoinGrant> {
+        let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        if let Some(token) = nonempty(&self.join_token) {
+            return Some(JoinGrant::Token {
+                token: token.trim().to_string(),
+            });
+        }
+        match (
+            nonempty(&self.activation_id),
+            nonempty(&self.activation_code),
+        ) {
+            (Some(id), Some(code)) => Some(JoinGrant::Activation {
+                activation_id: id.trim().to_string(),
+                activation_code: code.trim().to_string(),
+            }),
+            _ => None,
+        }
     }
 
     /// The CA bundle's PEM, when one is named.
     pub fn ca_pem(&self) -> anyhow::Result<Option<Vec<u8>>> {
-        let path = self
-            .ca_bundle
-            .clone()
-            .or_else(|| std::env::var_os("AWS_CA_BUNDLE").map(PathBuf::from));
-        path.map(|p| {
-            std::fs::read(&p)
-                .with_context(|| format!("could not read the CA bundle {}", p.display()))
-        })
-        .transpose()
+        self.ca_bundle
+            .as_ref()
+            .map(|p| {
+                std::fs::read(&p)
+                    .with_context(|| format!("could not read the CA bundle {}", p.display()))
+            })
+            .transpose()
     }
 
-    /// Puts the signer and CA bundle into an agent's configuration; warns when there is no
-    /// key.
+    /// Puts the grant, the pin and the CA bundle into an agent's configuration.
     pub fn apply(&self, cfg: &mut gantry_agent::AgentConfig) -> anyhow::Result<()> {
-        cfg.signer = self.signer()?;
-        if cfg.signer.is_none() {
-            tracing::warn!("no access key for the agent (--access-key-id/--secret-access-key, GANTRY_AGENT_ACCESS_KEY_ID/GANTRY_AGENT_SECRET_ACCESS_KEY or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY): registration is unsigned and a server that checks credentials refuses it");
-        }
+        cfg.grant = self.grant();
+        cfg.ca_sha256 = self.ca_sha256.clone().filter(|s| !s.trim().is_empty());
         cfg.ca_bundle = self.ca_pem()?;
         Ok(())
     }
 
-    /// The link of `gantry sim-agents`.
-    pub fn link(&self, server_url: &str) -> anyhow::Result<gantry_link::Link> {
-        let mut link = gantry_link::Link::new(server_url);
-        if let Some(pem) = self.ca_pem()? {
-            link = link.with_ca_pem(&pem).context("--ca-bundle")?;
-        }
-        if let Some(s) = self.signer()? {
-            link = link.with_signer(s);
-        }
-        Ok(link)
+    /// The link of `gantry sim-agents`: the CA bundle, else the CA pinned by --ca-sha256.
+    pub async fn link(&self, server_url: &str) -> anyhow::Result<gantry_link::Link> {
+        let link = gantry_link::Link::new(server_url);
+        let pem = match (self.ca_pem()?, &self.ca_sha256) {
+            (Some(pem), _) => Some(pem),
+            (None, Some(pin)) if server_url.starts_with("https://") => {
+                Some(gantry_link::fetch_ca_pinned(server_url, pin).await?)
+            }
+            _ => None,
+        };
+        Ok(match pem {
+            Some(pem) => link.with_ca_pem(&pem).context("--ca-bundle")?,
+            None => link,
+        })
     }
 }
 
@@ -98,31 +105,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flags_win_then_the_aws_environment() {
-        let env = |k: &str| match k {
-            "AWS_ACCESS_KEY_ID" => Some("AKIAENV".to_string()),
-            "AWS_SECRET_ACCESS_KEY" => Some("env-secret".to_string()),
-            _ => None,
-        };
-        let none = AgentAuthArgs {
-            region: "us-east-1".into(),
+    fn a_token_or_an_activation_is_the_grant() {
+        let token = AgentAuthArgs {
+            join_token: Some(" abc.def ".into()),
             ..Default::default()
         };
-        let s = none.signer_from(&env).expect("ok").expect("a key");
-        assert_eq!(s.access_key_id(), "AKIAENV");
-        assert!(none.signer_from(&|_| None).expect("ok").is_none());
-        let flags = AgentAuthArgs {
-            access_key_id: Some("AKIAFLAG".into()),
-            secret_access_key: Some("flag-secret".into()),
-            region: "local".into(),
+        assert_eq!(
+            token.grant(),
+            Some(JoinGrant::Token {
+                token: "abc.def".into()
+            })
+        );
+        let act = AgentAuthArgs {
+            activation_id: Some("id".into()),
+            activation_code: Some("code".into()),
             ..Default::default()
         };
-        let s = flags.signer_from(&env).expect("ok").expect("a key");
-        assert_eq!((s.access_key_id(), s.region()), ("AKIAFLAG", "local"));
-        let half = AgentAuthArgs {
-            access_key_id: Some("AKIAFLAG".into()),
-            ..Default::default()
-        };
-        assert!(half.signer_from(&env).is_err());
+        assert!(matches!(act.grant(), Some(JoinGrant::Activation { .. })));
+        assert_eq!(AgentAuthArgs::default().grant(), None);
     }
 }

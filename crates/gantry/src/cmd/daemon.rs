@@ -231,7 +231,7 @@ pub async fn agent(a: AgentArgs) -> anyhow::Result<()> {
     let mut cfg = agent_config(a.server.clone(), a.state_dir.join("agent"), &a.node)?;
     a.auth.apply(&mut cfg)?;
     let agent = gantry_agent::start(cfg).await?;
-    tracing::info!(instance = %agent.container_instance_arn(), "gantry agent ready");
+    tracing::info!(instance = %agent.container_instance_arn(), node = %agent.node_id(), "gantry agent ready");
     crate::notify::ready();
     agent.run(shutdown_signal()).await;
     Ok(())
@@ -258,16 +258,18 @@ pub async fn dev(a: DevArgs) -> anyhow::Result<()> {
             let _ = rx.wait_for(|v| *v).await;
         }))
     };
+    let client = Client::signed(&url, admin, ca.as_deref())?;
     let mut cfg = agent_config(url.clone(), a.server.state_dir.join("agent"), &a.node)?;
-    cfg.signer = Some(admin.clone());
     cfg.ca_bundle = ca.clone();
+    if !gantry_agent::has_node_credential(&cfg.state_dir) {
+        cfg.grant = Some(super::dev_auth::join_grant(&client, &a.node.cluster, 1).await?);
+    }
     let agent_task = {
         let mut rx = stop_rx.clone();
         tokio::spawn(gantry_agent::run(cfg, async move {
             let _ = rx.wait_for(|v| *v).await;
         }))
     };
-    let client = Client::signed(&url, admin, ca.as_deref())?;
     wait_for_instances(&client, &a.node.cluster, 1).await?;
     tracing::info!(cluster = %a.node.cluster, "{ready_line}: aws ecs --endpoint-url {url} ... or gantry --endpoint {url} ...");
     crate::notify::ready();
@@ -328,15 +330,21 @@ async fn dev_nodes(a: DevArgs) -> anyhow::Result<()> {
     if layouts.is_empty() && default_layouts.is_dir() {
         layouts.push(default_layouts);
     }
-    let started = super::nodes::Nodes::start(
-        fabric.clone(),
-        addr.port(),
-        &a.server.state_dir,
-        &a.node,
-        &layouts,
-        &admin,
-        ca.as_ref().map(|(path, _)| path.as_path()),
-    );
+    let started =
+        match super::nodes::Nodes::grant(&client, &a.server.state_dir, &a.node.cluster, a.nodes)
+            .await
+        {
+            Ok(grant) => super::nodes::Nodes::start(
+                fabric.clone(),
+                addr.port(),
+                &a.server.state_dir,
+                &a.node,
+                &layouts,
+                grant.as_ref(),
+                ca.as_ref().map(|(path, _)| path.as_path()),
+            ),
+            Err(e) => Err(e),
+        };
     let result = match started {
         Ok(mut nodes) => {
             let ready = wait_for_instances(&client, &a.node.cluster, a.nodes).await;
@@ -449,9 +457,13 @@ async fn demo(client: &Client, cluster: &str) -> anyhow::Result<()> {
 
 pub async fn sim_agents(a: SimArgs) -> anyhow::Result<()> {
     tracing::info!(count = a.count, server = %a.server, "starting simulated container instances");
-    let link = a.auth.link(&a.server)?;
-    gantry_link::sim::run_fleet_on(
+    let link = a.auth.link(&a.server).await?;
+    let grant = a.auth.grant().ok_or_else(|| {
+        anyhow!("simulated agents join like real ones: give --join-token (a token from `gantry token create --limit {}`)", a.count)
+    })?;
+    gantry_link::sim::run_fleet_joined(
         &link,
+        &grant,
         &a.cluster,
         a.count,
         a.cpu,

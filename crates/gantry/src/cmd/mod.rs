@@ -14,6 +14,7 @@ mod server_tls;
 mod task;
 mod task_network;
 mod taskdef;
+mod token;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -85,6 +86,9 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// Read the server's audit log (on the server's host).
     Audit(audit::AuditArgs),
+    /// Cluster join tokens, for joining hosts (`gantry agent --join-token`).
+    #[command(subcommand)]
+    Token(token::TokenCmd),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -289,6 +293,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Instance(c) => instance::run(&client()?, c).await,
         Command::Logs(a) => logs::run(&client()?, a).await,
         Command::Audit(a) => audit::run(&a),
+        Command::Token(c) => token::run(&client()?, c).await,
     }
 }
 
@@ -331,20 +336,33 @@ mod cli_tests {
         let cli = Cli::parse_from([
             "gantry",
             "agent",
-            "--region",
-            "local",
             "--ca-bundle",
             "/ca.pem",
-            "--access-key-id",
-            "AKIAX",
+            "--join-token",
+            "abc.def",
+            "--ca-sha256",
+            "00ff",
         ]);
         let Command::Agent(a) = cli.command else {
             panic!("not agent")
         };
-        assert_eq!(a.auth.region, "local");
         assert_eq!(
             a.auth.ca_bundle.as_deref(),
             Some(std::path::Path::new("/ca.pem"))
         );
+        assert_eq!(a.auth.join_token.as_deref(), Some("abc.def"));
+        assert_eq!(a.auth.ca_sha256.as_deref(), Some("00ff"));
+        assert!(Cli::try_parse_from(["gantry", "agent", "--access-key-id", "AKIAX"]).is_err());
+        assert!(Cli::try_parse_from([
+            "gantry",
+            "agent",
+            "--join-token",
+            "a.b",
+            "--activation-id",
+            "x",
+            "--activation-code",
+            "y"
+        ])
+        .is_err());
     }
 }

@@ -225,16 +225,41 @@ pub struct Nodes {
     cgroup_parent: String,
 }
 
+/// The state dir of node `i`'s agent (`gantry agent --state-dir`).
+fn node_state_dir(state_dir: &Path, i: usize) -> PathBuf {
+    state_dir.join("nodes").join(i.to_string())
+}
+
 impl Nodes {
+    /// One join token for the nodes that have not joined yet (none when all have).
+    pub async fn grant(
+        client: &Client,
+        state_dir: &Path,
+        cluster: &str,
+        nodes: usize,
+    ) -> anyhow::Result<Option<gantry_api::node::JoinGrant>> {
+        let new = (1..=nodes)
+            .filter(|i| {
+                !gantry_agent::has_node_credential(&node_state_dir(state_dir, *i).join("agent"))
+            })
+            .count();
+        if new == 0 {
+            return Ok(None);
+        }
+        super::dev_auth::join_grant(client, cluster, new)
+            .await
+            .map(Some)
+    }
+
     /// Starts one `gantry agent` per node namespace, joining the server at `port` on the
-    /// fabric's host address.
+    /// fabric's host address; those without a credential join with `grant`.
     pub fn start(
         fabric: Fabric,
         port: u16,
         state_dir: &Path,
         n: &NodeArgs,
         layouts: &[PathBuf],
-        admin: &gantry_link::Signer,
+        grant: Option<&gantry_api::node::JoinGrant>,
         ca: Option<&Path>,
     ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("could not find the gantry binary")?;
@@ -248,11 +273,10 @@ impl Nodes {
         let server = format!("{scheme}://{}:{port}", nodes.fabric.host_address());
         for i in 1..=nodes.fabric.nodes() {
             let mut cmd = tokio::process::Command::new("nsenter");
-            // The key goes through the environment, not argv, which anyone can read.
-            let c = admin.credentials();
-            cmd.env("GANTRY_AGENT_ACCESS_KEY_ID", &c.access_key_id)
-                .env("GANTRY_AGENT_SECRET_ACCESS_KEY", &c.secret_access_key)
-                .env("GANTRY_REGION", admin.region());
+            // The token goes through the environment, not argv, which anyone can read.
+            if let Some(gantry_api::node::JoinGrant::Token { token }) = grant {
+                cmd.env("GANTRY_JOIN_TOKEN", token);
+            }
             if let Some(ca) = ca {
                 cmd.env("GANTRY_CA_BUNDLE", ca);
             }
@@ -264,7 +288,7 @@ impl Nodes {
                 .arg("--server")
                 .arg(&server)
                 .arg("--state-dir")
-                .arg(state_dir.join("nodes").join(i.to_string()))
+                .arg(node_state_dir(state_dir, i))
                 .arg("--cgroup-parent")
                 .arg(node_cgroup_parent(&n.cgroup_parent, i))
                 .arg("--node-address")
