@@ -4,16 +4,22 @@
 
 mod client;
 mod cmd;
+mod config_file;
 mod credentials_file;
 mod creds;
 mod logging;
 mod notify;
 mod table;
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let cli = cmd::Cli::parse();
+    // `gantry server` and `gantry agent` also read their configuration file.
+    let cli = match config_file::parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("gantry: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     // The supervisor must stay single-threaded (libcontainer forks): it never starts tokio.
     if let cmd::Command::Supervise { task_dir, salvage } = &cli.command {
         let done = match salvage {

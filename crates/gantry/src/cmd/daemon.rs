@@ -232,6 +232,12 @@ pub async fn agent(a: AgentArgs) -> anyhow::Result<()> {
     a.auth.apply(&mut cfg)?;
     let agent = gantry_agent::start(cfg).await?;
     tracing::info!(instance = %agent.container_instance_arn(), node = %agent.node_id(), "gantry agent ready");
+    super::agent_status::write(
+        &a.state_dir,
+        &a.node.cluster,
+        agent.container_instance_arn(),
+        Some(agent.node_id()),
+    );
     crate::notify::ready();
     agent.run(shutdown_signal()).await;
     Ok(())

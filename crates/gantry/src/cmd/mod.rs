@@ -1,10 +1,12 @@
 //! The command line.
 
 mod agent_auth;
+mod agent_status;
 mod audit;
 mod cluster;
 mod daemon;
 mod dev_auth;
+mod install;
 mod instance;
 mod log_streams;
 mod logs;
@@ -15,6 +17,7 @@ mod task;
 mod task_network;
 mod taskdef;
 mod token;
+mod uninstall;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -55,7 +58,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the control plane (ECS API, store, scheduler, agent gateway).
     Server(ServerArgs),
-    /// Run the node agent and join a server.
+    /// Run the node agent and join a server; `gantry agent install` installs it as a unit.
+    #[command(args_conflicts_with_subcommands = true)]
     Agent(AgentArgs),
     /// Run a control plane and a local agent in one process, for a one-machine cluster.
     Dev(DevArgs),
@@ -229,6 +233,8 @@ pub struct AgentArgs {
     pub auth: agent_auth::AgentAuthArgs,
     #[command(flatten)]
     pub node: NodeArgs,
+    #[command(subcommand)]
+    pub action: Option<install::AgentAction>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -283,6 +289,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let client = || crate::client::Client::from_chain(&cli.endpoint, &flags);
     match cli.command {
         Command::Server(a) => daemon::server(a).await,
+        Command::Agent(AgentArgs {
+            action: Some(action),
+            ..
+        }) => Ok(install::run(action)?),
         Command::Agent(a) => daemon::agent(a).await,
         Command::Dev(a) => daemon::dev(a).await,
         Command::Supervise { .. } => Ok(()),
