@@ -75,6 +75,19 @@ pub fn accel() -> Vec<String> {
     }
 }
 
+/// Makes the child get SIGKILL when the test process dies, even by SIGKILL (a test runner's
+/// timeout), where no Drop runs.
+pub fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
+    // async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(std::io::Error::from)
+        });
+    }
+}
+
 /// A booted guest.
 pub struct Vm {
     qemu: Child,
@@ -133,6 +146,7 @@ impl Vm {
             )
             // Its own process group, so Drop can kill it with everything it spawned.
             .process_group(0);
+        die_with_parent(&mut cmd);
         let qemu = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("start qemu-system-x86_64: {e}"));

@@ -12,6 +12,9 @@ use serde_json::{json, Value};
 
 const T: Duration = Duration::from_secs(90);
 
+#[path = "vm/join.rs"]
+mod join;
+
 /// Where the suite puts things in the guest.
 const GUEST_BIN: &str = "/usr/local/bin/gantry";
 const GUEST_IMAGES: &str = "/opt/gantry-test";
@@ -28,6 +31,35 @@ impl Api {
             endpoint: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
         }
+    }
+
+    /// An https endpoint whose certificate the cluster CA `ca_pem` signed.
+    fn tls(port: u16, ca_pem: &[u8]) -> Self {
+        let cert = reqwest::Certificate::from_pem(ca_pem).expect("the cluster CA PEM");
+        Self {
+            endpoint: format!("https://127.0.0.1:{port}"),
+            http: reqwest::Client::builder()
+                .tls_certs_only([cert])
+                .build()
+                .expect("https client"),
+        }
+    }
+
+    /// The cluster's one container instance, if it registered.
+    async fn instance(&self) -> Option<Value> {
+        let l = self.call("ListContainerInstances", json!({})).await.ok()?;
+        let arns = l["containerInstanceArns"].as_array()?.clone();
+        if arns.is_empty() {
+            return None;
+        }
+        let d = self
+            .call(
+                "DescribeContainerInstances",
+                json!({ "containerInstances": arns }),
+            )
+            .await
+            .ok()?;
+        Some(d["containerInstances"][0].clone())
     }
 
     async fn call(&self, op: &str, body: Value) -> Result<Value, Value> {
@@ -207,6 +239,7 @@ async fn gantry_in_a_debian_12_guest() {
     guest_is_debian_12_with_systemd_and_pure_cgroup_v2(&vm);
     install_gantry(&vm);
     task_limits_and_port_in_the_guest(&mut vm).await;
+    join::the_host_joins_and_survives(&mut vm).await;
 }
 
 /// `tests/vm/run.sh`: runs the nextest archive `$GANTRY_VM_ARCHIVE` (the project's own
@@ -263,5 +296,27 @@ fn suites_in_the_guest() {
     assert!(
         text.trim_end().ends_with("nextest exit 0"),
         "tests failed in the guest (see above)"
+    );
+}
+
+/// The "Join" figure: from `gantry agent install` to the instance ACTIVE and connected, the
+/// median of `$GANTRY_VM_JOIN_RUNS` (default 5) joins of one booted guest, uninstalled in
+/// between. `cargo nextest run -p gantry-tests --test vm --run-ignored only -E
+/// 'test(join_figure)' --no-capture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark"]
+async fn join_figure() {
+    let runs = std::env::var("GANTRY_VM_JOIN_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    let vm = Vm::boot();
+    install_gantry(&vm);
+    let mut times = join::join_times(&vm, runs).await;
+    times.sort();
+    let median = times[times.len() / 2];
+    println!(
+        "JOIN FIGURE: runs {times:?}, median {median:?} (accel {:?})",
+        gantry_tests::vm::accel()
     );
 }
