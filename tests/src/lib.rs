@@ -15,6 +15,7 @@ pub mod nodes;
 pub mod procs;
 pub mod registry;
 pub mod split;
+pub mod vm;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
