@@ -95,7 +95,8 @@ fn caller() -> Caller {
                 name: "bench".into(),
             },
             tags: [("team".to_string(), "prod".to_string())].into(),
-        },
+        }
+        .into(),
         access_key_id: KEY.into(),
         source_ip: [127, 0, 0, 1].into(),
         secure: false,
