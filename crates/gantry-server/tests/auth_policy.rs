@@ -23,7 +23,8 @@ fn alice() -> Caller {
                 name: "alice".into(),
             },
             tags: [("team".to_string(), "web".to_string())].into(),
-        },
+        }
+        .into(),
         access_key_id: "AKIAALICE0000000000".into(),
         source_ip: [10, 0, 0, 7].into(),
         secure: true,

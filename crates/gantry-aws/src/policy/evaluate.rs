@@ -3,16 +3,16 @@
 use super::condition::any_match;
 use super::document::{Effect, Statement};
 use super::variables::Keys;
-use super::{Context, Decision};
+use super::{Decision, Query};
 
 /// Explicit deny anywhere wins; else any allow; else the implicit deny. Also says which
 /// statement decided (policy index, statement index): the deny, or the first allow.
 pub(crate) fn decide<'a>(
     policies: impl Iterator<Item = &'a [Statement]>,
-    ctx: &Context,
+    ctx: &Query<'_>,
     need_principal: bool,
 ) -> (Decision, Option<(usize, usize)>) {
-    let keys = Keys::new(&ctx.keys);
+    let keys = Keys::new(ctx.keys);
     let mut allowed: Option<(usize, usize)> = None;
     for (pi, statements) in policies.enumerate() {
         for (si, s) in statements.iter().enumerate() {
@@ -36,13 +36,15 @@ pub(crate) fn decide<'a>(
 
 /// Whether every element of `s` matches the request. A policy variable without a value makes
 /// the statement not apply (IAM's rule), whatever its effect.
-pub(crate) fn applies(s: &Statement, ctx: &Context, keys: &Keys<'_>, need_principal: bool) -> bool {
+pub(crate) fn applies(
+    s: &Statement,
+    ctx: &Query<'_>,
+    keys: &Keys<'_>,
+    need_principal: bool,
+) -> bool {
     match &s.principal {
         Some((negated, p)) => {
-            let hit = p.matches(
-                ctx.principal_arn.as_deref(),
-                ctx.principal_account.as_deref(),
-            );
+            let hit = p.matches(ctx.principal_arn, ctx.principal_account);
             if hit == *negated {
                 return false;
             }
@@ -53,7 +55,7 @@ pub(crate) fn applies(s: &Statement, ctx: &Context, keys: &Keys<'_>, need_princi
 
     let mut action_hit = false;
     for p in &s.actions.items {
-        if p.matches(&ctx.action, keys) == Some(true) {
+        if p.matches(ctx.action, keys) == Some(true) {
             action_hit = true;
             break;
         }
@@ -63,7 +65,7 @@ pub(crate) fn applies(s: &Statement, ctx: &Context, keys: &Keys<'_>, need_princi
     }
 
     if let Some(res) = &s.resources {
-        let hit = any_match(res.items.iter().map(|p| p.matches(&ctx.resource, keys)));
+        let hit = any_match(res.items.iter().map(|p| p.matches(ctx.resource, keys)));
         match hit {
             Some(hit) if hit != res.negated => {}
             _ => return false,

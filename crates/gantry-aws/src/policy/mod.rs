@@ -20,6 +20,7 @@ mod wildcard;
 pub use condition::{Condition, SetOp};
 pub use document::{Effect, Statement, Version};
 pub use principal::{Principal, PrincipalType};
+pub use variables::{KeySource, Layered};
 
 /// A parsed policy document.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,6 +142,45 @@ pub struct Context {
     pub principal_account: Option<String>,
 }
 
+impl Context {
+    /// The same request, borrowed.
+    pub fn query(&self) -> Query<'_> {
+        Query {
+            action: &self.action,
+            resource: &self.resource,
+            keys: &self.keys,
+            principal_arn: self.principal_arn.as_deref(),
+            principal_account: self.principal_account.as_deref(),
+        }
+    }
+}
+
+/// A [`Context`] that borrows everything, its condition keys from any [`KeySource`]: what a
+/// server evaluates per request without copying its caller, ARNs or keys into a map.
+#[derive(Clone, Copy)]
+pub struct Query<'a> {
+    /// `service:Operation`, e.g. `ecs:RunTask`.
+    pub action: &'a str,
+    /// The resource ARN, or `*`.
+    pub resource: &'a str,
+    /// Condition keys, looked up without regard to case; they also resolve policy variables.
+    pub keys: &'a dyn KeySource,
+    /// For trust policies: the calling principal's ARN and account.
+    pub principal_arn: Option<&'a str>,
+    pub principal_account: Option<&'a str>,
+}
+
+impl std::fmt::Debug for Query<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Query")
+            .field("action", &self.action)
+            .field("resource", &self.resource)
+            .field("principal_arn", &self.principal_arn)
+            .field("principal_account", &self.principal_account)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The outcome of evaluating policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -155,7 +195,17 @@ pub enum Decision {
 /// A statement with a `Principal` (resource-based policies) applies only to the principal in
 /// `ctx.principal_arn`/`principal_account`.
 pub fn evaluate(policies: &[&Policy], ctx: &Context) -> Decision {
-    evaluate_explained(policies, ctx).decision
+    evaluate_query(policies, &ctx.query())
+}
+
+/// [`evaluate`] for a borrowed [`Query`].
+pub fn evaluate_query(policies: &[&Policy], q: &Query<'_>) -> Decision {
+    evaluate::decide(policies.iter().map(|p| p.statements()), q, false).0
+}
+
+/// [`evaluate_query`] over a slice of policies (no slice of references to build).
+pub fn evaluate_slice(policies: &[Policy], q: &Query<'_>) -> Decision {
+    evaluate::decide(policies.iter().map(Policy::statements), q, false).0
 }
 
 /// A decision and the statement that made it.
@@ -170,7 +220,7 @@ pub struct Verdict {
 /// [`evaluate`], also naming the deciding statement (for the audit log, or a simulator).
 pub fn evaluate_explained(policies: &[&Policy], ctx: &Context) -> Verdict {
     let (decision, statement) =
-        evaluate::decide(policies.iter().map(|p| p.statements()), ctx, false);
+        evaluate::decide(policies.iter().map(|p| p.statements()), &ctx.query(), false);
     Verdict {
         decision,
         statement,
@@ -181,12 +231,9 @@ pub fn evaluate_explained(policies: &[&Policy], ctx: &Context) -> Verdict {
 /// (`action` = `sts:AssumeRole`, `principal_arn`/`principal_account` = the caller). Statements
 /// without a principal grant nothing here. An empty `ctx.action` means `sts:AssumeRole`.
 pub fn evaluate_trust(policy: &Policy, ctx: &Context) -> Decision {
-    if ctx.action.is_empty() {
-        let ctx = Context {
-            action: "sts:AssumeRole".into(),
-            ..ctx.clone()
-        };
-        return evaluate::decide(std::iter::once(policy.statements()), &ctx, true).0;
+    let mut q = ctx.query();
+    if q.action.is_empty() {
+        q.action = "sts:AssumeRole";
     }
-    evaluate::decide(std::iter::once(policy.statements()), ctx, true).0
+    evaluate::decide(std::iter::once(policy.statements()), &q, true).0
 }

@@ -51,26 +51,66 @@ pub(crate) fn parse_var(s: &str) -> Option<(Var, usize)> {
     ))
 }
 
+/// Where a request's condition keys come from. A map is the plain form; a server may answer
+/// from views over what it already holds (its caller, the clock) so that a request whose
+/// policies look at no key costs no allocation, and [`Layered`] stacks several sources.
+pub trait KeySource {
+    /// The values of `key`, matched without regard to case (an exact match first, else the
+    /// first key in the source's order that matches ignoring ASCII case); `None` when the
+    /// request has no such key.
+    fn values(&self, key: &str) -> Option<&[String]>;
+}
+
+impl KeySource for BTreeMap<String, Vec<String>> {
+    fn values(&self, key: &str) -> Option<&[String]> {
+        if let Some(v) = self.get(key) {
+            return Some(v);
+        }
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// Several key sources, the first that has a key answering for it. The layers are meant to
+/// hold disjoint keys (a service's own keys over the global ones); where two hold the same
+/// key, the earlier layer's values are the request's, as when the later map is extended by
+/// the earlier one.
+#[derive(Clone, Copy)]
+pub struct Layered<'a>(pub &'a [&'a dyn KeySource]);
+
+impl KeySource for Layered<'_> {
+    fn values(&self, key: &str) -> Option<&[String]> {
+        self.0.iter().find_map(|l| l.values(key))
+    }
+}
+
+impl std::fmt::Debug for Layered<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Layered({} layers)", self.0.len())
+    }
+}
+
 /// The request's condition keys, looked up without regard to case.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub(crate) struct Keys<'a> {
-    map: &'a BTreeMap<String, Vec<String>>,
+    src: &'a dyn KeySource,
+}
+
+impl std::fmt::Debug for Keys<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys")
+    }
 }
 
 impl<'a> Keys<'a> {
-    pub(crate) fn new(map: &'a BTreeMap<String, Vec<String>>) -> Self {
-        Self { map }
+    pub(crate) fn new(src: &'a dyn KeySource) -> Self {
+        Self { src }
     }
 
     /// The values of `key` (any case), if the request has it.
     pub(crate) fn get(&self, key: &str) -> Option<&'a [String]> {
-        if let Some(v) = self.map.get(key) {
-            return Some(v);
-        }
-        self.map
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_slice())
+        self.src.values(key)
     }
 
     /// A variable's value: the key's single value, else the default. A multivalued or absent
@@ -127,6 +167,21 @@ mod tests {
         assert_eq!(parse_var("${k, 'a'b'}"), None);
         assert_eq!(parse_var("${unclosed"), None);
         assert_eq!(parse_var("${}"), None);
+    }
+
+    #[test]
+    fn layers_answer_in_order() {
+        let mut a = BTreeMap::new();
+        a.insert("ecs:cluster".to_string(), vec!["c".to_string()]);
+        let mut b = BTreeMap::new();
+        b.insert("ecs:cluster".to_string(), vec!["shadowed".to_string()]);
+        b.insert("aws:username".to_string(), vec!["alice".to_string()]);
+        let layers: [&dyn KeySource; 2] = [&a, &b];
+        let l = Layered(&layers);
+        let k = Keys::new(&l);
+        assert_eq!(k.var("ecs:Cluster", None), Some("c"));
+        assert_eq!(k.var("AWS:username", None), Some("alice"));
+        assert_eq!(k.get("aws:userid"), None);
     }
 
     #[test]

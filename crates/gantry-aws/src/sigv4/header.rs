@@ -10,6 +10,16 @@ use super::error::{self, AuthError, MAX_AUTHORIZATION_LEN};
 use super::fields::{self, ALGORITHM};
 use super::{Claim, Request};
 
+/// The parameters of the header: pieces between commas and ASCII whitespace, empty ones
+/// skipped. Split on bytes (every request pays this; a `char` predicate decodes each
+/// character): the separators are ASCII, so every piece is still UTF-8.
+fn tokens(s: &str) -> impl Iterator<Item = &str> {
+    s.as_bytes()
+        .split(|b| *b == b',' || b.is_ascii_whitespace())
+        .filter(|t| !t.is_empty())
+        .map(|t| std::str::from_utf8(t).unwrap_or_default())
+}
+
 pub fn parse(req: &Request<'_>, value: &str) -> Result<Claim, AuthError> {
     if value.len() > MAX_AUTHORIZATION_LEN {
         return Err(error::oversized_authorization(value.len()));
@@ -20,10 +30,7 @@ pub fn parse(req: &Request<'_>, value: &str) -> Result<Claim, AuthError> {
         .unwrap_or((trimmed, ""));
 
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for token in rest
-        .split(|c: char| c == ',' || c.is_ascii_whitespace())
-        .filter(|t| !t.is_empty())
-    {
+    for token in tokens(rest) {
         let Some((key, val)) = token.split_once('=') else {
             return Err(error::not_key_value(token, value));
         };

@@ -5,15 +5,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use gantry_aws::policy::{self, Context, Decision, Policy};
+use gantry_aws::policy::{self, Decision, KeySource, Layered, Policy, Query};
 use gantry_store::Store;
 
 use super::cache::Policies;
 use super::deny::{Denial, Refusal};
+use super::global_keys::GlobalKeys;
 use super::{dates, Access, Caller, PrincipalKind};
 use crate::state::AppState;
 
-/// The global condition keys of a request (the service's own come with each [`Access`]).
+/// The global condition keys of a request (the service's own come with each [`Access`]), as
+/// a map (for a [`gantry_aws::policy::Context`]); the gate reads them through [`GlobalKeys`].
 pub fn global_keys(caller: &Caller, now: f64) -> BTreeMap<String, Vec<String>> {
     let p = &caller.principal;
     let mut k = BTreeMap::new();
@@ -46,26 +48,27 @@ pub fn global_keys(caller: &Caller, now: f64) -> BTreeMap<String, Vec<String>> {
     k
 }
 
-/// Decides every access against `policies`; the first one not allowed is the denial.
+/// Decides every access against `policies`; the first one not allowed is the denial. The
+/// condition keys are the access's own over the global ones, read in place: nothing of the
+/// caller or the accesses is copied for a decision that allows.
 pub fn decide(
     policies: &[Policy],
     caller: &Caller,
     now: f64,
     accesses: &[Access],
 ) -> Result<(), Denial> {
-    let refs: Vec<&Policy> = policies.iter().collect();
-    let global = global_keys(caller, now);
+    let global = GlobalKeys::new(caller, now);
     for a in accesses {
-        let mut keys = global.clone();
-        keys.extend(a.keys.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let ctx = Context {
-            action: a.action.clone(),
-            resource: a.resource.clone(),
-            keys,
-            principal_arn: Some(caller.principal.arn.clone()),
-            principal_account: Some(caller.principal.account.clone()),
+        let layers: [&dyn KeySource; 2] = [&a.keys, &global];
+        let keys = Layered(&layers);
+        let q = Query {
+            action: &a.action,
+            resource: &a.resource,
+            keys: &keys,
+            principal_arn: Some(&caller.principal.arn),
+            principal_account: Some(&caller.principal.account),
         };
-        match policy::evaluate(&refs, &ctx) {
+        match policy::evaluate_slice(policies, &q) {
             Decision::Allow => {}
             d => {
                 return Err(Denial {

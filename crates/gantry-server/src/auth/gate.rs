@@ -68,7 +68,8 @@ fn unauthenticated<S>(st: &AppState<S>, wire: &Wire<'_>) -> Caller {
                 name: "admin".into(),
             },
             tags: Default::default(),
-        },
+        }
+        .into(),
         access_key_id: String::new(),
         source_ip: wire.source_ip,
         secure: wire.secure,
@@ -102,7 +103,7 @@ pub async fn authenticate<S: Store>(
         body,
     };
     let claim = sigv4::parse(&req)?;
-    let key = st
+    let entry = st
         .auth_cache
         .key(st, &claim.access_key_id)
         .await
@@ -110,8 +111,10 @@ pub async fn authenticate<S: Store>(
             tracing::error!(error = %e, "the access key lookup failed");
             Refusal::Internal("The server could not look up the access key; try again.".to_string())
         })?
-        .filter(|k| k.active)
+        .filter(|k| k.identity.active)
         .ok_or(AuthError::UnrecognizedClient)?;
+    let cached = &*entry;
+    let key = &cached.identity;
     // A temporary key must come with its own token; a permanent key with none (AWS answers
     // both mismatches "The security token included in the request is invalid").
     match (&key.session_token, &claim.security_token) {
@@ -131,13 +134,13 @@ pub async fn authenticate<S: Store>(
         region,
         service,
     };
-    sigv4::verify(&req, &claim, &key.secret, &expect)?;
+    cached.verify(&req, &claim, &expect)?;
     if key.expires_at.is_some_and(|t| now >= t) {
         return Err(AuthError::ExpiredToken.into());
     }
 
     Ok(Caller {
-        principal: key.principal,
+        principal: cached.principal.clone(),
         access_key_id: claim.access_key_id,
         source_ip: wire.source_ip,
         secure: wire.secure,

@@ -161,7 +161,8 @@ mod tests {
                     name: "alice".into(),
                 },
                 tags: Default::default(),
-            },
+            }
+            .into(),
             access_key_id: "AKIA1".into(),
             source_ip: [127, 0, 0, 1].into(),
             secure: false,

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// An IAM identity a request is made as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +35,8 @@ pub enum PrincipalKind {
 /// An authenticated request's caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    pub principal: Principal,
+    /// Shared with the auth cache's entry for the key: a request does not copy it.
+    pub principal: Arc<Principal>,
     pub access_key_id: String,
     pub source_ip: IpAddr,
     /// Came over TLS (`aws:SecureTransport`).
@@ -48,6 +50,7 @@ pub mod cache;
 pub mod dates;
 pub mod deny;
 pub mod gate;
+pub mod global_keys;
 pub mod iam_actions;
 pub mod respond;
 
