@@ -215,11 +215,12 @@ pub fn leftovers(dev: &Dev, report: &ChurnReport) -> Vec<String> {
     }
     let addrs: std::collections::HashSet<String> =
         report.addresses.iter().map(|a| format!("={a} ")).collect();
-    let ports: std::collections::HashSet<String> =
-        report.ports.iter().map(|p| format!("dport={p} ")).collect();
+    // A flow through a task's host port is DNAT'd to the task, so its reply tuple names the
+    // task's address; a loopback flow that merely reuses the same port number (another
+    // process's ephemeral port) is not the task's and must not count.
     for l in sh(&["conntrack", "-L"]).lines() {
         let l = format!("{l} ");
-        if addrs.iter().chain(&ports).any(|a| l.contains(a.as_str())) {
+        if addrs.iter().any(|a| l.contains(a.as_str())) {
             left.push(format!("conntrack: {l}"));
         }
     }

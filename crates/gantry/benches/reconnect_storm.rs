@@ -1,5 +1,5 @@
 //! Issue 11's figures for the agent gateway, with simulated agents (`gantry sim-agents`: the
-//! real agent protocol and credentials, no containers), against a real `gantry server` over
+//! real agent protocol, each with its own node credential, no containers), against a real `gantry server` over
 //! TLS on loopback:
 //! - server memory per connected session: RSS with N sessions open minus RSS before;
 //! - reconnect storm: the server is `kill -9`ed with N sessions open and started again; the
@@ -141,6 +141,9 @@ async fn run() {
     let idle_rss = mib(server.0.id(), "VmRSS:");
     let ca_s = ca.display().to_string();
     let count = n.to_string();
+    // One token for the whole fleet: each simulated agent joins once with its own key pair and
+    // keeps its node credential across the storm (the server allows up to 1,000 per token).
+    let (token, _) = gantry_tests::join_token(&http, &ep, "storm", n as u32).await;
     let sims = spawn(
         &[
             "sim-agents",
@@ -152,6 +155,8 @@ async fn run() {
             &count,
             "--ca-bundle",
             &ca_s,
+            "--join-token",
+            &token,
         ],
         Some(&dir.path().join("sims.log")),
     );
