@@ -339,8 +339,8 @@ mod tests {
         std::fs::create_dir_all(rootfs.join("etc")).expect("mkdir");
         std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").expect("passwd");
         std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").expect("group");
-        build_spec(&ContainerConfig {
-            rootfs,
+        let spec = build_spec(&ContainerConfig {
+            rootfs: rootfs.clone(),
             args: vec!["true".into()],
             env: vec![],
             cwd: "/".into(),
@@ -360,7 +360,10 @@ mod tests {
             privileged: false,
             user_namespace: None,
         })
-        .expect("spec")
+        .expect("spec");
+        // The spec only names the rootfs; nothing of it is needed once built.
+        let _ = std::fs::remove_dir_all(&rootfs);
+        spec
     }
 
     fn tmp(name: &str) -> std::path::PathBuf {
