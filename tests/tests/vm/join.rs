@@ -192,6 +192,32 @@ async fn join_once(vm: &Vm, server: &HostServer, api: &Api) -> (Duration, Value)
 }
 
 /// Deregisters the instance (`--force`) and uninstalls the agent with its state.
+/// The arn of a RUNNING task of service `ext-svc` other than `not`, once there is one.
+async fn running_service_task(api: &Api, not: Option<&str>) -> String {
+    gantry_tests::wait_for("a RUNNING task of service ext-svc", T, || async {
+        let l = api
+            .call("ListTasks", json!({ "serviceName": "ext-svc" }))
+            .await
+            .ok()?;
+        let arns: Vec<&str> = l["taskArns"]
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|a| Some(*a) != not)
+            .collect();
+        let d = api
+            .call("DescribeTasks", json!({ "tasks": arns }))
+            .await
+            .ok()?;
+        d["tasks"]
+            .as_array()?
+            .iter()
+            .find(|t| t["lastStatus"] == "RUNNING")
+            .and_then(|t| t["taskArn"].as_str().map(String::from))
+    })
+    .await
+}
+
 async fn leave(vm: &Vm, api: &Api, inst: &Value) {
     let ci = inst["containerInstanceArn"].as_str().unwrap_or_default();
     api.ok(
@@ -294,6 +320,28 @@ pub async fn the_host_joins_and_survives(vm: &mut Vm) {
         assert_eq!(t["lastStatus"], "RUNNING", "after `{how}`: {t}");
     }
 
+    // A service on the joined host, so the reboot also shows the service replacing the task
+    // that died with the guest.
+    api.ok(
+        "RegisterTaskDefinition",
+        json!({
+            "family": "ext-svc",
+            "networkMode": "none",
+            "requiresCompatibilities": ["EXTERNAL"],
+            "containerDefinitions": [{
+                "name": "main", "image": "web:latest", "essential": true, "memory": 32
+            }]
+        }),
+    )
+    .await;
+    api.ok(
+        "CreateService",
+        json!({ "serviceName": "ext-svc", "taskDefinition": "ext-svc", "desiredCount": 1,
+                "launchType": "EXTERNAL" }),
+    )
+    .await;
+    let svc_task = running_service_task(&api, None).await;
+
     // A reboot: the agent comes back by itself; the task died with the guest and the server
     // stops it with a reason.
     vm.reboot();
@@ -311,6 +359,21 @@ pub async fn the_host_joins_and_survives(vm: &mut Vm) {
         !t["stoppedReason"].as_str().unwrap_or_default().is_empty(),
         "no stoppedReason: {t}"
     );
+
+    // The service's task died with the guest too: it is stopped and the service runs a new
+    // one on the host that came back.
+    let replaced = running_service_task(&api, Some(&svc_task)).await;
+    let old = api.wait_status(&svc_task, "STOPPED").await;
+    assert_eq!(old["lastStatus"], "STOPPED", "{old}");
+    api.ok(
+        "UpdateService",
+        json!({ "service": "ext-svc", "desiredCount": 0 }),
+    )
+    .await;
+    let t = api.wait_status(&replaced, "STOPPED").await;
+    assert_eq!(t["lastStatus"], "STOPPED", "{t}");
+    api.ok("DeleteService", json!({ "service": "ext-svc" }))
+        .await;
 
     // Deregistration, then uninstall: nothing left behind.
     leave(vm, &api, &inst).await;
