@@ -157,6 +157,37 @@ async fn awsvpc_is_refused_on_external() {
         .await;
     assert_eq!((r.status, r.kind()), (400, "InvalidParameterException"));
     assert_eq!(r.body["message"], text);
+    // An EXTERNAL service switched to an awsvpc task definition: refused, nothing changed.
+    s.ok(
+        "RegisterTaskDefinition",
+        json!({"family": "plain", "networkMode": "bridge",
+               "containerDefinitions": [{"name": "app", "image": "busybox:1.36", "memory": 64}]}),
+    )
+    .await;
+    s.ok(
+        "CreateService",
+        json!({"cluster": "edge", "serviceName": "ext", "taskDefinition": "plain",
+               "desiredCount": 0, "launchType": "EXTERNAL"}),
+    )
+    .await;
+    let r = s
+        .call(
+            "UpdateService",
+            json!({"cluster": "edge", "service": "ext", "taskDefinition": "vpc"}),
+        )
+        .await;
+    assert_eq!((r.status, r.kind()), (400, "InvalidParameterException"));
+    assert_eq!(r.body["message"], text);
+    let d = s
+        .ok(
+            "DescribeServices",
+            json!({"cluster": "edge", "services": ["ext"]}),
+        )
+        .await;
+    let td = d["services"][0]["taskDefinition"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(td.ends_with("task-definition/plain:1"), "{td}");
     let r = s
         .call(
             "RunTask",

@@ -44,12 +44,8 @@ fn not_active(name: &str) -> Error {
     ))
 }
 
-/// Resolves and checks a task definition for a service; returns `family:revision`.
-async fn task_definition<S: Store>(st: &AppState<S>, reference: &str) -> Result<String> {
-    task_definition_for(st, reference, gantry_scheduler::LaunchType::Ec2).await
-}
-
-/// [`task_definition`], checked for a service of `launch_type` (EXTERNAL: no awsvpc).
+/// Resolves and checks a task definition for a service of `launch_type` (EXTERNAL: no
+/// awsvpc); returns `family:revision`.
 async fn task_definition_for<S: Store>(
     st: &AppState<S>,
     reference: &str,
@@ -59,6 +55,18 @@ async fn task_definition_for<S: Store>(
         prepare::prepare_for_service(st, reference, String::new(), String::new(), false).await?;
     prepare::check_network_mode(launch_type, p.network_mode())?;
     Ok(format!("{}:{}", p.def.family, p.def.revision))
+}
+
+/// The `family:revision` of `reference` and its network mode, for UpdateService (which checks
+/// the mode against the service's own launch type).
+async fn task_definition_and_mode<S: Store>(
+    st: &AppState<S>,
+    reference: &str,
+) -> Result<(String, Option<String>)> {
+    let p =
+        prepare::prepare_for_service(st, reference, String::new(), String::new(), false).await?;
+    let mode = p.network_mode().map(str::to_string);
+    Ok((format!("{}:{}", p.def.family, p.def.revision), mode))
 }
 
 fn unsupported(what: &str) -> Error {
@@ -242,9 +250,12 @@ pub async fn update_service<S: Store>(
         return Err(unsupported("loadBalancers"));
     }
     constraints::of_request(req.placement_constraints.as_deref().unwrap_or_default())?;
-    let td = match req.task_definition.as_deref() {
-        Some(r) => Some(task_definition(st, r).await?),
-        None => None,
+    let (td, td_mode) = match req.task_definition.as_deref() {
+        Some(r) => {
+            let (name, mode) = task_definition_and_mode(st, r).await?;
+            (Some(name), mode)
+        }
+        None => (None, None),
     };
     let grace = check_grace(req.health_check_grace_period_seconds)?;
     let now = st.clock.now();
@@ -275,6 +286,13 @@ pub async fn update_service<S: Store>(
         }
         if grace.is_some() {
             s.health_check_grace_period_seconds = grace;
+        }
+        if td.is_some() {
+            // An EXTERNAL service keeps refusing awsvpc when its task definition changes.
+            prepare::check_network_mode(
+                prepare::launch_type_of(&s.launch_type),
+                td_mode.as_deref(),
+            )?;
         }
         let new_td = td.clone().filter(|t| *t != s.task_definition);
         if new_td.is_some() || req.force_new_deployment == Some(true) {
