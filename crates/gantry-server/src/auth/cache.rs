@@ -16,12 +16,12 @@ use std::sync::{Arc, Mutex};
 
 use gantry_aws::policy::Policy;
 use gantry_aws::sigv4::{self, AuthError, Claim, Expect, Request};
-use gantry_store::{Event, Store};
-use tokio::sync::broadcast::{self, error::TryRecvError};
+use gantry_store::Store;
 
 use super::Principal;
 use crate::error::Result;
 use crate::iam::identity::{self, KeyIdentity};
+use crate::persistence::change_watch::ChangeWatch;
 use crate::state::AppState;
 
 /// The store prefix every IAM record lives under.
@@ -120,7 +120,7 @@ pub struct Policies {
 
 #[derive(Debug, Default)]
 struct Inner {
-    watch: Option<broadcast::Receiver<Event>>,
+    watch: ChangeWatch,
     keys: HashMap<String, Option<Arc<CachedKey>>>,
     policies: HashMap<String, Arc<Policies>>,
 }
@@ -135,27 +135,7 @@ impl AuthCache {
     /// Drains the watch (subscribing on first use); empties the cache when IAM changed.
     fn fresh<S: Store>(&self, st: &AppState<S>) -> std::sync::MutexGuard<'_, Inner> {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let changed = match &mut g.watch {
-            None => {
-                g.watch = Some(st.store.watch(IAM_PREFIX));
-                true
-            }
-            Some(rx) => match rx.try_recv() {
-                Ok(_) | Err(TryRecvError::Lagged(_)) => {
-                    // Drain the rest: one clear covers them all.
-                    while !matches!(
-                        rx.try_recv(),
-                        Err(TryRecvError::Empty | TryRecvError::Closed)
-                    ) {}
-                    true
-                }
-                Err(TryRecvError::Empty) => false,
-                Err(TryRecvError::Closed) => {
-                    g.watch = None;
-                    true
-                }
-            },
-        };
+        let changed = g.watch.changed(&st.store, IAM_PREFIX);
         if changed || g.keys.len() + g.policies.len() > MAX_ENTRIES {
             g.keys.clear();
             g.policies.clear();

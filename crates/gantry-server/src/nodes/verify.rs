@@ -18,13 +18,13 @@ use base64::Engine;
 use gantry_api::node::{
     string_to_sign, CERTIFICATE_HEADER, DATE_HEADER, MAX_SKEW_SECS, SCHEME, SIGNATURE_HEADER,
 };
-use gantry_store::{Event, Store};
+use gantry_store::Store;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use sha2::{Digest, Sha256};
-use tokio::sync::broadcast::{self, error::TryRecvError};
 
 use super::records::{node_key, NodeRecord, NODE_PREFIX};
 use super::refusal::NodeRefusal;
+use crate::persistence::change_watch::ChangeWatch;
 use crate::persistence::db;
 use crate::state::AppState;
 
@@ -51,7 +51,7 @@ struct CertEntry {
 
 #[derive(Debug, Default)]
 struct Inner {
-    watch: Option<broadcast::Receiver<Event>>,
+    watch: ChangeWatch,
     certs: HashMap<[u8; 32], CertEntry>,
     nodes: HashMap<String, Option<NodeRecord>>,
 }
@@ -70,26 +70,7 @@ impl VerifyCache {
     /// Drains the watch (subscribing on first use); forgets node records when any changed.
     fn fresh<S: Store>(&self, st: &AppState<S>) -> std::sync::MutexGuard<'_, Inner> {
         let mut g = self.lock();
-        let changed = match &mut g.watch {
-            None => {
-                g.watch = Some(st.store.watch(NODE_PREFIX));
-                true
-            }
-            Some(rx) => match rx.try_recv() {
-                Ok(_) | Err(TryRecvError::Lagged(_)) => {
-                    while !matches!(
-                        rx.try_recv(),
-                        Err(TryRecvError::Empty | TryRecvError::Closed)
-                    ) {}
-                    true
-                }
-                Err(TryRecvError::Empty) => false,
-                Err(TryRecvError::Closed) => {
-                    g.watch = None;
-                    true
-                }
-            },
-        };
+        let changed = g.watch.changed(&st.store, NODE_PREFIX);
         if changed || g.nodes.len() > MAX_ENTRIES {
             g.nodes.clear();
         }

@@ -1,5 +1,6 @@
 //! What the server keeps in the store and how it reads and writes it.
 
+pub mod change_watch;
 pub mod db;
 pub mod iam_records;
 pub mod records;
