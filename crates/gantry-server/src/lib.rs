@@ -11,6 +11,7 @@
 //! It must never run containers or touch a node: agents do that. A rejected request writes
 //! nothing.
 
+pub mod atomic_file;
 pub mod auth;
 pub mod aws;
 mod clock;

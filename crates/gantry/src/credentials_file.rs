@@ -3,8 +3,6 @@
 //! at it as it is. Made once, mode 0600, and read back on every later start.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use gantry_server::AccessKeyPair;
@@ -187,36 +185,14 @@ pub fn write(path: &Path, key: &AccessKeyPair) -> Result<(), CredentialsError> {
 }
 
 fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        // The mode above is masked by the umask; a stale temp file keeps its old mode.
-        f.set_permissions(fs::Permissions::from_mode(0o600))?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    gantry_server::atomic_file::write(path, data, 0o600)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn temp_dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("gantry-cred-{name}-{}", std::process::id()));

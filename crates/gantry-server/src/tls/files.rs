@@ -2,8 +2,6 @@
 //! readable by others.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use rustls_pki_types::pem::PemObject;
@@ -21,32 +19,8 @@ pub fn write_public(path: &Path, data: &[u8]) -> Result<(), TlsError> {
     write_atomic(path, data, 0o644)
 }
 
-/// A temporary file with `mode` beside `path`, synced, renamed over it, the directory synced.
 fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), TlsError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        // Not left to the umask, and a stale temporary file keeps no wider mode.
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(|source| TlsError::Write {
+    crate::atomic_file::write(path, data, mode).map_err(|source| TlsError::Write {
         path: path.to_path_buf(),
         source,
     })

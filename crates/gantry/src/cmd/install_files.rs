@@ -1,7 +1,7 @@
 //! The files `gantry agent install` writes, each whole or not at all, with its mode from the
 //! first byte.
 
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use super::{io, under, InstallError, Plan, BINARY, CONFIG, UNIT, UNIT_LINK, UNIT_TEXT};
@@ -70,32 +70,12 @@ fn copy_binary(src: &Path, dst: &Path) -> Result<(), InstallError> {
     })
 }
 
-/// Writes `path` with `mode` from its first byte (never briefly readable by others).
+/// Writes `path` with `mode` from its first byte (never briefly readable by others),
+/// atomically and durably.
 pub fn write_atomic(path: &Path, body: &[u8], mode: u32) -> Result<(), InstallError> {
-    use std::io::Write;
-    let name = path
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .and_then(|mut f| {
-            // The umask may have narrowed the mode; make it exact.
-            f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-            f.write_all(body)?;
-            f.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&tmp, path));
-    written.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        InstallError::Io {
-            what: "write",
-            path: path.to_path_buf(),
-            source: e,
-        }
+    gantry_server::atomic_file::write(path, body, mode).map_err(|e| InstallError::Io {
+        what: "write",
+        path: path.to_path_buf(),
+        source: e,
     })
 }
