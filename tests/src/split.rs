@@ -33,6 +33,17 @@ impl Dev {
     /// credential the agent keeps in its state dir.
     pub async fn start_agent(&mut self) {
         assert!(self.opts.split, "start_agent needs DevOptions::split");
+        // After a `kill -9` the server may not have seen the old session close yet: wait
+        // until it has, or "connected" below could be the old agent's.
+        let known = self
+            .call("ListContainerInstances", json!({}))
+            .await
+            .ok()
+            .and_then(|l| l["containerInstanceArns"].as_array().map(|a| !a.is_empty()))
+            .unwrap_or(false);
+        if known {
+            self.wait_agent_connected(false).await;
+        }
         self.ensure_join_token().await;
         self.agent = Some(self.spawn("agent"));
         self.wait_agent_connected(true).await;

@@ -94,7 +94,16 @@ async fn a_restarted_agent_keeps_its_node_id_and_instance_without_joining_again(
         instances,
         "the same instance came back"
     );
-    let log = dev.log();
+    let log = gantry_tests::wait_for(
+        "the restarted agent to log that it used its stored credential",
+        Duration::from_secs(30),
+        || async {
+            let log = dev.log();
+            log.contains("using the stored node credential")
+                .then_some(log)
+        },
+    )
+    .await;
     let joins = log
         .lines()
         .filter(|l| l.contains("joined the cluster") && l.contains("launch_type"))

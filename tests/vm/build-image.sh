@@ -13,7 +13,23 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root_dir="$(cd "$here/../.." && pwd)"
 cache="${1:-${GANTRY_VM_CACHE:-${CARGO_TARGET_DIR:-$root_dir/target}/vm}}"
-mirror="${GANTRY_VM_MIRROR:-http://deb.debian.org/debian}"
+# The Debian mirror: $GANTRY_VM_MIRROR, else the one this machine's apt already uses (deb822
+# .sources files first, then the one-line sources.list format).
+mirror="${GANTRY_VM_MIRROR:-}"
+if [[ -z "$mirror" ]]; then
+  mirror="$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+    awk '$1 == "URIs:" { for (i = 2; i <= NF; i++) print $i }' |
+    grep -E '/debian/?$' | head -n 1 || true)"
+fi
+if [[ -z "$mirror" ]]; then
+  mirror="$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+    awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' |
+    grep -E '/debian/?$' | head -n 1 || true)"
+fi
+if [[ -z "$mirror" ]]; then
+  echo "no Debian mirror found in /etc/apt: set GANTRY_VM_MIRROR" >&2
+  exit 1
+fi
 key="$(sha256sum "$0" | cut -c1-16)"
 out="$cache/bookworm-$key"
 if [[ -f "$out/.built" ]]; then

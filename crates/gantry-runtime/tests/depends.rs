@@ -74,7 +74,7 @@ fn containers_start_when_their_conditions_hold_and_stop_in_reverse() -> Result<(
         &[
             "sh",
             "-c",
-            "trap 'sleep 1; exit 0' TERM; while :; do sleep 0.1; done",
+            "trap 'sleep 1; exit 0' TERM; echo trap-set; while :; do sleep 0.1; done",
         ],
         true,
         5,
@@ -116,7 +116,17 @@ fn containers_start_when_their_conditions_hold_and_stop_in_reverse() -> Result<(
     ensure!(healthy < main, "HEALTHY: {events:#?}");
 
     // Stop: main (the dependent) is signalled and waited for (its trap takes a second)
-    // before db and side, its dependencies, are signalled.
+    // before db and side, its dependencies, are signalled. Its shell must have set the
+    // trap first, or SIGTERM finds it without one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !task.stdout("main").contains("trap-set") {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "main never set its trap: {:#?}",
+            task.events()?
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     client::request_stop(&task.dir)?;
     let events = task.wait_exit(Duration::from_secs(30))?;
     let main_exit = exited(&events, "main")?;
