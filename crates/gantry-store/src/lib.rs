@@ -5,13 +5,20 @@
 //! This crate must never know what the keys mean: no ECS types here.
 
 use std::future::Future;
+use std::time::Duration;
 
 pub mod conformance;
+pub mod election;
 mod keyrange;
 mod sqlite;
 mod watch;
 
+pub use election::{campaign, Leadership};
 pub use sqlite::SqliteStore;
+
+/// A lease: keys written with it ([`Op::PutLeased`]) are deleted when it expires or is
+/// revoked. Granted by [`Store::grant_lease`], kept by [`Store::keep_alive`].
+pub type LeaseId = i64;
 
 /// A stored value and the global revision of its last write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,8 +40,21 @@ pub enum Compare {
 /// A write of a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    Put { key: String, value: Vec<u8> },
-    Delete { key: String },
+    Put {
+        key: String,
+        value: Vec<u8>,
+    },
+    /// A put whose key is deleted (with a [`Event::Delete`]) when `lease` expires or is
+    /// revoked. A transaction with an unknown or expired lease fails with
+    /// [`StoreError::LeaseNotFound`] and writes nothing.
+    PutLeased {
+        key: String,
+        value: Vec<u8>,
+        lease: LeaseId,
+    },
+    Delete {
+        key: String,
+    },
 }
 
 /// What a transaction did.
@@ -50,7 +70,16 @@ pub struct TxnOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Put(Record),
-    Delete { key: String, revision: u64 },
+    Delete {
+        key: String,
+        revision: u64,
+    },
+    /// The watch could not deliver every change up to `revision` (the store compacted the
+    /// history it needed, or it fell too far behind): the watcher must read its prefix
+    /// again. Changes after `revision` follow as usual.
+    Reset {
+        revision: u64,
+    },
 }
 
 /// Errors of any backend.
@@ -62,6 +91,12 @@ pub enum StoreError {
         expected: u64,
         found: u64,
     },
+    #[error("the lease {0} has expired or does not exist")]
+    LeaseNotFound(LeaseId),
+    /// The store cannot be reached or cannot commit now (etcd without a quorum, a timeout):
+    /// the message names the store and what failed.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("store backend failed: {0}")]
     Backend(String),
 }
@@ -82,7 +117,25 @@ pub trait Store: Send + Sync + 'static {
     /// The store-wide revision now.
     fn revision(&self) -> impl Future<Output = Result<u64>> + Send;
     /// Changes under `prefix` from now on.
-    fn watch(&self, prefix: &str) -> tokio::sync::broadcast::Receiver<Event>;
+    fn watch(&self, prefix: &str) -> tokio::sync::broadcast::Receiver<Event> {
+        self.watch_from(prefix, 0)
+    }
+    /// Changes under `prefix` with a revision above `after` (`0`: from now on). A backend
+    /// that loses its connection resumes after the last revision it delivered; when the
+    /// history it needs was compacted it sends [`Event::Reset`] and goes on from there.
+    fn watch_from(&self, prefix: &str, after: u64) -> tokio::sync::broadcast::Receiver<Event>;
+
+    /// What this store is, for `/healthz` and messages: `"sqlite"` or `"etcd"`.
+    fn kind(&self) -> &'static str;
+    /// Where it is, for messages: a file path, or the etcd endpoints. Never a secret.
+    fn describe(&self) -> String;
+
+    /// A new lease that expires `ttl` after its last keep-alive.
+    fn grant_lease(&self, ttl: Duration) -> impl Future<Output = Result<LeaseId>> + Send;
+    /// Renews `lease`; `Ok(false)` when it has already expired (its keys are gone).
+    fn keep_alive(&self, lease: LeaseId) -> impl Future<Output = Result<bool>> + Send;
+    /// Ends `lease` now and deletes its keys. Revoking an expired lease is not an error.
+    fn revoke_lease(&self, lease: LeaseId) -> impl Future<Output = Result<()>> + Send;
 
     /// Writes `value` at `key` if its revision is `expected` (`0`: absent). Returns the new
     /// revision, or [`StoreError::Conflict`].

@@ -41,7 +41,7 @@ impl Watchers {
         senders.retain(|(_, tx)| tx.receiver_count() > 0);
         for (prefix, tx) in senders.iter() {
             for event in events {
-                if event_key(event).starts_with(prefix.as_str()) {
+                if event_key(event).is_none_or(|k| k.starts_with(prefix.as_str())) {
                     // An error only means the last receiver went away meanwhile.
                     let _ = tx.send(event.clone());
                 }
@@ -58,9 +58,11 @@ impl Watchers {
     }
 }
 
-fn event_key(event: &Event) -> &str {
+/// The key an event is about; `None` (a reset) concerns every watcher.
+fn event_key(event: &Event) -> Option<&str> {
     match event {
-        Event::Put(record) => &record.key,
-        Event::Delete { key, .. } => key,
+        Event::Put(record) => Some(&record.key),
+        Event::Delete { key, .. } => Some(key),
+        Event::Reset { .. } => None,
     }
 }

@@ -151,6 +151,8 @@ impl TaskIndex {
                     }
                 },
                 Event::Delete { key, .. } => Self::note(&mut g, key, None),
+                // `run` rebuilds on a reset before it gets here.
+                Event::Reset { .. } => Vec::new(),
             };
             touched
                 .iter()
@@ -208,7 +210,17 @@ pub async fn run<S: Store>(store: &S, index: &TaskIndex) {
     }
     loop {
         match changes.recv().await {
-            Ok(ev) => index.apply(&ev),
+            Ok(ev @ (Event::Put(_) | Event::Delete { .. })) => index.apply(&ev),
+            Ok(Event::Reset { revision }) => {
+                tracing::info!(
+                    revision,
+                    "the store reset the task watch; rebuilding the index"
+                );
+                match list_all(store).await {
+                    Ok(all) => index.rebuild(all),
+                    Err(e) => tracing::warn!(error = %e, "could not list tasks to route them"),
+                }
+            }
             Err(RecvError::Lagged(n)) => {
                 tracing::info!(missed = n, "task routing fell behind; rebuilding its index");
                 match list_all(store).await {

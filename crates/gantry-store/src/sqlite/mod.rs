@@ -40,6 +40,8 @@ INSERT OR IGNORE INTO meta (id, revision) VALUES (0, 0);
 /// A [`Store`] on one SQLite file.
 #[derive(Debug)]
 pub struct SqliteStore {
+    /// The file (or "an in-memory database"), for messages.
+    what: String,
     shared: Arc<Shared>,
     writer: Option<mpsc::Sender<WriteRequest>>,
     thread: Option<JoinHandle<()>>,
@@ -68,7 +70,11 @@ impl SqliteStore {
         configure(&writer, true).map_err(|e| open_error(&what, &e))?;
         let reader = Connection::open(path).map_err(|e| open_error(&what, &e))?;
         configure(&reader, false).map_err(|e| open_error(&what, &e))?;
-        Self::start(Arc::new(Mutex::new(writer)), Arc::new(Mutex::new(reader)))
+        Self::start(
+            format!("sqlite://{what}"),
+            Arc::new(Mutex::new(writer)),
+            Arc::new(Mutex::new(reader)),
+        )
     }
 
     /// A private in-memory store, for tests. Nothing survives the value.
@@ -78,10 +84,11 @@ impl SqliteStore {
         configure(&conn, true).map_err(|e| open_error(what, &e))?;
         // An in-memory database lives in one connection, so reads and writes share it.
         let conn = Arc::new(Mutex::new(conn));
-        Self::start(Arc::clone(&conn), conn)
+        Self::start(what.to_string(), Arc::clone(&conn), conn)
     }
 
     fn start(
+        what: String,
         writer: Arc<Mutex<Connection>>,
         reader: Arc<Mutex<Connection>>,
     ) -> Result<SqliteStore> {
@@ -108,6 +115,7 @@ impl SqliteStore {
                 ))
             })?;
         Ok(SqliteStore {
+            what,
             shared,
             writer: Some(tx),
             thread: Some(thread),
@@ -228,8 +236,33 @@ impl Store for SqliteStore {
         Ok(self.shared.revision.load(Ordering::Acquire))
     }
 
-    fn watch(&self, prefix: &str) -> broadcast::Receiver<Event> {
+    fn watch_from(&self, prefix: &str, after: u64) -> broadcast::Receiver<Event> {
+        // TODO(issue 12): replay the changes after `after` that this process still knows.
+        let _ = after;
         self.shared.watchers.subscribe(prefix)
+    }
+
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn describe(&self) -> String {
+        self.what.clone()
+    }
+
+    async fn grant_lease(&self, ttl: std::time::Duration) -> Result<crate::LeaseId> {
+        let _ = ttl;
+        Err(StoreError::Backend("leases: not implemented yet".into()))
+    }
+
+    async fn keep_alive(&self, lease: crate::LeaseId) -> Result<bool> {
+        let _ = lease;
+        Err(StoreError::Backend("leases: not implemented yet".into()))
+    }
+
+    async fn revoke_lease(&self, lease: crate::LeaseId) -> Result<()> {
+        let _ = lease;
+        Err(StoreError::Backend("leases: not implemented yet".into()))
     }
 }
 

@@ -128,7 +128,8 @@ fn apply(
     let mut events = Vec::with_capacity(ops.len());
     for op in ops {
         match op {
-            Op::Put { key, value } => {
+            // TODO(issue 12): leased puts (the lease is checked and the key remembered).
+            Op::Put { key, value } | Op::PutLeased { key, value, .. } => {
                 conn.prepare_cached(
                     "INSERT INTO kv (key, value, revision) VALUES (?1, ?2, ?3) \
                      ON CONFLICT(key) DO UPDATE SET value = excluded.value, \

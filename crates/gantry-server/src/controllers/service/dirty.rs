@@ -46,7 +46,7 @@ impl Dirty {
                 }
                 true
             }
-            Ok(Event::Delete { .. }) | Err(TryRecvError::Lagged(_)) => {
+            Ok(Event::Delete { .. } | Event::Reset { .. }) | Err(TryRecvError::Lagged(_)) => {
                 self.all = true;
                 true
             }
