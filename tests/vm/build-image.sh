@@ -10,6 +10,9 @@
 # The directory holds: rootfs.ext4, vmlinuz, initrd.img, id_ed25519 (the key the harness
 # logs in with, made per build), cmdline (the kernel command line) and .built.
 set -euo pipefail
+# debootstrap, dpkg (ldconfig, start-stop-daemon), mkfs.ext4 and chroot live in the sbin
+# directories, which a CI runner's or sudo's PATH may leave out.
+export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 here="$(cd "$(dirname "$0")" && pwd)"
 root_dir="$(cd "$here/../.." && pwd)"
 cache="${1:-${GANTRY_VM_CACHE:-${CARGO_TARGET_DIR:-$root_dir/target}/vm}}"
