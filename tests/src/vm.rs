@@ -42,7 +42,15 @@ pub fn image() -> PathBuf {
         "{} failed (run tests/install-deps.sh first for qemu and debootstrap)",
         script.display()
     );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    // The image directory is the script's last line of output.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let dir = PathBuf::from(stdout.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or(""));
+    assert!(
+        dir.join(".built").is_file(),
+        "{} printed {stdout:?}, not an image directory",
+        script.display()
+    );
+    dir
 }
 
 /// Where built images are kept: `$GANTRY_VM_CACHE`, else `<target dir>/vm`.

@@ -13,6 +13,9 @@ set -euo pipefail
 # debootstrap, dpkg (ldconfig, start-stop-daemon), mkfs.ext4 and chroot live in the sbin
 # directories, which a CI runner's or sudo's PATH may leave out.
 export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+# Standard output carries only the image directory (fd 3); whatever the tools print goes to
+# standard error.
+exec 3>&1 1>&2
 here="$(cd "$(dirname "$0")" && pwd)"
 root_dir="$(cd "$here/../.." && pwd)"
 cache="${1:-${GANTRY_VM_CACHE:-${CARGO_TARGET_DIR:-$root_dir/target}/vm}}"
@@ -36,7 +39,7 @@ fi
 key="$(sha256sum "$0" | cut -c1-16)"
 out="$cache/bookworm-$key"
 if [[ -f "$out/.built" ]]; then
-  echo "$out"
+  echo "$out" >&3
   exit 0
 fi
 for tool in debootstrap mkfs.ext4 ssh-keygen; do
@@ -50,7 +53,7 @@ mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9
 if [[ -f "$out/.built" ]]; then
-  echo "$out"
+  echo "$out" >&3
   exit 0
 fi
 start=$(date +%s)
@@ -125,5 +128,5 @@ touch "$out/.built"
 for old in "$cache"/bookworm-* "$cache"/.work-*; do
   [[ "$old" == "$out" ]] || rm -rf "$old"
 done
-echo "built $out in $(($(date +%s) - start)) s" >&2
-echo "$out"
+echo "built $out in $(($(date +%s) - start)) s"
+echo "$out" >&3
