@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub mod conformance;
 pub mod election;
+pub mod etcd_process;
 mod keyrange;
 mod sqlite;
 mod watch;
