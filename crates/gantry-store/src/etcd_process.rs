@@ -165,6 +165,16 @@ impl EtcdCluster {
         format!("http://{}:{}", self.host, self.members[i].client_port)
     }
 
+    /// Every member's client port, in member order.
+    pub fn client_ports(&self) -> Vec<u16> {
+        self.members.iter().map(|m| m.client_port).collect()
+    }
+
+    /// Every member's peer port, in member order.
+    pub fn peer_ports(&self) -> Vec<u16> {
+        self.members.iter().map(|m| m.peer_port).collect()
+    }
+
     pub fn client_port(&self, i: usize) -> u16 {
         self.members[i].client_port
     }
