@@ -1,20 +1,31 @@
 //! The control plane's storage: versioned keys with compare-and-swap, prefix listing and
-//! watches, behind one [`Store`] trait. The embedded SQLite backend is the default; every
-//! backend must pass the shared conformance suite in [`conformance`].
+//! watches, leases, behind one [`Store`] trait. The embedded SQLite backend is the default
+//! for one server; [`EtcdStore`] lets several servers share one etcd cluster ([`AnyStore`]
+//! and [`StoreUrl`] pick one from `--store`). Every backend must pass the shared
+//! conformance suite in [`conformance`] (the tests run it on SQLite and on real etcd
+//! processes started by [`etcd_process`]). [`election`] builds fenced leadership on any
+//! backend.
 //!
 //! This crate must never know what the keys mean: no ECS types here.
 
 use std::future::Future;
 use std::time::Duration;
 
+mod any;
 pub mod conformance;
 pub mod election;
+mod etcd;
+pub mod etcd_process;
 mod keyrange;
 mod sqlite;
+mod url;
 mod watch;
 
+pub use any::AnyStore;
 pub use election::{campaign, Leadership};
+pub use etcd::{EtcdOptions, EtcdStore};
 pub use sqlite::SqliteStore;
+pub use url::{StoreUrl, StoreUrlError};
 
 /// A lease: keys written with it ([`Op::PutLeased`]) are deleted when it expires or is
 /// revoked. Granted by [`Store::grant_lease`], kept by [`Store::keep_alive`].
@@ -116,7 +127,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<TxnOutcome>> + Send;
     /// The store-wide revision now.
     fn revision(&self) -> impl Future<Output = Result<u64>> + Send;
-    /// Changes under `prefix` from now on.
+    /// Changes under `prefix` from now on. (etcd: a watcher joining a prefix already watched
+    /// may first get changes committed just before the call, in order; see the etcd backend.)
     fn watch(&self, prefix: &str) -> tokio::sync::broadcast::Receiver<Event> {
         self.watch_from(prefix, 0)
     }
@@ -169,5 +181,55 @@ pub trait Store: Send + Sync + 'static {
                 })
             }
         }
+    }
+}
+
+/// A shared store is a store: two in-process servers (tests) can share one [`SqliteStore`],
+/// and [`election::campaign`] takes an `Arc`.
+impl<S: Store> Store for std::sync::Arc<S> {
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Record>>> + Send {
+        (**self).get(key)
+    }
+    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<Record>>> + Send {
+        (**self).list(prefix)
+    }
+    fn txn(
+        &self,
+        compares: Vec<Compare>,
+        ops: Vec<Op>,
+    ) -> impl Future<Output = Result<TxnOutcome>> + Send {
+        (**self).txn(compares, ops)
+    }
+    fn revision(&self) -> impl Future<Output = Result<u64>> + Send {
+        (**self).revision()
+    }
+    fn watch(&self, prefix: &str) -> tokio::sync::broadcast::Receiver<Event> {
+        (**self).watch(prefix)
+    }
+    fn watch_from(&self, prefix: &str, after: u64) -> tokio::sync::broadcast::Receiver<Event> {
+        (**self).watch_from(prefix, after)
+    }
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn grant_lease(&self, ttl: Duration) -> impl Future<Output = Result<LeaseId>> + Send {
+        (**self).grant_lease(ttl)
+    }
+    fn keep_alive(&self, lease: LeaseId) -> impl Future<Output = Result<bool>> + Send {
+        (**self).keep_alive(lease)
+    }
+    fn revoke_lease(&self, lease: LeaseId) -> impl Future<Output = Result<()>> + Send {
+        (**self).revoke_lease(lease)
+    }
+    fn put(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expected: u64,
+    ) -> impl Future<Output = Result<u64>> + Send {
+        (**self).put(key, value, expected)
     }
 }
