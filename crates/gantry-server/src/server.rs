@@ -17,8 +17,6 @@ use tokio::net::TcpListener;
 
 use crate::aws::json as protocol;
 use crate::clock::Clock;
-use crate::controllers::liveness;
-use crate::controllers::service::controller;
 use crate::error::ServerError;
 use crate::gateway::logs;
 use crate::gateway::{registration, session, task_index};
@@ -37,6 +35,10 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route(ROTATE_PATH, post(nodes::join::rotate::<S>))
         .route(nodes::join::CA_PATH, get(nodes::join::ca::<S>))
         .route(logs::LOGS_PATH, get(logs::handle::<S>))
+        .route(
+            crate::ha::health::HEALTHZ_PATH,
+            get(crate::ha::health::healthz::<S>),
+        )
         .fallback(|| async {
             protocol::error_response(&ApiError::new(
                 ErrorKind::UnknownOperation,
@@ -60,11 +62,16 @@ pub struct Bound<S> {
 }
 
 /// Binds `cfg.listen` (port 0 picks a free port).
-pub async fn bind<S: Store>(cfg: ServerConfig, store: S) -> Result<Bound<S>, ServerError> {
+pub async fn bind<S: Store>(mut cfg: ServerConfig, store: S) -> Result<Bound<S>, ServerError> {
     let addr = cfg.listen;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
+    if cfg.replica_id.is_none() {
+        // The port bound, not the one asked for: port 0 picks one.
+        let port = listener.local_addr().map_err(ServerError::Serve)?.port();
+        cfg.replica_id = Some(crate::ha::default_replica_id(port));
+    }
     let state = Arc::new(AppState::new(cfg, store));
     crate::iam::identity::bootstrap(&state)
         .await
@@ -154,8 +161,8 @@ impl<S: Store> Bound<S> {
         self.state.clone()
     }
 
-    /// Serves until `shutdown` completes, with the liveness loop and the service controller
-    /// beside.
+    /// Serves until `shutdown` completes. Beside it, this replica campaigns for the
+    /// leadership and, while it leads, runs the liveness loop and the service controller.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -173,8 +180,7 @@ impl<S: Store> Bound<S> {
             let st = state.clone();
             async move { task_index::run(&st.store, &st.task_index).await }
         });
-        let live = tokio::spawn(liveness::run(state.clone()));
-        let services = tokio::spawn(controller::run(state.clone()));
+        let lead = tokio::spawn(crate::ha::leader::run(state.clone()));
         tracing::info!("gantry server listening on {addr}");
         let stop = state.shutdown.clone();
         let extra: Vec<_> = self
@@ -201,8 +207,14 @@ impl<S: Store> Bound<S> {
             .await
             .map_err(ServerError::Serve);
         index.abort();
-        live.abort();
-        services.abort();
+        // The shutdown flag is up: the leadership loop stops its controllers and resigns.
+        let abort = lead.abort_handle();
+        if tokio::time::timeout(std::time::Duration::from_secs(3), lead)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
         for e in extra {
             let _ = e.await;
         }
