@@ -67,4 +67,8 @@ pub enum ServerError {
     Bootstrap(#[source] Error),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error("this replica's secret key does not match the cluster's: copy {key} from an existing replica (or pass the cluster's key with --secret-key-file)")]
+    SecretKeyMismatch { key: String },
+    #[error("cannot set up the cluster CA: {0}")]
+    ClusterCa(String),
 }

@@ -53,6 +53,8 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
 /// ready (sd_notify READY=1) between [`bind`] and [`Bound::run`].
 #[derive(Debug)]
 pub struct Bound<S> {
+    /// Whether the state dir's CA files were just replaced by the cluster's.
+    ca_files: crate::nodes::stored_ca::Files,
     listener: TcpListener,
     /// The main listener's TLS; none: plain HTTP, allowed on loopback only.
     tls: Option<ServerTls>,
@@ -77,9 +79,11 @@ pub async fn bind<S: Store>(mut cfg: ServerConfig, store: S) -> Result<Bound<S>,
         .await
         .map_err(ServerError::Bootstrap)?;
     // The cluster CA issues node certificates whatever the listener serves (plain HTTP on
-    // loopback, the operator's certificate): made under <state_dir>/tls on first start.
-    state.nodes.authority()?;
+    // loopback, the operator's certificate): the cluster's, from the store (put there by
+    // the first replica), copied under <state_dir>/tls.
+    let ca_files = crate::nodes::stored_ca::establish(&state).await?;
     Ok(Bound {
+        ca_files,
         listener,
         tls: None,
         also: Vec::new(),
@@ -102,6 +106,13 @@ impl<S: Store> Bound<S> {
     /// Serves HTTPS with `tls` on the main listener (and on the [`Bound::listen_also`]
     /// addresses added after this).
     pub fn with_tls(mut self, tls: ServerTls) -> Self {
+        if self.ca_files == crate::nodes::stored_ca::Files::Replaced {
+            // Its certificate came from the CA the state dir had before it took the
+            // cluster's: issue it again from the cluster's.
+            if let Err(e) = tls.reload() {
+                tracing::error!(error = %e, "could not re-issue the server certificate from the cluster CA");
+            }
+        }
         self.tls = Some(tls);
         self
     }
