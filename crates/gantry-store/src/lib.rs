@@ -1,21 +1,31 @@
 //! The control plane's storage: versioned keys with compare-and-swap, prefix listing and
-//! watches, behind one [`Store`] trait. The embedded SQLite backend is the default; every
-//! backend must pass the shared conformance suite in [`conformance`].
+//! watches, leases, behind one [`Store`] trait. The embedded SQLite backend is the default
+//! for one server; [`EtcdStore`] lets several servers share one etcd cluster ([`AnyStore`]
+//! and [`StoreUrl`] pick one from `--store`). Every backend must pass the shared
+//! conformance suite in [`conformance`] (the tests run it on SQLite and on real etcd
+//! processes started by [`etcd_process`]). [`election`] builds fenced leadership on any
+//! backend.
 //!
 //! This crate must never know what the keys mean: no ECS types here.
 
 use std::future::Future;
 use std::time::Duration;
 
+mod any;
 pub mod conformance;
 pub mod election;
+mod etcd;
 pub mod etcd_process;
 mod keyrange;
 mod sqlite;
+mod url;
 mod watch;
 
+pub use any::AnyStore;
 pub use election::{campaign, Leadership};
+pub use etcd::{EtcdOptions, EtcdStore};
 pub use sqlite::SqliteStore;
+pub use url::{StoreUrl, StoreUrlError};
 
 /// A lease: keys written with it ([`Op::PutLeased`]) are deleted when it expires or is
 /// revoked. Granted by [`Store::grant_lease`], kept by [`Store::keep_alive`].
@@ -117,7 +127,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<TxnOutcome>> + Send;
     /// The store-wide revision now.
     fn revision(&self) -> impl Future<Output = Result<u64>> + Send;
-    /// Changes under `prefix` from now on.
+    /// Changes under `prefix` from now on. (etcd: a watcher joining a prefix already watched
+    /// may first get changes committed just before the call, in order; see the etcd backend.)
     fn watch(&self, prefix: &str) -> tokio::sync::broadcast::Receiver<Event> {
         self.watch_from(prefix, 0)
     }
