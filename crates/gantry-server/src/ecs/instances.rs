@@ -312,6 +312,7 @@ pub async fn deregister_container_instance<S: Store>(
             rec.status = InstanceStatus::Inactive;
             rec.agent_connected = false;
             rec.used = Allocation::default();
+            rec.groups = Some(Default::default());
             ops.push(db::put(key, &rec)?);
             if db::commit(&st.store, compares, ops).await? {
                 tracing::info!(cluster = %cluster, instance = %id, "container instance deregistered");

@@ -200,6 +200,7 @@ pub async fn register_instance<S: Store>(
                         memory: 0,
                         reserved_ports: BTreeSet::new(),
                         used: Allocation::default(),
+                        groups: Some(Default::default()),
                         agent_attributes: Vec::new(),
                         custom_attributes: Default::default(),
                         task_slice: None,

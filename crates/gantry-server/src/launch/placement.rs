@@ -79,15 +79,32 @@ pub async fn commit_on<S: Store>(
     tasks: Vec<TaskRecord>,
     tags: &BTreeMap<String, String>,
 ) -> Result<Option<Vec<TaskRecord>>> {
+    commit_counted(st, i, None, tasks, tags).await
+}
+
+/// [`commit_on`], given the task groups counted from the tasks when the record has none
+/// yet (`groups: None`, written before they were kept): the compare on the record's
+/// revision makes that count exact, so it is stored from here on.
+async fn commit_counted<S: Store>(
+    st: &AppState<S>,
+    i: &Versioned<InstanceRecord>,
+    counted: Option<&BTreeMap<String, u32>>,
+    tasks: Vec<TaskRecord>,
+    tags: &BTreeMap<String, String>,
+) -> Result<Option<Vec<TaskRecord>>> {
     let mut rec = i.value.clone();
-    let mut compares = vec![db::unchanged(&i.key, i.revision)];
-    let mut ops = Vec::new();
+    if rec.groups.is_none() {
+        rec.groups = counted.cloned();
+    }
+    let mut compares = Vec::with_capacity(tasks.len() + 1);
+    compares.push(db::unchanged(&i.key, i.revision));
+    let mut ops = Vec::with_capacity(tasks.len() * 2 + 1);
     for t in &tasks {
         // The scheduler promised this, but the invariant is ours to keep.
         if misfit(&rec, &request_of(t)).is_some() {
             return Ok(None);
         }
-        rec.take(&t.allocation);
+        rec.take_task(&t.allocation, &t.group);
         let key = task_key(&t.cluster, &t.id);
         compares.push(db::unchanged(&key, 0));
         ops.push(db::put(&key, t)?);
@@ -135,31 +152,55 @@ fn view(i: &InstanceRecord, task_groups: BTreeMap<String, u32>) -> InstanceView 
 }
 
 /// The instances of `cluster` and the scheduler's view of each (same order), with the task
-/// groups of the tasks still holding resources on them.
+/// groups of the tasks still holding resources on them: the instance records' own counts,
+/// or, when a record predates them, counted from every task of the cluster.
 pub async fn snapshot<S: Store>(
     st: &AppState<S>,
     cluster: &str,
 ) -> Result<(Vec<Versioned<InstanceRecord>>, Vec<InstanceView>)> {
     let instances = db::list::<S, InstanceRecord>(&st.store, &instances_of(cluster)).await?;
-    let tasks = db::list::<S, TaskRecord>(&st.store, &tasks_of(cluster)).await?;
-    let mut per_instance: HashMap<&str, BTreeMap<String, u32>> = HashMap::new();
-    for t in tasks.iter().filter(|t| !t.value.released) {
-        if let Some(id) = &t.value.instance_id {
-            *per_instance
-                .entry(id.as_str())
-                .or_default()
-                .entry(t.value.group.clone())
-                .or_default() += 1;
-        }
-    }
+    let mut counted = if instances.iter().all(|i| i.value.groups.is_some()) {
+        HashMap::new()
+    } else {
+        count_groups(st, cluster).await?
+    };
     let views = instances
         .iter()
         .map(|i| {
-            let groups = per_instance.remove(i.value.id.as_str()).unwrap_or_default();
+            let groups = match &i.value.groups {
+                Some(g) => g.clone(),
+                None => counted.remove(i.value.id.as_str()).unwrap_or_default(),
+            };
             view(&i.value, groups)
         })
         .collect();
     Ok((instances, views))
+}
+
+/// Instance id → task group → tasks still holding resources there, from every task of
+/// `cluster` (for instance records written before they counted their groups).
+async fn count_groups<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+) -> Result<HashMap<String, BTreeMap<String, u32>>> {
+    #[derive(serde::Deserialize)]
+    struct Held {
+        instance_id: Option<String>,
+        group: String,
+        #[serde(default)]
+        released: bool,
+    }
+    let mut out: HashMap<String, BTreeMap<String, u32>> = HashMap::new();
+    for rec in st.store.list(&tasks_of(cluster)).await? {
+        let t: Held = serde_json::from_slice(&rec.value).map_err(|source| Error::Corrupt {
+            key: rec.key.clone(),
+            source,
+        })?;
+        if let (false, Some(id)) = (t.released, t.instance_id) {
+            *out.entry(id).or_default().entry(t.group).or_default() += 1;
+        }
+    }
+    Ok(out)
 }
 
 /// One task made by `make` (given the instance's launch type) on instance `id` (StartTask,
@@ -268,14 +309,21 @@ pub async fn run<S: Store>(
         for (_, id) in &plan.placements {
             *by_instance.entry(id.as_str()).or_default() += 1;
         }
+        // Each instance's share is its own transaction, all sent at once: the store's
+        // writer folds them into one commit instead of one commit (and fsync) each.
+        let commits = by_instance.into_iter().filter_map(|(id, n)| {
+            let i = instances.iter().find(|i| i.value.id == id)?;
+            let counted = views
+                .iter()
+                .find(|v| v.id == id)
+                .map(|v| &v.task_groups);
+            let batch = (0..n).map(|_| make(id)).collect();
+            Some(commit_counted(st, i, counted, batch, tags))
+        });
         let mut progress = false;
         let mut conflicted = false;
-        for (id, n) in by_instance {
-            let Some(i) = instances.iter().find(|i| i.value.id == id) else {
-                continue;
-            };
-            let batch = (0..n).map(|_| make(id)).collect();
-            match commit_on(st, i, batch, tags).await? {
+        for done in futures_util::future::join_all(commits).await {
+            match done? {
                 Some(done) => {
                     out.tasks.extend(done);
                     progress = true;
@@ -353,3 +401,7 @@ async fn explain<S: Store>(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "placement_tests.rs"]
+mod tests;

@@ -24,7 +24,7 @@ pub fn finish(t: &mut TaskRecord, instance: Option<&mut InstanceRecord>, at: f64
     }
     if !t.released {
         if let Some(i) = instance {
-            i.release(&t.allocation);
+            i.release_task(&t.allocation, &t.group);
         }
         t.released = true;
     }

@@ -165,6 +165,12 @@ pub struct InstanceRecord {
     /// or `i-…` (EC2, shown as `ec2InstanceId`). None: registered without a node identity.
     #[serde(default)]
     pub node_id: Option<String>,
+    /// How many of its tasks still holding resources (`used`) are in each task group, kept
+    /// with `used` in the same transactions, so placement reads the instances and not every
+    /// task of the cluster. `None` on records written before it was kept: placement then
+    /// counts the tasks, and fills it in at its next commit on the instance.
+    #[serde(default)]
+    pub groups: Option<BTreeMap<String, u32>>,
 }
 
 /// The attribute of an EXTERNAL instance, as ECS reports it (no value).
@@ -216,6 +222,25 @@ impl InstanceRecord {
         self.used.memory += a.memory;
         self.used.tcp_ports.extend(a.tcp_ports.iter().copied());
         self.used.udp_ports.extend(a.udp_ports.iter().copied());
+    }
+    /// [`Self::take`] of a task's allocation, counted in its task group.
+    pub fn take_task(&mut self, a: &Allocation, group: &str) {
+        self.take(a);
+        if let Some(g) = &mut self.groups {
+            *g.entry(group.to_string()).or_default() += 1;
+        }
+    }
+    /// [`Self::release`] of a task's allocation, uncounted from its task group.
+    pub fn release_task(&mut self, a: &Allocation, group: &str) {
+        self.release(a);
+        if let Some(g) = &mut self.groups {
+            if let Some(n) = g.get_mut(group) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    g.remove(group);
+                }
+            }
+        }
     }
     pub fn release(&mut self, a: &Allocation) {
         self.used.cpu = (self.used.cpu - a.cpu).max(0);

@@ -69,6 +69,7 @@ pub fn instance(id: &str) -> InstanceRecord {
         memory: 1024,
         reserved_ports: BTreeSet::new(),
         used: Allocation::default(),
+        groups: Some(Default::default()),
         agent_attributes: Vec::new(),
         custom_attributes: Default::default(),
         task_slice: None,

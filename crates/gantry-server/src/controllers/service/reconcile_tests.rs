@@ -80,6 +80,7 @@ fn instance(id: &str) -> InstanceRecord {
         memory: 4096,
         reserved_ports: BTreeSet::new(),
         used: Allocation::default(),
+        groups: Some(Default::default()),
         agent_attributes: vec![],
         custom_attributes: Default::default(),
         task_slice: None,
