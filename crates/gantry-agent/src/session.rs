@@ -179,6 +179,7 @@ async fn session(
     let ws = link.connect_to(server_url, instance_id).await?;
     tracing::info!(server = %server_url, "connected to the control plane");
     server.send_replace(server_url.to_string());
+    engine.new_session();
     let (mut tx, mut rx) = ws.split();
     // Frames from log readers; each request runs as its own task, cancelled with the session.
     let (frames_tx, mut frames) = mpsc::unbounded_channel::<AgentFrame>();
