@@ -4,13 +4,16 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
-# The VM suite (tests/vm) needs qemu and debootstrap. qemu-utils comes from bookworm itself:
+# The VM suite (tests/vm) needs qemu and debootstrap; the etcd store tests and the HA tests
+# start etcd-server members (etcd 3.4); protobuf-compiler is protoc, which the etcd client
+# crate needs at build time. qemu-utils comes from bookworm itself:
 # a backported qemu-utils breaks bookworm's qemu-system-x86, hence the pin and the downgrade.
 apt-get install -y --no-install-recommends --allow-downgrades \
   build-essential pkg-config libseccomp-dev \
   busybox-static skopeo umoci runc docker-registry apache2-utils \
   iproute2 nftables conntrack iperf3 util-linux systemd python3-venv python3-pip ca-certificates \
-  qemu-system-x86 qemu-utils/bookworm debootstrap e2fsprogs openssh-client socat
+  qemu-system-x86 qemu-utils/bookworm debootstrap e2fsprogs openssh-client socat \
+  etcd-server protobuf-compiler
 if [[ ! -x /opt/gantry-venv/bin/aws ]]; then
   python3 -m venv /opt/gantry-venv
   /opt/gantry-venv/bin/pip install --quiet awscli

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub mod conformance;
 pub mod election;
+pub mod etcd_process;
 mod keyrange;
 mod sqlite;
 mod watch;
@@ -169,5 +170,55 @@ pub trait Store: Send + Sync + 'static {
                 })
             }
         }
+    }
+}
+
+/// A shared store is a store: two in-process servers (tests) can share one [`SqliteStore`],
+/// and [`election::campaign`] takes an `Arc`.
+impl<S: Store> Store for std::sync::Arc<S> {
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Record>>> + Send {
+        (**self).get(key)
+    }
+    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<Record>>> + Send {
+        (**self).list(prefix)
+    }
+    fn txn(
+        &self,
+        compares: Vec<Compare>,
+        ops: Vec<Op>,
+    ) -> impl Future<Output = Result<TxnOutcome>> + Send {
+        (**self).txn(compares, ops)
+    }
+    fn revision(&self) -> impl Future<Output = Result<u64>> + Send {
+        (**self).revision()
+    }
+    fn watch(&self, prefix: &str) -> tokio::sync::broadcast::Receiver<Event> {
+        (**self).watch(prefix)
+    }
+    fn watch_from(&self, prefix: &str, after: u64) -> tokio::sync::broadcast::Receiver<Event> {
+        (**self).watch_from(prefix, after)
+    }
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn grant_lease(&self, ttl: Duration) -> impl Future<Output = Result<LeaseId>> + Send {
+        (**self).grant_lease(ttl)
+    }
+    fn keep_alive(&self, lease: LeaseId) -> impl Future<Output = Result<bool>> + Send {
+        (**self).keep_alive(lease)
+    }
+    fn revoke_lease(&self, lease: LeaseId) -> impl Future<Output = Result<()>> + Send {
+        (**self).revoke_lease(lease)
+    }
+    fn put(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expected: u64,
+    ) -> impl Future<Output = Result<u64>> + Send {
+        (**self).put(key, value, expected)
     }
 }
