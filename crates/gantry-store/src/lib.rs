@@ -7,15 +7,21 @@
 use std::future::Future;
 use std::time::Duration;
 
+mod any;
 pub mod conformance;
 pub mod election;
+mod etcd;
 pub mod etcd_process;
 mod keyrange;
 mod sqlite;
+mod url;
 mod watch;
 
+pub use any::AnyStore;
 pub use election::{campaign, Leadership};
+pub use etcd::{EtcdOptions, EtcdStore};
 pub use sqlite::SqliteStore;
+pub use url::{StoreUrl, StoreUrlError};
 
 /// A lease: keys written with it ([`Op::PutLeased`]) are deleted when it expires or is
 /// revoked. Granted by [`Store::grant_lease`], kept by [`Store::keep_alive`].
@@ -117,7 +123,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<TxnOutcome>> + Send;
     /// The store-wide revision now.
     fn revision(&self) -> impl Future<Output = Result<u64>> + Send;
-    /// Changes under `prefix` from now on.
+    /// Changes under `prefix` from now on. (etcd: a watcher joining a prefix already watched
+    /// may first get changes committed just before the call, in order; see the etcd backend.)
     fn watch(&self, prefix: &str) -> tokio::sync::broadcast::Receiver<Event> {
         self.watch_from(prefix, 0)
     }

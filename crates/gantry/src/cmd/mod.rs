@@ -14,6 +14,10 @@ mod logs;
 mod nodes;
 mod security_args;
 mod server_tls;
+mod store;
+mod store_args;
+mod store_copy;
+mod store_open;
 mod task;
 mod task_network;
 mod taskdef;
@@ -97,6 +101,10 @@ pub enum Command {
     /// SSM activations, for joining hosts as EXTERNAL instances (ECS Anywhere).
     #[command(subcommand)]
     Activation(activation::ActivationCmd),
+    /// The control plane's store: move an installation to another (`migrate`), compare two
+    /// (`verify`), look at one (`status`). With the servers stopped.
+    #[command(subcommand)]
+    Store(store::StoreCmd),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -105,9 +113,11 @@ pub struct ServerArgs {
     /// serves HTTPS.
     #[arg(long, env = "GANTRY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Where the control plane keeps its store.
+    /// Where the control plane keeps its state (and its store, unless --store says).
     #[arg(long, env = "GANTRY_STATE_DIR", default_value = "/var/lib/gantry")]
     pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub store: store_args::StoreArgs,
     /// Account id in ARNs.
     #[arg(long, env = "GANTRY_ACCOUNT_ID", default_value = "000000000000")]
     pub account_id: String,
@@ -128,6 +138,18 @@ pub struct ServerArgs {
     /// Prefix length of each node's slice of --task-network.
     #[arg(long, env = "GANTRY_TASK_SLICE_PREFIX", default_value = "24")]
     pub task_slice_prefix: u8,
+    /// This replica's name in the leader election and in /healthz; unique among the
+    /// replicas of one store (default: <hostname>:<listen port>).
+    #[arg(long, env = "GANTRY_REPLICA_ID", value_name = "ID")]
+    pub replica_id: Option<String>,
+    /// The leader's lease, e.g. 3s: a leader that stops renewing it (killed, cut off from
+    /// the store) is replaced this long after its last renewal at the latest.
+    #[arg(long, env = "GANTRY_LEADER_TTL", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub leader_ttl: std::time::Duration,
+    /// The 32-byte key that seals secrets at rest (default: <state-dir>/secret.key); every
+    /// replica of one store needs the same one.
+    #[arg(long, env = "GANTRY_SECRET_KEY_FILE", value_name = "FILE")]
+    pub secret_key_file: Option<PathBuf>,
     #[command(flatten)]
     pub security: security_args::SecurityArgs,
 }
@@ -312,6 +334,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(a) => audit::run(&a),
         Command::Token(c) => token::run(&client()?, c).await,
         Command::Activation(c) => activation::run(&client()?, c).await,
+        Command::Store(c) => store::run(c).await,
     }
 }
 
