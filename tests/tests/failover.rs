@@ -429,7 +429,7 @@ async fn an_agent_fails_over_to_its_other_address_and_restarts_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the etcd Store backend (wip-12-store) and `gantry server --store etcd://` (wip-12-cli)"]
+
 async fn an_agent_whose_replica_dies_reconnects_to_another_and_no_task_restarts() {
     let etcd = gantry_store::etcd_process::EtcdCluster::start(1).expect("etcd");
     let store = etcd.store_url();
