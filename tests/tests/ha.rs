@@ -505,3 +505,53 @@ async fn etcd_losing_one_member_serves_losing_two_refuses_and_resumes() {
     let leaks = ha.shutdown().await;
     assert!(leaks.is_empty(), "left behind: {leaks:#?}");
 }
+
+/// Whether a TCP connection from inside `ns` to `ip:port` opens within 2 s.
+fn connects_from(ns: &str, ip: &str, port: u16) -> bool {
+    std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "timeout", "2", "bash", "-c"])
+        .arg(format!("exec 3<>/dev/tcp/{ip}/{port}"))
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The partition tool itself: the namespace reaches the etcd members on the host end of its
+/// veth; the cut drops those ports only (the host still reaches them, and the namespace still
+/// reaches another port); the heal restores them; nothing is left afterwards.
+#[test]
+fn the_partition_cuts_the_etcd_ports_and_nothing_else() {
+    use gantry_tests::ha::netns::Isolation;
+    let mut iso = Isolation::create();
+    let host = iso.host_ip.to_string();
+    let etcd = gantry_store::etcd_process::EtcdCluster::start_on(1, &host).expect("etcd");
+    let port = etcd.client_port(0);
+    let other = std::net::TcpListener::bind((iso.host_ip, 0)).expect("another listener");
+    let other_port = other.local_addr().expect("its port").port();
+    assert!(
+        connects_from(&iso.name, &host, port),
+        "the namespace cannot reach etcd"
+    );
+    iso.cut(&etcd.client_ports());
+    assert!(iso.is_cut());
+    assert!(
+        !connects_from(&iso.name, &host, port),
+        "the cut let etcd through"
+    );
+    assert!(
+        connects_from(&iso.name, &host, other_port),
+        "the cut dropped another port"
+    );
+    assert!(
+        std::net::TcpStream::connect((iso.host_ip, port)).is_ok(),
+        "the host lost etcd"
+    );
+    iso.heal();
+    assert!(!iso.is_cut());
+    assert!(
+        connects_from(&iso.name, &host, port),
+        "the heal did not restore etcd"
+    );
+    drop(etcd);
+    let leaks = iso.remove();
+    assert!(leaks.is_empty(), "left behind: {leaks:#?}");
+}
