@@ -45,18 +45,25 @@ fn server_config(a: &ServerArgs, admin: AccessKeyPair) -> gantry_server::ServerC
     }
 }
 
-async fn open_store(state_dir: &std::path::Path) -> anyhow::Result<gantry_store::SqliteStore> {
-    let dir = state_dir.join("server");
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("could not create the state directory {}", dir.display()))?;
-    let path = dir.join("gantry.db");
-    gantry_store::SqliteStore::open(&path)
-        .with_context(|| format!("could not open the store {}", path.display()))
+/// The store `--store` names (default: the state directory's SQLite file), checked before
+/// anything is created, then opened.
+async fn open_store(a: &ServerArgs) -> anyhow::Result<super::store_open::AnyStore> {
+    use super::store_open::{self, Sqlite, Target};
+    let target = match &a.store.store {
+        Some(url) => store_open::parse("--store", url, &a.store.etcd)?,
+        None => {
+            store_open::refuse_etcd_flags("--store is the default sqlite one", &a.store.etcd)?;
+            Target::Sqlite(super::store_args::default_sqlite(&a.state_dir))
+        }
+    };
+    store_open::open(&target, &a.store.etcd, Sqlite::Create).await
 }
 
 /// A bound server and what its ready line tells the user.
 struct Started {
-    bound: gantry_server::Bound<gantry_store::SqliteStore>,
+    bound: gantry_server::Bound<super::store_open::AnyStore>,
+    /// The store's kind and place (never a secret).
+    store: String,
     /// Where the administrator key came from.
     key: KeySource,
     /// The administrator key the server uses (what `gantry dev` hands its agents and client).
@@ -69,10 +76,11 @@ impl Started {
     /// `<what> ready on <url> (credentials: <file>, CA: <ca.pem>)`. Never the secret.
     fn ready_line(&self, what: &str) -> anyhow::Result<String> {
         let url = self.bound.url()?;
-        let mut notes = vec![match self.key.path() {
+        let mut notes = vec![format!("store: {}", self.store)];
+        notes.push(match self.key.path() {
             Some(p) => format!("credentials: {}", p.display()),
             None => "credentials: the --admin-access-key-id key".to_string(),
-        }];
+        });
         if let Some(ca) = self.tls.as_ref().and_then(ServerTls::ca_bundle) {
             notes.push(format!("CA: {}", ca.display()));
         }
@@ -92,6 +100,9 @@ async fn bind_server(
     if let (Some(b), true) = (bridge, sec.no_tls) {
         gantry_server::tls::check_plain(b)?;
     }
+    // First, so that a bad --store leaves nothing behind.
+    let store = open_store(a).await?;
+    let store_line = store_line(&store);
     std::fs::create_dir_all(&a.state_dir).with_context(|| {
         format!(
             "could not create the state directory {}",
@@ -111,7 +122,6 @@ async fn bind_server(
     } else {
         None
     };
-    let store = open_store(&a.state_dir).await?;
     let mut bound = gantry_server::bind(server_config(a, admin.clone()), store).await?;
     if let (true, Some(t)) = (main_tls, &tls) {
         bound = bound.with_tls(t.clone());
@@ -123,10 +133,22 @@ async fn bind_server(
     }
     Ok(Started {
         bound,
+        store: store_line,
         key,
         admin,
         tls,
     })
+}
+
+/// `sqlite /var/lib/gantry/server/gantry.db`, `etcd h1:2379,h2:2379`.
+fn store_line<S: gantry_store::Store>(store: &S) -> String {
+    let place = store.describe();
+    let kind = store.kind();
+    let place = place
+        .strip_prefix(kind)
+        .and_then(|p| p.strip_prefix("://"))
+        .unwrap_or(&place);
+    format!("{kind} {place}")
 }
 
 pub async fn server(a: ServerArgs) -> anyhow::Result<()> {

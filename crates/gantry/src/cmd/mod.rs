@@ -14,6 +14,10 @@ mod logs;
 mod nodes;
 mod security_args;
 mod server_tls;
+mod store;
+mod store_args;
+mod store_copy;
+mod store_open;
 mod task;
 mod task_network;
 mod taskdef;
@@ -97,6 +101,10 @@ pub enum Command {
     /// SSM activations, for joining hosts as EXTERNAL instances (ECS Anywhere).
     #[command(subcommand)]
     Activation(activation::ActivationCmd),
+    /// The control plane's store: move an installation to another (`migrate`), compare two
+    /// (`verify`), look at one (`status`). With the servers stopped.
+    #[command(subcommand)]
+    Store(store::StoreCmd),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -105,9 +113,11 @@ pub struct ServerArgs {
     /// serves HTTPS.
     #[arg(long, env = "GANTRY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Where the control plane keeps its store.
+    /// Where the control plane keeps its state (and its store, unless --store says).
     #[arg(long, env = "GANTRY_STATE_DIR", default_value = "/var/lib/gantry")]
     pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub store: store_args::StoreArgs,
     /// Account id in ARNs.
     #[arg(long, env = "GANTRY_ACCOUNT_ID", default_value = "000000000000")]
     pub account_id: String,
@@ -312,6 +322,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(a) => audit::run(&a),
         Command::Token(c) => token::run(&client()?, c).await,
         Command::Activation(c) => activation::run(&client()?, c).await,
+        Command::Store(c) => store::run(c).await,
     }
 }
 
