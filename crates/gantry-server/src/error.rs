@@ -24,6 +24,10 @@ pub enum Error {
     },
     #[error("{what} kept changing under concurrent writers; retry the request")]
     Contention { what: String },
+    /// A controller write of a replica that no longer leads: refused by the fence, nothing
+    /// written. Never retried as a conflict.
+    #[error("this replica no longer leads the cluster (the election key {key} is no longer at revision {revision}); the controller write was refused")]
+    NotLeader { key: String, revision: u64 },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -63,4 +67,8 @@ pub enum ServerError {
     Bootstrap(#[source] Error),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error("this replica's secret key does not match the cluster's: copy {key} from an existing replica (or pass the cluster's key with --secret-key-file)")]
+    SecretKeyMismatch { key: String },
+    #[error("cannot set up the cluster CA: {0}")]
+    ClusterCa(String),
 }

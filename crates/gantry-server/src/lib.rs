@@ -19,6 +19,7 @@ mod controllers;
 mod ecs;
 mod error;
 mod gateway;
+pub mod ha;
 pub mod iam;
 mod launch;
 pub mod nodes;

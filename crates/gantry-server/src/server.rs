@@ -17,8 +17,6 @@ use tokio::net::TcpListener;
 
 use crate::aws::json as protocol;
 use crate::clock::Clock;
-use crate::controllers::liveness;
-use crate::controllers::service::controller;
 use crate::error::ServerError;
 use crate::gateway::logs;
 use crate::gateway::{registration, session, task_index};
@@ -37,6 +35,10 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route(ROTATE_PATH, post(nodes::join::rotate::<S>))
         .route(nodes::join::CA_PATH, get(nodes::join::ca::<S>))
         .route(logs::LOGS_PATH, get(logs::handle::<S>))
+        .route(
+            crate::ha::health::HEALTHZ_PATH,
+            get(crate::ha::health::healthz::<S>),
+        )
         .fallback(|| async {
             protocol::error_response(&ApiError::new(
                 ErrorKind::UnknownOperation,
@@ -51,6 +53,8 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
 /// ready (sd_notify READY=1) between [`bind`] and [`Bound::run`].
 #[derive(Debug)]
 pub struct Bound<S> {
+    /// Whether the state dir's CA files were just replaced by the cluster's.
+    ca_files: crate::nodes::stored_ca::Files,
     listener: TcpListener,
     /// The main listener's TLS; none: plain HTTP, allowed on loopback only.
     tls: Option<ServerTls>,
@@ -60,19 +64,26 @@ pub struct Bound<S> {
 }
 
 /// Binds `cfg.listen` (port 0 picks a free port).
-pub async fn bind<S: Store>(cfg: ServerConfig, store: S) -> Result<Bound<S>, ServerError> {
+pub async fn bind<S: Store>(mut cfg: ServerConfig, store: S) -> Result<Bound<S>, ServerError> {
     let addr = cfg.listen;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
+    if cfg.replica_id.is_none() {
+        // The port bound, not the one asked for: port 0 picks one.
+        let port = listener.local_addr().map_err(ServerError::Serve)?.port();
+        cfg.replica_id = Some(crate::ha::default_replica_id(port));
+    }
     let state = Arc::new(AppState::new(cfg, store));
     crate::iam::identity::bootstrap(&state)
         .await
         .map_err(ServerError::Bootstrap)?;
     // The cluster CA issues node certificates whatever the listener serves (plain HTTP on
-    // loopback, the operator's certificate): made under <state_dir>/tls on first start.
-    state.nodes.authority()?;
+    // loopback, the operator's certificate): the cluster's, from the store (put there by
+    // the first replica), copied under <state_dir>/tls.
+    let ca_files = crate::nodes::stored_ca::establish(&state).await?;
     Ok(Bound {
+        ca_files,
         listener,
         tls: None,
         also: Vec::new(),
@@ -95,6 +106,13 @@ impl<S: Store> Bound<S> {
     /// Serves HTTPS with `tls` on the main listener (and on the [`Bound::listen_also`]
     /// addresses added after this).
     pub fn with_tls(mut self, tls: ServerTls) -> Self {
+        if self.ca_files == crate::nodes::stored_ca::Files::Replaced {
+            // Its certificate came from the CA the state dir had before it took the
+            // cluster's: issue it again from the cluster's.
+            if let Err(e) = tls.reload() {
+                tracing::error!(error = %e, "could not re-issue the server certificate from the cluster CA");
+            }
+        }
         self.tls = Some(tls);
         self
     }
@@ -154,8 +172,8 @@ impl<S: Store> Bound<S> {
         self.state.clone()
     }
 
-    /// Serves until `shutdown` completes, with the liveness loop and the service controller
-    /// beside.
+    /// Serves until `shutdown` completes. Beside it, this replica campaigns for the
+    /// leadership and, while it leads, runs the liveness loop and the service controller.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -173,8 +191,7 @@ impl<S: Store> Bound<S> {
             let st = state.clone();
             async move { task_index::run(&st.store, &st.task_index).await }
         });
-        let live = tokio::spawn(liveness::run(state.clone()));
-        let services = tokio::spawn(controller::run(state.clone()));
+        let lead = tokio::spawn(crate::ha::leader::run(state.clone()));
         tracing::info!("gantry server listening on {addr}");
         let stop = state.shutdown.clone();
         let extra: Vec<_> = self
@@ -201,8 +218,14 @@ impl<S: Store> Bound<S> {
             .await
             .map_err(ServerError::Serve);
         index.abort();
-        live.abort();
-        services.abort();
+        // The shutdown flag is up: the leadership loop stops its controllers and resigns.
+        let abort = lead.abort_handle();
+        if tokio::time::timeout(std::time::Duration::from_secs(3), lead)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
         for e in extra {
             let _ = e.await;
         }

@@ -35,6 +35,15 @@ pub struct ServerConfig {
     /// How long a node certificate the cluster CA issues (at join and at each rotation) is
     /// valid; the agent rotates at two thirds of it.
     pub node_credential_ttl: Duration,
+    /// This replica's name in the leader election and in `/healthz`; unique per replica.
+    /// None: `<hostname>:<listen port>`.
+    pub replica_id: Option<String>,
+    /// The leader's lease: a leader that stops renewing it (killed, cut off from the store)
+    /// is replaced this long after its last renewal at the latest.
+    pub leader_ttl: Duration,
+    /// The secret-sealing key (32 bytes) when it is not `<state_dir>/secret.key`: replicas
+    /// of one cluster must all have the same one.
+    pub secret_key_file: Option<PathBuf>,
 }
 
 /// An access key id and its secret.
@@ -65,6 +74,10 @@ impl Default for ServerConfig {
             admin_key: None,
             authenticate: true,
             node_credential_ttl: Duration::from_secs(24 * 60 * 60),
+            replica_id: None,
+            // Renewed every second (a third of it): a new leader 2 to 3 s after a kill -9.
+            leader_ttl: Duration::from_secs(3),
+            secret_key_file: None,
         }
     }
 }
@@ -109,6 +122,10 @@ pub struct AppState<S> {
     pub auth_cache: crate::auth::cache::AuthCache,
     /// The cluster CA that issues node certificates, and the node verification cache.
     pub nodes: crate::nodes::NodeState,
+    /// This replica's id ([`ServerConfig::replica_id`], resolved).
+    pub replica: String,
+    /// Whether this replica leads, and its fence while it does.
+    pub(crate) leader: crate::ha::leader::LeaderState,
 }
 
 impl<S> AppState<S> {
@@ -122,7 +139,13 @@ impl<S> AppState<S> {
             Some(dir) => crate::auth::audit::AuditLog::open(dir.join("audit")),
             None => crate::auth::audit::AuditLog::off(),
         };
+        let replica = config
+            .replica_id
+            .clone()
+            .unwrap_or_else(|| crate::ha::default_replica_id(config.listen.port()));
         Self {
+            replica,
+            leader: Default::default(),
             audit,
             auth_cache: Default::default(),
             nodes: crate::nodes::NodeState::new(config.state_dir.as_deref()),
@@ -137,5 +160,15 @@ impl<S> AppState<S> {
             shutdown: tokio::sync::watch::Sender::new(false),
             task_network: None,
         }
+    }
+
+    /// The fence of the leadership this replica holds, if it leads now.
+    pub fn leadership(&self) -> Option<crate::ha::Fence> {
+        self.leader.get()
+    }
+
+    /// Whether this replica leads now (and so runs the controllers).
+    pub fn is_leader(&self) -> bool {
+        self.leadership().is_some()
     }
 }

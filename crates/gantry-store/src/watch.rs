@@ -10,36 +10,68 @@ use crate::Event;
 /// watcher must `list` again to resynchronise.
 const WATCH_CAPACITY: usize = 4096;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Watchers {
-    senders: Mutex<Vec<(String, broadcast::Sender<Event>)>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    senders: Vec<(String, broadcast::Sender<Event>)>,
+    /// The revision of the last change published: a watcher that asks for changes after an
+    /// older revision cannot get them (no history is kept) and starts with a reset.
+    published: u64,
 }
 
 impl Watchers {
-    /// Watchers of one prefix share one channel: each event is stored once for all of them,
-    /// however many there are.
-    pub(crate) fn subscribe(&self, prefix: &str) -> broadcast::Receiver<Event> {
-        let mut senders = self.lock();
-        if let Some((_, tx)) = senders
+    /// Watchers for a store whose last committed revision is `revision`.
+    pub(crate) fn new(revision: u64) -> Watchers {
+        Watchers {
+            inner: Mutex::new(Inner {
+                senders: Vec::new(),
+                published: revision,
+            }),
+        }
+    }
+
+    /// Changes under `prefix` after revision `after` (`0`: from now on). This process keeps
+    /// no history, so a watcher that asks for an older revision first gets
+    /// [`Event::Reset`] with the last published revision: every event after it follows.
+    pub(crate) fn subscribe_from(&self, prefix: &str, after: u64) -> broadcast::Receiver<Event> {
+        let mut inner = self.lock();
+        if after != 0 && after < inner.published {
+            // Its own channel: the reset is for this watcher only.
+            let (tx, rx) = broadcast::channel(WATCH_CAPACITY);
+            let _ = tx.send(Event::Reset {
+                revision: inner.published,
+            });
+            inner.senders.push((prefix.to_string(), tx));
+            return rx;
+        }
+        // Watchers of one prefix share one channel: each event is stored once for all of
+        // them, however many there are.
+        if let Some((_, tx)) = inner
+            .senders
             .iter()
             .find(|(p, tx)| p == prefix && tx.receiver_count() > 0)
         {
             return tx.subscribe();
         }
         let (tx, rx) = broadcast::channel(WATCH_CAPACITY);
-        senders.push((prefix.to_string(), tx));
+        inner.senders.push((prefix.to_string(), tx));
         rx
     }
 
     /// Sends `events` (in commit order) to every watcher whose prefix matches, and forgets
-    /// watchers whose receivers are all gone.
-    pub(crate) fn publish(&self, events: &[Event]) {
+    /// watchers whose receivers are all gone. `revision` is the last revision committed.
+    pub(crate) fn publish(&self, events: &[Event], revision: u64) {
+        let mut inner = self.lock();
+        inner.published = inner.published.max(revision);
         if events.is_empty() {
             return;
         }
-        let mut senders = self.lock();
-        senders.retain(|(_, tx)| tx.receiver_count() > 0);
-        for (prefix, tx) in senders.iter() {
+        inner.senders.retain(|(_, tx)| tx.receiver_count() > 0);
+        for (prefix, tx) in inner.senders.iter() {
             for event in events {
                 if event_key(event).is_none_or(|k| k.starts_with(prefix.as_str())) {
                     // An error only means the last receiver went away meanwhile.
@@ -49,10 +81,10 @@ impl Watchers {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, broadcast::Sender<Event>)>> {
-        // The list stays consistent even if a holder panicked: every edit is one push or
-        // one retain.
-        self.senders
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // The list stays consistent even if a holder panicked: every edit is one push, one
+        // retain or one max.
+        self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }

@@ -143,3 +143,41 @@ fn opening_a_directory_tells_the_user_what_to_check() {
     let msg = err.to_string();
     assert!(msg.contains("cannot open the store"), "{msg}");
 }
+
+/// Leases die with the process: the next open deletes the keys they held, and the
+/// revision moves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leased_keys_of_a_previous_process_are_deleted_on_open() {
+    let dir = common::TempDir::new("leases");
+    let path = dir.path().join("store.db");
+    let written = {
+        let store = SqliteStore::open(&path).expect("open");
+        let lease = store
+            .grant_lease(std::time::Duration::from_secs(3600))
+            .await
+            .expect("grant");
+        let out = store
+            .txn(
+                vec![],
+                vec![
+                    Op::PutLeased {
+                        key: "ha/leader".into(),
+                        value: b"a".to_vec(),
+                        lease,
+                    },
+                    Op::Put {
+                        key: "kept".into(),
+                        value: b"k".to_vec(),
+                    },
+                ],
+            )
+            .await
+            .expect("txn");
+        assert!(out.succeeded);
+        out.revision
+    };
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(store.get("ha/leader").await.expect("get"), None);
+    assert!(store.get("kept").await.expect("get").is_some());
+    assert!(store.revision().await.expect("revision") > written);
+}

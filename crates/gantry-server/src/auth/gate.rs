@@ -109,7 +109,14 @@ pub async fn authenticate<S: Store>(
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "the access key lookup failed");
-            Refusal::Internal("The server could not look up the access key; try again.".to_string())
+            // The store's own words (which store, what failed) when it cannot be reached:
+            // the operator reading the client's error learns where to look.
+            Refusal::Internal(match &e {
+                crate::error::Error::Store(gantry_store::StoreError::Unavailable(m)) => {
+                    format!("The server could not look up the access key: {m}; try again.")
+                }
+                _ => "The server could not look up the access key; try again.".to_string(),
+            })
         })?
         .filter(|k| k.identity.active)
         .ok_or(AuthError::UnrecognizedClient)?;

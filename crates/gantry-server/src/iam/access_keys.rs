@@ -18,9 +18,12 @@ use crate::state::AppState;
 
 pub const MAX_KEYS_PER_USER: usize = 2;
 
-/// The sealer for this server's state dir.
+/// The sealer for this server's secret key (`--secret-key-file`, or in its state dir).
 pub fn sealer<S>(st: &AppState<S>) -> IamResult<Sealer> {
-    Sealer::for_state_dir(st.config.state_dir.as_deref())
+    Sealer::for_config(
+        st.config.state_dir.as_deref(),
+        st.config.secret_key_file.as_deref(),
+    )
         .map_err(|e| IamError::new("ServiceFailure", 500, e.to_string()))
 }
 

@@ -54,19 +54,30 @@ impl Sealer {
     /// The sealer of `state_dir` (its key file, made on first use), or of the process when
     /// there is none. Loaded once per directory.
     pub fn for_state_dir(state_dir: Option<&Path>) -> Result<Self, SecretError> {
+        Self::for_config(state_dir, None)
+    }
+
+    /// The sealer of `key_file` when the operator gave one (it must exist: every replica of
+    /// a cluster needs the same key, so none is made), else of `state_dir`. Loaded once per
+    /// path.
+    pub fn for_config(
+        state_dir: Option<&Path>,
+        key_file: Option<&Path>,
+    ) -> Result<Self, SecretError> {
         static CACHE: OnceLock<Mutex<HashMap<Option<PathBuf>, Sealer>>> = OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
         let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-        let dir = state_dir.map(Path::to_path_buf);
-        if let Some(s) = cache.get(&dir) {
+        let path = key_path(state_dir, key_file);
+        if let Some(s) = cache.get(&path) {
             return Ok(s.clone());
         }
-        let key = match &dir {
-            Some(d) => load_or_create(&d.join(KEY_FILE))?,
-            None => rand::random::<[u8; 32]>(),
+        let key = match (&path, key_file) {
+            (Some(p), Some(_)) => load(p)?,
+            (Some(p), None) => load_or_create(p)?,
+            (None, _) => rand::random::<[u8; 32]>(),
         };
         let sealer = Self::from_key(&key);
-        cache.insert(dir, sealer.clone());
+        cache.insert(path, sealer.clone());
         Ok(sealer)
     }
 
@@ -108,6 +119,27 @@ impl Sealer {
     }
 }
 
+/// Where the key of a server with `state_dir` and `key_file` is (none: in memory).
+pub fn key_path(state_dir: Option<&Path>, key_file: Option<&Path>) -> Option<PathBuf> {
+    key_file
+        .map(Path::to_path_buf)
+        .or_else(|| state_dir.map(|d| d.join(KEY_FILE)))
+}
+
+fn load(path: &Path) -> Result<[u8; 32], SecretError> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|source| SecretError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| SecretError::BadKey {
+        path: path.to_path_buf(),
+        len: bytes.len(),
+    })
+}
+
 fn load_or_create(path: &Path) -> Result<[u8; 32], SecretError> {
     let io = |source| SecretError::Io {
         path: path.to_path_buf(),
@@ -128,16 +160,7 @@ fn load_or_create(path: &Path) -> Result<[u8; 32], SecretError> {
             f.write_all(&key).and_then(|()| f.sync_all()).map_err(io)?;
             Ok(key)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let mut bytes = Vec::new();
-            std::fs::File::open(path)
-                .and_then(|mut f| f.read_to_end(&mut bytes))
-                .map_err(io)?;
-            <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| SecretError::BadKey {
-                path: path.to_path_buf(),
-                len: bytes.len(),
-            })
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load(path),
         Err(e) => Err(io(e)),
     }
 }

@@ -75,7 +75,7 @@ impl Authority {
         Self::from_parts(cert_pem, key)
     }
 
-    fn from_parts(ca_pem: String, key: KeyPair) -> Result<Self, TlsError> {
+    pub(crate) fn from_parts(ca_pem: String, key: KeyPair) -> Result<Self, TlsError> {
         let ca_der =
             CertificateDer::from_pem_slice(ca_pem.as_bytes()).map_err(|e| TlsError::Pem {
                 path: "cluster CA".into(),

@@ -9,6 +9,7 @@ pub mod gate;
 pub mod join;
 pub mod records;
 pub mod refusal;
+pub mod stored_ca;
 pub mod tokens;
 pub mod verify;
 
@@ -42,7 +43,16 @@ impl NodeState {
         }
     }
 
-    /// The cluster CA, loaded (or made) on first use; [`crate::bind`] makes it at start.
+    /// Makes `a` the cluster CA (the cluster's, from the store, at start). A CA already
+    /// in use stays: certificates were issued from it.
+    pub(crate) fn set_authority(&self, a: Authority) {
+        if self.authority.set(Arc::new(a)).is_err() {
+            tracing::warn!("the cluster CA was already loaded; keeping it");
+        }
+    }
+
+    /// The cluster CA, loaded (or made) on first use; [`crate::bind`] loads the cluster's
+    /// from the store at start.
     pub fn authority(&self) -> std::result::Result<Arc<Authority>, crate::tls::TlsError> {
         if let Some(a) = self.authority.get() {
             return Ok(a.clone());

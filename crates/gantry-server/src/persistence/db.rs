@@ -96,8 +96,13 @@ pub fn unchanged(key: &str, revision: u64) -> Compare {
 }
 
 /// Runs a transaction; `Ok(false)` when a compare failed and the caller should re-read.
+/// Inside a controller (a [`crate::ha::fence::fenced`] scope) the transaction is fenced:
+/// see [`crate::ha::fence::commit_fenced`].
 pub async fn commit<S: Store>(store: &S, compares: Vec<Compare>, ops: Vec<Op>) -> Result<bool> {
-    Ok(store.txn(compares, ops).await?.succeeded)
+    match crate::ha::fence::current() {
+        Some(fence) => crate::ha::fence::commit(store, &fence, compares, ops).await,
+        None => Ok(store.txn(compares, ops).await?.succeeded),
+    }
 }
 
 /// How many times a read-modify-write is tried before giving up: [`super::update`]'s

@@ -5,6 +5,11 @@
 //! so it still succeeds or fails alone, but many share one fsync. A caller is answered only
 //! after the commit returned, so an acknowledged write is on disk. Reads use a second
 //! connection and never wait for the writer's fsync.
+//!
+//! Leases (see `lease`) are kept in memory: they die with the process, and the next open
+//! deletes the keys they held. SQLite keeps no history of changes, so
+//! [`Store::watch_from`] a revision older than the last change starts with
+//! [`Event::Reset`].
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,11 +19,12 @@ use std::thread::JoinHandle;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{broadcast, oneshot};
 
+mod lease;
 mod writer;
 
 use crate::keyrange::prefix_end;
 use crate::watch::Watchers;
-use crate::{Compare, Event, Op, Record, Result, Store, StoreError, TxnOutcome};
+use crate::{Compare, Event, LeaseId, Op, Record, Result, Store, StoreError, TxnOutcome};
 
 /// A prefix scan as a primary-key range (see `keyrange`).
 const LIST_RANGE: &str =
@@ -35,6 +41,11 @@ CREATE TABLE IF NOT EXISTS meta (
     revision INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO meta (id, revision) VALUES (0, 0);
+CREATE TABLE IF NOT EXISTS leased (
+    key TEXT PRIMARY KEY NOT NULL,
+    lease INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS leased_by_lease ON leased (lease);
 ";
 
 /// A [`Store`] on one SQLite file.
@@ -43,7 +54,7 @@ pub struct SqliteStore {
     /// The file (or "an in-memory database"), for messages.
     what: String,
     shared: Arc<Shared>,
-    writer: Option<mpsc::Sender<WriteRequest>>,
+    writer: Option<mpsc::Sender<Request>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -53,6 +64,20 @@ pub(crate) struct Shared {
     /// The last committed revision; the meta table holds the durable copy.
     pub(crate) revision: AtomicU64,
     pub(crate) watchers: Watchers,
+    pub(crate) leases: lease::Leases,
+}
+
+/// What the writer thread is asked to do.
+#[derive(Debug)]
+pub(crate) enum Request {
+    Txn(WriteRequest),
+    /// Delete the keys of a revoked lease.
+    Revoke {
+        lease: LeaseId,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// A lease was granted: the writer recomputes when it must wake up.
+    Wake,
 }
 
 #[derive(Debug)]
@@ -94,6 +119,7 @@ impl SqliteStore {
     ) -> Result<SqliteStore> {
         let revision = {
             let conn = lock(&writer)?;
+            drop_orphaned_leased_keys(&conn).map_err(backend)?;
             let rev: i64 = conn
                 .query_row("SELECT revision FROM meta WHERE id = 0", [], |r| r.get(0))
                 .map_err(backend)?;
@@ -102,7 +128,8 @@ impl SqliteStore {
         let shared = Arc::new(Shared {
             reader,
             revision: AtomicU64::new(revision),
-            watchers: Watchers::default(),
+            watchers: Watchers::new(revision),
+            leases: lease::Leases::new(),
         });
         let (tx, rx) = mpsc::channel();
         let thread_shared = Arc::clone(&shared);
@@ -216,11 +243,11 @@ impl Store for SqliteStore {
         let (reply, answer) = oneshot::channel();
         let queued = match &self.writer {
             Some(writer) => writer
-                .send(WriteRequest {
+                .send(Request::Txn(WriteRequest {
                     compares,
                     ops,
                     reply,
-                })
+                }))
                 .is_ok(),
             None => false,
         };
@@ -237,9 +264,8 @@ impl Store for SqliteStore {
     }
 
     fn watch_from(&self, prefix: &str, after: u64) -> broadcast::Receiver<Event> {
-        // TODO(issue 12): replay the changes after `after` that this process still knows.
-        let _ = after;
-        self.shared.watchers.subscribe(prefix)
+        // SQLite keeps no history: a watcher behind the last change starts with a reset.
+        self.shared.watchers.subscribe_from(prefix, after)
     }
 
     fn kind(&self) -> &'static str {
@@ -250,20 +276,47 @@ impl Store for SqliteStore {
         self.what.clone()
     }
 
-    async fn grant_lease(&self, ttl: std::time::Duration) -> Result<crate::LeaseId> {
-        let _ = ttl;
-        Err(StoreError::Backend("leases: not implemented yet".into()))
+    async fn grant_lease(&self, ttl: std::time::Duration) -> Result<LeaseId> {
+        let id = self.shared.leases.grant(ttl);
+        // The writer may be asleep until a later deadline than this lease's.
+        if let Some(writer) = &self.writer {
+            let _ = writer.send(Request::Wake);
+        }
+        Ok(id)
     }
 
-    async fn keep_alive(&self, lease: crate::LeaseId) -> Result<bool> {
-        let _ = lease;
-        Err(StoreError::Backend("leases: not implemented yet".into()))
+    async fn keep_alive(&self, lease: LeaseId) -> Result<bool> {
+        Ok(self.shared.leases.keep_alive(lease))
     }
 
-    async fn revoke_lease(&self, lease: crate::LeaseId) -> Result<()> {
-        let _ = lease;
-        Err(StoreError::Backend("leases: not implemented yet".into()))
+    async fn revoke_lease(&self, lease: LeaseId) -> Result<()> {
+        self.shared.leases.remove(lease);
+        let (reply, answer) = oneshot::channel();
+        let queued = self
+            .writer
+            .as_ref()
+            .is_some_and(|w| w.send(Request::Revoke { lease, reply }).is_ok());
+        if !queued {
+            return Err(writer_gone());
+        }
+        answer.await.map_err(|_| writer_gone())?
     }
+}
+
+/// Deletes the keys that leases of an earlier process left (their leases died with it), as
+/// one transaction with its own revision.
+fn drop_orphaned_leased_keys(conn: &Connection) -> rusqlite::Result<()> {
+    let orphans: i64 = conn.query_row("SELECT count(*) FROM leased", [], |r| r.get(0))?;
+    if orphans == 0 {
+        return Ok(());
+    }
+    conn.execute_batch(
+        "BEGIN IMMEDIATE;
+         DELETE FROM kv WHERE key IN (SELECT key FROM leased);
+         DELETE FROM leased;
+         UPDATE meta SET revision = revision + 1 WHERE id = 0;
+         COMMIT;",
+    )
 }
 
 fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {

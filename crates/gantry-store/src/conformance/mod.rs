@@ -13,6 +13,18 @@ use tokio::sync::broadcast::{self, error::TryRecvError};
 
 use crate::{Compare, Event, Op, Store, StoreError};
 
+mod election;
+mod leases;
+mod scale;
+mod watch;
+
+pub use election::{election_fences_a_deposed_leader, election_one_leads_then_another};
+pub use leases::{
+    lease_expiry_deletes_its_keys, lease_keep_alive_and_revoke, leased_put_on_dead_lease_fails,
+};
+pub use scale::{concurrent_increments_lose_nothing, large_values, many_keys_listed_in_order};
+pub use watch::{watch_from_past_replays_or_resets, watch_survives_interruption};
+
 /// Runs every case, each on a store from `make`.
 pub async fn run_all<S: Store>(make: impl Fn() -> S) {
     get_put_roundtrip(make()).await;
@@ -24,16 +36,25 @@ pub async fn run_all<S: Store>(make: impl Fn() -> S) {
     failed_compare_writes_nothing(make()).await;
     multi_key_txn_is_stamped_once(make()).await;
     watch_delivers_only_its_prefix(make()).await;
+    watch_from_past_replays_or_resets(make()).await;
+    lease_expiry_deletes_its_keys(make()).await;
+    lease_keep_alive_and_revoke(make()).await;
+    leased_put_on_dead_lease_fails(make()).await;
+    election_one_leads_then_another(make()).await;
+    election_fences_a_deposed_leader(make()).await;
+    concurrent_increments_lose_nothing(make()).await;
+    large_values(make()).await;
+    many_keys_listed_in_order(make()).await;
 }
 
-fn put(key: &str, value: &[u8]) -> Op {
+pub(crate) fn put(key: &str, value: &[u8]) -> Op {
     Op::Put {
         key: key.to_string(),
         value: value.to_vec(),
     }
 }
 
-fn cmp(key: &str, revision: u64) -> Compare {
+pub(crate) fn cmp(key: &str, revision: u64) -> Compare {
     Compare::Revision {
         key: key.to_string(),
         revision,
@@ -331,7 +352,7 @@ pub async fn watch_delivers_only_its_prefix<S: Store>(store: S) {
     assert!(keys.contains("v/1"));
 }
 
-async fn next(rx: &mut broadcast::Receiver<Event>) -> Event {
+pub(crate) async fn next(rx: &mut broadcast::Receiver<Event>) -> Event {
     tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await
         .expect("the watch event arrives within 5s")
