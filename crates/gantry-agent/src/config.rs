@@ -8,7 +8,9 @@ use gantry_image::{PullPolicy, RegistryAuth};
 /// Everything the agent needs to know. Built by the binary from flags, environment and file.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// Base URL of the control plane, e.g. `http://127.0.0.1:8080`.
+    /// Base URL of the control plane, e.g. `http://127.0.0.1:8080`, or the URLs of several
+    /// replicas of one cluster separated by commas (`https://a:8443,https://b:8443`): the
+    /// agent uses one at a time and moves to the next when it fails ([`gantry_link::Servers`]).
     pub server_url: String,
     /// What the host joins with when it has no node credential yet (a join token or an SSM
     /// activation); used once, then the credential under `<state_dir>/node` is.
@@ -120,10 +122,20 @@ impl AgentConfig {
         }
     }
 
-    /// How to reach the server: its URL, trusting `ca` (PEM) when given; unsigned (the
-    /// node credential is added once the agent has one).
-    pub fn link(&self, ca: Option<&[u8]>) -> Result<gantry_link::Link, gantry_link::SetupError> {
-        let link = gantry_link::Link::new(&self.server_url);
+    /// The server addresses of [`AgentConfig::server_url`].
+    pub fn servers(&self) -> Result<gantry_link::Servers, gantry_link::ServersError> {
+        gantry_link::Servers::parse(&self.server_url)
+    }
+
+    /// How to reach the server: its addresses, trusting `ca` (PEM) when given (the one
+    /// cluster CA every replica's certificate is issued by); unsigned (the node credential is
+    /// added once the agent has one).
+    pub fn link(
+        &self,
+        servers: &gantry_link::Servers,
+        ca: Option<&[u8]>,
+    ) -> Result<gantry_link::Link, gantry_link::SetupError> {
+        let link = gantry_link::Link::with_servers(servers.clone());
         match ca {
             Some(pem) => link.with_ca_pem(pem),
             None => Ok(link),

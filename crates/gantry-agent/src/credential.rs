@@ -4,15 +4,21 @@
 
 use std::time::Duration;
 
-use gantry_link::{Link, NodeIdentity};
+use gantry_link::{Link, NodeIdentity, Servers};
 
 use crate::config::AgentConfig;
 use crate::error::AgentError;
 use crate::node_store::{now_secs, Meta, NodeStore};
 
 /// The CA bundle the agent trusts: `--ca-bundle`, else the one pinned on first contact,
-/// else the one `--ca-sha256` pins now (and stores), else none (the system's roots).
-pub async fn trust(cfg: &AgentConfig, store: &NodeStore) -> Result<Option<Vec<u8>>, AgentError> {
+/// else the one `--ca-sha256` pins now (and stores), else none (the system's roots). One CA
+/// for all of `servers`: the replicas of a cluster share it, so the pin is fetched from
+/// whichever answers first, and a replica serving another CA is refused, not skipped.
+pub async fn trust(
+    cfg: &AgentConfig,
+    servers: &Servers,
+    store: &NodeStore,
+) -> Result<Option<Vec<u8>>, AgentError> {
     if let Some(pem) = &cfg.ca_bundle {
         return Ok(Some(pem.clone()));
     }
@@ -22,9 +28,9 @@ pub async fn trust(cfg: &AgentConfig, store: &NodeStore) -> Result<Option<Vec<u8
     let Some(pin) = &cfg.ca_sha256 else {
         return Ok(None);
     };
-    if !cfg.server_url.starts_with("https://") {
+    if !servers.is_tls() {
         tracing::warn!(
-            server = %cfg.server_url,
+            server = %servers,
             "--ca-sha256 has nothing to pin: the server is plain http (a loopback server without TLS has no CA)"
         );
         return Ok(None);
@@ -34,13 +40,15 @@ pub async fn trust(cfg: &AgentConfig, store: &NodeStore) -> Result<Option<Vec<u8
         if attempt > 0 {
             tokio::time::sleep(retry_delay(attempt)).await;
         }
-        match gantry_link::fetch_ca_pinned(&cfg.server_url, pin).await {
+        let at = servers.current();
+        match gantry_link::fetch_ca_pinned(&at.url, pin).await {
             Ok(pem) => {
                 store.save_ca(&pem)?;
-                tracing::info!(sha256 = %pin, "pinned the cluster CA");
+                tracing::info!(sha256 = %pin, server = %at.url, "pinned the cluster CA");
                 return Ok(Some(pem));
             }
             Err(e) if e.is_unavailable() => {
+                servers.failed(&at);
                 if attempt % 10 == 0 {
                     tracing::warn!(error = %e, "could not fetch the cluster CA yet; retrying");
                 }
@@ -87,7 +95,7 @@ pub async fn obtain(
             reason: format!("{said} (refused before; not sent again)"),
         });
     }
-    let url = format!("{}{}", cfg.server_url, gantry_api::node::JOIN_PATH);
+    let url = || format!("{}{}", link.server_url(), gantry_api::node::JOIN_PATH);
     let mut last = String::new();
     for attempt in 0..60u32 {
         if attempt > 0 {
@@ -118,13 +126,16 @@ pub async fn obtain(
             }
             Err(e) => {
                 return Err(AgentError::Join {
-                    url,
+                    url: url(),
                     reason: e.to_string(),
                 })
             }
         }
     }
-    Err(AgentError::Join { url, reason: last })
+    Err(AgentError::Join {
+        url: link.servers().to_string(),
+        reason: last,
+    })
 }
 
 /// Rotates the credential at two thirds of each certificate's life, with a new key pair

@@ -78,10 +78,10 @@ pub async fn register(
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
         node_address: cfg
             .node_address
-            .or_else(|| source_address_towards(&cfg.server_url))
+            .or_else(|| source_address_towards(&link.server_url()))
             .map(|a| a.to_string()),
     };
-    let url = gantry_link::register_url(&cfg.server_url);
+    let url = || gantry_link::register_url(&link.server_url());
     let mut last = String::new();
     for attempt in 0..60u32 {
         if attempt > 0 {
@@ -109,14 +109,18 @@ pub async fn register(
                 | RegisterError::Unsigned(_)),
             ) => {
                 return Err(AgentError::Register {
-                    url,
+                    url: url(),
                     reason: e.server_message(),
                 });
             }
             Err(RegisterError::Unavailable(e)) => last = e,
         }
     }
-    Err(AgentError::Register { url, reason: last })
+    // Every address was tried by now: name them all.
+    Err(AgentError::Register {
+        url: link.servers().to_string(),
+        reason: last,
+    })
 }
 
 /// The address this host sends from towards the server (a connected UDP socket sends

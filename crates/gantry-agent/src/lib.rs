@@ -58,6 +58,8 @@ pub struct Registered {
     network: Arc<KernelNetwork>,
     /// Kept open while the agent runs: `cfg.supervisor_exe` points into it.
     _sealed: sealed_exe::SealedExe,
+    /// The server this agent last reached: registered with, then each session's.
+    server: tokio::sync::watch::Sender<String>,
 }
 
 impl Registered {
@@ -69,6 +71,13 @@ impl Registered {
     /// The node id of this host's credential (`i-…` or `mi-…`).
     pub fn node_id(&self) -> &str {
         &self.meta.node_id
+    }
+
+    /// The URL of the server the agent is connected to: the one it registered with, then
+    /// the one each session opened on (it changes when the agent fails over to another
+    /// replica).
+    pub fn server(&self) -> tokio::sync::watch::Receiver<String> {
+        self.server.subscribe()
     }
 
     /// Holds the session and runs the task engine until `shutdown` completes.
@@ -99,7 +108,13 @@ impl Registered {
             self.meta,
             self.cfg.hostname.clone(),
         ));
-        session::run(self.link, self.reg, engine, reports, routes, shutdown).await;
+        let ends = session::Ends {
+            engine,
+            reports,
+            routes,
+            server: self.server,
+        };
+        session::run(self.link, self.reg, ends, shutdown).await;
         rotation.abort();
         gc.abort();
         drop(self._sealed);
@@ -136,8 +151,9 @@ pub async fn start(mut cfg: AgentConfig) -> Result<Registered, AgentError> {
     })?;
     cfg.supervisor_exe = sealed.exec_path();
     let store = node_store::NodeStore::new(&cfg.state_dir);
-    let ca = credential::trust(&cfg, &store).await?;
-    let base = cfg.link(ca.as_deref())?;
+    let servers = cfg.servers().map_err(gantry_link::SetupError::from)?;
+    let ca = credential::trust(&cfg, &servers, &store).await?;
+    let base = cfg.link(&servers, ca.as_deref())?;
     let cred = credential::obtain(&cfg, &store, &base).await?;
     if cred.joined {
         identity::forget_instance(&cfg);
@@ -157,9 +173,11 @@ pub async fn start(mut cfg: AgentConfig) -> Result<Registered, AgentError> {
     }
     let network = Arc::new(KernelNetwork::new(cfg.net_config()).map_err(AgentError::Net)?);
     let cfg = Arc::new(cfg);
+    let (server, _) = tokio::sync::watch::channel(link.server_url());
     tracing::info!(
         instance = %reg.container_instance_arn,
         node = %cred.meta.node_id,
+        server = %link.server_url(),
         cluster = %cfg.cluster,
         awsvpc_subnet = ?cfg.awsvpc_subnet,
         "gantry agent registered"
@@ -173,5 +191,6 @@ pub async fn start(mut cfg: AgentConfig) -> Result<Registered, AgentError> {
         meta: cred.meta,
         images,
         network,
+        server,
     })
 }

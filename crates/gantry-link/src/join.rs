@@ -90,8 +90,7 @@ impl Link {
             csr_pem: key.csr_pem(hostname)?,
             hostname: hostname.to_string(),
         };
-        let url = format!("{}{JOIN_PATH}", self.server_url());
-        let cred: NodeCredential = crate::register::post(self, &url, &req, false).await?;
+        let cred: NodeCredential = crate::register::post(self, JOIN_PATH, &req, false).await?;
         joined(key, cred)
     }
 
@@ -105,8 +104,7 @@ impl Link {
         let req = RotateRequest {
             csr_pem: key.csr_pem(hostname)?,
         };
-        let url = format!("{}{ROTATE_PATH}", self.server_url());
-        let cred: NodeCredential = crate::register::post(self, &url, &req, true).await?;
+        let cred: NodeCredential = crate::register::post(self, ROTATE_PATH, &req, true).await?;
         joined(key, cred)
     }
 }

@@ -17,6 +17,7 @@ mod join;
 mod link;
 pub mod node;
 mod register;
+mod servers;
 pub mod sign;
 pub mod sim;
 #[doc(hidden)]
@@ -25,8 +26,9 @@ mod url;
 
 pub use frame::{connect, now, parse, send, LinkError, Sink, Socket};
 pub use join::{fetch_ca_pinned, JoinError, Joined, PinError, CA_PATH};
-pub use link::{https_client, Link, SetupError};
+pub use link::{https_client, Link, SetupError, CONNECT_TIMEOUT};
 pub use node::{NodeError, NodeIdentity, NodeKey, NodeSigner};
 pub use register::{register, RegisterError};
+pub use servers::{Backoff, Current, Servers, ServersError};
 pub use sign::{Credentials, Signer};
 pub use url::{register_url, session_url};

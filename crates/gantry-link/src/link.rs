@@ -1,16 +1,24 @@
-//! How an agent reaches its control plane: the server's URL, the certificate authorities it
+//! How an agent reaches its control plane: the server's URLs (one or several replicas,
+//! [`crate::Servers`]), the certificate authorities it
 //! trusts for `https`/`wss`, and the credentials it signs registration and sessions with: the
 //! node's own ([`crate::NodeIdentity`], what an agent uses) or an access key (SigV4, for
 //! clients and tests of servers that still take one).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use gantry_api::protocol::{RegisterRequest, RegisterResponse};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::node::NodeIdentity;
+use crate::servers::{Servers, ServersError};
 use crate::sign::Signer;
 use crate::{LinkError, RegisterError, Socket};
+
+/// How long a TCP (and TLS) connect may take before the address counts as down: a replica
+/// whose host is gone answers nothing, and the next address should be tried well before the
+/// kernel's own SYN timeout of about two minutes.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a link signs with.
 #[derive(Debug, Clone)]
@@ -31,12 +39,15 @@ pub enum SetupError {
     BadCertificate(String),
     #[error("could not build the HTTPS client: {0}")]
     Client(String),
+    #[error(transparent)]
+    Servers(#[from] ServersError),
 }
 
-/// A server URL with what it takes to talk to it. Cheap to clone.
+/// The server's URLs with what it takes to talk to them. Cheap to clone; clones share the
+/// address in use.
 #[derive(Debug, Clone)]
 pub struct Link {
-    server_url: String,
+    servers: Servers,
     http: reqwest::Client,
     auth: Auth,
     /// TLS for `wss://` with the CA bundle; none: tokio-tungstenite's default roots.
@@ -46,9 +57,17 @@ pub struct Link {
 impl Link {
     /// An unsigned link (a server that does not check credentials, e.g. in tests).
     pub fn new(server_url: &str) -> Self {
+        Self::with_servers(Servers::one(server_url))
+    }
+
+    /// An unsigned link to the replicas `servers`, starting with the first.
+    pub fn with_servers(servers: Servers) -> Self {
         Self {
-            server_url: server_url.trim_end_matches('/').to_string(),
-            http: reqwest::Client::new(),
+            servers,
+            http: reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .build()
+                .unwrap_or_default(),
             auth: Auth::None,
             tls: None,
         }
@@ -75,8 +94,14 @@ impl Link {
         Ok(self)
     }
 
-    pub fn server_url(&self) -> &str {
-        &self.server_url
+    /// The URL of the server in use now.
+    pub fn server_url(&self) -> String {
+        self.servers.current_url()
+    }
+
+    /// All the server's URLs and the one in use.
+    pub fn servers(&self) -> &Servers {
+        &self.servers
     }
 
     pub fn signer(&self) -> Option<&Signer> {
@@ -113,9 +138,19 @@ impl Link {
         crate::register::register_signed(self, req).await
     }
 
-    /// Dials `instance_id`'s session WebSocket with a signed upgrade request.
+    /// Dials `instance_id`'s session WebSocket at the server in use, with a signed upgrade
+    /// request.
     pub async fn connect(&self, instance_id: &str) -> Result<Socket, LinkError> {
-        let mut req = crate::session_url(&self.server_url, instance_id).into_client_request()?;
+        self.connect_to(&self.server_url(), instance_id).await
+    }
+
+    /// Dials `instance_id`'s session WebSocket at `server_url` (one of [`Link::servers`]).
+    pub async fn connect_to(
+        &self,
+        server_url: &str,
+        instance_id: &str,
+    ) -> Result<Socket, LinkError> {
+        let mut req = crate::session_url(server_url, instance_id).into_client_request()?;
         let unsigned =
             |e: String| LinkError::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, e));
         match &self.auth {
@@ -155,6 +190,7 @@ pub fn https_client(pem: &[u8]) -> Result<reqwest::Client, SetupError> {
         .map_err(|e| SetupError::BadCertificate(e.to_string()))?;
     reqwest::Client::builder()
         .tls_certs_only(certs)
+        .connect_timeout(CONNECT_TIMEOUT)
         .build()
         .map_err(|e| SetupError::Client(e.to_string()))
 }

@@ -67,27 +67,37 @@ pub(crate) async fn register_signed(
     link: &crate::Link,
     req: &RegisterRequest,
 ) -> Result<RegisterResponse, RegisterError> {
-    post(link, &crate::register_url(link.server_url()), req, true).await
+    post(link, gantry_api::protocol::REGISTER_PATH, req, true).await
 }
 
-/// `POST`s `req` as JSON to `url` over `link` (signed with its credentials when `signed`)
-/// and reads the JSON answer.
+/// `POST`s `req` as JSON to `path` of the server in use over `link` (signed with its
+/// credentials when `signed`) and reads the JSON answer. When that server cannot be reached
+/// or is not ready, the link moves on to its next address, so the caller's retry goes there:
+/// every replica answers these calls alike.
 pub(crate) async fn post<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
     link: &crate::Link,
-    url: &str,
+    path: &str,
     req: &Req,
     signed: bool,
 ) -> Result<Resp, RegisterError> {
+    let at = link.servers().current();
     let mut http = link
         .http()
-        .post(url)
+        .post(format!("{}{path}", at.url))
         .json(req)
         .build()
         .map_err(|e| RegisterError::Unavailable(chain(&e)))?;
     if signed {
         link.sign(&mut http).map_err(RegisterError::Unsigned)?;
     }
-    send(link.http(), http).await
+    let res = send(link.http(), http).await;
+    if let Err(RegisterError::Unavailable(e)) = &res {
+        if link.servers().len() > 1 {
+            let next = link.servers().failed(&at);
+            tracing::warn!(server = %at.url, next = %next.url, error = %e, "server unavailable; trying the next address");
+        }
+    }
+    res
 }
 
 async fn send<Resp: serde::de::DeserializeOwned>(

@@ -87,7 +87,16 @@ impl Engine {
         (engine, rx)
     }
 
-    /// Applies a whole desired set. Returns false when it was older than the applied one.
+    /// A new session starts: its first desired set is applied whatever its number. Numbers
+    /// order the sets of one session only: another replica, or the same cluster after
+    /// `gantry store migrate` (whose new store counts revisions from the start again), may
+    /// number its first full set below the last one applied, and that set is the truth.
+    pub fn new_session(&self) {
+        lock(&self.state).applied_seq = 0;
+    }
+
+    /// Applies a whole desired set. Returns false when it was older than the applied one
+    /// (of this session: see [`Engine::new_session`]).
     pub fn apply(&self, seq: u64, specs: Vec<TaskSpec>) -> bool {
         let mut st = lock(&self.state);
         if seq < st.applied_seq {

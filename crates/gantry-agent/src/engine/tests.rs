@@ -328,6 +328,32 @@ async fn an_older_desired_set_is_ignored() {
     assert_eq!(h.calls(), all);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_new_sessions_first_set_is_applied_whatever_its_number_and_restarts_nothing() {
+    let mut h = Harness::new("newsession");
+    h.running(900, "a").await;
+    let before = h.calls();
+    // Another replica (or a migrated store) numbers its first full set lower.
+    h.engine.new_session();
+    assert!(h.engine.apply(
+        12,
+        vec![
+            spec("a", TaskStatus::Running),
+            spec("b", TaskStatus::Running)
+        ]
+    ));
+    h.saw("spawn b").await;
+    // `a` is adopted as it runs: nothing of it is done again.
+    let after = h.calls();
+    assert_eq!(after[..before.len()], before[..]);
+    assert!(
+        !after[before.len()..].iter().any(|c| c.ends_with(" a")),
+        "{after:?}"
+    );
+    // Within the session, older sets are still ignored.
+    assert!(!h.engine.apply(11, vec![]));
+}
+
 /// Leaves task `id` as an earlier agent would: its plan written, its supervisor known to
 /// the fake with `journal`.
 fn left_by_an_earlier_agent(h: &Harness, id: &str, alive: bool, journal: Vec<SupervisorEvent>) {

@@ -244,7 +244,7 @@ impl Fleet {
 }
 
 async fn register(link: &crate::Link, req: &RegisterRequest) -> Result<RegisterResponse, String> {
-    let url = crate::register_url(link.server_url());
+    let url = crate::register_url(&link.server_url());
     link.register(req).await.map_err(|e| match e {
         crate::RegisterError::Refused { status, body } => {
             format!("registering a simulated instance at {url} failed with {status}: {body}")

@@ -114,7 +114,7 @@ pub async fn run(c: &Client, cmd: ActivationCmd) -> anyhow::Result<()> {
             let out = call(c, "CreateActivation", body).await?;
             let id = s(&out, "ActivationId");
             let code = s(&out, "ActivationCode");
-            let server = server.unwrap_or_else(|| c.endpoint().to_string());
+            let server = server.unwrap_or_else(|| c.endpoints());
             eprintln!(
                 "Activation {id} for cluster {cluster}: {limit} host(s), until {}. On each host, as root:",
                 when(&json!(expires))

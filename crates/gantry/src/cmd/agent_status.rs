@@ -13,6 +13,10 @@ pub struct AgentStatus {
     /// The node id of the host's credential (`mi-…` for an activation), when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_id: Option<String>,
+    /// The URL of the server the agent is connected to (one of its `--server` addresses:
+    /// rewritten when it fails over to another replica).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     /// The agent process that wrote it.
     pub pid: u32,
     /// When it registered, in seconds since the epoch.
@@ -24,18 +28,26 @@ pub fn path(state_dir: &Path) -> PathBuf {
     state_dir.join("agent").join("status.json")
 }
 
-/// Records that this agent registered. A failure only warns: the agent runs without it.
-pub fn write(state_dir: &Path, cluster: &str, instance_arn: &str, node_id: Option<&str>) {
-    let status = AgentStatus {
-        container_instance_arn: instance_arn.to_string(),
-        cluster: cluster.to_string(),
-        node_id: node_id.map(str::to_string),
-        pid: std::process::id(),
-        ready_at: now_secs(),
-    };
+impl AgentStatus {
+    /// This agent, registered now, connected to `server`.
+    pub fn now(cluster: &str, instance_arn: &str, node_id: Option<&str>, server: &str) -> Self {
+        Self {
+            container_instance_arn: instance_arn.to_string(),
+            cluster: cluster.to_string(),
+            node_id: node_id.map(str::to_string),
+            server: Some(server.to_string()),
+            pid: std::process::id(),
+            ready_at: now_secs(),
+        }
+    }
+}
+
+/// Records that this agent registered (again, with `server` changed, on a failover). A
+/// failure only warns: the agent runs without it.
+pub fn write(state_dir: &Path, status: &AgentStatus) {
     let file = path(state_dir);
     let tmp = file.with_extension("json.tmp");
-    let written = serde_json::to_vec_pretty(&status)
+    let written = serde_json::to_vec_pretty(status)
         .map_err(std::io::Error::other)
         .and_then(|body| std::fs::write(&tmp, body))
         .and_then(|()| std::fs::rename(&tmp, &file));

@@ -255,14 +255,28 @@ pub async fn agent(a: AgentArgs) -> anyhow::Result<()> {
     a.auth.apply(&mut cfg)?;
     let agent = gantry_agent::start(cfg).await?;
     tracing::info!(instance = %agent.container_instance_arn(), node = %agent.node_id(), "gantry agent ready");
-    super::agent_status::write(
-        &a.state_dir,
+    let mut server = agent.server();
+    let mut status = super::agent_status::AgentStatus::now(
         &a.node.cluster,
         agent.container_instance_arn(),
         Some(agent.node_id()),
+        &server.borrow_and_update(),
     );
+    super::agent_status::write(&a.state_dir, &status);
+    // The status file names the server in use: rewritten when the agent fails over.
+    let state_dir = a.state_dir.clone();
+    let status_task = tokio::spawn(async move {
+        while server.changed().await.is_ok() {
+            let now = server.borrow_and_update().clone();
+            if status.server.as_deref() != Some(now.as_str()) {
+                status.server = Some(now);
+                super::agent_status::write(&state_dir, &status);
+            }
+        }
+    });
     crate::notify::ready();
     agent.run(shutdown_signal()).await;
+    status_task.abort();
     Ok(())
 }
 

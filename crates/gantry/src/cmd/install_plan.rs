@@ -25,14 +25,13 @@ fn invalid(msg: impl Into<String>) -> InstallError {
 }
 
 pub fn plan(a: &InstallArgs) -> Result<Plan, InstallError> {
-    let url = reqwest::Url::parse(&a.server)
-        .map_err(|e| invalid(format!("--server {:?} is not a URL: {e}", a.server)))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(invalid(format!(
-            "--server {:?} must look like https://HOST:PORT",
+    // One URL, or the replicas of one cluster separated by commas.
+    let servers = gantry_link::Servers::parse(&a.server).map_err(|e| {
+        invalid(format!(
+            "--server {:?} must look like https://HOST:PORT[,https://HOST:PORT...]: {e}",
             a.server
-        )));
-    }
+        ))
+    })?;
     let name_ok = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     if a.cluster.is_empty() || a.cluster.len() > 255 || !a.cluster.chars().all(name_ok) {
         return Err(invalid(format!(
@@ -42,7 +41,7 @@ pub fn plan(a: &InstallArgs) -> Result<Plan, InstallError> {
     }
     let mut config = toml::Table::new();
     let mut put = |k: &str, v: &str| config.insert(k.to_string(), toml::Value::String(v.into()));
-    put("server", &a.server);
+    put("server", &servers.flag_value());
     put("cluster", &a.cluster);
     fn trimmed(v: &Option<String>) -> Option<&str> {
         v.as_deref().map(str::trim)
@@ -76,7 +75,7 @@ pub fn plan(a: &InstallArgs) -> Result<Plan, InstallError> {
             ))
         }
     }
-    match (&a.ca_sha256, url.scheme()) {
+    match (&a.ca_sha256, if servers.is_tls() { "https" } else { "http" }) {
         (Some(h), _) => {
             let h = h.trim().to_ascii_lowercase();
             if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) {

@@ -100,7 +100,7 @@ pub async fn run(c: &Client, cmd: TokenCmd) -> anyhow::Result<()> {
                 println!("{token}");
                 return Ok(());
             }
-            let server = server.unwrap_or_else(|| c.endpoint().to_string());
+            let server = server.unwrap_or_else(|| c.endpoints());
             println!(
                 "Join token {} for cluster {cluster}: {limit} host(s), until {}.",
                 s(&out, "tokenId"),
