@@ -9,12 +9,14 @@ use std::time::Duration;
 
 pub mod conformance;
 pub mod election;
+mod etcd;
 pub mod etcd_process;
 mod keyrange;
 mod sqlite;
 mod watch;
 
 pub use election::{campaign, Leadership};
+pub use etcd::{EtcdOptions, EtcdStore};
 pub use sqlite::SqliteStore;
 
 /// A lease: keys written with it ([`Op::PutLeased`]) are deleted when it expires or is
@@ -117,7 +119,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<TxnOutcome>> + Send;
     /// The store-wide revision now.
     fn revision(&self) -> impl Future<Output = Result<u64>> + Send;
-    /// Changes under `prefix` from now on.
+    /// Changes under `prefix` from now on. (etcd: a watcher joining a prefix already watched
+    /// may first get changes committed just before the call, in order; see the etcd backend.)
     fn watch(&self, prefix: &str) -> tokio::sync::broadcast::Receiver<Event> {
         self.watch_from(prefix, 0)
     }

@@ -1,0 +1,178 @@
+//! The shared conformance suite against a real etcd (Debian's etcd-server, started on
+//! loopback ports by the test), plus what only etcd has: history, compaction and members
+//! that die and come back.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gantry_store::etcd_process::EtcdCluster;
+use gantry_store::{conformance, EtcdOptions, EtcdStore, Event, Store, StoreError};
+
+fn options(cluster: &EtcdCluster, prefix: &str) -> EtcdOptions {
+    EtcdOptions {
+        endpoints: cluster.endpoints(),
+        prefix: prefix.to_string(),
+        ..EtcdOptions::default()
+    }
+}
+
+/// Every case on its own key prefix of one single-member cluster: each sees an empty store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_passes_conformance() {
+    let cluster = EtcdCluster::start(1).expect("start etcd");
+    let mut stores = Vec::new();
+    for i in 0..32 {
+        stores.push(
+            EtcdStore::connect(&options(&cluster, &format!("/conformance/{i}/")))
+                .await
+                .expect("connect"),
+        );
+    }
+    let stores = Mutex::new(stores);
+    conformance::run_all(|| stores.lock().expect("lock").pop().expect("enough stores")).await;
+}
+
+/// A watch through a 3-member cluster survives each member being killed and restarted in
+/// turn (one of them carries the watch stream), then the whole cluster stopping and
+/// starting again: every acknowledged write is seen once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_watch_resumes_across_member_restarts() {
+    let cluster = Arc::new(Mutex::new(EtcdCluster::start(3).expect("start etcd")));
+    let resume = options(&cluster.lock().expect("lock"), "/resume/");
+    let store = EtcdStore::connect(&resume).await.expect("connect");
+    let c = Arc::clone(&cluster);
+    conformance::watch_survives_interruption(store, || async move {
+        tokio::task::spawn_blocking(move || {
+            let mut cluster = c.lock().expect("lock");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            for i in 0..3 {
+                cluster.kill(i).expect("kill");
+                cluster.start_member(i).expect("restart");
+                for j in 0..3 {
+                    cluster.wait_healthy(j, deadline).expect("healthy again");
+                }
+            }
+            for i in 0..3 {
+                cluster.stop(i).expect("stop");
+            }
+            for i in 0..3 {
+                cluster.start_member(i).expect("start again");
+            }
+            for j in 0..3 {
+                cluster.wait_healthy(j, deadline).expect("healthy again");
+            }
+        })
+        .await
+        .expect("restart members");
+    })
+    .await;
+}
+
+/// A watch from a compacted revision gets a reset with the current revision, then the
+/// changes after it; a running watch that etcd cancels for compaction does the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_compaction_resets_watches() {
+    let cluster = EtcdCluster::start(1).expect("start etcd");
+    let store = EtcdStore::connect(&options(&cluster, "/compact/"))
+        .await
+        .expect("connect");
+    let first = store.put("c/1", b"1".to_vec(), 0).await.expect("put");
+    let mut rev = first;
+    for _ in 0..5 {
+        rev = store.put("c/1", b"x".to_vec(), rev).await.expect("put");
+    }
+    store.compact(rev).await.expect("compact");
+    let mut watch = store.watch_from("c/", first);
+    let current = match next(&mut watch).await {
+        Event::Reset { revision } => revision,
+        other => panic!("a watch from a compacted revision must reset first, got {other:?}"),
+    };
+    assert!(current >= rev);
+    let after = store.put("c/2", b"2".to_vec(), 0).await.expect("put");
+    match next(&mut watch).await {
+        Event::Put(r) => assert_eq!((r.key.as_str(), r.revision), ("c/2", after)),
+        other => panic!("the changes after the reset follow, got {other:?}"),
+    }
+    // History still there: a watch from an uncompacted revision replays, no reset.
+    let mut replay = store.watch_from("c/", rev);
+    assert!(matches!(next(&mut replay).await, Event::Put(r) if r.revision == after));
+}
+
+/// Without a quorum, calls fail within the timeout as Unavailable, naming the store; they
+/// succeed again once a member is back. Reads are never served stale by the survivor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_without_quorum_is_unavailable_and_recovers() {
+    let mut cluster = EtcdCluster::start(3).expect("start etcd");
+    let store = EtcdStore::connect(&EtcdOptions {
+        timeout: Duration::from_secs(2),
+        ..options(&cluster, "/quorum/")
+    })
+    .await
+    .expect("connect");
+    store.put("q/1", b"1".to_vec(), 0).await.expect("put");
+    cluster.stop(1).expect("stop");
+    // Two of three: still a quorum.
+    store
+        .put("q/2", b"2".to_vec(), 0)
+        .await
+        .expect("put with 2 of 3");
+    cluster.stop(2).expect("stop");
+    let started = Instant::now();
+    match store.put("q/3", b"3".to_vec(), 0).await {
+        Err(StoreError::Unavailable(msg)) => {
+            assert!(
+                msg.contains(&cluster.endpoints()[0]),
+                "names the store: {msg}"
+            );
+            assert!(msg.contains("quorum"), "says what to check: {msg}");
+        }
+        other => panic!("a write without quorum must be unavailable, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "fails within the deadline"
+    );
+    match store.get("q/1").await {
+        Err(StoreError::Unavailable(_)) => {}
+        other => panic!("a linearizable read without quorum must fail, got {other:?}"),
+    }
+    cluster.start_member(1).expect("start");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match store.put("q/3", b"3".to_vec(), 0).await {
+            Ok(_) => break,
+            // The refused write's outcome was unknown: etcd had proposed it, and it
+            // committed once the quorum was back.
+            Err(StoreError::Conflict { .. }) => {
+                let rec = store.get("q/3").await.expect("get").expect("q/3");
+                assert_eq!(rec.value, b"3");
+                break;
+            }
+            Err(StoreError::Unavailable(_)) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("writes resume with a quorum: {e}"),
+        }
+    }
+    assert_eq!(store.list("q/").await.expect("list").len(), 3);
+}
+
+/// A value over etcd's request limit fails with an error that says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_refuses_values_over_its_request_limit_clearly() {
+    let cluster = EtcdCluster::start(1).expect("start etcd");
+    let store = EtcdStore::connect(&options(&cluster, "/big/"))
+        .await
+        .expect("connect");
+    match store.put("huge", vec![7u8; 2 * 1024 * 1024], 0).await {
+        Err(StoreError::Backend(msg)) => assert!(msg.contains("too large"), "{msg}"),
+        other => panic!("a 2 MiB value must be refused, got {other:?}"),
+    }
+}
+
+async fn next(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Event {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("an event within 10 s")
+        .expect("watch open")
+}
