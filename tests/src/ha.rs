@@ -56,9 +56,9 @@ impl HaOptions {
     }
 }
 
-/// One `gantry server`.
+/// One `gantry server`. Its replica id is the server's default (`<hostname>:<port>`), as
+/// `/healthz` reports it.
 pub struct Replica {
-    pub id: String,
     pub state: TempDir,
     pub listen: SocketAddr,
     pub url: String,
@@ -130,7 +130,6 @@ impl HaCluster {
             };
             let listen = SocketAddr::new(ip, free_port_on(ip, isolation.as_ref(), i));
             replicas.push(Replica {
-                id: format!("r{i}"),
                 url: format!("https://{listen}"),
                 netns: (i == 0)
                     .then(|| isolation.as_ref().map(|n| n.name.clone()))
@@ -235,7 +234,6 @@ impl HaCluster {
             .arg("--tls")
             .arg("--store")
             .arg(self.store_url())
-            .args(replica_id_args(&r.id))
             .args(&self.opts.server_args)
             .envs(crate::key_env())
             .env("RUST_LOG", "info")
@@ -271,6 +269,11 @@ impl HaCluster {
             return None;
         }
         resp.json().await.ok()
+    }
+
+    /// The replica id `/healthz` reports for replica `i`.
+    pub async fn replica_id(&self, i: usize) -> Option<String> {
+        self.healthz(i).await?["replica"].as_str().map(String::from)
     }
 
     /// The replicas that say they lead, polled together.
@@ -366,7 +369,7 @@ impl HaCluster {
         for r in &self.replicas {
             let log = r.log();
             let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            out.push_str(&format!("--- replica {} log (tail) ---\n", r.id));
+            out.push_str(&format!("--- replica {} log (tail) ---\n", r.url));
             for l in tail.into_iter().rev() {
                 out.push_str(l);
                 out.push('\n');
@@ -570,11 +573,6 @@ impl Drop for HaCluster {
             let _ = n.remove();
         }
     }
-}
-
-/// The flags that give a replica its id (the leader helper's `--replica-id`).
-fn replica_id_args(id: &str) -> Vec<String> {
-    vec!["--replica-id".into(), id.into()]
 }
 
 /// The flags that give an agent every replica.

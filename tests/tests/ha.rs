@@ -369,7 +369,8 @@ async fn a_leader_cut_off_from_etcd_is_fenced_out_and_rejoins_as_a_follower() {
         ha.healthz(0).await.filter(|h| h["leader"] == false)
     })
     .await;
-    assert_eq!(h["leaderReplica"], json!(ha.replicas[new].id), "{h}");
+    let new_id = ha.replica_id(new).await.expect("the new leader's id");
+    assert_eq!(h["leaderReplica"], json!(new_id), "{h}");
     assert_eq!(ha.leader().await, new, "the leader changed at the heal");
     // It serves the API again, with what was written while it was cut off.
     gantry_tests::wait_for("the old leader to serve writes again", T, || async {
