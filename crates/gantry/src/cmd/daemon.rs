@@ -41,6 +41,9 @@ fn server_config(a: &ServerArgs, admin: AccessKeyPair) -> gantry_server::ServerC
         node_credential_ttl: a.node_credential_ttl,
         state_dir: Some(a.state_dir.clone()),
         admin_key: Some(admin),
+        replica_id: a.replica_id.clone(),
+        leader_ttl: a.leader_ttl,
+        secret_key_file: a.secret_key_file.clone(),
         ..Default::default()
     }
 }

@@ -138,6 +138,18 @@ pub struct ServerArgs {
     /// Prefix length of each node's slice of --task-network.
     #[arg(long, env = "GANTRY_TASK_SLICE_PREFIX", default_value = "24")]
     pub task_slice_prefix: u8,
+    /// This replica's name in the leader election and in /healthz; unique among the
+    /// replicas of one store (default: <hostname>:<listen port>).
+    #[arg(long, env = "GANTRY_REPLICA_ID", value_name = "ID")]
+    pub replica_id: Option<String>,
+    /// The leader's lease, e.g. 3s: a leader that stops renewing it (killed, cut off from
+    /// the store) is replaced this long after its last renewal at the latest.
+    #[arg(long, env = "GANTRY_LEADER_TTL", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub leader_ttl: std::time::Duration,
+    /// The 32-byte key that seals secrets at rest (default: <state-dir>/secret.key); every
+    /// replica of one store needs the same one.
+    #[arg(long, env = "GANTRY_SECRET_KEY_FILE", value_name = "FILE")]
+    pub secret_key_file: Option<PathBuf>,
     #[command(flatten)]
     pub security: security_args::SecurityArgs,
 }

@@ -150,7 +150,7 @@ async fn verify<A: Store, B: Store>(source: &A, destination: &B) -> anyhow::Resu
 
 async fn status(a: StatusArgs) -> anyhow::Result<()> {
     let target = store_open::parse("--store", &a.store, &a.etcd)?;
-    let store = store_open::open(&target, &a.etcd, Sqlite::Existing).await?;
+    let store = store_open::open(&target, &a.etcd, Sqlite::Inspect).await?;
     let records = store.list("").await?;
     let bytes: usize = records.iter().map(|r| r.key.len() + r.value.len()).sum();
     println!("kind:      {}", store.kind());

@@ -103,6 +103,8 @@ pub enum Sqlite {
     Existing,
     /// A file `gantry store migrate` fills: may be new, must not be open elsewhere.
     Unused,
+    /// A file to look at (`gantry store status`): must exist, servers may have it open.
+    Inspect,
 }
 
 /// Opens the store `target` names.
@@ -124,6 +126,11 @@ pub async fn open(target: &Target, etcd: &EtcdArgs, mode: Sqlite) -> anyhow::Res
                     refuse_if_open(path)?;
                 }
                 Sqlite::Unused => refuse_if_open(path)?,
+                Sqlite::Inspect => {
+                    if !path.is_file() {
+                        anyhow::bail!("the store file {} does not exist", path.display());
+                    }
+                }
             }
             gantry_store::SqliteStore::open(path)
                 .with_context(|| format!("could not open the store {}", path.display()))
