@@ -7,17 +7,21 @@
 use std::future::Future;
 use std::time::Duration;
 
+mod any;
 pub mod conformance;
 pub mod election;
 mod etcd;
 pub mod etcd_process;
 mod keyrange;
 mod sqlite;
+mod url;
 mod watch;
 
+pub use any::AnyStore;
 pub use election::{campaign, Leadership};
 pub use etcd::{EtcdOptions, EtcdStore};
 pub use sqlite::SqliteStore;
+pub use url::{StoreUrl, StoreUrlError};
 
 /// A lease: keys written with it ([`Op::PutLeased`]) are deleted when it expires or is
 /// revoked. Granted by [`Store::grant_lease`], kept by [`Store::keep_alive`].

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gantry_store::etcd_process::EtcdCluster;
-use gantry_store::{conformance, EtcdOptions, EtcdStore, Event, Store, StoreError};
+use gantry_store::{
+    conformance, AnyStore, EtcdOptions, EtcdStore, Event, Op, Store, StoreError, StoreUrl,
+};
 
 fn options(cluster: &EtcdCluster, prefix: &str) -> EtcdOptions {
     EtcdOptions {
@@ -175,4 +177,54 @@ async fn next(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Event {
         .await
         .expect("an event within 10 s")
         .expect("watch open")
+}
+
+/// `AnyStore::open` on both kinds of URL: the store works, says what it is, and tells
+/// leased keys (runtime state) from the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_store_opens_both_kinds() {
+    let cluster = EtcdCluster::start(1).expect("start etcd");
+    let dir = std::env::temp_dir().join(format!("gantry-any-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let urls = [
+        format!("sqlite://{}", dir.join("store.db").display()),
+        format!("{}/any", cluster.store_url()),
+    ];
+    for (url, kind) in urls.iter().zip(["sqlite", "etcd"]) {
+        let url = StoreUrl::parse(url).expect("parse");
+        let store = AnyStore::open(&url, &EtcdOptions::default())
+            .await
+            .expect("open");
+        assert_eq!(store.kind(), kind);
+        let lease = store
+            .grant_lease(Duration::from_secs(10))
+            .await
+            .expect("grant");
+        let out = store
+            .txn(
+                vec![],
+                vec![
+                    Op::PutLeased {
+                        key: "ha/leader".into(),
+                        value: b"a".to_vec(),
+                        lease,
+                    },
+                    Op::Put {
+                        key: "ha/other".into(),
+                        value: b"b".to_vec(),
+                    },
+                ],
+            )
+            .await
+            .expect("txn");
+        assert!(out.succeeded);
+        assert_eq!(
+            store.leased_keys("ha/").await.expect("leased"),
+            ["ha/leader"]
+        );
+        assert_eq!(store.list("").await.expect("list").len(), 2);
+        store.revoke_lease(lease).await.expect("revoke");
+        assert!(store.leased_keys("").await.expect("leased").is_empty());
+    }
+    std::fs::remove_dir_all(&dir).expect("remove dir");
 }

@@ -123,7 +123,11 @@ fn aws(endpoint: &str, service: &str, args: &[&str]) -> Value {
         .env_remove("AWS_SESSION_TOKEN")
         .output()
         .expect("run the AWS CLI");
-    assert!(out.status.success(), "aws {service} {args:?}: {}", text(&out));
+    assert!(
+        out.status.success(),
+        "aws {service} {args:?}: {}",
+        text(&out)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     if stdout.trim().is_empty() {
         return Value::Null;
@@ -136,10 +140,19 @@ async fn fill(endpoint: &str) {
     let http = reqwest::Client::new();
     for i in 0..CLUSTERS {
         let body = json!({ "clusterName": format!("migrate-{i:02}"), "tags": [{"key": "n", "value": i.to_string()}] });
-        let resp = post_ecs(&http, endpoint, "CreateCluster", body.to_string().into_bytes())
-            .await
-            .expect("CreateCluster");
-        assert!(resp.status().is_success(), "CreateCluster: {}", resp.status());
+        let resp = post_ecs(
+            &http,
+            endpoint,
+            "CreateCluster",
+            body.to_string().into_bytes(),
+        )
+        .await
+        .expect("CreateCluster");
+        assert!(
+            resp.status().is_success(),
+            "CreateCluster: {}",
+            resp.status()
+        );
     }
     // Sixteen at a time: thousands of records in a few seconds.
     let mut pending = futures_util::stream::iter(0..TASK_DEFINITIONS)
@@ -164,13 +177,21 @@ async fn fill(endpoint: &str) {
                 )
                 .await
                 .expect("RegisterTaskDefinition");
-                assert!(resp.status().is_success(), "RegisterTaskDefinition: {}", resp.status());
+                assert!(
+                    resp.status().is_success(),
+                    "RegisterTaskDefinition: {}",
+                    resp.status()
+                );
             }
         })
         .buffer_unordered(16);
     while pending.next().await.is_some() {}
     for i in 0..USERS {
-        aws(endpoint, "iam", &["create-user", "--user-name", &format!("user-{i:02}")]);
+        aws(
+            endpoint,
+            "iam",
+            &["create-user", "--user-name", &format!("user-{i:02}")],
+        );
     }
 }
 
@@ -206,7 +227,9 @@ async fn an_installation_moves_from_sqlite_to_etcd_unchanged() {
 
     let server = start_server(&state, dir.path(), "sqlite", &[]).await;
     assert!(
-        server.log().contains(&format!("store: sqlite {}", db.display())),
+        server
+            .log()
+            .contains(&format!("store: sqlite {}", db.display())),
         "the ready line names the store: {}",
         server.log()
     );
@@ -236,7 +259,14 @@ async fn an_installation_moves_from_sqlite_to_etcd_unchanged() {
     );
     server.stop();
 
-    let out = gantry_store(&["migrate", "--from", &sqlite_url, "--to", &etcd_url, "--verify"]);
+    let out = gantry_store(&[
+        "migrate",
+        "--from",
+        &sqlite_url,
+        "--to",
+        &etcd_url,
+        "--verify",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let copied: usize = stdout
@@ -266,7 +296,11 @@ async fn an_installation_moves_from_sqlite_to_etcd_unchanged() {
     let out = gantry_store(&["migrate", "--from", &sqlite_url, "--to", &etcd_url]);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("is not empty"), "{}", text(&out));
-    assert!(text(&out).contains("etcdctl del --prefix"), "{}", text(&out));
+    assert!(
+        text(&out).contains("etcdctl del --prefix"),
+        "{}",
+        text(&out)
+    );
 
     // One changed value: verify fails and names the key; put back, it passes again.
     let victim = copy
@@ -345,6 +379,10 @@ fn a_bad_store_fails_the_start_and_creates_nothing() {
         .output()
         .expect("run gantry server");
     assert!(!out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("--etcd-prefix applies only to an etcd:// store"), "{}", text(&out));
+    assert!(
+        text(&out).contains("--etcd-prefix applies only to an etcd:// store"),
+        "{}",
+        text(&out)
+    );
     assert!(!state.exists());
 }

@@ -149,6 +149,22 @@ impl SqliteStore {
         })
     }
 
+    /// The keys under `prefix` held by a lease of this process, in key order.
+    pub async fn leased_keys(&self, prefix: &str) -> Result<Vec<String>> {
+        let start = prefix.to_string();
+        let end = prefix_end(prefix);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT key FROM leased WHERE key >= ?1 AND (?2 IS NULL OR key < ?2) ORDER BY key",
+            )?;
+            let keys = stmt
+                .query_map(params![start, end], |row| row.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>();
+            keys
+        })
+        .await
+    }
+
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,

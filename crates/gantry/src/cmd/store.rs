@@ -78,7 +78,7 @@ fn targets(a: &PairArgs) -> anyhow::Result<(Target, Target)> {
     if from == to {
         anyhow::bail!("--from and --to name the same store ({})", a.from);
     }
-    if !matches!(from, Target::Etcd(_)) && !matches!(to, Target::Etcd(_)) {
+    if !matches!(from, Target::Etcd { .. }) && !matches!(to, Target::Etcd { .. }) {
         store_open::refuse_etcd_flags("neither --from nor --to is one", &a.etcd)?;
     }
     Ok((from, to))
@@ -120,7 +120,10 @@ async fn migrate(a: MigrateArgs) -> anyhow::Result<()> {
 /// How many differences are printed before the count of the rest.
 const SHOWN: usize = 20;
 
-async fn verify<A: Store, B: Store>(source: &A, destination: &B) -> anyhow::Result<()> {
+async fn verify(
+    source: &store_open::AnyStore,
+    destination: &store_open::AnyStore,
+) -> anyhow::Result<()> {
     let mut leased = store_open::leased_keys(source).await?;
     leased.extend(store_open::leased_keys(destination).await?);
     let compared = store_copy::compare(source, destination, &leased).await?;

@@ -119,6 +119,20 @@ impl EtcdArgs {
         Ok(p.to_string())
     }
 
+    /// The options of the etcd client (endpoints come from the URL).
+    pub fn options(&self) -> Result<gantry_store::EtcdOptions, String> {
+        Ok(gantry_store::EtcdOptions {
+            endpoints: Vec::new(),
+            prefix: self.prefix()?,
+            ca_file: self.etcd_cacert.clone(),
+            cert_file: self.etcd_cert.clone(),
+            key_file: self.etcd_key.clone(),
+            user: self.etcd_user.clone(),
+            password: self.etcd_password.as_ref().map(|s| s.0.clone()),
+            timeout: self.store_timeout,
+        })
+    }
+
     /// Checks the files named exist, before anything is created or dialled.
     pub fn check_files(&self) -> Result<(), String> {
         for (flag, path) in [

@@ -7,19 +7,15 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
+
 use gantry_store::Store;
 
 use super::store_args::EtcdArgs;
 
-/// The store every command opens.
-pub type AnyStore = gantry_store::SqliteStore;
+pub use gantry_store::AnyStore;
 
 /// What a `--store` URL names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Sqlite(PathBuf),
-    Etcd(Vec<String>),
-}
+pub type Target = gantry_store::StoreUrl;
 
 /// Parses `url` (`what` names the flag in messages) and checks that the etcd flags given fit it.
 pub fn parse(what: &str, url: &str, etcd: &EtcdArgs) -> anyhow::Result<Target> {
@@ -33,8 +29,13 @@ pub fn parse(what: &str, url: &str, etcd: &EtcdArgs) -> anyhow::Result<Target> {
 /// Parses `url`, checking the etcd flags only if it is an etcd store (for a pair of stores,
 /// where the flags are for the etcd side).
 pub fn parse_any(what: &str, url: &str, etcd: &EtcdArgs) -> anyhow::Result<Target> {
-    let target = parse_url(url).map_err(|e| anyhow!("{what} {url:?}: {e}"))?;
-    if matches!(target, Target::Etcd(_)) {
+    let target = Target::parse(url).map_err(|e| anyhow!("{what}: {e}"))?;
+    if let Target::Etcd { prefix, .. } = &target {
+        if prefix.is_some() && etcd.etcd_prefix.is_some() {
+            anyhow::bail!(
+                "{what} {url:?} names a key prefix and --etcd-prefix gives another: give it once"
+            );
+        }
         etcd.prefix().map_err(|e| anyhow!(e))?;
         etcd.check_files().map_err(|e| anyhow!(e))?;
     }
@@ -52,45 +53,6 @@ pub fn refuse_etcd_flags(why: &str, etcd: &EtcdArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn parse_url(url: &str) -> Result<Target, String> {
-    let Some((kind, rest)) = url.split_once("://") else {
-        return Err(
-            "not a store URL: use sqlite://PATH or etcd://HOST:PORT,HOST:PORT,...".to_string(),
-        );
-    };
-    match kind {
-        "sqlite" => {
-            if rest.is_empty() {
-                return Err("names no file: use sqlite:///var/lib/gantry/server/gantry.db".into());
-            }
-            Ok(Target::Sqlite(PathBuf::from(rest)))
-        }
-        "etcd" => {
-            let endpoints: Vec<String> = rest
-                .split(',')
-                .map(str::trim)
-                .filter(|e| !e.is_empty())
-                .map(str::to_string)
-                .collect();
-            if endpoints.is_empty() {
-                return Err("names no endpoint: use etcd://HOST:PORT,HOST:PORT,...".into());
-            }
-            for e in &endpoints {
-                let ok = e
-                    .rsplit_once(':')
-                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
-                if !ok {
-                    return Err(format!("the endpoint {e:?} is not HOST:PORT"));
-                }
-            }
-            Ok(Target::Etcd(endpoints))
-        }
-        other => Err(format!(
-            "unknown store kind '{other}': use sqlite://PATH or etcd://HOST:PORT,..."
-        )),
-    }
 }
 
 /// How a command wants an SQLite file.
@@ -132,28 +94,31 @@ pub async fn open(target: &Target, etcd: &EtcdArgs, mode: Sqlite) -> anyhow::Res
                     }
                 }
             }
-            gantry_store::SqliteStore::open(path)
+            AnyStore::open(target, &gantry_store::EtcdOptions::default())
+                .await
                 .with_context(|| format!("could not open the store {}", path.display()))
         }
-        Target::Etcd(endpoints) => {
-            let _ = (etcd, endpoints);
-            anyhow::bail!("the etcd store is not built into this gantry yet")
+        Target::Etcd { .. } => {
+            let options = etcd.options().map_err(|e| anyhow!(e))?;
+            AnyStore::open(target, &options)
+                .await
+                .with_context(|| format!("could not open the store {target}"))
         }
     }
 }
 
 /// The keys of `store` written under a lease: runtime state of the servers (the leader's
 /// election key), never migrated.
-pub async fn leased_keys<S: Store>(store: &S) -> anyhow::Result<BTreeSet<String>> {
-    let mut out = BTreeSet::new();
-    if store.get(ELECTION_KEY).await?.is_some() {
-        out.insert(ELECTION_KEY.to_string());
-    }
-    Ok(out)
+pub async fn leased_keys(store: &AnyStore) -> anyhow::Result<BTreeSet<String>> {
+    let keys = store
+        .leased_keys("")
+        .await
+        .with_context(|| format!("could not list the leased keys of {}", store.describe()))?;
+    Ok(keys.into_iter().collect())
 }
 
 /// The leader's election key (the value names the replica that leads).
-pub const ELECTION_KEY: &str = "ha/leader";
+pub const ELECTION_KEY: &str = gantry_server::ha::LEADER_KEY;
 
 /// Fails when another process has the SQLite file at `path` open: every connection to a
 /// WAL database holds a read lock on its `-shm` file for as long as it is open (and a
@@ -204,21 +169,32 @@ mod tests {
         );
         assert_eq!(
             parse("--store", "etcd://h1:2379,h2:2379, h3:2379", &none).expect("ok"),
-            Target::Etcd(vec!["h1:2379".into(), "h2:2379".into(), "h3:2379".into()])
+            Target::Etcd {
+                endpoints: vec!["h1:2379".into(), "h2:2379".into(), "h3:2379".into()],
+                prefix: None
+            }
         );
         let err = |url: &str| parse("--store", url, &none).expect_err(url).to_string();
         assert!(
-            err("etcd://").contains("names no endpoint"),
+            err("etcd://").contains("names no etcd endpoint"),
             "{}",
             err("etcd://")
         );
-        assert_eq!(
-            err("mysql://x"),
-            "--store \"mysql://x\": unknown store kind 'mysql': use sqlite://PATH or etcd://HOST:PORT,..."
-        );
-        assert!(err("etcd://h1").contains("not HOST:PORT"));
-        assert!(err("/var/lib/gantry.db").contains("not a store URL"));
+        assert!(err("mysql://x").starts_with("--store: unknown store kind \"mysql\""));
+        assert!(err("mysql://x").contains("use sqlite://PATH or etcd://HOST:PORT"));
+        assert!(err("etcd://h1").contains("HOST:PORT"));
+        assert!(err("/var/lib/gantry.db").contains("has no kind"));
         assert!(err("sqlite://").contains("names no file"));
+    }
+
+    #[test]
+    fn the_prefix_is_given_once() {
+        let etcd = EtcdArgs {
+            etcd_prefix: Some("/a/".into()),
+            ..EtcdArgs::default()
+        };
+        let e = parse("--store", "etcd://h:2379/b", &etcd).expect_err("refused");
+        assert!(e.to_string().contains("give it once"), "{e}");
     }
 
     #[test]
