@@ -192,6 +192,7 @@ impl<S: Store> Bound<S> {
             async move { task_index::run(&st.store, &st.task_index).await }
         });
         let lead = tokio::spawn(crate::ha::leader::run(state.clone()));
+        let presence = tokio::spawn(crate::ha::presence::run(state.clone()));
         tracing::info!("gantry server listening on {addr}");
         let stop = state.shutdown.clone();
         let extra: Vec<_> = self
@@ -218,6 +219,7 @@ impl<S: Store> Bound<S> {
             .await
             .map_err(ServerError::Serve);
         index.abort();
+        presence.abort();
         // The shutdown flag is up: the leadership loop stops its controllers and resigns.
         let abort = lead.abort_handle();
         if tokio::time::timeout(std::time::Duration::from_secs(3), lead)

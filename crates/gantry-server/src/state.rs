@@ -126,6 +126,8 @@ pub struct AppState<S> {
     pub replica: String,
     /// Whether this replica leads, and its fence while it does.
     pub(crate) leader: crate::ha::leader::LeaderState,
+    /// Which agents hold a session on some replica (see [`crate::ha::presence`]).
+    pub(crate) presence: crate::ha::presence::Presence,
 }
 
 impl<S> AppState<S> {
@@ -146,6 +148,7 @@ impl<S> AppState<S> {
         Self {
             replica,
             leader: Default::default(),
+            presence: Default::default(),
             audit,
             auth_cache: Default::default(),
             nodes: crate::nodes::NodeState::new(config.state_dir.as_deref()),

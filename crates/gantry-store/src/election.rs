@@ -177,8 +177,12 @@ async fn keep_leading<S: Store>(
                 }
             }
             event = watch.recv() => match event {
-                Ok(Event::Delete { key, .. }) if key == held.key => break,
-                Ok(Event::Put(rec)) if rec.key == held.key && rec.revision != held.revision => {
+                // Only changes after the key was created count: the watch may first replay
+                // the previous leader's put and delete.
+                Ok(Event::Delete { key, revision }) if key == held.key && revision > held.revision => {
+                    break
+                }
+                Ok(Event::Put(rec)) if rec.key == held.key && rec.revision > held.revision => {
                     break
                 }
                 Ok(Event::Reset { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => {

@@ -51,11 +51,23 @@ pub struct EtcdSpec {
     pub extra_args: Vec<String>,
 }
 
+/// Server-side TLS of the members' client URLs (`https`), with client-certificate auth.
+#[derive(Debug, Clone)]
+pub struct EtcdServerTls {
+    /// The CA that signed `cert_file` and the clients' certificates.
+    pub ca_file: PathBuf,
+    /// The members' certificate (its names must include the listen host) and key.
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
 #[derive(Debug)]
 struct Member {
     name: String,
     client_port: u16,
     peer_port: u16,
+    /// Plain-HTTP `/health` when the client URL is TLS (`--listen-metrics-urls`).
+    health_port: Option<u16>,
     data_dir: PathBuf,
     log: PathBuf,
     child: Option<Child>,
@@ -69,6 +81,7 @@ pub struct EtcdCluster {
     initial_cluster: String,
     token: String,
     extra_args: Vec<String>,
+    tls: Option<EtcdServerTls>,
     members: Vec<Member>,
 }
 
@@ -88,6 +101,17 @@ impl EtcdCluster {
     }
 
     pub fn start_with(spec: EtcdSpec) -> Result<EtcdCluster> {
+        Self::start_inner(spec, None)
+    }
+
+    /// Like [`start_with`](Self::start_with), with `https` client URLs that require a
+    /// client certificate signed by `tls.ca_file`. [`client_url`](Self::client_url) says
+    /// `https://`.
+    pub fn start_tls(spec: EtcdSpec, tls: EtcdServerTls) -> Result<EtcdCluster> {
+        Self::start_inner(spec, Some(tls))
+    }
+
+    fn start_inner(spec: EtcdSpec, tls: Option<EtcdServerTls>) -> Result<EtcdCluster> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let nanos = std::time::SystemTime::now()
@@ -102,6 +126,7 @@ impl EtcdCluster {
             initial_cluster: String::new(),
             token,
             extra_args: spec.extra_args,
+            tls,
             members: Vec::new(),
         };
         // All ports are picked while every probe listener is still open, so no two collide.
@@ -112,11 +137,21 @@ impl EtcdCluster {
             let (client_port, peer_port) = (client.local_addr()?.port(), peer.local_addr()?.port());
             probes.push(client);
             probes.push(peer);
+            let health_port = match &cluster.tls {
+                Some(_) => {
+                    let health = free_port(&spec.listen_host)?;
+                    let port = health.local_addr()?.port();
+                    probes.push(health);
+                    Some(port)
+                }
+                None => None,
+            };
             let member_dir = cluster.dir.join(format!("m{i}"));
             cluster.members.push(Member {
                 name: format!("m{i}"),
                 client_port,
                 peer_port,
+                health_port,
                 data_dir: member_dir.join("data"),
                 log: member_dir.join("etcd.log"),
                 child: None,
@@ -162,7 +197,20 @@ impl EtcdCluster {
 
     /// Member `i`'s client URL, `http://host:port`.
     pub fn client_url(&self, i: usize) -> String {
-        format!("http://{}:{}", self.host, self.members[i].client_port)
+        format!(
+            "{}://{}:{}",
+            self.scheme(),
+            self.host,
+            self.members[i].client_port
+        )
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// Every member's client port, in member order.
@@ -271,7 +319,7 @@ impl EtcdCluster {
 
     /// Waits until member `i` answers `GET /health` with `"health":"true"` (it has a leader).
     pub fn wait_healthy(&mut self, i: usize, deadline: Instant) -> Result<()> {
-        let addr = self.addr(i)?;
+        let addr = self.health_addr(i)?;
         let started = Instant::now();
         while Instant::now() < deadline {
             if health(&addr, &self.host) {
@@ -287,10 +335,20 @@ impl EtcdCluster {
 
     /// Whether member `i` answers healthy now.
     pub fn is_healthy(&self, i: usize) -> bool {
-        self.addr(i).is_ok_and(|addr| health(&addr, &self.host))
+        self.health_addr(i)
+            .is_ok_and(|addr| health(&addr, &self.host))
     }
 
     fn addr(&self, i: usize) -> Result<SocketAddr> {
+        self.socket(i, false)
+    }
+
+    /// Where member `i` answers plain-HTTP `/health`.
+    fn health_addr(&self, i: usize) -> Result<SocketAddr> {
+        self.socket(i, true)
+    }
+
+    fn socket(&self, i: usize, health: bool) -> Result<SocketAddr> {
         let m = self
             .members
             .get(i)
@@ -299,7 +357,11 @@ impl EtcdCluster {
             .host
             .parse()
             .map_err(|_| std::io::Error::other(format!("not an IP address: {}", self.host)))?;
-        Ok(SocketAddr::new(ip, m.client_port))
+        let port = match (health, m.health_port) {
+            (true, Some(port)) => port,
+            _ => m.client_port,
+        };
+        Ok(SocketAddr::new(ip, port))
     }
 
     fn not_healthy(&self, i: usize, deadline: Duration) -> EtcdProcessError {
@@ -317,13 +379,14 @@ impl EtcdCluster {
     fn spawn(&mut self, i: usize) -> Result<()> {
         let bin = std::env::var("GANTRY_ETCD_BIN").unwrap_or_else(|_| "etcd".to_string());
         let host = self.host.clone();
+        let scheme = self.scheme();
         let m = &mut self.members[i];
         std::fs::create_dir_all(&m.data_dir)?;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&m.log)?;
-        let client = format!("http://{host}:{}", m.client_port);
+        let client = format!("{scheme}://{host}:{}", m.client_port);
         let peer = format!("http://{host}:{}", m.peer_port);
         let mut cmd = Command::new(&bin);
         cmd.arg(format!("--name={}", m.name))
@@ -338,8 +401,17 @@ impl EtcdCluster {
             .arg("--initial-cluster-state=new")
             .arg("--logger=zap")
             .arg("--log-outputs=stderr")
-            .args(&self.extra_args)
-            .stdin(Stdio::null())
+            .args(&self.extra_args);
+        if let Some(tls) = &self.tls {
+            cmd.arg(format!("--cert-file={}", tls.cert_file.display()))
+                .arg(format!("--key-file={}", tls.key_file.display()))
+                .arg(format!("--trusted-ca-file={}", tls.ca_file.display()))
+                .arg("--client-cert-auth");
+        }
+        if let Some(port) = m.health_port {
+            cmd.arg(format!("--listen-metrics-urls=http://{host}:{port}"));
+        }
+        cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
         let child = cmd.spawn().map_err(|source| EtcdProcessError::Spawn {

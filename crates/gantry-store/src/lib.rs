@@ -1,6 +1,10 @@
 //! The control plane's storage: versioned keys with compare-and-swap, prefix listing and
-//! watches, behind one [`Store`] trait. The embedded SQLite backend is the default; every
-//! backend must pass the shared conformance suite in [`conformance`].
+//! watches, leases, behind one [`Store`] trait. The embedded SQLite backend is the default
+//! for one server; [`EtcdStore`] lets several servers share one etcd cluster ([`AnyStore`]
+//! and [`StoreUrl`] pick one from `--store`). Every backend must pass the shared
+//! conformance suite in [`conformance`] (the tests run it on SQLite and on real etcd
+//! processes started by [`etcd_process`]). [`election`] builds fenced leadership on any
+//! backend.
 //!
 //! This crate must never know what the keys mean: no ECS types here.
 

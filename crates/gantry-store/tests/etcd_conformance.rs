@@ -228,3 +228,45 @@ async fn any_store_opens_both_kinds() {
     }
     std::fs::remove_dir_all(&dir).expect("remove dir");
 }
+
+/// etcd with authentication on: the store works with a user and password, and a wrong
+/// password is refused when connecting, with a message naming the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_user_and_password() {
+    let cluster = EtcdCluster::start(1).expect("start etcd");
+    let mut admin = etcd_client::Client::connect(cluster.endpoints(), None)
+        .await
+        .expect("admin connect");
+    admin
+        .user_add("root", "rootpw", None)
+        .await
+        .expect("add root");
+    admin.role_add("root").await.expect("add role");
+    admin.user_grant_role("root", "root").await.expect("grant");
+    admin.auth_enable().await.expect("enable auth");
+    let with = |user: &str, password: &str| EtcdOptions {
+        user: Some(user.to_string()),
+        password: Some(password.to_string()),
+        ..options(&cluster, "/auth/")
+    };
+    let store = EtcdStore::connect(&with("root", "rootpw"))
+        .await
+        .expect("connect with the password");
+    let rev = store.put("k", b"v".to_vec(), 0).await.expect("put");
+    assert_eq!(
+        store.get("k").await.expect("get").map(|r| r.revision),
+        Some(rev)
+    );
+    match EtcdStore::connect(&with("root", "wrong")).await {
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(msg.contains(&cluster.endpoints()[0]), "{msg}");
+            assert!(msg.contains("authentication failed"), "{msg}");
+        }
+        Ok(_) => panic!("a wrong password must be refused"),
+    }
+    match EtcdStore::connect(&options(&cluster, "/auth/")).await {
+        Err(e) => assert!(e.to_string().contains("user name is empty"), "{e}"),
+        Ok(_) => panic!("no user must be refused once auth is on"),
+    }
+}

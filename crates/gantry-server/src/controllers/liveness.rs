@@ -100,11 +100,35 @@ pub async fn sweep_once<S: Store>(st: &AppState<S>) -> Result<usize> {
         .into_iter()
         .map(|i| i.value)
         .collect();
+    // An agent with a session on another replica is that replica's to watch (it closes
+    // silent sessions itself). One with none anywhere was last heard from when it was last
+    // seen here or elsewhere, or, never seen, since this replica started or took the lead
+    // (its session may have been on the replica that led before).
+    let present = crate::ha::presence::present(st).await?;
+    let now = st.clock.now();
+    for id in &present {
+        if !st.sessions.is_open(id) {
+            st.presence.seen_elsewhere(id, now);
+        }
+    }
+    let last_seen = |id: &str| {
+        let here = st.sessions.last_seen(id);
+        if st.sessions.is_open(id) {
+            return here;
+        }
+        match (here, st.presence.last_elsewhere(id)) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    };
+    let started = st
+        .started
+        .max(st.presence.leading_since().unwrap_or(st.started));
     let actions = sweep(
         &instances,
-        |id| st.sessions.last_seen(id),
-        st.started,
-        st.clock.now(),
+        last_seen,
+        started,
+        now,
         st.config.agent_lost_after,
     );
     let mut marked = 0;

@@ -125,3 +125,64 @@ async fn the_loop_loses_an_instance_when_the_clock_passes_the_limit() {
     assert_eq!(t.stopped_at, Some(T0 + 31.0));
     looping.abort();
 }
+
+/// Two replicas on one store: the leader does not take an agent whose session is on the
+/// other replica for a silent one; once that session is gone, the silence counts from when
+/// the leader last saw it there.
+#[tokio::test]
+async fn an_agent_connected_to_another_replica_is_not_lost() {
+    let store = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let clock = Arc::new(ManualClock::new(T0));
+    let cfg = |id: &str| ServerConfig {
+        agent_lost_after: Duration::from_secs(30),
+        replica_id: Some(id.to_string()),
+        ..ServerConfig::default()
+    };
+    let leader = AppState::with_clock(cfg("a"), store.clone(), clock.clone());
+    let other = Arc::new(AppState::with_clock(cfg("b"), store.clone(), clock.clone()));
+    let key = instance_key("c", "i");
+    let tkey = task_key("c", "t");
+    let ops = vec![
+        db::put(&key, &instance("i", true)).unwrap(),
+        db::put(&tkey, &task_on("t", "i")).unwrap(),
+    ];
+    db::commit(&store, vec![], ops).await.unwrap();
+    // The agent's session is on the other replica, which records it under its lease.
+    let _session = other.sessions.connect("i", T0);
+    let presence = tokio::spawn(crate::ha::presence::run(other.clone()));
+    let present = || async {
+        crate::ha::presence::present(&leader)
+            .await
+            .unwrap()
+            .contains("i")
+    };
+    assert!(within(Duration::from_secs(10), present).await);
+    clock.advance(31.0);
+    other.sessions.seen("i", T0 + 31.0);
+    assert_eq!(sweep_once(&leader).await.unwrap(), 0);
+    let running = || async {
+        db::get::<_, TaskRecord>(&store, &tkey)
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            .last_status
+            == TaskStatus::Running
+    };
+    assert!(
+        running().await,
+        "the leader took a remote agent for a silent one"
+    );
+
+    // The other replica goes away (its session and its lease with it).
+    presence.abort();
+    other.sessions.drop_session("i");
+    crate::ha::presence::clear(&other, "i").await;
+    assert!(!present().await);
+    clock.advance(29.0);
+    sweep_once(&leader).await.unwrap();
+    assert!(running().await, "lost before the limit");
+    clock.advance(2.0);
+    assert_eq!(sweep_once(&leader).await.unwrap(), 1);
+    assert!(!running().await);
+}

@@ -140,6 +140,7 @@ async fn run_session<S: Store>(
     socket: WebSocket,
 ) -> Result<()> {
     let (generation, kick, mut outbox) = st.sessions.connect(&id, st.clock.now());
+    crate::ha::presence::mark(&st, &id).await;
     // Taken before the first read, so no change falls between the two.
     let changes = st.task_index.waker(&id);
     // Only a server that hands out slices pushes peer routes, so only it watches instances.
@@ -158,7 +159,11 @@ async fn run_session<S: Store>(
     };
     let result = session_loop(&st, &cluster, &id, socket, inputs).await;
     st.sessions.end_logs(&id, generation);
-    if st.sessions.disconnect(&id, generation) {
+    let current = st.sessions.disconnect(&id, generation);
+    if !st.sessions.is_open(&id) {
+        crate::ha::presence::clear(&st, &id).await;
+    }
+    if current {
         if let Err(e) = set_connected(&st, &cluster, &id, false).await {
             tracing::warn!(instance = %id, error = %e, "could not mark the agent disconnected");
         }

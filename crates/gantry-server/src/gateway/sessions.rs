@@ -192,6 +192,21 @@ impl Sessions {
             .copied()
     }
 
+    /// The instances with a session here.
+    pub fn open(&self) -> Vec<String> {
+        self.lock().1.keys().cloned().collect()
+    }
+
+    /// The instances whose session here has been silent for longer than `after` at `now`.
+    pub fn silent(&self, now: Timestamp, after: std::time::Duration) -> Vec<String> {
+        self.lock()
+            .1
+            .iter()
+            .filter(|(_, e)| now - e.last_seen > after.as_secs_f64())
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Closes the session of `id`, if any (its agent went silent).
     pub fn drop_session(&self, id: &str) {
         if let Some(e) = self.lock().1.remove(id) {

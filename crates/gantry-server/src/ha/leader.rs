@@ -97,6 +97,7 @@ impl Drop for Running {
 
 /// What runs once per cluster, each inside the fence.
 fn start<S: Store>(st: &Arc<AppState<S>>, fence: Fence) -> Running {
+    st.presence.lead_from(st.clock.now());
     Running(vec![
         tokio::spawn(fenced(fence.clone(), liveness::run(st.clone()))),
         tokio::spawn(fenced(fence, controller::run(st.clone()))),

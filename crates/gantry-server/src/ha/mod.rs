@@ -9,6 +9,7 @@
 pub mod fence;
 pub mod health;
 pub mod leader;
+pub mod presence;
 mod shared_store;
 #[cfg(test)]
 pub(crate) mod test_store;

@@ -24,7 +24,7 @@ pub fn sealer<S>(st: &AppState<S>) -> IamResult<Sealer> {
         st.config.state_dir.as_deref(),
         st.config.secret_key_file.as_deref(),
     )
-        .map_err(|e| IamError::new("ServiceFailure", 500, e.to_string()))
+    .map_err(|e| IamError::new("ServiceFailure", 500, e.to_string()))
 }
 
 fn not_found(id: &str) -> IamError {

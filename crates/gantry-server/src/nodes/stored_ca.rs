@@ -75,11 +75,11 @@ async fn load_or_put<S: Store>(
             let stored: StoredCa = serde_json::from_slice(&rec.value)
                 .map_err(|e| ServerError::ClusterCa(format!("{CA_KEY} cannot be read: {e}")))?;
             let context = context(&stored.certificate_pem);
-            let key = sealer
-                .open(&context, &stored.sealed_key)
-                .map_err(|_| ServerError::SecretKeyMismatch {
+            let key = sealer.open(&context, &stored.sealed_key).map_err(|_| {
+                ServerError::SecretKeyMismatch {
                     key: shown_key_path(st),
-                })?;
+                }
+            })?;
             return Ok((stored.certificate_pem, key));
         }
         let (cert, key) = match files.map(read_files).transpose()?.flatten() {
@@ -125,7 +125,10 @@ fn shown_key_path<S>(st: &AppState<S>) -> String {
         st.config.state_dir.as_deref(),
         st.config.secret_key_file.as_deref(),
     )
-    .map_or_else(|| "<state_dir>/secret.key".to_string(), |p| p.display().to_string())
+    .map_or_else(
+        || "<state_dir>/secret.key".to_string(),
+        |p| p.display().to_string(),
+    )
 }
 
 /// The state dir's CA certificate and key, if both are there.
@@ -151,9 +154,8 @@ fn write_files(f: &ClusterFiles, cert: &str, key: &str) -> Result<Files, ServerE
         );
     }
     let write = |path: PathBuf, data: &str, mode: u32| {
-        crate::atomic_file::write(&path, data.as_bytes(), mode).map_err(|source| {
-            ServerError::Tls(crate::tls::TlsError::Write { path, source })
-        })
+        crate::atomic_file::write(&path, data.as_bytes(), mode)
+            .map_err(|source| ServerError::Tls(crate::tls::TlsError::Write { path, source }))
     };
     std::fs::create_dir_all(&f.dir).map_err(|source| {
         ServerError::Tls(crate::tls::TlsError::Write {

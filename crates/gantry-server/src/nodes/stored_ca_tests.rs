@@ -53,7 +53,11 @@ async fn replicas_with_the_cluster_key_share_one_ca_and_others_refuse_to_start()
     let (d1, d2, d3) = (tmp.0.join("r1"), tmp.0.join("r2"), tmp.0.join("r3"));
 
     let r1 = replica(&store, &d1, Some(&key));
-    assert_eq!(establish(&r1).await.unwrap(), Files::Replaced, "new CA written");
+    assert_eq!(
+        establish(&r1).await.unwrap(),
+        Files::Replaced,
+        "new CA written"
+    );
     // The second replica's state dir had a CA of its own (made before it started): it takes
     // the cluster's, and says its certificates must be issued again.
     crate::tls::ensure_ca(&ClusterFiles::new(d2.join("tls")), SystemTime::now()).unwrap();

@@ -19,63 +19,31 @@
 //! - etcd refuses requests over `--max-request-bytes` (1.5 MiB by default): a larger value
 //!   fails with an error that says so.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{
-    Certificate, Client, Compare as EtcdCompare, CompareOp, ConnectOptions, GetOptions, Identity,
-    KvClient, PutOptions, TlsOptions, Txn, TxnOp,
+    Client, Compare as EtcdCompare, CompareOp, ConnectOptions, GetOptions, KvClient, PutOptions,
+    Txn, TxnOp,
 };
 use tokio::sync::broadcast;
 
 mod error;
 mod lease;
+mod options;
 mod watch;
 
 use crate::{Compare, Event, LeaseId, Op, Record, Result, Store, StoreError, TxnOutcome};
 use error::Ctx;
+use options::tls_options;
+pub use options::EtcdOptions;
 
 /// Keys per page of a `list`.
 const PAGE: i64 = 500;
 /// The largest response accepted (a page of large values); etcd's own request limit is
 /// far lower, so this only bounds a page.
 const MAX_RESPONSE: usize = 256 * 1024 * 1024;
-
-/// How to reach etcd. `Default` is no endpoint, prefix `/gantry/`, 5 s timeout.
-#[derive(Debug, Clone)]
-pub struct EtcdOptions {
-    /// `host:port` of each member (or `https://host:port`).
-    pub endpoints: Vec<String>,
-    /// Prefix of every key Gantry writes.
-    pub prefix: String,
-    /// CA that signed the members' certificates; setting it switches to TLS.
-    pub ca_file: Option<PathBuf>,
-    /// Client certificate and key, for etcd's `--client-cert-auth`.
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-    /// etcd user (etcd's `auth enable`).
-    pub user: Option<String>,
-    pub password: Option<String>,
-    /// Deadline of every call.
-    pub timeout: Duration,
-}
-
-impl Default for EtcdOptions {
-    fn default() -> Self {
-        EtcdOptions {
-            endpoints: Vec::new(),
-            prefix: "/gantry/".to_string(),
-            ca_file: None,
-            cert_file: None,
-            key_file: None,
-            user: None,
-            password: None,
-            timeout: Duration::from_secs(5),
-        }
-    }
-}
 
 /// A [`Store`] on an etcd cluster. Cloning shares the connection and the watches.
 #[derive(Clone)]
@@ -379,35 +347,6 @@ impl Store for EtcdStore {
     async fn revoke_lease(&self, lease: LeaseId) -> Result<()> {
         lease::revoke(&self.inner, lease).await
     }
-}
-
-fn tls_options(options: &EtcdOptions, what: &str) -> Result<Option<TlsOptions>> {
-    let read = |path: &PathBuf, role: &str| {
-        std::fs::read(path).map_err(|e| {
-            StoreError::Backend(format!(
-                "cannot read the etcd {role} {} (for the etcd store at {what}): {e}",
-                path.display()
-            ))
-        })
-    };
-    let mut tls = None;
-    if let Some(ca) = &options.ca_file {
-        tls = Some(TlsOptions::new().ca_certificate(Certificate::from_pem(read(ca, "CA")?)));
-    }
-    match (&options.cert_file, &options.key_file) {
-        (Some(cert), Some(key)) => {
-            let identity =
-                Identity::from_pem(read(cert, "client certificate")?, read(key, "client key")?);
-            tls = Some(tls.unwrap_or_else(TlsOptions::new).identity(identity));
-        }
-        (None, None) => {}
-        _ => {
-            return Err(StoreError::Backend(
-                "an etcd client certificate needs both its certificate and its key file".into(),
-            ))
-        }
-    }
-    Ok(tls)
 }
 
 /// The end of etcd's range for keys starting with `start` (etcd's own prefix rule: bump the
