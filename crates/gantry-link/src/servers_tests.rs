@@ -93,3 +93,63 @@ fn with_one_address_the_backoff_is_plain_doubling() {
     let waits: Vec<_> = (0..4).map(|_| b.failed()).collect();
     assert_eq!(waits, [ms(100), ms(200), ms(400), ms(800)]);
 }
+
+fn request() -> gantry_api::protocol::RegisterRequest {
+    gantry_api::protocol::RegisterRequest {
+        cluster: "default".into(),
+        instance_id: None,
+        hostname: "h".into(),
+        cpu: 1024,
+        memory: 512,
+        reserved_ports: Vec::new(),
+        attributes: Vec::new(),
+        agent_version: "test".into(),
+        node_address: None,
+    }
+}
+
+/// A loopback address nothing listens on.
+fn closed() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    format!("http://{}", l.local_addr().expect("addr"))
+}
+
+#[tokio::test]
+async fn an_outage_moves_the_link_to_the_next_replica_and_the_retry_lands_there() {
+    let down = closed();
+    let (up, seen) = crate::testing::capture_one(
+        200,
+        r#"{"instance_id":"i-1","container_instance_arn":"arn:aws:ecs:us-east-1:0:container-instance/default/i-1"}"#,
+    )
+    .await
+    .expect("listen");
+    let up = format!("http://{up}");
+    let link = crate::Link::with_servers(Servers::parse(&format!("{down},{up}")).expect("list"));
+    let e = link
+        .register(&request())
+        .await
+        .expect_err("nothing at the first");
+    assert!(matches!(e, crate::RegisterError::Unavailable(_)), "{e}");
+    // The link moved on by itself: the caller's retry goes to the second replica.
+    assert_eq!(link.server_url(), up);
+    let reg = link.register(&request()).await.expect("the second answers");
+    assert_eq!(reg.instance_id, "i-1");
+    assert_eq!(
+        seen.await.expect("join").expect("captured").path,
+        "/agent/v1/register"
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_does_not_move_the_link() {
+    let (first, _seen) = crate::testing::capture_one(403, r#"{"message":"revoked"}"#)
+        .await
+        .expect("listen");
+    let first = format!("http://{first}");
+    let link =
+        crate::Link::with_servers(Servers::parse(&format!("{first},{}", closed())).expect("list"));
+    let e = link.register(&request()).await.expect_err("refused");
+    assert!(e.is_credential_refused(), "{e}");
+    // Every replica would say the same of this credential: no failover.
+    assert_eq!(link.server_url(), first);
+}

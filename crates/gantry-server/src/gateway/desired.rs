@@ -8,6 +8,36 @@ use crate::ecs::task_definitions;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
+/// How long a session's first set waits for this replica's task index to catch up with
+/// the store (see [`first_desired_state`]).
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The first frame of a session: [`desired_state`] once this replica's task index holds
+/// every task change up to the store's revision now, or after [`CATCH_UP`]. An agent that
+/// failed over from another replica runs tasks this replica may have been told of a moment
+/// ago; the agent stops what its set leaves out, so a set built from an index behind the
+/// store would stop a task that should run. Waiting is bounded: only task changes move the
+/// index on, so after other writes this waits the whole [`CATCH_UP`], and an index more
+/// than that behind can still leave a task out. One server on SQLite never waits: its index
+/// is built before it accepts a session and every later change is in its watch at commit.
+pub async fn first_desired_state<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+    id: &str,
+) -> Result<ServerFrame> {
+    if st.store.kind() != "sqlite" {
+        let revision = st.store.revision().await?;
+        if !st.task_index.caught_up(revision, CATCH_UP).await {
+            tracing::debug!(
+                instance = id,
+                revision,
+                "task index not known to be caught up; sending the set anyway"
+            );
+        }
+    }
+    desired_state(st, cluster, id).await
+}
+
 /// The frame with the whole desired set of instance `id`.
 pub async fn desired_state<S: Store>(
     st: &AppState<S>,

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::connection::set_connected;
-use super::desired::{desired_state, text};
+use super::desired::{desired_state, first_desired_state, text};
 use super::registration::error_response;
 use super::reports;
 use super::sessions::LogsPart;
@@ -240,7 +240,7 @@ async fn session_loop<S: Store>(
     let (mut tx, mut rx) = socket.split();
     let send_err = |e: axum::Error| tracing::debug!(instance = id, error = %e, "agent went away");
     if tx
-        .send(text(&desired_state(st, cluster, id).await?)?)
+        .send(text(&first_desired_state(st, cluster, id).await?)?)
         .await
         .is_err()
     {

@@ -59,6 +59,9 @@ struct Inner {
 pub struct TaskIndex {
     inner: Mutex<Inner>,
     ready: watch::Sender<bool>,
+    /// The store revision up to which the index holds every task change: the revision read
+    /// before its last full list, or the latest task change applied since.
+    seen: watch::Sender<u64>,
 }
 
 impl Default for TaskIndex {
@@ -66,6 +69,7 @@ impl Default for TaskIndex {
         Self {
             inner: Mutex::default(),
             ready: watch::Sender::new(false),
+            seen: watch::Sender::new(0),
         }
     }
 }
@@ -90,6 +94,26 @@ impl TaskIndex {
         let mut rx = self.ready.subscribe();
         // `wait_for` fails only if the sender is gone, and `self` holds it.
         let _ = rx.wait_for(|r| *r).await;
+    }
+
+    /// Waits (at most `within`) until the index holds every task change up to `revision`.
+    /// Returns whether it does. Only task changes move the index on, so after writes to
+    /// other keys this waits the whole `within`: meant for a session's first set only.
+    pub async fn caught_up(&self, revision: u64, within: Duration) -> bool {
+        let mut rx = self.seen.subscribe();
+        tokio::time::timeout(within, rx.wait_for(|s| *s >= revision))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    fn saw(&self, revision: u64) {
+        self.seen.send_if_modified(|s| {
+            let newer = revision > *s;
+            if newer {
+                *s = revision;
+            }
+            newer
+        });
     }
 
     /// Keys of the tasks of instance `id` that were not STOPPED when last seen.
@@ -154,6 +178,11 @@ impl TaskIndex {
                 // `run` rebuilds on a reset before it gets here.
                 Event::Reset { .. } => Vec::new(),
             };
+            match ev {
+                Event::Put(rec) => self.saw(rec.revision),
+                Event::Delete { revision, .. } => self.saw(*revision),
+                Event::Reset { .. } => {}
+            }
             touched
                 .iter()
                 .filter_map(|id| g.wake.get(id).cloned())
@@ -164,8 +193,9 @@ impl TaskIndex {
         }
     }
 
-    /// Replaces the index with `tasks` and wakes every session.
-    fn rebuild(&self, tasks: Vec<(String, TaskWhere)>) {
+    /// Replaces the index with `tasks`, listed after the store was at revision `at`, and
+    /// wakes every session.
+    fn rebuild(&self, tasks: Vec<(String, TaskWhere)>, at: u64) {
         let woken: Vec<Arc<Notify>> = {
             let mut g = self.lock();
             g.by_instance.clear();
@@ -175,6 +205,7 @@ impl TaskIndex {
             }
             g.wake.values().cloned().collect()
         };
+        self.saw(at);
         self.ready.send_replace(true);
         for w in woken {
             w.notify_one();
@@ -182,12 +213,15 @@ impl TaskIndex {
     }
 }
 
-async fn list_all<S: Store>(store: &S) -> Result<Vec<(String, TaskWhere)>> {
-    Ok(db::list::<S, TaskWhere>(store, TASKS)
+/// Every task, and a revision the list is at least as new as.
+async fn list_all<S: Store>(store: &S) -> Result<(Vec<(String, TaskWhere)>, u64)> {
+    let at = store.revision().await?;
+    let all = db::list::<S, TaskWhere>(store, TASKS)
         .await?
         .into_iter()
         .map(|v| (v.key, v.value))
-        .collect())
+        .collect();
+    Ok((all, at))
 }
 
 /// Keeps `index` in step with `store` until the server stops.
@@ -197,8 +231,8 @@ pub async fn run<S: Store>(store: &S, index: &TaskIndex) {
     // Subscribed first, so nothing committed after the list is missed.
     loop {
         match list_all(store).await {
-            Ok(all) => {
-                index.rebuild(all);
+            Ok((all, at)) => {
+                index.rebuild(all, at);
                 break;
             }
             Err(e) => {
@@ -217,14 +251,14 @@ pub async fn run<S: Store>(store: &S, index: &TaskIndex) {
                     "the store reset the task watch; rebuilding the index"
                 );
                 match list_all(store).await {
-                    Ok(all) => index.rebuild(all),
+                    Ok((all, at)) => index.rebuild(all, at),
                     Err(e) => tracing::warn!(error = %e, "could not list tasks to route them"),
                 }
             }
             Err(RecvError::Lagged(n)) => {
                 tracing::info!(missed = n, "task routing fell behind; rebuilding its index");
                 match list_all(store).await {
-                    Ok(all) => index.rebuild(all),
+                    Ok((all, at)) => index.rebuild(all, at),
                     Err(e) => tracing::warn!(error = %e, "could not list tasks to route them"),
                 }
             }
@@ -325,5 +359,25 @@ mod tests {
         assert_eq!(TaskIndex::note(&mut g, "tasks/c/2", None), vec!["b"]);
         assert!(TaskIndex::note(&mut g, "tasks/c/2", None).is_empty());
         assert!(g.by_instance.is_empty() && g.at.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn is_caught_up_once_it_holds_the_task_changes_up_to_a_revision() {
+        let r = TaskIndex::default();
+        r.rebuild(Vec::new(), 10);
+        assert!(r.caught_up(10, Duration::from_millis(1)).await);
+        // A change at 12 not yet seen: a session's first set waits, boundedly.
+        assert!(!r.caught_up(12, Duration::from_millis(200)).await);
+        r.apply(&Event::Delete {
+            key: "tasks/c/1".into(),
+            revision: 12,
+        });
+        assert!(r.caught_up(12, Duration::from_millis(1)).await);
+        // Older events (replayed after a rebuild) never move it back.
+        r.apply(&Event::Delete {
+            key: "tasks/c/2".into(),
+            revision: 11,
+        });
+        assert!(r.caught_up(12, Duration::from_millis(1)).await);
     }
 }
