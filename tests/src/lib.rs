@@ -9,6 +9,7 @@ pub mod aws;
 pub mod bench;
 pub mod churn;
 pub mod dev;
+pub mod ha;
 pub mod images;
 pub mod leaks;
 pub mod nodes;
