@@ -44,7 +44,13 @@ pub fn image() -> PathBuf {
     );
     // The image directory is the script's last line of output.
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let dir = PathBuf::from(stdout.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or(""));
+    let dir = PathBuf::from(
+        stdout
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or(""),
+    );
     assert!(
         dir.join(".built").is_file(),
         "{} printed {stdout:?}, not an image directory",

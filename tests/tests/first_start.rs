@@ -116,7 +116,8 @@ async fn the_credentials_file_is_all_the_aws_cli_needs() {
     let line = ready_line(&first).await;
     assert!(
         line.contains(&format!(
-            "ready on {endpoint} (credentials: {})",
+            "ready on {endpoint} (store: sqlite {}, credentials: {})",
+            state.path().join("server").join("gantry.db").display(),
             credentials.display()
         )),
         "{line}"
@@ -184,7 +185,8 @@ async fn tls_on_loopback_works_with_the_ca_bundle() {
     let line = ready_line(&server).await;
     assert!(
         line.contains(&format!(
-            "ready on {endpoint} (credentials: {}, CA: {})",
+            "ready on {endpoint} (store: sqlite {}, credentials: {}, CA: {})",
+            state.path().join("server").join("gantry.db").display(),
             credentials.display(),
             ca.display()
         )),

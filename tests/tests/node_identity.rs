@@ -201,8 +201,7 @@ async fn the_credential_rotates_at_two_thirds_of_its_life_and_the_session_goes_o
     };
     // The agent stores the new credential, then logs it: wait for both before the kill.
     gantry_tests::wait_for("a rotation", Duration::from_secs(40), || async {
-        (generation(&dev) >= 2 && dev.log().contains("rotated the node credential"))
-            .then_some(())
+        (generation(&dev) >= 2 && dev.log().contains("rotated the node credential")).then_some(())
     })
     .await;
     assert_eq!(dev.node_id().as_deref(), Some(node.as_str()), "same node");

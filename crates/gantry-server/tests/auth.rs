@@ -313,6 +313,12 @@ async fn authentication_is_on_unless_a_bench_turns_it_off() {
 #[tokio::test]
 async fn the_gateway_and_the_logs_endpoint_refuse_the_unsigned() {
     let s = Server::start().await;
+    // The server writes the election key once it leads: count from after that.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !s.state.is_leader() {
+        assert!(std::time::Instant::now() < deadline, "the server never led");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let before = s.revision().await;
     let reg = gantry_api::protocol::RegisterRequest {
         cluster: "default".into(),

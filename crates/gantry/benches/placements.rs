@@ -169,7 +169,9 @@ async fn run() -> Vec<String> {
         if n > seen {
             (seen, since) = (n, Instant::now());
         } else if since.elapsed() > Duration::from_secs(60) {
-            problems.push(format!("only {n} of {total} tasks RUNNING, none more for 60 s"));
+            problems.push(format!(
+                "only {n} of {total} tasks RUNNING, none more for 60 s"
+            ));
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

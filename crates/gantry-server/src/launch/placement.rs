@@ -313,10 +313,7 @@ pub async fn run<S: Store>(
         // writer folds them into one commit instead of one commit (and fsync) each.
         let commits = by_instance.into_iter().filter_map(|(id, n)| {
             let i = instances.iter().find(|i| i.value.id == id)?;
-            let counted = views
-                .iter()
-                .find(|v| v.id == id)
-                .map(|v| &v.task_groups);
+            let counted = views.iter().find(|v| v.id == id).map(|v| &v.task_groups);
             let batch = (0..n).map(|_| make(id)).collect();
             Some(commit_counted(st, i, counted, batch, tags))
         });
