@@ -134,7 +134,6 @@ async fn client(ha: Arc<HaCluster>, k: usize, stop: Arc<AtomicBool>, max: usize)
 /// `kill -9` of the leader while a service rolls to a new task definition and clients call
 /// RunTask: another replica leads within 5 s; every acknowledged task is there afterwards;
 /// no call placed its tasks twice; the rollout completes.
-#[ignore = "not yet run green: `gantry server --store etcd://` landed (wip-12-cli 336be4a) minutes before the deadline; run with --run-ignored all"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_of_the_leader_mid_rollout_loses_nothing_and_places_nothing_twice() {
     let ha = Arc::new(HaCluster::start(3, 3).await);
@@ -329,7 +328,6 @@ fn message(v: &Value) -> String {
 /// The leader cut off from etcd (nftables in its own network namespace, on the etcd client
 /// ports only): its writes are refused, another replica leads, and once the rules are gone
 /// the old leader follows and serves the API again.
-#[ignore = "not yet run green: `gantry server --store etcd://` landed (wip-12-cli 336be4a) minutes before the deadline; run with --run-ignored all"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leader_cut_off_from_etcd_is_fenced_out_and_rejoins_as_a_follower() {
     let mut opts = HaOptions::new(3, 3);
@@ -432,7 +430,6 @@ async fn read_revision(ha: &HaCluster, i: usize, family: &str) -> Result<u64, (S
 /// etcd losing one member of three: every replica keeps reading and writing. Losing two:
 /// writes fail with a ServerException that names the store, reads fail rather than answer
 /// from a member cut off from the quorum. A member back: everything resumes.
-#[ignore = "not yet run green: `gantry server --store etcd://` landed (wip-12-cli 336be4a) minutes before the deadline; run with --run-ignored all"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn etcd_losing_one_member_serves_losing_two_refuses_and_resumes() {
     let mut opts = HaOptions::new(3, 3);
