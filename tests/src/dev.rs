@@ -476,7 +476,7 @@ pub(crate) fn kill9(child: Option<Child>) {
 }
 
 /// SIGTERM, then SIGKILL after `grace`.
-fn terminate(child: Option<Child>, grace: Duration) {
+pub fn terminate(child: Option<Child>, grace: Duration) {
     {
         if let Some(mut c) = child {
             if let Ok(pid) = i32::try_from(c.id()) {

@@ -522,13 +522,13 @@ impl HaCluster {
         self.stop_all_tasks().await;
         let mut leaks = Vec::new();
         for a in &mut self.agents {
-            terminate(a.child.take());
+            crate::dev::terminate(a.child.take(), Duration::from_secs(15));
             leaks.extend(crate::leaks::find(a.state.path(), &self.cgroup_parent));
             crate::leaks::force_cleanup(a.state.path(), &self.cgroup_parent);
         }
         leaks.extend(crate::leaks::remove_cgroup_parent(&self.cgroup_parent));
         for r in &self.replicas {
-            terminate(r.take());
+            crate::dev::terminate(r.take(), Duration::from_secs(15));
         }
         let dirs = self.dirs();
         for d in &dirs {
@@ -578,26 +578,6 @@ impl Drop for HaCluster {
 /// The flags that give an agent every replica.
 fn agent_server_args(urls: &[String]) -> Vec<String> {
     vec!["--server".into(), urls.join(",")]
-}
-
-/// SIGTERM, then SIGKILL after 15 s.
-fn terminate(child: Option<Child>) {
-    let Some(mut c) = child else { return };
-    if let Ok(pid) = i32::try_from(c.id()) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = c.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = c.kill();
-    let _ = c.wait();
 }
 
 fn all_stopped(v: &Value) -> bool {

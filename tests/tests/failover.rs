@@ -63,7 +63,7 @@ impl Replica {
     }
 
     fn terminate(&mut self) {
-        terminate(self.child.take());
+        gantry_tests::dev::terminate(self.child.take(), Duration::from_secs(10));
     }
 }
 
@@ -73,26 +73,6 @@ fn log_file(root: &Path, name: &str) -> std::fs::File {
         .append(true)
         .open(root.join(name))
         .expect("log file")
-}
-
-/// SIGTERM, then SIGKILL after 10 s.
-fn terminate(child: Option<Child>) {
-    let Some(mut c) = child else { return };
-    if let Ok(pid) = i32::try_from(c.id()) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = c.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = c.kill();
-    let _ = c.wait();
 }
 
 /// The cluster of a test: replicas, one agent, a client that trusts the cluster CA, and the
@@ -332,7 +312,7 @@ impl Cluster {
                 }
             }
         }
-        terminate(self.agent.take());
+        gantry_tests::dev::terminate(self.agent.take(), Duration::from_secs(10));
         for r in &mut self.replicas {
             r.terminate();
         }
