@@ -211,3 +211,101 @@ async fn shut_down_after_tasks_of(dev: Dev, service: &str) {
     let leaks = dev.shutdown().await;
     assert!(leaks.is_empty(), "{leaks:?}");
 }
+
+/// `gantry service …` drives the same service as the AWS CLI: create, ls until it is
+/// stable, scale, events, describe, and delete (refused while scaled above 0, as ECS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gantry_cli_manages_a_service() {
+    let dev = Dev::start().await;
+    dev.register_busybox("clisvc", &["sleep", "600"], json!({}))
+        .await;
+    let run = |args: &[&str]| {
+        let out = dev
+            .cli()
+            .arg("service")
+            .args(args)
+            .output()
+            .expect("gantry service");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    // A row of `gantry service ls` for `web`, split into its columns.
+    let row = |text: &str| -> Option<Vec<String>> {
+        text.lines()
+            .find(|l| l.starts_with("web "))
+            .map(|l| l.split_whitespace().map(String::from).collect())
+    };
+
+    let (ok, out) = run(&[
+        "create",
+        "web",
+        "--task-definition",
+        "clisvc",
+        "--desired-count",
+        "2",
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.lines().next().unwrap_or("").starts_with("SERVICE"),
+        "{out}"
+    );
+    assert_eq!(
+        row(&out).map(|r| r[1].clone()),
+        Some("ACTIVE".into()),
+        "{out}"
+    );
+
+    gantry_tests::wait_for(
+        "2 tasks RUNNING and the rollout COMPLETED",
+        Duration::from_secs(60),
+        || async {
+            let (ok, out) = run(&["ls"]);
+            let r = row(&out)?;
+            // SERVICE STATUS DESIRED RUNNING PENDING LAUNCH DEFINITION ROLLOUT
+            (ok && r[2] == "2" && r[3] == "2" && r[7] == "COMPLETED").then_some(())
+        },
+    )
+    .await;
+
+    let (ok, out) = run(&["scale", "web", "1"]);
+    assert!(ok, "{out}");
+    gantry_tests::wait_for(
+        "the service scaled in to 1",
+        Duration::from_secs(60),
+        || async {
+            let (_, out) = run(&["ls"]);
+            let r = row(&out)?;
+            (r[2] == "1" && r[3] == "1").then_some(())
+        },
+    )
+    .await;
+    let l = dev.ok("ListTasks", json!({ "serviceName": "web" })).await;
+    assert_eq!(l["taskArns"].as_array().map(Vec::len), Some(1), "{l}");
+
+    let (ok, out) = run(&["events", "web"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("has reached a steady state"), "{out}");
+
+    let (ok, out) = run(&["describe", "web"]);
+    assert!(ok, "{out}");
+    let d: serde_json::Value = serde_json::from_str(&out).expect("describe prints JSON");
+    assert_eq!(d["services"][0]["desiredCount"], 1, "{d}");
+
+    let (ok, out) = run(&["delete", "web"]);
+    assert!(
+        !ok,
+        "a service scaled above 0 is not deleted without --force: {out}"
+    );
+    let (ok, out) = run(&["delete", "web", "--force"]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        row(&out).map(|r| r[1].clone()),
+        Some("DRAINING".into()),
+        "{out}"
+    );
+    shut_down_after_tasks_of(dev, "web").await;
+}

@@ -66,13 +66,10 @@ pub enum LoadError {
 /// The command line of this process with the configuration file of its command.
 pub fn parse() -> Result<crate::cmd::Cli, ConfigError> {
     use clap::{CommandFactory, FromArgMatches};
-    let matches = match matches(
-        crate::cmd::Cli::command(),
-        std::env::args_os().collect(),
-        FILES,
-    ) {
+    let cmd = crate::cmd::Cli::command();
+    let matches = match matches(cmd.clone(), std::env::args_os().collect(), FILES) {
         Ok(m) => m,
-        Err(LoadError::Clap(e)) => e.exit(),
+        Err(LoadError::Clap(e)) => crate::suggest::without_hidden(e, &cmd).exit(),
         Err(LoadError::Config(e)) => return Err(e),
     };
     crate::cmd::Cli::from_arg_matches(&matches).map_err(|e| e.exit())

@@ -9,6 +9,7 @@ mod credentials_file;
 mod creds;
 mod logging;
 mod notify;
+mod suggest;
 mod table;
 
 fn main() -> std::process::ExitCode {

@@ -14,6 +14,7 @@ mod logs;
 mod nodes;
 mod security_args;
 mod server_tls;
+mod service;
 mod store;
 mod store_args;
 mod store_copy;
@@ -88,6 +89,9 @@ pub enum Command {
     /// Tasks.
     #[command(subcommand)]
     Task(task::TaskCmd),
+    /// Services: list, describe, create, update, scale, delete, events.
+    #[command(subcommand)]
+    Service(service::ServiceCmd),
     /// Container instances.
     #[command(subcommand)]
     Instance(instance::InstanceCmd),
@@ -329,6 +333,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster(c) => cluster::run(&client()?, c).await,
         Command::Taskdef(c) => taskdef::run(&client()?, c).await,
         Command::Task(c) => task::run(&client()?, c).await,
+        Command::Service(c) => service::run(&client()?, c).await,
         Command::Instance(c) => instance::run(&client()?, c).await,
         Command::Logs(a) => logs::run(&client()?, a).await,
         Command::Audit(a) => audit::run(&a),
