@@ -44,6 +44,9 @@ pub struct ServerConfig {
     /// The secret-sealing key (32 bytes) when it is not `<state_dir>/secret.key`: replicas
     /// of one cluster must all have the same one.
     pub secret_key_file: Option<PathBuf>,
+    /// How long a STOPPED task stays describable before it is forgotten (ECS: about an
+    /// hour).
+    pub stopped_task_retention: Duration,
 }
 
 /// An access key id and its secret.
@@ -70,6 +73,7 @@ impl Default for ServerConfig {
             region: "local".to_string(),
             max_body_bytes: 1024 * 1024,
             agent_lost_after: Duration::from_secs(30),
+            stopped_task_retention: Duration::from_secs(3600),
             state_dir: None,
             admin_key: None,
             authenticate: true,

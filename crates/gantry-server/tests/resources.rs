@@ -2,7 +2,10 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::Server;
+use gantry_store::Store;
 use serde_json::json;
 
 #[tokio::test]
@@ -465,4 +468,83 @@ async fn tags_and_attributes() {
         .await;
     assert_eq!(r.kind(), "TargetNotFoundException");
     assert_eq!(s.revision().await, before);
+}
+
+#[tokio::test]
+async fn stopped_tasks_expire_after_the_retention_with_their_tags() {
+    let s = Server::start_with(|c| c.stopped_task_retention = Duration::from_secs(1)).await;
+    let reg = s.register_agent("default", 1024, 1024).await;
+    let mut agent = s.connect_agent(&reg.instance_id).await;
+    agent.desired().await;
+    s.register_taskdef("web", 128, 64).await;
+    let r = s
+        .ok(
+            "StartTask",
+            json!({"taskDefinition": "web", "containerInstances": [reg.instance_id],
+                   "tags": [{"key": "team", "value": "a"}]}),
+        )
+        .await;
+    let arn = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let tags = s
+        .ok("ListTagsForResource", json!({"resourceArn": arn}))
+        .await;
+    assert_eq!(
+        tags["tags"],
+        json!([{"key": "team", "value": "a"}]),
+        "{tags}"
+    );
+    drop(agent);
+    common::eventually("the agent to be marked disconnected", || async {
+        let d = s
+            .ok(
+                "DescribeContainerInstances",
+                json!({"containerInstances": [reg.instance_id]}),
+            )
+            .await;
+        d["containerInstances"][0]["agentConnected"] == false
+    })
+    .await;
+    let stop = s.ok("StopTask", json!({"task": arn})).await;
+    assert_eq!(stop["task"]["lastStatus"], "STOPPED", "{stop}");
+
+    // Gone from DescribeTasks (ECS's MISSING failure), ListTasks and its tags.
+    common::eventually_within(
+        "the stopped task to expire",
+        Duration::from_secs(10),
+        || async {
+            let d = s.ok("DescribeTasks", json!({"tasks": [arn]})).await;
+            d["tasks"] == json!([]) && d["failures"][0]["reason"] == "MISSING"
+        },
+    )
+    .await;
+    let l = s.ok("ListTasks", json!({"desiredStatus": "STOPPED"})).await;
+    assert_eq!(l["taskArns"], json!([]), "{l}");
+    let keys: Vec<String> = s
+        .state
+        .store
+        .list("tags/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert!(!keys.iter().any(|k| k.contains(&arn)), "{keys:?}");
+    // Its resources went back to the instance before it was forgotten.
+    let d = s
+        .ok(
+            "DescribeContainerInstances",
+            json!({"containerInstances": [reg.instance_id]}),
+        )
+        .await;
+    let mem = d["containerInstances"][0]["remainingResources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "MEMORY")
+        .cloned();
+    assert_eq!(
+        mem.map(|m| m["integerValue"].clone()),
+        Some(json!(1024)),
+        "{d}"
+    );
 }

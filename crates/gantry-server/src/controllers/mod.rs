@@ -1,4 +1,5 @@
-//! The controllers: node liveness and the service controller.
+//! The controllers: node liveness, the service controller and stopped-task expiry.
 
+pub mod expiry;
 pub mod liveness;
 pub mod service;

@@ -98,5 +98,6 @@ pub fn deployment(task_definition: &str, now: Timestamp) -> DeploymentRecord {
         updated_at: now,
         rollout_state: RolloutState::InProgress,
         failed_tasks: 0,
+        counted_failures: Some(Default::default()),
     }
 }

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use super::fence::{fenced, Fence};
 use super::shared_store::SharedStore;
 use super::LEADER_KEY;
+use crate::controllers::expiry;
 use crate::controllers::liveness;
 use crate::controllers::service::controller;
 use crate::state::AppState;
@@ -100,7 +101,8 @@ fn start<S: Store>(st: &Arc<AppState<S>>, fence: Fence) -> Running {
     st.presence.lead_from(st.clock.now());
     Running(vec![
         tokio::spawn(fenced(fence.clone(), liveness::run(st.clone()))),
-        tokio::spawn(fenced(fence, controller::run(st.clone()))),
+        tokio::spawn(fenced(fence.clone(), controller::run(st.clone()))),
+        tokio::spawn(fenced(fence, expiry::run(st.clone()))),
     ])
 }
 

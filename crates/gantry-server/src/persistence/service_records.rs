@@ -3,6 +3,8 @@
 //! Tasks are not listed here: a task belongs to a service by its `group` (`service:<name>`)
 //! and to a deployment by its `startedBy` (the deployment id).
 
+use std::collections::BTreeSet;
+
 use gantry_api::model::{PlacementConstraint, PlacementStrategy};
 use gantry_api::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -120,6 +122,12 @@ pub struct DeploymentRecord {
     /// Tasks of this deployment that stopped before they counted healthy.
     #[serde(default)]
     pub failed_tasks: i32,
+    /// The ids of the failed tasks counted in `failed_tasks` that are still in the store:
+    /// each failed task is counted once, and one forgotten (stopped tasks expire) is dropped
+    /// from here without changing the count. `None` in a record written before failures
+    /// were counted by id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted_failures: Option<BTreeSet<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

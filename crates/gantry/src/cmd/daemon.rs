@@ -44,6 +44,7 @@ fn server_config(a: &ServerArgs, admin: AccessKeyPair) -> gantry_server::ServerC
         replica_id: a.replica_id.clone(),
         leader_ttl: a.leader_ttl,
         secret_key_file: a.secret_key_file.clone(),
+        stopped_task_retention: a.stopped_task_retention,
         ..Default::default()
     }
 }

@@ -154,6 +154,10 @@ pub struct ServerArgs {
     /// replica of one store needs the same one.
     #[arg(long, env = "GANTRY_SECRET_KEY_FILE", value_name = "FILE")]
     pub secret_key_file: Option<PathBuf>,
+    /// How long a STOPPED task stays describable (DescribeTasks, ListTasks) before it is
+    /// forgotten, e.g. 1h as ECS.
+    #[arg(long, env = "GANTRY_STOPPED_TASK_RETENTION", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub stopped_task_retention: std::time::Duration,
     #[command(flatten)]
     pub security: security_args::SecurityArgs,
 }

@@ -2,6 +2,8 @@
 //! PRIMARY deployment's reach the threshold it fails, and with rollback on, the last
 //! completed task definition becomes PRIMARY again.
 
+use std::collections::BTreeSet;
+
 use gantry_api::status::stop_code;
 use gantry_api::{TaskStatus, Timestamp};
 
@@ -52,17 +54,28 @@ fn stable_id(seed: &str) -> String {
     )
 }
 
-/// Raises each deployment's failed-task count to what `tasks` show (it never goes down:
-/// stopped tasks may be forgotten).
+/// Counts each deployment's failed launches among `tasks` (all of the service's tasks in
+/// the store), each task once: a task counted before is remembered by id while it is still
+/// in the store, so the count neither repeats nor goes down when stopped tasks expire.
 pub fn count_failures(deployments: &mut [DeploymentRecord], tasks: &[&TaskRecord]) {
     for dep in deployments {
-        let failed = tasks
+        let failed: BTreeSet<String> = tasks
             .iter()
             .filter(|t| t.started_by.as_deref() == Some(dep.id.as_str()) && failed_launch(t))
-            .count();
+            .map(|t| t.id.clone())
+            .collect();
+        let new = match &dep.counted_failures {
+            Some(counted) => failed.iter().filter(|id| !counted.contains(*id)).count(),
+            // A record from before ids were kept: its count already covers (as a
+            // maximum) the failed tasks still in the store.
+            None => failed
+                .len()
+                .saturating_sub(dep.failed_tasks.max(0) as usize),
+        };
         dep.failed_tasks = dep
             .failed_tasks
-            .max(i32::try_from(failed).unwrap_or(i32::MAX));
+            .saturating_add(i32::try_from(new).unwrap_or(i32::MAX));
+        dep.counted_failures = Some(failed);
     }
 }
 
@@ -117,6 +130,7 @@ pub fn trip(
                     "ECS deployment circuit breaker: rolling back to the last completed task definition {back} after deployment {failed_id} failed."
                 ),
                 failed_tasks: 0,
+                counted_failures: Some(Default::default()),
             },
         );
         st.task_definition = back;

@@ -50,6 +50,7 @@ fn service() -> ServiceRecord {
             rollout_state: RolloutState::InProgress,
             rollout_state_reason: String::new(),
             failed_tasks: 0,
+            counted_failures: Some(Default::default()),
         }],
         last_completed: None,
         events: Vec::new(),

@@ -54,6 +54,7 @@ fn deployment(id: &str, td: &str, status: DeploymentStatus) -> DeploymentRecord 
         rollout_state: RolloutState::InProgress,
         rollout_state_reason: String::new(),
         failed_tasks: 0,
+        counted_failures: Some(Default::default()),
     }
 }
 
@@ -582,4 +583,46 @@ proptest! {
         prop_assert_eq!(s.deployments.len(), 1);
         prop_assert_eq!(s.deployments[0].rollout_state, RolloutState::Completed);
     }
+}
+
+/// A failed launch (stopped before it started, for a reason of its own) of deployment `dep`.
+fn failed(id: &str, dep: &str) -> TaskRecord {
+    let mut t = crate::persistence::testing::task(id);
+    t.started_by = Some(dep.into());
+    t.last_status = TaskStatus::Stopped;
+    t.desired_status = TaskStatus::Stopped;
+    t.stop_code = Some(gantry_api::status::stop_code::ESSENTIAL_CONTAINER_EXITED.into());
+    t
+}
+
+#[test]
+fn failed_launches_are_counted_once_even_after_stopped_tasks_expire() {
+    use crate::controllers::service::breaker::count_failures;
+    let mut deps = vec![deployment("d2", "web:2", DeploymentStatus::Primary)];
+    let (a, b, c) = (failed("a", "d2"), failed("b", "d2"), failed("c", "d2"));
+    count_failures(&mut deps, &[&a, &b]);
+    assert_eq!(deps[0].failed_tasks, 2);
+    count_failures(&mut deps, &[&a, &b]);
+    assert_eq!(
+        deps[0].failed_tasks, 2,
+        "the same tasks are not counted again"
+    );
+    // `a` expired from the store; `c` failed since.
+    count_failures(&mut deps, &[&b, &c]);
+    assert_eq!(
+        deps[0].failed_tasks, 3,
+        "an expired task still counts, a new one adds"
+    );
+    count_failures(&mut deps, &[]);
+    assert_eq!(deps[0].failed_tasks, 3, "the count never goes down");
+
+    // A record written before failures were counted by id: its count holds what is there.
+    let mut old = vec![deployment("d3", "web:3", DeploymentStatus::Primary)];
+    old[0].failed_tasks = 2;
+    old[0].counted_failures = None;
+    let (x, y, z) = (failed("x", "d3"), failed("y", "d3"), failed("z", "d3"));
+    count_failures(&mut old, &[&x, &y]);
+    assert_eq!(old[0].failed_tasks, 2);
+    count_failures(&mut old, &[&x, &y, &z]);
+    assert_eq!(old[0].failed_tasks, 3);
 }
