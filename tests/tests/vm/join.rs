@@ -150,7 +150,10 @@ async fn host_server(vm: &Vm) -> (HostServer, Api) {
     .await;
     api.ok("CreateCluster", json!({ "clusterName": "default" }))
         .await;
-    vm.run_ok(&format!("cp {GUEST_BIN} /root/gantry"));
+    // The installer's source copy (an uninstall removes GUEST_BIN; this one stays).
+    vm.run_ok(&format!(
+        "test -e /root/gantry || cp {GUEST_BIN} /root/gantry"
+    ));
     (server, api)
 }
 
