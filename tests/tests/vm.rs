@@ -301,7 +301,7 @@ fn suites_in_the_guest() {
 
 /// The "Join" figure: from `gantry agent install` to the instance ACTIVE and connected, the
 /// median of `$GANTRY_VM_JOIN_RUNS` (default 5) joins of one booted guest, uninstalled in
-/// between. `cargo nextest run -p gantry-tests --test vm --run-ignored only -E
+/// between, with an SSM activation and with a join token. `cargo nextest run -p gantry-tests --test vm --run-ignored only -E
 /// 'test(join_figure)' --no-capture`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark"]
@@ -312,11 +312,13 @@ async fn join_figure() {
         .unwrap_or(5);
     let vm = Vm::boot();
     install_gantry(&vm);
-    let mut times = join::join_times(&vm, runs).await;
-    times.sort();
-    let median = times[times.len() / 2];
-    println!(
-        "JOIN FIGURE: runs {times:?}, median {median:?} (accel {:?})",
-        gantry_tests::vm::accel()
-    );
+    for grant in [join::Grant::Activation, join::Grant::Token] {
+        let mut times = join::join_times(&vm, runs, grant).await;
+        times.sort();
+        let median = times[times.len() / 2];
+        println!(
+            "JOIN FIGURE ({grant:?}): runs {times:?}, median {median:?} (accel {:?})",
+            gantry_tests::vm::accel()
+        );
+    }
 }

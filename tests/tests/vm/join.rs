@@ -150,13 +150,24 @@ async fn host_server(vm: &Vm) -> (HostServer, Api) {
     .await;
     api.ok("CreateCluster", json!({ "clusterName": "default" }))
         .await;
-    vm.run_ok(&format!("cp {GUEST_BIN} /root/gantry"));
+    // The installer's source copy (an uninstall removes GUEST_BIN; this one stays).
+    vm.run_ok(&format!(
+        "test -e /root/gantry || cp {GUEST_BIN} /root/gantry"
+    ));
     (server, api)
 }
 
-/// Creates an activation and runs the join command in the guest; returns the time from the
-/// command to the instance ACTIVE and connected on the server, and the instance.
-async fn join_once(vm: &Vm, server: &HostServer, api: &Api) -> (Duration, Value) {
+/// How a host is granted its node credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// An SSM activation (`aws ssm create-activation`): the host joins as EXTERNAL.
+    Activation,
+    /// A cluster join token (`gantry token create`): the host joins as EC2.
+    Token,
+}
+
+/// The grant flags of `gantry agent install` for a fresh activation.
+fn activation_flags(server: &HostServer) -> String {
     let act = server.ssm(&[
         "create-activation",
         "--iam-role",
@@ -172,17 +183,57 @@ async fn join_once(vm: &Vm, server: &HostServer, api: &Api) -> (Duration, Value)
     assert!(!id.is_empty() && !code.is_empty(), "{act}");
     let pin = server.ca_sha256();
     assert_eq!(pin.len(), 64, "{pin}");
-    let install = format!(
-        "/root/gantry agent install --server https://{addr} --cluster default \
-         --activation-id {id} --activation-code {code} --ca-sha256 {pin} \
-         -- --image-layout {GUEST_IMAGES}/test-images --stop-timeout 2",
-        addr = vm.host_addr()
+    format!("--activation-id {id} --activation-code {code} --ca-sha256 {pin}")
+}
+
+/// The join command `gantry token create` prints on the host for the guest, as it is (the
+/// operator's copy and paste), with the guest's copy of the binary.
+fn token_join_command(vm: &Vm, server: &HostServer) -> String {
+    let out = gantry_tests::gantry_cli(&format!("https://127.0.0.1:{}", server.port))
+        .arg("--ca-bundle")
+        .arg(server.state.path().join("server/tls/ca.pem"))
+        .args(["token", "create", "--cluster", "default", "--ttl", "10m"])
+        .args(["--server", &format!("https://{}", vm.host_addr())])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run gantry token create");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "gantry token create: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("gantry agent install "))
+        .unwrap_or_else(|| panic!("no join command in the output of gantry token create:\n{text}"));
+    // The token's CA pin is the one the server's own files give.
+    assert!(
+        line.ends_with(&format!("--ca-sha256 {}", server.ca_sha256())),
+        "the join command does not pin the cluster CA: {line}"
+    );
+    format!("/root/{line}")
+}
+
+/// Runs the join command for `grant` in the guest; returns the time from the command to the
+/// instance ACTIVE and connected on the server, and the instance.
+async fn join_once(vm: &Vm, server: &HostServer, api: &Api, grant: Grant) -> (Duration, Value) {
+    let command = match grant {
+        Grant::Activation => format!(
+            "/root/gantry agent install --server https://{addr} --cluster default {flags}",
+            addr = vm.host_addr(),
+            flags = activation_flags(server)
+        ),
+        Grant::Token => token_join_command(vm, server),
+    };
+    let install =
+        format!("{command} -- --image-layout {GUEST_IMAGES}/test-images --stop-timeout 2");
     let t0 = Instant::now();
     let out = vm.run(&install);
     assert!(
         out.status.success(),
-        "gantry agent install failed:\n{}\n{}\n--- server ---\n{}",
+        "gantry agent install ({grant:?}) failed:\n{}\n{}\n--- server ---\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
         server.log()
@@ -191,7 +242,15 @@ async fn join_once(vm: &Vm, server: &HostServer, api: &Api) -> (Duration, Value)
     (t0.elapsed(), inst)
 }
 
-/// Deregisters the instance (`--force`) and uninstalls the agent with its state.
+/// Whether the instance carries ECS's attribute of external instances.
+fn is_external(inst: &Value) -> bool {
+    inst["attributes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|a| a["name"] == "ecs.capability.external")
+}
+
 /// The arn of a RUNNING task of service `ext-svc` other than `not`, once there is one.
 async fn running_service_task(api: &Api, not: Option<&str>) -> String {
     gantry_tests::wait_for("a RUNNING task of service ext-svc", T, || async {
@@ -218,6 +277,7 @@ async fn running_service_task(api: &Api, not: Option<&str>) -> String {
     .await
 }
 
+/// Deregisters the instance (`--force`) and uninstalls the agent with its state.
 async fn leave(vm: &Vm, api: &Api, inst: &Value) {
     let ci = inst["containerInstanceArn"].as_str().unwrap_or_default();
     api.ok(
@@ -228,12 +288,12 @@ async fn leave(vm: &Vm, api: &Api, inst: &Value) {
     vm.run_ok("/root/gantry agent uninstall --purge");
 }
 
-/// The "Join" figure: `runs` joins of the same guest, uninstalled in between.
-pub async fn join_times(vm: &Vm, runs: usize) -> Vec<Duration> {
+/// The "Join" figure: `runs` joins of the same guest with `grant`, uninstalled in between.
+pub async fn join_times(vm: &Vm, runs: usize, grant: Grant) -> Vec<Duration> {
     let (server, api) = host_server(vm).await;
     let mut times = Vec::new();
     for _ in 0..runs {
-        let (t, inst) = join_once(vm, &server, &api).await;
+        let (t, inst) = join_once(vm, &server, &api, grant).await;
         times.push(t);
         leave(vm, &api, &inst).await;
     }
@@ -242,7 +302,7 @@ pub async fn join_times(vm: &Vm, runs: usize) -> Vec<Duration> {
 
 pub async fn the_host_joins_and_survives(vm: &mut Vm) {
     let (server, api) = host_server(vm).await;
-    let (join, inst) = join_once(vm, &server, &api).await;
+    let (join, inst) = join_once(vm, &server, &api, Grant::Activation).await;
     println!("JOIN: install command to ACTIVE and connected: {join:?}");
     assert_eq!(
         vm.run_ok("systemctl is-active gantry-agent").trim(),
@@ -253,13 +313,8 @@ pub async fn the_host_joins_and_survives(vm: &mut Vm) {
         ec2.starts_with("mi-"),
         "an activation joins as a managed instance: {inst}"
     );
-    let external = inst["attributes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|a| a["name"] == "ecs.capability.external");
     assert!(
-        external,
+        is_external(&inst),
         "EXTERNAL instances carry ecs.capability.external: {inst}"
     );
     let managed = server.ssm(&["describe-instance-information"]);
@@ -377,6 +432,15 @@ pub async fn the_host_joins_and_survives(vm: &mut Vm) {
 
     // Deregistration, then uninstall: nothing left behind.
     leave(vm, &api, &inst).await;
+    nothing_left(vm);
+
+    // The same guest joins again, the operator's way: a cluster join token.
+    the_host_joins_with_a_token(vm, &server, &api).await;
+}
+
+/// What `gantry agent uninstall --purge` must leave: no unit, config, state, binary or
+/// process of the agent.
+fn nothing_left(vm: &Vm) {
     let left = vm.run_ok(
         "ls -d /etc/gantry /etc/systemd/system/gantry-agent.service /var/lib/gantry/agent \
          /usr/local/bin/gantry 2>/dev/null; pgrep -a -f 'gantry (agent|supervise)'; \
@@ -386,4 +450,84 @@ pub async fn the_host_joins_and_survives(vm: &mut Vm) {
         left.trim().is_empty(),
         "left in the guest after uninstall: {left}"
     );
+}
+
+/// `gantry token create` on the host, its join command in the guest: the host is an EC2
+/// instance (no `ecs.capability.external`, an `i-…` id), runs EC2 tasks and takes no
+/// EXTERNAL one; deregistration and uninstall leave nothing.
+async fn the_host_joins_with_a_token(vm: &Vm, server: &HostServer, api: &Api) {
+    let step = Instant::now();
+    let (join, inst) = join_once(vm, server, api, Grant::Token).await;
+    println!("TOKEN JOIN: install command to ACTIVE and connected: {join:?}");
+    assert_eq!(
+        vm.run_ok("systemctl is-active gantry-agent").trim(),
+        "active"
+    );
+    let ec2 = inst["ec2InstanceId"].as_str().unwrap_or_default();
+    let hex = ec2.strip_prefix("i-").unwrap_or_default();
+    assert!(
+        !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()),
+        "a token joins as an EC2 instance with an i-… id: {inst}"
+    );
+    assert!(
+        !is_external(&inst),
+        "an EC2 instance carries no ecs.capability.external: {inst}"
+    );
+
+    // An EXTERNAL task finds no instance for it: this host is not external.
+    let ext = api
+        .ok(
+            "RunTask",
+            json!({ "taskDefinition": "ext-web", "launchType": "EXTERNAL" }),
+        )
+        .await;
+    assert!(
+        ext["tasks"].as_array().is_some_and(Vec::is_empty),
+        "an EXTERNAL task landed on an EC2 instance: {ext}"
+    );
+    assert!(
+        ext["failures"].as_array().is_some_and(|f| !f.is_empty()),
+        "RunTask placed nothing and says nothing: {ext}"
+    );
+
+    // An EC2 task runs on it.
+    api.ok(
+        "RegisterTaskDefinition",
+        json!({
+            "family": "ec2-web",
+            "networkMode": "bridge",
+            "requiresCompatibilities": ["EC2"],
+            "containerDefinitions": [{
+                "name": "main", "image": "web:latest", "essential": true, "memory": 64,
+                "portMappings": [{ "containerPort": 80, "hostPort": 8083 }]
+            }]
+        }),
+    )
+    .await;
+    let run = api
+        .ok(
+            "RunTask",
+            json!({ "taskDefinition": "ec2-web", "launchType": "EC2" }),
+        )
+        .await;
+    let arn = run["tasks"][0]["taskArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!arn.is_empty(), "RunTask placed nothing: {run}");
+    assert_eq!(
+        run["tasks"][0]["containerInstanceArn"], inst["containerInstanceArn"],
+        "{run}"
+    );
+    let t = api.wait_status(&arn, "RUNNING").await;
+    assert_eq!(t["lastStatus"], "RUNNING", "{t}\n{}", server.log());
+    let task_id = arn.rsplit('/').next().unwrap_or_default().to_string();
+    assert!(!task_pids(vm, &task_id).is_empty());
+    api.ok("StopTask", json!({ "task": arn })).await;
+    let t = api.wait_status(&arn, "STOPPED").await;
+    assert_eq!(t["lastStatus"], "STOPPED", "{t}");
+
+    leave(vm, api, &inst).await;
+    nothing_left(vm);
+    println!("TOKEN JOIN STEP: {:?} in all", step.elapsed());
 }
