@@ -160,7 +160,7 @@ async fn join_once(vm: &Vm, server: &HostServer, api: &Api) -> (Duration, Value)
     let act = server.ssm(&[
         "create-activation",
         "--iam-role",
-        "ecsAnywhereRole",
+        "gantry-external-node",
         "--registration-limit",
         "1",
     ]);
