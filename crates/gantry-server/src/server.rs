@@ -78,6 +78,11 @@ pub async fn bind<S: Store>(mut cfg: ServerConfig, store: S) -> Result<Bound<S>,
     crate::iam::identity::bootstrap(&state)
         .await
         .map_err(ServerError::Bootstrap)?;
+    // The role `gantry activation create` passes by default. Not fatal: without it only
+    // activations for that role are refused, each with SSM's own reason.
+    if let Err(e) = crate::ssm::role::ensure_default(&state).await {
+        tracing::warn!(error = %e, role = crate::ssm::role::DEFAULT_ROLE, "could not make the default role for activations");
+    }
     // The cluster CA issues node certificates whatever the listener serves (plain HTTP on
     // loopback, the operator's certificate): the cluster's, from the store (put there by
     // the first replica), copied under <state_dir>/tls.

@@ -68,10 +68,31 @@ const SSM: &str = "\n## SSM (activations and managed instances)\n\n\
     `ssm:<Operation>` (DeregisterManagedInstance and the tagging operations on\n\
     `arn:aws:ssm:<region>:<account>:managed-instance/<mi-id>`, the others on `*`). The other SSM\n\
     operations (Parameter Store, Run Command, ...) answer `UnknownOperationException`.\n\n\
+    CreateActivation also needs `iam:PassRole` on the activation's role,\n\
+    `arn:aws:iam::<account>:role/<IamRole>`, with `iam:PassedToService` = `ssm.amazonaws.com`;\n\
+    without it the answer is `AccessDeniedException` (400), \"User: <arn> is not authorized to\n\
+    perform: iam:PassRole on resource: <role-arn> because no identity-based policy allows the\n\
+    iam:PassRole action\", audited as every refusal.\n\n\
+    Texts. AWS's own: the member constraints (`ValidationException`, \"N validation error(s)\n\
+    detected: Value … at '…' failed to satisfy constraint: …\", enums included, e.g.\n\
+    DescribeActivations' FilterKey); a role that does not exist or does not trust\n\
+    `ssm.amazonaws.com` (`ValidationException`, \"Nonexistent role or missing ssm service\n\
+    principal in trust policy: <role-arn>\", as the service returns it); `InvalidActivationId`\n\
+    (\"The activation ID isn't valid. Verify that you entered the correct ActivationId or\n\
+    ActivationCode and try again.\", the API reference's text); `InvalidInstanceId` (\"Not\n\
+    existing InstanceId mi-…\", SSM's words for an unknown managed instance); `InvalidNextToken`\n\
+    (\"The specified token isn't valid.\"). Gantry's own, as AWS's could not be found: an\n\
+    ExpirationDate in the past or more than 30 days ahead (`InvalidParameters`, \"ExpirationDate\n\
+    <date> is in the past; give a date up to 30 days ahead.\" / \"… is more than 30 days ahead;\n\
+    an activation can be valid for at most 30 days.\"); RegistrationMetadata refused\n\
+    (`InvalidParameters`); the join's refusals of an activation (`InvalidActivation`: wrong code,\n\
+    expired at <date>, registration limit reached; `InvalidActivationId`: deleted or never\n\
+    made — SSM Agent's registration API is not public) and the node-credential refusals of the\n\
+    agent gateway (docs/security.md, Node identity).\n\n\
     | operation | status | notes |\n| --- | --- | --- |\n";
 
 const SSM_NOTES: &[(&str, &str)] = &[
-    ("CreateActivation", "RegistrationLimit 1–1000 (default 1), ExpirationDate default 24 h and at most 30 days ahead; the code is stored only as its SHA-256; RegistrationMetadata is refused; IamRole is stored, not checked against IAM"),
+    ("CreateActivation", "RegistrationLimit 1–1000 (default 1), ExpirationDate default 24 h and at most 30 days ahead; the code is stored only as its SHA-256; RegistrationMetadata is refused; IamRole (a role name, or path/name without the leading `/`) must name a role that exists and trusts ssm.amazonaws.com; gantry-external-node is made at the cluster's first start"),
     ("DescribeActivations", "filters ActivationIds, DefaultInstanceName, IamRole; MaxResults 1–50"),
     ("DescribeInstanceInformation", "managed instances registered through activations; PingStatus Online while the host's agent is connected; Filters (InstanceIds, PingStatus, ActivationIds, IamRole, ResourceType, PlatformTypes, AgentVersion, tag:<key>, tag-key) or InstanceInformationFilterList; MaxResults 5–50 (default 10)"),
     ("DeregisterManagedInstance", "revokes the host's node credential at once; the ECS container instance stays until DeregisterContainerInstance"),

@@ -202,9 +202,10 @@ async fn roles_carry_trust_policies_session_limits_and_tags() {
 
     let g = iam(&s, "GetRole", &[("RoleName", "deployer")]).await.ok();
     assert_eq!(g.get("Description").unwrap(), "CI");
+    // Beside the role the cluster's first start makes for SSM activations.
     assert_eq!(
         iam(&s, "ListRoles", &[]).await.ok().all("RoleName"),
-        ["deployer"]
+        ["deployer", "gantry-external-node"]
     );
     iam(&s, "GetRole", &[("RoleName", "nope")])
         .await

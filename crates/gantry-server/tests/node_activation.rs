@@ -37,7 +37,7 @@ async fn an_activation_joins_an_external_instance_that_deregistration_revokes() 
     let a = ssm(
         &s,
         "CreateActivation",
-        json!({"IamRole": "ecsAnywhereRole"}),
+        json!({"IamRole": "gantry-external-node"}),
     )
     .await;
     assert_eq!(a.status, 200, "{}", a.body);

@@ -28,6 +28,7 @@ async fn create_describe_and_delete() {
     )
     .await;
     assert_eq!(code.len(), 20);
+    ssm_support::role(&s, "other-role").await;
     let (other, _) = activation(&s, json!({"IamRole": "other-role"})).await;
 
     let v = ok(&s, "DescribeActivations", json!({})).await;
@@ -70,10 +71,10 @@ async fn create_describe_and_delete() {
         &s,
         "DescribeActivations",
         json!({"Filters": [{"FilterKey": "Nope", "FilterValues": ["x"]}]}),
-        "InvalidFilter",
+        "ValidationException",
     )
     .await;
-    assert!(m.contains("Nope"), "{m}");
+    assert_eq!(m, "1 validation error detected: Value 'Nope' at 'filters.1.member.filterKey' failed to satisfy constraint: Member must satisfy enum value set: [ActivationIds, DefaultInstanceName, IamRole]");
 
     // Paging: one at a time, in creation order.
     let p1 = ok(&s, "DescribeActivations", json!({"MaxResults": 1})).await;
@@ -116,7 +117,7 @@ async fn limits_and_bad_inputs_are_refused_with_ssm_texts() {
     let m = err(
         &s,
         "CreateActivation",
-        json!({"IamRole": "r", "RegistrationLimit": 0}),
+        json!({"IamRole": "gantry-external-node", "RegistrationLimit": 0}),
         "ValidationException",
     )
     .await;
@@ -124,7 +125,7 @@ async fn limits_and_bad_inputs_are_refused_with_ssm_texts() {
     let m = err(
         &s,
         "CreateActivation",
-        json!({"IamRole": "r", "RegistrationLimit": 1001}),
+        json!({"IamRole": "gantry-external-node", "RegistrationLimit": 1001}),
         "ValidationException",
     )
     .await;
@@ -135,7 +136,7 @@ async fn limits_and_bad_inputs_are_refused_with_ssm_texts() {
     let m = err(
         &s,
         "CreateActivation",
-        json!({"IamRole": "r", "ExpirationDate": now - 60.0}),
+        json!({"IamRole": "gantry-external-node", "ExpirationDate": now - 60.0}),
         "InvalidParameters",
     )
     .await;
@@ -143,7 +144,7 @@ async fn limits_and_bad_inputs_are_refused_with_ssm_texts() {
     let m = err(
         &s,
         "CreateActivation",
-        json!({"IamRole": "r", "ExpirationDate": now + 31.0 * 86_400.0}),
+        json!({"IamRole": "gantry-external-node", "ExpirationDate": now + 31.0 * 86_400.0}),
         "InvalidParameters",
     )
     .await;
@@ -151,7 +152,7 @@ async fn limits_and_bad_inputs_are_refused_with_ssm_texts() {
     let m = err(
         &s,
         "CreateActivation",
-        json!({"IamRole": "r", "RegistrationMetadata": [{"Key": "k", "Value": "v"}]}),
+        json!({"IamRole": "gantry-external-node", "RegistrationMetadata": [{"Key": "k", "Value": "v"}]}),
         "InvalidParameters",
     )
     .await;
@@ -159,7 +160,7 @@ async fn limits_and_bad_inputs_are_refused_with_ssm_texts() {
     err(
         &s,
         "CreateActivation",
-        json!({"IamRole": "r", "RegistrationLimit": "three"}),
+        json!({"IamRole": "gantry-external-node", "RegistrationLimit": "three"}),
         "SerializationException",
     )
     .await;
@@ -181,7 +182,7 @@ async fn limits_and_bad_inputs_are_refused_with_ssm_texts() {
     // Thirty days exactly is allowed.
     activation(
         &s,
-        json!({"IamRole": "r", "ExpirationDate": now + 30.0 * 86_400.0 - 5.0}),
+        json!({"IamRole": "gantry-external-node", "ExpirationDate": now + 30.0 * 86_400.0 - 5.0}),
     )
     .await;
 }
@@ -190,6 +191,7 @@ async fn limits_and_bad_inputs_are_refused_with_ssm_texts() {
 async fn redeem_checks_code_expiry_deletion_and_limit() {
     let clock = Arc::new(ManualClock::default());
     let s = Server::start_with_clock(clock.clone()).await;
+    ssm_support::role(&s, "edge-role").await;
     let (id, code) = activation(
         &s,
         json!({"IamRole": "edge-role", "RegistrationLimit": 2, "DefaultInstanceName": "edge",
@@ -256,7 +258,7 @@ async fn redeem_checks_code_expiry_deletion_and_limit() {
     assert_eq!(tags["TagList"], json!([{"Key": "site", "Value": "lab"}]));
 
     // Expiry, judged by the server's clock.
-    let (late, late_code) = activation(&s, json!({"IamRole": "r"})).await;
+    let (late, late_code) = activation(&s, json!({"IamRole": "gantry-external-node"})).await;
     clock.advance(86_401.0);
     let rev = s.revision().await;
     let e = redeem(&s.state, &late, &late_code, "h")
@@ -275,7 +277,7 @@ async fn redeem_checks_code_expiry_deletion_and_limit() {
     assert_eq!(v["ActivationList"][0]["Expired"], true);
 
     // Deleted.
-    let (gone, gone_code) = activation(&s, json!({"IamRole": "r"})).await;
+    let (gone, gone_code) = activation(&s, json!({"IamRole": "gantry-external-node"})).await;
     ok(&s, "DeleteActivation", json!({"ActivationId": gone})).await;
     let rev = s.revision().await;
     let e = redeem(&s.state, &gone, &gone_code, "h")
@@ -303,7 +305,12 @@ async fn a_user_without_ssm_create_activation_is_denied() {
         session_token: None,
     };
     let rev = s.revision().await;
-    let r = ssm_support::ssm(&s, "CreateActivation", json!({"IamRole": "r"})).await;
+    let r = ssm_support::ssm(
+        &s,
+        "CreateActivation",
+        json!({"IamRole": "gantry-external-node"}),
+    )
+    .await;
     assert_eq!(
         (r.status, r.kind()),
         (400, "AccessDeniedException"),
@@ -342,6 +349,11 @@ async fn a_user_without_ssm_create_activation_is_denied() {
             == 200
     })
     .await;
-    let r = ssm_support::ssm(&s, "CreateActivation", json!({"IamRole": "r"})).await;
+    let r = ssm_support::ssm(
+        &s,
+        "CreateActivation",
+        json!({"IamRole": "gantry-external-node"}),
+    )
+    .await;
     assert_eq!(r.kind(), "AccessDeniedException");
 }

@@ -15,7 +15,11 @@ use ssm_support::{activation, err, ok, put_instance};
 
 async fn cluster_with_both(s: &Server) -> String {
     s.ok("CreateCluster", json!({"clusterName": "edge"})).await;
-    let (id, code) = activation(s, json!({"IamRole": "r", "DefaultInstanceName": "lab"})).await;
+    let (id, code) = activation(
+        s,
+        json!({"IamRole": "gantry-external-node", "DefaultInstanceName": "lab"}),
+    )
+    .await;
     let mi = redeem(&s.state, &id, &code, "lab-host")
         .await
         .unwrap()

@@ -171,7 +171,7 @@ fn activation_flags(server: &HostServer) -> String {
     let act = server.ssm(&[
         "create-activation",
         "--iam-role",
-        "ecsAnywhereRole",
+        "gantry-external-node",
         "--registration-limit",
         "1",
     ]);

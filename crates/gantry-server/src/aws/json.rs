@@ -75,6 +75,8 @@ async fn call<S: Store>(
     // its target exists. Its scope must name the service the target belongs to.
     let target = operation_name(headers);
     let service = target.as_ref().map_or(Service::Ecs, |(s, _)| *s);
+    // The record names the API the request was for (`ssm`, `gantry`, …), not only ECS.
+    audit.service = service.signing_name().to_string();
     if let Ok((_, op)) = &target {
         audit.action = (*op).to_string();
     }

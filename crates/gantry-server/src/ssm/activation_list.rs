@@ -5,7 +5,6 @@ use gantry_store::Store;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::invalid_filter;
 use super::input::{decode, Checks};
 use super::paging;
 use super::records::{ActivationRecord, ACTIVATIONS};
@@ -68,18 +67,21 @@ pub async fn describe_activations<S: Store>(st: &AppState<S>, body: Value) -> Re
     let req: DescribeActivationsRequest = decode(body)?;
     let mut c = Checks::default();
     c.range("MaxResults", req.max_results, 1, 50);
-    c.done()?;
-    let mut filters = Vec::new();
-    for f in req.filters {
-        let key = f.filter_key.unwrap_or_default();
-        if !FILTER_KEYS.contains(&key.as_str()) {
-            return Err(invalid_filter(format!(
-                "The filter key {key} isn't valid; use one of {}.",
-                FILTER_KEYS.join(", ")
-            )));
-        }
-        filters.push((key, f.filter_values));
+    // FilterKey is an enum of the model: AWS's front end refuses another value in its
+    // ValidationException, as for every constrained member.
+    for (i, f) in req.filters.iter().enumerate() {
+        c.one_of(
+            &format!("Filters.{}.member.filterKey", i + 1),
+            f.filter_key.as_deref(),
+            FILTER_KEYS,
+        );
     }
+    c.done()?;
+    let filters: Vec<(String, Vec<String>)> = req
+        .filters
+        .into_iter()
+        .filter_map(|f| Some((f.filter_key?, f.filter_values)))
+        .collect();
     let now = st.clock.now();
     let mut all: Vec<ActivationRecord> = db::list(&st.store, ACTIVATIONS)
         .await?

@@ -68,11 +68,6 @@ pub async fn create_activation<S: Store>(st: &AppState<S>, body: Value) -> Resul
         ));
     }
     let iam_role = req.iam_role.unwrap_or_default();
-    if iam_role.is_empty() {
-        return Err(invalid_parameters(
-            "IamRole is empty; give the name of the IAM role the managed nodes get.",
-        ));
-    }
     let now = st.clock.now();
     let expires = match req.expiration_date {
         None => now + DEFAULT_TTL_SECS,
@@ -90,6 +85,8 @@ pub async fn create_activation<S: Store>(st: &AppState<S>, body: Value) -> Resul
         }
         Some(t) => t,
     };
+    // The role last: its answer is the same for an empty name as for any role not there.
+    super::role::check(st, &iam_role).await?;
     let id = code::new_activation_id();
     let secret = code::new_code();
     let record = ActivationRecord {

@@ -5,7 +5,12 @@
 //! `arn:aws:ssm:<region>:<account>:managed-instance/<mi-id>`. CreateActivation carries the
 //! request's tags as `aws:RequestTag/*` and `aws:TagKeys`.
 //!
-//! Not modelled: the `iam:PassRole` check AWS makes for the activation's role.
+//! CreateActivation also needs `iam:PassRole` on the activation's role,
+//! `arn:aws:iam::<account>:role/<IamRole>`, with `iam:PassedToService` =
+//! `ssm.amazonaws.com` (IAM's "Grant a user permissions to pass a role to an AWS service");
+//! a caller without it is refused by the gate like any other denial — AccessDeniedException,
+//! "User: <arn> is not authorized to perform: iam:PassRole on resource: <role arn> because
+//! no identity-based policy allows the iam:PassRole action" — and audited.
 
 use gantry_store::Store;
 use serde_json::Value;
@@ -34,7 +39,18 @@ fn tags(body: &Value) -> Vec<(&str, &str)> {
 pub fn accesses<S: Store>(st: &AppState<S>, op: &str, body: &Value) -> Vec<Access> {
     let action = format!("ssm:{op}");
     let access = match op {
-        "CreateActivation" => Access::new(action, "*").with_request_tags(tags(body)),
+        "CreateActivation" => {
+            let create = Access::new(action, "*").with_request_tags(tags(body));
+            // No role named, no role passed: the request then fails its validation.
+            return match body["IamRole"].as_str().filter(|r| !r.is_empty()) {
+                Some(role) => vec![
+                    create,
+                    Access::new("iam:PassRole", super::role::role_arn(st, role))
+                        .with("iam:PassedToService", [super::role::SSM_PRINCIPAL]),
+                ],
+                None => vec![create],
+            };
+        }
         "DeregisterManagedInstance" => {
             let id = body["InstanceId"].as_str().unwrap_or("");
             Access::new(action, managed_instance_arn(st, id))

@@ -18,11 +18,12 @@ pub fn invalid_parameters(message: impl Into<String>) -> Error {
     err(ErrorKind::SsmInvalidParameters, message)
 }
 
-/// No activation of this id (never created, or deleted).
-pub fn invalid_activation_id(id: &str) -> Error {
+/// No activation of this id (never created, or deleted): the exception's text in SSM's API
+/// reference (SSM names no id in it).
+pub fn invalid_activation_id(_id: &str) -> Error {
     err(
         ErrorKind::SsmInvalidActivationId,
-        format!("Activation ID {id} isn't valid. Verify that you entered the correct ActivationId or ActivationCode and try again."),
+        "The activation ID isn't valid. Verify that you entered the correct ActivationId or ActivationCode and try again.",
     )
 }
 
@@ -31,10 +32,12 @@ pub fn invalid_activation(message: impl Into<String>) -> Error {
     err(ErrorKind::SsmInvalidActivation, message)
 }
 
+/// No registered managed instance of this id: SSM's words for an `mi-` id it does not know
+/// ("InvalidInstanceId: Not existing InstanceId mi-…", as SSM Agent logs it).
 pub fn invalid_instance_id(id: &str) -> Error {
     err(
         ErrorKind::SsmInvalidInstanceId,
-        format!("Instance ID {id} isn't a managed node registered through an activation, or it was deregistered."),
+        format!("Not existing InstanceId {id}"),
     )
 }
 
@@ -43,10 +46,6 @@ pub fn invalid_next_token() -> Error {
         ErrorKind::SsmInvalidNextToken,
         "The specified token isn't valid.",
     )
-}
-
-pub fn invalid_filter(message: impl Into<String>) -> Error {
-    err(ErrorKind::SsmInvalidFilter, message)
 }
 
 pub fn invalid_filter_key(message: impl Into<String>) -> Error {

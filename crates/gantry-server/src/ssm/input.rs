@@ -98,6 +98,21 @@ impl Checks {
         }
     }
 
+    /// An enum member: one of `values` (SSM lists them in brackets, comma and space).
+    pub fn one_of(&mut self, member: &str, v: Option<&str>, values: &[&str]) {
+        let Some(s) = v else { return };
+        if !values.contains(&s) {
+            self.fail(
+                Some(s),
+                member,
+                &format!(
+                    "Member must satisfy enum value set: [{}]",
+                    values.join(", ")
+                ),
+            );
+        }
+    }
+
     /// `^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`.
     pub fn activation_id(&mut self, member: &str, v: Option<&str>) {
         let Some(s) = v else { return };

@@ -16,6 +16,7 @@ mod input;
 pub mod instances;
 mod paging;
 pub mod records;
+pub mod role;
 mod tags;
 
 use gantry_api::{ApiError, ErrorKind};

@@ -58,6 +58,39 @@ pub async fn err(s: &Server, op: &str, body: Value, kind: &str) -> String {
     r.body["message"].as_str().unwrap_or_default().to_string()
 }
 
+/// The trust policy an activation's role needs: SSM may assume it.
+pub const SSM_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ssm.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+fn form_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// IAM `CreateRole` of `name` at `path` (`/` or `/a/b/`) with trust policy `trust`.
+pub async fn role_at(s: &Server, path: &str, name: &str, trust: &str) {
+    let body = format!(
+        "Action=CreateRole&Version=2010-05-08&RoleName={}&Path={}&AssumeRolePolicyDocument={}",
+        form_encode(name),
+        form_encode(path),
+        form_encode(trust)
+    );
+    let r = s.form(&body, "iam").await;
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    assert_eq!(status, 200, "CreateRole {name}: {text}");
+}
+
+/// A role SSM may assume, at path `/`.
+pub async fn role(s: &Server, name: &str) {
+    role_at(s, "/", name, SSM_TRUST).await;
+}
+
 /// A fresh activation: (id, code).
 pub async fn activation(s: &Server, body: Value) -> (String, String) {
     let v = ok(s, "CreateActivation", body).await;

@@ -30,7 +30,9 @@ pub enum ActivationCmd {
         /// How many hosts may join with it (1 to 1000).
         #[arg(long, default_value = "1")]
         limit: u32,
-        /// The IAM role the managed instances get (SSM's IamRole).
+        /// The IAM role the managed instances get (SSM's IamRole: a name, or path/name). It
+        /// must exist and trust ssm.amazonaws.com, and you need iam:PassRole on it; the server
+        /// makes gantry-external-node at its first start.
         #[arg(long, default_value = "gantry-external-node")]
         iam_role: String,
         /// The name the hosts get (SSM's DefaultInstanceName).
@@ -111,7 +113,15 @@ pub async fn run(c: &Client, cmd: ActivationCmd) -> anyhow::Result<()> {
             }
             // The pin first: a server whose CA cannot be read gets no activation made.
             let pin = ca_sha256(c).await?;
-            let out = call(c, "CreateActivation", body).await?;
+            let out = call(c, "CreateActivation", body).await.map_err(|e| {
+                if format!("{e:#}").contains("Nonexistent role") {
+                    e.context(format!(
+                        "the role {iam_role} must exist and trust ssm.amazonaws.com: create it with `aws iam create-role --role-name {iam_role} --assume-role-policy-document '{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Principal\":{{\"Service\":\"ssm.amazonaws.com\"}},\"Action\":\"sts:AssumeRole\"}}]}}'`, or pass --iam-role with one that does"
+                    ))
+                } else {
+                    e
+                }
+            })?;
             let id = s(&out, "ActivationId");
             let code = s(&out, "ActivationCode");
             let server = server.unwrap_or_else(|| c.endpoints());
