@@ -7,8 +7,9 @@
 //! stored tags of clusters, services, tasks and task definitions. Container instances carry
 //! no tags in Gantry, so their ARNs come without `ecs:ResourceTag/*`.
 //!
-//! Not modelled: the `ecs:TagResource` check AWS adds for tag-on-create (Gantry authorizes
-//! the create action with the request's tags instead) and `ecs:capacity-provider`.
+//! The `ecs:TagResource` check AWS adds for tag-on-create is added by
+//! [`super::tag_authorization`] (it depends on the caller's `tagResourceAuthorization`
+//! account setting). Not modelled: `ecs:capacity-provider`.
 
 use gantry_api::arn;
 use gantry_store::Store;
@@ -105,6 +106,9 @@ pub async fn accesses<S: Store>(
             vec![on("*".into()).with_request_tags(request_tags(body))]
         }
         "DeleteCluster"
+        | "UpdateCluster"
+        | "UpdateClusterSettings"
+        | "PutClusterCapacityProviders"
         | "ListContainerInstances"
         | "DeregisterContainerInstance"
         | "ListAttributes" => vec![on(cluster_arn.clone())],
