@@ -25,7 +25,11 @@ async fn user(s: &Server, name: &str, doc: &str) -> Key {
     admin_iam(
         s,
         "PutUserPolicy",
-        &[("UserName", name), ("PolicyName", "p"), ("PolicyDocument", doc)],
+        &[
+            ("UserName", name),
+            ("PolicyName", "p"),
+            ("PolicyDocument", doc),
+        ],
     )
     .await
     .ok();
@@ -53,7 +57,10 @@ async fn put_list_and_delete_answer_as_ecs() {
             json!({"name": "containerInsights", "value": "enhanced"}),
         )
         .await;
-    assert_eq!(r, json!({"setting": setting("containerInsights", "enhanced", ADMIN)}));
+    assert_eq!(
+        r,
+        json!({"setting": setting("containerInsights", "enhanced", ADMIN)})
+    );
     // The default is the root's.
     let r = s
         .ok(
@@ -61,7 +68,10 @@ async fn put_list_and_delete_answer_as_ecs() {
             json!({"name": "awsvpcTrunking", "value": "enabled"}),
         )
         .await;
-    assert_eq!(r, json!({"setting": setting("awsvpcTrunking", "enabled", ROOT)}));
+    assert_eq!(
+        r,
+        json!({"setting": setting("awsvpcTrunking", "enabled", ROOT)})
+    );
 
     // Without effectiveSettings: only what the principal set.
     let r = s.ok("ListAccountSettings", json!({})).await;
@@ -72,7 +82,10 @@ async fn put_list_and_delete_answer_as_ecs() {
     let r = s
         .ok("ListAccountSettings", json!({"principalArn": ROOT}))
         .await;
-    assert_eq!(r["settings"], json!([setting("awsvpcTrunking", "enabled", ROOT)]));
+    assert_eq!(
+        r["settings"],
+        json!([setting("awsvpcTrunking", "enabled", ROOT)])
+    );
 
     // Effective: every setting, sorted by name, own over default over ECS's.
     let r = s
@@ -152,7 +165,10 @@ async fn put_list_and_delete_answer_as_ecs() {
     let r = s
         .ok("DeleteAccountSetting", json!({"name": "containerInsights"}))
         .await;
-    assert_eq!(r, json!({"setting": setting("containerInsights", "enhanced", ADMIN)}));
+    assert_eq!(
+        r,
+        json!({"setting": setting("containerInsights", "enhanced", ADMIN)})
+    );
     let r = s
         .ok(
             "ListAccountSettings",
@@ -229,7 +245,12 @@ async fn refusals_carry_ecs_messages() {
     ];
     for (op, body, kind, message) in cases {
         let r = s.call(op, body.clone()).await;
-        assert_eq!((r.status, r.kind()), (400, *kind), "{op} {body}: {}", r.body);
+        assert_eq!(
+            (r.status, r.kind()),
+            (400, *kind),
+            "{op} {body}: {}",
+            r.body
+        );
         assert_eq!(r.body["message"], *message, "{op} {body}");
     }
     // An unknown name is the model's enum: refused before the handler.
@@ -347,7 +368,11 @@ async fn tagged_creates_need_tag_resource_unless_the_setting_is_off() {
     admin_iam(
         &s,
         "PutUserPolicy",
-        &[("UserName", "bob"), ("PolicyName", "p"), ("PolicyDocument", doc)],
+        &[
+            ("UserName", "bob"),
+            ("PolicyName", "p"),
+            ("PolicyDocument", doc),
+        ],
     )
     .await
     .ok();

@@ -23,7 +23,7 @@ use crate::persistence::update::{retry, Attempt};
 use crate::state::AppState;
 
 /// What UpdateCluster and friends show of the cluster they changed.
-const SHOWN: &[&str] = &["SETTINGS", "TAGS", "CONFIGURATIONS"];
+const SHOWN: &[&str] = &["STATISTICS", "SETTINGS", "TAGS", "CONFIGURATIONS"];
 
 /// The capacity providers ECS reserves for Fargate (issue 14 brings them to Gantry).
 pub const FARGATE_PROVIDERS: &[&str] = &["FARGATE", "FARGATE_SPOT"];
