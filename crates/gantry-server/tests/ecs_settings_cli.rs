@@ -229,6 +229,91 @@ async fn the_aws_cli_updates_clusters() {
         err.contains("(InvalidParameterException) when calling the PutClusterCapacityProviders operation: The specified capacity provider does not exist."),
         "{err}"
     );
+    // A capacity provider, on the cluster with a default strategy, then off and deleted.
+    let asg =
+        "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:1:autoScalingGroupName/web";
+    let r = aws(
+        &url,
+        &[
+            "ecs",
+            "create-capacity-provider",
+            "--name",
+            "web",
+            "--auto-scaling-group-provider",
+            &format!(
+                "autoScalingGroupArn={asg},managedScaling={{status=ENABLED,targetCapacity=90}}"
+            ),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r["capacityProvider"]["autoScalingGroupProvider"]["managedScaling"]
+            ["maximumScalingStepSize"],
+        10000
+    );
+    let r = aws(
+        &url,
+        &[
+            "ecs",
+            "put-cluster-capacity-providers",
+            "--cluster",
+            "c",
+            "--capacity-providers",
+            "web",
+            "--default-capacity-provider-strategy",
+            "capacityProvider=web,weight=1",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r["cluster"]["defaultCapacityProviderStrategy"][0],
+        serde_json::json!({"capacityProvider": "web", "weight": 1, "base": 0})
+    );
+    let err = aws(
+        &url,
+        &[
+            "ecs",
+            "delete-capacity-provider",
+            "--capacity-provider",
+            "web",
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("in use and cannot be removed"), "{err}");
+    aws(
+        &url,
+        &[
+            "ecs",
+            "put-cluster-capacity-providers",
+            "--cluster",
+            "c",
+            "--capacity-providers",
+            "[]",
+            "--default-capacity-provider-strategy",
+            "[]",
+        ],
+    )
+    .await
+    .unwrap();
+    let r = aws(
+        &url,
+        &[
+            "ecs",
+            "delete-capacity-provider",
+            "--capacity-provider",
+            "web",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r["capacityProvider"]["status"], "INACTIVE");
+    let r = aws(&url, &["ecs", "describe-capacity-providers"])
+        .await
+        .unwrap();
+    assert_eq!(r["capacityProviders"], serde_json::json!([]));
     let err = aws(
         &url,
         &[

@@ -102,7 +102,19 @@ pub async fn accesses<S: Store>(
         | "DeregisterTaskDefinition"
         | "ListTaskDefinitions"
         | "ListTaskDefinitionFamilies" => vec![on("*".into())],
-        "CreateCluster" | "RegisterTaskDefinition" => {
+        "UpdateCapacityProvider" | "DeleteCapacityProvider" => {
+            let name = body["name"]
+                .as_str()
+                .or_else(|| body["capacityProvider"].as_str())
+                .unwrap_or("");
+            vec![on(format!(
+                "arn:aws:ecs:{}:{}:capacity-provider/{}",
+                st.config.region,
+                st.config.account_id,
+                arn::short_id(name)
+            ))]
+        }
+        "CreateCluster" | "RegisterTaskDefinition" | "CreateCapacityProvider" => {
             vec![on("*".into()).with_request_tags(request_tags(body))]
         }
         "DeleteCluster"

@@ -105,6 +105,10 @@ operations! {
     "UpdateCluster" => cluster_update::update_cluster,
     "UpdateClusterSettings" => cluster_update::update_cluster_settings,
     "PutClusterCapacityProviders" => cluster_update::put_cluster_capacity_providers,
+    "CreateCapacityProvider" => capacity_providers::create_capacity_provider,
+    "DescribeCapacityProviders" => capacity_providers::describe_capacity_providers,
+    "UpdateCapacityProvider" => capacity_providers::update_capacity_provider,
+    "DeleteCapacityProvider" => capacity_providers::delete_capacity_provider,
     ;
     "PutAccountSetting" => account_settings::put_account_setting,
     "PutAccountSettingDefault" => account_settings::put_account_setting_default,

@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-#[allow(dead_code)] // Listed by DescribeCapacityProviders.
 pub const CAPACITY_PROVIDERS: &str = "capacity-providers/";
 
 pub fn capacity_provider_key(name: &str) -> String {
@@ -24,4 +23,7 @@ pub struct CapacityProviderRecord {
     pub status: CapacityProviderStatus,
     /// The `autoScalingGroupProvider` as given (its `autoScalingGroupArn` names the group).
     pub provider: gantry_api::model::AutoScalingGroupProvider,
+    /// ECS's `updateStatus` after the last change (`None` right after creation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_status: Option<String>,
 }
