@@ -82,9 +82,14 @@ impl Service {
         op: &str,
         body: &Value,
         resource_tags: bool,
+        caller: &Caller,
     ) -> Result<Vec<crate::auth::Access>> {
         match self {
-            Self::Ecs => crate::ecs::authz::accesses(st, op, body, resource_tags).await,
+            Self::Ecs => {
+                let mut out = crate::ecs::authz::accesses(st, op, body, resource_tags).await?;
+                out.extend(crate::ecs::tag_authorization::on_create(st, caller, op, body).await?);
+                Ok(out)
+            }
             Self::Nodes => crate::nodes::api::accesses(st, op, body).await,
             Self::Ssm => Ok(crate::ssm::accesses(st, op, body)),
             // Query services are authorized by `crate::auth::iam_actions`; a JSON request for
@@ -163,10 +168,10 @@ impl Service {
         st: &AppState<S>,
         op: &str,
         body: Value,
-        _caller: &Caller,
+        caller: &Caller,
     ) -> Result<Value> {
         match self {
-            Self::Ecs => crate::ecs::dispatch(st, op, body).await,
+            Self::Ecs => crate::ecs::dispatch_as(st, op, body, caller).await,
             Self::Nodes => crate::nodes::api::dispatch(st, op, body).await,
             Self::Ssm => crate::ssm::dispatch(st, op, body).await,
             Self::Iam | Self::Sts => Err(self.not_json(op).into()),

@@ -14,7 +14,14 @@ const PARTIAL: &[(&str, &str)] = &[
     ("DeleteService", "DRAINING until its tasks are stopped, then INACTIVE; an INACTIVE name can be created again"),
     ("ListContainerInstances", "the `filter` cluster query language is applied (a parse error names its position)"),
     ("RegisterTaskDefinition", "`requiresAttributes` is not computed"),
-    ("CreateCluster", "settings are stored; configuration and capacity providers are not"),
+    ("CreateCluster", "settings (containerInsights, defaulting to the caller's effective account setting), configuration and serviceConnectDefaults are stored and shown (Gantry has no ECS Exec, managed storage or Cloud Map, so they change nothing on the nodes); capacity providers must exist (FARGATE and FARGATE_SPOT are refused until Fargate comes)"),
+    ("UpdateCluster", "as CreateCluster: settings merge by name, configuration replaces, an empty serviceConnectDefaults namespace removes it; the namespace is stored as given (no Cloud Map)"),
+    ("PutClusterCapacityProviders", "providers must exist (see CreateCapacityProvider); the default strategy is stored and shown; RunTask and CreateService do not place by it yet"),
+    ("PutAccountSetting", "per user, role (an assumed role's session uses its role) or the root; Gantry's bootstrap administrator `admin` stands in for the root (to name another principal, and for fargateTaskRetirementWaitPeriod); long-ARN settings cannot be disabled (Gantry always uses long ARNs); tagResourceAuthorization is enforced; containerInsights is the default of new clusters' setting; the Fargate, awsvpcTrunking, defaultLogDriverMode and guardDutyActivate settings are stored and shown only"),
+    ("CreateCapacityProvider", "EC2-style only: the group is the instances with attribute gantry.capacity-provider=<name> (docs/capacity-providers.md); managedScaling and the rest are stored and shown with ECS's defaults; managedInstancesProvider is refused (UnsupportedFeatureException); names starting with aws, ecs or fargate (FARGATE, FARGATE_SPOT) are refused"),
+    ("UpdateCapacityProvider", "as CreateCapacityProvider"),
+    ("DeleteCapacityProvider", "refused while a cluster uses it; INACTIVE afterwards"),
+    ("ListAccountSettings", "effectiveSettings resolves principal, then account default (the root's), then ECS's default; pages of at most 10"),
 ];
 
 fn render() -> String {

@@ -97,7 +97,7 @@ async fn call<S: Store>(
         .await
         .map_err(Failure::Refused)?;
     let accesses = service
-        .accesses(state, op, &value, policies.resource_tags)
+        .accesses(state, op, &value, policies.resource_tags, &caller)
         .await
         .map_err(|e| e.to_api())?;
     audit.accesses(&accesses);

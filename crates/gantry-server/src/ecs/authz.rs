@@ -7,8 +7,9 @@
 //! stored tags of clusters, services, tasks and task definitions. Container instances carry
 //! no tags in Gantry, so their ARNs come without `ecs:ResourceTag/*`.
 //!
-//! Not modelled: the `ecs:TagResource` check AWS adds for tag-on-create (Gantry authorizes
-//! the create action with the request's tags instead) and `ecs:capacity-provider`.
+//! The `ecs:TagResource` check AWS adds for tag-on-create is added by
+//! [`super::tag_authorization`] (it depends on the caller's `tagResourceAuthorization`
+//! account setting). Not modelled: `ecs:capacity-provider`.
 
 use gantry_api::arn;
 use gantry_store::Store;
@@ -101,10 +102,25 @@ pub async fn accesses<S: Store>(
         | "DeregisterTaskDefinition"
         | "ListTaskDefinitions"
         | "ListTaskDefinitionFamilies" => vec![on("*".into())],
-        "CreateCluster" | "RegisterTaskDefinition" => {
+        "UpdateCapacityProvider" | "DeleteCapacityProvider" => {
+            let name = body["name"]
+                .as_str()
+                .or_else(|| body["capacityProvider"].as_str())
+                .unwrap_or("");
+            vec![on(format!(
+                "arn:aws:ecs:{}:{}:capacity-provider/{}",
+                st.config.region,
+                st.config.account_id,
+                arn::short_id(name)
+            ))]
+        }
+        "CreateCluster" | "RegisterTaskDefinition" | "CreateCapacityProvider" => {
             vec![on("*".into()).with_request_tags(request_tags(body))]
         }
         "DeleteCluster"
+        | "UpdateCluster"
+        | "UpdateClusterSettings"
+        | "PutClusterCapacityProviders"
         | "ListContainerInstances"
         | "DeregisterContainerInstance"
         | "ListAttributes" => vec![on(cluster_arn.clone())],

@@ -13,7 +13,7 @@ use gantry_store::Store;
 use regex::Regex;
 
 use crate::aws::paging;
-use crate::ecs::tags;
+use crate::ecs::{cluster_update, tags};
 use crate::error::{invalid, Error, Result};
 use crate::persistence::db::{self, Versioned};
 use crate::persistence::records::{
@@ -65,6 +65,20 @@ pub async fn ensure<S: Store>(
 ) -> Result<Versioned<ClusterRecord>> {
     check_name(name)?;
     let tag_map = tags::validated(req.and_then(|r| r.tags.as_deref()).unwrap_or_default())?;
+    if let Some(r) = req {
+        cluster_update::check_settings(r.settings.as_deref().unwrap_or_default())?;
+        if let Some(c) = &r.configuration {
+            cluster_update::check_configuration(c)?;
+        }
+        cluster_update::check_capacity_providers(
+            st,
+            r.capacity_providers.as_deref().unwrap_or_default(),
+            r.default_capacity_provider_strategy
+                .as_deref()
+                .unwrap_or_default(),
+        )
+        .await?;
+    }
     let key = cluster_key(name);
     let key = &key;
     let tag_map = &tag_map;
@@ -82,6 +96,18 @@ pub async fn ensure<S: Store>(
                 status: ClusterStatus::Active,
                 created_at: st.clock.now(),
                 settings: req.and_then(|r| r.settings.clone()).unwrap_or_default(),
+                configuration: req.and_then(|r| r.configuration.clone()),
+                service_connect_namespace: req
+                    .and_then(|r| r.service_connect_defaults.as_ref())
+                    .and_then(|d| d.namespace.clone())
+                    .filter(|n| !n.is_empty()),
+                capacity_providers: req
+                    .and_then(|r| r.capacity_providers.clone())
+                    .unwrap_or_default(),
+                default_capacity_provider_strategy: cluster_update::filled(
+                    req.and_then(|r| r.default_capacity_provider_strategy.as_deref())
+                        .unwrap_or_default(),
+                ),
             };
             let revision = current.map_or(0, |c| c.revision);
             let ops = vec![
@@ -125,7 +151,14 @@ async fn counts<S: Store>(st: &AppState<S>, name: &str) -> Result<Counts> {
     })
 }
 
-async fn render<S: Store>(
+/// Cluster `c` as ECS shows it: the counts always; `statistics`, `tags`, `settings`,
+/// `configuration` and `attachments` when `include` asks for them (ECS's `ClusterField`s);
+/// capacity providers, the default strategy and the Service Connect namespace when set.
+fn unless_empty<T: Clone>(v: &[T]) -> Option<Vec<T>> {
+    (!v.is_empty()).then(|| v.to_vec())
+}
+
+pub(crate) async fn render<S: Store>(
     st: &AppState<S>,
     c: &ClusterRecord,
     include: &[String],
@@ -154,19 +187,26 @@ async fn render<S: Store>(
         running_tasks_count: Some(n.running),
         pending_tasks_count: Some(n.pending),
         active_services_count: Some(0),
-        statistics: Some(Vec::new()),
+        statistics: wants("STATISTICS").then(Vec::new),
         tags: if wants("TAGS") {
             Some(tags::read(st, &arn).await?)
         } else {
             None
         },
-        settings: if wants("SETTINGS") {
-            Some(c.settings.clone())
+        settings: wants("SETTINGS").then(|| c.settings.clone()),
+        configuration: if wants("CONFIGURATIONS") {
+            c.configuration.clone()
         } else {
             None
         },
-        capacity_providers: Some(Vec::new()),
-        default_capacity_provider_strategy: Some(Vec::new()),
+        attachments: wants("ATTACHMENTS").then(Vec::new),
+        capacity_providers: unless_empty(&c.capacity_providers),
+        default_capacity_provider_strategy: unless_empty(&c.default_capacity_provider_strategy),
+        service_connect_defaults: c.service_connect_namespace.as_ref().map(|ns| {
+            gantry_api::model::ClusterServiceConnectDefaults {
+                namespace: Some(ns.clone()),
+            }
+        }),
         cluster_arn: Some(arn),
         ..Default::default()
     })
@@ -182,7 +222,15 @@ pub async fn create_cluster<S: Store>(
         .unwrap_or_else(|| DEFAULT_CLUSTER.to_string());
     let c = ensure(st, &name, Some(&req)).await?;
     Ok(CreateClusterResponse {
-        cluster: Some(render(st, &c.value, &["TAGS".to_string()]).await?),
+        // ECS shows a new cluster's statistics, settings and tags.
+        cluster: Some(
+            render(
+                st,
+                &c.value,
+                &["STATISTICS", "SETTINGS", "TAGS", "CONFIGURATIONS"].map(String::from),
+            )
+            .await?,
+        ),
     })
 }
 

@@ -1,14 +1,18 @@
 //! The ECS API: one file per resource or operation group, and the dispatch of ECS operations to their handlers. An operation of the model that is not listed
 //! here answers `ClientException: Gantry does not implement <Op> yet`.
 
+pub mod account_settings;
 pub mod attributes;
 pub mod authz;
+pub mod capacity_providers;
+pub mod cluster_update;
 pub mod clusters;
 pub mod instances;
 pub mod run_task;
 pub mod service_render;
 pub mod service_settings;
 pub mod services;
+pub mod tag_authorization;
 pub mod tags;
 pub mod task_definitions;
 pub mod tasks;
@@ -18,6 +22,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::auth::Caller;
 use crate::error::{client, Error, Result};
 use crate::state::AppState;
 
@@ -36,14 +41,31 @@ fn encode<T: Serialize>(value: &T) -> Result<Value> {
 }
 
 macro_rules! operations {
-    ($($name:literal => $handler:path,)*) => {
+    ($($name:literal => $handler:path,)* ; $($cname:literal => $chandler:path,)*) => {
         /// The operations Gantry serves.
-        pub const IMPLEMENTED: &[&str] = &[$($name,)*];
+        pub const IMPLEMENTED: &[&str] = &[$($name,)* $($cname,)*];
+
+        /// The operations whose answer depends on who asks.
+        const WITH_CALLER: &[&str] = &[$($cname,)*];
 
         /// Runs operation `op` on a body that passed validation.
         pub async fn dispatch<S: Store>(state: &AppState<S>, op: &str, body: Value) -> Result<Value> {
             match op {
                 $($name => encode(&$handler(state, decode(body)?).await?),)*
+                other => Err(client(format!("Gantry does not implement {other} yet."))),
+            }
+        }
+
+        /// Runs `op` if it is one whose answer depends on who asks (account settings are
+        /// per principal).
+        async fn dispatch_caller<S: Store>(
+            state: &AppState<S>,
+            op: &str,
+            body: Value,
+            caller: &Caller,
+        ) -> Result<Value> {
+            match op {
+                $($cname => encode(&$chandler(state, caller, decode(body)?).await?),)*
                 other => Err(client(format!("Gantry does not implement {other} yet."))),
             }
         }
@@ -80,8 +102,37 @@ operations! {
     "DeleteService" => services::delete_service,
     "DescribeServices" => service_render::describe_services,
     "ListServices" => services::list_services,
+    "UpdateCluster" => cluster_update::update_cluster,
+    "UpdateClusterSettings" => cluster_update::update_cluster_settings,
+    "PutClusterCapacityProviders" => cluster_update::put_cluster_capacity_providers,
+    "CreateCapacityProvider" => capacity_providers::create_capacity_provider,
+    "DescribeCapacityProviders" => capacity_providers::describe_capacity_providers,
+    "UpdateCapacityProvider" => capacity_providers::update_capacity_provider,
+    "DeleteCapacityProvider" => capacity_providers::delete_capacity_provider,
+    ;
+    "PutAccountSetting" => account_settings::put_account_setting,
+    "PutAccountSettingDefault" => account_settings::put_account_setting_default,
+    "ListAccountSettings" => account_settings::list_account_settings,
+    "DeleteAccountSetting" => account_settings::delete_account_setting,
 }
 
 pub fn implemented(op: &str) -> bool {
     IMPLEMENTED.contains(&op)
+}
+
+/// Runs operation `op` on a body that passed validation, for `caller`.
+pub async fn dispatch_as<S: Store>(
+    state: &AppState<S>,
+    op: &str,
+    mut body: Value,
+    caller: &Caller,
+) -> Result<Value> {
+    if op == "CreateCluster" {
+        cluster_update::default_insights(state, caller, &mut body).await?;
+    }
+    if WITH_CALLER.contains(&op) {
+        dispatch_caller(state, op, body, caller).await
+    } else {
+        dispatch(state, op, body).await
+    }
 }

@@ -1,5 +1,7 @@
 //! What the server keeps in the store and how it reads and writes it.
 
+pub mod account_setting_records;
+pub mod capacity_provider_records;
 pub mod change_watch;
 pub mod db;
 pub mod iam_records;

@@ -65,6 +65,17 @@ pub struct ClusterRecord {
     pub created_at: Timestamp,
     #[serde(default)]
     pub settings: Vec<gantry_api::model::ClusterSetting>,
+    /// `configuration` as given (execute-command and managed-storage settings: stored and
+    /// shown, Gantry has neither feature).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<gantry_api::model::ClusterConfiguration>,
+    /// The default Service Connect namespace, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_connect_namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity_providers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub default_capacity_provider_strategy: Vec<gantry_api::model::CapacityProviderStrategyItem>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
