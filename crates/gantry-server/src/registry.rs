@@ -163,12 +163,12 @@ impl Service {
         st: &AppState<S>,
         op: &str,
         body: Value,
-        _caller: &Caller,
+        caller: &Caller,
     ) -> Result<Value> {
         match self {
             Self::Ecs => crate::ecs::dispatch(st, op, body).await,
             Self::Nodes => crate::nodes::api::dispatch(st, op, body).await,
-            Self::Ssm => crate::ssm::dispatch(st, op, body).await,
+            Self::Ssm => crate::ssm::dispatch(st, op, body, caller).await,
             Self::Iam | Self::Sts => Err(self.not_json(op).into()),
         }
     }
