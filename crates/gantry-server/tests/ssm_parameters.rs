@@ -10,6 +10,7 @@ mod iam_support;
 mod ssm_support;
 
 use common::Server;
+use gantry_store::Store;
 use serde_json::{json, Value};
 use ssm_support::{err, ok, ssm};
 
