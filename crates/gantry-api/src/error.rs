@@ -39,6 +39,19 @@ pub enum ErrorKind {
     SsmTooManyUpdates,
     SsmInternalServerError,
     Validation,
+    // Parameter Store's exceptions (the `ssm` model's names).
+    SsmParameterNotFound,
+    SsmParameterAlreadyExists,
+    SsmParameterVersionNotFound,
+    SsmHierarchyLevelLimitExceeded,
+    SsmParameterMaxVersionLimitExceeded,
+    SsmInvalidKeyId,
+    SsmInvalidAllowedPattern,
+    SsmParameterPatternMismatch,
+    SsmParameterVersionLabelLimitExceeded,
+    SsmInvalidFilterOption,
+    SsmInvalidFilterValue,
+    SsmUnsupportedParameterType,
 }
 
 impl ErrorKind {
@@ -80,6 +93,18 @@ impl ErrorKind {
             Self::SsmTooManyUpdates => "TooManyUpdates",
             Self::SsmInternalServerError => "InternalServerError",
             Self::Validation => "ValidationException",
+            Self::SsmParameterNotFound => "ParameterNotFound",
+            Self::SsmParameterAlreadyExists => "ParameterAlreadyExists",
+            Self::SsmParameterVersionNotFound => "ParameterVersionNotFound",
+            Self::SsmHierarchyLevelLimitExceeded => "HierarchyLevelLimitExceededException",
+            Self::SsmParameterMaxVersionLimitExceeded => "ParameterMaxVersionLimitExceeded",
+            Self::SsmInvalidKeyId => "InvalidKeyId",
+            Self::SsmInvalidAllowedPattern => "InvalidAllowedPatternException",
+            Self::SsmParameterPatternMismatch => "ParameterPatternMismatchException",
+            Self::SsmParameterVersionLabelLimitExceeded => "ParameterVersionLabelLimitExceeded",
+            Self::SsmInvalidFilterOption => "InvalidFilterOption",
+            Self::SsmInvalidFilterValue => "InvalidFilterValue",
+            Self::SsmUnsupportedParameterType => "UnsupportedParameterType",
         }
     }
 
@@ -134,6 +159,18 @@ const ALL: &[ErrorKind] = &[
     ErrorKind::SsmTooManyUpdates,
     ErrorKind::SsmInternalServerError,
     ErrorKind::Validation,
+    ErrorKind::SsmParameterNotFound,
+    ErrorKind::SsmParameterAlreadyExists,
+    ErrorKind::SsmParameterVersionNotFound,
+    ErrorKind::SsmHierarchyLevelLimitExceeded,
+    ErrorKind::SsmParameterMaxVersionLimitExceeded,
+    ErrorKind::SsmInvalidKeyId,
+    ErrorKind::SsmInvalidAllowedPattern,
+    ErrorKind::SsmParameterPatternMismatch,
+    ErrorKind::SsmParameterVersionLabelLimitExceeded,
+    ErrorKind::SsmInvalidFilterOption,
+    ErrorKind::SsmInvalidFilterValue,
+    ErrorKind::SsmUnsupportedParameterType,
 ];
 
 /// An error as an ECS client sees it.

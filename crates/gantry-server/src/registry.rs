@@ -173,7 +173,7 @@ impl Service {
         match self {
             Self::Ecs => crate::ecs::dispatch_as(st, op, body, caller).await,
             Self::Nodes => crate::nodes::api::dispatch(st, op, body).await,
-            Self::Ssm => crate::ssm::dispatch(st, op, body).await,
+            Self::Ssm => crate::ssm::dispatch(st, op, body, caller).await,
             Self::Iam | Self::Sts => Err(self.not_json(op).into()),
         }
     }

@@ -69,12 +69,15 @@ fn render() -> String {
 }
 
 /// The SSM section: the part of Systems Manager ECS Anywhere uses.
-const SSM: &str = "\n## SSM (activations and managed instances)\n\n\
+const SSM: &str = "\n## SSM (activations, managed instances, Parameter Store)\n\n\
     `X-Amz-Target: AmazonSSM.<Operation>`, AWS JSON 1.1, signed for `ssm`, shapes and exception\n\
     names from `botocore/data/ssm/2014-11-06/service-2.json`; each operation is authorized as\n\
     `ssm:<Operation>` (DeregisterManagedInstance and the tagging operations on\n\
-    `arn:aws:ssm:<region>:<account>:managed-instance/<mi-id>`, the others on `*`). The other SSM\n\
-    operations (Parameter Store, Run Command, ...) answer `UnknownOperationException`.\n\n\
+    `arn:aws:ssm:<region>:<account>:managed-instance/<mi-id>`, the Parameter Store operations on\n\
+    `arn:aws:ssm:<region>:<account>:parameter/<name without its leading slash>` (GetParametersByPath\n\
+    on the path's, DescribeParameters on `*`), the others on `*`). SecureString values are sealed\n\
+    at rest with the server's secret key (docs/security.md). The other SSM operations (Run\n\
+    Command, parameter policies, ...) answer `UnknownOperationException`.\n\n\
     CreateActivation also needs `iam:PassRole` on the activation's role,\n\
     `arn:aws:iam::<account>:role/<IamRole>`, with `iam:PassedToService` = `ssm.amazonaws.com`;\n\
     without it the answer is `AccessDeniedException` (400), \"User: <arn> is not authorized to\n\
@@ -103,9 +106,16 @@ const SSM_NOTES: &[(&str, &str)] = &[
     ("DescribeActivations", "filters ActivationIds, DefaultInstanceName, IamRole; MaxResults 1–50"),
     ("DescribeInstanceInformation", "managed instances registered through activations; PingStatus Online while the host's agent is connected; Filters (InstanceIds, PingStatus, ActivationIds, IamRole, ResourceType, PlatformTypes, AgentVersion, tag:<key>, tag-key) or InstanceInformationFilterList; MaxResults 5–50 (default 10)"),
     ("DeregisterManagedInstance", "revokes the host's node credential at once; the ECS container instance stays until DeregisterContainerInstance"),
-    ("AddTagsToResource", "ResourceType ManagedInstance only"),
-    ("ListTagsForResource", "ResourceType ManagedInstance only"),
-    ("RemoveTagsFromResource", "ResourceType ManagedInstance only"),
+    ("AddTagsToResource", "ResourceType ManagedInstance and Parameter (ResourceId the parameter's name)"),
+    ("ListTagsForResource", "ResourceType ManagedInstance and Parameter"),
+    ("RemoveTagsFromResource", "ResourceType ManagedInstance and Parameter"),
+    ("PutParameter", "String, StringList, SecureString; Overwrite (Tags with Overwrite refused as the service does); Tier Standard (4 KB), Advanced (8 KB), Intelligent-Tiering (picks one); DataType text only; AllowedPattern matched against the whole value; KeyId only alias/aws/ssm (no KMS: another is InvalidKeyId); Policies refused; 100 versions kept (the oldest dropped unless labelled)"),
+    ("GetParameter", "name, ARN, name:version and name:label; WithDecryption (without it a SecureString shows its sealed form)"),
+    ("GetParameters", "up to 10 names; unknown ones in InvalidParameters"),
+    ("GetParametersByPath", "Recursive; ParameterFilters Type, KeyId, Label, Tier, DataType, tag:<key>; MaxResults 1–10"),
+    ("GetParameterHistory", "MaxResults 1–50"),
+    ("DescribeParameters", "Filters (Name, Type, KeyId) or ParameterFilters (Name with Equals/BeginsWith/Contains, Path Recursive/OneLevel, Type, KeyId, Label, Tier, DataType, tag:<key>); Shared lists nothing (one account); MaxResults 1–50"),
+    ("LabelParameterVersion", "labels move between versions; at most 10 a version; invalid labels come back in InvalidLabels"),
 ];
 
 #[test]

@@ -11,6 +11,12 @@
 //! a caller without it is refused by the gate like any other denial — AccessDeniedException,
 //! "User: <arn> is not authorized to perform: iam:PassRole on resource: <role arn> because
 //! no identity-based policy allows the iam:PassRole action" — and audited.
+//!
+//! Parameter Store: each operation on the parameter's ARN
+//! (`arn:aws:ssm:<region>:<account>:parameter/<name without its leading slash>`, selectors
+//! dropped); GetParameters and DeleteParameters one access per name; GetParametersByPath on
+//! the path's ARN; DescribeParameters on `*`. PutParameter carries its tags as
+//! `aws:RequestTag/*`.
 
 use gantry_store::Store;
 use serde_json::Value;
@@ -23,6 +29,19 @@ pub fn managed_instance_arn<S>(st: &AppState<S>, id: &str) -> String {
         "arn:aws:ssm:{}:{}:managed-instance/{id}",
         st.config.region, st.config.account_id
     )
+}
+
+/// The ARN of the parameter a `Name` member names (an ARN or a name, a selector dropped);
+/// `*` when it names none Gantry could hold, so the handler's error is what the caller sees
+/// only if it may call the action at all.
+fn param_arn<S>(st: &AppState<S>, name: &Value) -> String {
+    let raw = name.as_str().unwrap_or("");
+    match super::param_names::reference(&st.config.region, &st.config.account_id, raw) {
+        Ok((n, _)) if !n.is_empty() => {
+            super::param_names::arn(&st.config.region, &st.config.account_id, &n)
+        }
+        _ => "*".to_string(),
+    }
 }
 
 fn tags(body: &Value) -> Vec<(&str, &str)> {
@@ -55,12 +74,37 @@ pub fn accesses<S: Store>(st: &AppState<S>, op: &str, body: &Value) -> Vec<Acces
             let id = body["InstanceId"].as_str().unwrap_or("");
             Access::new(action, managed_instance_arn(st, id))
         }
+        "PutParameter" => {
+            Access::new(action, param_arn(st, &body["Name"])).with_request_tags(tags(body))
+        }
+        "GetParameter"
+        | "DeleteParameter"
+        | "GetParameterHistory"
+        | "LabelParameterVersion"
+        | "UnlabelParameterVersion" => Access::new(action, param_arn(st, &body["Name"])),
+        "GetParametersByPath" => {
+            let path = body["Path"].as_str().unwrap_or("");
+            Access::new(
+                action,
+                super::param_names::arn(&st.config.region, &st.config.account_id, path),
+            )
+        }
+        "GetParameters" | "DeleteParameters" => {
+            let names = body["Names"].as_array().cloned().unwrap_or_default();
+            if names.is_empty() {
+                return vec![Access::new(action, "*")];
+            }
+            return names
+                .iter()
+                .map(|n| Access::new(action.clone(), param_arn(st, n)))
+                .collect();
+        }
         "AddTagsToResource" | "RemoveTagsFromResource" | "ListTagsForResource" => {
             let id = body["ResourceId"].as_str().unwrap_or("");
-            let resource = if body["ResourceType"] == "ManagedInstance" {
-                managed_instance_arn(st, id)
-            } else {
-                "*".to_string()
+            let resource = match body["ResourceType"].as_str() {
+                Some("ManagedInstance") => managed_instance_arn(st, id),
+                Some("Parameter") => param_arn(st, &body["ResourceId"]),
+                _ => "*".to_string(),
             };
             let a = Access::new(action, resource);
             if op == "AddTagsToResource" {

@@ -1,6 +1,7 @@
 //! AWS Systems Manager, the part ECS Anywhere uses: activations and the managed instances
 //! registered through them (JSON 1.1, `X-Amz-Target: AmazonSSM.<Operation>`, shapes from
-//! botocore's `ssm` model). Parameter Store comes with the secrets issue.
+//! botocore's `ssm` model), and Parameter Store (`param_*`: String, StringList and
+//! SecureString parameters, sealed at rest, with versions, labels and hierarchies).
 //!
 //! Records live under `ssm/` in the store ([`records`]); an activation code is kept only as
 //! its hash ([`code`]). A host redeems an activation through the agent gateway's join
@@ -15,6 +16,16 @@ mod error;
 mod input;
 pub mod instances;
 mod paging;
+mod param_describe;
+mod param_errors;
+mod param_filters;
+mod param_get;
+mod param_labels;
+pub mod param_names;
+pub mod param_put;
+pub mod param_records;
+mod param_seal;
+pub mod param_view;
 pub mod records;
 pub mod role;
 mod tags;
@@ -23,7 +34,7 @@ use gantry_api::{ApiError, ErrorKind};
 use gantry_store::Store;
 use serde_json::Value;
 
-use crate::auth::Access;
+use crate::auth::{Access, Caller};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -42,6 +53,16 @@ pub const IMPLEMENTED: &[&str] = &[
     "AddTagsToResource",
     "ListTagsForResource",
     "RemoveTagsFromResource",
+    "PutParameter",
+    "GetParameter",
+    "GetParameters",
+    "GetParametersByPath",
+    "GetParameterHistory",
+    "DescribeParameters",
+    "DeleteParameter",
+    "DeleteParameters",
+    "LabelParameterVersion",
+    "UnlabelParameterVersion",
 ];
 
 /// Parses a request body: a JSON object (an empty body is `{}`).
@@ -68,7 +89,12 @@ pub fn accesses<S: Store>(st: &AppState<S>, op: &str, body: &Value) -> Vec<Acces
 }
 
 /// Runs operation `op`; failures come back with SSM's exception names.
-pub async fn dispatch<S: Store>(st: &AppState<S>, op: &str, body: Value) -> Result<Value> {
+pub async fn dispatch<S: Store>(
+    st: &AppState<S>,
+    op: &str,
+    body: Value,
+    caller: &Caller,
+) -> Result<Value> {
     let r = match op {
         "CreateActivation" => activations::create_activation(st, body).await,
         "DescribeActivations" => activation_list::describe_activations(st, body).await,
@@ -78,6 +104,16 @@ pub async fn dispatch<S: Store>(st: &AppState<S>, op: &str, body: Value) -> Resu
         "AddTagsToResource" => tags::add_tags_to_resource(st, body).await,
         "ListTagsForResource" => tags::list_tags_for_resource(st, body).await,
         "RemoveTagsFromResource" => tags::remove_tags_from_resource(st, body).await,
+        "PutParameter" => param_put::put_parameter(st, Some(caller), body).await,
+        "GetParameter" => param_get::get_parameter(st, body).await,
+        "GetParameters" => param_get::get_parameters(st, body).await,
+        "GetParametersByPath" => param_get::get_parameters_by_path(st, body).await,
+        "GetParameterHistory" => param_get::get_parameter_history(st, body).await,
+        "DescribeParameters" => param_describe::describe_parameters(st, body).await,
+        "DeleteParameter" => param_put::delete_parameter(st, body).await,
+        "DeleteParameters" => param_put::delete_parameters(st, body).await,
+        "LabelParameterVersion" => param_labels::label_parameter_version(st, body).await,
+        "UnlabelParameterVersion" => param_labels::unlabel_parameter_version(st, body).await,
         other => Err(crate::error::client(format!(
             "Gantry does not implement {other} yet."
         ))),

@@ -1,6 +1,7 @@
-//! `AddTagsToResource`, `ListTagsForResource`, `RemoveTagsFromResource` for the one SSM
-//! resource type Gantry keeps: `ManagedInstance` (activations take their tags at creation
-//! only, as in SSM, whose tagging API has no Activation type).
+//! `AddTagsToResource`, `ListTagsForResource`, `RemoveTagsFromResource` for the SSM
+//! resource types Gantry keeps: `ManagedInstance` and `Parameter` (its `ResourceId` is the
+//! parameter's name). Activations take their tags at creation only, as in SSM, whose tagging
+//! API has no Activation type.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::error::{invalid_resource_id, invalid_resource_type, too_many_tags};
 use super::input::{decode, Checks, Tag};
+use super::param_records::{parameter_key, ParameterRecord};
 use super::records::{managed_instance_key, ManagedInstanceRecord};
 use crate::error::Result;
 use crate::persistence::update::{self, Edit};
@@ -33,26 +35,51 @@ struct TagRequest {
     tag_keys: Vec<String>,
 }
 
-fn target(req: &TagRequest) -> Result<String> {
+enum Target {
+    Instance(String),
+    Parameter(String),
+}
+
+fn target(req: &TagRequest) -> Result<Target> {
     let mut c = Checks::default();
     c.required("ResourceType", req.resource_type.as_ref());
     c.required("ResourceId", req.resource_id.as_ref());
     c.done()?;
     let ty = req.resource_type.as_deref().unwrap_or_default();
-    if ty != "ManagedInstance" {
-        return Err(invalid_resource_type(format!(
-            "Gantry keeps SSM tags only on ManagedInstance resources, not {ty}."
-        )));
+    let id = req.resource_id.clone().unwrap_or_default();
+    match ty {
+        "ManagedInstance" => Ok(Target::Instance(id)),
+        "Parameter" => Ok(Target::Parameter(id)),
+        _ => Err(invalid_resource_type(format!(
+            "Gantry keeps SSM tags only on ManagedInstance and Parameter resources, not {ty}."
+        ))),
     }
-    Ok(req.resource_id.clone().unwrap_or_default())
 }
 
-/// Applies `f` to the tags of registered managed instance `id`.
+/// Applies `f` to the tags of the target.
 async fn edit<S: Store>(
     st: &AppState<S>,
-    id: &str,
+    t: &Target,
     f: impl Fn(&mut BTreeMap<String, String>) -> Result<()>,
 ) -> Result<BTreeMap<String, String>> {
+    let id = match t {
+        Target::Instance(id) => id,
+        Target::Parameter(name) => {
+            return update::update(
+                &st.store,
+                &parameter_key(name),
+                |cur: Option<ParameterRecord>| match cur {
+                    Some(mut p) => {
+                        f(&mut p.tags)?;
+                        let tags = p.tags.clone();
+                        Ok(Edit::put(p, tags))
+                    }
+                    None => Err(invalid_resource_id(name)),
+                },
+            )
+            .await
+        }
+    };
     update::update(
         &st.store,
         &managed_instance_key(id),
@@ -70,11 +97,11 @@ async fn edit<S: Store>(
 
 pub async fn add_tags_to_resource<S: Store>(st: &AppState<S>, body: Value) -> Result<Value> {
     let req: TagRequest = decode(body)?;
-    let id = target(&req)?;
+    let target = target(&req)?;
     let mut c = Checks::default();
     c.tags("Tags", &req.tags);
     c.done()?;
-    edit(st, &id, |tags| {
+    edit(st, &target, |tags| {
         for t in &req.tags {
             tags.insert(t.key.clone(), t.value.clone());
         }
@@ -89,8 +116,8 @@ pub async fn add_tags_to_resource<S: Store>(st: &AppState<S>, body: Value) -> Re
 
 pub async fn remove_tags_from_resource<S: Store>(st: &AppState<S>, body: Value) -> Result<Value> {
     let req: TagRequest = decode(body)?;
-    let id = target(&req)?;
-    edit(st, &id, |tags| {
+    let target = target(&req)?;
+    edit(st, &target, |tags| {
         for k in &req.tag_keys {
             tags.remove(k);
         }
@@ -102,9 +129,19 @@ pub async fn remove_tags_from_resource<S: Store>(st: &AppState<S>, body: Value) 
 
 pub async fn list_tags_for_resource<S: Store>(st: &AppState<S>, body: Value) -> Result<Value> {
     let req: TagRequest = decode(body)?;
-    let id = target(&req)?;
-    let m = super::instances::registered(st, &id)
-        .await
-        .map_err(|_| invalid_resource_id(&id))?;
-    Ok(json!({"TagList": render(&m.tags)}))
+    let tags = match target(&req)? {
+        Target::Instance(id) => {
+            super::instances::registered(st, &id)
+                .await
+                .map_err(|_| invalid_resource_id(&id))?
+                .tags
+        }
+        Target::Parameter(name) => {
+            super::param_view::load(st, &name)
+                .await?
+                .ok_or_else(|| invalid_resource_id(&name))?
+                .tags
+        }
+    };
+    Ok(json!({"TagList": render(&tags)}))
 }
