@@ -39,6 +39,17 @@ pub enum ErrorKind {
     SsmTooManyUpdates,
     SsmInternalServerError,
     Validation,
+    // Secrets Manager's exceptions (its `ResourceNotFoundException`, `InvalidParameterException`
+    // and `AccessDeniedException` are the shared kinds above).
+    SmInvalidRequest,
+    SmResourceExists,
+    SmLimitExceeded,
+    SmMalformedPolicyDocument,
+    SmPublicPolicy,
+    SmInvalidNextToken,
+    SmEncryptionFailure,
+    SmDecryptionFailure,
+    SmInternalServiceError,
 }
 
 impl ErrorKind {
@@ -80,13 +91,22 @@ impl ErrorKind {
             Self::SsmTooManyUpdates => "TooManyUpdates",
             Self::SsmInternalServerError => "InternalServerError",
             Self::Validation => "ValidationException",
+            Self::SmInvalidRequest => "InvalidRequestException",
+            Self::SmResourceExists => "ResourceExistsException",
+            Self::SmLimitExceeded => "LimitExceededException",
+            Self::SmMalformedPolicyDocument => "MalformedPolicyDocumentException",
+            Self::SmPublicPolicy => "PublicPolicyException",
+            Self::SmInvalidNextToken => "InvalidNextTokenException",
+            Self::SmEncryptionFailure => "EncryptionFailure",
+            Self::SmDecryptionFailure => "DecryptionFailure",
+            Self::SmInternalServiceError => "InternalServiceError",
         }
     }
 
     /// The HTTP status ECS answers with.
     pub fn http_status(self) -> u16 {
         match self {
-            Self::Server | Self::SsmInternalServerError => 500,
+            Self::Server | Self::SsmInternalServerError | Self::SmInternalServiceError => 500,
             Self::RequestEntityTooLarge => 413,
             _ => 400,
         }
@@ -134,6 +154,15 @@ const ALL: &[ErrorKind] = &[
     ErrorKind::SsmTooManyUpdates,
     ErrorKind::SsmInternalServerError,
     ErrorKind::Validation,
+    ErrorKind::SmInvalidRequest,
+    ErrorKind::SmResourceExists,
+    ErrorKind::SmLimitExceeded,
+    ErrorKind::SmMalformedPolicyDocument,
+    ErrorKind::SmPublicPolicy,
+    ErrorKind::SmInvalidNextToken,
+    ErrorKind::SmEncryptionFailure,
+    ErrorKind::SmDecryptionFailure,
+    ErrorKind::SmInternalServiceError,
 ];
 
 /// An error as an ECS client sees it.

@@ -44,6 +44,7 @@ fn server_config(a: &ServerArgs, admin: AccessKeyPair) -> gantry_server::ServerC
         replica_id: a.replica_id.clone(),
         leader_ttl: a.leader_ttl,
         secret_key_file: a.secret_key_file.clone(),
+        secrets_master_key_file: a.secrets_master_key_file.clone(),
         ..Default::default()
     }
 }
