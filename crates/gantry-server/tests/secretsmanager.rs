@@ -76,7 +76,7 @@ async fn values_versions_and_idempotency() {
     .await;
     assert_eq!(p["VersionId"], TOKEN_B);
     // By name, full ARN and partial ARN (without the suffix).
-    let partial = format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db");
+    let partial = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db".to_string();
     for id in ["app/db", arn.as_str(), partial.as_str()] {
         let g = ok(&s, "GetSecretValue", json!({"SecretId": id})).await;
         assert_eq!(g["SecretString"], "pw-2", "{id}");
