@@ -223,6 +223,13 @@ mod tests {
         assert_eq!(Service::for_scope("sts"), Some(Service::Sts));
         assert_eq!(Service::for_scope("elasticloadbalancing"), None);
         assert_eq!(
+            Service::for_target("secretsmanager.GetSecretValue"),
+            Some((Service::SecretsManager, "GetSecretValue"))
+        );
+        assert!(Service::SecretsManager.knows("RotateSecret"));
+        assert!(!Service::SecretsManager.implemented("RotateSecret"));
+        assert_eq!(Service::SecretsManager.signing_name(), "secretsmanager");
+        assert_eq!(
             Service::for_target("GantryNodes_20261201.CreateJoinToken"),
             Some((Service::Nodes, "CreateJoinToken"))
         );

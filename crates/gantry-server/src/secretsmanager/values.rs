@@ -15,9 +15,15 @@ use crate::state::AppState;
 
 fn suffix() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    (0..6)
-        .map(|_| char::from(ALPHABET[usize::from(rand::random::<u8>()) % ALPHABET.len()]))
-        .collect()
+    // 248 = 4 × 62: bytes above it are drawn again, so every character is equally likely.
+    let mut out = String::new();
+    while out.len() < 6 {
+        let b = usize::from(rand::random::<u8>());
+        if b < 4 * ALPHABET.len() {
+            out.push(char::from(ALPHABET[b % ALPHABET.len()]));
+        }
+    }
+    out
 }
 
 /// Tags as a list of pairs, later keys replacing earlier ones.
