@@ -52,6 +52,17 @@ pub enum ErrorKind {
     SsmInvalidFilterOption,
     SsmInvalidFilterValue,
     SsmUnsupportedParameterType,
+    // Secrets Manager's exceptions (its `ResourceNotFoundException`, `InvalidParameterException`
+    // and `AccessDeniedException` are the shared kinds above).
+    SmInvalidRequest,
+    SmResourceExists,
+    SmLimitExceeded,
+    SmMalformedPolicyDocument,
+    SmPublicPolicy,
+    SmInvalidNextToken,
+    SmEncryptionFailure,
+    SmDecryptionFailure,
+    SmInternalServiceError,
 }
 
 impl ErrorKind {
@@ -105,13 +116,22 @@ impl ErrorKind {
             Self::SsmInvalidFilterOption => "InvalidFilterOption",
             Self::SsmInvalidFilterValue => "InvalidFilterValue",
             Self::SsmUnsupportedParameterType => "UnsupportedParameterType",
+            Self::SmInvalidRequest => "InvalidRequestException",
+            Self::SmResourceExists => "ResourceExistsException",
+            Self::SmLimitExceeded => "LimitExceededException",
+            Self::SmMalformedPolicyDocument => "MalformedPolicyDocumentException",
+            Self::SmPublicPolicy => "PublicPolicyException",
+            Self::SmInvalidNextToken => "InvalidNextTokenException",
+            Self::SmEncryptionFailure => "EncryptionFailure",
+            Self::SmDecryptionFailure => "DecryptionFailure",
+            Self::SmInternalServiceError => "InternalServiceError",
         }
     }
 
     /// The HTTP status ECS answers with.
     pub fn http_status(self) -> u16 {
         match self {
-            Self::Server | Self::SsmInternalServerError => 500,
+            Self::Server | Self::SsmInternalServerError | Self::SmInternalServiceError => 500,
             Self::RequestEntityTooLarge => 413,
             _ => 400,
         }
@@ -171,6 +191,15 @@ const ALL: &[ErrorKind] = &[
     ErrorKind::SsmInvalidFilterOption,
     ErrorKind::SsmInvalidFilterValue,
     ErrorKind::SsmUnsupportedParameterType,
+    ErrorKind::SmInvalidRequest,
+    ErrorKind::SmResourceExists,
+    ErrorKind::SmLimitExceeded,
+    ErrorKind::SmMalformedPolicyDocument,
+    ErrorKind::SmPublicPolicy,
+    ErrorKind::SmInvalidNextToken,
+    ErrorKind::SmEncryptionFailure,
+    ErrorKind::SmDecryptionFailure,
+    ErrorKind::SmInternalServiceError,
 ];
 
 /// An error as an ECS client sees it.

@@ -71,4 +71,6 @@ pub enum ServerError {
     SecretKeyMismatch { key: String },
     #[error("cannot set up the cluster CA: {0}")]
     ClusterCa(String),
+    #[error(transparent)]
+    SecretsKeys(#[from] crate::secretsmanager::keyring::KeyRingError),
 }

@@ -25,6 +25,7 @@ mod launch;
 pub mod nodes;
 mod persistence;
 pub mod registry;
+pub mod secretsmanager;
 mod server;
 pub mod ssm;
 mod state;

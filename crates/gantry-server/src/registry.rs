@@ -21,6 +21,7 @@ pub enum Service {
     /// Gantry's own: cluster join tokens for hosts (`gantry token create`).
     Nodes,
     Ssm,
+    SecretsManager,
 }
 
 /// JSON services by the `X-Amz-Target` prefix their operations carry.
@@ -28,6 +29,10 @@ const JSON_TARGETS: &[(&str, Service)] = &[
     (gantry_api::TARGET_PREFIX, Service::Ecs),
     (crate::nodes::api::TARGET_PREFIX, Service::Nodes),
     (crate::ssm::TARGET_PREFIX, Service::Ssm),
+    (
+        crate::secretsmanager::TARGET_PREFIX,
+        Service::SecretsManager,
+    ),
 ];
 
 /// Query-protocol services by the service name of their SigV4 scope.
@@ -61,6 +66,7 @@ impl Service {
             Self::Sts => "STS",
             Self::Nodes => "Gantry nodes",
             Self::Ssm => "SSM",
+            Self::SecretsManager => "Secrets Manager",
         }
     }
 
@@ -72,6 +78,7 @@ impl Service {
             Self::Sts => "sts",
             Self::Nodes => crate::nodes::api::SIGNING_NAME,
             Self::Ssm => "ssm",
+            Self::SecretsManager => crate::secretsmanager::SIGNING_NAME,
         }
     }
 
@@ -92,6 +99,7 @@ impl Service {
             }
             Self::Nodes => crate::nodes::api::accesses(st, op, body).await,
             Self::Ssm => Ok(crate::ssm::accesses(st, op, body)),
+            Self::SecretsManager => crate::secretsmanager::accesses(st, op, body).await,
             // Query services are authorized by `crate::auth::iam_actions`; a JSON request for
             // one never gets this far (`parse` refuses it), and if it did it would need
             // the action on `*`.
@@ -108,6 +116,7 @@ impl Service {
             Self::Ecs => gantry_api::ecs::operation(op).is_some(),
             Self::Nodes => crate::nodes::api::IMPLEMENTED.contains(&op),
             Self::Ssm => crate::ssm::IMPLEMENTED.contains(&op),
+            Self::SecretsManager => crate::secretsmanager::knows(op),
             Self::Iam => crate::iam::IMPLEMENTED.contains(&op),
             Self::Sts => crate::sts::IMPLEMENTED.contains(&op),
         }
@@ -119,8 +128,25 @@ impl Service {
             Self::Ecs => crate::ecs::implemented(op),
             Self::Nodes => crate::nodes::api::IMPLEMENTED.contains(&op),
             Self::Ssm => crate::ssm::IMPLEMENTED.contains(&op),
+            Self::SecretsManager => crate::secretsmanager::IMPLEMENTED.contains(&op),
             Self::Iam => crate::iam::IMPLEMENTED.contains(&op),
             Self::Sts => crate::sts::IMPLEMENTED.contains(&op),
+        }
+    }
+
+    /// May `caller` do `accesses` by a resource-based policy, when no identity policy
+    /// allowed them (Secrets Manager's secret policies; no other service has any).
+    pub async fn resource_allows<S: Store>(
+        self,
+        st: &AppState<S>,
+        caller: &Caller,
+        accesses: &[crate::auth::Access],
+    ) -> bool {
+        match self {
+            Self::SecretsManager => {
+                crate::secretsmanager::resource_policy_allows(st, caller, accesses).await
+            }
+            _ => false,
         }
     }
 
@@ -131,6 +157,7 @@ impl Service {
             Self::Ecs => gantry_api::ecs::parse_request(op, body),
             Self::Nodes => crate::nodes::api::parse(op, body),
             Self::Ssm => crate::ssm::parse(body),
+            Self::SecretsManager => crate::secretsmanager::parse(body),
             Self::Iam | Self::Sts => Err(self.not_json(op)),
         }
     }
@@ -152,7 +179,7 @@ impl Service {
         match self {
             Self::Iam => crate::iam::dispatch(st, req, caller).await,
             Self::Sts => crate::sts::dispatch(st, req, caller).await,
-            Self::Ecs | Self::Nodes | Self::Ssm => {
+            Self::Ecs | Self::Nodes | Self::Ssm | Self::SecretsManager => {
                 crate::aws::query::error_response(&ApiError::client(format!(
                 "{} does not speak the query protocol; send {} as AWS JSON 1.1 with X-Amz-Target.",
                 self.name(),
@@ -174,6 +201,7 @@ impl Service {
             Self::Ecs => crate::ecs::dispatch_as(st, op, body, caller).await,
             Self::Nodes => crate::nodes::api::dispatch(st, op, body).await,
             Self::Ssm => crate::ssm::dispatch(st, op, body, caller).await,
+            Self::SecretsManager => crate::secretsmanager::dispatch(st, caller, op, body).await,
             Self::Iam | Self::Sts => Err(self.not_json(op).into()),
         }
     }
@@ -199,6 +227,13 @@ mod tests {
         assert_eq!(Service::for_scope("iam"), Some(Service::Iam));
         assert_eq!(Service::for_scope("sts"), Some(Service::Sts));
         assert_eq!(Service::for_scope("elasticloadbalancing"), None);
+        assert_eq!(
+            Service::for_target("secretsmanager.GetSecretValue"),
+            Some((Service::SecretsManager, "GetSecretValue"))
+        );
+        assert!(Service::SecretsManager.knows("RotateSecret"));
+        assert!(!Service::SecretsManager.implemented("RotateSecret"));
+        assert_eq!(Service::SecretsManager.signing_name(), "secretsmanager");
         assert_eq!(
             Service::for_target("GantryNodes_20261201.CreateJoinToken"),
             Some((Service::Nodes, "CreateJoinToken"))

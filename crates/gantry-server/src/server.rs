@@ -87,6 +87,8 @@ pub async fn bind<S: Store>(mut cfg: ServerConfig, store: S) -> Result<Bound<S>,
     // loopback, the operator's certificate): the cluster's, from the store (put there by
     // the first replica), copied under <state_dir>/tls.
     let ca_files = crate::nodes::stored_ca::establish(&state).await?;
+    // Made on first start (or checked, when the operator gave one) before anything serves.
+    state.secrets_ring.current()?;
     Ok(Bound {
         ca_files,
         listener,
@@ -198,6 +200,7 @@ impl<S: Store> Bound<S> {
         });
         let lead = tokio::spawn(crate::ha::leader::run(state.clone()));
         let presence = tokio::spawn(crate::ha::presence::run(state.clone()));
+        let rewrap = tokio::spawn(crate::secretsmanager::rewrap::run(state.clone()));
         tracing::info!("gantry server listening on {addr}");
         let stop = state.shutdown.clone();
         let extra: Vec<_> = self
@@ -225,6 +228,7 @@ impl<S: Store> Bound<S> {
             .map_err(ServerError::Serve);
         index.abort();
         presence.abort();
+        rewrap.abort();
         // The shutdown flag is up: the leadership loop stops its controllers and resigns.
         let abort = lead.abort_handle();
         if tokio::time::timeout(std::time::Duration::from_secs(3), lead)

@@ -47,6 +47,9 @@ pub struct ServerConfig {
     /// How long a STOPPED task stays describable before it is forgotten (ECS: about an
     /// hour).
     pub stopped_task_retention: Duration,
+    /// Secrets Manager's master key ring when it is not `<state_dir>/secrets-master.keys`:
+    /// replicas of one cluster must all have the same one.
+    pub secrets_master_key_file: Option<PathBuf>,
 }
 
 /// An access key id and its secret.
@@ -82,6 +85,7 @@ impl Default for ServerConfig {
             // Renewed every second (a third of it): a new leader 2 to 3 s after a kill -9.
             leader_ttl: Duration::from_secs(3),
             secret_key_file: None,
+            secrets_master_key_file: None,
         }
     }
 }
@@ -132,6 +136,8 @@ pub struct AppState<S> {
     pub(crate) leader: crate::ha::leader::LeaderState,
     /// Which agents hold a session on some replica (see [`crate::ha::presence`]).
     pub(crate) presence: crate::ha::presence::Presence,
+    /// The master keys that wrap Secrets Manager's data keys.
+    pub secrets_ring: crate::secretsmanager::keyring::KeyRing,
 }
 
 impl<S> AppState<S> {
@@ -149,7 +155,12 @@ impl<S> AppState<S> {
             .replica_id
             .clone()
             .unwrap_or_else(|| crate::ha::default_replica_id(config.listen.port()));
+        let secrets_ring = crate::secretsmanager::keyring::KeyRing::new(
+            config.state_dir.as_deref(),
+            config.secrets_master_key_file.as_deref(),
+        );
         Self {
+            secrets_ring,
             replica,
             leader: Default::default(),
             presence: Default::default(),

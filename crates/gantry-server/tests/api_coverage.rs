@@ -65,8 +65,52 @@ fn render() -> String {
             .map_or("", |(_, n)| *n);
         out.push_str(&format!("| {op} | done | {note} |\n"));
     }
+    out.push_str(SECRETS_MANAGER);
+    let mut ops: Vec<&str> = gantry_server::secretsmanager::IMPLEMENTED
+        .iter()
+        .chain(gantry_server::secretsmanager::NOT_IMPLEMENTED)
+        .copied()
+        .collect();
+    ops.sort_unstable();
+    for op in ops {
+        let status = if gantry_server::secretsmanager::IMPLEMENTED.contains(&op) {
+            "done"
+        } else {
+            "not yet"
+        };
+        let note = SM_NOTES
+            .iter()
+            .find(|(n, _)| *n == op)
+            .map_or("", |(_, n)| *n);
+        out.push_str(&format!("| {op} | {status} | {note} |\n"));
+    }
     out
 }
+
+/// The Secrets Manager section.
+const SECRETS_MANAGER: &str = "\n## Secrets Manager\n\n\
+    `X-Amz-Target: secretsmanager.<Operation>`, AWS JSON 1.1, signed for `secretsmanager`,\n\
+    shapes and exception names from `botocore/data/secretsmanager/2017-10-17/service-2.json`;\n\
+    each operation is authorized as `secretsmanager:<Operation>` on the secret's ARN\n\
+    (ListSecrets and BatchGetSecretValue on `*`, BatchGetSecretValue then GetSecretValue per\n\
+    secret), and a secret's resource policy is evaluated beside the caller's identity policies\n\
+    (an explicit Deny in either refuses, an Allow in either grants). Values are encrypted at\n\
+    rest (docs/security.md). `KmsKeyId` is refused (Gantry has no KMS), as are replication\n\
+    (`AddReplicaRegions`) and `RotationToken`.\n\n\
+    | operation | status | notes |\n| --- | --- | --- |\n";
+
+const SM_NOTES: &[(&str, &str)] = &[
+    ("CreateSecret", "SecretString or SecretBinary (or neither); ARN `…:secret:<name>-<6 random characters>`; Tags, Description, Type kept"),
+    ("PutSecretValue", "VersionStages default AWSCURRENT (the previous AWSCURRENT becomes AWSPREVIOUS); the same ClientRequestToken with the same value answers the same, with another value ResourceExistsException"),
+    ("GetSecretValue", "by VersionId and/or VersionStage (default AWSCURRENT); SecretId as name, full ARN or partial ARN"),
+    ("BatchGetSecretValue", "SecretIdList (up to 20) or Filters (paged, MaxResults 1–20); failures per secret in Errors"),
+    ("ListSecrets", "Filters name, description, tag-key, tag-value, all (`!` negates; primary-region and owning-service match nothing); SortBy/SortOrder (default created-date, desc); IncludePlannedDeletion; MaxResults 1–100"),
+    ("ListSecretVersionIds", "IncludeDeprecated; newest first; at most 100 versions are kept, the oldest unstaged dropped"),
+    ("UpdateSecret", "Description, Type, a new value as a new AWSCURRENT version"),
+    ("UpdateSecretVersionStage", "moving a label held by another version needs RemoveFromVersionId; moving AWSCURRENT gives the old holder AWSPREVIOUS"),
+    ("DeleteSecret", "RecoveryWindowInDays 7–30 (default 30) or ForceDeleteWithoutRecovery; while scheduled, operations but DescribeSecret, ListSecrets and RestoreSecret answer InvalidRequestException"),
+    ("PutResourcePolicy", "parsed as a resource-based policy (MalformedPolicyDocumentException otherwise); BlockPublicPolicy (default true) refuses a policy that allows `*`"),
+];
 
 /// The SSM section: the part of Systems Manager ECS Anywhere uses.
 const SSM: &str = "\n## SSM (activations, managed instances, Parameter Store)\n\n\

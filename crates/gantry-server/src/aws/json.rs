@@ -101,8 +101,14 @@ async fn call<S: Store>(
         .await
         .map_err(|e| e.to_api())?;
     audit.accesses(&accesses);
-    authorize::authorize_with(state, &caller, &policies.policies, &accesses)
-        .map_err(Failure::Refused)?;
+    if let Err(r) = authorize::authorize_with(state, &caller, &policies.policies, &accesses) {
+        // Within one account a resource-based policy's Allow is enough, unless an identity
+        // policy denies explicitly.
+        let implicit = matches!(&r, crate::auth::deny::Refusal::Denied(d) if !d.explicit);
+        if !(implicit && service.resource_allows(state, &caller, &accesses).await) {
+            return Err(Failure::Refused(r));
+        }
+    }
     audit.decision = Decision::Allow;
     gate::used(state, &caller, service.signing_name()).await;
     let out = service

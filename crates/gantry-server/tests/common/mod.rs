@@ -79,6 +79,16 @@ impl Server {
         net: Option<gantry_server::TaskNetwork>,
         clock: Option<Arc<gantry_server::ManualClock>>,
     ) -> Server {
+        Self::start_on(f, SqliteStore::open_in_memory().unwrap(), net, clock).await
+    }
+
+    /// A server over `store` (a file-backed one, for tests that read the file).
+    pub async fn start_on(
+        f: impl FnOnce(&mut ServerConfig),
+        store: SqliteStore,
+        net: Option<gantry_server::TaskNetwork>,
+        clock: Option<Arc<gantry_server::ManualClock>>,
+    ) -> Server {
         let mut cfg = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             account_id: "123456789012".into(),
@@ -92,7 +102,6 @@ impl Server {
             ..ServerConfig::default()
         };
         f(&mut cfg);
-        let store = SqliteStore::open_in_memory().unwrap();
         let bound = gantry_server::bind(cfg, store)
             .await
             .unwrap()

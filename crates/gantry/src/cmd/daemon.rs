@@ -45,6 +45,7 @@ fn server_config(a: &ServerArgs, admin: AccessKeyPair) -> gantry_server::ServerC
         leader_ttl: a.leader_ttl,
         secret_key_file: a.secret_key_file.clone(),
         stopped_task_retention: a.stopped_task_retention,
+        secrets_master_key_file: a.secrets_master_key_file.clone(),
         ..Default::default()
     }
 }

@@ -12,6 +12,7 @@ mod instance;
 mod log_streams;
 mod logs;
 mod nodes;
+mod secrets;
 mod security_args;
 mod server_tls;
 mod service;
@@ -109,6 +110,9 @@ pub enum Command {
     /// (`verify`), look at one (`status`). With the servers stopped.
     #[command(subcommand)]
     Store(store::StoreCmd),
+    /// Secrets Manager's master key ring (on the server's host): `rotate-master-key`.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCmd),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -158,6 +162,10 @@ pub struct ServerArgs {
     /// forgotten, e.g. 1h as ECS.
     #[arg(long, env = "GANTRY_STOPPED_TASK_RETENTION", default_value = "1h", value_parser = humantime::parse_duration)]
     pub stopped_task_retention: std::time::Duration,
+    /// The master key ring of Secrets Manager's envelope encryption (default:
+    /// <state-dir>/secrets-master.keys, made on first start); every replica needs the same.
+    #[arg(long, env = "GANTRY_SECRETS_MASTER_KEY_FILE", value_name = "FILE")]
+    pub secrets_master_key_file: Option<PathBuf>,
     #[command(flatten)]
     pub security: security_args::SecurityArgs,
 }
@@ -344,6 +352,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(c) => token::run(&client()?, c).await,
         Command::Activation(c) => activation::run(&client()?, c).await,
         Command::Store(c) => store::run(c).await,
+        Command::Secrets(c) => secrets::run(c),
     }
 }
 
