@@ -49,7 +49,9 @@ pub async fn set_connected<S: Store>(
                 return Ok(Attempt::Done(false));
             }
             let changed = i.value.agent_connected != connected;
-            if !(connected || (changed && !st.sessions.is_open(id) && !elsewhere)) {
+            // `true` always; `false` only as a change no session here or elsewhere belies.
+            let write = connected || (changed && !st.sessions.is_open(id) && !elsewhere);
+            if !write {
                 return Ok(Attempt::Done(false));
             }
             i.value.agent_connected = connected;

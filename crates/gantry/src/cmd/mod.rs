@@ -409,4 +409,15 @@ mod cli_tests {
         ])
         .is_err());
     }
+
+    /// AWS CLI users type `--endpoint-url`: the same flag as `--endpoint`.
+    #[test]
+    fn endpoint_url_is_an_alias_of_endpoint() {
+        for flag in ["--endpoint", "--endpoint-url"] {
+            let cli =
+                Cli::try_parse_from(["gantry", flag, "https://a:8443,https://b:8443", "agent"])
+                    .expect("parses");
+            assert_eq!(cli.endpoint, "https://a:8443,https://b:8443", "{flag}");
+        }
+    }
 }
