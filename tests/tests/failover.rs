@@ -227,6 +227,18 @@ impl Cluster {
         .await;
     }
 
+    /// `agentConnected` of `instance` as the replica at `endpoint` describes it.
+    async fn agent_connected(&self, endpoint: &str, instance: &str) -> Option<bool> {
+        let v = self
+            .ok(
+                endpoint,
+                "DescribeContainerInstances",
+                json!({"containerInstances": [instance]}),
+            )
+            .await;
+        v["containerInstances"][0]["agentConnected"].as_bool()
+    }
+
     async fn register_sleeper(&self, endpoint: &str) {
         self.ok(
             endpoint,
@@ -425,6 +437,17 @@ async fn an_agent_whose_replica_dies_reconnects_to_another_and_no_task_restarts(
     let arn = task["taskArn"].as_str().expect("taskArn").to_string();
     let pids = c.container_pids(&arn);
     assert!(!pids.is_empty(), "no container pid recorded");
+    let instance = task["containerInstanceArn"]
+        .as_str()
+        .expect("instance")
+        .to_string();
+    // Both replicas say the agent is connected, the one without its session too.
+    for r in [&a, &b] {
+        assert_eq!(c.agent_connected(r, &instance).await, Some(true), "at {r}");
+    }
+    // The last write before the kill is not a task's: B's task index has no task change
+    // at the store's revision, and its first set for the agent must still not wait for one.
+    c.register_sleeper(&a).await;
 
     let killed = Instant::now();
     c.replicas[0].kill9();
@@ -432,6 +455,22 @@ async fn an_agent_whose_replica_dies_reconnects_to_another_and_no_task_restarts(
     let took = killed.elapsed();
     let new = assert_failed_over_without_restart(&c, &b, &task, &pids).await;
     eprintln!("the agent was on the surviving replica {took:?} after kill -9 of its own");
+    assert_eq!(c.agent_connected(&b, &instance).await, Some(true));
+    let log = std::fs::read_to_string(
+        c.root
+            .path()
+            .join(format!("server-{}.log", c.replicas[1].port)),
+    )
+    .unwrap_or_default();
+    let first_set = log
+        .lines()
+        .find(|l| l.contains("task index caught up for the first set"))
+        .unwrap_or_else(|| panic!("replica B sent no first set known to be current:\n{log}"));
+    eprintln!("replica B's first set: {first_set}");
+    assert!(
+        !log.contains("task index not caught up"),
+        "replica B sent a set it did not know to be current:\n{log}"
+    );
     let arns = [arn, new["taskArn"].as_str().unwrap_or_default().to_string()];
     let leaks = c.shutdown(&b, &arns).await;
     drop(etcd);

@@ -104,6 +104,14 @@ impl Link {
         &self.servers
     }
 
+    /// This link starting at its `n`-th server, with an address in use of its own (see
+    /// [`Servers::starting_at`]).
+    pub fn starting_at(&self, n: usize) -> Self {
+        let mut l = self.clone();
+        l.servers = self.servers.starting_at(n);
+        l
+    }
+
     pub fn signer(&self) -> Option<&Signer> {
         match &self.auth {
             Auth::SigV4(s) => Some(s),

@@ -85,6 +85,16 @@ impl Servers {
         }))
     }
 
+    /// The same addresses with an address in use of their own, the `n`-th (modulo their
+    /// count): many sessions from one process (`gantry sim-agents`) spread over the replicas
+    /// and each fails over on its own.
+    pub fn starting_at(&self, n: usize) -> Self {
+        let s = Self::from_urls(self.0.urls.clone());
+        s.0.current
+            .store(n % self.0.urls.len().max(1), Ordering::Release);
+        s
+    }
+
     /// The address in use.
     pub fn current(&self) -> Current {
         let index = self.0.current.load(Ordering::Acquire) % self.0.urls.len();

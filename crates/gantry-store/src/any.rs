@@ -91,6 +91,13 @@ impl Store for AnyStore {
         }
     }
 
+    async fn request_progress(&self, prefix: &str) -> Result<bool> {
+        match self {
+            AnyStore::Sqlite(s) => s.request_progress(prefix).await,
+            AnyStore::Etcd(e) => e.request_progress(prefix).await,
+        }
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             AnyStore::Sqlite(s) => s.kind(),

@@ -130,7 +130,7 @@ async fn wait_for_delete(watch: &mut broadcast::Receiver<Event>, key: &str, ttl:
     loop {
         match tokio::time::timeout_at(deadline, watch.recv()).await {
             Ok(Ok(Event::Delete { key: k, .. })) if k == key => return,
-            Ok(Ok(Event::Put(_) | Event::Delete { .. })) => {}
+            Ok(Ok(Event::Put(_) | Event::Delete { .. } | Event::Progress { .. })) => {}
             Ok(Ok(Event::Reset { .. }) | Err(_)) | Err(_) => return,
         }
     }

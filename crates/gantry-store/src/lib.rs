@@ -91,6 +91,12 @@ pub enum Event {
     Reset {
         revision: u64,
     },
+    /// Every change under the prefix up to `revision` has been delivered before this event:
+    /// the answer to [`Store::request_progress`], sent to the prefix's "from now on"
+    /// watchers. It changes nothing; a watcher that does not need it ignores it.
+    Progress {
+        revision: u64,
+    },
 }
 
 /// Errors of any backend.
@@ -136,6 +142,16 @@ pub trait Store: Send + Sync + 'static {
     /// that loses its connection resumes after the last revision it delivered; when the
     /// history it needs was compacted it sends [`Event::Reset`] and goes on from there.
     fn watch_from(&self, prefix: &str, after: u64) -> tokio::sync::broadcast::Receiver<Event>;
+    /// Asks the "from now on" watch of `prefix` to say how far it has delivered: an
+    /// [`Event::Progress`] with a revision at least the store's revision at the call follows
+    /// on that watch's receivers. `Ok(false)`: this backend (or this prefix, watched by
+    /// nobody) gives no such answer, and none follows. A cache fed by a watch uses it to
+    /// know it holds everything up to a revision read from the store, without waiting for a
+    /// change under its own prefix.
+    fn request_progress(&self, prefix: &str) -> impl Future<Output = Result<bool>> + Send {
+        let _ = prefix;
+        std::future::ready(Ok(false))
+    }
 
     /// What this store is, for `/healthz` and messages: `"sqlite"` or `"etcd"`.
     fn kind(&self) -> &'static str;
@@ -208,6 +224,9 @@ impl<S: Store> Store for std::sync::Arc<S> {
     }
     fn watch_from(&self, prefix: &str, after: u64) -> tokio::sync::broadcast::Receiver<Event> {
         (**self).watch_from(prefix, after)
+    }
+    fn request_progress(&self, prefix: &str) -> impl Future<Output = Result<bool>> + Send {
+        (**self).request_progress(prefix)
     }
     fn kind(&self) -> &'static str {
         (**self).kind()

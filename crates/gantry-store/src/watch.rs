@@ -90,11 +90,11 @@ impl Watchers {
     }
 }
 
-/// The key an event is about; `None` (a reset) concerns every watcher.
+/// The key an event is about; `None` (a reset, a progress answer) concerns every watcher.
 fn event_key(event: &Event) -> Option<&str> {
     match event {
         Event::Put(record) => Some(&record.key),
         Event::Delete { key, .. } => Some(key),
-        Event::Reset { .. } => None,
+        Event::Reset { .. } | Event::Progress { .. } => None,
     }
 }

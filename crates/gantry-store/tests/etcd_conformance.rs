@@ -270,3 +270,39 @@ async fn etcd_user_and_password() {
         Ok(_) => panic!("no user must be refused once auth is on"),
     }
 }
+
+/// A watch asked for its progress says it has delivered everything up to the revision read
+/// just before, though no change under its prefix came after its last event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_watch_progress_reaches_the_revision_read_before() {
+    let cluster = EtcdCluster::start(1).expect("start etcd");
+    let store = EtcdStore::connect(&options(&cluster, "/progress/"))
+        .await
+        .expect("connect");
+    let mut watch = store.watch("p/");
+    store.put("p/a", b"1".to_vec(), 0).await.expect("put");
+    // Changes elsewhere only: nothing under p/ moves the watch on.
+    for i in 0..3 {
+        store
+            .put(&format!("q/{i}"), b"1".to_vec(), 0)
+            .await
+            .expect("put");
+    }
+    let revision = store.revision().await.expect("revision");
+    assert!(store.request_progress("p/").await.expect("ask"));
+    assert!(!store.request_progress("unwatched/").await.expect("ask"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut saw_put = false;
+    loop {
+        let ev = tokio::time::timeout_at(deadline, watch.recv())
+            .await
+            .expect("a progress answer within 10 s")
+            .expect("watch open");
+        match ev {
+            Event::Put(r) if r.key == "p/a" => saw_put = true,
+            Event::Progress { revision: at } if at >= revision => break,
+            _ => {}
+        }
+    }
+    assert!(saw_put, "the progress answer overtook the change before it");
+}

@@ -189,6 +189,8 @@ impl Fleet {
             sessions: Vec::with_capacity(count),
         };
         for n in 0..count {
+            // Instance n starts on server n (mod their count) and fails over on its own.
+            let link = &link.starting_at(n);
             let req = RegisterRequest {
                 cluster: cluster.to_string(),
                 instance_id: None,

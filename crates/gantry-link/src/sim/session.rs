@@ -27,11 +27,16 @@ pub(super) async fn hold(
     let mut known: HashMap<String, TaskStatus> = HashMap::new();
     let mut backoff = Duration::from_millis(50);
     loop {
+        let server = link.servers().current();
         tokio::select! {
             _ = stop.changed() => return,
             r = session(&link, &instance_id, &behaviour, &mut known) => {
                 if let Err(e) = r {
                     tracing::debug!(error = %e, "simulated session ended; redialling");
+                }
+                // As the real agent: a session that ended moves on to the next server.
+                if link.servers().len() > 1 {
+                    link.servers().failed(&server);
                 }
             }
         }

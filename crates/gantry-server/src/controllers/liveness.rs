@@ -18,6 +18,7 @@ use gantry_store::Store;
 
 use crate::error::Result;
 use crate::gateway::connection::set_connected;
+use crate::ha::presence::Holder;
 use crate::launch::stop::finish;
 use crate::persistence::db;
 use crate::persistence::records::{
@@ -103,11 +104,13 @@ pub async fn sweep_once<S: Store>(st: &AppState<S>) -> Result<usize> {
     // An agent with a session on another replica is that replica's to watch (it closes
     // silent sessions itself). One with none anywhere was last heard from when it was last
     // seen here or elsewhere, or, never seen, since this replica started or took the lead
-    // (its session may have been on the replica that led before).
+    // (its session may have been on the replica that led before). One whose replica closed
+    // its session for silence has been silent for `agent_lost_after` already: lost now.
     let present = crate::ha::presence::present(st).await?;
     let now = st.clock.now();
-    for id in &present {
-        if !st.sessions.is_open(id) {
+    let after = st.config.agent_lost_after;
+    for (id, holder) in &present {
+        if !st.sessions.is_open(id) && matches!(holder, Holder::Live(_)) {
             st.presence.seen_elsewhere(id, now);
         }
     }
@@ -115,6 +118,10 @@ pub async fn sweep_once<S: Store>(st: &AppState<S>) -> Result<usize> {
         let here = st.sessions.last_seen(id);
         if st.sessions.is_open(id) {
             return here;
+        }
+        if matches!(present.get(id), Some(Holder::Silent(_))) {
+            // Past the limit by a second, however the clocks of the replicas differ.
+            return Some(now - after.as_secs_f64() - 1.0);
         }
         match (here, st.presence.last_elsewhere(id)) {
             (Some(a), Some(b)) => Some(a.max(b)),
@@ -124,13 +131,7 @@ pub async fn sweep_once<S: Store>(st: &AppState<S>) -> Result<usize> {
     let started = st
         .started
         .max(st.presence.leading_since().unwrap_or(st.started));
-    let actions = sweep(
-        &instances,
-        last_seen,
-        started,
-        now,
-        st.config.agent_lost_after,
-    );
+    let actions = sweep(&instances, last_seen, started, now, after);
     let mut marked = 0;
     for a in actions {
         match a {

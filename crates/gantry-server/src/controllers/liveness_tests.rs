@@ -154,7 +154,7 @@ async fn an_agent_connected_to_another_replica_is_not_lost() {
         crate::ha::presence::present(&leader)
             .await
             .unwrap()
-            .contains("i")
+            .contains_key("i")
     };
     assert!(within(Duration::from_secs(10), present).await);
     clock.advance(31.0);
@@ -185,4 +185,63 @@ async fn an_agent_connected_to_another_replica_is_not_lost() {
     clock.advance(2.0);
     assert_eq!(sweep_once(&leader).await.unwrap(), 1);
     assert!(!running().await);
+}
+
+/// The replica that holds a silent agent's session closes it and says so: the leader takes
+/// the agent as lost at its next sweep, not after a silence of its own counted from then.
+#[tokio::test]
+async fn an_agent_gone_silent_on_another_replica_is_lost_at_the_next_sweep() {
+    use crate::ha::presence::Holder;
+    let store = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let clock = Arc::new(ManualClock::new(T0));
+    let cfg = |id: &str| ServerConfig {
+        agent_lost_after: Duration::from_secs(30),
+        replica_id: Some(id.to_string()),
+        ..ServerConfig::default()
+    };
+    let leader = AppState::with_clock(cfg("a"), store.clone(), clock.clone());
+    let other = Arc::new(AppState::with_clock(cfg("b"), store.clone(), clock.clone()));
+    let key = instance_key("c", "i");
+    let tkey = task_key("c", "t");
+    let ops = vec![
+        db::put(&key, &instance("i", true)).unwrap(),
+        db::put(&tkey, &task_on("t", "i")).unwrap(),
+    ];
+    db::commit(&store, vec![], ops).await.unwrap();
+    let _session = other.sessions.connect("i", T0);
+    let presence = tokio::spawn(crate::ha::presence::run(other.clone()));
+    let holder = || async {
+        crate::ha::presence::present(&leader)
+            .await
+            .unwrap()
+            .get("i")
+            .cloned()
+    };
+    assert!(
+        within(Duration::from_secs(10), || async {
+            holder().await.is_some()
+        })
+        .await
+    );
+    // Heard from at T0 + 20 on the other replica; the leader sees it there at T0 + 49.
+    clock.advance(20.0);
+    other.sessions.seen("i", T0 + 20.0);
+    clock.advance(29.0);
+    assert_eq!(sweep_once(&leader).await.unwrap(), 0);
+    // At T0 + 51 it has been silent 31 s: the other replica closes its session.
+    clock.advance(2.0);
+    let silent = || async { matches!(holder().await, Some(Holder::Silent(_))) };
+    assert!(within(Duration::from_secs(10), silent).await);
+    assert_eq!(sweep_once(&leader).await.unwrap(), 1);
+    let t = db::get::<_, TaskRecord>(&store, &tkey)
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(
+        t.last_status,
+        TaskStatus::Stopped,
+        "not lost at the next sweep"
+    );
+    presence.abort();
 }

@@ -174,6 +174,8 @@ pub async fn describe_container_instances<S: Store>(
         match db::get::<S, InstanceRecord>(&st.store, &instance_key(&cluster, id)).await? {
             Some(i) => {
                 let mut ci = render(st, &i, counts.get(id).copied().unwrap_or_default());
+                // The record's flag may be another replica's last word: ask the presence.
+                ci.agent_connected = Some(crate::ha::presence::connected(st, id, &i.value).await?);
                 if wants_tags {
                     let a = st.arns.container_instance(&cluster, id);
                     ci.tags = Some(tags::read(st, &a).await?);
@@ -239,7 +241,11 @@ pub async fn update_container_instances_state<S: Store>(
             Err(e) => return Err(e),
         };
         match done {
-            Some(i) => out.push(render(st, &i, counts.get(id).copied().unwrap_or_default())),
+            Some(i) => {
+                let mut ci = render(st, &i, counts.get(id).copied().unwrap_or_default());
+                ci.agent_connected = Some(crate::ha::presence::connected(st, id, &i.value).await?);
+                out.push(ci);
+            }
             None => failures.push(Failure {
                 arn: Some(st.arns.container_instance(&cluster, id)),
                 reason: Some("MISSING".to_string()),

@@ -3,8 +3,10 @@
 use gantry_store::Store;
 
 use crate::error::Result;
+use crate::ha::presence::{self, Holder};
+use crate::persistence::db;
 use crate::persistence::records::{instance_key, InstanceRecord, InstanceStatus};
-use crate::persistence::update::{update, Edit};
+use crate::persistence::update::{retry, Attempt};
 use crate::state::AppState;
 
 /// Sets `agentConnected` on the instance record.
@@ -14,28 +16,54 @@ use crate::state::AppState;
 /// an ended session's `false` read before it conflicts, is read again and then sees the new
 /// session. Without both, an agent that reconnects quickly could be left marked
 /// disconnected with its session open.
+///
+/// Across replicas the same holds through the agent's presence key
+/// ([`crate::ha::presence`]): a `false` is not written while another replica says it holds
+/// the agent's session, and the write compares that key's revision, so a session that
+/// another replica opens meanwhile (it rewrites the key before it writes `true`) makes this
+/// write fail, read again, and see it.
 pub async fn set_connected<S: Store>(
     st: &AppState<S>,
     cluster: &str,
     id: &str,
     connected: bool,
 ) -> Result<()> {
-    let changed = update(
-        &st.store,
-        &instance_key(cluster, id),
-        |i: Option<InstanceRecord>| {
-            Ok(match i {
-                Some(mut i) if i.status != InstanceStatus::Inactive => {
-                    let changed = i.agent_connected != connected;
-                    if connected || (changed && !st.sessions.is_open(id)) {
-                        i.agent_connected = connected;
-                        Edit::put(i, changed)
-                    } else {
-                        Edit::Keep(false)
-                    }
-                }
-                _ => Edit::Keep(false),
-            })
+    let key = instance_key(cluster, id);
+    let pkey = presence::key(id);
+    let (key, pkey) = (&key, &pkey);
+    let changed = retry(
+        || format!("the record {key}"),
+        || async move {
+            let held = if connected {
+                None
+            } else {
+                st.store.get(pkey).await?
+            };
+            let elsewhere = held.as_ref().is_some_and(
+                |r| matches!(Holder::parse(&r.value), Holder::Live(h) if h != st.replica),
+            );
+            let Some(mut i) = db::get::<S, InstanceRecord>(&st.store, key).await? else {
+                return Ok(Attempt::Done(false));
+            };
+            if i.value.status == InstanceStatus::Inactive {
+                return Ok(Attempt::Done(false));
+            }
+            let changed = i.value.agent_connected != connected;
+            // `true` always; `false` only as a change no session here or elsewhere belies.
+            let write = connected || (changed && !st.sessions.is_open(id) && !elsewhere);
+            if !write {
+                return Ok(Attempt::Done(false));
+            }
+            i.value.agent_connected = connected;
+            let mut compares = vec![db::unchanged(key, i.revision)];
+            if !connected {
+                compares.push(db::unchanged(pkey, held.map_or(0, |r| r.revision)));
+            }
+            if db::commit(&st.store, compares, vec![db::put(key, &i.value)?]).await? {
+                Ok(Attempt::Done(changed))
+            } else {
+                Ok(Attempt::Conflict)
+            }
         },
     )
     .await?;
@@ -91,5 +119,56 @@ mod tests {
         st.sessions.drop_session("i");
         set_connected(&st, "c", "i", false).await.unwrap();
         assert!(!connected(&st).await);
+    }
+
+    /// A session that ends here leaves alone an agent another replica holds a session of
+    /// (its presence key), and every replica then answers `agentConnected=true`.
+    #[tokio::test]
+    async fn an_ended_session_leaves_an_agent_connected_elsewhere_connected() {
+        let clock = Arc::new(ManualClock::new(1.0));
+        let st = AppState::with_clock(
+            ServerConfig::default(),
+            SqliteStore::open_in_memory().unwrap(),
+            clock,
+        );
+        let key = instance_key("c", "i");
+        let rec = crate::persistence::testing::instance("i");
+        db::commit(&st.store, vec![], vec![db::put(&key, &rec).unwrap()])
+            .await
+            .unwrap();
+        let elsewhere = gantry_store::Op::Put {
+            key: presence::key("i"),
+            value: b"another-replica:8443".to_vec(),
+        };
+        st.store.txn(vec![], vec![elsewhere]).await.unwrap();
+        set_connected(&st, "c", "i", true).await.unwrap();
+        set_connected(&st, "c", "i", false).await.unwrap();
+        assert!(
+            connected(&st).await,
+            "a false from here won over a session elsewhere"
+        );
+        // A record left false by a replica that saw the session end is answered from the
+        // presence key.
+        let mut stale = rec.clone();
+        stale.agent_connected = false;
+        let cur = db::get::<_, InstanceRecord>(&st.store, &key)
+            .await
+            .unwrap()
+            .unwrap();
+        db::commit(
+            &st.store,
+            vec![db::unchanged(&key, cur.revision)],
+            vec![db::put(&key, &stale).unwrap()],
+        )
+        .await
+        .unwrap();
+        assert!(presence::connected(&st, "i", &stale).await.unwrap());
+        // Once that replica closed the session for silence, nobody holds it.
+        let silent = gantry_store::Op::Put {
+            key: presence::key("i"),
+            value: b"silent:another-replica:8443".to_vec(),
+        };
+        st.store.txn(vec![], vec![silent]).await.unwrap();
+        assert!(!presence::connected(&st, "i", &stale).await.unwrap());
     }
 }

@@ -8,30 +8,42 @@ use crate::ecs::task_definitions;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
-/// How long a session's first set waits for this replica's task index to catch up with
-/// the store (see [`first_desired_state`]).
-const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
+/// The most a session's first set waits for this replica's task index (see
+/// [`first_desired_state`]). Never reached while etcd answers: it is there for a watch that
+/// cannot reconnect, where the set then goes out as the index has it, with a warning.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The first frame of a session: [`desired_state`] once this replica's task index holds
-/// every task change up to the store's revision now, or after [`CATCH_UP`]. An agent that
+/// every task change up to the store's revision now (a linearizable read). An agent that
 /// failed over from another replica runs tasks this replica may have been told of a moment
 /// ago; the agent stops what its set leaves out, so a set built from an index behind the
-/// store would stop a task that should run. Waiting is bounded: only task changes move the
-/// index on, so after other writes this waits the whole [`CATCH_UP`], and an index more
-/// than that behind can still leave a task out. One server on SQLite never waits: its index
-/// is built before it accepts a session and every later change is in its watch at commit.
+/// store would stop a task that should run. The index knows it is caught up when its watch
+/// delivers a task change or etcd's progress answer at or past that revision
+/// ([`super::task_index::catch_up`]): one round trip when the index is current, no fixed
+/// wait. One server on SQLite never waits: its index is built before it accepts a session
+/// and every later change is in its watch at commit.
 pub async fn first_desired_state<S: Store>(
     st: &AppState<S>,
     cluster: &str,
     id: &str,
 ) -> Result<ServerFrame> {
     if st.store.kind() != "sqlite" {
+        st.task_index.ready().await;
         let revision = st.store.revision().await?;
-        if !st.task_index.caught_up(revision, CATCH_UP).await {
-            tracing::debug!(
+        let started = std::time::Instant::now();
+        if super::task_index::catch_up(&st.store, &st.task_index, revision, CATCH_UP).await {
+            let waited_ms = started.elapsed().as_millis();
+            tracing::info!(
                 instance = id,
                 revision,
-                "task index not known to be caught up; sending the set anyway"
+                waited_ms,
+                "task index caught up for the first set"
+            );
+        } else {
+            tracing::warn!(
+                instance = id,
+                revision,
+                "task index not caught up with the store; sending the set as it is"
             );
         }
     }

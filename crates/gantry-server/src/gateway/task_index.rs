@@ -97,8 +97,8 @@ impl TaskIndex {
     }
 
     /// Waits (at most `within`) until the index holds every task change up to `revision`.
-    /// Returns whether it does. Only task changes move the index on, so after writes to
-    /// other keys this waits the whole `within`: meant for a session's first set only.
+    /// Returns whether it does. Task changes and the store's progress answers
+    /// ([`Event::Progress`], see [`catch_up`]) move the index on.
     pub async fn caught_up(&self, revision: u64, within: Duration) -> bool {
         let mut rx = self.seen.subscribe();
         tokio::time::timeout(within, rx.wait_for(|s| *s >= revision))
@@ -176,11 +176,13 @@ impl TaskIndex {
                 },
                 Event::Delete { key, .. } => Self::note(&mut g, key, None),
                 // `run` rebuilds on a reset before it gets here.
-                Event::Reset { .. } => Vec::new(),
+                Event::Reset { .. } | Event::Progress { .. } => Vec::new(),
             };
             match ev {
                 Event::Put(rec) => self.saw(rec.revision),
-                Event::Delete { revision, .. } => self.saw(*revision),
+                Event::Delete { revision, .. } | Event::Progress { revision } => {
+                    self.saw(*revision)
+                }
                 Event::Reset { .. } => {}
             }
             touched
@@ -244,7 +246,9 @@ pub async fn run<S: Store>(store: &S, index: &TaskIndex) {
     }
     loop {
         match changes.recv().await {
-            Ok(ev @ (Event::Put(_) | Event::Delete { .. })) => index.apply(&ev),
+            Ok(ev @ (Event::Put(_) | Event::Delete { .. } | Event::Progress { .. })) => {
+                index.apply(&ev)
+            }
             Ok(Event::Reset { revision }) => {
                 tracing::info!(
                     revision,
@@ -266,6 +270,37 @@ pub async fn run<S: Store>(store: &S, index: &TaskIndex) {
         }
     }
 }
+
+/// Waits until `index` holds every task change up to `revision`, read from the store just
+/// before: asks the store's task watch for its progress (etcd answers once it has sent every
+/// event up to its revision now, which is at least `revision`), again every [`ASK_AGAIN`] in
+/// case a reconnect of the watch swallowed the question, for at most `cap`. Returns whether
+/// it is caught up. A store that gives no progress answers can only wait for a task change.
+pub async fn catch_up<S: Store>(
+    store: &S,
+    index: &TaskIndex,
+    revision: u64,
+    cap: Duration,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + cap;
+    loop {
+        if index.caught_up(revision, Duration::ZERO).await {
+            return true;
+        }
+        let asked = matches!(store.request_progress(TASKS).await, Ok(true));
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let wait = if asked { left.min(ASK_AGAIN) } else { left };
+        if index.caught_up(revision, wait).await {
+            return true;
+        }
+    }
+}
+
+/// How long [`catch_up`] waits for a progress answer before it asks again.
+const ASK_AGAIN: Duration = Duration::from_millis(500);
 
 /// The current records of instance `id`'s tasks that are not STOPPED.
 pub async fn records_of<S: Store>(

@@ -3,9 +3,15 @@
 //! when it ends. The leader's liveness sweep reads it, so an agent connected to another
 //! replica is not taken for a silent one; a replica that dies takes its keys with it (its
 //! lease expires), and the leader then measures the silence of its agents from the moment
-//! it saw them gone. Each replica closes its own silent sessions ([`run`]).
+//! it saw them gone. Each replica closes its own silent sessions ([`run`]); before it does,
+//! it rewrites the key as `silent:<replica id>`, so the leader takes the agent as lost at its
+//! next sweep instead of measuring a second silence of its own from then.
+//!
+//! Every replica answers `agentConnected` from these keys too ([`connected`]): the instance
+//! record's flag is written by whichever replica saw the last session change, and an agent
+//! with a session on another replica is connected whatever this replica saw last.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,8 +32,51 @@ pub struct Presence {
     seen: Mutex<(Option<Timestamp>, HashMap<String, Timestamp>)>,
 }
 
-fn key(id: &str) -> String {
+/// The value of a key whose session its replica closed because the agent fell silent.
+const SILENT: &str = "silent:";
+
+pub(crate) fn key(id: &str) -> String {
     format!("{PREFIX}{id}")
+}
+
+/// What a presence key says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// This replica holds the agent's session.
+    Live(String),
+    /// This replica closed the agent's session after `agent_lost_after` of silence.
+    Silent(String),
+}
+
+impl Holder {
+    pub fn parse(value: &[u8]) -> Holder {
+        let v = String::from_utf8_lossy(value);
+        match v.strip_prefix(SILENT) {
+            Some(r) => Holder::Silent(r.to_string()),
+            None => Holder::Live(v.into_owned()),
+        }
+    }
+}
+
+/// Is `id`'s agent connected, as far as the cluster knows: its record says so, it has a
+/// session here, or another replica says it holds one.
+pub async fn connected<S: Store>(
+    st: &AppState<S>,
+    id: &str,
+    rec: &crate::persistence::records::InstanceRecord,
+) -> Result<bool> {
+    use crate::persistence::records::InstanceStatus;
+    if rec.status == InstanceStatus::Inactive {
+        return Ok(false);
+    }
+    if rec.agent_connected || st.sessions.is_open(id) {
+        return Ok(true);
+    }
+    Ok(st
+        .store
+        .get(&key(id))
+        .await?
+        .is_some_and(|r| matches!(Holder::parse(&r.value), Holder::Live(_))))
 }
 
 impl Presence {
@@ -103,15 +152,33 @@ pub async fn clear<S: Store>(st: &AppState<S>, id: &str) {
     }
 }
 
-/// The instances whose agents hold a session on some replica.
-pub async fn present<S: Store>(st: &AppState<S>) -> Result<HashSet<String>> {
+/// Every instance with a presence key, and what it says.
+pub async fn present<S: Store>(st: &AppState<S>) -> Result<HashMap<String, Holder>> {
     Ok(st
         .store
         .list(PREFIX)
         .await?
         .into_iter()
-        .filter_map(|r| r.key.strip_prefix(PREFIX).map(str::to_string))
+        .filter_map(|r| {
+            let id = r.key.strip_prefix(PREFIX)?.to_string();
+            Some((id, Holder::parse(&r.value)))
+        })
         .collect())
+}
+
+/// Says in the store that this replica closed `id`'s session because its agent fell silent.
+async fn mark_silent<S: Store>(st: &AppState<S>, id: &str) {
+    let Some(lease) = st.presence.lease() else {
+        return;
+    };
+    let op = Op::PutLeased {
+        key: key(id),
+        value: format!("{SILENT}{}", st.replica).into_bytes(),
+        lease,
+    };
+    if let Err(e) = st.store.txn(vec![], vec![op]).await {
+        tracing::warn!(instance = id, error = %e, "could not record the agent's silence in the store");
+    }
 }
 
 /// On every replica until aborted: keeps the presence lease (granted again, and every open
@@ -142,6 +209,7 @@ pub async fn run<S: Store>(st: Arc<AppState<S>>) {
         let now = st.clock.now();
         for id in st.sessions.silent(now, st.config.agent_lost_after) {
             tracing::warn!(instance = %id, "agent silent too long; closing its session");
+            mark_silent(&st, &id).await;
             st.sessions.drop_session(&id);
         }
     }

@@ -36,6 +36,9 @@ impl<S: Store> Store for SharedStore<S> {
     fn watch_from(&self, prefix: &str, after: u64) -> broadcast::Receiver<Event> {
         self.0.store.watch_from(prefix, after)
     }
+    fn request_progress(&self, prefix: &str) -> impl Future<Output = Result<bool>> + Send {
+        self.0.store.request_progress(prefix)
+    }
     fn kind(&self) -> &'static str {
         self.0.store.kind()
     }

@@ -328,6 +328,10 @@ impl Store for EtcdStore {
         watch::subscribe(&self.inner, prefix, after)
     }
 
+    async fn request_progress(&self, prefix: &str) -> Result<bool> {
+        Ok(watch::request_progress(&self.inner, prefix))
+    }
+
     fn kind(&self) -> &'static str {
         "etcd"
     }

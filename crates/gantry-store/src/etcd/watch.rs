@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use etcd_client::{EventType, WatchOptions};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, Notify};
 
 use super::{range_end, Inner, MAX_RESPONSE};
 use crate::{Event, Record};
@@ -34,13 +34,16 @@ const CAPACITY: usize = 4096;
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+/// A shared watch: its channel, and the wake-up that makes its task ask etcd for progress.
+type Shared = (broadcast::Sender<Event>, Arc<Notify>);
+
 #[derive(Debug, Default)]
 pub(super) struct Watches {
-    shared: Mutex<HashMap<String, broadcast::Sender<Event>>>,
+    shared: Mutex<HashMap<String, Shared>>,
 }
 
 impl Watches {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, broadcast::Sender<Event>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Shared>> {
         // Every edit is one insert or one remove.
         self.shared
             .lock()
@@ -55,15 +58,20 @@ pub(super) fn subscribe(
 ) -> broadcast::Receiver<Event> {
     if after == 0 {
         let mut shared = inner.watches.lock();
-        if let Some(tx) = shared.get(prefix).filter(|tx| tx.receiver_count() > 0) {
+        if let Some((tx, _)) = shared.get(prefix).filter(|(tx, _)| tx.receiver_count() > 0) {
             return tx.subscribe();
         }
         let (tx, rx) = broadcast::channel(CAPACITY);
-        shared.insert(prefix.to_string(), tx.clone());
+        let progress = Arc::new(Notify::new());
+        shared.insert(prefix.to_string(), (tx.clone(), Arc::clone(&progress)));
         let from = inner.seen.load(std::sync::atomic::Ordering::Acquire) + 1;
-        inner
-            .runtime
-            .spawn(run(Arc::clone(inner), prefix.to_string(), from, tx, true));
+        inner.runtime.spawn(run(
+            Arc::clone(inner),
+            prefix.to_string(),
+            from,
+            tx,
+            Some(progress),
+        ));
         return rx;
     }
     let (tx, rx) = broadcast::channel(CAPACITY);
@@ -72,9 +80,23 @@ pub(super) fn subscribe(
         prefix.to_string(),
         after + 1,
         tx,
-        false,
+        None,
     ));
     rx
+}
+
+/// Makes the shared watch of `prefix` ask etcd for its progress; `false` when nobody
+/// watches `prefix` from now on. Requests made before the task sends one are answered by
+/// it (a [`Notify`] permit coalesces them).
+pub(super) fn request_progress(inner: &Inner, prefix: &str) -> bool {
+    let shared = inner.watches.lock();
+    match shared.get(prefix).filter(|(tx, _)| tx.receiver_count() > 0) {
+        Some((_, progress)) => {
+            progress.notify_one();
+            true
+        }
+        None => false,
+    }
 }
 
 /// Forwards the changes under `prefix` from revision `next` on, across reconnects.
@@ -83,8 +105,9 @@ async fn run(
     prefix: String,
     mut next: u64,
     tx: broadcast::Sender<Event>,
-    shared: bool,
+    progress: Option<Arc<Notify>>,
 ) {
+    let shared = progress.is_some();
     let start = format!("{}{prefix}", inner.prefix).into_bytes();
     let end = range_end(&start);
     let mut backoff = Duration::from_millis(50);
@@ -135,6 +158,16 @@ async fn run(
                             tracing::debug!(store = %inner.what, prefix, reason = resp.cancel_reason(), "etcd watch: canceled, resuming");
                             break;
                         }
+                        if resp.events().is_empty() && !resp.created() {
+                            // A progress answer: every event up to its header revision
+                            // was sent before it (etcd >= 3.4.24 / 3.5.8 orders it
+                            // with the events; see docs/ha.md).
+                            if let Some(h) = resp.header() {
+                                let revision = u64::try_from(h.revision()).unwrap_or(0);
+                                let _ = tx.send(Event::Progress { revision });
+                            }
+                            continue;
+                        }
                         // Every event of one revision comes in one response, so the
                         // response is delivered whole before `next` moves past it.
                         let from = next;
@@ -170,10 +203,23 @@ async fn run(
                 _ = idle.tick() => if gone(&inner, &prefix, &tx, shared) {
                     return;
                 },
+                () = wait_progress(progress.as_deref()) => {
+                    if let Err(e) = stream.request_progress().await {
+                        tracing::debug!(store = %inner.what, prefix, error = %e, "etcd watch: progress request failed");
+                    }
+                }
             }
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Resolves when someone asked the shared watch for progress (never for a private one).
+async fn wait_progress(progress: Option<&Notify>) {
+    match progress {
+        Some(p) => p.notified().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -208,7 +254,7 @@ fn gone(inner: &Inner, prefix: &str, tx: &broadcast::Sender<Event>, shared: bool
     if tx.receiver_count() > 0 {
         return false;
     }
-    if table.get(prefix).is_some_and(|t| t.same_channel(tx)) {
+    if table.get(prefix).is_some_and(|(t, _)| t.same_channel(tx)) {
         table.remove(prefix);
     }
     true

@@ -84,8 +84,12 @@ impl AgentAuthArgs {
     }
 
     /// The link of `gantry sim-agents`: the CA bundle, else the CA pinned by --ca-sha256.
+    /// A link to `server_url`: one URL, or several replicas' separated by commas (the
+    /// first is where a pinned CA is fetched from).
     pub async fn link(&self, server_url: &str) -> anyhow::Result<gantry_link::Link> {
-        let link = gantry_link::Link::new(server_url);
+        let servers = gantry_link::Servers::parse(server_url).context("--server")?;
+        let server_url = &servers.urls()[0].clone();
+        let link = gantry_link::Link::with_servers(servers);
         let pem = match (self.ca_pem()?, &self.ca_sha256) {
             (Some(pem), _) => Some(pem),
             (None, Some(pin)) if server_url.starts_with("https://") => {

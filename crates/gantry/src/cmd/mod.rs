@@ -39,9 +39,11 @@ use clap::{Args, Parser, Subcommand};
 )]
 pub struct Cli {
     /// The Gantry API endpoint, for the client commands.
+    /// (`--endpoint-url`, the AWS CLI's name, works too.)
     #[arg(
         long,
         global = true,
+        visible_alias = "endpoint-url",
         env = "GANTRY_ENDPOINT",
         default_value = "http://127.0.0.1:8080"
     )]
@@ -284,7 +286,8 @@ pub struct AgentArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct SimArgs {
-    /// The control plane's URL.
+    /// The control plane's URL, or several replicas' separated by commas: instance n starts
+    /// on the n-th (modulo their count) and fails over to the next like a real agent.
     #[arg(long, env = "GANTRY_SERVER", default_value = "http://127.0.0.1:8080")]
     pub server: String,
     #[arg(long, default_value = "default")]
@@ -423,5 +426,16 @@ mod cli_tests {
             "y"
         ])
         .is_err());
+    }
+
+    /// AWS CLI users type `--endpoint-url`: the same flag as `--endpoint`.
+    #[test]
+    fn endpoint_url_is_an_alias_of_endpoint() {
+        for flag in ["--endpoint", "--endpoint-url"] {
+            let cli =
+                Cli::try_parse_from(["gantry", flag, "https://a:8443,https://b:8443", "agent"])
+                    .expect("parses");
+            assert_eq!(cli.endpoint, "https://a:8443,https://b:8443", "{flag}");
+        }
     }
 }

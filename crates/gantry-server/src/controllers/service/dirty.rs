@@ -50,6 +50,8 @@ impl Dirty {
                 self.all = true;
                 true
             }
+            // A progress answer changes nothing (but the queue may hold more).
+            Ok(Event::Progress { .. }) => true,
             Err(TryRecvError::Empty | TryRecvError::Closed) => false,
         }
     }
