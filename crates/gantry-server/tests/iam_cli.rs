@@ -1,56 +1,18 @@
 //! The real AWS CLI against IAM and STS: botocore's own query serializer and XML parser
 //! accept what Gantry sends (`.ci/run` installs the CLI with tests/install-deps.sh).
 
+mod aws_cli;
 mod common;
 mod iam_support;
-
-use std::path::PathBuf;
 
 use iam_support::{start, ADMIN_ID, ADMIN_SECRET};
 use serde_json::Value;
 
-fn aws_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("AWS_CLI") {
-        return PathBuf::from(p);
-    }
-    let venv = PathBuf::from("/opt/gantry-venv/bin/aws");
-    if venv.exists() {
-        return venv;
-    }
-    PathBuf::from("aws")
-}
-
-/// `aws <args> --endpoint-url <endpoint>` as (`key`, `secret`); the JSON it prints.
+/// [`aws_cli::aws_as`], which must succeed.
 async fn aws(endpoint: &str, key: &str, secret: &str, args: &[&str]) -> Value {
-    let out = tokio::process::Command::new(aws_bin())
-        .args(args)
-        .args(["--endpoint-url", endpoint, "--output", "json"])
-        .env("AWS_ACCESS_KEY_ID", key)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .env_remove("AWS_SESSION_TOKEN")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env_remove("AWS_PROFILE")
-        .output()
+    aws_cli::aws_as(endpoint, key, secret, args)
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run the AWS CLI {} ({e}); install it with `bash tests/install-deps.sh`",
-                aws_bin().display()
-            )
-        });
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "aws {args:?} failed: {}{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if stdout.trim().is_empty() {
-        return Value::Null;
-    }
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("aws printed non-JSON ({e}): {stdout}"))
+        .unwrap_or_else(|e| panic!("aws {args:?} failed: {e}"))
 }
 
 #[tokio::test]

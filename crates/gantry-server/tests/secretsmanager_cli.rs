@@ -3,58 +3,12 @@
 //! list with a filter, version ids, tags, a resource policy, delete with a window and
 //! restore, force delete; an error comes back under the service's exception name and text.
 
+mod aws_cli;
 mod common;
 mod iam_support;
 
-use std::path::PathBuf;
-
-use iam_support::{start, ADMIN_ID, ADMIN_SECRET};
-use serde_json::Value;
-
-fn aws_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("AWS_CLI") {
-        return PathBuf::from(p);
-    }
-    let venv = PathBuf::from("/opt/gantry-venv/bin/aws");
-    if venv.exists() {
-        return venv;
-    }
-    PathBuf::from("aws")
-}
-
-/// `aws <args> --endpoint-url <endpoint>` as the administrator: the JSON it printed, or its
-/// error output.
-async fn aws(endpoint: &str, args: &[&str]) -> Result<Value, String> {
-    let out = tokio::process::Command::new(aws_bin())
-        .args(args)
-        .args(["--endpoint-url", endpoint, "--output", "json"])
-        .env("AWS_ACCESS_KEY_ID", ADMIN_ID)
-        .env("AWS_SECRET_ACCESS_KEY", ADMIN_SECRET)
-        .env_remove("AWS_SESSION_TOKEN")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_MAX_ATTEMPTS", "1")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run the AWS CLI {} ({e}); install it with `bash tests/install-deps.sh`",
-                aws_bin().display()
-            )
-        });
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).to_string());
-    }
-    if stdout.trim().is_empty() {
-        return Ok(Value::Null);
-    }
-    Ok(serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("aws printed non-JSON ({e}): {stdout}")))
-}
+use aws_cli::aws;
+use iam_support::start;
 
 #[tokio::test]
 async fn the_aws_cli_manages_secrets() {
