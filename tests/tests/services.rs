@@ -300,6 +300,11 @@ async fn the_gantry_cli_manages_a_service() {
         !ok,
         "a service scaled above 0 is not deleted without --force: {out}"
     );
+    assert!(
+        out.contains("The service cannot be stopped while it is scaled above 0.")
+            && out.contains("--force"),
+        "ECS's message, and what to do: {out}"
+    );
     let (ok, out) = run(&["delete", "web", "--force"]);
     assert!(ok, "{out}");
     assert_eq!(

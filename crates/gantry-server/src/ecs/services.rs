@@ -328,10 +328,10 @@ pub async fn delete_service<S: Store>(
         if s.status == ServiceStatus::Draining {
             return Ok(());
         }
-        if s.scheduling_strategy == SchedulingStrategy::Replica && s.desired_count > 0 && !force
-        {
+        if s.scheduling_strategy == SchedulingStrategy::Replica && s.desired_count > 0 && !force {
             return Err(invalid(
-                "The service cannot be stopped while it is scaled above 0. Scale it to 0 with UpdateService, or delete it with force.",
+                // ECS's own words; `gantry service delete` says what to do about it.
+                "The service cannot be stopped while it is scaled above 0.",
             ));
         }
         s.status = ServiceStatus::Draining;

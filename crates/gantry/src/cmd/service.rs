@@ -273,7 +273,15 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<()> {
             if force {
                 req["force"] = json!(true);
             }
-            let out = c.call("DeleteService", req).await?;
+            let out = c.call("DeleteService", req).await.map_err(|e| {
+                if !force && e.to_string().contains("scaled above 0") {
+                    e.context(format!(
+                        "{service} still has tasks: delete it with --force, or scale it to 0 first (gantry service scale {service} 0)"
+                    ))
+                } else {
+                    e
+                }
+            })?;
             print_one(&out["service"]);
         }
         ServiceCmd::Events { service, limit, at } => {
