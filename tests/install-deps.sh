@@ -14,9 +14,11 @@ apt-get install -y --no-install-recommends --allow-downgrades \
   iproute2 nftables conntrack iperf3 util-linux systemd python3-venv python3-pip ca-certificates \
   qemu-system-x86 qemu-utils/bookworm debootstrap e2fsprogs openssh-client socat \
   etcd-server protobuf-compiler
-if [[ ! -x /opt/gantry-venv/bin/aws ]]; then
+# The AWS CLI and boto3 (the end-to-end tests drive Gantry with both), resolved together so
+# they agree on one botocore.
+if [[ ! -x /opt/gantry-venv/bin/aws ]] || ! /opt/gantry-venv/bin/python -c 'import boto3' 2>/dev/null; then
   python3 -m venv /opt/gantry-venv
-  /opt/gantry-venv/bin/pip install --quiet awscli
+  /opt/gantry-venv/bin/pip install --quiet awscli boto3
 fi
 if ! command -v cargo >/dev/null; then
   echo "Rust is not installed: install it with rustup (https://rustup.rs), then run this again." >&2
