@@ -210,6 +210,23 @@ async fn run() -> Vec<String> {
     problems
 }
 
+/// The bench, or what stopped it: on SIGINT or SIGTERM the bench's future is dropped, so
+/// every deployment's processes are killed and its directories removed before it exits.
+async fn run_or_interrupted() -> Vec<String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return run().await;
+    };
+    tokio::select! {
+        p = run() => p,
+        _ = int.recv() => vec!["interrupted (SIGINT)".into()],
+        _ = term.recv() => vec!["interrupted (SIGTERM)".into()],
+    }
+}
+
 fn main() {
-    gantry_tests::bench::run_checked(run());
+    gantry_tests::bench::run_checked(run_or_interrupted());
 }

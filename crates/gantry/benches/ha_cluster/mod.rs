@@ -484,6 +484,27 @@ impl Deployment {
         };
         let left = Arc::new(AtomicUsize::new(tasks.div_ceil(10)));
         let t0 = Instant::now();
+        eprintln!(
+            "{} instances registered in {:.1} s (load average {:.2})",
+            instances,
+            r.registered.as_secs_f64(),
+            loadavg()
+        );
+        let progress = {
+            let (left, arns, stop) = (left.clone(), arns.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    eprintln!(
+                        "{:.0} s: {} RunTask calls left, {} ARNs kept, load average {:.2}",
+                        t0.elapsed().as_secs_f64(),
+                        left.load(Ordering::SeqCst),
+                        arns.lock().map(|a| a.len()).unwrap_or(0),
+                        loadavg()
+                    );
+                }
+            })
+        };
         let mut workers = Vec::new();
         for c in 0..clients {
             let (http, left, arns) = (http.clone(), left.clone(), arns.clone());
@@ -545,6 +566,7 @@ impl Deployment {
         r.running_in = t0.elapsed();
         stop.store(true, Ordering::SeqCst);
         (r.describe, r.list, r.probe_errors, r.load_max) = prober.await.unwrap_or_default();
+        progress.abort();
         r.describe.sort_by(f64::total_cmp);
         r.list.sort_by(f64::total_cmp);
         r.rss = (0..self.replicas())
