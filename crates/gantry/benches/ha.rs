@@ -8,7 +8,14 @@
 //!   count 10 from GANTRY_BENCH_CLIENTS clients, default 16, spread over the replicas) on
 //!   three replicas + three etcd members, then on one server on SQLite: time until every
 //!   task is placed and RUNNING, RSS per replica, the store's size (etcd's db files / the
-//!   SQLite files), and DescribeTasks / ListTasks p99 measured by a prober during the load.
+//!   SQLite files; for etcd also dbSize / dbSizeInUse, the same after a compaction and a
+//!   defragment, the WAL and each member's RSS), DescribeTasks / ListTasks p99 measured by a
+//!   prober during the load, and the load average. GANTRY_BENCH_STORES=etcd (or sqlite) runs
+//!   one side only, to shake out a problem; the figures are side by side.
+//!
+//! Every etcd member, replica and simulated fleet is killed and its directory removed when
+//! the bench ends, fails or gets SIGINT/SIGTERM (and the processes die with the bench even
+//! on SIGKILL).
 //!
 //! Run: `cargo build --release --bin gantry && cargo bench -p gantry --bench ha`
 //! (GANTRY_BENCH_HA=failover|scale|both, default both; the figure:
