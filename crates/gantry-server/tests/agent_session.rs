@@ -322,3 +322,42 @@ async fn bridge_tasks_keep_the_network_report_but_show_no_attachment() {
     assert_eq!(t["attachments"], json!([]));
     assert_eq!(t["containers"][0]["networkInterfaces"], json!([]));
 }
+
+/// A session names only its instance: one in a second cluster is found (and gets that
+/// cluster's tasks), one in no cluster is refused with what to do.
+#[tokio::test]
+async fn sessions_find_their_instance_in_any_cluster() {
+    let s = Server::start().await;
+    s.ok("CreateCluster", json!({"clusterName": "second"}))
+        .await;
+    let first = s.register_agent("default", 1024, 1024).await;
+    let second = s.register_agent("second", 1024, 1024).await;
+    let mut a = s.connect_agent(&first.instance_id).await;
+    let (_, tasks) = a.desired().await;
+    assert!(tasks.is_empty(), "{tasks:?}");
+    let mut b = s.connect_agent(&second.instance_id).await;
+    b.desired().await;
+    s.register_taskdef("web", 128, 128).await;
+    let run = s
+        .ok(
+            "RunTask",
+            json!({"cluster": "second", "taskDefinition": "web"}),
+        )
+        .await;
+    let arn = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+
+    let (_, tasks) = b.desired_until(|t| !t.is_empty()).await;
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].task_arn, arn);
+
+    let node = s.node_of(&first.instance_id);
+    let refused = s
+        .connect_as(node.as_deref(), "0a1b2c3d4e5f60718293a4b5c6d7e8f9")
+        .await
+        .err()
+        .expect("a session for an instance registered nowhere was opened");
+    assert!(
+        refused.contains("Container instance 0a1b2c3d4e5f60718293a4b5c6d7e8f9 is not registered"),
+        "{refused}"
+    );
+}

@@ -8,7 +8,14 @@
 //!   count 10 from GANTRY_BENCH_CLIENTS clients, default 16, spread over the replicas) on
 //!   three replicas + three etcd members, then on one server on SQLite: time until every
 //!   task is placed and RUNNING, RSS per replica, the store's size (etcd's db files / the
-//!   SQLite files), and DescribeTasks / ListTasks p99 measured by a prober during the load.
+//!   SQLite files; for etcd also dbSize / dbSizeInUse, the same after a compaction and a
+//!   defragment, the WAL and each member's RSS), DescribeTasks / ListTasks p99 measured by a
+//!   prober during the load, and the load average. GANTRY_BENCH_STORES=etcd (or sqlite) runs
+//!   one side only, to shake out a problem; the figures are side by side.
+//!
+//! Every etcd member, replica and simulated fleet is killed and its directory removed when
+//! the bench ends, fails or gets SIGINT/SIGTERM (and the processes die with the bench even
+//! on SIGKILL).
 //!
 //! Run: `cargo build --release --bin gantry && cargo bench -p gantry --bench ha`
 //! (GANTRY_BENCH_HA=failover|scale|both, default both; the figure:
@@ -71,21 +78,41 @@ async fn failover(kills: usize) -> Vec<String> {
 async fn scale(instances: usize, tasks: usize, clients: usize) -> Vec<String> {
     let mut problems = Vec::new();
     let mut rows = Vec::new();
+    // Both, side by side, unless GANTRY_BENCH_STORES names one (etcd or sqlite).
+    let stores = std::env::var("GANTRY_BENCH_STORES").unwrap_or_else(|_| "etcd,sqlite".into());
     for etcd in [true, false] {
+        if !stores.contains(if etcd { "etcd" } else { "sqlite" }) {
+            continue;
+        }
         let d = if etcd {
             Deployment::etcd(3, 3).await
         } else {
             Deployment::sqlite().await
         };
+        eprintln!(
+            "{}: load starts (load average {:.2})",
+            d.label(),
+            ha_cluster::loadavg()
+        );
         let r = d.load(instances, tasks, clients).await;
+        eprintln!(
+            "{}: load done (load average {:.2})",
+            d.label(),
+            ha_cluster::loadavg()
+        );
+        if !r.problems.is_empty() {
+            d.tail_logs(30);
+        }
         problems.extend(r.problems.iter().cloned());
         rows.push((d.label(), r));
     }
     println!("instances: {instances}; tasks: {tasks}; clients: {clients}");
-    println!("| measure | {} | {} |", rows[0].0, rows[1].0);
-    println!("| --- | --- | --- |");
+    let labels: Vec<&str> = rows.iter().map(|(l, _)| l.as_str()).collect();
+    println!("| measure | {} |", labels.join(" | "));
+    println!("|{}", " --- |".repeat(rows.len() + 1));
     let row = |what: &str, f: &dyn Fn(&ha_cluster::LoadReport) -> String| {
-        println!("| {what} | {} | {} |", f(&rows[0].1), f(&rows[1].1));
+        let cells: Vec<String> = rows.iter().map(|(_, r)| f(r)).collect();
+        println!("| {what} | {} |", cells.join(" | "));
     };
     row("instances registered", &|r| {
         format!("{:.1} s", r.registered.as_secs_f64())
@@ -107,8 +134,46 @@ async fn scale(instances: usize, tasks: usize, clients: usize) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(", ")
     });
-    row("store size", &|r| {
-        format!("{:.1} MiB", r.store_bytes as f64 / 1048576.0)
+    let m = |b: u64| b as f64 / 1048576.0;
+    row(
+        "store on disk (SQLite files / largest etcd member's member/snap)",
+        &|r| format!("{:.1} MiB", m(r.store_bytes)),
+    );
+    row("etcd dbSize / dbSizeInUse at the end (revision)", &|r| {
+        if r.etcd_end.db_size == 0 {
+            "—".into()
+        } else {
+            format!(
+                "{:.1} / {:.1} MiB (rev {})",
+                m(r.etcd_end.db_size),
+                m(r.etcd_end.db_size_in_use),
+                r.etcd_end.revision
+            )
+        }
+    });
+    row("etcd dbSize after compaction + defragment", &|r| {
+        if r.etcd_compacted.db_size == 0 {
+            "—".into()
+        } else {
+            format!("{:.1} MiB", m(r.etcd_compacted.db_size))
+        }
+    });
+    row("etcd WAL (one member)", &|r| {
+        if r.wal_bytes == 0 {
+            "—".into()
+        } else {
+            format!("{:.1} MiB", m(r.wal_bytes))
+        }
+    });
+    row("etcd RSS per member (MiB, now / peak)", &|r| {
+        if r.etcd_rss.is_empty() {
+            return "—".into();
+        }
+        r.etcd_rss
+            .iter()
+            .map(|(now, peak)| format!("{now:.0}/{peak:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     });
     row("DescribeTasks (10 tasks) p50 / p99", &|r| {
         format!(
@@ -125,6 +190,10 @@ async fn scale(instances: usize, tasks: usize, clients: usize) -> Vec<String> {
             percentile(&r.list, 99.0),
             r.list.len()
         )
+    });
+    row("probe calls that failed", &|r| r.probe_errors.to_string());
+    row("load average (1 min) at start / highest during", &|r| {
+        format!("{:.2} / {:.2}", r.load_start, r.load_max)
     });
     problems
 }
@@ -148,6 +217,23 @@ async fn run() -> Vec<String> {
     problems
 }
 
+/// The bench, or what stopped it: on SIGINT or SIGTERM the bench's future is dropped, so
+/// every deployment's processes are killed and its directories removed before it exits.
+async fn run_or_interrupted() -> Vec<String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return run().await;
+    };
+    tokio::select! {
+        p = run() => p,
+        _ = int.recv() => vec!["interrupted (SIGINT)".into()],
+        _ = term.recv() => vec!["interrupted (SIGTERM)".into()],
+    }
+}
+
 fn main() {
-    gantry_tests::bench::run_checked(run());
+    gantry_tests::bench::run_checked(run_or_interrupted());
 }

@@ -26,7 +26,9 @@ use crate::error::{Error, Result};
 use crate::nodes::gate as node_gate;
 use crate::nodes::refusal::NodeRefusal;
 use crate::persistence::db::{self, Versioned};
-use crate::persistence::records::{instances_of, InstanceRecord, InstanceStatus};
+use crate::persistence::records::{
+    instance_key, instances_of, InstanceRecord, InstanceStatus, CLUSTERS,
+};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -34,11 +36,29 @@ pub struct SessionQuery {
     instance: String,
 }
 
+/// The registered instance `id`. The session names the instance, not its cluster, so each
+/// cluster's key for it is read (a few reads, not a decode of every instance of every
+/// cluster: with 10,000 instances that scan made each session open cost O(instances) and a
+/// fleet's registration O(instances²)). Only an id found under no cluster falls back to the
+/// full scan, which also covers a record whose cluster record is gone.
 async fn find_instance<S: Store>(st: &AppState<S>, id: &str) -> Result<Versioned<InstanceRecord>> {
+    let live = |i: &Versioned<InstanceRecord>| {
+        i.value.id == id && i.value.status != InstanceStatus::Inactive
+    };
+    for cluster in st.store.list(CLUSTERS).await? {
+        let Some(name) = cluster.key.strip_prefix(CLUSTERS) else {
+            continue;
+        };
+        if let Some(i) = db::get::<S, InstanceRecord>(&st.store, &instance_key(name, id)).await? {
+            if live(&i) {
+                return Ok(i);
+            }
+        }
+    }
     db::list::<S, InstanceRecord>(&st.store, "instances/")
         .await?
         .into_iter()
-        .find(|i| i.value.id == id && i.value.status != InstanceStatus::Inactive)
+        .find(live)
         .ok_or_else(|| {
             Error::Api(ApiError::new(
                 ErrorKind::ClusterNotFound,

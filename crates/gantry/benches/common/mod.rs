@@ -30,17 +30,16 @@ pub fn spawn_logged(args: &[&str], log: Option<&Path>) -> Proc {
         ),
         None => Stdio::null(),
     };
-    Proc(
-        Command::new(gantry_tests::gantry_bin())
-            .args(args)
-            .envs(gantry_tests::key_env())
-            .env("RUST_LOG", "warn")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn gantry"),
-    )
+    let mut cmd = Command::new(gantry_tests::gantry_bin());
+    cmd.args(args)
+        .envs(gantry_tests::key_env())
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    // Killed with the bench even when the bench itself is killed and no Drop runs.
+    gantry_tests::vm::die_with_parent(&mut cmd);
+    Proc(cmd.spawn().expect("spawn gantry"))
 }
 
 pub fn spawn(args: &[&str]) -> Proc {
@@ -66,11 +65,12 @@ pub async fn running_tasks(http: &reqwest::Client, ep: &str, cluster: &str) -> u
     d["clusters"][0]["runningTasksCount"].as_u64().unwrap_or(0) as usize
 }
 
-/// Waits until `n` instances are registered in `cluster`.
+/// Waits until `n` instances are registered in `cluster` (10 min, or 1 s per 5 instances
+/// when that is longer).
 pub async fn wait_instances(http: &reqwest::Client, ep: &str, cluster: &str, n: usize) {
     gantry_tests::wait_for(
         "the simulated instances",
-        Duration::from_secs(600),
+        Duration::from_secs(600.max(n as u64 / 5)),
         || async {
             let d = call(http, ep, "DescribeClusters", json!({"clusters": [cluster]})).await;
             let got = d["clusters"][0]["registeredContainerInstancesCount"]

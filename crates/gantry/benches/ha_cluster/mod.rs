@@ -30,8 +30,10 @@ pub async fn healthz(http: &reqwest::Client, ep: &str) -> Option<Health> {
 }
 
 struct Member {
-    _proc: Proc,
+    proc: Proc,
     data: PathBuf,
+    /// `http://127.0.0.1:PORT`, its client URL (etcd's JSON gateway answers there too).
+    url: String,
 }
 
 /// etcd members (none: SQLite) and the replicas on them.
@@ -42,6 +44,23 @@ pub struct Deployment {
     ports: Vec<u16>,
     replicas: Vec<Option<Proc>>,
     pub http: reqwest::Client,
+}
+
+impl Drop for Deployment {
+    /// The replicas, then the etcd members, are killed and reaped before their directory
+    /// (etcd data, state dirs, logs) is removed, so nothing writes into it afterwards.
+    fn drop(&mut self) {
+        self.replicas.clear();
+        self.etcd.clear();
+    }
+}
+
+/// etcd's own account of one member's backend (`/v3/maintenance/status`).
+#[derive(Default, Clone, Copy)]
+pub struct EtcdStatus {
+    pub db_size: u64,
+    pub db_size_in_use: u64,
+    pub revision: u64,
 }
 
 /// What [`Deployment::load`] measured.
@@ -56,7 +75,36 @@ pub struct LoadReport {
     pub store_bytes: u64,
     pub describe: Vec<f64>,
     pub list: Vec<f64>,
+    /// Probe calls that did not answer with tasks (errors, timeouts).
+    pub probe_errors: usize,
+    /// The 1-minute load average: at the start of the load and the highest seen during it.
+    pub load_start: f64,
+    pub load_max: f64,
+    /// etcd: VmRSS / VmHWM of each member, MiB.
+    pub etcd_rss: Vec<(f64, f64)>,
+    /// etcd: the backend at the end, then after a compaction at the last revision and a
+    /// defragmentation of every member.
+    pub etcd_end: EtcdStatus,
+    pub etcd_compacted: EtcdStatus,
+    /// etcd: the WAL directory of the first member.
+    pub wal_bytes: u64,
     pub problems: Vec<String>,
+}
+
+/// The 1-minute load average of the machine.
+pub fn loadavg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
+}
+
+fn gw_u64(v: &Value) -> u64 {
+    // The gateway writes int64 fields as JSON strings.
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| v.as_u64())
+        .unwrap_or(0)
 }
 
 fn start_etcd(dir: &std::path::Path, n: usize) -> (Vec<Member>, String) {
@@ -72,7 +120,9 @@ fn start_etcd(dir: &std::path::Path, n: usize) -> (Vec<Member>, String) {
     let mut members = Vec::new();
     for (i, (client, peer)) in ports.iter().enumerate() {
         let data = dir.join(format!("etcd{i}"));
-        let proc = Command::new("etcd")
+        let mut cmd = Command::new("etcd");
+        gantry_tests::vm::die_with_parent(&mut cmd);
+        let proc = cmd
             .args([
                 "--name",
                 &format!("m{i}"),
@@ -97,12 +147,15 @@ fn start_etcd(dir: &std::path::Path, n: usize) -> (Vec<Member>, String) {
                 "8589934592",
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join(format!("etcd{i}.log"))).expect("etcd log"),
+            ))
             .spawn()
             .expect("spawn etcd (Debian's etcd-server package)");
         members.push(Member {
-            _proc: Proc(proc),
+            proc: Proc(proc),
             data,
+            url: format!("http://127.0.0.1:{client}"),
         });
     }
     let endpoints = ports
@@ -139,7 +192,11 @@ impl Deployment {
             dir,
             etcd,
             store,
-            http: reqwest::Client::new(),
+            // No call hangs the bench: an answer later than this counts as failed.
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .expect("http client"),
         };
         // Replica 0 makes the secrets the others share (docs/ha.md): the key that seals
         // secrets at rest and the cluster CA, copied before they start.
@@ -240,11 +297,101 @@ impl Deployment {
         }
     }
 
+    async fn etcd_status(&self, m: &Member) -> Option<EtcdStatus> {
+        let v: Value = self
+            .http
+            .post(format!("{}/v3/maintenance/status", m.url))
+            .json(&json!({}))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        Some(EtcdStatus {
+            db_size: gw_u64(&v["dbSize"]),
+            db_size_in_use: gw_u64(&v["dbSizeInUse"]),
+            revision: gw_u64(&v["header"]["revision"]),
+        })
+    }
+
+    /// The largest member's backend.
+    async fn etcd_max_status(&self) -> EtcdStatus {
+        let mut best = EtcdStatus::default();
+        for m in &self.etcd {
+            if let Some(s) = self.etcd_status(m).await {
+                if s.db_size >= best.db_size {
+                    best = s;
+                }
+            }
+        }
+        best
+    }
+
+    /// Compacts the history up to the current revision and defragments every member, as
+    /// an operator would (docs/ha.md), then measures again.
+    async fn etcd_compact_defrag(&self, rev: u64) -> Result<EtcdStatus, String> {
+        let m = self.etcd.first().ok_or("no etcd member")?;
+        let r = self
+            .http
+            .post(format!("{}/v3/kv/compaction", m.url))
+            .json(&json!({"revision": rev.to_string(), "physical": true}))
+            .timeout(Duration::from_secs(600))
+            .send()
+            .await
+            .map_err(|e| format!("etcd compaction: {e}"))?;
+        if !r.status().is_success() {
+            return Err(format!(
+                "etcd compaction: {}",
+                r.text().await.unwrap_or_default()
+            ));
+        }
+        for m in &self.etcd {
+            let r = self
+                .http
+                .post(format!("{}/v3/maintenance/defragment", m.url))
+                .json(&json!({}))
+                .timeout(Duration::from_secs(600))
+                .send()
+                .await
+                .map_err(|e| format!("etcd defragment: {e}"))?;
+            if !r.status().is_success() {
+                return Err(format!(
+                    "etcd defragment: {}",
+                    r.text().await.unwrap_or_default()
+                ));
+            }
+        }
+        Ok(self.etcd_max_status().await)
+    }
+
+    /// The last lines of every log of this deployment (replicas, etcd members), to stderr.
+    pub fn tail_logs(&self, lines: usize) {
+        let Ok(entries) = std::fs::read_dir(self.dir.path()) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "log") {
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                let all: Vec<&str> = text.lines().collect();
+                eprintln!("--- {} (last {lines} of {} lines)", p.display(), all.len());
+                for l in &all[all.len().saturating_sub(lines)..] {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
+
     /// `instances` simulated instances spread over the replicas' gateways, then `tasks`
     /// tasks by RunTask (count 10) from `clients` clients spread over the replicas, with a
     /// prober timing DescribeTasks and ListTasks meanwhile.
     pub async fn load(&self, instances: usize, tasks: usize, clients: usize) -> LoadReport {
-        let mut r = LoadReport::default();
+        let mut r = LoadReport {
+            load_start: loadavg(),
+            ..LoadReport::default()
+        };
         let http = &self.http;
         let ep0 = self.endpoint(0);
         call(http, &ep0, "CreateCluster", json!({"clusterName": "ha"})).await;
@@ -293,9 +440,11 @@ impl Deployment {
                 (http.clone(), arns.clone(), stop.clone(), endpoints.clone());
             tokio::spawn(async move {
                 let (mut describe, mut list) = (Vec::new(), Vec::new());
+                let (mut errors, mut load_max) = (0usize, 0f64);
                 let mut k = 0usize;
                 while !stop.load(Ordering::SeqCst) {
                     k += 1;
+                    load_max = load_max.max(loadavg());
                     let ep = &endpoints[k % endpoints.len()];
                     let some: Vec<String> = {
                         let a = arns.lock().unwrap_or_else(|e| e.into_inner());
@@ -308,7 +457,7 @@ impl Deployment {
                     };
                     if !some.is_empty() {
                         let t = Instant::now();
-                        call(
+                        let out = call(
                             &http,
                             ep,
                             "DescribeTasks",
@@ -316,9 +465,10 @@ impl Deployment {
                         )
                         .await;
                         describe.push(t.elapsed().as_secs_f64() * 1000.0);
+                        errors += usize::from(!out["tasks"].is_array());
                     }
                     let t = Instant::now();
-                    call(
+                    let out = call(
                         &http,
                         ep,
                         "ListTasks",
@@ -326,13 +476,35 @@ impl Deployment {
                     )
                     .await;
                     list.push(t.elapsed().as_secs_f64() * 1000.0);
+                    errors += usize::from(!out["taskArns"].is_array());
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                (describe, list)
+                (describe, list, errors, load_max)
             })
         };
         let left = Arc::new(AtomicUsize::new(tasks.div_ceil(10)));
         let t0 = Instant::now();
+        eprintln!(
+            "{} instances registered in {:.1} s (load average {:.2})",
+            instances,
+            r.registered.as_secs_f64(),
+            loadavg()
+        );
+        let progress = {
+            let (left, arns, stop) = (left.clone(), arns.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    eprintln!(
+                        "{:.0} s: {} RunTask calls left, {} ARNs kept, load average {:.2}",
+                        t0.elapsed().as_secs_f64(),
+                        left.load(Ordering::SeqCst),
+                        arns.lock().map(|a| a.len()).unwrap_or(0),
+                        loadavg()
+                    );
+                }
+            })
+        };
         let mut workers = Vec::new();
         for c in 0..clients {
             let (http, left, arns) = (http.clone(), left.clone(), arns.clone());
@@ -393,7 +565,8 @@ impl Deployment {
         }
         r.running_in = t0.elapsed();
         stop.store(true, Ordering::SeqCst);
-        (r.describe, r.list) = prober.await.unwrap_or_default();
+        (r.describe, r.list, r.probe_errors, r.load_max) = prober.await.unwrap_or_default();
+        progress.abort();
         r.describe.sort_by(f64::total_cmp);
         r.list.sort_by(f64::total_cmp);
         r.rss = (0..self.replicas())
@@ -401,6 +574,20 @@ impl Deployment {
             .map(|p| (mib(p, "VmRSS:"), mib(p, "VmHWM:")))
             .collect();
         r.store_bytes = self.store_bytes();
+        r.etcd_rss = self
+            .etcd
+            .iter()
+            .map(|m| m.proc.0.id())
+            .map(|p| (mib(p, "VmRSS:"), mib(p, "VmHWM:")))
+            .collect();
+        if !self.etcd.is_empty() {
+            r.wal_bytes = dir_size(&self.etcd[0].data.join("member/wal"));
+            r.etcd_end = self.etcd_max_status().await;
+            match self.etcd_compact_defrag(r.etcd_end.revision).await {
+                Ok(s) => r.etcd_compacted = s,
+                Err(e) => r.problems.push(e),
+            }
+        }
         drop(sims);
         r
     }
