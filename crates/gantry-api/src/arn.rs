@@ -35,6 +35,12 @@ impl ArnBuilder {
     pub fn service(&self, cluster: &str, name: &str) -> String {
         self.arn(&format!("service/{cluster}/{name}"))
     }
+    pub fn service_deployment(&self, cluster: &str, service: &str, id: &str) -> String {
+        self.arn(&format!("service-deployment/{cluster}/{service}/{id}"))
+    }
+    pub fn service_revision(&self, cluster: &str, service: &str, id: &str) -> String {
+        self.arn(&format!("service-revision/{cluster}/{service}/{id}"))
+    }
 }
 
 /// A parsed ECS ARN.

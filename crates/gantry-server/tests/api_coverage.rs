@@ -10,7 +10,7 @@ const PARTIAL: &[(&str, &str)] = &[
     ("RunTask", "EC2 and EXTERNAL launch types (EXTERNAL tasks only on instances joined with an SSM activation, EC2 tasks never there; awsvpc with EXTERNAL is refused as ECS Anywhere refuses it); capacity providers are refused with a clear error; placementConstraints (distinctInstance, memberOf) and the task definition's memberOf constraints apply; awsvpc networkConfiguration is accepted but informational (the task's address comes from its node's task subnet, shown as an ElasticNetworkInterface attachment)"),
     ("StartTask", "as RunTask; StartTask has no placementConstraints and names its instances, so the task definition's constraints are not checked there; each task takes its instance's launch type"),
     ("CreateService", "EC2 and EXTERNAL launch types (as RunTask; a DAEMON service runs on the instances of its launch type) and the ECS (rolling) deployment controller only; REPLICA and DAEMON; load balancers, service registries and capacity providers are refused with a clear error; placementConstraints apply to REPLICA placement (not yet to DAEMON); awsvpc networkConfiguration is accepted but informational; tags are not propagated to tasks"),
-    ("UpdateService", "as CreateService: desiredCount, taskDefinition, forceNewDeployment, deploymentConfiguration, placementStrategy, placementConstraints, healthCheckGracePeriodSeconds"),
+    ("UpdateService", "as CreateService: desiredCount, taskDefinition, forceNewDeployment, deploymentConfiguration (strategy ROLLING only; alarms stored but only disabled, no CloudWatch; bakeTimeInMinutes stored; lifecycleHooks, linear and canary configurations, earlySuccessCriteria and the circuit breaker's resetOnHealthyTask and thresholdConfiguration refused), placementStrategy, placementConstraints, healthCheckGracePeriodSeconds"),
     ("DeleteService", "DRAINING until its tasks are stopped, then INACTIVE; an INACTIVE name can be created again"),
     ("ListContainerInstances", "the `filter` cluster query language is applied (a parse error names its position)"),
     ("RegisterTaskDefinition", "`requiresAttributes` is not computed"),
@@ -21,6 +21,10 @@ const PARTIAL: &[(&str, &str)] = &[
     ("CreateCapacityProvider", "EC2-style only: the group is the instances with attribute gantry.capacity-provider=<name> (docs/capacity-providers.md); managedScaling and the rest are stored and shown with ECS's defaults; managedInstancesProvider is refused (UnsupportedFeatureException); names starting with aws, ecs or fargate (FARGATE, FARGATE_SPOT) are refused"),
     ("UpdateCapacityProvider", "as CreateCapacityProvider"),
     ("DeleteCapacityProvider", "refused while a cluster uses it; INACTIVE afterwards"),
+    ("ListServiceDeployments", "ROLLING deployments of the ECS deployment controller; filters by status and createdAt, newest first, 20 a page by default; the history of a service deleted and created again starts anew"),
+    ("DescribeServiceDeployments", "circuit breaker status, failure count and threshold; alarms are always DISABLED (no CloudWatch); no lifecycleStage (BLUE_GREEN only)"),
+    ("DescribeServiceRevisions", "taskDefinition, launchType and container images (without digests); no networkConfiguration, load balancers or capacity provider strategy"),
+    ("StopServiceDeployment", "stopType ROLLBACK only (the default): the deployment in progress goes back to the last completed revision; ABORT is refused"),
     ("ListAccountSettings", "effectiveSettings resolves principal, then account default (the root's), then ECS's default; pages of at most 10"),
 ];
 

@@ -207,6 +207,25 @@ pub async fn accesses<S: Store>(
             &cluster,
             arn::short_id(body["service"].as_str().unwrap_or("")),
         ))],
+        "ListServiceDeployments" => vec![in_cluster(arns.service(
+            &cluster,
+            arn::short_id(body["service"].as_str().unwrap_or("")),
+        ))],
+        // The ARNs name their cluster, which is the `ecs:cluster` key.
+        "DescribeServiceDeployments" | "DescribeServiceRevisions" | "StopServiceDeployment" => {
+            let mut named = strs(&body["serviceDeploymentArns"]);
+            named.extend(strs(&body["serviceRevisionArns"]));
+            named.extend(body["serviceDeploymentArn"].as_str());
+            named
+                .into_iter()
+                .map(|a| {
+                    let cluster = arn::parse(a)
+                        .and_then(|p| p.resource.split('/').next())
+                        .unwrap_or("default");
+                    on(a.to_string()).with("ecs:cluster", [arns.cluster(cluster)])
+                })
+                .collect()
+        }
         "DescribeServices" => strs(&body["services"])
             .into_iter()
             .map(|s| in_cluster(arns.service(&cluster, arn::short_id(s))))

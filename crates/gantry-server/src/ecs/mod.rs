@@ -9,6 +9,8 @@ pub mod cluster_update;
 pub mod clusters;
 pub mod instances;
 pub mod run_task;
+pub mod service_deployments;
+pub mod service_history;
 pub mod service_render;
 pub mod service_settings;
 pub mod services;
@@ -102,6 +104,10 @@ operations! {
     "DeleteService" => services::delete_service,
     "DescribeServices" => service_render::describe_services,
     "ListServices" => services::list_services,
+    "ListServiceDeployments" => service_deployments::list_service_deployments,
+    "DescribeServiceDeployments" => service_deployments::describe_service_deployments,
+    "DescribeServiceRevisions" => service_deployments::describe_service_revisions,
+    "StopServiceDeployment" => service_deployments::stop_service_deployment,
     "UpdateCluster" => cluster_update::update_cluster,
     "UpdateClusterSettings" => cluster_update::update_cluster_settings,
     "PutClusterCapacityProviders" => cluster_update::put_cluster_capacity_providers,

@@ -2,7 +2,7 @@
 //! tasks on every read, never stored.
 
 use gantry_api::model::{
-    DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
+    DeploymentAlarms, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
     DescribeServicesRequest, DescribeServicesResponse, Failure, Service, ServiceEvent,
 };
 use gantry_api::{arn, TaskStatus};
@@ -12,6 +12,7 @@ use crate::ecs::clusters::{self, cluster_name};
 use crate::ecs::tags;
 use crate::error::{invalid, Result};
 use crate::persistence::db::{self, Versioned};
+use crate::persistence::deployment_records::AlarmsRecord;
 use crate::persistence::records::{tasks_of, TaskRecord, TaskWhere};
 use crate::persistence::service_records::{
     service_group, service_key, DeploymentStatus, ServiceRecord, ServiceStatus,
@@ -45,7 +46,7 @@ pub async fn tasks_of_service<S: Store>(
 }
 
 /// `(running, pending)` of the tasks `f` selects.
-fn counts<'a>(tasks: impl Iterator<Item = &'a TaskRecord>) -> (i32, i32) {
+pub fn counts<'a>(tasks: impl Iterator<Item = &'a TaskRecord>) -> (i32, i32) {
     let mut running = 0;
     let mut pending = 0;
     for t in tasks {
@@ -58,12 +59,21 @@ fn counts<'a>(tasks: impl Iterator<Item = &'a TaskRecord>) -> (i32, i32) {
     (running, pending)
 }
 
-fn taskdef_arn<S>(st: &AppState<S>, td: &str) -> String {
+pub fn taskdef_arn<S>(st: &AppState<S>, td: &str) -> String {
     match td.rsplit_once(':') {
         Some((family, rev)) => st
             .arns
             .task_definition(family, rev.parse::<i64>().unwrap_or(0)),
         None => td.to_string(),
+    }
+}
+
+/// `deploymentConfiguration.alarms` as given.
+pub fn alarms_wire(a: &AlarmsRecord) -> DeploymentAlarms {
+    DeploymentAlarms {
+        alarm_names: Some(a.alarm_names.clone()),
+        rollback: Some(a.rollback),
+        enable: Some(a.enable),
     }
 }
 
@@ -121,6 +131,8 @@ pub fn render<S>(st: &AppState<S>, s: &ServiceRecord, tasks: &[TaskRecord]) -> S
             }),
             maximum_percent: Some(s.deployment.maximum_percent),
             minimum_healthy_percent: Some(s.deployment.minimum_healthy_percent),
+            alarms: s.alarms.as_ref().map(alarms_wire),
+            bake_time_in_minutes: s.bake_time_in_minutes,
             ..Default::default()
         }),
         deployments: Some(if s.status == ServiceStatus::Inactive {

@@ -7,6 +7,7 @@ use gantry_api::Timestamp;
 
 use crate::error::{invalid, Result};
 use crate::launch::strategies;
+use crate::persistence::deployment_records::AlarmsRecord;
 use crate::persistence::service_records::{
     new_deployment_id, CircuitBreaker, DeploymentRecord, DeploymentSettings, DeploymentStatus,
     RolloutState, SchedulingStrategy,
@@ -37,14 +38,47 @@ pub fn settings(
             s.maximum_percent = v;
         }
         if let Some(cb) = &c.deployment_circuit_breaker {
+            if cb.reset_on_healthy_task.is_some() {
+                return Err(invalid(
+                    "deploymentConfiguration.deploymentCircuitBreaker.resetOnHealthyTask is not supported yet; leave it out.",
+                ));
+            }
+            if cb.threshold_configuration.is_some() {
+                return Err(invalid(
+                    "deploymentConfiguration.deploymentCircuitBreaker.thresholdConfiguration is not supported yet; leave it out (the threshold is ECS's default, 0.5 × desiredCount within 3..200).",
+                ));
+            }
             s.circuit_breaker = CircuitBreaker {
                 enable: cb.enable.unwrap_or(false),
                 rollback: cb.rollback.unwrap_or(false),
             };
         }
-        if c.strategy.as_deref().is_some_and(|x| x != "ROLLING") {
+        match c.strategy.as_deref() {
+            None | Some("ROLLING") => {}
+            Some(other) => {
+                return Err(invalid(format!(
+                    "deploymentConfiguration.strategy {other} shifts traffic between load balancer target groups, which Gantry does not have yet; use ROLLING."
+                )))
+            }
+        }
+        if c.lifecycle_hooks.as_ref().is_some_and(|h| !h.is_empty()) {
             return Err(invalid(
-                "deploymentConfiguration.strategy must be ROLLING; other strategies are not supported yet.",
+                "deploymentConfiguration.lifecycleHooks call AWS Lambda functions, which Gantry cannot do; leave them out.",
+            ));
+        }
+        if c.linear_configuration.is_some() {
+            return Err(invalid(
+                "deploymentConfiguration.linearConfiguration is for the LINEAR strategy, which needs load balancers Gantry does not have yet; leave it out.",
+            ));
+        }
+        if c.canary_configuration.is_some() {
+            return Err(invalid(
+                "deploymentConfiguration.canaryConfiguration is for the CANARY strategy, which needs load balancers Gantry does not have yet; leave it out.",
+            ));
+        }
+        if c.early_success_criteria.is_some() {
+            return Err(invalid(
+                "deploymentConfiguration.earlySuccessCriteria is not supported yet; leave it out.",
             ));
         }
     }
@@ -61,6 +95,41 @@ pub fn settings(
         )));
     }
     Ok(s)
+}
+
+/// `deploymentConfiguration.alarms` and `bakeTimeInMinutes` over `base` (what the service
+/// had). Both are stored and shown; alarms can only be given disabled, since Gantry has no
+/// CloudWatch alarms to watch, and the bake time only matters to the BLUE_GREEN strategy, as
+/// on ECS.
+pub fn options(
+    base: (Option<AlarmsRecord>, Option<i32>),
+    req: Option<&DeploymentConfiguration>,
+) -> Result<(Option<AlarmsRecord>, Option<i32>)> {
+    let (mut alarms, mut bake) = base;
+    let Some(c) = req else {
+        return Ok((alarms, bake));
+    };
+    if let Some(a) = &c.alarms {
+        if a.enable == Some(true) {
+            return Err(invalid(
+                "deploymentConfiguration.alarms.enable is true, but Gantry has no CloudWatch alarms to watch; set enable to false or leave alarms out.",
+            ));
+        }
+        alarms = Some(AlarmsRecord {
+            alarm_names: a.alarm_names.clone().unwrap_or_default(),
+            enable: false,
+            rollback: a.rollback.unwrap_or(false),
+        });
+    }
+    if let Some(b) = c.bake_time_in_minutes {
+        if !(0..=1440).contains(&b) {
+            return Err(invalid(format!(
+                "bakeTimeInMinutes is {b}; it must be between 0 and 1440."
+            )));
+        }
+        bake = Some(b);
+    }
+    Ok((alarms, bake))
 }
 
 pub fn check_strategy(
@@ -99,5 +168,8 @@ pub fn deployment(task_definition: &str, now: Timestamp) -> DeploymentRecord {
         rollout_state: RolloutState::InProgress,
         failed_tasks: 0,
         counted_failures: Some(Default::default()),
+        service_deployment: None,
+        revision: None,
+        rollback: false,
     }
 }

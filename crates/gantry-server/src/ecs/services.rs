@@ -10,18 +10,19 @@ use gantry_api::model::{
     ListServicesRequest, ListServicesResponse, UpdateServiceRequest, UpdateServiceResponse,
 };
 use gantry_api::{arn, ApiError, ErrorKind};
-use gantry_store::Store;
+use gantry_store::{Op, Store};
 use regex::Regex;
 
 use crate::aws::paging;
 use crate::ecs::clusters::{self, cluster_name};
 use crate::ecs::service_render::render;
-use crate::ecs::service_settings::{check_grace, check_strategy, deployment, settings};
-use crate::ecs::tags;
+use crate::ecs::service_settings::{check_grace, check_strategy, deployment, options, settings};
+use crate::ecs::{service_history, tags, task_definitions};
 use crate::error::{invalid, Error, Result};
 use crate::launch::constraints;
 use crate::launch::prepare;
 use crate::persistence::db;
+use crate::persistence::deployment_records::ContainerImageRecord;
 use crate::persistence::service_records::{
     service_key, services_of, DeploymentStatus, SchedulingStrategy, ServiceRecord, ServiceStatus,
 };
@@ -45,28 +46,35 @@ fn not_active(name: &str) -> Error {
 }
 
 /// Resolves and checks a task definition for a service of `launch_type` (EXTERNAL: no
-/// awsvpc); returns `family:revision`.
+/// awsvpc); returns `family:revision` and its container images.
 async fn task_definition_for<S: Store>(
     st: &AppState<S>,
     reference: &str,
     launch_type: gantry_scheduler::LaunchType,
-) -> Result<String> {
+) -> Result<(String, Vec<ContainerImageRecord>)> {
     let p =
         prepare::prepare_for_service(st, reference, String::new(), String::new(), false).await?;
     prepare::check_network_mode(launch_type, p.network_mode())?;
-    Ok(format!("{}:{}", p.def.family, p.def.revision))
+    Ok((
+        format!("{}:{}", p.def.family, p.def.revision),
+        service_history::images_of(&p.def),
+    ))
 }
 
-/// The `family:revision` of `reference` and its network mode, for UpdateService (which checks
-/// the mode against the service's own launch type).
+/// The `family:revision` of `reference`, its network mode and its container images, for
+/// UpdateService (which checks the mode against the service's own launch type).
 async fn task_definition_and_mode<S: Store>(
     st: &AppState<S>,
     reference: &str,
-) -> Result<(String, Option<String>)> {
+) -> Result<(String, Option<String>, Vec<ContainerImageRecord>)> {
     let p =
         prepare::prepare_for_service(st, reference, String::new(), String::new(), false).await?;
     let mode = p.network_mode().map(str::to_string);
-    Ok((format!("{}:{}", p.def.family, p.def.revision), mode))
+    Ok((
+        format!("{}:{}", p.def.family, p.def.revision),
+        mode,
+        service_history::images_of(&p.def),
+    ))
 }
 
 fn unsupported(what: &str) -> Error {
@@ -143,10 +151,11 @@ pub async fn create_service<S: Store>(
     }
     constraints::of_request(req.placement_constraints.as_deref().unwrap_or_default())?;
     let deployment_settings = settings(strategy, None, req.deployment_configuration.as_ref())?;
+    let (alarms, bake_time) = options((None, None), req.deployment_configuration.as_ref())?;
     let placement_strategy = check_strategy(strategy, req.placement_strategy.as_deref())?;
     let grace = check_grace(req.health_check_grace_period_seconds)?;
     let service_tags = tags::validated(req.tags.as_deref().unwrap_or_default())?;
-    let td = task_definition_for(
+    let (td, images) = task_definition_for(
         st,
         req.task_definition.as_deref().unwrap_or_default(),
         launch_type,
@@ -162,7 +171,7 @@ pub async fn create_service<S: Store>(
         return Err(invalid("Creation of service was not idempotent."));
     }
     let now = st.clock.now();
-    let rec = ServiceRecord {
+    let mut rec = ServiceRecord {
         name: name.clone(),
         cluster: cluster.clone(),
         status: ServiceStatus::Active,
@@ -175,13 +184,21 @@ pub async fn create_service<S: Store>(
         health_check_grace_period_seconds: grace,
         launch_type: launch_type.as_str().to_string(),
         created_at: now,
-        deployments: vec![deployment(&td, now)],
+        deployments: Vec::new(),
         last_completed: None,
+        last_completed_revision: None,
+        alarms,
+        bake_time_in_minutes: bake_time,
+        rollback_requested: None,
         events: Vec::new(),
         steady: false,
     };
+    let mut first = deployment(&td, now);
+    let history = service_history::begin(&rec, &mut first, images, now)?;
+    rec.deployments.push(first);
     let arn = st.arns.service(&cluster, &name);
     let mut ops = vec![db::put(&key, &rec)?];
+    ops.extend(history);
     ops.push(tags::put_op(&arn, service_tags.clone())?);
     // Comparing the cluster keeps a concurrent DeleteCluster from missing the service.
     let compares = vec![
@@ -205,7 +222,7 @@ async fn modify<S: Store>(
     cluster: &str,
     reference: &str,
     allow_draining: bool,
-    change: impl Fn(&mut ServiceRecord) -> Result<()>,
+    change: impl Fn(&mut ServiceRecord) -> Result<Vec<Op>>,
 ) -> Result<ServiceRecord> {
     let name = arn::short_id(reference).to_string();
     update(
@@ -223,8 +240,8 @@ async fn modify<S: Store>(
             if !ok {
                 return Err(not_active(&name));
             }
-            change(&mut rec)?;
-            Ok(Edit::put(rec.clone(), rec))
+            let ops = change(&mut rec)?;
+            Ok(Edit::Put(rec.clone(), ops, rec))
         },
     )
     .await
@@ -250,12 +267,26 @@ pub async fn update_service<S: Store>(
         return Err(unsupported("loadBalancers"));
     }
     constraints::of_request(req.placement_constraints.as_deref().unwrap_or_default())?;
-    let (td, td_mode) = match req.task_definition.as_deref() {
+    let (td, td_mode, td_images) = match req.task_definition.as_deref() {
         Some(r) => {
-            let (name, mode) = task_definition_and_mode(st, r).await?;
-            (Some(name), mode)
+            let (name, mode, images) = task_definition_and_mode(st, r).await?;
+            (Some(name), mode, Some(images))
         }
-        None => (None, None),
+        None => (None, None, None),
+    };
+    // A forced deployment of the same task definition runs the images it names now.
+    let current_images = match (&td_images, req.force_new_deployment) {
+        (None, Some(true)) => {
+            let name = arn::short_id(&reference).to_string();
+            match crate::ecs::service_render::find(st, &cluster, &name).await? {
+                Some(v) => task_definitions::resolve(st, &v.value.task_definition)
+                    .await
+                    .map(|d| service_history::images_of(&d.value))
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
     };
     let grace = check_grace(req.health_check_grace_period_seconds)?;
     let now = st.clock.now();
@@ -278,6 +309,10 @@ pub async fn update_service<S: Store>(
             Some(s.deployment),
             req.deployment_configuration.as_ref(),
         )?;
+        (s.alarms, s.bake_time_in_minutes) = options(
+            (s.alarms.clone(), s.bake_time_in_minutes),
+            req.deployment_configuration.as_ref(),
+        )?;
         if let Some(list) = req.placement_strategy.as_deref() {
             s.placement_strategy = check_strategy(s.scheduling_strategy, Some(list))?;
         }
@@ -295,19 +330,28 @@ pub async fn update_service<S: Store>(
             )?;
         }
         let new_td = td.clone().filter(|t| *t != s.task_definition);
+        let mut ops = Vec::new();
         if new_td.is_some() || req.force_new_deployment == Some(true) {
+            let images = match &new_td {
+                Some(_) => td_images.clone().unwrap_or_default(),
+                None => current_images.clone(),
+            };
             let t = new_td.unwrap_or_else(|| s.task_definition.clone());
+            let mut dep = deployment(&t, now);
+            ops = service_history::begin(s, &mut dep, images, now)?;
             for d in &mut s.deployments {
                 if d.status == DeploymentStatus::Primary {
                     d.status = DeploymentStatus::Active;
                     d.updated_at = now;
                 }
             }
-            s.deployments.insert(0, deployment(&t, now));
+            s.deployments.insert(0, dep);
             s.task_definition = t;
+            // A rollback asked of the deployment this one replaces is moot.
+            s.rollback_requested = None;
         }
         s.steady = false;
-        Ok(())
+        Ok(ops)
     })
     .await?;
     let tasks = crate::ecs::service_render::tasks_of_service(st, &rec).await?;
@@ -326,7 +370,7 @@ pub async fn delete_service<S: Store>(
     let force = req.force.unwrap_or(false);
     let rec = modify(st, &cluster, &reference, true, |s| {
         if s.status == ServiceStatus::Draining {
-            return Ok(());
+            return Ok(Vec::new());
         }
         if s.scheduling_strategy == SchedulingStrategy::Replica && s.desired_count > 0 && !force {
             return Err(invalid(
@@ -337,7 +381,7 @@ pub async fn delete_service<S: Store>(
         s.status = ServiceStatus::Draining;
         s.desired_count = 0;
         s.steady = false;
-        Ok(())
+        Ok(Vec::new())
     })
     .await?;
     tracing::info!(cluster = %cluster, service = %rec.name, "service deleted; draining");

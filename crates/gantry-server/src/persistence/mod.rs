@@ -4,6 +4,7 @@ pub mod account_setting_records;
 pub mod capacity_provider_records;
 pub mod change_watch;
 pub mod db;
+pub mod deployment_records;
 pub mod iam_records;
 pub mod records;
 pub mod service_records;

@@ -9,6 +9,8 @@ use gantry_api::model::{PlacementConstraint, PlacementStrategy};
 use gantry_api::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::deployment_records::{revision_of_deployment, AlarmsRecord};
+
 pub fn service_key(cluster: &str, name: &str) -> String {
     format!("services/{cluster}/{name}")
 }
@@ -128,6 +130,26 @@ pub struct DeploymentRecord {
     /// were counted by id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counted_failures: Option<BTreeSet<String>>,
+    /// The service deployment this deployment is (part of): the one that created it, or
+    /// the one it rolls back. `None` in a record written before service deployments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_deployment: Option<String>,
+    /// The service revision it runs; `None`: the number of its own id (see
+    /// [`DeploymentRecord::revision`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// It rolls a failed or stopped deployment back.
+    #[serde(default)]
+    pub rollback: bool,
+}
+
+impl DeploymentRecord {
+    /// The id of the service revision it runs.
+    pub fn revision(&self) -> String {
+        self.revision
+            .clone()
+            .unwrap_or_else(|| revision_of_deployment(&self.id))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,6 +184,19 @@ pub struct ServiceRecord {
     /// breaker rollback goes back to.
     #[serde(default)]
     pub last_completed: Option<String>,
+    /// The service revision of [`ServiceRecord::last_completed`].
+    #[serde(default)]
+    pub last_completed_revision: Option<String>,
+    /// `deploymentConfiguration.alarms`, as given.
+    #[serde(default)]
+    pub alarms: Option<AlarmsRecord>,
+    /// `deploymentConfiguration.bakeTimeInMinutes`, as given.
+    #[serde(default)]
+    pub bake_time_in_minutes: Option<i32>,
+    /// The service deployment a StopServiceDeployment asked to roll back; the controller
+    /// rolls it back and clears this.
+    #[serde(default)]
+    pub rollback_requested: Option<String>,
     /// Newest first, at most [`MAX_EVENTS`].
     #[serde(default)]
     pub events: Vec<EventRecord>,

@@ -23,6 +23,8 @@ pub struct Status {
     pub task_definition: String,
     pub deployments: Vec<DeploymentRecord>,
     pub last_completed: Option<String>,
+    pub last_completed_revision: Option<String>,
+    pub rollback_requested: Option<String>,
     pub steady: bool,
 }
 
@@ -35,6 +37,8 @@ impl Status {
             task_definition: s.task_definition.clone(),
             deployments: s.deployments.clone(),
             last_completed: s.last_completed.clone(),
+            last_completed_revision: s.last_completed_revision.clone(),
+            rollback_requested: s.rollback_requested.clone(),
             steady: s.steady,
         }
     }
@@ -50,6 +54,9 @@ impl Status {
         s.task_definition.clone_from(&self.task_definition);
         s.deployments.clone_from(&self.deployments);
         s.last_completed.clone_from(&self.last_completed);
+        s.last_completed_revision
+            .clone_from(&self.last_completed_revision);
+        s.rollback_requested.clone_from(&self.rollback_requested);
         s.steady = self.steady;
     }
 }

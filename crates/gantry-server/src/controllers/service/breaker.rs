@@ -111,29 +111,95 @@ pub fn trip(
     events.push(format!(
         "(service {name}) (deployment {failed_id}) deployment failed: tasks failed to start."
     ));
-    if let (true, Some(back)) = (cb.rollback, st.last_completed.clone()) {
-        dep.status = DeploymentStatus::Active;
-        let id = stable_id(&failed_id);
-        events.push(format!(
-            "(service {name}) (deployment {id}) rolling back to task definition {back} after deployment {failed_id} failed."
+    // A rollback that fails is not rolled back again: its service deployment is
+    // ROLLBACK_FAILED.
+    if cb.rollback && !st.deployments[p].rollback {
+        events.extend(roll_back(
+            st,
+            p,
+            |back| format!(
+                "ECS deployment circuit breaker: rolling back to the last completed task definition {back} after deployment {failed_id} failed."
+            ),
+            name,
+            now,
         ));
-        st.deployments.insert(
-            0,
-            DeploymentRecord {
-                id,
-                status: DeploymentStatus::Primary,
-                task_definition: back.clone(),
-                created_at: now,
-                updated_at: now,
-                rollout_state: RolloutState::InProgress,
-                rollout_state_reason: format!(
-                    "ECS deployment circuit breaker: rolling back to the last completed task definition {back} after deployment {failed_id} failed."
-                ),
-                failed_tasks: 0,
-                counted_failures: Some(Default::default()),
-            },
-        );
-        st.task_definition = back;
     }
     events
+}
+
+/// Rolls the deployment at `st.deployments[p]` back to the last completed task definition,
+/// if there is one: a new PRIMARY deployment of it, part of the same service deployment.
+/// `reason(task definition)` is its rollout reason. Returns the events to record.
+pub fn roll_back(
+    st: &mut Status,
+    p: usize,
+    reason: impl FnOnce(&str) -> String,
+    name: &str,
+    now: Timestamp,
+) -> Vec<String> {
+    let mut events = Vec::new();
+    let Some(back) = st.last_completed.clone() else {
+        return events;
+    };
+    let dep = &mut st.deployments[p];
+    let failed_id = dep.id.clone();
+    let service_deployment = dep.service_deployment.clone();
+    dep.status = DeploymentStatus::Active;
+    dep.updated_at = now;
+    let id = stable_id(&failed_id);
+    events.push(format!(
+        "(service {name}) (deployment {id}) rolling back to task definition {back} after deployment {failed_id} failed."
+    ));
+    st.deployments.insert(
+        0,
+        DeploymentRecord {
+            id,
+            status: DeploymentStatus::Primary,
+            task_definition: back.clone(),
+            created_at: now,
+            updated_at: now,
+            rollout_state: RolloutState::InProgress,
+            rollout_state_reason: reason(&back),
+            failed_tasks: 0,
+            counted_failures: Some(Default::default()),
+            service_deployment,
+            revision: st.last_completed_revision.clone(),
+            rollback: true,
+        },
+    );
+    st.task_definition = back;
+    events
+}
+
+/// A StopServiceDeployment with ROLLBACK asked to roll back service deployment `sd`: its
+/// PRIMARY deployment still in progress goes back to the last completed task definition.
+/// The request is consumed either way. Returns the events to record.
+pub fn requested_rollback(st: &mut Status, name: &str, now: Timestamp) -> Vec<String> {
+    let Some(sd) = st.rollback_requested.take() else {
+        return Vec::new();
+    };
+    let Some(p) = st.deployments.iter().position(|x| {
+        x.status == DeploymentStatus::Primary
+            && x.rollout_state == RolloutState::InProgress
+            && !x.rollback
+            && x.service_deployment.as_deref() == Some(sd.as_str())
+    }) else {
+        return Vec::new();
+    };
+    let stopped_id = st.deployments[p].id.clone();
+    let dep = &mut st.deployments[p];
+    dep.rollout_state = RolloutState::Failed;
+    dep.rollout_state_reason = "ECS deployment stopped by StopServiceDeployment.".to_string();
+    dep.updated_at = now;
+    roll_back(
+        st,
+        p,
+        |back| {
+            format!(
+            "Rolling back to the last completed task definition {back} after deployment {stopped_id} was stopped."
+        )
+        },
+        name,
+        now,
+    )
 }

@@ -18,14 +18,15 @@ use gantry_api::Timestamp;
 use gantry_store::Store;
 
 use super::dirty::{lift, sleep_for, Dirty, Requeue};
-use super::events;
 use super::reconcile::{self, Actions};
+use super::{events, history};
 use crate::ecs::service_render::tasks_of_service;
 use crate::ecs::task_definitions;
 use crate::error::Result;
 use crate::launch::placement::{self, Rules};
 use crate::launch::{constraints, prepare, stop, strategies, task_record};
 use crate::persistence::db;
+use crate::persistence::deployment_records::{deployment_key, ServiceDeploymentRecord};
 use crate::persistence::records::{instances_of, InstanceRecord};
 use crate::persistence::service_records::SchedulingStrategy;
 use crate::persistence::service_records::{
@@ -129,17 +130,14 @@ pub async fn reconcile_one<S: Store>(st: &AppState<S>, key: &str) -> Result<Roun
     let (instances, unmatched) = instances_for(st, &svc).await?;
     let now = st.clock.now();
     let actions = reconcile::reconcile_within(&svc, &tasks, &instances, &unmatched, now);
-    if actions.status.differs(&svc) || !actions.events.is_empty() {
+    let history = history_ops(st, &svc, &actions, now).await?;
+    if actions.status.differs(&svc) || !actions.events.is_empty() || !history.is_empty() {
         let mut rec = svc.clone();
         actions.status.apply_to(&mut rec);
         rec.push_events(stamp(&actions.events, now));
-        if !db::commit(
-            &st.store,
-            vec![db::unchanged(key, v.revision)],
-            vec![db::put(key, &rec)?],
-        )
-        .await?
-        {
+        let mut ops = vec![db::put(key, &rec)?];
+        ops.extend(history);
+        if !db::commit(&st.store, vec![db::unchanged(key, v.revision)], ops).await? {
             return Ok(Round::Changed);
         }
         if rec.status == ServiceStatus::Inactive {
@@ -150,6 +148,42 @@ pub async fn reconcile_one<S: Store>(st: &AppState<S>, key: &str) -> Result<Roun
     Ok(Round::Done {
         requeue_at: actions.requeue_at,
     })
+}
+
+/// The writes that move the service's deployments (the records its deployments, before and
+/// after this round, belong to) to their next state. Only the controller changes a
+/// service deployment once it exists, and always with the service record, whose revision
+/// the transaction compares, so no other compare is needed.
+async fn history_ops<S: Store>(
+    st: &AppState<S>,
+    svc: &ServiceRecord,
+    actions: &Actions,
+    now: Timestamp,
+) -> Result<Vec<gantry_store::Op>> {
+    let ids: BTreeSet<&str> = svc
+        .deployments
+        .iter()
+        .chain(&actions.status.deployments)
+        .filter_map(|d| d.service_deployment.as_deref())
+        .collect();
+    let deleting = svc.status != ServiceStatus::Active;
+    let mut ops = Vec::new();
+    for id in ids {
+        let key = deployment_key(&svc.cluster, &svc.name, id);
+        let Some(mut sd) = db::get::<S, ServiceDeploymentRecord>(&st.store, &key).await? else {
+            continue;
+        };
+        if history::advance(
+            &mut sd.value,
+            &actions.status,
+            deleting,
+            actions.status.desired_count,
+            now,
+        ) {
+            ops.push(db::put(&key, &sd.value)?);
+        }
+    }
+    Ok(ops)
 }
 
 /// The cluster's instances and, for a DAEMON service, the ids of those that do not meet its

@@ -7,5 +7,6 @@ pub mod controller;
 pub mod counting;
 pub mod dirty;
 pub mod events;
+pub mod history;
 pub mod reconcile;
 pub mod rollout;

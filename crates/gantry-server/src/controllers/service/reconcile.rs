@@ -97,6 +97,7 @@ pub fn reconcile_within(
     // Circuit breaker and failed-task counts, before anything is decided.
     breaker::count_failures(&mut st.deployments, &sorted);
     if !deleting {
+        events.extend(breaker::requested_rollback(&mut st, name, now));
         events.extend(breaker::trip(
             &mut st,
             cfg.circuit_breaker,

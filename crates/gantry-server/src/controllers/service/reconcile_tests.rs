@@ -39,6 +39,10 @@ fn service(desired: i32, min: i32, max: i32) -> ServiceRecord {
         created_at: 1.0,
         deployments: vec![deployment("ecs-svc/2", "web:2", DeploymentStatus::Primary)],
         last_completed: None,
+        last_completed_revision: None,
+        alarms: None,
+        bake_time_in_minutes: None,
+        rollback_requested: None,
         events: vec![],
         steady: false,
     }
@@ -55,6 +59,9 @@ fn deployment(id: &str, td: &str, status: DeploymentStatus) -> DeploymentRecord 
         rollout_state_reason: String::new(),
         failed_tasks: 0,
         counted_failures: Some(Default::default()),
+        service_deployment: None,
+        revision: None,
+        rollback: false,
     }
 }
 

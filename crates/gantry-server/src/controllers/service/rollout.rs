@@ -70,6 +70,7 @@ pub fn settle(
             p.rollout_state_reason = format!("ECS deployment {} completed.", p.id);
             p.updated_at = now;
             st.last_completed = Some(p.task_definition.clone());
+            st.last_completed_revision = Some(p.revision());
             events.push(format!(
                 "(service {name}) (deployment {}) deployment completed.",
                 p.id
