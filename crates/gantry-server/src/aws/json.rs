@@ -111,6 +111,10 @@ async fn call<S: Store>(
     }
     audit.decision = Decision::Allow;
     gate::used(state, &caller, service.signing_name()).await;
+    if service == Service::Ecs && op == crate::ecs::agent_api::DISCOVER {
+        // The one answer about the request itself: the address it reached.
+        return discover(value, wire).map_err(Failure::Api);
+    }
     let out = service
         .dispatch(state, op, value, &caller)
         .await
@@ -122,6 +126,23 @@ async fn call<S: Store>(
             api
         })?;
     Ok(out)
+}
+
+/// DiscoverPollEndpoint: the server's URL as the client reached it (scheme from the
+/// listener, authority from the signed `Host`).
+fn discover(value: Value, wire: &Wire<'_>) -> Result<Value, ApiError> {
+    let host = wire
+        .parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| wire.parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("localhost");
+    let scheme = if wire.secure { "https" } else { "http" };
+    let req = serde_json::from_value(value)
+        .map_err(|e| ApiError::client(format!("The request does not match the ECS model: {e}.")))?;
+    let out = crate::ecs::agent_api::discover_poll_endpoint(req, &format!("{scheme}://{host}/"));
+    serde_json::to_value(out).map_err(|e| ApiError::server(format!("encoding the response: {e}")))
 }
 
 fn operation_name(headers: &HeaderMap) -> Result<(Service, &str), ApiError> {

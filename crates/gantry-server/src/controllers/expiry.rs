@@ -91,6 +91,15 @@ pub async fn run<S: Store>(st: Arc<AppState<S>>) {
             Ok(n) => tracing::debug!(tasks = n, "stopped tasks expired"),
             Err(e) => tracing::warn!(error = %e, "expiring stopped tasks failed; trying again"),
         }
+        // Deleted task definition revisions go once nothing uses them (their last task
+        // may just have been forgotten above).
+        match crate::ecs::task_definitions::delete::purge(&st).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(revisions = n, "deleted task definitions removed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "removing deleted task definitions failed; trying again")
+            }
+        }
         tokio::time::sleep(period).await;
     }
 }

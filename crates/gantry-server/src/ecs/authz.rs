@@ -230,6 +230,29 @@ pub async fn accesses<S: Store>(
             .into_iter()
             .map(|s| in_cluster(arns.service(&cluster, arn::short_id(s))))
             .collect(),
+        // ops13: task definition deletion, task protection, the agent-facing operations.
+        "DeleteTaskDefinitions" => {
+            let mut out = Vec::new();
+            for td in strs(&body["taskDefinitions"]) {
+                out.push(on(taskdef_arn(st, td).await?));
+            }
+            out
+        }
+        "GetTaskProtection" | "UpdateTaskProtection" => strs(&body["tasks"])
+            .into_iter()
+            .map(|t| in_cluster(arns.task(&cluster, arn::short_id(t))))
+            .collect(),
+        "ExecuteCommand" => vec![
+            on(cluster_arn.clone()),
+            in_cluster(arns.task(&cluster, arn::short_id(body["task"].as_str().unwrap_or("")))),
+        ],
+        "UpdateContainerAgent" => vec![in_cluster(instance(
+            body["containerInstance"].as_str().unwrap_or(""),
+        ))],
+        "RegisterContainerInstance"
+        | "SubmitTaskStateChange"
+        | "SubmitContainerStateChange"
+        | "SubmitAttachmentStateChanges" => vec![on(cluster_arn.clone())],
         // An operation this table does not know is authorized on `*`, never let through.
         _ => vec![on("*".into())],
     };

@@ -2,6 +2,7 @@
 //! here answers `ClientException: Gantry does not implement <Op> yet`.
 
 pub mod account_settings;
+pub mod agent_api;
 pub mod attributes;
 pub mod authz;
 pub mod capacity_providers;
@@ -17,7 +18,9 @@ pub mod services;
 pub mod tag_authorization;
 pub mod tags;
 pub mod task_definitions;
+pub mod task_protection;
 pub mod tasks;
+pub mod unavailable;
 
 use gantry_store::Store;
 use serde::de::DeserializeOwned;
@@ -44,8 +47,9 @@ fn encode<T: Serialize>(value: &T) -> Result<Value> {
 
 macro_rules! operations {
     ($($name:literal => $handler:path,)* ; $($cname:literal => $chandler:path,)*) => {
-        /// The operations Gantry serves.
-        pub const IMPLEMENTED: &[&str] = &[$($name,)* $($cname,)*];
+        /// The operations Gantry serves (DiscoverPollEndpoint is answered by the framing,
+        /// [`crate::aws::json`], as it is about the address the request reached).
+        pub const IMPLEMENTED: &[&str] = &[$($name,)* $($cname,)* agent_api::DISCOVER];
 
         /// The operations whose answer depends on who asks.
         const WITH_CALLER: &[&str] = &[$($cname,)*];
@@ -115,15 +119,29 @@ operations! {
     "DescribeCapacityProviders" => capacity_providers::describe_capacity_providers,
     "UpdateCapacityProvider" => capacity_providers::update_capacity_provider,
     "DeleteCapacityProvider" => capacity_providers::delete_capacity_provider,
+    // ops13: task definition deletion, task protection, the agent-facing operations.
+    "DeleteTaskDefinitions" => task_definitions::delete::delete_task_definitions,
+    "GetTaskProtection" => task_protection::get_task_protection,
+    "UpdateTaskProtection" => task_protection::update_task_protection,
+    "UpdateContainerAgent" => agent_api::update_container_agent,
+    "ExecuteCommand" => agent_api::execute_command,
+    "ListServicesByNamespace" => agent_api::list_services_by_namespace,
     ;
     "PutAccountSetting" => account_settings::put_account_setting,
     "PutAccountSettingDefault" => account_settings::put_account_setting_default,
     "ListAccountSettings" => account_settings::list_account_settings,
     "DeleteAccountSetting" => account_settings::delete_account_setting,
+    // ops13: node-only operations, refused to IAM principals.
+    "RegisterContainerInstance" => agent_api::register_container_instance,
+    "SubmitTaskStateChange" => agent_api::submit_task_state_change,
+    "SubmitContainerStateChange" => agent_api::submit_container_state_change,
+    "SubmitAttachmentStateChanges" => agent_api::submit_attachment_state_changes,
 }
 
+/// Does Gantry answer `op`: serve it, or refuse it as ECS refuses a feature it does not
+/// offer ([`unavailable`])?
 pub fn implemented(op: &str) -> bool {
-    IMPLEMENTED.contains(&op)
+    IMPLEMENTED.contains(&op) || unavailable::refused(op)
 }
 
 /// Runs operation `op` on a body that passed validation, for `caller`.
@@ -133,6 +151,9 @@ pub async fn dispatch_as<S: Store>(
     mut body: Value,
     caller: &Caller,
 ) -> Result<Value> {
+    if let Some(refusal) = unavailable::refusal(op) {
+        return Err(refusal);
+    }
     if op == "CreateCluster" {
         cluster_update::default_insights(state, caller, &mut body).await?;
     }

@@ -41,6 +41,7 @@ pub fn make_task(
         stop_code: None,
         stopped_reason: None,
         started_by: p.started_by.clone(),
+        protected_until: None,
         group: p.group.clone(),
         launch_type: launch_type.as_str().to_string(),
         overrides: p.overrides.clone(),

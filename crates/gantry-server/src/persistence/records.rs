@@ -83,6 +83,8 @@ pub struct ClusterRecord {
 pub enum TaskDefStatus {
     Active,
     Inactive,
+    /// Deleted (DeleteTaskDefinitions); removed once no task or service uses it.
+    DeleteInProgress,
 }
 
 impl TaskDefStatus {
@@ -90,6 +92,7 @@ impl TaskDefStatus {
         match self {
             Self::Active => "ACTIVE",
             Self::Inactive => "INACTIVE",
+            Self::DeleteInProgress => "DELETE_IN_PROGRESS",
         }
     }
 }
@@ -357,6 +360,9 @@ pub struct TaskRecord {
     pub stopped_reason: Option<String>,
     #[serde(default)]
     pub started_by: Option<String>,
+    /// Scale-in protection (UpdateTaskProtection) until then; `None`: not protected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protected_until: Option<Timestamp>,
     pub group: String,
     pub launch_type: String,
     #[serde(default)]

@@ -27,6 +27,7 @@ pub fn task(id: &str) -> TaskRecord {
         stop_code: None,
         stopped_reason: None,
         started_by: None,
+        protected_until: None,
         group: "family:x".into(),
         launch_type: "EC2".into(),
         overrides: None,

@@ -25,6 +25,7 @@ use super::counting::{
 };
 use super::events::{self, UNHEALTHY_REASON};
 use super::{breaker, rollout};
+use crate::ecs::task_protection::protected;
 use crate::persistence::records::{InstanceRecord, InstanceStatus, TaskRecord};
 use crate::persistence::service_records::{
     DeploymentStatus, RolloutState, SchedulingStrategy, ServiceRecord, ServiceStatus,
@@ -127,7 +128,7 @@ pub fn reconcile_within(
         .filter(|t| healthy(t) && is_primary(t))
         .count();
 
-    let requeue_at = next_grace_end(&sorted, grace, now);
+    let mut requeue_at = next_grace_end(&sorted, grace, now);
 
     let mut kept: usize;
     if daemon {
@@ -225,7 +226,9 @@ pub fn reconcile_within(
                 None => keep.push(t),
             }
         }
-        // `keep` is best first: the surplus is its tail.
+        // `keep` is best first: the surplus is its tail, and scale-in protected tasks stay
+        // out of it while unprotected ones can go instead.
+        keep.sort_by_key(|t| !protected(t, now));
         for t in keep.iter().skip(d) {
             unwanted.push(Unwanted {
                 task: t,
@@ -259,6 +262,14 @@ pub fn reconcile_within(
         let t = u.task;
         // A failed deployment without rollback stops launching; the old tasks stay.
         if !launching && !deleting && u.why == Why::Old {
+            continue;
+        }
+        // Scale-in protection (UpdateTaskProtection) holds off scale-in and deployments
+        // until it expires; the controller looks again then.
+        if !deleting && matches!(u.why, Why::Old | Why::Excess) && protected(t, now) {
+            requeue_at = t.protected_until.map_or(requeue_at, |p| {
+                Some(requeue_at.map_or(p, |r: Timestamp| r.min(p)))
+            });
             continue;
         }
         if healthy(t) {

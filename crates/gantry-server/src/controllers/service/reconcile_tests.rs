@@ -129,6 +129,7 @@ fn task(id: &str, dep: &str, status: TaskStatus) -> TaskRecord {
         stop_code: None,
         stopped_reason: None,
         started_by: Some(dep.into()),
+        protected_until: None,
         group: "service:web".into(),
         launch_type: "EC2".into(),
         overrides: None,

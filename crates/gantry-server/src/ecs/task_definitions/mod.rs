@@ -1,6 +1,7 @@
 //! RegisterTaskDefinition, DescribeTaskDefinition, DeregisterTaskDefinition,
 //! ListTaskDefinitions, ListTaskDefinitionFamilies.
 
+pub mod delete;
 pub mod deps;
 pub mod ports;
 pub mod rules;
@@ -198,7 +199,8 @@ pub async fn deregister_task_definition<S: Store>(
         || format!("task definition {reference}"),
         || async move {
             let d = resolve(st, reference).await?;
-            if d.value.status == TaskDefStatus::Inactive {
+            // INACTIVE, or DELETE_IN_PROGRESS: already deregistered, shown as it is.
+            if d.value.status != TaskDefStatus::Active {
                 return Ok(Attempt::Done(DeregisterTaskDefinitionResponse {
                     task_definition: Some(render(st, &d.value)),
                 }));
@@ -227,6 +229,7 @@ fn status_filter(status: Option<&str>, default: Option<TaskDefStatus>) -> Option
     match status {
         Some("ACTIVE") => Some(TaskDefStatus::Active),
         Some("INACTIVE") => Some(TaskDefStatus::Inactive),
+        Some("DELETE_IN_PROGRESS") => Some(TaskDefStatus::DeleteInProgress),
         Some(_) => None,
         None => default,
     }
@@ -283,7 +286,8 @@ pub async fn list_task_definition_families<S: Store>(
         .into_iter()
         .filter(|(_, active)| match want {
             Some(TaskDefStatus::Active) => *active,
-            Some(TaskDefStatus::Inactive) => !*active,
+            // ListTaskDefinitionFamilies has no DELETE_IN_PROGRESS status.
+            Some(TaskDefStatus::Inactive | TaskDefStatus::DeleteInProgress) => !*active,
             None => true,
         })
         .map(|(f, _)| (f.clone(), f))
