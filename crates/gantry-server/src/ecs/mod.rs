@@ -5,6 +5,7 @@ pub mod account_settings;
 pub mod attributes;
 pub mod authz;
 pub mod capacity_providers;
+pub mod capacity_scaling;
 pub mod cluster_update;
 pub mod clusters;
 pub mod instances;
