@@ -31,9 +31,8 @@ use crate::persistence::update::{retry, Attempt};
 use crate::state::AppState;
 
 /// The container-instance attribute that puts an instance in a provider's group (set by
-/// PutAttributes or the agent). Placement by `capacityProviderStrategy` reads it; that is
-/// not built yet (docs/capacity-providers.md).
-#[allow(dead_code)]
+/// PutAttributes or the agent). Placement by `capacityProviderStrategy` reads it
+/// ([`crate::launch::capacity`]).
 pub const GROUP_ATTRIBUTE: &str = "gantry.capacity-provider";
 
 static NAME: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new("^[a-zA-Z0-9_-]{1,255}$").ok());

@@ -101,6 +101,15 @@ pub async fn check_capacity_providers<S: Store>(
             ));
         }
     }
+    check_strategy(providers, strategy)
+}
+
+/// A capacity provider strategy over `providers` (a cluster's): every item names one of
+/// them, once, with `weight` 0–1000 and `base` 0–100000, and at most one item has a base.
+pub fn check_strategy(
+    providers: &[String],
+    strategy: &[CapacityProviderStrategyItem],
+) -> Result<()> {
     let mut seen: Vec<&str> = Vec::new();
     let mut with_base = 0;
     for item in strategy {

@@ -6,6 +6,7 @@ pub mod agent_api;
 pub mod attributes;
 pub mod authz;
 pub mod capacity_providers;
+pub mod capacity_scaling;
 pub mod cluster_update;
 pub mod clusters;
 pub mod instances;

@@ -10,7 +10,8 @@ use gantry_store::Store;
 use crate::ecs::clusters::{self, cluster_name};
 use crate::ecs::tasks;
 use crate::error::{invalid, Error, Result};
-use crate::launch::prepare::{check_launch_type, check_network_mode, prepare};
+use crate::launch::capacity;
+use crate::launch::prepare::{check_network_mode, prepare};
 use crate::launch::strategies::strategies;
 use crate::launch::task_record::make_task;
 use crate::launch::{constraints, placement};
@@ -29,23 +30,19 @@ fn no_instances() -> Error {
 
 pub async fn run_task<S: Store>(st: &AppState<S>, req: RunTaskRequest) -> Result<RunTaskResponse> {
     let cluster = cluster_name(req.cluster.as_deref()).to_string();
-    clusters::active(st, &cluster).await?;
+    let cluster_record = clusters::active(st, &cluster).await?;
     let count = req.count.unwrap_or(1);
     if !(1..=MAX_COUNT).contains(&count) {
         return Err(invalid(format!(
             "count is {count}; it must be between 1 and {MAX_COUNT}."
         )));
     }
-    let launch_type = check_launch_type(req.launch_type.as_deref())?;
-    if req
-        .capacity_provider_strategy
-        .as_ref()
-        .is_some_and(|c| !c.is_empty())
-    {
-        return Err(invalid(
-            "capacityProviderStrategy is not supported yet; leave it out to use EC2.",
-        ));
-    }
+    let capacity = capacity::resolve(
+        &cluster_record.value,
+        req.launch_type.as_deref(),
+        req.capacity_provider_strategy.as_deref(),
+    )?;
+    let launch_type = capacity.launch_type();
     let strategies = strategies(req.placement_strategy.as_deref().unwrap_or_default())?;
     let mut constraints =
         constraints::of_request(req.placement_constraints.as_deref().unwrap_or_default())?;
@@ -69,7 +66,7 @@ pub async fn run_task<S: Store>(st: &AppState<S>, req: RunTaskRequest) -> Result
         return Err(no_instances());
     }
     let count = usize::try_from(count).unwrap_or(1);
-    let out = placement::run(
+    let out = capacity::place(
         st,
         &cluster,
         count,
@@ -81,6 +78,8 @@ pub async fn run_task<S: Store>(st: &AppState<S>, req: RunTaskRequest) -> Result
             network_mode: p.network_mode(),
             launch_type,
         },
+        &capacity,
+        &std::collections::BTreeMap::new(),
         &p.tags,
         |id| make_task(&cluster, id, &p, launch_type, st.clock.now()),
     )

@@ -80,6 +80,12 @@ pub fn alarms_wire(a: &AlarmsRecord) -> DeploymentAlarms {
 /// The wire form of `s` with the counts of `tasks` (its tasks).
 pub fn render<S>(st: &AppState<S>, s: &ServiceRecord, tasks: &[TaskRecord]) -> Service {
     let (running, pending) = counts(tasks.iter());
+    // A service run by a capacity provider strategy shows the strategy, not a launch type.
+    let (launch_type, strategy) = if s.capacity_provider_strategy.is_empty() {
+        (Some(s.launch_type.clone()), None)
+    } else {
+        (None, Some(s.capacity_provider_strategy.clone()))
+    };
     let deployments = s
         .deployments
         .iter()
@@ -103,7 +109,10 @@ pub fn render<S>(st: &AppState<S>, s: &ServiceRecord, tasks: &[TaskRecord]) -> S
                 failed_tasks: Some(d.failed_tasks),
                 created_at: Some(d.created_at),
                 updated_at: Some(d.updated_at),
-                launch_type: Some(s.launch_type.clone()),
+                launch_type: launch_type.clone(),
+                capacity_provider_strategy: (d.status == DeploymentStatus::Primary)
+                    .then(|| strategy.clone())
+                    .flatten(),
                 rollout_state: Some(d.rollout_state.as_str().to_string()),
                 rollout_state_reason: Some(d.rollout_state_reason.clone()),
                 ..Default::default()
@@ -121,7 +130,8 @@ pub fn render<S>(st: &AppState<S>, s: &ServiceRecord, tasks: &[TaskRecord]) -> S
         desired_count: Some(s.desired_count),
         running_count: Some(running),
         pending_count: Some(pending),
-        launch_type: Some(s.launch_type.clone()),
+        launch_type,
+        capacity_provider_strategy: strategy,
         task_definition: Some(taskdef_arn(st, &s.task_definition)),
         deployment_configuration: Some(DeploymentConfiguration {
             deployment_circuit_breaker: Some(DeploymentCircuitBreaker {

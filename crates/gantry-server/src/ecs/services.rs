@@ -19,6 +19,7 @@ use crate::ecs::service_render::render;
 use crate::ecs::service_settings::{check_grace, check_strategy, deployment, options, settings};
 use crate::ecs::{service_history, tags, task_definitions};
 use crate::error::{invalid, Error, Result};
+use crate::launch::capacity;
 use crate::launch::constraints;
 use crate::launch::prepare;
 use crate::persistence::db;
@@ -77,6 +78,10 @@ async fn task_definition_and_mode<S: Store>(
     ))
 }
 
+/// ECS's words (it says them for a DAEMON service on a cluster with a default strategy
+/// too: such a service names `launchType` EC2).
+const DAEMON_STRATEGY: &str = "Specifying a capacity provider strategy is not supported when you create a service using the DAEMON scheduling strategy.";
+
 fn unsupported(what: &str) -> Error {
     invalid(format!("{what} is not supported yet; leave it out."))
 }
@@ -121,14 +126,15 @@ pub async fn create_service<S: Store>(
         }
         (SchedulingStrategy::Replica, Some(n)) => n,
     };
-    let launch_type = prepare::check_launch_type(req.launch_type.as_deref())?;
-    if req
-        .capacity_provider_strategy
-        .as_ref()
-        .is_some_and(|v| !v.is_empty())
-    {
-        return Err(unsupported("capacityProviderStrategy"));
+    let capacity = capacity::resolve(
+        &c.value,
+        req.launch_type.as_deref(),
+        req.capacity_provider_strategy.as_deref(),
+    )?;
+    if strategy == SchedulingStrategy::Daemon && !capacity.strategy().is_empty() {
+        return Err(invalid(DAEMON_STRATEGY));
     }
+    let launch_type = capacity.launch_type();
     if req.load_balancers.as_ref().is_some_and(|v| !v.is_empty()) {
         return Err(unsupported("loadBalancers"));
     }
@@ -183,6 +189,7 @@ pub async fn create_service<S: Store>(
         placement_constraints: req.placement_constraints.clone().unwrap_or_default(),
         health_check_grace_period_seconds: grace,
         launch_type: launch_type.as_str().to_string(),
+        capacity_provider_strategy: capacity.strategy().to_vec(),
         created_at: now,
         deployments: Vec::new(),
         last_completed: None,
@@ -252,15 +259,14 @@ pub async fn update_service<S: Store>(
     req: UpdateServiceRequest,
 ) -> Result<UpdateServiceResponse> {
     let cluster = cluster_name(req.cluster.as_deref()).to_string();
-    clusters::active(st, &cluster).await?;
+    let cluster_record = clusters::active(st, &cluster).await?;
     let reference = req.service.clone().unwrap_or_default();
-    if req
-        .capacity_provider_strategy
-        .as_ref()
-        .is_some_and(|v| !v.is_empty())
-    {
-        return Err(unsupported("capacityProviderStrategy"));
-    }
+    // An empty list goes back to the launch type.
+    let new_strategy = match req.capacity_provider_strategy.as_deref() {
+        None => None,
+        Some([]) => Some(Vec::new()),
+        Some(list) => Some(capacity::check(&cluster_record.value, list, false)?),
+    };
     // networkConfiguration (awsvpc subnets and security groups) is accepted and informational:
     // an awsvpc task gets its address from its node's task subnet.
     if req.load_balancers.as_ref().is_some_and(|v| !v.is_empty()) {
@@ -321,6 +327,20 @@ pub async fn update_service<S: Store>(
         }
         if grace.is_some() {
             s.health_check_grace_period_seconds = grace;
+        }
+        if let Some(cps) = new_strategy.as_ref().filter(|c| **c != s.capacity_provider_strategy) {
+            if s.scheduling_strategy == SchedulingStrategy::Daemon && !cps.is_empty() {
+                return Err(invalid(DAEMON_STRATEGY));
+            }
+            if req.force_new_deployment != Some(true) {
+                return Err(invalid(
+                    "When switching from launch type to capacity provider strategy on an existing service, or making a change to a capacity provider strategy on a service that is already using one, you must force a new deployment.",
+                ));
+            }
+            if !cps.is_empty() {
+                s.launch_type = gantry_scheduler::LaunchType::Ec2.as_str().to_string();
+            }
+            s.capacity_provider_strategy.clone_from(cps);
         }
         if td.is_some() {
             // An EXTERNAL service keeps refusing awsvpc when its task definition changes.
@@ -403,7 +423,10 @@ pub async fn list_services<S: Store>(
         .map(|v| v.value)
         .filter(|s| {
             s.status != ServiceStatus::Inactive
-                && req.launch_type.as_ref().is_none_or(|l| *l == s.launch_type)
+                && req.launch_type.as_ref().is_none_or(|l| {
+                    // A service run by a capacity provider strategy has no launch type.
+                    *l == s.launch_type && s.capacity_provider_strategy.is_empty()
+                })
                 && req
                     .scheduling_strategy
                     .as_deref()

@@ -160,6 +160,7 @@ pub fn render<S>(st: &AppState<S>, t: &TaskRecord, version: u64) -> Task {
         started_by: t.started_by.clone(),
         group: Some(t.group.clone()),
         launch_type: Some(t.launch_type.clone()),
+        capacity_provider_name: t.capacity_provider_name.clone(),
         version: Some(i64::try_from(version).unwrap_or(i64::MAX)),
         attachments: Some(eni.into_iter().collect()),
         attributes: Some(Vec::new()),

@@ -1,7 +1,8 @@
 //! What RunTask, StartTask and the service controller share: preparing a launch, resource
-//! needs, making task records, placement strategies and constraints, placement itself, and
+//! needs, capacity provider strategies, making task records, placement strategies and constraints, placement itself, and
 //! stopping a task.
 
+pub mod capacity;
 pub mod constraints;
 pub mod needs;
 pub mod placement;

@@ -53,5 +53,6 @@ pub fn make_task(
         health_status: None,
         first_healthy_at: None,
         network: None,
+        capacity_provider_name: None,
     }
 }

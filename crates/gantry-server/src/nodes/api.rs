@@ -1,6 +1,8 @@
 //! The operator's join-token API, `GantryNodes_20261201` (AWS JSON 1.1 on `POST /`, signed
 //! for service `gantry`, authorized as `gantry:<Operation>` on the cluster's ARN):
-//! CreateJoinToken, DescribeJoinTokens, DeleteJoinToken. `gantry token create` speaks it.
+//! CreateJoinToken, DescribeJoinTokens, DeleteJoinToken (`gantry token` speaks them), and
+//! DescribeCapacityProviderScaling, the capacity providers' managed-scaling targets
+//! ([`crate::ecs::capacity_scaling`], `gantry capacity-provider scaling`).
 
 use gantry_api::ApiError;
 use gantry_store::Store;
@@ -18,13 +20,25 @@ use crate::state::AppState;
 pub const TARGET_PREFIX: &str = "GantryNodes_20261201.";
 /// The SigV4 scope's service and the IAM action prefix.
 pub const SIGNING_NAME: &str = "gantry";
-pub const IMPLEMENTED: &[&str] = &["CreateJoinToken", "DescribeJoinTokens", "DeleteJoinToken"];
+pub const IMPLEMENTED: &[&str] = &[
+    "CreateJoinToken",
+    "DescribeJoinTokens",
+    "DeleteJoinToken",
+    "DescribeCapacityProviderScaling",
+];
 
 /// Default and bounds of `ttlSeconds`.
 pub const DEFAULT_TTL_SECS: i64 = 86_400;
 pub const MIN_TTL_SECS: i64 = 60;
 pub const MAX_TTL_SECS: i64 = 2_592_000;
 pub const MAX_REGISTRATION_LIMIT: i64 = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DescribeCapacityProviderScaling {
+    #[serde(default)]
+    capacity_providers: Option<Vec<String>>,
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -102,6 +116,29 @@ pub fn parse(op: &str, body: &[u8]) -> std::result::Result<Value, ApiError> {
 /// none).
 pub async fn accesses<S: Store>(st: &AppState<S>, op: &str, body: &Value) -> Result<Vec<Access>> {
     let action = format!("{SIGNING_NAME}:{op}");
+    if op == "DescribeCapacityProviderScaling" {
+        // On each provider named, or on all of them.
+        let named: Vec<Access> = body["capacityProviders"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|n| {
+                let arn = format!(
+                    "arn:aws:ecs:{}:{}:capacity-provider/{}",
+                    st.config.region,
+                    st.config.account_id,
+                    gantry_api::arn::short_id(n)
+                );
+                Access::new(action.clone(), arn)
+            })
+            .collect();
+        return Ok(if named.is_empty() {
+            vec![Access::new(action, "*".to_string())]
+        } else {
+            named
+        });
+    }
     let cluster = match op {
         "CreateJoinToken" => Some(cluster_name(body["cluster"].as_str()).to_string()),
         "DescribeJoinTokens" => body["cluster"]
@@ -168,6 +205,12 @@ pub async fn dispatch<S: Store>(st: &AppState<S>, op: &str, body: Value) -> Resu
                 .collect();
             list.sort_by(|a, b| a.created_at.total_cmp(&b.created_at));
             serde_json::json!({ "joinTokens": list })
+        }
+        "DescribeCapacityProviderScaling" => {
+            let r: DescribeCapacityProviderScaling = decode(op, &body)?;
+            let list =
+                crate::ecs::capacity_scaling::describe(st, r.capacity_providers.as_deref()).await?;
+            serde_json::json!({ "capacityProviders": list })
         }
         "DeleteJoinToken" => {
             let r: DeleteJoinToken = decode(op, &body)?;

@@ -385,6 +385,10 @@ pub struct TaskRecord {
     /// The task's own interface, as its agent reported it (bridge and awsvpc modes).
     #[serde(default)]
     pub network: Option<TaskNetwork>,
+    /// The capacity provider whose instances it was placed on (`capacityProviderName`),
+    /// when it was launched by a capacity provider strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
 }
 
 /// The address a task got on its node.

@@ -176,7 +176,12 @@ pub struct ServiceRecord {
     pub placement_constraints: Vec<PlacementConstraint>,
     #[serde(default)]
     pub health_check_grace_period_seconds: Option<i32>,
+    /// `EC2` or `EXTERNAL`; `EC2` when the service runs by a capacity provider strategy.
     pub launch_type: String,
+    /// The capacity provider strategy, `weight` and `base` filled in; empty when the
+    /// service runs by its launch type (docs/capacity-providers.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity_provider_strategy: Vec<gantry_api::model::CapacityProviderStrategyItem>,
     pub created_at: Timestamp,
     /// Newest first.
     pub deployments: Vec<DeploymentRecord>,

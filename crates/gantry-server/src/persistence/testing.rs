@@ -53,6 +53,7 @@ pub fn task(id: &str) -> TaskRecord {
         health_status: None,
         first_healthy_at: None,
         network: None,
+        capacity_provider_name: None,
     }
 }
 

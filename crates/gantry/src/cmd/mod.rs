@@ -4,6 +4,7 @@ mod activation;
 mod agent_auth;
 mod agent_status;
 mod audit;
+mod capacity_provider;
 mod cluster;
 mod daemon;
 mod dev_auth;
@@ -105,6 +106,9 @@ pub enum Command {
     /// Cluster join tokens, for joining hosts (`gantry agent --join-token`).
     #[command(subcommand)]
     Token(token::TokenCmd),
+    /// Capacity providers' managed-scaling targets, for an autoscaler (`scaling`).
+    #[command(subcommand)]
+    CapacityProvider(capacity_provider::CapacityProviderCmd),
     /// SSM activations, for joining hosts as EXTERNAL instances (ECS Anywhere).
     #[command(subcommand)]
     Activation(activation::ActivationCmd),
@@ -353,6 +357,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Logs(a) => logs::run(&client()?, a).await,
         Command::Audit(a) => audit::run(&a),
         Command::Token(c) => token::run(&client()?, c).await,
+        Command::CapacityProvider(c) => capacity_provider::run(&client()?, c).await,
         Command::Activation(c) => activation::run(&client()?, c).await,
         Command::Store(c) => store::run(c).await,
         Command::Secrets(c) => secrets::run(c),

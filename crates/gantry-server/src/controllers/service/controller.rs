@@ -10,11 +10,11 @@
 //! then start tasks through the placement path RunTask uses, stop tasks through the path
 //! StopTask uses, and record what was started or could not be placed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use gantry_api::status::stop_code;
-use gantry_api::Timestamp;
+use gantry_api::{TaskStatus, Timestamp};
 use gantry_store::Store;
 
 use super::dirty::{lift, sleep_for, Dirty, Requeue};
@@ -23,11 +23,12 @@ use super::{events, history};
 use crate::ecs::service_render::tasks_of_service;
 use crate::ecs::task_definitions;
 use crate::error::Result;
+use crate::launch::capacity::{self, Capacity};
 use crate::launch::placement::{self, Rules};
 use crate::launch::{constraints, prepare, stop, strategies, task_record};
 use crate::persistence::db;
 use crate::persistence::deployment_records::{deployment_key, ServiceDeploymentRecord};
-use crate::persistence::records::{instances_of, InstanceRecord};
+use crate::persistence::records::{instances_of, InstanceRecord, TaskRecord};
 use crate::persistence::service_records::SchedulingStrategy;
 use crate::persistence::service_records::{
     service_group, service_key, services_of, EventRecord, ServiceRecord, ServiceStatus, SERVICES,
@@ -144,7 +145,7 @@ pub async fn reconcile_one<S: Store>(st: &AppState<S>, key: &str) -> Result<Roun
             tracing::info!(service = %rec.name, cluster = %rec.cluster, "service drained; now INACTIVE");
         }
     }
-    apply(st, &svc, &actions).await?;
+    apply(st, &svc, &tasks, &actions).await?;
     Ok(Round::Done {
         requeue_at: actions.requeue_at,
     })
@@ -226,6 +227,29 @@ async fn instances_for<S: Store>(
     Ok((instances.into_iter().map(|i| i.value).collect(), unmatched))
 }
 
+/// What the service's tasks run on: its capacity provider strategy, else its launch type.
+fn service_capacity(svc: &ServiceRecord) -> Capacity {
+    if svc.capacity_provider_strategy.is_empty() {
+        Capacity::LaunchType(prepare::launch_type_of(&svc.launch_type))
+    } else {
+        Capacity::Strategy(svc.capacity_provider_strategy.clone())
+    }
+}
+
+/// The tasks of deployment `deployment` still wanted running, by capacity provider: the
+/// strategy's `base` and `weight` count them.
+fn per_provider(tasks: &[TaskRecord], deployment: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for t in tasks {
+        if t.started_by.as_deref() == Some(deployment) && t.desired_status == TaskStatus::Running {
+            if let Some(p) = &t.capacity_provider_name {
+                *out.entry(p.clone()).or_default() += 1;
+            }
+        }
+    }
+    out
+}
+
 fn stamp(messages: &[String], now: f64) -> Vec<EventRecord> {
     messages
         .iter()
@@ -238,7 +262,12 @@ fn stamp(messages: &[String], now: f64) -> Vec<EventRecord> {
 }
 
 /// Starts first (a replacement before the task it replaces), then stops.
-async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> Result<()> {
+async fn apply<S: Store>(
+    st: &AppState<S>,
+    svc: &ServiceRecord,
+    tasks: &[TaskRecord],
+    a: &Actions,
+) -> Result<()> {
     let cluster = svc.cluster.as_str();
     let mut started = Vec::new();
     let mut unplaced: Option<String> = None;
@@ -310,8 +339,18 @@ async fn apply<S: Store>(st: &AppState<S>, svc: &ServiceRecord, a: &Actions) -> 
                     network_mode: p.network_mode(),
                     launch_type,
                 };
-                let out = placement::run(st, cluster, s.count, &p.allocation, rules, &p.tags, make)
-                    .await?;
+                let out = capacity::place(
+                    st,
+                    cluster,
+                    s.count,
+                    &p.allocation,
+                    rules,
+                    &service_capacity(svc),
+                    &per_provider(tasks, &s.deployment_id),
+                    &p.tags,
+                    make,
+                )
+                .await?;
                 started.extend(out.tasks.into_iter().map(|t| t.id));
                 if let Some(f) = out.failures.first() {
                     let reason = f.reason.as_deref().and_then(Reason::from_text);

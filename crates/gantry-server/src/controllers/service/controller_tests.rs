@@ -40,6 +40,7 @@ fn service() -> ServiceRecord {
         placement_constraints: Vec::new(),
         health_check_grace_period_seconds: Some(60),
         launch_type: "EC2".into(),
+        capacity_provider_strategy: Vec::new(),
         created_at: T0,
         deployments: vec![DeploymentRecord {
             id: DEPLOYMENT.into(),

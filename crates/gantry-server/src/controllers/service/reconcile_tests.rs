@@ -36,6 +36,7 @@ fn service(desired: i32, min: i32, max: i32) -> ServiceRecord {
         placement_constraints: vec![],
         health_check_grace_period_seconds: None,
         launch_type: "EC2".into(),
+        capacity_provider_strategy: Vec::new(),
         created_at: 1.0,
         deployments: vec![deployment("ecs-svc/2", "web:2", DeploymentStatus::Primary)],
         last_completed: None,
@@ -141,6 +142,7 @@ fn task(id: &str, dep: &str, status: TaskStatus) -> TaskRecord {
         health_status: None,
         first_healthy_at: None,
         network: None,
+        capacity_provider_name: None,
     }
 }
 
