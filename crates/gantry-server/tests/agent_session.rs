@@ -361,3 +361,68 @@ async fn sessions_find_their_instance_in_any_cluster() {
         "{refused}"
     );
 }
+
+/// DescribeContainerInstances counts each instance's own tasks (from the task index and
+/// the records, not a scan of the cluster): PENDING until the agent reports RUNNING, none
+/// once STOPPED, and another instance's tasks never.
+#[tokio::test]
+async fn container_instances_count_their_own_running_and_pending_tasks() {
+    let s = Server::start().await;
+    let a = s.register_agent("default", 2048, 4096).await;
+    let b = s.register_agent("default", 2048, 4096).await;
+    let mut agent = s.connect_agent(&a.instance_id).await;
+    agent.desired().await;
+    s.register_taskdef("web", 128, 128).await;
+    let mut arns = Vec::new();
+    for _ in 0..3 {
+        let run = s
+            .ok(
+                "StartTask",
+                json!({"taskDefinition": "web", "containerInstances": [a.container_instance_arn]}),
+            )
+            .await;
+        arns.push(run["tasks"][0]["taskArn"].as_str().unwrap().to_string());
+    }
+    let describe_counts = || async {
+        let d = s
+            .ok(
+                "DescribeContainerInstances",
+                json!({"containerInstances": [a.container_instance_arn, b.container_instance_arn]}),
+            )
+            .await;
+        let c = &d["containerInstances"];
+        (
+            (
+                c[0]["runningTasksCount"].as_i64(),
+                c[0]["pendingTasksCount"].as_i64(),
+            ),
+            (
+                c[1]["runningTasksCount"].as_i64(),
+                c[1]["pendingTasksCount"].as_i64(),
+            ),
+        )
+    };
+    let want = |a: (i64, i64)| (Some(a.0), Some(a.1));
+    eventually(
+        "3 pending tasks on the first instance, none on the second",
+        || async { describe_counts().await == (want((0, 3)), want((0, 0))) },
+    )
+    .await;
+    agent
+        .report(report(1, &arns[0], TaskStatus::Running, None))
+        .await;
+    eventually("1 running, 2 pending", || async {
+        describe_counts().await == (want((1, 2)), want((0, 0)))
+    })
+    .await;
+    agent
+        .report(report(2, &arns[0], TaskStatus::Stopped, Some(0)))
+        .await;
+    agent
+        .report(report(3, &arns[1], TaskStatus::Running, None))
+        .await;
+    eventually("the stopped one gone, 1 running, 1 pending", || async {
+        describe_counts().await == (want((1, 1)), want((0, 0)))
+    })
+    .await;
+}

@@ -10,6 +10,7 @@ mod ssm_support;
 
 use common::Server;
 use gantry_server::ssm::activations::redeem;
+use gantry_store::{Op, Store};
 use serde_json::{json, Value};
 use ssm_support::{activation, err, ok, put_instance};
 
@@ -355,4 +356,54 @@ async fn instance_information_follows_the_agent_and_deregistration() {
         "ValidationException",
     )
     .await;
+}
+
+/// PingStatus and the ECS instance's agentConnected are one answer: an agent whose session
+/// another replica holds (its presence key, `ha/sessions/<id>`) is Online even though this
+/// replica's copy of the instance record says disconnected, and ConnectionLost once no
+/// replica holds it.
+#[tokio::test]
+async fn ping_status_agrees_with_agent_connected_across_replicas() {
+    let s = Server::start().await;
+    let mi = cluster_with_both(&s).await;
+    // The record as a replica that saw the session end last would have left it.
+    let key = "instances/edge/extone";
+    let mut rec: Value =
+        serde_json::from_slice(&s.state.store.get(key).await.unwrap().unwrap().value).unwrap();
+    rec["agent_connected"] = json!(false);
+    let put = |k: &str, v: Vec<u8>| Op::Put {
+        key: k.to_string(),
+        value: v,
+    };
+    let commit = |ops: Vec<Op>| async {
+        assert!(s.state.store.txn(vec![], ops).await.unwrap().succeeded);
+    };
+    commit(vec![put(key, serde_json::to_vec(&rec).unwrap())]).await;
+    let both = || async {
+        let ping = ok(
+            &s,
+            "DescribeInstanceInformation",
+            json!({"Filters": [{"Key": "InstanceIds", "Values": [mi]}]}),
+        )
+        .await["InstanceInformationList"][0]["PingStatus"]
+            .clone();
+        let d = s
+            .ok(
+                "DescribeContainerInstances",
+                json!({"cluster": "edge", "containerInstances": ["extone"]}),
+            )
+            .await;
+        (ping, d["containerInstances"][0]["agentConnected"].clone())
+    };
+    assert_eq!(both().await, (json!("ConnectionLost"), json!(false)));
+    // Another replica holds the session.
+    commit(vec![put("ha/sessions/extone", b"replica-b".to_vec())]).await;
+    assert_eq!(both().await, (json!("Online"), json!(true)));
+    // That replica closed it for silence: nobody holds it.
+    commit(vec![put(
+        "ha/sessions/extone",
+        b"silent:replica-b".to_vec(),
+    )])
+    .await;
+    assert_eq!(both().await, (json!("ConnectionLost"), json!(false)));
 }

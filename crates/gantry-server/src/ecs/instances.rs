@@ -1,7 +1,7 @@
 //! Container instances (registration is the agent gateway's): ListContainerInstances,
 //! DescribeContainerInstances, UpdateContainerInstancesState, DeregisterContainerInstance.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use gantry_api::model::{
     Attribute, ContainerInstance, DeregisterContainerInstanceRequest,
@@ -17,6 +17,7 @@ use crate::aws::paging;
 use crate::ecs::clusters::{self, cluster_name};
 use crate::ecs::tags;
 use crate::error::{invalid, Error, Result};
+use crate::gateway::task_index;
 use crate::launch::constraints;
 use crate::launch::placement;
 use crate::persistence::db::{self, Versioned};
@@ -48,20 +49,35 @@ fn ports(name: &str, set: &BTreeSet<u16>) -> Resource {
     }
 }
 
-/// Running and pending task counts by instance id.
-fn task_counts(tasks: &[Versioned<TaskRecord>]) -> HashMap<String, (i32, i32)> {
-    let mut out: HashMap<String, (i32, i32)> = HashMap::new();
-    for t in tasks {
-        if let Some(id) = &t.value.instance_id {
-            let e = out.entry(id.clone()).or_default();
-            match t.value.last_status {
-                TaskStatus::Running => e.0 += 1,
-                s if s < TaskStatus::Running => e.1 += 1,
-                _ => {}
-            }
+/// How long a describe on a shared store waits for this replica's task index to hold every
+/// task change up to the store's revision (one progress round trip while etcd answers).
+const COUNTS_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Makes this replica's task index hold every task change committed before now, so the
+/// counts that follow are no staler than the store (see [`task_counts`]). One server on
+/// SQLite has every change in its index's watch at commit.
+async fn index_current<S: Store>(st: &AppState<S>) -> Result<()> {
+    st.task_index.ready().await;
+    if st.store.kind() != "sqlite" {
+        let revision = st.store.revision().await?;
+        task_index::catch_up(&st.store, &st.task_index, revision, COUNTS_CATCH_UP).await;
+    }
+    Ok(())
+}
+
+/// Running and pending task counts of instance `id`: its tasks not yet STOPPED, found in
+/// the server's task index (instance → task keys) and each read from the store, so a call
+/// costs O(tasks of the instances asked), not O(tasks of the cluster).
+async fn task_counts<S: Store>(st: &AppState<S>, id: &str) -> Result<(i32, i32)> {
+    let mut out = (0, 0);
+    for t in task_index::records_of(&st.store, &st.task_index, id).await? {
+        match t.last_status {
+            TaskStatus::Running => out.0 += 1,
+            s if s < TaskStatus::Running => out.1 += 1,
+            _ => {}
         }
     }
-    out
+    Ok(out)
 }
 
 pub fn render_attributes(rec: &InstanceRecord) -> Vec<Attribute> {
@@ -164,8 +180,7 @@ pub async fn describe_container_instances<S: Store>(
             "containerInstances must name between 1 and 100 container instances.",
         ));
     }
-    let tasks = db::list::<S, TaskRecord>(&st.store, &tasks_of(&cluster)).await?;
-    let counts = task_counts(&tasks);
+    index_current(st).await?;
     let wants_tags = req.include.unwrap_or_default().iter().any(|i| i == "TAGS");
     let mut out = Vec::new();
     let mut failures = Vec::new();
@@ -173,7 +188,7 @@ pub async fn describe_container_instances<S: Store>(
         let id = arn::short_id(w);
         match db::get::<S, InstanceRecord>(&st.store, &instance_key(&cluster, id)).await? {
             Some(i) => {
-                let mut ci = render(st, &i, counts.get(id).copied().unwrap_or_default());
+                let mut ci = render(st, &i, task_counts(st, id).await?);
                 // The record's flag may be another replica's last word: ask the presence.
                 ci.agent_connected = Some(crate::ha::presence::connected(st, id, &i.value).await?);
                 if wants_tags {
@@ -217,8 +232,7 @@ pub async fn update_container_instances_state<S: Store>(
             "containerInstances can name at most 10 container instances.",
         ));
     }
-    let tasks = db::list::<S, TaskRecord>(&st.store, &tasks_of(&cluster)).await?;
-    let counts = task_counts(&tasks);
+    index_current(st).await?;
     let mut out = Vec::new();
     let mut failures = Vec::new();
     for w in &wanted {
@@ -242,7 +256,7 @@ pub async fn update_container_instances_state<S: Store>(
         };
         match done {
             Some(i) => {
-                let mut ci = render(st, &i, counts.get(id).copied().unwrap_or_default());
+                let mut ci = render(st, &i, task_counts(st, id).await?);
                 ci.agent_connected = Some(crate::ha::presence::connected(st, id, &i.value).await?);
                 out.push(ci);
             }

@@ -69,14 +69,40 @@ pub async fn connected<S: Store>(
     if rec.status == InstanceStatus::Inactive {
         return Ok(false);
     }
-    if rec.agent_connected || st.sessions.is_open(id) {
+    if connected_here(st, id, rec.agent_connected) {
         return Ok(true);
     }
     Ok(st
         .store
         .get(&key(id))
         .await?
-        .is_some_and(|r| matches!(Holder::parse(&r.value), Holder::Live(_))))
+        .is_some_and(|r| held(&r.value)))
+}
+
+/// The part of [`connected`] this replica answers without the store: the record's flag, or
+/// a session here.
+pub fn connected_here<S: Store>(st: &AppState<S>, id: &str, flag: bool) -> bool {
+    flag || st.sessions.is_open(id)
+}
+
+/// Whether a presence key's value says a replica holds the session.
+pub fn held(value: &[u8]) -> bool {
+    matches!(Holder::parse(value), Holder::Live(_))
+}
+
+/// The instance ids whose session some replica holds: one read of every presence key, for
+/// answers about many instances at once (the many-instance form of [`connected`]).
+pub async fn held_sessions<S: Store>(
+    st: &AppState<S>,
+) -> Result<std::collections::HashSet<String>> {
+    Ok(st
+        .store
+        .list(PREFIX)
+        .await?
+        .into_iter()
+        .filter(|r| held(&r.value))
+        .filter_map(|r| r.key.strip_prefix(PREFIX).map(str::to_string))
+        .collect())
 }
 
 impl Presence {

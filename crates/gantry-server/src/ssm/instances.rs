@@ -1,7 +1,7 @@
 //! Managed instances: `DescribeInstanceInformation` and `DeregisterManagedInstance`. A managed
 //! instance is made by [`super::activations::redeem`]; its ping status comes from the ECS
-//! container instance that carries its id as `node_id` (Online while that agent is
-//! connected).
+//! container instance that carries its id as `node_id`: Online exactly when ECS says that
+//! instance's `agentConnected` (the same answer, [`crate::ha::presence`], on every replica).
 
 use std::collections::HashMap;
 
@@ -14,7 +14,9 @@ use super::input::{decode, Checks};
 use super::paging;
 use super::records::{managed_instance_key, ManagedInstanceRecord, MANAGED_INSTANCES};
 use crate::error::Result;
+use crate::ha::presence;
 use crate::persistence::db;
+use crate::persistence::records::InstanceStatus;
 use crate::persistence::update::{self, Edit};
 use crate::state::AppState;
 
@@ -22,6 +24,7 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Deserialize)]
 struct EcsView {
     id: String,
+    status: InstanceStatus,
     agent_connected: bool,
     agent_version: String,
     #[serde(default)]
@@ -36,10 +39,35 @@ async fn ecs_views<S: Store>(st: &AppState<S>) -> Result<HashMap<String, EcsView
             v.node_id.as_deref().is_some_and(|n| n.starts_with("mi-"))
         })
         .await?;
-    Ok(views
-        .into_iter()
-        .filter_map(|v| Some((v.value.node_id.clone()?, v.value)))
-        .collect())
+    // The record's flag is whichever replica saw the last session change: ask the presence
+    // keys, as DescribeContainerInstances does for agentConnected (read once for all).
+    let held = if views
+        .iter()
+        .all(|v| presence::connected_here(st, &v.value.id, v.value.agent_connected))
+    {
+        Default::default()
+    } else {
+        presence::held_sessions(st).await?
+    };
+    let mut out: HashMap<String, EcsView> = HashMap::new();
+    for v in views {
+        let Some(node) = v.value.node_id.clone() else {
+            continue;
+        };
+        let mut e = v.value;
+        e.agent_connected = e.status != InstanceStatus::Inactive
+            && (presence::connected_here(st, &e.id, e.agent_connected) || held.contains(&e.id));
+        // A host that registered again has an INACTIVE record beside its live one.
+        match out.get(&node) {
+            Some(o)
+                if o.status != InstanceStatus::Inactive && e.status == InstanceStatus::Inactive => {
+            }
+            _ => {
+                out.insert(node, e);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The address part of `host:port` (or of a bare address).

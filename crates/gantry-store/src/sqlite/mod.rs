@@ -4,7 +4,8 @@
 //! SQLite transaction (group commit): each logical transaction runs inside its own savepoint,
 //! so it still succeeds or fails alone, but many share one fsync. A caller is answered only
 //! after the commit returned, so an acknowledged write is on disk. Reads use a second
-//! connection and never wait for the writer's fsync.
+//! connection and never wait for the writer's fsync; one reader thread owns it and serves the
+//! queued reads in turn (see [`SqliteStore::read`]).
 //!
 //! Leases (see `lease`) are kept in memory: they die with the process, and the next open
 //! deletes the keys they held. SQLite keeps no history of changes, so
@@ -56,6 +57,24 @@ pub struct SqliteStore {
     shared: Arc<Shared>,
     writer: Option<mpsc::Sender<Request>>,
     thread: Option<JoinHandle<()>>,
+    reads: Option<mpsc::Sender<ReadJob>>,
+    reader_thread: Option<JoinHandle<()>>,
+}
+
+/// One read for the reader thread: runs on its connection and answers its caller itself.
+type ReadJob = Box<dyn FnOnce(Result<&Connection>) + Send>;
+
+/// The reader thread: runs each queued read on the read connection, in arrival order, until
+/// the store is dropped. Under load the queue is never empty, so reads follow each other
+/// without a thread switch; a read waits only for the reads queued before it.
+fn serve_reads(reader: &Mutex<Connection>, jobs: &mpsc::Receiver<ReadJob>) {
+    while let Ok(job) = jobs.recv() {
+        // A read that panics fails its own call (its answer is dropped), not the thread.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match lock(reader) {
+            Ok(conn) => job(Ok(&conn)),
+            Err(e) => job(Err(e)),
+        }));
+    }
 }
 
 #[derive(Debug)]
@@ -131,6 +150,16 @@ impl SqliteStore {
             watchers: Watchers::new(revision),
             leases: lease::Leases::new(),
         });
+        let (reads, jobs) = mpsc::channel::<ReadJob>();
+        let read_conn = Arc::clone(&shared.reader);
+        let reader_thread = std::thread::Builder::new()
+            .name("gantry-store-reader".into())
+            .spawn(move || serve_reads(&read_conn, &jobs))
+            .map_err(|e| {
+                StoreError::Backend(format!(
+                    "cannot start the store reader thread: {e}; check the process thread limit"
+                ))
+            })?;
         let (tx, rx) = mpsc::channel();
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -146,6 +175,8 @@ impl SqliteStore {
             shared,
             writer: Some(tx),
             thread: Some(thread),
+            reads: Some(reads),
+            reader_thread: Some(reader_thread),
         })
     }
 
@@ -170,13 +201,19 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let reader = Arc::clone(&self.shared.reader);
-        tokio::task::spawn_blocking(move || {
-            let conn = lock(&reader)?;
-            f(&conn).map_err(backend)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("store read task failed: {e}")))?
+        // One thread owns the read connection (a queue, not a blocking-pool thread per read
+        // waiting on its lock: under many concurrent calls those piled up by the hundred,
+        // and most of the time went to switching between them).
+        let (reply, answer) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = reply.send(conn.and_then(|c| f(c).map_err(backend)));
+        });
+        self.reads
+            .as_ref()
+            .ok_or_else(reader_gone)?
+            .send(job)
+            .map_err(|_| reader_gone())?;
+        answer.await.map_err(|_| reader_gone())?
     }
 }
 
@@ -186,6 +223,10 @@ impl Drop for SqliteStore {
         // file before a reopen in the same process.
         self.writer.take();
         if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.reads.take();
+        if let Some(thread) = self.reader_thread.take() {
             let _ = thread.join();
         }
     }
@@ -370,6 +411,10 @@ fn open_error(what: &str, e: &rusqlite::Error) -> StoreError {
 
 pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(format!("sqlite: {e}"))
+}
+
+fn reader_gone() -> StoreError {
+    StoreError::Backend("the store reader has stopped; restart the server".into())
 }
 
 fn writer_gone() -> StoreError {
