@@ -8,6 +8,7 @@ pub mod capacity_providers;
 pub mod cluster_update;
 pub mod clusters;
 pub mod instances;
+pub mod members;
 pub mod run_task;
 pub mod service_render;
 pub mod service_settings;
@@ -127,6 +128,7 @@ pub async fn dispatch_as<S: Store>(
     mut body: Value,
     caller: &Caller,
 ) -> Result<Value> {
+    members::check(op, &body)?;
     if op == "CreateCluster" {
         cluster_update::default_insights(state, caller, &mut body).await?;
     }
