@@ -33,6 +33,7 @@ pub mod sts;
 pub mod tls;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use ecs::members;
 pub use ecs::unavailable::REFUSED as ECS_REFUSED;
 pub use ecs::IMPLEMENTED;
 pub use error::{Error, ServerError};

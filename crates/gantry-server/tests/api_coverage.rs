@@ -3,6 +3,7 @@
 //! `GANTRY_UPDATE_DOCS=1 cargo test -p gantry-server --test api_coverage`.
 
 use gantry_api::ecs::OPERATIONS;
+use gantry_server::members::{self, Decision};
 use gantry_server::IMPLEMENTED;
 
 /// Operations that work but leave out part of what ECS does, and what.
@@ -61,6 +62,7 @@ fn render() -> String {
         OPERATIONS.len() - done - partial,
         OPERATIONS.len()
     ));
+    out.push_str(&render_members());
     out.push_str(SSM);
     for op in gantry_server::ssm::IMPLEMENTED {
         let note = SSM_NOTES
@@ -89,6 +91,133 @@ fn render() -> String {
         out.push_str(&format!("| {op} | {status} | {note} |\n"));
     }
     out
+}
+
+/// The members section: what Gantry does with every member of the requests that describe
+/// work for the nodes (`crates/gantry-server/src/ecs/members.rs`).
+fn render_members() -> String {
+    let mut out = String::from(
+        "\n## Members of task definitions, services and tasks\n\n\
+         What Gantry does with every member of RegisterTaskDefinition (the TaskDefinition,\n\
+         ContainerDefinition and volume shapes), CreateService, UpdateService, RunTask and\n\
+         StartTask, walked from the service model; a member under a refused one needs no\n\
+         decision of its own. *honoured*: done on the node or in the control plane as ECS does\n\
+         it; *only …*: those values are honoured, any other is refused; *stored only*: kept and\n\
+         shown, with no effect; *refused*: a request that gives it (not null, not empty) is\n\
+         refused before anything changes, `ClientException` for RegisterTaskDefinition and\n\
+         `InvalidParameterException` for the others, \"<path> is not supported: <why>.\" (for a\n\
+         value: \"<path> <value> is not supported: <why>; use <values>.\"), the path as the\n\
+         request has it, e.g. `containerDefinitions[1].linuxParameters.devices`. The table is\n\
+         `crates/gantry-server/src/ecs/members.rs`; a member the model gains fails the build's\n\
+         tests until it is decided.\n\n\
+         | member | first reached at | status | why |\n| --- | --- | --- | --- |\n",
+    );
+    for r in members::reached() {
+        let (status, why) = match r.decision {
+            Some(Decision::Honoured(n)) => ("honoured".to_string(), n.to_string()),
+            Some(Decision::Secrets) => ("honoured (secrets, issue 15)".to_string(), String::new()),
+            Some(Decision::Only(values, why)) => {
+                (format!("only {}", values.join(", ")), why.to_string())
+            }
+            Some(Decision::Stored(why)) => ("stored only".to_string(), why.to_string()),
+            Some(Decision::Refused(why)) => ("refused".to_string(), why.to_string()),
+            None => ("undecided".to_string(), String::new()),
+        };
+        out.push_str(&format!(
+            "| {} | `{}` | {status} | {why} |\n",
+            r.key, r.path
+        ));
+    }
+    out
+}
+
+/// The ECS model as botocore ships it, if it is installed where install-deps puts it.
+fn botocore_ecs() -> serde_json::Value {
+    let lib = std::path::Path::new("/opt/gantry-venv/lib");
+    let dir = std::fs::read_dir(lib)
+        .expect("/opt/gantry-venv/lib (install-deps installs botocore there)")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("site-packages/botocore/data/ecs/2014-11-13"))
+        .find(|p| p.is_dir())
+        .expect("botocore's ECS model under /opt/gantry-venv/lib/python3*/site-packages");
+    let gz = dir.join("service-2.json.gz");
+    let text = if gz.exists() {
+        let mut s = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(std::fs::File::open(&gz).expect("open the model")),
+            &mut s,
+        )
+        .expect("gunzip the model");
+        s
+    } else {
+        std::fs::read_to_string(dir.join("service-2.json")).expect("read the model")
+    };
+    serde_json::from_str(&text).expect("the model is JSON")
+}
+
+/// Walks botocore's own model (not the generated schema) from the decided operations'
+/// inputs, recursively, and checks that every member reached has a decision, so a member
+/// botocore gains cannot slip through undecided.
+#[test]
+fn every_member_of_the_model_is_decided() {
+    let model = botocore_ecs();
+    let shapes = &model["shapes"];
+    fn walk(
+        shapes: &serde_json::Value,
+        name: &str,
+        path: &str,
+        seen: &mut Vec<String>,
+        bad: &mut Vec<String>,
+    ) {
+        let s = &shapes[name];
+        match s["type"].as_str() {
+            Some("structure") => {
+                if seen.iter().any(|n| n == name) {
+                    return;
+                }
+                seen.push(name.to_string());
+                for (m, spec) in s["members"].as_object().into_iter().flatten() {
+                    let p = format!("{path}.{m}");
+                    match members::decision(&format!("{name}.{m}")) {
+                        None => bad.push(p),
+                        Some(Decision::Refused(_)) => {}
+                        Some(_) => walk(
+                            shapes,
+                            spec["shape"].as_str().unwrap_or_default(),
+                            &p,
+                            seen,
+                            bad,
+                        ),
+                    }
+                }
+            }
+            Some("list") => walk(
+                shapes,
+                s["member"]["shape"].as_str().unwrap_or_default(),
+                &format!("{path}[]"),
+                seen,
+                bad,
+            ),
+            Some("map") => walk(
+                shapes,
+                s["value"]["shape"].as_str().unwrap_or_default(),
+                &format!("{path}{{}}"),
+                seen,
+                bad,
+            ),
+            _ => {}
+        }
+    }
+    let mut bad = Vec::new();
+    for (op, root) in members::ROOTS {
+        let input = model["operations"][*op]["input"]["shape"].as_str();
+        assert_eq!(input, Some(*root), "{op}'s input shape");
+        walk(shapes, root, op, &mut Vec::new(), &mut bad);
+    }
+    assert!(
+        bad.is_empty(),
+        "members of botocore's ECS model without a decision in crates/gantry-server/src/ecs/members.rs: {bad:#?}"
+    );
 }
 
 /// The Secrets Manager section.

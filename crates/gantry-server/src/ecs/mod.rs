@@ -10,6 +10,7 @@ pub mod capacity_scaling;
 pub mod cluster_update;
 pub mod clusters;
 pub mod instances;
+pub mod members;
 pub mod run_task;
 pub mod service_deployments;
 pub mod service_history;
@@ -155,6 +156,7 @@ pub async fn dispatch_as<S: Store>(
     if let Some(refusal) = unavailable::refusal(op) {
         return Err(refusal);
     }
+    members::check(op, &body)?;
     if op == "CreateCluster" {
         cluster_update::default_insights(state, caller, &mut body).await?;
     }
