@@ -112,7 +112,7 @@ pub async fn list_service_deployments<S: Store>(
             .filter(|sd| before.is_none_or(|b| sd.created_at <= b))
             .collect();
     // Newest first.
-    all.sort_by(|a, b| cursor(b).cmp(&cursor(a)));
+    all.sort_by_key(|sd| std::cmp::Reverse(cursor(sd)));
     let items = all
         .into_iter()
         .map(|sd| (cursor(&sd), brief(st, &sd, &svc)))
