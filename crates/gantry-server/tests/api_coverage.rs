@@ -27,6 +27,25 @@ const PARTIAL: &[(&str, &str)] = &[
     ("DescribeServiceRevisions", "taskDefinition, launchType and container images (without digests); no networkConfiguration, load balancers or capacity provider strategy"),
     ("StopServiceDeployment", "stopType ROLLBACK only (the default): the deployment in progress goes back to the last completed revision; ABORT is refused"),
     ("ListAccountSettings", "effectiveSettings resolves principal, then account default (the root's), then ECS's default; pages of at most 10"),
+    // ops13
+    ("DeleteTaskDefinitions", "INACTIVE revisions only (an ACTIVE one, an unknown one and a reference without a revision are `failures` with ECS's reasons); at most 10 a call; DELETE_IN_PROGRESS at once, removed (with its tags) by the stopped-task sweep once no live task and no ACTIVE or DRAINING service deployment uses it; the family keeps counting revisions"),
+    ("GetTaskProtection", "service tasks only (a standalone task is a TASK_NOT_VALID failure, an unknown one MISSING); an expired protection reads protectionEnabled false"),
+    ("UpdateTaskProtection", "as GetTaskProtection; expiresInMinutes 1–2880, default 120, reset by every call; the service controller does not stop a protected task to scale in or to replace an older deployment until it expires (it still replaces unhealthy tasks and stops all of a deleted service)"),
+    ("DiscoverPollEndpoint", "endpoint, telemetryEndpoint and serviceConnectEndpoint are all the server's own URL as the request reached it: Gantry's agent gateway serves the session and telemetry on the one listener"),
+    ("ListServicesByNamespace", "no Cloud Map: a namespace some ACTIVE cluster names in serviceConnectDefaults lists no services (no service can use Service Connect); any other is NamespaceNotFoundException"),
+    ("UpdateContainerAgent", "a Gantry agent is updated with the gantry binary on its host, never by the control plane: NoUpdateAvailableException \"There is no update available for your container agent.\" for an instance of the cluster"),
+    ("ExecuteCommand", "no SSM Session Manager, so no task runs with execute command enabled: InvalidParameterException with ECS's text for such a task (\"The execute command failed because execute command was not enabled when the task was run…\")"),
+    ("RegisterContainerInstance", "agents register over the agent gateway with their node credential (docs/security.md, Node identity); on the ECS API every IAM principal is refused with AccessDeniedException, the administrator included"),
+    ("SubmitTaskStateChange", "as RegisterContainerInstance: agents report over the gateway's session, with their node credential"),
+    ("SubmitContainerStateChange", "as SubmitTaskStateChange"),
+    ("SubmitAttachmentStateChanges", "as SubmitTaskStateChange"),
+];
+
+/// Why each refused group is refused (see `ECS_REFUSED`), by the first operation of the group.
+const REFUSED_GROUPS: &[(&str, &str)] = &[
+    ("Daemon", "ECS daemons (daemon task definitions, deployments and revisions) are a feature of ECS Managed Instances, capacity AWS runs; Gantry runs DAEMON services on the instances you register instead"),
+    ("ExpressGatewayService", "Express Mode services come with an AWS-managed Application Load Balancer, certificate and auto scaling, none of which Gantry has"),
+    ("Gateway", "ECS gateways and their routes are AWS-managed ingress in front of services; Gantry has no load balancers yet"),
 ];
 
 fn render() -> String {
@@ -37,11 +56,27 @@ fn render() -> String {
          which fails when this page and the server's dispatch table disagree.\n\n\
          An operation that is not implemented answers `ClientException` \"Gantry does not implement\n\
          <Operation> yet.\"; a name that is not in the model answers `UnknownOperationException`.\n\n\
+         A `refused` operation is answered as ECS answers an operation a Region does not offer:\n\
+         \"This operation isn't supported in this Region.\", as `UnsupportedFeatureException` where\n\
+         its model lists that exception, else `ClientException` (after validation and\n\
+         authorization, as every request); the note says why the feature is not offered.\n\n\
          | operation | status | notes |\n| --- | --- | --- |\n",
     );
-    let (mut done, mut partial) = (0, 0);
+    let (mut done, mut partial, mut refused) = (0, 0, 0);
     for op in OPERATIONS {
-        let (status, note) = if let Some((_, note)) = PARTIAL.iter().find(|(n, _)| *n == op.name) {
+        let (status, note) = if gantry_server::ECS_REFUSED
+            .iter()
+            .any(|(n, _)| *n == op.name)
+        {
+            refused += 1;
+            let why = REFUSED_GROUPS
+                .iter()
+                .filter(|(group, _)| op.name.contains(group))
+                .max_by_key(|(group, _)| group.len())
+                .map_or("", |(_, why)| *why);
+            assert!(!why.is_empty(), "{} is refused without a reason", op.name);
+            ("refused", why)
+        } else if let Some((_, note)) = PARTIAL.iter().find(|(n, _)| *n == op.name) {
             assert!(
                 IMPLEMENTED.contains(&op.name),
                 "{} is listed as partial but not dispatched",
@@ -58,8 +93,8 @@ fn render() -> String {
         out.push_str(&format!("| {} | {status} | {note} |\n", op.name));
     }
     out.push_str(&format!(
-        "\n{done} done, {partial} partial, {} not yet, of {} operations.\n",
-        OPERATIONS.len() - done - partial,
+        "\n{done} done, {partial} partial, {refused} refused, {} not yet, of {} operations.\n",
+        OPERATIONS.len() - done - partial - refused,
         OPERATIONS.len()
     ));
     out.push_str(&render_members());
