@@ -198,7 +198,7 @@ async fn run() -> Vec<String> {
     let rss = mib(pid, "VmRSS:");
     let hwm = mib(pid, "VmHWM:");
     let db = match &etcd {
-        Some(c) => (0..c.len()).map(|i| common::dir_size(&c.data_dir(i))).sum(),
+        Some(c) => (0..c.len()).map(|i| common::dir_size(c.data_dir(i))).sum(),
         None if store.is_some() => 0,
         None => common::dir_size(&dir.path().join("server")),
     };
