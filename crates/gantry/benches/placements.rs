@@ -12,7 +12,10 @@
 //! Run: `cargo build --release --bin gantry && cargo bench -p gantry --bench placements`
 //! (GANTRY_BENCH_INSTANCES, default 100; GANTRY_BENCH_TASKS, default 20000;
 //! GANTRY_BENCH_CLIENTS, default 32; GANTRY_BENCH_PERF=<file>: `perf record` the server
-//! during the RunTask load into <file>).
+//! during the RunTask load into <file>; GANTRY_BENCH_STORE: unset for the server's SQLite
+//! file, `etcd` to start GANTRY_BENCH_ETCD_MEMBERS (default 1) etcd members on loopback
+//! (Debian's etcd-server) and run the server on them, or an `etcd://…` URL of a running
+//! cluster).
 
 mod common;
 
@@ -32,13 +35,28 @@ async fn run() -> Vec<String> {
     let dir = gantry_tests::TempDir::new("bench-place");
     let port = gantry_tests::free_port();
     let ep = format!("http://127.0.0.1:{port}");
-    let server = spawn(&[
-        "server",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--state-dir",
-        &dir.path().display().to_string(),
-    ]);
+    let (etcd, store) = match std::env::var("GANTRY_BENCH_STORE").ok().as_deref() {
+        None | Some("") | Some("sqlite") => (None, None),
+        Some("etcd") => {
+            let members = count_from_env("GANTRY_BENCH_ETCD_MEMBERS", 1);
+            let c = gantry_store::etcd_process::EtcdCluster::start(members)
+                .expect("start etcd members (Debian's etcd-server package)");
+            let url = c.store_url();
+            (Some(c), Some(url))
+        }
+        Some(url) => (None, Some(url.to_string())),
+    };
+    let mut args = vec![
+        "server".to_string(),
+        "--listen".to_string(),
+        format!("127.0.0.1:{port}"),
+        "--state-dir".to_string(),
+        dir.path().display().to_string(),
+    ];
+    if let Some(url) = &store {
+        args.extend(["--store".to_string(), url.clone()]);
+    }
+    let server = spawn(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let http = reqwest::Client::new();
     gantry_tests::wait_for("the server", Duration::from_secs(30), || async {
         http.post(format!("{ep}/")).send().await.ok().map(|_| ())
@@ -179,11 +197,16 @@ async fn run() -> Vec<String> {
     let all_running = t0.elapsed();
     let rss = mib(pid, "VmRSS:");
     let hwm = mib(pid, "VmHWM:");
-    let db = common::dir_size(&dir.path().join("server"));
+    let db = match &etcd {
+        Some(c) => (0..c.len()).map(|i| common::dir_size(c.data_dir(i))).sum(),
+        None if store.is_some() => 0,
+        None => common::dir_size(&dir.path().join("server")),
+    };
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let kind = store.as_deref().unwrap_or("SQLite");
     println!(
-        "instances: {instances}; tasks: {placed}; clients: {clients}; load: {}",
+        "instances: {instances}; tasks: {placed}; clients: {clients}; store: {kind}; load: {}",
         load.trim()
     );
     println!("| measure | result |");
@@ -211,7 +234,7 @@ async fn run() -> Vec<String> {
         (rss - idle_rss) * 1024.0 / placed.max(1) as f64
     );
     println!(
-        "| store size (SQLite db + WAL) | {:.1} MiB ({:.1} KiB a task) |",
+        "| store size (SQLite db + WAL, or every etcd member's data dir) | {:.1} MiB ({:.1} KiB a task) |",
         db as f64 / 1048576.0,
         db as f64 / 1024.0 / placed.max(1) as f64
     );
