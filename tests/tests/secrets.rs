@@ -90,19 +90,32 @@ fn create_secret(dev: &Dev, name: &str, value: &str) -> String {
 /// The lines the task's container printed.
 fn logs(dev: &Dev, arn: &str) -> String {
     let id = arn.rsplit('/').next().unwrap_or_default();
-    let out = dev.cli().args(["logs", id]).output().expect("gantry logs");
+    let out = dev
+        .cli()
+        .args(["logs", id, "--container", "main"])
+        .output()
+        .expect("gantry logs");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Waits until the task's container printed a line starting with `prefix`; the line.
 async fn printed(dev: &Dev, arn: &str, prefix: &str) -> String {
-    gantry_tests::wait_for(&format!("{arn} to print {prefix}"), T, || async {
-        logs(dev, arn)
-            .lines()
-            .find(|l| l.starts_with(prefix))
-            .map(String::from)
-    })
-    .await
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let out = logs(dev, arn);
+        if let Some(l) = out.lines().find(|l| l.starts_with(prefix)) {
+            return l.to_string();
+        }
+        let id = arn.rsplit('/').next().unwrap_or_default();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{arn} did not print {prefix}: logs {out:?}, task {}, supervisor.log {}",
+            dev.describe(arn).await,
+            std::fs::read_to_string(dev.tasks_dir().join(id).join("supervisor.log"))
+                .unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Every file under `dir` (not following links) that holds one of `canaries`.
