@@ -20,8 +20,14 @@ pub fn aws_bin() -> PathBuf {
 
 /// Runs `aws ecs <args> --endpoint-url <endpoint>`; Ok(JSON output) or Err(stderr).
 pub fn ecs(endpoint: &str, args: &[&str]) -> Result<Value, String> {
+    cli(endpoint, "ecs", args)
+}
+
+/// Runs `aws <service> <args> --endpoint-url <endpoint>` (any service: iam, ssm,
+/// secretsmanager, ...); Ok(JSON output) or Err(stderr).
+pub fn cli(endpoint: &str, service: &str, args: &[&str]) -> Result<Value, String> {
     let out = Command::new(aws_bin())
-        .arg("ecs")
+        .arg(service)
         .args(args)
         .args(["--endpoint-url", endpoint, "--output", "json"])
         .env("AWS_ACCESS_KEY_ID", crate::ACCESS_KEY_ID)

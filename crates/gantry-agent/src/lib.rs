@@ -20,6 +20,7 @@ mod netspec;
 mod node_store;
 mod peer_routes;
 mod sealed_exe;
+mod secrets;
 mod session;
 
 pub use config::AgentConfig;
@@ -90,7 +91,9 @@ impl Registered {
             vec!["supervise".into()],
         )
         .prespawned();
+        let (secrets, secrets_link) = secrets::channel();
         let fx = engine::Effects {
+            secrets: Arc::new(secrets),
             images: images.clone(),
             rootfs: Arc::new(engine::KernelRootfs),
             network: self.network,
@@ -113,6 +116,7 @@ impl Registered {
             reports,
             routes,
             server: self.server,
+            secrets: secrets_link,
         };
         session::run(self.link, self.reg, ends, shutdown).await;
         rotation.abort();

@@ -60,6 +60,8 @@ pub struct Ends {
     pub routes: PeerRoutes,
     /// The URL of the server of the session in use, for the status file and logs.
     pub server: watch::Sender<String>,
+    /// Starting tasks' requests for their secrets.
+    pub secrets: crate::secrets::SecretsLink,
 }
 
 /// The redial state across sessions.
@@ -175,6 +177,7 @@ async fn session(
         reports,
         routes,
         server,
+        secrets,
     } = ends;
     let ws = link.connect_to(server_url, instance_id).await?;
     tracing::info!(server = %server_url, "connected to the control plane");
@@ -187,6 +190,10 @@ async fn session(
     let tasks_dir = engine.tasks_dir();
     for r in engine.latest_reports() {
         send(&mut tx, &AgentFrame::TaskStateChange(r)).await?;
+    }
+    secrets.new_session();
+    for f in secrets.to_send() {
+        send(&mut tx, &f).await?;
     }
     let mut beat = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS));
     let silence = tokio::time::sleep(SILENCE);
@@ -205,6 +212,7 @@ async fn session(
                             }
                         }
                         Ok(ServerFrame::PeerRoutes { routes: want }) => routes.apply(&want),
+                        Ok(ServerFrame::Secrets(answer)) => secrets.answered(answer),
                         Ok(ServerFrame::HeartbeatAck { .. } | ServerFrame::ReportAck { .. }) => {}
                         Ok(ServerFrame::LogsRequest(req)) => {
                             let id = req.request_id;
@@ -222,6 +230,11 @@ async fn session(
                     },
                     Message::Close(frame) => return Ok(closed(frame)),
                     _ => {}
+                }
+            }
+            () = secrets.asked() => {
+                for f in secrets.to_send() {
+                    send(&mut tx, &f).await?;
                 }
             }
             Some(report) = reports.recv() => {

@@ -10,6 +10,7 @@ pub mod logconfig;
 pub mod node;
 pub mod protocol;
 pub mod status;
+pub mod task_secrets;
 pub mod units;
 
 pub use ecs::model;

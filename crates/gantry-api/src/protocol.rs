@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{NetworkBinding, TaskDefinition, TaskOverride};
+pub use crate::task_secrets::{ContainerSecrets, SecretsAnswer, TaskSecrets};
 use crate::{TaskStatus, Timestamp};
 
 /// Path of the registration call.
@@ -103,6 +104,8 @@ pub enum ServerFrame {
     /// The slices of the other nodes of the cluster and their node addresses: the agent
     /// routes each slice through its node and removes routes to slices no longer listed.
     PeerRoutes { routes: Vec<PeerRoute> },
+    /// The answer to an [`AgentFrame::SecretsRequest`].
+    Secrets(SecretsAnswer),
 }
 
 /// What `gantry logs` asks of the agent.
@@ -153,6 +156,13 @@ pub enum AgentFrame {
         done: bool,
         #[serde(default)]
         error: Option<String>,
+    },
+    /// A task is starting and names secrets (`secrets`, `repositoryCredentials`): the
+    /// server reads them with the task's execution role and answers with
+    /// [`ServerFrame::Secrets`]. Only for a task on the session's own instance.
+    SecretsRequest {
+        request_id: u64,
+        task_arn: String,
     },
 }
 

@@ -3,7 +3,7 @@
 //! from async code (short blocking calls).
 
 use std::ffi::OsString;
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 use crate::event::SupervisorEvent;
 use crate::logs::LogRecord;
 use crate::prespawn::Prespawned;
+use crate::secret_env::SecretEnv;
 use crate::task_dir::TaskDir;
 
 #[derive(Debug, thiserror::Error)]
@@ -78,20 +79,42 @@ impl Launcher {
     /// ([`crate::plan::TaskPlan::write`]). Its stdout is the event doorbell (piped); its
     /// stderr goes to `supervisor.log`; it runs in its own process group, so a signal to
     /// the agent's group never reaches a task, and is never killed with the agent.
-    pub fn spawn(&self, task: &TaskDir) -> Result<Child, ClientError> {
+    /// `secrets` go to it through its stdin (a pipe), never through a file
+    /// ([`crate::secret_env`]).
+    pub fn spawn(&self, task: &TaskDir, secrets: &SecretEnv) -> Result<Child, ClientError> {
         let err = |source| ClientError::Spawn {
             exe: self.exe.clone(),
             dir: task.root().to_path_buf(),
             source,
         };
+        let payload = secrets.encode();
         // The waiting supervisor opens supervisor.log itself once it has its task.
-        if let Some(child) = self.warm.as_ref().and_then(|w| w.hand_over(task.root())) {
+        if let Some(child) = self
+            .warm
+            .as_ref()
+            .and_then(|w| w.hand_over(task.root(), &payload))
+        {
             return Ok(child);
         }
         let stderr = std::fs::File::create(task.supervisor_log()).map_err(err)?;
         let mut cmd = self.command(task.root());
         cmd.stderr(stderr);
-        cmd.spawn().map_err(err)
+        if payload.is_empty() {
+            return cmd.spawn().map_err(err);
+        }
+        cmd.stdin(Stdio::piped());
+        let mut child = cmd.spawn().map_err(err)?;
+        // The supervisor reads its stdin to EOF before anything else; dropping it closes it.
+        let written = child
+            .stdin
+            .take()
+            .map(|mut stdin| stdin.write_all(&payload));
+        if let Some(Err(e)) = written {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(err(e));
+        }
+        Ok(child)
     }
 
     /// The command that salvages `task` after its supervisor died of `cause`

@@ -11,6 +11,8 @@
 //! - [`logs`] is the container log format: JSON records, rotated by size.
 //! - [`seccomp_bpf`] compiles each seccomp profile once and writes bundles with it.
 //! - [`attach_warm`] overlaps the kernel's wait for a cgroup attach with a task's start.
+//! - [`secret_env`] carries containers' secret variables from the agent to their
+//!   environment through a pipe, never through a file.
 //! - [`rlimit`] raises the agent's open-files limit and restores it for containers.
 //!
 //! This crate must never start a container from a multi-threaded process, and never leave
@@ -26,6 +28,7 @@ pub mod plan;
 pub mod prespawn;
 pub mod rlimit;
 pub mod seccomp_bpf;
+pub mod secret_env;
 pub mod spec;
 pub mod supervisor;
 pub mod task_dir;

@@ -60,8 +60,9 @@ impl Prespawned {
 
     /// Hands `task_dir` to the waiting supervisor and returns it, now that task's
     /// supervisor; `None` (the caller spawns one) when none is waiting or it is unusable.
-    /// Another starts waiting in the background either way.
-    pub fn hand_over(&self, task_dir: &Path) -> Option<Child> {
+    /// Another starts waiting in the background either way. `secrets` (the encoded
+    /// [`crate::secret_env::SecretEnv`], maybe empty) follow the line on the same pipe.
+    pub fn hand_over(&self, task_dir: &Path, secrets: &[u8]) -> Option<Child> {
         let taken = self.slot.lock().ok().and_then(|mut s| s.take());
         self.refill();
         let mut child = taken?;
@@ -70,8 +71,9 @@ impl Prespawned {
             && child.stdin.take().is_some_and(|mut stdin| {
                 let mut line = task_dir.as_os_str().as_bytes().to_vec();
                 line.push(b'\n');
-                // Dropping stdin closes it: the supervisor reads one line, then EOF.
-                stdin.write_all(&line).is_ok()
+                // Dropping stdin closes it: the supervisor reads one line, its secrets,
+                // then EOF.
+                stdin.write_all(&line).is_ok() && stdin.write_all(secrets).is_ok()
             });
         if handed {
             return Some(child);

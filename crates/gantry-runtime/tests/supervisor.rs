@@ -313,7 +313,7 @@ fn a_waiting_supervisor_takes_its_task_and_is_known_as_its_supervisor() -> Resul
     // The first one starts in the background; take it once it is there.
     let deadline = Instant::now() + Duration::from_secs(10);
     let child = loop {
-        if let Some(c) = waiting.hand_over(&task.dir) {
+        if let Some(c) = waiting.hand_over(&task.dir, &[]) {
             break c;
         }
         ensure!(Instant::now() < deadline, "no supervisor ever waited");

@@ -30,6 +30,7 @@ mod server;
 pub mod ssm;
 mod state;
 pub mod sts;
+mod task_secrets;
 pub mod tls;
 
 pub use clock::{Clock, ManualClock, SystemClock};

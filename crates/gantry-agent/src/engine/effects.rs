@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
+use gantry_api::protocol::TaskSecrets;
 use gantry_image::{Image, ImageError, MountError, PullPolicy, RegistryAuth};
 use gantry_net::NetworkManager;
 use gantry_runtime::client::ClientError;
 use gantry_runtime::event::SupervisorEvent;
+use gantry_runtime::secret_env::SecretEnv;
 use gantry_runtime::spec::IdRange;
 use gantry_runtime::TaskDir;
 
@@ -64,8 +66,13 @@ pub trait Supervised: Send {
 
 /// Task supervisors: spawn, journal, stop, salvage.
 pub trait Supervisors: Send + Sync {
-    /// Starts the supervisor of `task`, whose plan is written.
-    fn spawn(&self, task: &TaskDir) -> Result<Box<dyn Supervised>, ClientError>;
+    /// Starts the supervisor of `task`, whose plan is written, handing it the containers'
+    /// secret variables through memory.
+    fn spawn(
+        &self,
+        task: &TaskDir,
+        secrets: &SecretEnv,
+    ) -> Result<Box<dyn Supervised>, ClientError>;
     /// Follows a supervisor started before (by an earlier agent).
     fn adopt(&self, task: &TaskDir) -> Box<dyn Supervised>;
     /// Every event recorded in the task's journal so far (none when unreadable).
@@ -82,9 +89,17 @@ pub trait Supervisors: Send + Sync {
     fn warm(&self) {}
 }
 
+/// Where a starting task's secrets come from (the control plane, over the session).
+pub trait Secrets: Send + Sync {
+    /// The secrets of `task_arn`, or the reason its start fails
+    /// (`ResourceInitializationError: …`).
+    fn fetch<'a>(&'a self, task_arn: &'a str) -> BoxFuture<'a, Result<TaskSecrets, String>>;
+}
+
 /// The side effects the engine uses, shared by every task.
 #[derive(Clone)]
 pub struct Effects {
+    pub secrets: Arc<dyn Secrets>,
     pub images: Arc<dyn Images>,
     pub rootfs: Arc<dyn Rootfs>,
     pub network: Arc<dyn NetworkManager>,

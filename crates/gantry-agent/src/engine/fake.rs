@@ -8,15 +8,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
+use gantry_api::protocol::TaskSecrets;
 use gantry_image::{Image, ImageConfig, ImageError, MountError, PullPolicy, RegistryAuth};
 use gantry_net::fake::FakeNetwork;
 use gantry_net::{Ipv4Subnet, NetError, NetworkManager, ReconcileReport, TaskNetSpec, TaskNetwork};
 use gantry_runtime::client::ClientError;
 use gantry_runtime::event::{SupervisorEvent, STOP_ESSENTIAL_EXITED};
+use gantry_runtime::secret_env::SecretEnv;
 use gantry_runtime::TaskDir;
 use tokio::sync::mpsc;
 
-use super::effects::{Handover, Images, Rootfs, Supervised, Supervisors, Wake};
+use super::effects::{Handover, Images, Rootfs, Secrets, Supervised, Supervisors, Wake};
 use super::reporter::lock;
 
 /// The ordered log of every side effect, shared by all fakes.
@@ -241,13 +243,21 @@ impl Supervised for FakeFollower {
 }
 
 impl Supervisors for FakeSupervisors {
-    fn spawn(&self, task: &TaskDir) -> Result<Box<dyn Supervised>, ClientError> {
+    fn spawn(
+        &self,
+        task: &TaskDir,
+        secrets: &SecretEnv,
+    ) -> Result<Box<dyn Supervised>, ClientError> {
         let id = task.task_id();
         let rx = lock(&self.sups)
             .entry(id.clone())
             .or_insert_with(|| FakeSup::new(true, Vec::new()))
             .follower();
-        self.note(format!("spawn {id}"));
+        if secrets.is_empty() {
+            self.note(format!("spawn {id}"));
+        } else {
+            self.note(format!("spawn {id} with {secrets:?}"));
+        }
         Ok(Box::new(FakeFollower(rx)))
     }
 
@@ -292,5 +302,23 @@ impl Supervisors for FakeSupervisors {
             s.journal.push(SupervisorEvent::TaskExited { at: 9.0 });
         }
         Box::pin(async { true })
+    }
+}
+
+/// The control plane's answers to secrets requests: each task's, by ARN (none: no secrets).
+#[derive(Default)]
+pub struct FakeSecrets {
+    pub answers: Mutex<std::collections::HashMap<String, Result<TaskSecrets, String>>>,
+    pub calls: Calls,
+}
+
+impl Secrets for FakeSecrets {
+    fn fetch<'a>(&'a self, task_arn: &'a str) -> BoxFuture<'a, Result<TaskSecrets, String>> {
+        self.calls.push(format!("secrets {task_arn}"));
+        let answer = lock(&self.answers)
+            .get(task_arn)
+            .cloned()
+            .unwrap_or_else(|| Ok(TaskSecrets::default()));
+        Box::pin(async move { answer })
     }
 }

@@ -34,7 +34,7 @@ use gantry_api::protocol::{TaskReport, TaskSpec};
 use gantry_api::TaskStatus;
 use tokio::sync::{mpsc, watch};
 
-pub use effects::Effects;
+pub use effects::{Effects, Secrets};
 pub use real::{KernelRootfs, ProcessSupervisors};
 
 use effects::TaskCtx;

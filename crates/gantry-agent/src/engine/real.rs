@@ -10,6 +10,7 @@ use futures_util::future::BoxFuture;
 use gantry_image::{Image, ImageError, ImageStore, MountError, PullPolicy, RegistryAuth};
 use gantry_runtime::client::{self, ClientError, Launcher};
 use gantry_runtime::event::SupervisorEvent;
+use gantry_runtime::secret_env::SecretEnv;
 use gantry_runtime::TaskDir;
 use tokio::io::AsyncReadExt;
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -74,8 +75,12 @@ impl Supervisors for ProcessSupervisors {
         gantry_runtime::attach_warm::warm();
     }
 
-    fn spawn(&self, task: &TaskDir) -> Result<Box<dyn Supervised>, ClientError> {
-        let mut child = self.launcher.spawn(task)?;
+    fn spawn(
+        &self,
+        task: &TaskDir,
+        secrets: &SecretEnv,
+    ) -> Result<Box<dyn Supervised>, ClientError> {
+        let mut child = self.launcher.spawn(task, secrets)?;
         let bell = child
             .stdout
             .take()

@@ -6,9 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use gantry_api::protocol::TaskSecrets;
 use gantry_api::protocol::TaskSpec;
 use gantry_api::status::stop_code;
-use gantry_image::Image;
+use gantry_image::{Image, RegistryAuth};
+use gantry_runtime::secret_env::SecretEnv;
 use gantry_runtime::spec::{build_spec, NetworkMode};
 use gantry_runtime::TaskDir;
 use tokio::sync::watch;
@@ -124,7 +126,10 @@ async fn prepare(
     let etc = netspec::write_etc_files(task, &spec.task_id, mode, &tasknet)
         .map_err(|e| start_fail("could not write /etc/hosts and /etc/resolv.conf", &e))?;
 
-    let images = pull(ctx, spec, t).await?;
+    // Before any image is pulled (a private registry's credentials may be among them) and
+    // any container starts; in memory only.
+    let secrets = fetch_secrets(ctx, spec).await?;
+    let images = pull(ctx, spec, &secrets, t).await?;
 
     let etc_mounts = if mode == gantry_net::Mode::Host {
         Vec::new()
@@ -150,14 +155,54 @@ async fn prepare(
         .plan
         .write(task.root())
         .map_err(|e| start_fail("could not write plan.json", &e))?;
+    let mut env = SecretEnv::default();
+    for c in &secrets.containers {
+        for (k, v) in &c.env {
+            env.push(&c.name, k.clone(), v.clone());
+        }
+    }
     ctx.fx
         .supervisors
-        .spawn(task)
+        .spawn(task, &env)
         .map_err(|e| start_fail("could not start the task supervisor", &e))
 }
 
+/// Does the task name secrets (`secrets[]`, `repositoryCredentials`)?
+fn names_secrets(spec: &TaskSpec) -> bool {
+    let defs = spec
+        .task_definition
+        .container_definitions
+        .as_deref()
+        .unwrap_or_default();
+    defs.iter().any(|c| {
+        !c.secrets.as_deref().unwrap_or_default().is_empty()
+            || c.repository_credentials
+                .as_ref()
+                .is_some_and(|r| r.credentials_parameter.is_some())
+    })
+}
+
+/// The task's secrets from the control plane, when it names any. A failure is the task's
+/// `stoppedReason` (`ResourceInitializationError: …`, naming the secret).
+async fn fetch_secrets(ctx: &TaskCtx, spec: &TaskSpec) -> Result<TaskSecrets, Failure> {
+    if !names_secrets(spec) {
+        return Ok(TaskSecrets::default());
+    }
+    ctx.fx
+        .secrets
+        .fetch(&spec.task_arn)
+        .await
+        .map_err(|reason| (stop_code::TASK_FAILED_TO_START, reason))
+}
+
 /// Makes every image of the task available, in container order.
-async fn pull(ctx: &TaskCtx, spec: &TaskSpec, t: &mut Tracked) -> Result<Vec<Image>, Failure> {
+/// A container's `repositoryCredentials` win over the agent's `--registry-auth`.
+async fn pull(
+    ctx: &TaskCtx,
+    spec: &TaskSpec,
+    secrets: &TaskSecrets,
+    t: &mut Tracked,
+) -> Result<Vec<Image>, Failure> {
     let defs = spec
         .task_definition
         .container_definitions
@@ -168,7 +213,11 @@ async fn pull(ctx: &TaskCtx, spec: &TaskSpec, t: &mut Tracked) -> Result<Vec<Ima
         let mut images = Vec::with_capacity(defs.len());
         for def in defs {
             let image = def.image.clone().unwrap_or_default();
-            let auth = ctx.cfg.auth_for(&image);
+            let own = secrets
+                .of(def.name.as_deref().unwrap_or_default())
+                .and_then(|c| c.registry.clone())
+                .map(|(username, password)| RegistryAuth { username, password });
+            let auth = own.as_ref().or_else(|| ctx.cfg.auth_for(&image));
             images.push(
                 ctx.fx
                     .images

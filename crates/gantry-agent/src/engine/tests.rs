@@ -13,7 +13,7 @@ use gantry_runtime::plan::TaskPlan;
 use gantry_runtime::TaskDir;
 use tokio::sync::mpsc;
 
-use super::fake::{Calls, FakeImages, FakeRootfs, FakeSupervisors, LoggedNetwork};
+use super::fake::{Calls, FakeImages, FakeRootfs, FakeSecrets, FakeSupervisors, LoggedNetwork};
 use super::{Effects, Engine};
 use crate::config::AgentConfig;
 
@@ -70,7 +70,12 @@ impl Harness {
         });
         let (sups, seen) = FakeSupervisors::new(calls.clone());
         let sups = Arc::new(sups);
+        let secrets = Arc::new(FakeSecrets {
+            calls: calls.clone(),
+            ..Default::default()
+        });
         let fx = Effects {
+            secrets: secrets.clone(),
             images: images.clone(),
             rootfs: Arc::new(FakeRootfs {
                 calls: calls.clone(),

@@ -1,14 +1,18 @@
 //! One container through libcontainer: create + start, and delete at the end.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::error::LibcontainerError;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
-use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use libcontainer::workload::{
+    Executor, ExecutorError, ExecutorSetEnvsError, ExecutorValidationError,
+};
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
@@ -36,23 +40,38 @@ pub enum LaunchError {
 }
 
 /// The default executor, after restoring the signal state the supervisor changed, with
-/// the container's precompiled seccomp program (`crate::seccomp_bpf`), if its bundle has one.
+/// the container's precompiled seccomp program (`crate::seccomp_bpf`), if its bundle has one,
+/// and its secret variables ([`crate::secret_env`]), which reach the workload's environment
+/// from memory: the bundle's `config.json` never holds them.
 #[derive(Clone)]
 struct ContainerExecutor {
     seccomp: Option<Program>,
+    secrets: Arc<Vec<(String, String)>>,
 }
 
 impl ContainerExecutor {
     /// The executor for the container whose bundle is `bundle`: reads its seccomp program
     /// before anything is cloned (the container's init cannot reach the bundle any more).
-    fn for_bundle(bundle: &Path) -> Result<Self, LaunchError> {
+    fn for_bundle(bundle: &Path, secrets: &[(String, String)]) -> Result<Self, LaunchError> {
         let spec = Spec::load(bundle.join("config.json"))?;
         let seccomp = seccomp_bpf::read_for_bundle(bundle, &spec)?;
-        Ok(Self { seccomp })
+        Ok(Self {
+            seccomp,
+            secrets: Arc::new(secrets.to_vec()),
+        })
     }
 }
 
 impl Executor for ContainerExecutor {
+    /// In the container's init, before the workload is exec'd: the spec's environment,
+    /// then the secrets over it (a secret wins over a plain variable of the same name).
+    fn setup_envs(&self, mut envs: HashMap<String, String>) -> Result<(), ExecutorSetEnvsError> {
+        for (k, v) in self.secrets.iter() {
+            envs.insert(k.clone(), v.clone());
+        }
+        DefaultExecutor {}.setup_envs(envs)
+    }
+
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         super::signals::reset_for_exec();
         DefaultExecutor {}.exec(spec)
@@ -79,14 +98,15 @@ impl Executor for ContainerExecutor {
 
 /// Creates and starts the container with `ends` as its stdout and stderr; its init is
 /// reparented to us (we are a subreaper) once libcontainer's intermediate process exits.
-/// Returns the init's host pid.
+/// Returns the init's host pid. `secrets` join the environment of the bundle's spec.
 pub fn start(
     plan: &ContainerPlan,
     state_root: &Path,
     ends: ContainerEnds,
+    secrets: &[(String, String)],
 ) -> Result<Pid, LaunchError> {
     let stdin = File::open("/dev/null").map_err(LaunchError::DevNull)?;
-    let executor = ContainerExecutor::for_bundle(&plan.bundle)?;
+    let executor = ContainerExecutor::for_bundle(&plan.bundle, secrets)?;
 
     let mut container = ContainerBuilder::new(plan.container_id.clone(), SyscallType::default())
         .validate_id()?
@@ -126,12 +146,14 @@ pub fn cgroups_path(bundle: &Path) -> Option<String> {
 /// Runs `argv` inside the running container `container_id` (libcontainer's tenant exec:
 /// its namespaces, cgroup, capabilities, environment and user, cwd "/"), stdio on
 /// /dev/null. Returns once the process has exec'd; its host pid is reparented to us (we
-/// are a subreaper) and reaped with the rest of our children.
+/// are a subreaper) and reaped with the rest of our children. `secrets` are the container's
+/// secret variables: a health check sees the environment the container has.
 pub fn exec_in(
     container_id: &str,
     bundle: &Path,
     state_root: &Path,
     argv: Vec<String>,
+    secrets: &[(String, String)],
 ) -> Result<Pid, LaunchError> {
     let null = || File::open("/dev/null").map_err(LaunchError::DevNull);
     let null_w = || {
@@ -144,7 +166,7 @@ pub fn exec_in(
     let user = Spec::load(bundle.join("config.json"))
         .ok()
         .and_then(|s| s.process().as_ref().map(|p| p.user().clone()));
-    let executor = ContainerExecutor::for_bundle(bundle)?;
+    let executor = ContainerExecutor::for_bundle(bundle, secrets)?;
     let mut builder = ContainerBuilder::new(container_id.to_string(), SyscallType::default())
         .with_root_path(state_root)?
         .with_executor(executor)

@@ -26,6 +26,7 @@ use crate::event::{
     STOP_USER_INITIATED,
 };
 use crate::plan::{ContainerPlan, PlanError, TaskPlan, CONTAINERS_STATE_DIR, PID_FILE};
+use crate::secret_env::SecretEnv;
 use health::Health;
 use output::Output;
 use signals::Signals;
@@ -53,6 +54,8 @@ pub enum SupervisorError {
     Wait(nix::Error),
     #[error("task cgroup: {0}")]
     Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Secrets(#[from] crate::secret_env::SecretEnvError),
     #[error("task ended but cleanup left things behind: {}", .0.join("; "))]
     Cleanup(Vec<String>),
 }
@@ -101,22 +104,28 @@ struct Supervisor {
     log_max_bytes: u64,
     log_max_files: u32,
     timing: StartTiming,
+    /// The containers' secret variables, read from stdin at start; in memory only.
+    secrets: SecretEnv,
 }
 
 /// Runs the task in `task_dir` to completion. Returns once every container has exited and
 /// been cleaned up (`TaskExited` written). With [`WAIT_FOR_TASK`] as the directory, first
 /// waits for it on stdin (a supervisor started ahead of its task, see `waiting.rs`).
+///
+/// The containers' secret variables come on stdin after the task directory (or alone, when
+/// the directory is an argument), up to EOF ([`crate::secret_env`]).
 pub fn run(task_dir: &Path) -> Result<(), SupervisorError> {
     if task_dir == Path::new(WAIT_FOR_TASK) {
         return match waiting::wait_for_task()? {
-            Some(dir) => run_task(&dir),
+            Some((dir, secrets)) => run_task(&dir, secrets),
             None => Ok(()),
         };
     }
-    run_task(task_dir)
+    let secrets = SecretEnv::read_from(std::io::stdin().lock())?;
+    run_task(task_dir, secrets)
 }
 
-fn run_task(task_dir: &Path) -> Result<(), SupervisorError> {
+fn run_task(task_dir: &Path, secrets: SecretEnv) -> Result<(), SupervisorError> {
     let mut timing = StartTiming::begin();
     let plan = TaskPlan::load(task_dir)?;
     timing.plan = now();
@@ -169,6 +178,7 @@ fn run_task(task_dir: &Path) -> Result<(), SupervisorError> {
         log_max_bytes: plan.log_max_bytes,
         log_max_files: plan.log_max_files,
         timing,
+        secrets,
     };
     match TaskCgroup::create(&plan.cgroup_parent, plan.cpu_quota_us(), plan.task_memory) {
         Ok(cg) => {
@@ -364,8 +374,13 @@ impl Supervisor {
             }
             let argv = health.argv.clone();
             let plan = &self.slots[i].plan;
-            let launched =
-                launch::exec_in(&plan.container_id, &plan.bundle, &self.state_root, argv);
+            let launched = launch::exec_in(
+                &plan.container_id,
+                &plan.bundle,
+                &self.state_root,
+                argv,
+                self.secrets.of(&plan.name),
+            );
             match launched {
                 Ok(pid) => {
                     if let Some(h) = self.slots[i].health.as_mut() {

@@ -112,7 +112,7 @@ impl Supervisor {
             })
             .and_then(|(output, ends)| {
                 self.slots[i].output = Some(output);
-                launch::start(&plan, &self.state_root, ends)
+                launch::start(&plan, &self.state_root, ends, self.secrets.of(&plan.name))
             });
         match started {
             Ok(pid) => {

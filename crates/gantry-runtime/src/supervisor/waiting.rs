@@ -13,6 +13,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use super::SupervisorError;
+use crate::secret_env::SecretEnv;
 
 /// The task-directory argument that makes a supervisor wait for its task on stdin.
 pub const WAIT_FOR_TASK: &str = "-";
@@ -22,22 +23,25 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Supervi
     move |source| SupervisorError::Io { what, path, source }
 }
 
-/// Blocks until the task directory arrives; `None` on EOF. Then points stderr at the task's
+/// Blocks until the task directory arrives; `None` on EOF. The task's secret variables
+/// follow the line, up to EOF ([`SecretEnv::read_from`]). Then points stderr at the task's
 /// `supervisor.log`, stdin at /dev/null, and the working directory at the task directory
 /// (which is how `client::supervisor_pid` recognises a supervisor whose command line does
 /// not name its task).
-pub(super) fn wait_for_task() -> Result<Option<PathBuf>, SupervisorError> {
+pub(super) fn wait_for_task() -> Result<Option<(PathBuf, SecretEnv)>, SupervisorError> {
     // While there is time: read the host's cgroup layout now (it is kept for the process),
     // not on the task's start path.
     let _ = crate::cgroup::cgroup_dirs("/");
     let mut line = Vec::new();
-    std::io::stdin()
-        .lock()
+    let mut stdin = std::io::stdin().lock();
+    stdin
         .read_until(b'\n', &mut line)
         .map_err(io("read the task directory from", Path::new("stdin")))?;
     if line.last() != Some(&b'\n') {
         return Ok(None);
     }
+    let secrets = SecretEnv::read_from(&mut stdin)?;
+    drop(stdin);
     line.pop();
     let dir = PathBuf::from(OsString::from_vec(line));
     if !dir.is_absolute() {
@@ -62,5 +66,5 @@ pub(super) fn wait_for_task() -> Result<Option<PathBuf>, SupervisorError> {
         })?;
     }
     std::env::set_current_dir(&dir).map_err(io("enter", &dir))?;
-    Ok(Some(dir))
+    Ok(Some((dir, secrets)))
 }

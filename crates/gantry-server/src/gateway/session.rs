@@ -296,6 +296,9 @@ async fn session_loop<S: Store>(
                         st.sessions.route_logs(id, request_id, LogsPart { lines, done, error });
                         None
                     }
+                    AgentFrame::SecretsRequest { request_id, task_arn } => Some(ServerFrame::Secrets(
+                        crate::task_secrets::answer(st, cluster, id, request_id, &task_arn).await,
+                    )),
                     AgentFrame::TaskStateChange(report) => {
                         match reports::apply(st, cluster, id, &report).await {
                             Ok(reports::Effect::Foreign) => {

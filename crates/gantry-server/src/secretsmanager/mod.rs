@@ -18,6 +18,7 @@ mod lifecycle;
 mod policy;
 pub mod records;
 pub mod rewrap;
+pub(crate) mod task_read;
 mod values;
 mod versions;
 

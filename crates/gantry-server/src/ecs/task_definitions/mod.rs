@@ -113,6 +113,7 @@ pub async fn register_task_definition<S: Store>(
     req: RegisterTaskDefinitionRequest,
 ) -> Result<RegisterTaskDefinitionResponse> {
     taskdef_rules::check(&req)?;
+    crate::task_secrets::register::check(&req)?;
     let tag_map = tags::validated(req.tags.as_deref().unwrap_or_default())?;
     let family = req.family.clone().unwrap_or_default();
     let fkey = family_key(&family);
