@@ -238,7 +238,8 @@ impl ApiError {
     pub fn cluster_not_found() -> Self {
         Self::new(
             ErrorKind::ClusterNotFound,
-            "Cluster not found. Create it with CreateCluster, or check the cluster name.",
+            // ECS's own words; the CLI says what to do about it.
+            "Cluster not found.",
         )
     }
 

@@ -97,6 +97,7 @@ fn render() -> String {
         OPERATIONS.len() - done - partial - refused,
         OPERATIONS.len()
     ));
+    out.push_str(ECS_TEXTS);
     out.push_str(&render_members());
     out.push_str(SSM);
     for op in gantry_server::ssm::IMPLEMENTED {
@@ -127,6 +128,45 @@ fn render() -> String {
     }
     out
 }
+
+/// Which ECS error texts are ECS's own and which are Gantry's (`tests/ecs_texts.rs`).
+const ECS_TEXTS: &str = "\n## Texts\n\n\
+    ECS's own words, as AWS's examples, the SDKs' and deploy tools' issue trackers and moto's\n\
+    ECS model record them (`crates/gantry-server/tests/ecs_texts.rs` checks those of the task\n\
+    definition, cluster and service lookups and RegisterTaskDefinition):\n\
+    `ClusterNotFoundException` \"Cluster not found.\"; `ServiceNotFoundException` \"Service not\n\
+    found.\"; `ServiceNotActiveException` \"Service was not ACTIVE.\"; DescribeTaskDefinition and\n\
+    DeregisterTaskDefinition of an unknown one, `ClientException` \"Unable to describe task\n\
+    definition.\"; DeregisterTaskDefinition without a revision \"Revision is missing.\", with one\n\
+    that is not a number `InvalidParameterException` \"Invalid revision number. Number: <rev>\";\n\
+    RegisterTaskDefinition (`ClientException`): \"Family can not be blank.\", \"Family contains\n\
+    invalid characters.\", \"Container list cannot be empty.\", \"Container.name should not be\n\
+    null or empty.\", \"Container.name contains invalid characters.\", \"Container.image should\n\
+    not be null or empty.\", \"Container names must be unique within a Task Definition.\",\n\
+    \"Invalid setting for container '<name>'. At least one of 'memory' or 'memoryReservation'\n\
+    must be specified.\", \"The 'memory' setting for container '<name>' is greater than for the\n\
+    task.\", \"The sum of all container 'memoryReservation' values cannot be greater than the\n\
+    value of the task 'memory'.\", \"The sum of all container 'cpu' values cannot be greater than\n\
+    the value of the task 'cpu'.\", \"When networkMode=awsvpc, the host ports and container ports\n\
+    in port mappings must match.\" (host mode by the same pattern), \"A dependency container with\n\
+    SUCCESS or COMPLETE condition cannot be an essential container\" (no full stop, as ECS sends\n\
+    it); DeleteService of a service scaled above 0 \"The service cannot be stopped while it is\n\
+    scaled above 0.\"; a CreateService of a name in use \"Creation of service was not\n\
+    idempotent.\". The `gantry` CLI adds what to do after these (e.g. which command lists the\n\
+    clusters). Gantry's own, where ECS's could not be found: the other RegisterTaskDefinition\n\
+    checks (image reference grammar, container cpu and memory bounds, memoryReservation above\n\
+    memory, the sum of container memory above the task's, task cpu and memory sizes, port\n\
+    mapping ranges and duplicates, dependsOn targets, cycles and HEALTHY without a healthCheck,\n\
+    startTimeout, no essential container, log drivers and awslogs options,\n\
+    requiresCompatibilities FARGATE), RunTask's and StartTask's texts other than Cluster not\n\
+    found (count, no instances, an unknown task definition), the service settings (desiredCount,\n\
+    percentages, placement, grace period) and the refusals of members (next section). A\n\
+    cluster created without tags shows `\"tags\": []`, as the AWS CLI's own create-cluster\n\
+    example does; DescribeClusters shows tags only when `include` asks for TAGS. A registered\n\
+    container definition shows what ECS fills in: `essential` true, `cpu` 0, empty\n\
+    `portMappings`, `environment`, `mountPoints` and `volumesFrom`, a port mapping's `protocol`\n\
+    tcp; those empty lists are not \"given\", so a described task definition registers again\n\
+    as it is.\n";
 
 /// The members section: what Gantry does with every member of the requests that describe
 /// work for the nodes (`crates/gantry-server/src/ecs/members.rs`).

@@ -137,7 +137,7 @@ async fn the_token_api_checks_its_members() {
             json!({"registrationLimit": 0}),
             "registrationLimit 0 is out of range",
         ),
-        (json!({"cluster": "nope"}), "Cluster nope not found"),
+        (json!({"cluster": "nope"}), "Cluster not found."),
         (
             json!({"clusterName": "default"}),
             "unknown field `clusterName`",

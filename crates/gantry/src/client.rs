@@ -251,7 +251,10 @@ fn chain(e: &dyn std::error::Error) -> String {
 /// `<Exception>: <message>` of an AWS JSON error body, else the status and the text.
 fn api_error(status: reqwest::StatusCode, text: &str) -> anyhow::Error {
     match serde_json::from_str::<ErrorBody>(text) {
-        Ok(e) => anyhow!("{}: {}", e.kind, e.message),
+        Ok(e) => match crate::hints::hint(&e.kind, &e.message) {
+            Some(h) => anyhow!("{}: {} ({h})", e.kind, e.message),
+            None => anyhow!("{}: {}", e.kind, e.message),
+        },
         Err(_) => anyhow!("the API answered {status}: {text}"),
     }
 }

@@ -7,6 +7,7 @@ mod cmd;
 mod config_file;
 mod credentials_file;
 mod creds;
+mod hints;
 mod logging;
 mod notify;
 mod suggest;

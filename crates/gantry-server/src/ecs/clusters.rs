@@ -50,10 +50,7 @@ fn check_name(name: &str) -> Result<()> {
 pub async fn active<S: Store>(st: &AppState<S>, name: &str) -> Result<Versioned<ClusterRecord>> {
     match db::get::<S, ClusterRecord>(&st.store, &cluster_key(name)).await? {
         Some(c) if c.value.status == ClusterStatus::Active => Ok(c),
-        _ => Err(Error::Api(ApiError::new(
-            ErrorKind::ClusterNotFound,
-            format!("Cluster {name} not found. Create it with CreateCluster, or check the cluster name."),
-        ))),
+        _ => Err(Error::Api(ApiError::cluster_not_found())),
     }
 }
 

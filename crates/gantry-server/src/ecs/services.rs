@@ -32,17 +32,18 @@ use crate::state::AppState;
 
 static NAME: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new("^[a-zA-Z0-9_-]{1,255}$").ok());
 
-pub fn not_found(name: &str) -> Error {
+// ECS's own words; the CLI says what to do about them.
+pub fn not_found(_name: &str) -> Error {
     Error::Api(ApiError::new(
         ErrorKind::ServiceNotFound,
-        format!("Service not found: {name}. Check the name with ListServices, or create it with CreateService."),
+        "Service not found.",
     ))
 }
 
-fn not_active(name: &str) -> Error {
+fn not_active(_name: &str) -> Error {
     Error::Api(ApiError::new(
         ErrorKind::ServiceNotActive,
-        format!("Service not active: {name} is being deleted or was deleted; create it again with CreateService."),
+        "Service was not ACTIVE.",
     ))
 }
 

@@ -9,7 +9,7 @@ pub mod rules;
 use std::collections::BTreeMap;
 
 use gantry_api::model::{
-    DeregisterTaskDefinitionRequest, DeregisterTaskDefinitionResponse,
+    ContainerDefinition, DeregisterTaskDefinitionRequest, DeregisterTaskDefinitionResponse,
     DescribeTaskDefinitionRequest, DescribeTaskDefinitionResponse,
     ListTaskDefinitionFamiliesRequest, ListTaskDefinitionFamiliesResponse,
     ListTaskDefinitionsRequest, ListTaskDefinitionsResponse, RegisterTaskDefinitionRequest,
@@ -21,7 +21,7 @@ use gantry_store::Store;
 use crate::aws::paging;
 use crate::ecs::tags;
 use crate::ecs::task_definitions::rules as taskdef_rules;
-use crate::error::{client, Error, Result};
+use crate::error::{client, invalid, Error, Result};
 use crate::persistence::db::{self, Versioned};
 use crate::persistence::records::{
     family_key, taskdef_key, taskdefs_of, FamilyRecord, TaskDefRecord, TaskDefStatus, TASKDEFS,
@@ -41,7 +41,7 @@ pub fn render<S>(st: &AppState<S>, rec: &TaskDefRecord) -> TaskDefinition {
 }
 
 fn unable() -> Error {
-    client("Unable to describe task definition. Check the family, family:revision or ARN.")
+    client("Unable to describe task definition.")
 }
 
 /// Finds the task definition a request names: `family` (its latest ACTIVE revision),
@@ -67,6 +67,21 @@ pub async fn resolve<S: Store>(
     }
 }
 
+/// A container definition with what ECS fills in when it is left out: `essential` true,
+/// `cpu` 0, empty `portMappings`, `environment`, `mountPoints` and `volumesFrom`, and a
+/// mapping's `protocol` tcp.
+fn with_defaults(mut c: ContainerDefinition) -> ContainerDefinition {
+    c.essential = Some(c.essential.unwrap_or(true));
+    c.cpu = Some(c.cpu.unwrap_or(0));
+    for m in c.port_mappings.get_or_insert_with(Vec::new) {
+        m.protocol = Some(m.protocol.take().unwrap_or_else(|| "tcp".to_string()));
+    }
+    c.environment.get_or_insert_with(Vec::new);
+    c.mount_points.get_or_insert_with(Vec::new);
+    c.volumes_from.get_or_insert_with(Vec::new);
+    c
+}
+
 fn build(
     req: &RegisterTaskDefinitionRequest,
     account: &str,
@@ -78,10 +93,7 @@ fn build(
         .clone()
         .unwrap_or_default()
         .into_iter()
-        .map(|mut c| {
-            c.essential = Some(c.essential.unwrap_or(true));
-            c
-        })
+        .map(with_defaults)
         .collect();
     Ok(TaskDefinition {
         family: req.family.clone(),
@@ -190,10 +202,12 @@ pub async fn deregister_task_definition<S: Store>(
     req: DeregisterTaskDefinitionRequest,
 ) -> Result<DeregisterTaskDefinitionResponse> {
     let reference = req.task_definition.unwrap_or_default();
-    if !arn::short_id(&reference).contains(':') {
-        return Err(client(format!(
-            "DeregisterTaskDefinition needs a revision: give family:revision or the full ARN, not {reference:?}."
-        )));
+    match arn::short_id(&reference).rsplit_once(':') {
+        None => return Err(client("Revision is missing.")),
+        Some((_, rev)) if rev.parse::<i32>().is_err() => {
+            return Err(invalid(format!("Invalid revision number. Number: {rev}")))
+        }
+        Some(_) => {}
     }
     let reference = &reference;
     retry(

@@ -75,14 +75,9 @@ pub fn check_mapping(name: &str, m: &PortMapping, mode: &str, used: &mut TaskPor
             )));
         }
         if (mode == "host" || mode == "awsvpc") && m.container_port.is_some_and(|cp| cp != hp) {
-            let dynamic = if hp == 0 {
-                " Dynamic host ports (hostPort 0) need networkMode bridge."
-            } else {
-                ""
-            };
+            // ECS's words for awsvpc; host by the same pattern.
             return Err(client(format!(
-                "Container {name}: with networkMode {mode}, hostPort ({hp}) must equal containerPort ({}) or be left out.{dynamic}",
-                m.container_port.unwrap_or_default()
+                "When networkMode={mode}, the host ports and container ports in port mappings must match."
             )));
         }
         if mode == "bridge" && hp > 0 {
@@ -125,7 +120,10 @@ mod tests {
         assert!(check_mapping("b", &pm(Some(80), None), "bridge", &mut u).is_err());
         let mut u = TaskPorts::default();
         let e = check_mapping("a", &pm(Some(80), Some(0)), "host", &mut u).unwrap_err();
-        assert!(e.to_string().contains("Dynamic"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "When networkMode=host, the host ports and container ports in port mappings must match."
+        );
         assert!(check_mapping("a", &pm(Some(80), Some(81)), "awsvpc", &mut u).is_err());
         assert!(check_mapping("a", &pm(Some(80), Some(70000)), "bridge", &mut u).is_err());
         let range = PortMapping {

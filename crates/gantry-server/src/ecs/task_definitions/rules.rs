@@ -32,12 +32,13 @@ pub const MAX_CONTAINER_CPU: i32 = 10_240;
 pub const TASK_CPU: (i64, i64) = (128, 196_608);
 
 pub fn check_family(family: &str) -> Result<()> {
-    if matches(&FAMILY, family) {
+    // ECS's own words (docs/api-coverage.md, Texts).
+    if family.is_empty() {
+        Err(client("Family can not be blank."))
+    } else if matches(&FAMILY, family) {
         Ok(())
     } else {
-        Err(client(format!(
-            "Family {family:?} is invalid: use 1 to 255 letters, numbers, hyphens and underscores."
-        )))
+        Err(client("Family contains invalid characters."))
     }
 }
 
@@ -140,16 +141,15 @@ fn check_container(
     network_mode: &str,
 ) -> Result<()> {
     let name = c.name.as_deref().unwrap_or_default();
+    if name.is_empty() {
+        return Err(client("Container.name should not be null or empty."));
+    }
     if !matches(&FAMILY, name) {
-        return Err(client(format!(
-            "Container name {name:?} is invalid: use 1 to 255 letters, numbers, hyphens and underscores."
-        )));
+        return Err(client("Container.name contains invalid characters."));
     }
     let image = c.image.as_deref().unwrap_or_default();
     if image.is_empty() {
-        return Err(client(format!(
-            "Container {name} has no image; every container needs one."
-        )));
+        return Err(client("Container.image should not be null or empty."));
     }
     check_image(image).map_err(|why| {
         client(format!(
@@ -183,8 +183,15 @@ fn check_container(
     }
     if c.memory.is_none() && c.memory_reservation.is_none() && task_memory.is_none() {
         return Err(client(format!(
-            "Container {name} needs memory or memoryReservation, or the task definition needs a task-level memory."
+            "Invalid setting for container '{name}'. At least one of 'memory' or 'memoryReservation' must be specified."
         )));
+    }
+    if let (Some(m), Some(tm)) = (c.memory, task_memory) {
+        if i64::from(m) > tm {
+            return Err(client(format!(
+                "The 'memory' setting for container '{name}' is greater than for the task."
+            )));
+        }
     }
     if let Some(lc) = &c.log_configuration {
         gantry_api::logconfig::check(name, lc).map_err(client)?;
@@ -223,9 +230,7 @@ pub fn check(req: &RegisterTaskDefinitionRequest) -> Result<()> {
     let (task_cpu, task_memory) = task_size(req.cpu.as_deref(), req.memory.as_deref())?;
     let containers = req.container_definitions.as_deref().unwrap_or_default();
     if containers.is_empty() {
-        return Err(client(
-            "A task definition needs at least one container in containerDefinitions.",
-        ));
+        return Err(client("Container list cannot be empty."));
     }
     let mut names = BTreeSet::new();
     let mut ports = crate::ecs::task_definitions::ports::TaskPorts::default();
@@ -233,9 +238,9 @@ pub fn check(req: &RegisterTaskDefinitionRequest) -> Result<()> {
         check_container(c, task_memory, &mut ports, network_mode)?;
         let name = c.name.clone().unwrap_or_default();
         if !names.insert(name.clone()) {
-            return Err(client(format!(
-                "Container name {name} is used more than once; container names must be unique within a task definition."
-            )));
+            return Err(client(
+                "Container names must be unique within a Task Definition.",
+            ));
         }
     }
     crate::ecs::task_definitions::deps::check(containers)?;
@@ -250,12 +255,21 @@ pub fn check(req: &RegisterTaskDefinitionRequest) -> Result<()> {
         .sum();
     if let Some(tc) = task_cpu {
         if sum_cpu > tc {
-            return Err(client(format!(
-                "The containers' cpu adds up to {sum_cpu} CPU units, more than the task cpu {tc}."
-            )));
+            return Err(client(
+                "The sum of all container 'cpu' values cannot be greater than the value of the task 'cpu'.",
+            ));
         }
     }
     if let Some(tm) = task_memory {
+        let reserved: i64 = containers
+            .iter()
+            .map(|c| i64::from(c.memory_reservation.unwrap_or(0)))
+            .sum();
+        if reserved > tm {
+            return Err(client(
+                "The sum of all container 'memoryReservation' values cannot be greater than the value of the task 'memory'.",
+            ));
+        }
         let sum_mem: i64 = containers
             .iter()
             .map(|c| i64::from(c.memory.or(c.memory_reservation).unwrap_or(0)))
