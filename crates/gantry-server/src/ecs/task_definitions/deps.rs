@@ -101,7 +101,7 @@ mod tests {
         ]));
         assert_eq!(
             e,
-            "A dependency container with SUCCESS or COMPLETE condition cannot be an essential container"
+            "ClientException: A dependency container with SUCCESS or COMPLETE condition cannot be an essential container"
         );
         let e = refused(json!([
             { "name": "db" },

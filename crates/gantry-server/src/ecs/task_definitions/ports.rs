@@ -122,7 +122,7 @@ mod tests {
         let e = check_mapping("a", &pm(Some(80), Some(0)), "host", &mut u).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "When networkMode=host, the host ports and container ports in port mappings must match."
+            "ClientException: When networkMode=host, the host ports and container ports in port mappings must match."
         );
         assert!(check_mapping("a", &pm(Some(80), Some(81)), "awsvpc", &mut u).is_err());
         assert!(check_mapping("a", &pm(Some(80), Some(70000)), "bridge", &mut u).is_err());
