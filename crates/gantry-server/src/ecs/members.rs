@@ -43,7 +43,7 @@ const NO_MANAGED_TAGS: &str = "Gantry does not add ECS's managed tags to tasks";
 const NO_PROPAGATION: &str = "Gantry does not propagate tags to tasks";
 const NO_FARGATE: &str = "it applies to Fargate, which Gantry does not run yet";
 const NO_EBS: &str = "Gantry has no Amazon EBS volumes";
-const NO_CAPACITY_PROVIDERS: &str = "capacity providers do not place tasks yet";
+const CAPACITY_PROVIDERS: &str = "EC2-style providers, by base then weight (docs/capacity-providers.md); FARGATE and FARGATE_SPOT are refused until Fargate comes";
 const NO_ELB: &str = "Gantry has no Elastic Load Balancing";
 const NO_CLOUD_MAP: &str = "Gantry has no Cloud Map or Service Connect";
 const NO_GPU: &str = "Gantry schedules no GPUs or accelerators";
@@ -152,7 +152,7 @@ pub static MEMBERS: &[(&str, Decision)] = &[
     ("Ulimit.hardLimit", H("")),
     ("LogConfiguration.logDriver", H("awslogs and json-file (output kept on the node, read with `gantry logs`); other drivers are refused by name")),
     ("LogConfiguration.options", H("")),
-    ("LogConfiguration.secretOptions", Secrets),
+    ("LogConfiguration.secretOptions", R("Gantry's log drivers (awslogs, json-file) keep output on the node and take no secret options")),
     ("HealthCheck.command", H("")),
     ("HealthCheck.interval", H("")),
     ("HealthCheck.timeout", H("")),
@@ -182,7 +182,7 @@ pub static MEMBERS: &[(&str, Decision)] = &[
     ("CreateServiceRequest.desiredCount", H("")),
     ("CreateServiceRequest.clientToken", R("Gantry keeps no idempotency tokens for CreateService")),
     ("CreateServiceRequest.launchType", H("EC2 and EXTERNAL")),
-    ("CreateServiceRequest.capacityProviderStrategy", R(NO_CAPACITY_PROVIDERS)),
+    ("CreateServiceRequest.capacityProviderStrategy", H(CAPACITY_PROVIDERS)),
     ("CreateServiceRequest.platformVersion", R(NO_FARGATE)),
     ("CreateServiceRequest.role", R(NO_ELB)),
     ("CreateServiceRequest.deploymentConfiguration", H("")),
@@ -205,7 +205,7 @@ pub static MEMBERS: &[(&str, Decision)] = &[
     ("UpdateServiceRequest.service", H("")),
     ("UpdateServiceRequest.desiredCount", H("")),
     ("UpdateServiceRequest.taskDefinition", H("")),
-    ("UpdateServiceRequest.capacityProviderStrategy", R(NO_CAPACITY_PROVIDERS)),
+    ("UpdateServiceRequest.capacityProviderStrategy", H(CAPACITY_PROVIDERS)),
     ("UpdateServiceRequest.deploymentConfiguration", H("")),
     ("UpdateServiceRequest.availabilityZoneRebalancing", S("Gantry has no Availability Zones, so there is nothing to rebalance")),
     ("UpdateServiceRequest.networkConfiguration", S(AWSVPC_INFO)),
@@ -228,9 +228,12 @@ pub static MEMBERS: &[(&str, Decision)] = &[
     ("DeploymentConfiguration.deploymentCircuitBreaker", H("")),
     ("DeploymentConfiguration.maximumPercent", H("")),
     ("DeploymentConfiguration.minimumHealthyPercent", H("")),
-    ("DeploymentConfiguration.alarms", R("Gantry has no CloudWatch alarms")),
+    ("DeploymentConfiguration.alarms", S("shown in the service and its deployments; Gantry has no CloudWatch alarms to watch, so enable must be false")),
+    ("DeploymentAlarms.alarmNames", S("Gantry has no CloudWatch alarms to watch")),
+    ("DeploymentAlarms.rollback", S("Gantry has no CloudWatch alarms to watch")),
+    ("DeploymentAlarms.enable", Only(&["false"], "Gantry has no CloudWatch alarms to watch")),
     ("DeploymentConfiguration.strategy", H("ROLLING; other strategies are refused")),
-    ("DeploymentConfiguration.bakeTimeInMinutes", R("Gantry's rolling deployments have no bake time yet")),
+    ("DeploymentConfiguration.bakeTimeInMinutes", S("shown in the service; on ECS it matters only to BLUE_GREEN deployments, which wait for the load-balancer work")),
     ("DeploymentConfiguration.lifecycleHooks", R("Gantry runs no deployment lifecycle hooks")),
     ("DeploymentConfiguration.linearConfiguration", R("Gantry runs rolling deployments only")),
     ("DeploymentConfiguration.canaryConfiguration", R("Gantry runs rolling deployments only")),
@@ -248,8 +251,11 @@ pub static MEMBERS: &[(&str, Decision)] = &[
     ("AwsVpcConfiguration.subnets", S(AWSVPC_INFO)),
     ("AwsVpcConfiguration.securityGroups", S(AWSVPC_INFO)),
     ("AwsVpcConfiguration.assignPublicIp", S(AWSVPC_INFO)),
+    ("CapacityProviderStrategyItem.capacityProvider", H("")),
+    ("CapacityProviderStrategyItem.weight", H("")),
+    ("CapacityProviderStrategyItem.base", H("")),
     // RunTask and StartTask
-    ("RunTaskRequest.capacityProviderStrategy", R(NO_CAPACITY_PROVIDERS)),
+    ("RunTaskRequest.capacityProviderStrategy", H(CAPACITY_PROVIDERS)),
     ("RunTaskRequest.cluster", H("")),
     ("RunTaskRequest.count", H("")),
     ("RunTaskRequest.enableECSManagedTags", Only(&["false"], NO_MANAGED_TAGS)),
