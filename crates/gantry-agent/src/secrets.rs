@@ -99,7 +99,7 @@ impl SecretsLink {
     }
 
     /// The requests not yet sent on this session, as frames (and now counted as sent).
-    pub fn to_send(&mut self) -> Vec<AgentFrame> {
+    pub fn take_unsent(&mut self) -> Vec<AgentFrame> {
         let pending = lock(&self.pending);
         self.sent.retain(|id| pending.contains_key(id));
         let mut out = Vec::new();
@@ -114,7 +114,7 @@ impl SecretsLink {
         out
     }
 
-    /// Waits until a new request was made; then [`SecretsLink::to_send`] holds it.
+    /// Waits until a new request was made; then [`SecretsLink::take_unsent`] holds it.
     pub async fn asked(&mut self) {
         if self.wake.recv().await.is_none() {
             std::future::pending::<()>().await;

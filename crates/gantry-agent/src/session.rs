@@ -192,7 +192,7 @@ async fn session(
         send(&mut tx, &AgentFrame::TaskStateChange(r)).await?;
     }
     secrets.new_session();
-    for f in secrets.to_send() {
+    for f in secrets.take_unsent() {
         send(&mut tx, &f).await?;
     }
     let mut beat = tokio::time::interval(Duration::from_millis(HEARTBEAT_INTERVAL_MS));
@@ -233,7 +233,7 @@ async fn session(
                 }
             }
             () = secrets.asked() => {
-                for f in secrets.to_send() {
+                for f in secrets.take_unsent() {
                     send(&mut tx, &f).await?;
                 }
             }
