@@ -280,6 +280,22 @@ async fn etcd_watch_progress_reaches_the_revision_read_before() {
         .await
         .expect("connect");
     let mut watch = store.watch("p/");
+    // The watch is set up in the background ("from now on" is when etcd creates it): write
+    // a marker until the watch delivers one, so the change below is one it must deliver and
+    // not one made before it started.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    'ready: loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the watch delivered no change within 10 s"
+        );
+        store.put("p/ready", b"1".to_vec(), 0).await.expect("put");
+        while let Ok(ev) = tokio::time::timeout(Duration::from_millis(200), watch.recv()).await {
+            if matches!(&ev.expect("watch open"), Event::Put(r) if r.key == "p/ready") {
+                break 'ready;
+            }
+        }
+    }
     store.put("p/a", b"1".to_vec(), 0).await.expect("put");
     // Changes elsewhere only: nothing under p/ moves the watch on.
     for i in 0..3 {
