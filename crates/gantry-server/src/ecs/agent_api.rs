@@ -36,10 +36,7 @@ use crate::auth::Caller;
 use crate::aws::paging;
 use crate::error::{invalid, Error, Result};
 use crate::persistence::db;
-use crate::persistence::records::{
-    instance_key, task_key, ClusterRecord, ClusterStatus, InstanceRecord, InstanceStatus,
-    TaskRecord, CLUSTERS,
-};
+use crate::persistence::records::{task_key, ClusterRecord, ClusterStatus, TaskRecord, CLUSTERS};
 use crate::state::AppState;
 
 /// ECS's answer to ExecuteCommand on a task without execute command.
@@ -135,14 +132,7 @@ pub async fn update_container_agent<S: Store>(
     let cluster = cluster_name(req.cluster.as_deref()).to_string();
     clusters::active(st, &cluster).await?;
     let id = arn::short_id(req.container_instance.as_deref().unwrap_or_default());
-    db::get::<S, InstanceRecord>(&st.store, &instance_key(&cluster, id))
-        .await?
-        .filter(|i| i.value.status != InstanceStatus::Inactive)
-        .ok_or_else(|| {
-            invalid(format!(
-                "Container instance {id} was not found in cluster {cluster}; check the id with ListContainerInstances."
-            ))
-        })?;
+    super::instances::registered(st, &cluster, id).await?;
     Err(Error::Api(ApiError::new(
         ErrorKind::NoUpdateAvailable,
         NO_UPDATE,

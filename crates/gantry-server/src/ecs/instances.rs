@@ -288,14 +288,7 @@ pub async fn deregister_container_instance<S: Store>(
     retry(
         || format!("container instance {id}"),
         || async move {
-            let i = db::get::<S, InstanceRecord>(&st.store, key)
-                .await?
-                .filter(|i| i.value.status != InstanceStatus::Inactive)
-                .ok_or_else(|| {
-                    invalid(format!(
-                        "Container instance {id} was not found in cluster {cluster}; check the id with ListContainerInstances."
-                    ))
-                })?;
+            let i = registered(st, cluster, id).await?;
             let live: Vec<Versioned<TaskRecord>> =
                 db::list::<S, TaskRecord>(&st.store, &tasks_of(cluster))
                     .await?
@@ -355,4 +348,20 @@ pub async fn deregister_container_instance<S: Store>(
         },
     )
     .await
+}
+
+/// The instance `id` of `cluster`, unless it is unknown there or deregistered (INACTIVE).
+pub(crate) async fn registered<S: Store>(
+    st: &AppState<S>,
+    cluster: &str,
+    id: &str,
+) -> Result<Versioned<InstanceRecord>> {
+    db::get::<S, InstanceRecord>(&st.store, &instance_key(cluster, id))
+        .await?
+        .filter(|i| i.value.status != InstanceStatus::Inactive)
+        .ok_or_else(|| {
+            invalid(format!(
+                "Container instance {id} was not found in cluster {cluster}; check the id with ListContainerInstances."
+            ))
+        })
 }
